@@ -1,0 +1,120 @@
+"""Database engines and migrations for every service that owns tables.
+
+Each service owns its tables and its own Alembic history (`services/<svc>/migrations/`).
+On SQLite (the embedded default) a service keeps one file under the data directory; on
+PostgreSQL it keeps its own schema, selected with `search_path`, so no service can read
+another's tables by accident and all share one database server.
+
+Migrations run at start-up from a worker thread: Alembic's async env uses its own event
+loop, and running it in a thread keeps the service's loop free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def default_sqlite_url(data_dir: Path, service: str) -> str:
+    return f"sqlite+aiosqlite:///{data_dir.resolve() / f'{service}.db'}"
+
+
+def redact(url: str) -> str:
+    """The URL without its password, fit for logs and `server info`."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine bound to `schema` (PostgreSQL) or to its own file (SQLite)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, poolclass=NullPool)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "asyncpg":
+            raise SystemExit(f"use postgresql+asyncpg:// URLs, not {parsed.drivername}://")
+        return create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"server_settings": {"search_path": schema, "application_name": f"outpost-{schema}"}},
+        )
+    raise SystemExit(f"unsupported database {backend!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ensure_schema(engine: AsyncEngine, schema: str) -> None:
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+
+
+async def migrate(url: str, migrations_dir: Path, schema: str) -> None:
+    """Bring this service's tables to the newest revision (idempotent, safe on every start)."""
+    engine = create_engine(url, schema)
+    try:
+        await ensure_schema(engine, schema)
+    finally:
+        await engine.dispose()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["schema"] = schema
+    await asyncio.to_thread(command.upgrade, cfg, "head")
+
+
+def run_alembic_env(target_metadata: sa.MetaData) -> None:
+    """Body of every service's `migrations/env.py`: online migrations on the async engine."""
+    from alembic import context
+
+    cfg = context.config
+    url: str = cfg.attributes["database_url"]
+    schema: str = cfg.attributes["schema"]
+
+    def do_run(connection: sa.Connection) -> None:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_engine(url, schema)
+        try:
+            async with engine.connect() as connection:
+                await connection.run_sync(do_run)
+                await connection.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())

@@ -1,0 +1,95 @@
+"""Map domain errors to gRPC status codes, in one place: a server interceptor.
+
+Servicers raise `OutpostError` subclasses and never touch status codes. Unexpected
+exceptions become INTERNAL with a generic message; the traceback goes to the log only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import structlog
+
+from outpost import errors
+
+log = structlog.get_logger(__name__)
+
+STATUS_BY_ERROR: dict[type[errors.OutpostError], grpc.StatusCode] = {
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_for(exc: errors.OutpostError) -> grpc.StatusCode:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return grpc.StatusCode.UNKNOWN
+
+
+ERROR_BY_STATUS = {code: cls for cls, code in STATUS_BY_ERROR.items()}
+
+
+def error_from_rpc(exc: grpc.aio.AioRpcError) -> errors.OutpostError:
+    """Turn a peer's status back into the domain error a client should handle."""
+    cls = ERROR_BY_STATUS.get(exc.code(), errors.Unavailable)
+    if exc.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+        cls = errors.Unavailable
+    return cls(exc.details() or exc.code().name)
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Wrap unary handlers so domain errors become statuses with actionable messages."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    return await inner(request, context)
+                except errors.OutpostError as exc:
+                    await context.abort(status_for(exc), str(exc))
+                except Exception:
+                    log.exception("rpc_failed", method=method)
+                    await context.abort(grpc.StatusCode.INTERNAL, "internal error; see server log")
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            inner_stream = handler.unary_stream
+
+            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    async for item in inner_stream(request, context):
+                        yield item
+                except errors.OutpostError as exc:
+                    await context.abort(status_for(exc), str(exc))
+                except Exception:
+                    log.exception("rpc_failed", method=method)
+                    await context.abort(grpc.StatusCode.INTERNAL, "internal error; see server log")
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler

@@ -1,0 +1,304 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from outpost.agent.v1 import agent_pb2 as _agent_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_UNSPECIFIED: _ClassVar[Decision]
+    DECISION_ACCEPTED: _ClassVar[Decision]
+    DECISION_REFUSED: _ClassVar[Decision]
+
+class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_KIND_UNSPECIFIED: _ClassVar[EventKind]
+    EVENT_KIND_STATE_CHANGED: _ClassVar[EventKind]
+    EVENT_KIND_REMOVED: _ClassVar[EventKind]
+    EVENT_KIND_BOOKMARK: _ClassVar[EventKind]
+DECISION_UNSPECIFIED: Decision
+DECISION_ACCEPTED: Decision
+DECISION_REFUSED: Decision
+EVENT_KIND_UNSPECIFIED: EventKind
+EVENT_KIND_STATE_CHANGED: EventKind
+EVENT_KIND_REMOVED: EventKind
+EVENT_KIND_BOOKMARK: EventKind
+
+class Collector(_message.Message):
+    __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision")
+    INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_REASON_FIELD_NUMBER: _ClassVar[int]
+    STATE_CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    instance_uid: str
+    name: str
+    zone: str
+    version: str
+    state: _agent_pb2.CollectorState
+    fingerprint: str
+    remote_address: str
+    first_seen: _timestamp_pb2.Timestamp
+    last_seen: _timestamp_pb2.Timestamp
+    connected: bool
+    gateway_id: str
+    transport: str
+    registered_at: _timestamp_pb2.Timestamp
+    state_reason: str
+    state_changed_by: str
+    username: str
+    revision: int
+    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class AuthenticateCollectorRequest(_message.Message):
+    __slots__ = ("hello", "nonce", "signature", "remote_address", "gateway_id", "session_id", "transport")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    hello: _agent_pb2.Hello
+    nonce: bytes
+    signature: bytes
+    remote_address: str
+    gateway_id: str
+    session_id: str
+    transport: str
+    def __init__(self, hello: _Optional[_Union[_agent_pb2.Hello, _Mapping]] = ..., nonce: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., remote_address: _Optional[str] = ..., gateway_id: _Optional[str] = ..., session_id: _Optional[str] = ..., transport: _Optional[str] = ...) -> None: ...
+
+class AuthenticateCollectorResponse(_message.Message):
+    __slots__ = ("decision", "state", "refusal", "message", "fingerprint", "server_instance", "heartbeat_interval_seconds", "revision", "state_reason", "state_changed_by")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    SERVER_INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    STATE_REASON_FIELD_NUMBER: _ClassVar[int]
+    STATE_CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    decision: Decision
+    state: _agent_pb2.CollectorState
+    refusal: _agent_pb2.DisconnectReason
+    message: str
+    fingerprint: str
+    server_instance: str
+    heartbeat_interval_seconds: int
+    revision: int
+    state_reason: str
+    state_changed_by: str
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., refusal: _Optional[_Union[_agent_pb2.DisconnectReason, str]] = ..., message: _Optional[str] = ..., fingerprint: _Optional[str] = ..., server_instance: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ..., revision: _Optional[int] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ...) -> None: ...
+
+class WatchCollectorsRequest(_message.Message):
+    __slots__ = ("since_revision",)
+    SINCE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    since_revision: int
+    def __init__(self, since_revision: _Optional[int] = ...) -> None: ...
+
+class CollectorEvent(_message.Message):
+    __slots__ = ("revision", "kind", "instance_uid", "name", "state", "reason", "changed_by")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    kind: EventKind
+    instance_uid: str
+    name: str
+    state: _agent_pb2.CollectorState
+    reason: str
+    changed_by: str
+    def __init__(self, revision: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., reason: _Optional[str] = ..., changed_by: _Optional[str] = ...) -> None: ...
+
+class SessionReport(_message.Message):
+    __slots__ = ("instance_uid", "session_id", "connected", "remote_address", "transport", "last_error")
+    INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    instance_uid: str
+    session_id: str
+    connected: bool
+    remote_address: str
+    transport: str
+    last_error: str
+    def __init__(self, instance_uid: _Optional[str] = ..., session_id: _Optional[str] = ..., connected: _Optional[bool] = ..., remote_address: _Optional[str] = ..., transport: _Optional[str] = ..., last_error: _Optional[str] = ...) -> None: ...
+
+class ReportSessionsRequest(_message.Message):
+    __slots__ = ("gateway_id", "sessions", "complete")
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    gateway_id: str
+    sessions: _containers.RepeatedCompositeFieldContainer[SessionReport]
+    complete: bool
+    def __init__(self, gateway_id: _Optional[str] = ..., sessions: _Optional[_Iterable[_Union[SessionReport, _Mapping]]] = ..., complete: _Optional[bool] = ...) -> None: ...
+
+class ReportSessionsResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetServerInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetServerInfoResponse(_message.Message):
+    __slots__ = ("server_instance", "version", "started_at", "database", "heartbeat_interval_seconds")
+    SERVER_INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DATABASE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    server_instance: str
+    version: str
+    started_at: _timestamp_pb2.Timestamp
+    database: str
+    heartbeat_interval_seconds: int
+    def __init__(self, server_instance: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., database: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ...) -> None: ...
+
+class ListCollectorsRequest(_message.Message):
+    __slots__ = ("state",)
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: _agent_pb2.CollectorState
+    def __init__(self, state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ...) -> None: ...
+
+class ListCollectorsResponse(_message.Message):
+    __slots__ = ("collectors",)
+    COLLECTORS_FIELD_NUMBER: _ClassVar[int]
+    collectors: _containers.RepeatedCompositeFieldContainer[Collector]
+    def __init__(self, collectors: _Optional[_Iterable[_Union[Collector, _Mapping]]] = ...) -> None: ...
+
+class GetCollectorRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetCollectorResponse(_message.Message):
+    __slots__ = ("collector",)
+    COLLECTOR_FIELD_NUMBER: _ClassVar[int]
+    collector: Collector
+    def __init__(self, collector: _Optional[_Union[Collector, _Mapping]] = ...) -> None: ...
+
+class RegisterCollectorRequest(_message.Message):
+    __slots__ = ("name", "username", "password", "enable", "actor")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    username: str
+    password: str
+    enable: bool
+    actor: str
+    def __init__(self, name: _Optional[str] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., enable: _Optional[bool] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class RegisterCollectorResponse(_message.Message):
+    __slots__ = ("collector",)
+    COLLECTOR_FIELD_NUMBER: _ClassVar[int]
+    collector: Collector
+    def __init__(self, collector: _Optional[_Union[Collector, _Mapping]] = ...) -> None: ...
+
+class EnableCollectorRequest(_message.Message):
+    __slots__ = ("name", "actor", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    actor: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EnableCollectorResponse(_message.Message):
+    __slots__ = ("collector",)
+    COLLECTOR_FIELD_NUMBER: _ClassVar[int]
+    collector: Collector
+    def __init__(self, collector: _Optional[_Union[Collector, _Mapping]] = ...) -> None: ...
+
+class DisableCollectorRequest(_message.Message):
+    __slots__ = ("name", "actor", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    actor: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DisableCollectorResponse(_message.Message):
+    __slots__ = ("collector",)
+    COLLECTOR_FIELD_NUMBER: _ClassVar[int]
+    collector: Collector
+    def __init__(self, collector: _Optional[_Union[Collector, _Mapping]] = ...) -> None: ...
+
+class RemoveCollectorRequest(_message.Message):
+    __slots__ = ("name", "actor", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    actor: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RemoveCollectorResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class NameConflict(_message.Message):
+    __slots__ = ("name", "instance_uid", "fingerprint", "remote_address", "first_seen", "last_seen", "attempts", "held_by_fingerprint")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    HELD_BY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    instance_uid: str
+    fingerprint: str
+    remote_address: str
+    first_seen: _timestamp_pb2.Timestamp
+    last_seen: _timestamp_pb2.Timestamp
+    attempts: int
+    held_by_fingerprint: str
+    def __init__(self, name: _Optional[str] = ..., instance_uid: _Optional[str] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[int] = ..., held_by_fingerprint: _Optional[str] = ...) -> None: ...
+
+class ListNameConflictsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListNameConflictsResponse(_message.Message):
+    __slots__ = ("conflicts",)
+    CONFLICTS_FIELD_NUMBER: _ClassVar[int]
+    conflicts: _containers.RepeatedCompositeFieldContainer[NameConflict]
+    def __init__(self, conflicts: _Optional[_Iterable[_Union[NameConflict, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,105 @@
+"""What every Outpost service process runs besides its own logic.
+
+A gRPC server with health and reflection and the error-mapping interceptor; a Prometheus
+`/metrics` endpoint; and graceful shutdown on SIGTERM/SIGINT: health flips to
+NOT_SERVING, in-flight calls get a grace period, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from outpost.grpc_errors import ErrorMappingInterceptor
+
+log = structlog.get_logger(__name__)
+
+MAX_ADMIN_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert_file: str
+    key_file: str
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        with open(self.cert_file, "rb") as cert, open(self.key_file, "rb") as key:
+            return grpc.ssl_server_credentials([(key.read(), cert.read())])
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def build_grpc_server(
+    *,
+    service_names: Iterable[str],
+    extra_options: Iterable[tuple[str, int]] = (),
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+    """A grpc.aio server with health, reflection and error mapping; add servicers, then bind."""
+    options = [
+        ("grpc.max_receive_message_length", MAX_ADMIN_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        *extra_options,
+    ]
+    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()], options=options)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(names, server)
+    return server, health_servicer
+
+
+def bind(server: grpc.aio.Server, address: str, tls: TlsFiles | None, what: str) -> int:
+    """Bind `address` ("host:port", port 0 for any free one); warn loudly when plain off-loopback."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if tls is not None:
+        port = server.add_secure_port(address, tls.server_credentials())
+    else:
+        port = server.add_insecure_port(address)
+        if not is_loopback(host):
+            log.warning(
+                "plaintext_listener_on_network",
+                listener=what,
+                address=address,
+                advice="give a TLS certificate and key; plaintext is for local development only",
+            )
+    if port == 0:
+        raise SystemExit(f"cannot listen on {address} for {what}: address in use or invalid")
+    return port
+
+
+async def set_serving(health_servicer: health.aio.HealthServicer, names: Iterable[str], serving: bool) -> None:
+    status = (
+        health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for name in ["", *names]:
+        await health_servicer.set(name, status)
+
+
+def start_metrics(address: str) -> int:
+    """Serve Prometheus `/metrics` on "host:port" (port 0 picks one); return the port."""
+    if not address:
+        return 0
+    host, _, port = address.rpartition(":")
+    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1")
+    return int(server.server_port)
+
+
+def install_shutdown_signals() -> asyncio.Event:
+    """An event set on SIGTERM or SIGINT, so `main` can drain instead of dying mid-write."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

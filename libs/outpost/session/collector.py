@@ -1,0 +1,234 @@
+"""The collector end of a session, free of I/O.
+
+Theory of operation
+-------------------
+`start()` sends the Hello. The server answers with a Challenge; the collector refuses a
+server instance other than the one it is bound to (a collector belongs to one server
+instance until reinstalled), otherwise signs the transcript and sends its Proof. Then a
+Pending (waiting for an admin) or a Welcome (registered: enabled or disabled) moves it to
+its accepted state, emitting `Accepted` so the transport can record the binding; later
+StateChange and Welcome messages move it between PENDING, ENABLED and DISABLED, each
+emitting `StateChanged` for the log. A Disconnect closes the session with the server's
+reason and retry hint. `tick()` sends heartbeats on time and gives up on a server that
+has gone silent.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from outpost.agent.v1 import agent_pb2
+from outpost.session import handshake
+from outpost.session.errors import LocalProtocolError, RemoteProtocolError
+
+R = agent_pb2.DisconnectReason
+CS = agent_pb2.CollectorState
+
+
+class CollectorState(enum.Enum):
+    IDLE = "idle"
+    AWAIT_CHALLENGE = "await_challenge"
+    AWAIT_DECISION = "await_decision"
+    PENDING = "pending"
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    CLOSED = "closed"
+
+
+HANDSHAKE_STATES = frozenset({CollectorState.AWAIT_CHALLENGE, CollectorState.AWAIT_DECISION})
+ACCEPTED_STATES = frozenset({CollectorState.PENDING, CollectorState.ENABLED, CollectorState.DISABLED})
+
+ALLOWED_KINDS: dict[CollectorState, frozenset[str]] = {
+    CollectorState.IDLE: frozenset(),
+    CollectorState.AWAIT_CHALLENGE: frozenset({"challenge", "disconnect"}),
+    CollectorState.AWAIT_DECISION: frozenset({"pending", "welcome", "disconnect"}),
+    CollectorState.PENDING: frozenset({"pending", "welcome", "heartbeat_ack", "disconnect"}),
+    CollectorState.ENABLED: frozenset({"state_change", "heartbeat_ack", "disconnect"}),
+    CollectorState.DISABLED: frozenset({"state_change", "heartbeat_ack", "disconnect"}),
+    CollectorState.CLOSED: frozenset(),
+}
+
+STATE_BY_PROTO = {
+    CS.COLLECTOR_STATE_PENDING: CollectorState.PENDING,
+    CS.COLLECTOR_STATE_ENABLED: CollectorState.ENABLED,
+    CS.COLLECTOR_STATE_DISABLED: CollectorState.DISABLED,
+}
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The server took the handshake; record `server_instance` as this collector's binding."""
+
+    server_instance: str
+    session_id: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    state: CollectorState
+    reason: str
+    changed_by: str
+
+
+@dataclass(frozen=True)
+class Closed:
+    reason: "agent_pb2.DisconnectReason.ValueType"
+    message: str
+    retry: bool
+    retry_after: float
+    by_server: bool
+
+
+Event = Accepted | StateChanged | Closed
+
+
+@dataclass
+class CollectorSession:
+    """One connection attempt, collector side."""
+
+    hello: agent_pb2.Hello
+    sign: Callable[[bytes], bytes]
+    now: float
+    handshake_timeout: float = 15.0
+    heartbeat_interval: float = 30.0
+    missed_heartbeats: float = 3.0
+    state: CollectorState = CollectorState.IDLE
+    server_instance: str = ""
+    session_id: str = ""
+    last_received: float = 0.0
+    _next_heartbeat: float = 0.0
+    _send_sequence: int = 0
+    _outgoing: list[agent_pb2.CollectorMessage] = field(default_factory=list)
+    _events: list[Event] = field(default_factory=list)
+    _handshake_deadline: float = 0.0
+
+    def start(self, now: float) -> None:
+        if self.state is not CollectorState.IDLE:
+            raise LocalProtocolError("start() twice")
+        self.state = CollectorState.AWAIT_CHALLENGE
+        self.last_received = now
+        self._handshake_deadline = now + self.handshake_timeout
+        self._send(hello=self.hello)
+
+    def receive(self, message: agent_pb2.ServerMessage, now: float) -> None:
+        if self.state is CollectorState.CLOSED:
+            return
+        self.last_received = now
+        kind = message.WhichOneof("body")
+        if kind is None:
+            return  # a newer server's message kind: ignore
+        try:
+            if kind not in ALLOWED_KINDS[self.state]:
+                raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, f"unexpected {kind} message in state {self.state.value}")
+            getattr(self, f"_on_{kind}")(getattr(message, kind), now)
+        except RemoteProtocolError as exc:
+            self.fail(exc.reason, exc.message)
+
+    def tick(self, now: float) -> None:
+        if self.state in HANDSHAKE_STATES and now >= self._handshake_deadline:
+            self._close(R.DISCONNECT_REASON_HANDSHAKE_TIMEOUT, f"server did not complete the handshake within {self.handshake_timeout:g}s", notify=True)
+        elif self.state in ACCEPTED_STATES:
+            if now >= self.last_received + self.heartbeat_interval * self.missed_heartbeats:
+                self._close(R.DISCONNECT_REASON_HEARTBEAT_TIMEOUT, "server stopped answering heartbeats", notify=True)
+            elif now >= self._next_heartbeat:
+                self._send(heartbeat=agent_pb2.Heartbeat())
+                self._next_heartbeat = now + self.heartbeat_interval
+
+    def fail(self, reason: "agent_pb2.DisconnectReason.ValueType", message: str) -> None:
+        self._close(reason, message, notify=True)
+
+    def shutdown(self) -> None:
+        self._close(R.DISCONNECT_REASON_CLIENT_SHUTDOWN, "collector shutting down", notify=True, retry=False)
+
+    def connection_lost(self) -> None:
+        if self.state is not CollectorState.CLOSED:
+            self.state = CollectorState.CLOSED
+            self._events.append(Closed(R.DISCONNECT_REASON_UNAVAILABLE, "connection lost", retry=True, retry_after=0.0, by_server=False))
+
+    def data_to_send(self) -> list[agent_pb2.CollectorMessage]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def events_received(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+    @property
+    def closed(self) -> bool:
+        return self.state is CollectorState.CLOSED
+
+    def next_deadline(self) -> float | None:
+        if self.state in HANDSHAKE_STATES:
+            return self._handshake_deadline
+        if self.state in ACCEPTED_STATES:
+            return min(self._next_heartbeat, self.last_received + self.heartbeat_interval * self.missed_heartbeats)
+        return None
+
+    # --- handlers ---------------------------------------------------------------------
+    def _on_challenge(self, challenge: agent_pb2.Challenge, now: float) -> None:
+        bound = self.hello.bound_server_instance
+        if bound and challenge.server_instance != bound:
+            raise RemoteProtocolError(
+                R.DISCONNECT_REASON_BOUND_TO_OTHER_INSTANCE,
+                f"this collector is bound to server instance {bound}, not {challenge.server_instance}; "
+                "reinstall it (fresh data directory) to move it",
+            )
+        if len(challenge.nonce) != handshake.NONCE_BYTES:
+            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "challenge nonce must be 32 bytes")
+        self.server_instance = challenge.server_instance
+        signature = self.sign(handshake.transcript(self.hello, challenge.nonce, challenge.server_instance))
+        self.state = CollectorState.AWAIT_DECISION
+        self._send(proof=agent_pb2.Proof(signature=signature))
+
+    def _on_pending(self, pending: agent_pb2.Pending, now: float) -> None:
+        first = self.state is CollectorState.AWAIT_DECISION
+        self._accept(pending.session_id, pending.fingerprint, pending.heartbeat_interval_seconds, now, first)
+        if first:
+            self._events.append(StateChanged(CollectorState.PENDING, pending.message, ""))
+        self.state = CollectorState.PENDING
+
+    def _on_welcome(self, welcome: agent_pb2.Welcome, now: float) -> None:
+        state = STATE_BY_PROTO.get(welcome.state)
+        if state is None or state is CollectorState.PENDING:
+            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "welcome without an enabled or disabled state")
+        self._accept(welcome.session_id, welcome.fingerprint, welcome.heartbeat_interval_seconds, now, self.state is CollectorState.AWAIT_DECISION)
+        self.state = state
+        self._events.append(StateChanged(state, welcome.reason or "registered by an admin", ""))
+
+    def _on_state_change(self, change: agent_pb2.StateChange, now: float) -> None:
+        state = STATE_BY_PROTO.get(change.state)
+        if state is None or state is CollectorState.PENDING:
+            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "state change to an unknown or pending state")
+        self.state = state
+        self._events.append(StateChanged(state, change.reason, change.changed_by))
+
+    def _on_heartbeat_ack(self, _: agent_pb2.HeartbeatAck, now: float) -> None:
+        pass
+
+    def _on_disconnect(self, disconnect: agent_pb2.Disconnect, now: float) -> None:
+        self.state = CollectorState.CLOSED
+        self._events.append(Closed(disconnect.reason, disconnect.message, disconnect.retry, float(disconnect.retry_after_seconds), by_server=True))
+
+    # --- internals --------------------------------------------------------------------
+    def _accept(self, session_id: str, fingerprint: str, heartbeat_seconds: int, now: float, first: bool) -> None:
+        if heartbeat_seconds:
+            self.heartbeat_interval = float(heartbeat_seconds)
+        self._next_heartbeat = now + self.heartbeat_interval
+        if first:
+            self.session_id = session_id
+            self._events.append(Accepted(self.server_instance, session_id, fingerprint))
+
+    def _close(self, reason: "agent_pb2.DisconnectReason.ValueType", message: str, *, notify: bool, retry: bool = True) -> None:
+        if self.state is CollectorState.CLOSED:
+            return
+        if notify and self.state is not CollectorState.IDLE:
+            self._send(disconnect=agent_pb2.Disconnect(reason=reason, message=message))
+        self.state = CollectorState.CLOSED
+        self._events.append(Closed(reason, message, retry, 0.0, by_server=False))
+
+    def _send(self, **body: object) -> None:
+        self._send_sequence += 1
+        self._outgoing.append(agent_pb2.CollectorMessage(sequence=self._send_sequence, **body))  # type: ignore[arg-type]

@@ -1,0 +1,62 @@
+"""What a collector signs to prove its identity, and how a verifier checks it.
+
+The signature covers a transcript of every identity field of the hello plus the
+server's fresh nonce and instance id. A recorded handshake replayed later fails (the nonce
+differs), a hello altered in transit fails (the transcript differs), and a stolen
+database (which holds only public keys and argon2id verifiers) cannot produce one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from outpost.agent.v1 import agent_pb2
+
+CONTEXT = b"outpost-agent-v1-handshake"
+NONCE_BYTES = 32
+PUBLIC_KEY_BYTES = 32
+
+
+def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> bytes:
+    """Length-prefixed concatenation: unambiguous, independent of protobuf encoding."""
+    parts = [
+        CONTEXT,
+        nonce,
+        server_instance.encode(),
+        hello.instance_uid.encode(),
+        hello.name.encode(),
+        hello.zone.encode(),
+        hello.username.encode(),
+        hello.password_verifier.encode(),
+        hello.public_key,
+        hello.bound_server_instance.encode(),
+        hello.protocol_version.to_bytes(4, "big"),
+    ]
+    return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+
+
+def sign(private_key: Ed25519PrivateKey, hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> bytes:
+    return private_key.sign(transcript(hello, nonce, server_instance))
+
+
+def verify(hello: agent_pb2.Hello, nonce: bytes, server_instance: str, signature: bytes) -> bool:
+    """True when `signature` was made by the private key matching `hello.public_key`."""
+    if len(hello.public_key) != PUBLIC_KEY_BYTES or len(nonce) != NONCE_BYTES:
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(hello.public_key).verify(
+            signature, transcript(hello, nonce, server_instance)
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def fingerprint(public_key: bytes) -> str:
+    """OpenSSH-style "SHA256:<base64>" of the raw public key, as admins compare it."""
+    digest = hashlib.sha256(public_key).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")

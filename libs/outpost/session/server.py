@@ -1,0 +1,336 @@
+"""The server end of a collector session, free of I/O.
+
+Theory of operation
+-------------------
+A session starts in AWAIT_HELLO. The hello is checked (protocol version, required
+identity fields) and answered with a Challenge over a nonce the transport supplied; the
+collector's Proof moves the session to AUTHENTICATING and emits `AuthenticationRequested`.
+The transport asks the registry, then calls `authenticated()` with the decision: refused
+sessions get a Disconnect and close; accepted ones enter PENDING (a Pending message) or
+ENABLED/DISABLED (a Welcome). From then on the registry's decisions arrive through
+`state_changed()`/`removed()`: a pending collector that an admin registers gets its Welcome
+on the live session (no reconnect), a registered one gets a StateChange, a removed one a
+Disconnect. Heartbeats keep the session alive; `tick()` enforces the handshake and
+heartbeat deadlines.
+
+Only ENABLED sessions may ever be given work; PENDING and DISABLED receive nothing but
+their state. Unknown body kinds from a newer collector are ignored. Every message the
+collector sends outside the states that allow it is a RemoteProtocolError that closes the
+session with a reason: the process keeps serving everyone else.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from outpost.agent.v1 import agent_pb2
+from outpost.session.errors import LocalProtocolError, RemoteProtocolError
+from outpost.version import PROTOCOL_VERSION
+
+R = agent_pb2.DisconnectReason
+CS = agent_pb2.CollectorState
+
+REQUIRED_HELLO_FIELDS = ("instance_uid", "name", "username", "password_verifier")
+MAX_FIELD_CHARS = 256
+MAX_VERIFIER_CHARS = 512
+
+
+class ServerState(enum.Enum):
+    AWAIT_HELLO = "await_hello"
+    AWAIT_PROOF = "await_proof"
+    AUTHENTICATING = "authenticating"
+    PENDING = "pending"
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    CLOSED = "closed"
+
+
+HANDSHAKE_STATES = frozenset({ServerState.AWAIT_HELLO, ServerState.AWAIT_PROOF, ServerState.AUTHENTICATING})
+ACCEPTED_STATES = frozenset({ServerState.PENDING, ServerState.ENABLED, ServerState.DISABLED})
+
+# Which collector message kinds each state accepts; anything else is a protocol error.
+# "disconnect" is accepted everywhere but CLOSED, and unknown kinds are ignored.
+ALLOWED_KINDS: dict[ServerState, frozenset[str]] = {
+    ServerState.AWAIT_HELLO: frozenset({"hello", "disconnect"}),
+    ServerState.AWAIT_PROOF: frozenset({"proof", "disconnect"}),
+    ServerState.AUTHENTICATING: frozenset({"heartbeat", "disconnect"}),
+    ServerState.PENDING: frozenset({"heartbeat", "disconnect"}),
+    ServerState.ENABLED: frozenset({"heartbeat", "disconnect"}),
+    ServerState.DISABLED: frozenset({"heartbeat", "disconnect"}),
+    ServerState.CLOSED: frozenset(),
+}
+
+STATE_BY_PROTO = {CS.COLLECTOR_STATE_PENDING: ServerState.PENDING, CS.COLLECTOR_STATE_ENABLED: ServerState.ENABLED, CS.COLLECTOR_STATE_DISABLED: ServerState.DISABLED}
+
+
+# --- events the transport acts on -------------------------------------------------------
+@dataclass(frozen=True)
+class AuthenticationRequested:
+    """Ask the registry to decide this handshake, then call `authenticated()`."""
+
+    hello: agent_pb2.Hello
+    nonce: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class SessionAccepted:
+    instance_uid: str
+    name: str
+    state: ServerState
+
+
+@dataclass(frozen=True)
+class StateEntered:
+    state: ServerState
+    reason: str
+
+
+@dataclass(frozen=True)
+class SequenceGap:
+    expected: int
+    received: int
+
+
+@dataclass(frozen=True)
+class SessionClosed:
+    reason: "agent_pb2.DisconnectReason.ValueType"
+    message: str
+    by_peer: bool
+
+
+Event = AuthenticationRequested | SessionAccepted | StateEntered | SequenceGap | SessionClosed
+
+
+@dataclass(frozen=True)
+class AuthDecision:
+    """The registry's answer, as plain values (the transport converts from protobuf)."""
+
+    accepted: bool
+    state: ServerState = ServerState.PENDING
+    refusal: "agent_pb2.DisconnectReason.ValueType" = R.DISCONNECT_REASON_AUTHENTICATION_FAILED
+    message: str = ""
+    fingerprint: str = ""
+    heartbeat_interval: float = 30.0
+    revision: int = 0
+    reason: str = ""
+
+
+@dataclass
+class ServerSessionConfig:
+    server_instance: str
+    handshake_timeout: float = 10.0
+    heartbeat_interval: float = 30.0
+    # A session with no message for this many heartbeat intervals is dead.
+    missed_heartbeats: float = 3.0
+
+
+@dataclass
+class ServerSession:
+    """One collector connection, server side. Feed it; drain `data_to_send`/`events_received`."""
+
+    config: ServerSessionConfig
+    session_id: str
+    nonce: bytes
+    now: float
+    state: ServerState = ServerState.AWAIT_HELLO
+    hello: agent_pb2.Hello | None = None
+    revision: int = 0
+    last_received: float = 0.0
+    fingerprint: str = ""
+    _send_sequence: int = 0
+    _receive_sequence: int = 0
+    _outgoing: list[agent_pb2.ServerMessage] = field(default_factory=list)
+    _events: list[Event] = field(default_factory=list)
+    _handshake_deadline: float = 0.0
+    _heartbeat_interval: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._handshake_deadline = self.now + self.config.handshake_timeout
+        self._heartbeat_interval = self.config.heartbeat_interval
+        self.last_received = self.now
+
+    # --- inputs ---------------------------------------------------------------------
+    def receive(self, message: agent_pb2.CollectorMessage, now: float) -> None:
+        """Feed one decoded envelope from the collector."""
+        if self.state is ServerState.CLOSED:
+            return
+        self.last_received = now
+        self._check_sequence(message.sequence)
+        kind = message.WhichOneof("body")
+        if kind is None:
+            return  # a newer collector's message kind: ignore, never fail
+        try:
+            if kind not in ALLOWED_KINDS[self.state]:
+                raise RemoteProtocolError(
+                    R.DISCONNECT_REASON_PROTOCOL_ERROR,
+                    f"unexpected {kind} message in state {self.state.value}",
+                )
+            handler = getattr(self, f"_on_{kind}")
+            handler(getattr(message, kind), now)
+        except RemoteProtocolError as exc:
+            self.fail(exc.reason, exc.message)
+
+    def authenticated(self, decision: AuthDecision, now: float) -> None:
+        """The registry's decision on the handshake requested by `AuthenticationRequested`."""
+        if self.state is ServerState.CLOSED:
+            return
+        if self.state is not ServerState.AUTHENTICATING:
+            raise LocalProtocolError(f"authenticated() in state {self.state.value}")
+        if not decision.accepted:
+            self._close(decision.refusal, decision.message, by_peer=False, retry=_retry_helps(decision.refusal))
+            return
+        assert self.hello is not None
+        self.revision = decision.revision
+        self._heartbeat_interval = decision.heartbeat_interval or self.config.heartbeat_interval
+        self.fingerprint = decision.fingerprint
+        self._events.append(SessionAccepted(self.hello.instance_uid, self.hello.name, decision.state))
+        self._enter(decision.state, decision.reason, changed_by="", first=True)
+
+    def state_changed(self, state: ServerState, reason: str, changed_by: str, revision: int) -> None:
+        """An admin's decision from the registry watch; stale revisions are ignored."""
+        if self.state not in ACCEPTED_STATES or revision <= self.revision:
+            return
+        self.revision = revision
+        if state is not self.state:
+            self._enter(state, reason, changed_by, first=False)
+
+    def removed(self, reason: str, revision: int) -> None:
+        if self.state in ACCEPTED_STATES and revision > self.revision:
+            self._close(R.DISCONNECT_REASON_REMOVED, reason or "collector was removed by an admin", by_peer=False, retry=False)
+
+    def tick(self, now: float) -> None:
+        """Enforce deadlines; call at `next_deadline()`."""
+        if self.state in HANDSHAKE_STATES and now >= self._handshake_deadline:
+            self._close(R.DISCONNECT_REASON_HANDSHAKE_TIMEOUT, f"handshake not completed within {self.config.handshake_timeout:g}s", by_peer=False, retry=True)
+        elif self.state in ACCEPTED_STATES and now >= self._liveness_deadline():
+            self._close(R.DISCONNECT_REASON_HEARTBEAT_TIMEOUT, "no heartbeat from the collector", by_peer=False, retry=True)
+
+    def fail(self, reason: "agent_pb2.DisconnectReason.ValueType", message: str) -> None:
+        """Close because of something the transport or peer did (bad frame, oversize...)."""
+        self._close(reason, message, by_peer=False, retry=reason not in (R.DISCONNECT_REASON_UNSUPPORTED_VERSION,))
+
+    def shutdown(self, message: str = "gateway shutting down; reconnect to another gateway", retry_after: int = 0) -> None:
+        self._close(R.DISCONNECT_REASON_SHUTTING_DOWN, message, by_peer=False, retry=True, retry_after=retry_after)
+
+    def connection_lost(self) -> None:
+        """The transport saw the connection end without a Disconnect."""
+        if self.state is not ServerState.CLOSED:
+            self.state = ServerState.CLOSED
+            self._events.append(SessionClosed(R.DISCONNECT_REASON_UNSPECIFIED, "connection lost", by_peer=True))
+
+    # --- outputs --------------------------------------------------------------------
+    def data_to_send(self) -> list[agent_pb2.ServerMessage]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def events_received(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+    @property
+    def closed(self) -> bool:
+        return self.state is ServerState.CLOSED
+
+    def next_deadline(self) -> float | None:
+        if self.state in HANDSHAKE_STATES:
+            return self._handshake_deadline
+        if self.state in ACCEPTED_STATES:
+            return self._liveness_deadline()
+        return None
+
+    # --- message handlers -----------------------------------------------------------
+    def _on_hello(self, hello: agent_pb2.Hello, now: float) -> None:
+        if hello.protocol_version != PROTOCOL_VERSION:
+            raise RemoteProtocolError(
+                R.DISCONNECT_REASON_UNSUPPORTED_VERSION,
+                f"protocol version {hello.protocol_version} is not supported; this server speaks {PROTOCOL_VERSION}",
+            )
+        for name in REQUIRED_HELLO_FIELDS:
+            value = getattr(hello, name)
+            if not value:
+                raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, f"hello without {name}")
+            limit = MAX_VERIFIER_CHARS if name == "password_verifier" else MAX_FIELD_CHARS
+            if len(value) > limit:
+                raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, f"hello {name} longer than {limit} characters")
+        if len(hello.zone) > MAX_FIELD_CHARS or len(hello.version) > MAX_FIELD_CHARS:
+            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "hello zone or version too long")
+        if len(hello.public_key) != 32:
+            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "hello public_key must be a 32-byte Ed25519 key")
+        self.hello = hello
+        self.state = ServerState.AWAIT_PROOF
+        self._send(challenge=agent_pb2.Challenge(nonce=self.nonce, server_instance=self.config.server_instance))
+
+    def _on_proof(self, proof: agent_pb2.Proof, now: float) -> None:
+        assert self.hello is not None
+        if len(proof.signature) != 64:
+            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "proof signature must be 64 bytes")
+        self.state = ServerState.AUTHENTICATING
+        self._events.append(AuthenticationRequested(self.hello, self.nonce, proof.signature))
+
+    def _on_heartbeat(self, _: agent_pb2.Heartbeat, now: float) -> None:
+        if self.state in ACCEPTED_STATES:
+            self._send(heartbeat_ack=agent_pb2.HeartbeatAck())
+
+    def _on_disconnect(self, disconnect: agent_pb2.Disconnect, now: float) -> None:
+        self.state = ServerState.CLOSED
+        self._events.append(SessionClosed(disconnect.reason, disconnect.message, by_peer=True))
+
+    # --- internals ------------------------------------------------------------------
+    def _enter(self, state: ServerState, reason: str, changed_by: str, *, first: bool) -> None:
+        previous = self.state
+        self.state = state
+        self._events.append(StateEntered(state, reason))
+        if state is ServerState.PENDING:
+            self._send(pending=agent_pb2.Pending(
+                fingerprint=self.fingerprint,
+                message=reason or "waiting for an admin to register this collector",
+                heartbeat_interval_seconds=int(self._heartbeat_interval),
+                session_id=self.session_id,
+            ))
+        elif first or previous is ServerState.PENDING:
+            self._send(welcome=agent_pb2.Welcome(
+                state=_proto_state(state),
+                server_instance=self.config.server_instance,
+                heartbeat_interval_seconds=int(self._heartbeat_interval),
+                session_id=self.session_id,
+                fingerprint=self.fingerprint,
+                reason=reason,
+            ))
+        else:
+            self._send(state_change=agent_pb2.StateChange(state=_proto_state(state), reason=reason, changed_by=changed_by))
+
+    def _close(self, reason: "agent_pb2.DisconnectReason.ValueType", message: str, *, by_peer: bool, retry: bool, retry_after: int = 0) -> None:
+        if self.state is ServerState.CLOSED:
+            return
+        self._send(disconnect=agent_pb2.Disconnect(reason=reason, message=message, retry=retry, retry_after_seconds=retry_after))
+        self.state = ServerState.CLOSED
+        self._events.append(SessionClosed(reason, message, by_peer=by_peer))
+
+    def _send(self, **body: object) -> None:
+        self._send_sequence += 1
+        self._outgoing.append(agent_pb2.ServerMessage(sequence=self._send_sequence, **body))  # type: ignore[arg-type]
+
+    def _check_sequence(self, sequence: int) -> None:
+        expected = self._receive_sequence + 1
+        if sequence and sequence != expected:
+            self._events.append(SequenceGap(expected, sequence))
+        if sequence:
+            self._receive_sequence = sequence
+
+    def _liveness_deadline(self) -> float:
+        return self.last_received + self._heartbeat_interval * self.config.missed_heartbeats
+
+
+def _proto_state(state: ServerState) -> "agent_pb2.CollectorState.ValueType":
+    return {
+        ServerState.PENDING: CS.COLLECTOR_STATE_PENDING,
+        ServerState.ENABLED: CS.COLLECTOR_STATE_ENABLED,
+        ServerState.DISABLED: CS.COLLECTOR_STATE_DISABLED,
+    }[state]
+
+
+def _retry_helps(reason: "agent_pb2.DisconnectReason.ValueType") -> bool:
+    """Refusals an admin must fix first still retry, slowly: the operator may fix it."""
+    return reason not in (R.DISCONNECT_REASON_UNSUPPORTED_VERSION,)
