@@ -1,0 +1,300 @@
+"""One collector session on the gateway: the loop every transport runs.
+
+The transport (gRPC stream, WebSocket, TCP frames) supplies an `AgentStream`; this loop
+reads -> decodes -> feeds the I/O-free `ServerSession` -> writes what it returns -> arms
+its deadline -> closes when told. The registry decides handshakes; the hub delivers the
+registry's later decisions. So there is one session logic for all transports.
+
+Everything that reaches the session (frames, admin decisions, shutdown) goes through one
+bounded inbox consumed by this loop, so the core is only ever touched from one task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import grpc
+import structlog
+
+from outpost.agent.v1 import agent_pb2
+from outpost.session import codec
+from outpost.session.errors import RemoteProtocolError
+from outpost.session.server import (
+    AuthDecision,
+    AuthenticationRequested,
+    ServerSession,
+    ServerSessionConfig,
+    SessionAccepted,
+    SessionClosed,
+    StateEntered,
+)
+from services.gateway import metrics
+from services.gateway.admission import Admission
+from services.gateway.domain.session_hub import ChangeKind, CollectorChange, LiveSession, SessionHub, Superseded
+from services.gateway.registry_client import RegistryClient
+from services.gateway.session_reports import SessionReporter
+
+log = structlog.get_logger(__name__)
+
+R = agent_pb2.DisconnectReason
+INBOX_SIZE = 16
+SEND_TIMEOUT_SECONDS = 10.0
+
+
+class AgentStream(Protocol):
+    """What a transport provides: one envelope per message, in both directions."""
+
+    transport: str
+    remote_address: str
+
+    async def recv(self) -> bytes | None:
+        """The next envelope's bytes; None when the peer closed. May raise RemoteProtocolError."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def close(self, reason: str) -> None:
+        """Close the connection; `reason` is for people (WebSocket close reason)."""
+
+
+@dataclass(frozen=True)
+class _PeerClosed:
+    error: RemoteProtocolError | None = None
+
+
+class Shutdown:
+    """Put into every inbox when the gateway drains."""
+
+
+@dataclass
+class GatewayContext:
+    """What every session needs from the gateway process; built once in app.py."""
+
+    gateway_id: str
+    server_instance: str
+    heartbeat_interval: float
+    handshake_timeout: float
+    registry: RegistryClient
+    hub: SessionHub
+    reporter: SessionReporter
+    admission: Admission
+    draining: bool = False
+
+
+async def run_session(stream: AgentStream, ctx: GatewayContext) -> None:
+    """Serve one connection until either side ends it; never raises."""
+    loop = asyncio.get_running_loop()
+    session_id = secrets.token_hex(8)
+    structlog.contextvars.bind_contextvars(
+        session_id=session_id, transport=stream.transport, remote=stream.remote_address
+    )
+    metrics.SESSIONS_OPENED.labels(stream.transport).inc()
+    runner = _SessionRunner(stream, ctx, session_id, loop)
+    try:
+        await runner.run()
+    except Exception:
+        log.exception("session_crashed")
+    finally:
+        await runner.cleanup()
+        structlog.contextvars.unbind_contextvars("session_id", "transport", "remote", "collector")
+
+
+class _SessionRunner:
+    def __init__(
+        self, stream: AgentStream, ctx: GatewayContext, session_id: str, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.stream = stream
+        self.ctx = ctx
+        self.loop = loop
+        self.started = loop.time()
+        self.core = ServerSession(
+            ServerSessionConfig(
+                server_instance=ctx.server_instance,
+                handshake_timeout=ctx.handshake_timeout,
+                heartbeat_interval=ctx.heartbeat_interval,
+            ),
+            session_id=session_id,
+            nonce=secrets.token_bytes(32),
+            now=loop.time(),
+        )
+        self.inbox: asyncio.Queue[object] = asyncio.Queue(INBOX_SIZE)
+        self.live: LiveSession | None = None
+        self.unauthenticated = False
+        self.close_reason = ""
+        self.reader: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        host = self.stream.remote_address.rsplit(":", 1)[0]
+        if self.ctx.draining:
+            self.core.shutdown()
+        elif self.ctx.admission.blocked(host, self.loop.time()):
+            self.core.fail(
+                R.DISCONNECT_REASON_RATE_LIMITED, "too many failed handshakes from this address; try again later"
+            )
+        elif not self.ctx.admission.try_begin():
+            self.core.fail(
+                R.DISCONNECT_REASON_TOO_MANY_CONNECTIONS, "too many connections in the handshake; try again shortly"
+            )
+        else:
+            self.unauthenticated = True
+            metrics.UNAUTHENTICATED.inc()
+            self.reader = asyncio.create_task(self._read())
+        while True:
+            await self._flush()
+            if self.core.closed:
+                return
+            item = await self._next_item()
+            now = self.loop.time()
+            if item is None:
+                self.core.tick(now)
+            elif isinstance(item, bytes):
+                metrics.FRAMES_RECEIVED.labels(self.stream.transport).inc()
+                try:
+                    message = codec.decode_collector_message(item)
+                except RemoteProtocolError as exc:
+                    self.core.fail(exc.reason, exc.message)
+                    continue
+                self.core.receive(message, now)
+                if self.live is not None:
+                    self.live.last_message_at = time.time()
+            elif isinstance(item, _PeerClosed):
+                if item.error is not None:
+                    self.core.fail(item.error.reason, item.error.message)
+                else:
+                    self.core.connection_lost()
+            elif isinstance(item, CollectorChange):
+                if item.kind is ChangeKind.REMOVED:
+                    self.core.removed(item.reason, item.revision)
+                else:
+                    self.core.state_changed(item.state, item.reason, item.changed_by, item.revision)
+            elif isinstance(item, Superseded):
+                self.core.fail(
+                    R.DISCONNECT_REASON_SUPERSEDED,
+                    f"superseded by a newer session {item.by_session_id} of this collector",
+                )
+            elif isinstance(item, Shutdown):
+                self.core.shutdown()
+
+    async def _next_item(self) -> object:
+        deadline = self.core.next_deadline()
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self.inbox.get()
+        except TimeoutError:
+            return None
+
+    async def _read(self) -> None:
+        """Reader task: frames into the inbox; the bounded inbox is the backpressure."""
+        try:
+            while True:
+                data = await self.stream.recv()
+                if data is None:
+                    await self.inbox.put(_PeerClosed())
+                    return
+                await self.inbox.put(data)
+        except RemoteProtocolError as exc:
+            await self.inbox.put(_PeerClosed(exc))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            await self.inbox.put(_PeerClosed())
+
+    def deliver(self, item: object) -> None:
+        """Called by the hub (same event loop) with admin decisions and supersession."""
+        try:
+            self.inbox.put_nowait(item)
+        except asyncio.QueueFull:
+            self.loop.create_task(self.inbox.put(item))
+
+    async def _flush(self) -> None:
+        """Send what the core produced, then act on its events (which may produce more)."""
+        while True:
+            for message in self.core.data_to_send():
+                try:
+                    async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                        await self.stream.send(message.SerializeToString())
+                except (TimeoutError, ConnectionError, OSError):
+                    self.core.connection_lost()
+                    break
+            events = self.core.events_received()
+            if not events:
+                return
+            for event in events:
+                await self._on_event(event)
+
+    async def _on_event(self, event: object) -> None:
+        if isinstance(event, AuthenticationRequested):
+            decision = await self._authenticate(event)
+            self.core.authenticated(decision, self.loop.time())
+            metrics.HANDSHAKE_SECONDS.observe(self.loop.time() - self.started)
+            if not decision.accepted and decision.refusal == R.DISCONNECT_REASON_AUTHENTICATION_FAILED:
+                host = self.stream.remote_address.rsplit(":", 1)[0]
+                self.ctx.admission.record_failure(host, self.loop.time())
+        elif isinstance(event, SessionAccepted):
+            self._end_unauthenticated()
+            structlog.contextvars.bind_contextvars(collector=event.name)
+            self.live = LiveSession(
+                session_id=self.core.session_id,
+                instance_uid=event.instance_uid,
+                name=event.name,
+                transport=self.stream.transport,
+                remote_address=self.stream.remote_address,
+                opened_at=time.time(),
+                deliver=self.deliver,
+                state=event.state,
+                last_message_at=time.time(),
+            )
+            newest = self.ctx.hub.attach(self.live)
+            metrics.SESSIONS.labels(self.stream.transport).inc()
+            if newest is not None:
+                self.deliver(newest)
+            log.info("session_opened", state=event.state.value)
+        elif isinstance(event, StateEntered):
+            if self.live is not None:
+                self.live.state = event.state
+                log.info("session_state_changed", state=event.state.value, reason=event.reason)
+        elif isinstance(event, SessionClosed):
+            self.close_reason = event.message
+            reason = R.Name(event.reason) if event.reason in R.values() else str(event.reason)
+            metrics.SESSIONS_CLOSED.labels(reason).inc()
+            log.info("session_closed", reason=reason, message=event.message, by_peer=event.by_peer)
+
+    async def _authenticate(self, event: AuthenticationRequested) -> AuthDecision:
+        try:
+            return await self.ctx.registry.authenticate(
+                hello=event.hello,
+                nonce=event.nonce,
+                signature=event.signature,
+                remote_address=self.stream.remote_address,
+                gateway_id=self.ctx.gateway_id,
+                session_id=self.core.session_id,
+                transport=self.stream.transport,
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("registry_unavailable", code=exc.code().name, details=exc.details())
+            return AuthDecision(
+                accepted=False,
+                refusal=R.DISCONNECT_REASON_UNAVAILABLE,
+                message="the server cannot decide the handshake right now; retrying later helps",
+            )
+
+    def _end_unauthenticated(self) -> None:
+        if self.unauthenticated:
+            self.unauthenticated = False
+            self.ctx.admission.end()
+            metrics.UNAUTHENTICATED.dec()
+
+    async def cleanup(self) -> None:
+        self._end_unauthenticated()
+        if self.reader is not None:
+            self.reader.cancel()
+        if self.live is not None:
+            self.ctx.hub.detach(self.live.session_id, self.live.instance_uid)
+            metrics.SESSIONS.labels(self.stream.transport).dec()
+            self.ctx.reporter.disconnected(self.live.instance_uid, self.live.session_id, self.close_reason)
+        try:
+            async with asyncio.timeout(2):
+                await self.stream.close(self.close_reason or "session closed")
+        except (TimeoutError, ConnectionError, OSError):
+            pass

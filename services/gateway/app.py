@@ -1,0 +1,265 @@
+"""outpost-gateway: wiring only. Config -> registry client -> hub -> listeners.
+
+Start-up order matters: the registry must answer (server instance, heartbeat interval)
+and the registry watch must deliver its first bookmark before any listener accepts a
+collector, so no admin decision can be missed. On SIGTERM the gateway drains: health
+goes NOT_SERVING, listeners stop accepting, every session is told to reconnect elsewhere,
+and the process exits once they are closed (or the grace period ends).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import socket
+import ssl
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+import grpc
+import structlog
+
+from outpost.config import add_common_flags, env_default, positive
+from outpost.gateway.v1 import gateway_pb2_grpc
+from outpost.logs import configure_logging
+from outpost.ready import write_ready_file
+from outpost.runtime import (
+    TlsFiles,
+    bind,
+    build_grpc_server,
+    install_shutdown_signals,
+    is_loopback,
+    set_serving,
+    start_metrics,
+)
+from outpost.session.codec import DEFAULT_MAX_FRAME_BYTES
+from services.gateway.admission import Admission
+from services.gateway.agent_session import GatewayContext, Shutdown
+from services.gateway.api.gateway_servicer import GatewayServicer, ListenerInfo
+from services.gateway.domain.session_hub import SessionHub
+from services.gateway.registry_client import RegistryClient, SessionReport
+from services.gateway.registry_watch import RegistryWatch
+from services.gateway.session_reports import SessionReporter
+from services.gateway.transports.grpc_stream import SERVICE_NAME as AGENT_SERVICE
+from services.gateway.transports.grpc_stream import agent_service_handler
+from services.gateway.transports.tcp import start_tcp_server
+from services.gateway.transports.websocket import build_websocket_app, start_websocket_site
+
+log = structlog.get_logger(__name__)
+SERVICE = "gateway"
+ADMIN_SERVICE = "outpost.gateway.v1.GatewayService"
+REGISTRY_WAIT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    grpc_listen: str
+    ws_listen: str
+    tcp_listen: str
+    metrics_listen: str
+    registry: str
+    registry_ca_file: str | None
+    gateway_id: str
+    tls: TlsFiles | None
+    max_frame_bytes: int
+    handshake_timeout: float
+    max_unauthenticated: int
+    drain_seconds: float
+    ready_file: str | None
+    log_format: str
+    log_level: str
+
+
+def parse_args(argv: list[str] | None = None) -> GatewayConfig:
+    e = lambda key, default=None: env_default(SERVICE, key, default)  # noqa: E731
+    p = argparse.ArgumentParser(
+        prog="outpost-gateway", description="Outpost ingest gateway: collector sessions over gRPC, WebSocket and TCP"
+    )
+    p.add_argument("--grpc-listen", default=e("grpc_listen", "127.0.0.1:50061"), help="gRPC agent + admin API")
+    p.add_argument(
+        "--ws-listen", default=e("ws_listen", "127.0.0.1:8080"), help="WebSocket agents at /v1/agent; empty disables"
+    )
+    p.add_argument(
+        "--tcp-listen", default=e("tcp_listen", "127.0.0.1:6600"), help="length-prefixed TCP agents; empty disables"
+    )
+    p.add_argument("--metrics-listen", default=e("metrics_listen", "127.0.0.1:9102"))
+    p.add_argument("--registry", default=e("registry", "127.0.0.1:50051"), help="registry gRPC address")
+    p.add_argument("--registry-ca-file", default=e("registry_ca_file"), help="CA for a TLS registry")
+    p.add_argument("--gateway-id", default=e("gateway_id", f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"))
+    p.add_argument("--tls-cert", default=e("tls_cert"), help="certificate (PEM) for every agent listener")
+    p.add_argument("--tls-key", default=e("tls_key"))
+    p.add_argument("--max-frame-bytes", type=positive(int), default=int(e("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES)))
+    p.add_argument("--handshake-timeout", type=positive(float), default=float(e("handshake_timeout", 10.0)))
+    p.add_argument("--max-unauthenticated", type=positive(int), default=int(e("max_unauthenticated", 1000)))
+    p.add_argument("--drain-seconds", type=positive(float), default=float(e("drain_seconds", 10.0)))
+    p.add_argument("--ready-file", default=e("ready_file"))
+    p.add_argument(
+        "--data-dir", default=e("data_dir", ".outpost"), help="accepted for symmetry; the gateway keeps no files yet"
+    )
+    add_common_flags(p, SERVICE)
+    a = p.parse_args(argv)
+    if bool(a.tls_cert) != bool(a.tls_key):
+        p.error("--tls-cert and --tls-key go together")
+    return GatewayConfig(
+        grpc_listen=a.grpc_listen,
+        ws_listen=a.ws_listen,
+        tcp_listen=a.tcp_listen,
+        metrics_listen=a.metrics_listen,
+        registry=a.registry,
+        registry_ca_file=a.registry_ca_file,
+        gateway_id=a.gateway_id,
+        tls=TlsFiles(a.tls_cert, a.tls_key) if a.tls_cert else None,
+        max_frame_bytes=a.max_frame_bytes,
+        handshake_timeout=a.handshake_timeout,
+        max_unauthenticated=a.max_unauthenticated,
+        drain_seconds=a.drain_seconds,
+        ready_file=a.ready_file,
+        log_format=a.log_format,
+        log_level=a.log_level,
+    )
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _server_ssl_context(tls: TlsFiles | None) -> ssl.SSLContext | None:
+    if tls is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
+
+
+def _registry_channel(config: GatewayConfig) -> grpc.aio.Channel:
+    if config.registry_ca_file:
+        with open(config.registry_ca_file, "rb") as ca:
+            return grpc.aio.secure_channel(config.registry, grpc.ssl_channel_credentials(ca.read()))
+    return grpc.aio.insecure_channel(config.registry)
+
+
+async def _wait_for_registry(registry: RegistryClient, address: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + REGISTRY_WAIT_SECONDS
+    while True:
+        try:
+            return await registry.server_info()
+        except grpc.aio.AioRpcError as exc:
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"registry at {address} did not answer within {REGISTRY_WAIT_SECONDS:g}s: {exc.details()}"
+                ) from exc
+            log.info("registry_waited", registry=address, code=exc.code().name)
+            await asyncio.sleep(0.5)
+
+
+async def serve(config: GatewayConfig) -> None:
+    started_at = time.time()
+    stop = install_shutdown_signals()
+    channel = _registry_channel(config)
+    registry = RegistryClient(channel)
+    info = await _wait_for_registry(registry, config.registry)
+    hub = SessionHub()
+
+    def live_reports() -> list[SessionReport]:
+        return [
+            SessionReport(s.instance_uid, s.session_id, True, s.remote_address, s.transport) for s in hub.sessions()
+        ]
+
+    reporter = SessionReporter(registry, config.gateway_id, live_reports, info.heartbeat_interval)
+    ctx = GatewayContext(
+        gateway_id=config.gateway_id,
+        server_instance=info.server_instance,
+        heartbeat_interval=info.heartbeat_interval,
+        handshake_timeout=config.handshake_timeout,
+        registry=registry,
+        hub=hub,
+        reporter=reporter,
+        admission=Admission(max_unauthenticated=config.max_unauthenticated),
+    )
+    watch = RegistryWatch(registry, hub)
+    background = [asyncio.create_task(watch.run()), asyncio.create_task(reporter.run())]
+    try:
+        async with asyncio.timeout(REGISTRY_WAIT_SECONDS):
+            await watch.ready.wait()
+    except TimeoutError:
+        raise SystemExit(f"registry watch at {config.registry} did not open") from None
+
+    listeners: list[ListenerInfo] = []
+    server, health = build_grpc_server(
+        service_names=[AGENT_SERVICE, ADMIN_SERVICE],
+        extra_options=[("grpc.max_receive_message_length", config.max_frame_bytes)],
+    )
+    server.add_generic_rpc_handlers([agent_service_handler(ctx)])
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
+        GatewayServicer(config.gateway_id, hub, listeners, started_at), server
+    )
+    grpc_port = bind(server, config.grpc_listen, config.tls, "gateway gRPC")
+    grpc_host = _split(config.grpc_listen)[0]
+    listeners.append(ListenerInfo("grpc", f"{grpc_host}:{grpc_port}", config.tls is not None))
+    await server.start()
+
+    ssl_context = _server_ssl_context(config.tls)
+    ws_runner = tcp_server = None
+    ready: dict[str, str] = {"grpc": f"{grpc_host}:{grpc_port}"}
+    if config.ws_listen:
+        host, port = _split(config.ws_listen)
+        _warn_plaintext(host, ssl_context, "websocket")
+        ws_runner, ws_port = await start_websocket_site(
+            build_websocket_app(ctx, config.max_frame_bytes), host, port, ssl_context
+        )
+        listeners.append(ListenerInfo("websocket", f"{host}:{ws_port}", ssl_context is not None))
+        ready["websocket"] = f"{host}:{ws_port}"
+    if config.tcp_listen:
+        host, port = _split(config.tcp_listen)
+        _warn_plaintext(host, ssl_context, "tcp")
+        tcp_server, tcp_port = await start_tcp_server(ctx, host, port, ssl_context, config.max_frame_bytes)
+        listeners.append(ListenerInfo("tcp", f"{host}:{tcp_port}", ssl_context is not None))
+        ready["tcp"] = f"{host}:{tcp_port}"
+    metrics_port = start_metrics(config.metrics_listen)
+    if metrics_port:
+        ready["metrics"] = f"{_split(config.metrics_listen)[0]}:{metrics_port}"
+    await set_serving(health, [AGENT_SERVICE, ADMIN_SERVICE], True)
+    log.info("gateway_started", gateway_id=config.gateway_id, server_instance=info.server_instance, **ready)
+    write_ready_file(config.ready_file, service=SERVICE, gateway_id=config.gateway_id, **ready)
+
+    await stop.wait()
+    log.info("gateway_draining", sessions=len(hub))
+    ctx.draining = True
+    await set_serving(health, [AGENT_SERVICE, ADMIN_SERVICE], False)
+    if tcp_server is not None:
+        tcp_server.close()
+    for session in hub.sessions():
+        session.deliver(Shutdown())
+    deadline = time.monotonic() + config.drain_seconds
+    while len(hub) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await server.stop(grace=1.0)
+    if ws_runner is not None:
+        await ws_runner.cleanup()
+    for task in background:
+        task.cancel()
+    await channel.close()
+    log.info("gateway_stopped", sessions_left=len(hub))
+
+
+def _warn_plaintext(host: str, ssl_context: ssl.SSLContext | None, what: str) -> None:
+    if ssl_context is None and not is_loopback(host):
+        log.warning(
+            "plaintext_listener_on_network",
+            listener=what,
+            host=host,
+            advice="give --tls-cert and --tls-key; plaintext is for local development only",
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_args(argv)
+    configure_logging(config.log_format, config.log_level, service=SERVICE)  # type: ignore[arg-type]
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config))
+    sys.exit(0)

@@ -1,0 +1,90 @@
+"""Which collector sessions this gateway replica holds, and the newest admin decision for each.
+
+The registry's watch delivers state changes for every collector; the hub routes each to
+the live session of that collector, if this replica holds one. It also remembers the newest
+change per collector, because a change can arrive between the registry's handshake
+decision and the session attaching here: `attach` hands that change back so the session
+applies it instead of missing it (revisions tell which is newer).
+
+A collector has at most one live session: a second one for the same identity supersedes
+the first (the collector reconnected before the old connection timed out).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from outpost.session.server import ServerState
+
+
+class ChangeKind(enum.Enum):
+    STATE_CHANGED = "state_changed"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class CollectorChange:
+    revision: int
+    kind: ChangeKind
+    instance_uid: str
+    name: str
+    state: ServerState
+    reason: str
+    changed_by: str
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """Told to a session when the same collector opened a newer one."""
+
+    by_session_id: str
+
+
+@dataclass
+class LiveSession:
+    session_id: str
+    instance_uid: str
+    name: str
+    transport: str
+    remote_address: str
+    opened_at: float
+    deliver: Callable[[object], None]
+    state: ServerState = ServerState.PENDING
+    last_message_at: float = 0.0
+
+
+@dataclass
+class SessionHub:
+    _by_uid: dict[str, LiveSession] = field(default_factory=dict)
+    _latest: dict[str, CollectorChange] = field(default_factory=dict)
+
+    def attach(self, session: LiveSession) -> CollectorChange | None:
+        """Register `session` as its collector's live one; return the newest known change."""
+        previous = self._by_uid.get(session.instance_uid)
+        self._by_uid[session.instance_uid] = session
+        if previous is not None and previous.session_id != session.session_id:
+            previous.deliver(Superseded(session.session_id))
+        return self._latest.get(session.instance_uid)
+
+    def detach(self, session_id: str, instance_uid: str) -> None:
+        current = self._by_uid.get(instance_uid)
+        if current is not None and current.session_id == session_id:
+            del self._by_uid[instance_uid]
+
+    def apply(self, change: CollectorChange) -> None:
+        """Route a registry change to the live session, if any, and remember it."""
+        known = self._latest.get(change.instance_uid)
+        if known is not None and known.revision >= change.revision:
+            return
+        self._latest[change.instance_uid] = change
+        session = self._by_uid.get(change.instance_uid)
+        if session is not None:
+            session.deliver(change)
+
+    def sessions(self) -> list[LiveSession]:
+        return list(self._by_uid.values())
+
+    def __len__(self) -> int:
+        return len(self._by_uid)

@@ -1,0 +1,130 @@
+"""The gateway's client of the registry: handshake decisions, the watch, session reports.
+
+Converts protobuf to the session core's plain values at this edge, and every call has a
+deadline: a slow registry delays a handshake, it never hangs a session forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from outpost.agent.v1 import agent_pb2
+from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
+from outpost.session.server import STATE_BY_PROTO, AuthDecision, ServerState
+from services.gateway.domain.session_hub import ChangeKind, CollectorChange
+
+AUTH_TIMEOUT_SECONDS = 5.0
+REPORT_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    server_instance: str
+    heartbeat_interval: float
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    revision: int
+
+
+@dataclass(frozen=True)
+class SessionReport:
+    instance_uid: str
+    session_id: str
+    connected: bool
+    remote_address: str = ""
+    transport: str = ""
+    last_error: str = ""
+
+
+class RegistryClient:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = registry_pb2_grpc.RegistryServiceStub(channel)
+
+    async def server_info(self) -> ServerInfo:
+        info = await self._stub.GetServerInfo(registry_pb2.GetServerInfoRequest(), timeout=AUTH_TIMEOUT_SECONDS)
+        return ServerInfo(info.server_instance, float(info.heartbeat_interval_seconds or 30))
+
+    async def authenticate(
+        self,
+        *,
+        hello: agent_pb2.Hello,
+        nonce: bytes,
+        signature: bytes,
+        remote_address: str,
+        gateway_id: str,
+        session_id: str,
+        transport: str,
+    ) -> AuthDecision:
+        response = await self._stub.AuthenticateCollector(
+            registry_pb2.AuthenticateCollectorRequest(
+                hello=hello,
+                nonce=nonce,
+                signature=signature,
+                remote_address=remote_address,
+                gateway_id=gateway_id,
+                session_id=session_id,
+                transport=transport,
+            ),
+            timeout=AUTH_TIMEOUT_SECONDS,
+        )
+        if response.decision != registry_pb2.DECISION_ACCEPTED:
+            return AuthDecision(
+                accepted=False,
+                refusal=response.refusal or agent_pb2.DISCONNECT_REASON_AUTHENTICATION_FAILED,
+                message=response.message or "refused by the registry",
+            )
+        return AuthDecision(
+            accepted=True,
+            state=STATE_BY_PROTO.get(response.state, ServerState.PENDING),
+            fingerprint=response.fingerprint,
+            heartbeat_interval=float(response.heartbeat_interval_seconds or 30),
+            revision=response.revision,
+            reason=response.state_reason,
+        )
+
+    async def watch(self, since_revision: int) -> AsyncIterator[CollectorChange | Bookmark]:
+        """Changes after `since_revision`; ends (or raises AioRpcError) when the stream breaks."""
+        call = self._stub.WatchCollectors(registry_pb2.WatchCollectorsRequest(since_revision=since_revision))
+        try:
+            async for event in call:
+                if event.kind == registry_pb2.EVENT_KIND_BOOKMARK:
+                    yield Bookmark(event.revision)
+                elif event.kind in (registry_pb2.EVENT_KIND_STATE_CHANGED, registry_pb2.EVENT_KIND_REMOVED):
+                    yield CollectorChange(
+                        revision=event.revision,
+                        kind=ChangeKind.REMOVED
+                        if event.kind == registry_pb2.EVENT_KIND_REMOVED
+                        else ChangeKind.STATE_CHANGED,
+                        instance_uid=event.instance_uid,
+                        name=event.name,
+                        state=STATE_BY_PROTO.get(event.state, ServerState.PENDING),
+                        reason=event.reason,
+                        changed_by=event.changed_by,
+                    )
+        finally:
+            call.cancel()
+
+    async def report_sessions(self, gateway_id: str, reports: Sequence[SessionReport], *, complete: bool) -> None:
+        await self._stub.ReportSessions(
+            registry_pb2.ReportSessionsRequest(
+                gateway_id=gateway_id,
+                complete=complete,
+                sessions=[
+                    registry_pb2.SessionReport(
+                        instance_uid=r.instance_uid,
+                        session_id=r.session_id,
+                        connected=r.connected,
+                        remote_address=r.remote_address,
+                        transport=r.transport,
+                        last_error=r.last_error,
+                    )
+                    for r in reports
+                ],
+            ),
+            timeout=REPORT_TIMEOUT_SECONDS,
+        )
