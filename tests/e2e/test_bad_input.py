@@ -1,0 +1,186 @@
+"""Bad input on every gateway listener: a clear reason, a closed connection, no crash.
+
+After each abuse the gateway must still serve a well-behaved collector.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+
+from outpost.agent.v1 import agent_pb2
+from tests.process_harness import Collector, ControlPlane
+
+R = agent_pb2.DisconnectReason
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> Iterator[ControlPlane]:
+    plane = ControlPlane(tmp_path / "server", f"sqlite+aiosqlite:///{tmp_path / 'outpost.db'}").start()
+    try:
+        yield plane
+    finally:
+        assert plane.gateway is not None and plane.gateway.alive(), "gateway died"
+        plane.stop()
+
+
+def _hello(version: int = 1) -> agent_pb2.CollectorMessage:
+    key = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    return agent_pb2.CollectorMessage(
+        sequence=1,
+        hello=agent_pb2.Hello(
+            protocol_version=version,
+            instance_uid="u-1",
+            name="probe",
+            username="svc",
+            password_verifier="$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+            public_key=key,
+        ),
+    )
+
+
+def _tcp_exchange(address: str, payload: bytes, timeout: float = 10.0) -> list[agent_pb2.ServerMessage]:
+    """Send raw bytes; read frames until the gateway closes the connection."""
+    host, port = address.rsplit(":", 1)
+    messages = []
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(payload)
+        buffer = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buffer += chunk
+        while len(buffer) >= 4:
+            (length,) = struct.unpack(">I", buffer[:4])
+            messages.append(agent_pb2.ServerMessage.FromString(buffer[4 : 4 + length]))
+            buffer = buffer[4 + length :]
+    return messages
+
+
+def _frame(message: agent_pb2.CollectorMessage | bytes) -> bytes:
+    data = message if isinstance(message, bytes) else message.SerializeToString()
+    return struct.pack(">I", len(data)) + data
+
+
+def _disconnect(messages: list[agent_pb2.ServerMessage]) -> agent_pb2.Disconnect:
+    assert messages and messages[-1].WhichOneof("body") == "disconnect", messages
+    return messages[-1].disconnect
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason", "words"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", R.DISCONNECT_REASON_FRAME_TOO_LARGE, "HTTP client"),
+        (struct.pack(">I", 16 * 1024 * 1024) + b"x" * 100, R.DISCONNECT_REASON_FRAME_TOO_LARGE, "exceeds the limit"),
+        (_frame(b"\xff\xff\xff\xff garbage"), R.DISCONNECT_REASON_MALFORMED_FRAME, "malformed"),
+        (_frame(_hello(version=99)), R.DISCONNECT_REASON_UNSUPPORTED_VERSION, "not supported"),
+        (
+            _frame(agent_pb2.CollectorMessage(sequence=1, proof=agent_pb2.Proof(signature=b"x" * 64))),
+            R.DISCONNECT_REASON_PROTOCOL_ERROR,
+            "unexpected proof",
+        ),
+    ],
+    ids=["http-on-tcp-port", "oversized-length", "garbage-envelope", "wrong-protocol-version", "proof-before-hello"],
+)
+def test_tcp_listener_closes_bad_input_with_a_clear_reason(
+    plane: ControlPlane, tmp_path: Path, payload: bytes, reason: int, words: str
+) -> None:
+    disconnect = _disconnect(_tcp_exchange(plane.gateway_ready["tcp"], payload))
+    assert disconnect.reason == reason
+    assert words in disconnect.message
+    _a_good_collector_still_connects(plane, tmp_path, "tcp")
+
+
+def test_tcp_handshake_that_never_completes_is_timed_out(plane: ControlPlane) -> None:
+    disconnect = _disconnect(_tcp_exchange(plane.gateway_ready["tcp"], b""))
+    assert disconnect.reason == R.DISCONNECT_REASON_HANDSHAKE_TIMEOUT
+
+
+def test_bad_proof_is_refused_and_repeated_failures_are_rate_limited(plane: ControlPlane) -> None:
+    host, port = plane.gateway_ready["tcp"].rsplit(":", 1)
+    reasons = []
+    for _ in range(12):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(_frame(_hello()))
+            header = sock.recv(4, socket.MSG_WAITALL)
+            if len(header) < 4:
+                reasons.append(None)
+                continue
+            first = agent_pb2.ServerMessage.FromString(sock.recv(struct.unpack(">I", header)[0], socket.MSG_WAITALL))
+            if first.WhichOneof("body") == "disconnect":
+                reasons.append(first.disconnect.reason)
+                continue
+            proof = agent_pb2.CollectorMessage(sequence=2, proof=agent_pb2.Proof(signature=b"\x00" * 64))
+            sock.sendall(_frame(proof))
+            rest = b""
+            while chunk := sock.recv(65536):
+                rest += chunk
+            reasons.append(agent_pb2.ServerMessage.FromString(rest[4:]).disconnect.reason)
+    assert reasons[0] == R.DISCONNECT_REASON_AUTHENTICATION_FAILED
+    assert reasons[-1] == R.DISCONNECT_REASON_RATE_LIMITED
+
+
+def test_websocket_listener_closes_bad_input_with_a_clear_reason(plane: ControlPlane, tmp_path: Path) -> None:
+    url = f"ws://{plane.gateway_ready['websocket']}/v1/agent"
+    with ws_connect(url, open_timeout=10) as ws:
+        ws.send("hello as text")
+        reply = agent_pb2.ServerMessage.FromString(ws.recv(timeout=10))
+        assert reply.disconnect.reason == R.DISCONNECT_REASON_MALFORMED_FRAME
+        assert "text messages are not accepted" in reply.disconnect.message
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+    with ws_connect(url, open_timeout=10) as ws:
+        ws.send(b"\xff\xff\xff garbage")
+        reply = agent_pb2.ServerMessage.FromString(ws.recv(timeout=10))
+        assert reply.disconnect.reason == R.DISCONNECT_REASON_MALFORMED_FRAME
+    with ws_connect(url, open_timeout=10, max_size=None) as ws:
+        ws.send(b"x" * (2 * 1024 * 1024))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    _a_good_collector_still_connects(plane, tmp_path, "websocket")
+
+
+def test_plain_http_on_the_websocket_path_gets_a_clear_400(plane: ControlPlane) -> None:
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://{plane.gateway_ready['websocket']}/v1/agent", timeout=10)
+    assert refused.value.code == 400
+    assert b"WebSocket only" in refused.value.read()
+
+
+def test_grpc_listener_closes_bad_input_with_a_clear_reason(plane: ControlPlane, tmp_path: Path) -> None:
+    with grpc.insecure_channel(plane.gateway_ready["grpc"]) as channel:
+        connect = channel.stream_stream("/outpost.agent.v1.AgentService/Connect")
+        replies = list(connect(iter([b"\xff\xff\xff garbage"]), timeout=10))
+        message = agent_pb2.ServerMessage.FromString(replies[-1])
+        assert message.disconnect.reason == R.DISCONNECT_REASON_MALFORMED_FRAME
+        with pytest.raises(grpc.RpcError) as too_big:
+            list(connect(iter([b"x" * (2 * 1024 * 1024)]), timeout=10))
+        assert too_big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    _a_good_collector_still_connects(plane, tmp_path, "grpc")
+
+
+def _a_good_collector_still_connects(plane: ControlPlane, tmp_path: Path, transport: str) -> None:
+    collector = Collector(tmp_path, f"good-{transport}", [plane.url(transport)], "pw").start()
+    try:
+        collector.wait_state("pending")
+    finally:
+        collector.stop()
