@@ -19,6 +19,7 @@ R = agent_pb2.DisconnectReason
 
 
 def decode_collector_message(data: bytes) -> agent_pb2.CollectorMessage:
+    """Parse one envelope from a collector; RemoteProtocolError MALFORMED_FRAME if it is not."""
     message = agent_pb2.CollectorMessage()
     try:
         message.ParseFromString(data)
@@ -28,6 +29,7 @@ def decode_collector_message(data: bytes) -> agent_pb2.CollectorMessage:
 
 
 def decode_server_message(data: bytes) -> agent_pb2.ServerMessage:
+    """Parse one envelope from the server; RemoteProtocolError MALFORMED_FRAME if it is not."""
     message = agent_pb2.ServerMessage()
     try:
         message.ParseFromString(data)
@@ -37,6 +39,7 @@ def decode_server_message(data: bytes) -> agent_pb2.ServerMessage:
 
 
 def encode_frame(payload: bytes) -> bytes:
+    """One TCP frame: the 4-byte big-endian length, then the payload."""
     return len(payload).to_bytes(LENGTH_BYTES, "big") + payload
 
 
@@ -48,6 +51,7 @@ class FrameDecoder:
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[bytes]:
+        """Buffer `data`; return every frame it completes, in order."""
         self._buffer += data
         frames: list[bytes] = []
         while len(self._buffer) >= LENGTH_BYTES:
@@ -55,8 +59,7 @@ class FrameDecoder:
             if length > self.max_frame_bytes:
                 raise RemoteProtocolError(
                     R.DISCONNECT_REASON_FRAME_TOO_LARGE,
-                    f"frame of {length} bytes exceeds the limit of {self.max_frame_bytes} bytes"
-                    + _hint(self._buffer),
+                    f"frame of {length} bytes exceeds the limit of {self.max_frame_bytes} bytes" + _hint(self._buffer),
                 )
             end = LENGTH_BYTES + length
             if len(self._buffer) < end:
@@ -67,13 +70,18 @@ class FrameDecoder:
 
     @property
     def buffered(self) -> int:
+        """Bytes held for a frame not yet complete."""
         return len(self._buffer)
+
+
+# The first four bytes of every HTTP/1 method and of the HTTP/2 connection preface.
+_HTTP_STARTS = frozenset({b"GET ", b"POST", b"HEAD", b"PUT ", b"DELE", b"PATC", b"OPTI", b"CONN", b"TRAC", b"PRI "})
 
 
 def _hint(buffer: bytearray) -> str:
     """Name the usual mistake behind a huge length: another protocol on the agent port."""
     head = bytes(buffer[:4])
-    if head in (b"GET ", b"POST", b"HEAD", b"PUT ", b"PRI ", b"OPTI"):
+    if head in _HTTP_STARTS:
         return " (an HTTP client on the TCP agent port? WebSocket agents use /v1/agent on the HTTP port)"
     if head[:2] == b"\x16\x03":
         return " (a TLS client on a plaintext TCP agent port?)"

@@ -7,10 +7,15 @@ server instance other than the one it is bound to (a collector belongs to one se
 instance until reinstalled), otherwise signs the transcript and sends its Proof. Then a
 Pending (waiting for an admin) or a Welcome (registered: enabled or disabled) moves it to
 its accepted state, emitting `Accepted` so the transport can record the binding; later
-StateChange and Welcome messages move it between PENDING, ENABLED and DISABLED, each
-emitting `StateChanged` for the log. A Disconnect closes the session with the server's
-reason and retry hint. `tick()` sends heartbeats on time and gives up on a server that
-has gone silent.
+StateChange, Welcome and Pending messages move it between PENDING, ENABLED and DISABLED,
+each emitting `StateChanged` for the log. A Disconnect closes the session with the
+server's reason and retry hint. `tick()` sends heartbeats on time and gives up on a server
+that has gone silent.
+
+Every message the server sends outside the states that allow it closes the session with
+a PROTOCOL_ERROR Disconnect; unknown body kinds from a newer server are ignored. Calling
+`receive()` before `start()` is a LocalProtocolError (a bug in the transport). Once
+CLOSED, a session sends nothing and emits nothing more.
 """
 
 from __future__ import annotations
@@ -40,13 +45,16 @@ class CollectorState(enum.Enum):
 HANDSHAKE_STATES = frozenset({CollectorState.AWAIT_CHALLENGE, CollectorState.AWAIT_DECISION})
 ACCEPTED_STATES = frozenset({CollectorState.PENDING, CollectorState.ENABLED, CollectorState.DISABLED})
 
+# Which server message kinds each state accepts; anything else is a protocol error.
+# A registered collector an admin sends back to pending gets a Pending; a pending one
+# that an admin registers gets a Welcome.
 ALLOWED_KINDS: dict[CollectorState, frozenset[str]] = {
     CollectorState.IDLE: frozenset(),
     CollectorState.AWAIT_CHALLENGE: frozenset({"challenge", "disconnect"}),
     CollectorState.AWAIT_DECISION: frozenset({"pending", "welcome", "disconnect"}),
     CollectorState.PENDING: frozenset({"pending", "welcome", "heartbeat_ack", "disconnect"}),
-    CollectorState.ENABLED: frozenset({"state_change", "heartbeat_ack", "disconnect"}),
-    CollectorState.DISABLED: frozenset({"state_change", "heartbeat_ack", "disconnect"}),
+    CollectorState.ENABLED: frozenset({"pending", "state_change", "heartbeat_ack", "disconnect"}),
+    CollectorState.DISABLED: frozenset({"pending", "state_change", "heartbeat_ack", "disconnect"}),
     CollectorState.CLOSED: frozenset(),
 }
 
@@ -68,6 +76,8 @@ class Accepted:
 
 @dataclass(frozen=True)
 class StateChanged:
+    """The collector entered PENDING, ENABLED or DISABLED; only ENABLED may work."""
+
     state: CollectorState
     reason: str
     changed_by: str
@@ -75,7 +85,9 @@ class StateChanged:
 
 @dataclass(frozen=True)
 class Closed:
-    reason: "agent_pb2.DisconnectReason.ValueType"
+    """The session is over; reconnect only if `retry`, after at least `retry_after` s."""
+
+    reason: agent_pb2.DisconnectReason
     message: str
     retry: bool
     retry_after: float
@@ -85,9 +97,13 @@ class Closed:
 Event = Accepted | StateChanged | Closed
 
 
-@dataclass
+@dataclass(eq=False)
 class CollectorSession:
-    """One connection attempt, collector side."""
+    """One connection attempt, collector side.
+
+    `sign` signs a handshake transcript with the collector's private key. Call `start()`
+    once the connection is up, then feed it; sessions compare by identity.
+    """
 
     hello: agent_pb2.Hello
     sign: Callable[[bytes], bytes]
@@ -106,6 +122,7 @@ class CollectorSession:
     _handshake_deadline: float = 0.0
 
     def start(self, now: float) -> None:
+        """Send the Hello; LocalProtocolError if called twice."""
         if self.state is not CollectorState.IDLE:
             raise LocalProtocolError("start() twice")
         self.state = CollectorState.AWAIT_CHALLENGE
@@ -114,6 +131,9 @@ class CollectorSession:
         self._send(hello=self.hello)
 
     def receive(self, message: agent_pb2.ServerMessage, now: float) -> None:
+        """Feed one decoded envelope from the server."""
+        if self.state is CollectorState.IDLE:
+            raise LocalProtocolError("receive() before start()")
         if self.state is CollectorState.CLOSED:
             return
         self.last_received = now
@@ -122,79 +142,127 @@ class CollectorSession:
             return  # a newer server's message kind: ignore
         try:
             if kind not in ALLOWED_KINDS[self.state]:
-                raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, f"unexpected {kind} message in state {self.state.value}")
+                raise RemoteProtocolError(
+                    R.DISCONNECT_REASON_PROTOCOL_ERROR,
+                    f"unexpected {kind} message in state {self.state.value}",
+                )
             getattr(self, f"_on_{kind}")(getattr(message, kind), now)
         except RemoteProtocolError as exc:
             self.fail(exc.reason, exc.message)
 
     def tick(self, now: float) -> None:
+        """Send a heartbeat when due and enforce deadlines; call at `next_deadline()`."""
         if self.state in HANDSHAKE_STATES and now >= self._handshake_deadline:
-            self._close(R.DISCONNECT_REASON_HANDSHAKE_TIMEOUT, f"server did not complete the handshake within {self.handshake_timeout:g}s", notify=True)
+            self._close(
+                R.DISCONNECT_REASON_HANDSHAKE_TIMEOUT,
+                f"server did not complete the handshake within {self.handshake_timeout:g}s",
+            )
         elif self.state in ACCEPTED_STATES:
-            if now >= self.last_received + self.heartbeat_interval * self.missed_heartbeats:
-                self._close(R.DISCONNECT_REASON_HEARTBEAT_TIMEOUT, "server stopped answering heartbeats", notify=True)
+            if now >= self._liveness_deadline():
+                self._close(R.DISCONNECT_REASON_HEARTBEAT_TIMEOUT, "server stopped answering heartbeats")
             elif now >= self._next_heartbeat:
                 self._send(heartbeat=agent_pb2.Heartbeat())
                 self._next_heartbeat = now + self.heartbeat_interval
 
-    def fail(self, reason: "agent_pb2.DisconnectReason.ValueType", message: str) -> None:
-        self._close(reason, message, notify=True)
+    def fail(self, reason: agent_pb2.DisconnectReason, message: str) -> None:
+        """Close because of something the transport or server did; retrying may help."""
+        self._close(reason, message)
 
     def shutdown(self) -> None:
-        self._close(R.DISCONNECT_REASON_CLIENT_SHUTDOWN, "collector shutting down", notify=True, retry=False)
+        """Close because the collector is stopping: tell the server, do not reconnect."""
+        self._close(R.DISCONNECT_REASON_CLIENT_SHUTDOWN, "collector shutting down", retry=False)
 
     def connection_lost(self) -> None:
+        """The transport saw the connection end without a Disconnect."""
         if self.state is not CollectorState.CLOSED:
             self.state = CollectorState.CLOSED
-            self._events.append(Closed(R.DISCONNECT_REASON_UNAVAILABLE, "connection lost", retry=True, retry_after=0.0, by_server=False))
+            self._events.append(
+                Closed(
+                    R.DISCONNECT_REASON_UNAVAILABLE,
+                    "connection lost",
+                    retry=True,
+                    retry_after=0.0,
+                    by_server=False,
+                )
+            )
 
     def data_to_send(self) -> list[agent_pb2.CollectorMessage]:
+        """Envelopes to write, in order; each call returns only new ones."""
         out, self._outgoing = self._outgoing, []
         return out
 
     def events_received(self) -> list[Event]:
+        """Events for the service, in order; each call returns only new ones."""
         out, self._events = self._events, []
         return out
 
     @property
     def closed(self) -> bool:
+        """True once the session is over: send what is left, then close the connection."""
         return self.state is CollectorState.CLOSED
 
     def next_deadline(self) -> float | None:
+        """When to call `tick()` next; None before start and once closed."""
         if self.state in HANDSHAKE_STATES:
             return self._handshake_deadline
         if self.state in ACCEPTED_STATES:
-            return min(self._next_heartbeat, self.last_received + self.heartbeat_interval * self.missed_heartbeats)
+            return min(self._next_heartbeat, self._liveness_deadline())
         return None
 
     # --- handlers ---------------------------------------------------------------------
     def _on_challenge(self, challenge: agent_pb2.Challenge, now: float) -> None:
+        if not challenge.server_instance:
+            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "challenge without a server instance")
         bound = self.hello.bound_server_instance
         if bound and challenge.server_instance != bound:
             raise RemoteProtocolError(
                 R.DISCONNECT_REASON_BOUND_TO_OTHER_INSTANCE,
-                f"this collector is bound to server instance {bound}, not {challenge.server_instance}; "
+                f"this collector is bound to server instance {bound}, "
+                f"not {challenge.server_instance}; "
                 "reinstall it (fresh data directory) to move it",
             )
         if len(challenge.nonce) != handshake.NONCE_BYTES:
-            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "challenge nonce must be 32 bytes")
+            raise RemoteProtocolError(
+                R.DISCONNECT_REASON_PROTOCOL_ERROR,
+                f"challenge nonce must be {handshake.NONCE_BYTES} bytes",
+            )
         self.server_instance = challenge.server_instance
         signature = self.sign(handshake.transcript(self.hello, challenge.nonce, challenge.server_instance))
         self.state = CollectorState.AWAIT_DECISION
         self._send(proof=agent_pb2.Proof(signature=signature))
 
     def _on_pending(self, pending: agent_pb2.Pending, now: float) -> None:
-        first = self.state is CollectorState.AWAIT_DECISION
-        self._accept(pending.session_id, pending.fingerprint, pending.heartbeat_interval_seconds, now, first)
-        if first:
-            self._events.append(StateChanged(CollectorState.PENDING, pending.message, ""))
+        previous = self.state
+        self._accept(
+            pending.session_id,
+            pending.fingerprint,
+            pending.heartbeat_interval_seconds,
+            now,
+            first=previous is CollectorState.AWAIT_DECISION,
+        )
         self.state = CollectorState.PENDING
+        if previous is not CollectorState.PENDING:
+            self._events.append(StateChanged(CollectorState.PENDING, pending.message, ""))
 
     def _on_welcome(self, welcome: agent_pb2.Welcome, now: float) -> None:
         state = STATE_BY_PROTO.get(welcome.state)
         if state is None or state is CollectorState.PENDING:
-            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "welcome without an enabled or disabled state")
-        self._accept(welcome.session_id, welcome.fingerprint, welcome.heartbeat_interval_seconds, now, self.state is CollectorState.AWAIT_DECISION)
+            raise RemoteProtocolError(
+                R.DISCONNECT_REASON_PROTOCOL_ERROR, "welcome without an enabled or disabled state"
+            )
+        if welcome.server_instance and welcome.server_instance != self.server_instance:
+            raise RemoteProtocolError(
+                R.DISCONNECT_REASON_PROTOCOL_ERROR,
+                f"welcome from server instance {welcome.server_instance}, "
+                f"but the challenge came from {self.server_instance}",
+            )
+        self._accept(
+            welcome.session_id,
+            welcome.fingerprint,
+            welcome.heartbeat_interval_seconds,
+            now,
+            first=self.state is CollectorState.AWAIT_DECISION,
+        )
         self.state = state
         self._events.append(StateChanged(state, welcome.reason or "registered by an admin", ""))
 
@@ -206,14 +274,22 @@ class CollectorSession:
         self._events.append(StateChanged(state, change.reason, change.changed_by))
 
     def _on_heartbeat_ack(self, _: agent_pb2.HeartbeatAck, now: float) -> None:
-        pass
+        pass  # receive() already counted it as a sign of life
 
     def _on_disconnect(self, disconnect: agent_pb2.Disconnect, now: float) -> None:
         self.state = CollectorState.CLOSED
-        self._events.append(Closed(disconnect.reason, disconnect.message, disconnect.retry, float(disconnect.retry_after_seconds), by_server=True))
+        self._events.append(
+            Closed(
+                disconnect.reason,
+                disconnect.message,
+                disconnect.retry,
+                float(disconnect.retry_after_seconds),
+                by_server=True,
+            )
+        )
 
     # --- internals --------------------------------------------------------------------
-    def _accept(self, session_id: str, fingerprint: str, heartbeat_seconds: int, now: float, first: bool) -> None:
+    def _accept(self, session_id: str, fingerprint: str, heartbeat_seconds: int, now: float, *, first: bool) -> None:
         if heartbeat_seconds:
             self.heartbeat_interval = float(heartbeat_seconds)
         self._next_heartbeat = now + self.heartbeat_interval
@@ -221,10 +297,14 @@ class CollectorSession:
             self.session_id = session_id
             self._events.append(Accepted(self.server_instance, session_id, fingerprint))
 
-    def _close(self, reason: "agent_pb2.DisconnectReason.ValueType", message: str, *, notify: bool, retry: bool = True) -> None:
+    def _liveness_deadline(self) -> float:
+        return self.last_received + self.heartbeat_interval * self.missed_heartbeats
+
+    def _close(self, reason: agent_pb2.DisconnectReason, message: str, *, retry: bool = True) -> None:
+        """Tell the server why (once the Hello is out), then close."""
         if self.state is CollectorState.CLOSED:
             return
-        if notify and self.state is not CollectorState.IDLE:
+        if self.state is not CollectorState.IDLE:
             self._send(disconnect=agent_pb2.Disconnect(reason=reason, message=message))
         self.state = CollectorState.CLOSED
         self._events.append(Closed(reason, message, retry, 0.0, by_server=False))

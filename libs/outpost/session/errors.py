@@ -10,11 +10,13 @@ from outpost.agent.v1 import agent_pb2
 
 
 class RemoteProtocolError(Exception):
-    def __init__(self, reason: "agent_pb2.DisconnectReason.ValueType", message: str) -> None:
+    """The peer broke the protocol; `reason` and `message` go into the Disconnect."""
+
+    def __init__(self, reason: agent_pb2.DisconnectReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
 
 
 class LocalProtocolError(Exception):
-    pass
+    """Our own code called the session core wrongly: a bug, never the peer's fault."""

@@ -3,28 +3,39 @@
 Theory of operation
 -------------------
 A session starts in AWAIT_HELLO. The hello is checked (protocol version, required
-identity fields) and answered with a Challenge over a nonce the transport supplied; the
-collector's Proof moves the session to AUTHENTICATING and emits `AuthenticationRequested`.
-The transport asks the registry, then calls `authenticated()` with the decision: refused
-sessions get a Disconnect and close; accepted ones enter PENDING (a Pending message) or
-ENABLED/DISABLED (a Welcome). From then on the registry's decisions arrive through
-`state_changed()`/`removed()`: a pending collector that an admin registers gets its Welcome
-on the live session (no reconnect), a registered one gets a StateChange, a removed one a
+identity fields, field sizes) and answered with a Challenge over a nonce the transport
+supplied; the collector's Proof moves the session to AUTHENTICATING and emits
+`AuthenticationRequested`. The transport asks the registry, then calls `authenticated()`
+with the decision: refused sessions get a Disconnect and close; accepted ones enter
+PENDING (a Pending message) or ENABLED/DISABLED (a Welcome). From then on the registry's
+decisions arrive through `state_changed()`/`removed()`: a pending collector that an admin
+registers gets its Welcome on the live session (no reconnect), a registered one gets a
+StateChange (or a Pending if an admin sends it back to pending), a removed one a
 Disconnect. Heartbeats keep the session alive; `tick()` enforces the handshake and
 heartbeat deadlines.
+
+Registry decisions carry a revision and only a newer revision than the one the session
+holds has any effect, so a late or replayed watch event cannot undo a newer decision. A
+decision that arrives while the handshake is still running is remembered and applied by
+`authenticated()` if it is newer than the registry's answer, so an admin's click during
+the handshake is never lost.
 
 Only ENABLED sessions may ever be given work; PENDING and DISABLED receive nothing but
 their state. Unknown body kinds from a newer collector are ignored. Every message the
 collector sends outside the states that allow it is a RemoteProtocolError that closes the
-session with a reason: the process keeps serving everyone else.
+session with a reason: the process keeps serving everyone else. Calling the session's
+methods in a state where our own code should never call them is a LocalProtocolError.
+Once CLOSED, a session sends nothing and emits nothing more.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 from outpost.agent.v1 import agent_pb2
+from outpost.session import handshake
 from outpost.session.errors import LocalProtocolError, RemoteProtocolError
 from outpost.version import PROTOCOL_VERSION
 
@@ -32,8 +43,11 @@ R = agent_pb2.DisconnectReason
 CS = agent_pb2.CollectorState
 
 REQUIRED_HELLO_FIELDS = ("instance_uid", "name", "username", "password_verifier")
+OPTIONAL_HELLO_FIELDS = ("zone", "version", "bound_server_instance")
 MAX_FIELD_CHARS = 256
 MAX_VERIFIER_CHARS = 512
+MAX_CAPABILITIES = 64
+SIGNATURE_BYTES = 64
 
 
 class ServerState(enum.Enum):
@@ -61,7 +75,16 @@ ALLOWED_KINDS: dict[ServerState, frozenset[str]] = {
     ServerState.CLOSED: frozenset(),
 }
 
-STATE_BY_PROTO = {CS.COLLECTOR_STATE_PENDING: ServerState.PENDING, CS.COLLECTOR_STATE_ENABLED: ServerState.ENABLED, CS.COLLECTOR_STATE_DISABLED: ServerState.DISABLED}
+STATE_BY_PROTO = {
+    CS.COLLECTOR_STATE_PENDING: ServerState.PENDING,
+    CS.COLLECTOR_STATE_ENABLED: ServerState.ENABLED,
+    CS.COLLECTOR_STATE_DISABLED: ServerState.DISABLED,
+}
+PROTO_BY_STATE = {state: proto for proto, state in STATE_BY_PROTO.items()}
+
+# Refusals that reconnecting cannot fix; every other close tells the collector to retry
+# (slowly, for refusals an operator must fix first: the operator may fix them).
+NO_RETRY_REASONS = frozenset({R.DISCONNECT_REASON_UNSUPPORTED_VERSION})
 
 
 # --- events the transport acts on -------------------------------------------------------
@@ -76,6 +99,8 @@ class AuthenticationRequested:
 
 @dataclass(frozen=True)
 class SessionAccepted:
+    """The handshake was accepted; `state` is the state the session entered."""
+
     instance_uid: str
     name: str
     state: ServerState
@@ -83,19 +108,25 @@ class SessionAccepted:
 
 @dataclass(frozen=True)
 class StateEntered:
+    """The session entered PENDING, ENABLED or DISABLED (and told the collector)."""
+
     state: ServerState
     reason: str
 
 
 @dataclass(frozen=True)
 class SequenceGap:
+    """The collector's sequence number was not the previous one plus one."""
+
     expected: int
     received: int
 
 
 @dataclass(frozen=True)
 class SessionClosed:
-    reason: "agent_pb2.DisconnectReason.ValueType"
+    """The session is over; the transport closes the connection after sending."""
+
+    reason: agent_pb2.DisconnectReason
     message: str
     by_peer: bool
 
@@ -105,11 +136,15 @@ Event = AuthenticationRequested | SessionAccepted | StateEntered | SequenceGap |
 
 @dataclass(frozen=True)
 class AuthDecision:
-    """The registry's answer, as plain values (the transport converts from protobuf)."""
+    """The registry's answer, as plain values (the transport converts from protobuf).
+
+    `state` must be PENDING, ENABLED or DISABLED when `accepted`; `refusal` and `message`
+    are what a refused collector is told.
+    """
 
     accepted: bool
     state: ServerState = ServerState.PENDING
-    refusal: "agent_pb2.DisconnectReason.ValueType" = R.DISCONNECT_REASON_AUTHENTICATION_FAILED
+    refusal: agent_pb2.DisconnectReason = R.DISCONNECT_REASON_AUTHENTICATION_FAILED
     message: str = ""
     fingerprint: str = ""
     heartbeat_interval: float = 30.0
@@ -121,14 +156,30 @@ class AuthDecision:
 class ServerSessionConfig:
     server_instance: str
     handshake_timeout: float = 10.0
+    # Sent to the collector in whole seconds, so it is rounded up to at least 1s.
     heartbeat_interval: float = 30.0
     # A session with no message for this many heartbeat intervals is dead.
     missed_heartbeats: float = 3.0
 
 
-@dataclass
+@dataclass(frozen=True)
+class _Change:
+    """A registry decision that arrived during the handshake (state None: removed)."""
+
+    state: ServerState | None
+    reason: str
+    changed_by: str
+    revision: int
+
+
+@dataclass(eq=False)
 class ServerSession:
-    """One collector connection, server side. Feed it; drain `data_to_send`/`events_received`."""
+    """One collector connection, server side. Feed it; drain `data_to_send`/`events_received`.
+
+    `nonce` is 32 fresh random bytes from the transport; `now` is the transport's clock
+    (any monotonic float in seconds) at connection time. Sessions compare by identity, so
+    a transport may keep them in sets and dicts.
+    """
 
     config: ServerSessionConfig
     session_id: str
@@ -145,10 +196,13 @@ class ServerSession:
     _events: list[Event] = field(default_factory=list)
     _handshake_deadline: float = 0.0
     _heartbeat_interval: float = 0.0
+    _change_during_handshake: _Change | None = None
 
     def __post_init__(self) -> None:
+        if len(self.nonce) != handshake.NONCE_BYTES:
+            raise LocalProtocolError(f"nonce must be {handshake.NONCE_BYTES} random bytes")
         self._handshake_deadline = self.now + self.config.handshake_timeout
-        self._heartbeat_interval = self.config.heartbeat_interval
+        self._heartbeat_interval = _wire_interval(self.config.heartbeat_interval)
         self.last_received = self.now
 
     # --- inputs ---------------------------------------------------------------------
@@ -173,23 +227,52 @@ class ServerSession:
             self.fail(exc.reason, exc.message)
 
     def authenticated(self, decision: AuthDecision, now: float) -> None:
-        """The registry's decision on the handshake requested by `AuthenticationRequested`."""
+        """The registry's decision on the handshake requested by `AuthenticationRequested`.
+
+        A newer decision that arrived through `state_changed()`/`removed()` during the
+        handshake wins over this one. Raises LocalProtocolError unless the session is
+        AUTHENTICATING (or already CLOSED, when the decision is moot).
+        """
         if self.state is ServerState.CLOSED:
             return
         if self.state is not ServerState.AUTHENTICATING:
             raise LocalProtocolError(f"authenticated() in state {self.state.value}")
+        if decision.accepted and decision.state not in ACCEPTED_STATES:
+            raise LocalProtocolError(f"cannot accept a session into {decision.state.value}")
         if not decision.accepted:
-            self._close(decision.refusal, decision.message, by_peer=False, retry=_retry_helps(decision.refusal))
+            self._close(
+                decision.refusal,
+                decision.message or "the server refused this collector",
+                by_peer=False,
+                retry=decision.refusal not in NO_RETRY_REASONS,
+            )
             return
         assert self.hello is not None
-        self.revision = decision.revision
-        self._heartbeat_interval = decision.heartbeat_interval or self.config.heartbeat_interval
+        state, reason, revision = decision.state, decision.reason, decision.revision
+        change = self._change_during_handshake
+        self._change_during_handshake = None
+        if change is not None and change.revision > revision:
+            if change.state is None:
+                self._close_removed(change.reason)
+                return
+            state, reason, revision = change.state, change.reason, change.revision
+        self.revision = revision
+        self._heartbeat_interval = _wire_interval(decision.heartbeat_interval or self.config.heartbeat_interval)
         self.fingerprint = decision.fingerprint
-        self._events.append(SessionAccepted(self.hello.instance_uid, self.hello.name, decision.state))
-        self._enter(decision.state, decision.reason, changed_by="", first=True)
+        self.last_received = max(self.last_received, now)
+        self._events.append(SessionAccepted(self.hello.instance_uid, self.hello.name, state))
+        self._enter(state, reason, changed_by="", first=True)
 
     def state_changed(self, state: ServerState, reason: str, changed_by: str, revision: int) -> None:
-        """An admin's decision from the registry watch; stale revisions are ignored."""
+        """An admin's decision from the registry watch; stale revisions are ignored.
+
+        `state` must be PENDING, ENABLED or DISABLED (LocalProtocolError otherwise).
+        """
+        if state not in ACCEPTED_STATES:
+            raise LocalProtocolError(f"state_changed() to {state.value}")
+        if self.state in HANDSHAKE_STATES:
+            self._remember(_Change(state, reason, changed_by, revision))
+            return
         if self.state not in ACCEPTED_STATES or revision <= self.revision:
             return
         self.revision = revision
@@ -197,22 +280,47 @@ class ServerSession:
             self._enter(state, reason, changed_by, first=False)
 
     def removed(self, reason: str, revision: int) -> None:
-        if self.state in ACCEPTED_STATES and revision > self.revision:
-            self._close(R.DISCONNECT_REASON_REMOVED, reason or "collector was removed by an admin", by_peer=False, retry=False)
+        """An admin removed the collector: close with REMOVED, telling it not to retry."""
+        if self.state in HANDSHAKE_STATES:
+            self._remember(_Change(None, reason, "", revision))
+        elif self.state in ACCEPTED_STATES and revision > self.revision:
+            self.revision = revision
+            self._close_removed(reason)
 
     def tick(self, now: float) -> None:
         """Enforce deadlines; call at `next_deadline()`."""
         if self.state in HANDSHAKE_STATES and now >= self._handshake_deadline:
-            self._close(R.DISCONNECT_REASON_HANDSHAKE_TIMEOUT, f"handshake not completed within {self.config.handshake_timeout:g}s", by_peer=False, retry=True)
+            self._close(
+                R.DISCONNECT_REASON_HANDSHAKE_TIMEOUT,
+                f"handshake not completed within {self.config.handshake_timeout:g}s",
+                by_peer=False,
+                retry=True,
+            )
         elif self.state in ACCEPTED_STATES and now >= self._liveness_deadline():
-            self._close(R.DISCONNECT_REASON_HEARTBEAT_TIMEOUT, "no heartbeat from the collector", by_peer=False, retry=True)
+            self._close(
+                R.DISCONNECT_REASON_HEARTBEAT_TIMEOUT,
+                "no heartbeat from the collector",
+                by_peer=False,
+                retry=True,
+            )
 
-    def fail(self, reason: "agent_pb2.DisconnectReason.ValueType", message: str) -> None:
+    def fail(self, reason: agent_pb2.DisconnectReason, message: str) -> None:
         """Close because of something the transport or peer did (bad frame, oversize...)."""
-        self._close(reason, message, by_peer=False, retry=reason not in (R.DISCONNECT_REASON_UNSUPPORTED_VERSION,))
+        self._close(reason, message, by_peer=False, retry=reason not in NO_RETRY_REASONS)
 
-    def shutdown(self, message: str = "gateway shutting down; reconnect to another gateway", retry_after: int = 0) -> None:
-        self._close(R.DISCONNECT_REASON_SHUTTING_DOWN, message, by_peer=False, retry=True, retry_after=retry_after)
+    def shutdown(
+        self,
+        message: str = "gateway shutting down; reconnect to another gateway",
+        retry_after: int = 0,
+    ) -> None:
+        """Close because this gateway is stopping; the collector reconnects elsewhere."""
+        self._close(
+            R.DISCONNECT_REASON_SHUTTING_DOWN,
+            message,
+            by_peer=False,
+            retry=True,
+            retry_after=retry_after,
+        )
 
     def connection_lost(self) -> None:
         """The transport saw the connection end without a Disconnect."""
@@ -222,18 +330,22 @@ class ServerSession:
 
     # --- outputs --------------------------------------------------------------------
     def data_to_send(self) -> list[agent_pb2.ServerMessage]:
+        """Envelopes to write, in order; each call returns only new ones."""
         out, self._outgoing = self._outgoing, []
         return out
 
     def events_received(self) -> list[Event]:
+        """Events for the service, in order; each call returns only new ones."""
         out, self._events = self._events, []
         return out
 
     @property
     def closed(self) -> bool:
+        """True once the session is over: send what is left, then close the connection."""
         return self.state is ServerState.CLOSED
 
     def next_deadline(self) -> float | None:
+        """When to call `tick()` next; None once closed."""
         if self.state in HANDSHAKE_STATES:
             return self._handshake_deadline
         if self.state in ACCEPTED_STATES:
@@ -242,30 +354,19 @@ class ServerSession:
 
     # --- message handlers -----------------------------------------------------------
     def _on_hello(self, hello: agent_pb2.Hello, now: float) -> None:
-        if hello.protocol_version != PROTOCOL_VERSION:
-            raise RemoteProtocolError(
-                R.DISCONNECT_REASON_UNSUPPORTED_VERSION,
-                f"protocol version {hello.protocol_version} is not supported; this server speaks {PROTOCOL_VERSION}",
-            )
-        for name in REQUIRED_HELLO_FIELDS:
-            value = getattr(hello, name)
-            if not value:
-                raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, f"hello without {name}")
-            limit = MAX_VERIFIER_CHARS if name == "password_verifier" else MAX_FIELD_CHARS
-            if len(value) > limit:
-                raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, f"hello {name} longer than {limit} characters")
-        if len(hello.zone) > MAX_FIELD_CHARS or len(hello.version) > MAX_FIELD_CHARS:
-            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "hello zone or version too long")
-        if len(hello.public_key) != 32:
-            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "hello public_key must be a 32-byte Ed25519 key")
-        self.hello = hello
+        _check_hello(hello)
+        self.hello = agent_pb2.Hello()
+        self.hello.CopyFrom(hello)  # the transport may reuse or mutate its envelope
         self.state = ServerState.AWAIT_PROOF
         self._send(challenge=agent_pb2.Challenge(nonce=self.nonce, server_instance=self.config.server_instance))
 
     def _on_proof(self, proof: agent_pb2.Proof, now: float) -> None:
         assert self.hello is not None
-        if len(proof.signature) != 64:
-            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "proof signature must be 64 bytes")
+        if len(proof.signature) != SIGNATURE_BYTES:
+            raise RemoteProtocolError(
+                R.DISCONNECT_REASON_PROTOCOL_ERROR,
+                f"proof signature must be {SIGNATURE_BYTES} bytes",
+            )
         self.state = ServerState.AUTHENTICATING
         self._events.append(AuthenticationRequested(self.hello, self.nonce, proof.signature))
 
@@ -283,28 +384,59 @@ class ServerSession:
         self.state = state
         self._events.append(StateEntered(state, reason))
         if state is ServerState.PENDING:
-            self._send(pending=agent_pb2.Pending(
-                fingerprint=self.fingerprint,
-                message=reason or "waiting for an admin to register this collector",
-                heartbeat_interval_seconds=int(self._heartbeat_interval),
-                session_id=self.session_id,
-            ))
+            self._send(
+                pending=agent_pb2.Pending(
+                    fingerprint=self.fingerprint,
+                    message=reason or "waiting for an admin to register this collector",
+                    heartbeat_interval_seconds=int(self._heartbeat_interval),
+                    session_id=self.session_id,
+                )
+            )
         elif first or previous is ServerState.PENDING:
-            self._send(welcome=agent_pb2.Welcome(
-                state=_proto_state(state),
-                server_instance=self.config.server_instance,
-                heartbeat_interval_seconds=int(self._heartbeat_interval),
-                session_id=self.session_id,
-                fingerprint=self.fingerprint,
-                reason=reason,
-            ))
+            self._send(
+                welcome=agent_pb2.Welcome(
+                    state=PROTO_BY_STATE[state],
+                    server_instance=self.config.server_instance,
+                    heartbeat_interval_seconds=int(self._heartbeat_interval),
+                    session_id=self.session_id,
+                    fingerprint=self.fingerprint,
+                    reason=reason,
+                )
+            )
         else:
-            self._send(state_change=agent_pb2.StateChange(state=_proto_state(state), reason=reason, changed_by=changed_by))
+            self._send(
+                state_change=agent_pb2.StateChange(state=PROTO_BY_STATE[state], reason=reason, changed_by=changed_by)
+            )
 
-    def _close(self, reason: "agent_pb2.DisconnectReason.ValueType", message: str, *, by_peer: bool, retry: bool, retry_after: int = 0) -> None:
+    def _remember(self, change: _Change) -> None:
+        held = self._change_during_handshake
+        if held is None or change.revision > held.revision:
+            self._change_during_handshake = change
+
+    def _close_removed(self, reason: str) -> None:
+        self._close(
+            R.DISCONNECT_REASON_REMOVED,
+            reason or "collector was removed by an admin",
+            by_peer=False,
+            retry=False,
+        )
+
+    def _close(
+        self,
+        reason: agent_pb2.DisconnectReason,
+        message: str,
+        *,
+        by_peer: bool,
+        retry: bool,
+        retry_after: int = 0,
+    ) -> None:
         if self.state is ServerState.CLOSED:
             return
-        self._send(disconnect=agent_pb2.Disconnect(reason=reason, message=message, retry=retry, retry_after_seconds=retry_after))
+        self._send(
+            disconnect=agent_pb2.Disconnect(
+                reason=reason, message=message, retry=retry, retry_after_seconds=retry_after
+            )
+        )
         self.state = ServerState.CLOSED
         self._events.append(SessionClosed(reason, message, by_peer=by_peer))
 
@@ -313,24 +445,54 @@ class ServerSession:
         self._outgoing.append(agent_pb2.ServerMessage(sequence=self._send_sequence, **body))  # type: ignore[arg-type]
 
     def _check_sequence(self, sequence: int) -> None:
+        """Report a jump in the collector's numbering; 0 (unset) is not checked."""
+        if not sequence:
+            return
         expected = self._receive_sequence + 1
-        if sequence and sequence != expected:
+        if sequence != expected:
             self._events.append(SequenceGap(expected, sequence))
-        if sequence:
-            self._receive_sequence = sequence
+        self._receive_sequence = sequence
 
     def _liveness_deadline(self) -> float:
         return self.last_received + self._heartbeat_interval * self.config.missed_heartbeats
 
 
-def _proto_state(state: ServerState) -> "agent_pb2.CollectorState.ValueType":
-    return {
-        ServerState.PENDING: CS.COLLECTOR_STATE_PENDING,
-        ServerState.ENABLED: CS.COLLECTOR_STATE_ENABLED,
-        ServerState.DISABLED: CS.COLLECTOR_STATE_DISABLED,
-    }[state]
+def _check_hello(hello: agent_pb2.Hello) -> None:
+    """Raise RemoteProtocolError for a hello this server cannot take."""
+    if hello.protocol_version != PROTOCOL_VERSION:
+        raise RemoteProtocolError(
+            R.DISCONNECT_REASON_UNSUPPORTED_VERSION,
+            f"protocol version {hello.protocol_version} is not supported; this server speaks {PROTOCOL_VERSION}",
+        )
+    for name in (*REQUIRED_HELLO_FIELDS, *OPTIONAL_HELLO_FIELDS):
+        value = getattr(hello, name)
+        if not value and name in REQUIRED_HELLO_FIELDS:
+            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, f"hello without {name}")
+        limit = MAX_VERIFIER_CHARS if name == "password_verifier" else MAX_FIELD_CHARS
+        if len(value) > limit:
+            raise RemoteProtocolError(
+                R.DISCONNECT_REASON_PROTOCOL_ERROR,
+                f"hello {name} longer than {limit} characters",
+            )
+    if len(hello.capabilities) > MAX_CAPABILITIES or any(
+        len(capability) > MAX_FIELD_CHARS for capability in hello.capabilities
+    ):
+        raise RemoteProtocolError(
+            R.DISCONNECT_REASON_PROTOCOL_ERROR,
+            f"hello capabilities: at most {MAX_CAPABILITIES} of at most {MAX_FIELD_CHARS} characters each",
+        )
+    if len(hello.public_key) != handshake.PUBLIC_KEY_BYTES:
+        raise RemoteProtocolError(
+            R.DISCONNECT_REASON_PROTOCOL_ERROR,
+            f"hello public_key must be a {handshake.PUBLIC_KEY_BYTES}-byte Ed25519 key",
+        )
 
 
-def _retry_helps(reason: "agent_pb2.DisconnectReason.ValueType") -> bool:
-    """Refusals an admin must fix first still retry, slowly: the operator may fix it."""
-    return reason not in (R.DISCONNECT_REASON_UNSUPPORTED_VERSION,)
+def _wire_interval(seconds: float) -> float:
+    """The heartbeat interval as the collector will see it: whole seconds, at least 1.
+
+    The wire carries whole seconds; the session must time the collector out on the same
+    interval it told the collector, or a sub-second setting (sent as 0, which the
+    collector reads as "use your default") makes the server drop healthy collectors.
+    """
+    return float(max(1, math.ceil(seconds)))
