@@ -1,0 +1,267 @@
+"""`outpost-collector`: settings from flags and environment -> identity -> supervisor.
+
+Wiring only. Every setting is a flag with an `OUTPOST_COLLECTOR_<KEY>` environment
+fallback (a flag wins); the password is read only from `--password-file` or
+`OUTPOST_COLLECTOR_PASSWORD`, never from a flag, because a flag shows in `ps`. A bad
+setting ends the process at start with exit code 2 and one line saying what to fix;
+after start nothing the network does ends it, and SIGTERM/SIGINT end it with code 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import structlog
+
+from outpost.config import add_common_flags, env_default, positive
+from outpost.logs import LogFormat, configure_logging
+from outpost.runtime import install_shutdown_signals, is_loopback
+from outpost.version import VERSION
+from services.collector.domain.backoff import Backoff
+from services.collector.domain.credentials import password_verifier
+from services.collector.domain.server_url import ServerUrl, ServerUrlError, parse_server_url
+from services.collector.status import StatusFile
+from services.collector.store.identity import IdentityError, IdentityStore
+from services.collector.supervisor import CollectorProfile, Supervisor
+from services.collector.transport import ClientTls, open_transport
+
+SERVICE = "collector"
+PROG = "outpost-collector"
+MAX_IDENTITY_CHARS = 256  # the gateway refuses longer names, zones and usernames
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    servers: tuple[ServerUrl, ...]
+    name: str
+    zone: str
+    username: str
+    password_verifier: str = field(repr=False)
+    data_dir: Path
+    tls: ClientTls
+    log_format: LogFormat
+    log_level: str
+    handshake_timeout: float
+    backoff_initial: float
+    backoff_max: float
+    status_file: str | None
+
+
+def default_data_dir() -> str:
+    """/var/lib/outpost-collector for root (a service), else $XDG_STATE_HOME/outpost-collector."""
+    if os.geteuid() == 0:
+        return "/var/lib/outpost-collector"
+    state_home = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(state_home, "outpost-collector")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    def env(key: str, default: object = None) -> object:
+        return env_default(SERVICE, key, default)
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Outpost collector: dials out to a gateway, waits to be registered, takes work.",
+        allow_abbrev=False,  # else "--password X" would silently mean "--password-file X"
+    )
+    parser.add_argument(
+        "--server",
+        action="append",
+        metavar="URL",
+        help="gateway address, repeatable for failover: grpc[s]://host[:50061], "
+        "ws[s]://host[:8080][/v1/agent], tcp://host[:6600], tls://host[:6600] "
+        "(env OUTPOST_COLLECTOR_SERVERS, comma-separated)",
+    )
+    parser.add_argument("--name", default=env("name"), help="display name, unique per server")
+    parser.add_argument("--zone", default=env("zone", "default"))
+    parser.add_argument("--username", default=env("username"), help="service username set at install")
+    parser.add_argument(
+        "--password-file",
+        default=env("password_file"),
+        metavar="FILE",
+        help="file holding the service password (or env OUTPOST_COLLECTOR_PASSWORD)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=env("data_dir") or default_data_dir(),
+        help="key pair and state (default /var/lib/outpost-collector as root, else $XDG_STATE_HOME/outpost-collector)",
+    )
+    parser.add_argument("--password", nargs="?", action=_RefusePasswordFlag, help=argparse.SUPPRESS)
+    parser.add_argument("--ca-file", default=env("ca_file"), help="PEM CA bundle for TLS URLs")
+    parser.add_argument(
+        "--handshake-timeout",
+        type=positive(float),
+        default=env("handshake_timeout", 15.0),
+        metavar="SECONDS",
+    )
+    parser.add_argument(
+        "--backoff-initial", type=positive(float), default=env("backoff_initial", 0.5), metavar="SECONDS"
+    )
+    parser.add_argument("--backoff-max", type=positive(float), default=env("backoff_max", 30.0), metavar="SECONDS")
+    parser.add_argument(
+        "--status-file",
+        default=env("status_file"),
+        metavar="PATH",
+        help="JSON status rewritten atomically on every state change",
+    )
+    add_common_flags(parser, SERVICE)
+    return parser
+
+
+class _RefusePasswordFlag(argparse.Action):
+    """Refuse `--password` without echoing its value: a flag would show the password in `ps`."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object, **__: object) -> None:
+        fail(
+            "--password is not accepted (it would show in the process list); "
+            "give --password-file FILE or set OUTPOST_COLLECTOR_PASSWORD"
+        )
+
+
+def fail(message: str) -> NoReturn:
+    """End the process at start: one line, exit code 2 (as argparse does)."""
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def parse_settings(argv: list[str] | None = None) -> Settings:
+    """Flags and environment -> Settings; exit 2 with one clear line on a bad setting.
+
+    Hashes the password (argon2id, tens of milliseconds) so Settings never holds it.
+    """
+    args = build_parser().parse_args(argv)
+    urls = args.server or [u for u in (env_default(SERVICE, "servers") or "").split(",") if u.strip()]
+    if not urls:
+        fail("no gateway address: give --server URL (repeatable) or OUTPOST_COLLECTOR_SERVERS")
+    try:
+        servers = tuple(parse_server_url(url) for url in urls)
+    except ServerUrlError as exc:
+        fail(str(exc))
+    for flag, value in (("--name", args.name), ("--username", args.username), ("--zone", args.zone)):
+        if not value:
+            fail(f"{flag} is required (or OUTPOST_COLLECTOR_{flag[2:].upper()})")
+        if len(value) > MAX_IDENTITY_CHARS:
+            fail(f"{flag} is longer than {MAX_IDENTITY_CHARS} characters")
+    if args.log_level.upper() not in logging.getLevelNamesMapping():
+        fail(f"invalid --log-level {args.log_level!r}; use debug, info, warning or error")
+    if args.backoff_max < args.backoff_initial:
+        fail(f"--backoff-max ({args.backoff_max:g}) is below --backoff-initial ({args.backoff_initial:g})")
+    try:
+        tls = ClientTls.from_ca_file(args.ca_file)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot use --ca-file {args.ca_file}: {exc}")
+    return Settings(
+        servers=servers,
+        name=args.name,
+        zone=args.zone,
+        username=args.username,
+        # The password itself is dropped here: only its verifier is kept and sent.
+        password_verifier=password_verifier(_read_password(args.password_file)),
+        data_dir=Path(args.data_dir),
+        tls=tls,
+        log_format=args.log_format,
+        log_level=args.log_level,
+        handshake_timeout=float(args.handshake_timeout),
+        backoff_initial=float(args.backoff_initial),
+        backoff_max=float(args.backoff_max),
+        status_file=args.status_file,
+    )
+
+
+def _read_password(password_file: str | None) -> str:
+    if password_file:
+        try:
+            text = Path(password_file).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read --password-file {password_file}: {exc}")
+        password = text.removesuffix("\n").removesuffix("\r")
+        where = f"--password-file {password_file}"
+    else:
+        # Taken out of the environment so child processes never inherit it.
+        password = os.environ.pop("OUTPOST_COLLECTOR_PASSWORD", "")
+        where = "OUTPOST_COLLECTOR_PASSWORD"
+        if not password:
+            fail("no service password: give --password-file FILE or set OUTPOST_COLLECTOR_PASSWORD")
+    if not password:
+        fail(f"the service password in {where} is empty")
+    return password
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_settings(argv)
+    configure_logging(settings.log_format, settings.log_level, service=SERVICE)
+    store = IdentityStore(settings.data_dir)
+    try:
+        identity = store.load_or_create()
+    except IdentityError as exc:
+        fail(str(exc))
+    structlog.contextvars.bind_contextvars(collector=settings.name)
+    log.info(
+        "collector_started",
+        name=settings.name,
+        zone=settings.zone,
+        fingerprint=identity.fingerprint,
+        instance_uid=identity.instance_uid,
+        version=VERSION,
+        servers=[str(s) for s in settings.servers],
+        data_dir=str(settings.data_dir),
+        new_identity=store.created,
+        bound_server_instance=identity.bound_server_instance,
+    )
+    _warn_about_setup(settings, store)
+    status = StatusFile(settings.status_file, identity.instance_uid, identity.fingerprint)
+    status.write("disconnected")
+    supervisor = Supervisor(
+        servers=settings.servers,
+        profile=CollectorProfile(settings.name, settings.zone, settings.username, settings.password_verifier),
+        identity=identity,
+        identity_store=store,
+        status=status,
+        open_transport=lambda url: open_transport(url, settings.tls),
+        backoff=Backoff(settings.backoff_initial, settings.backoff_max),
+        handshake_timeout=settings.handshake_timeout,
+    )
+    asyncio.run(_serve(supervisor))
+    log.info("collector_stopped")
+
+
+async def _serve(supervisor: Supervisor) -> None:
+    """Run the supervisor until SIGTERM/SIGINT, then let it say goodbye and stop."""
+    stop = install_shutdown_signals()
+    running = asyncio.create_task(supervisor.run(), name="collector-supervisor")
+    stopping = asyncio.create_task(stop.wait(), name="collector-stop")
+    await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not running.done():
+        log.info("collector_stopping")
+        running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+
+
+def _warn_about_setup(settings: Settings, store: IdentityStore) -> None:
+    if store.key_permissions_open:
+        log.warning("private_key_permissions_too_open", path=str(store.key_path), advice="chmod 600")
+    for server in settings.servers:
+        if not server.tls and not is_loopback(server.host):
+            log.warning(
+                "plaintext_server",
+                server=str(server),
+                advice="use grpcs://, wss:// or tls:// outside local development",
+            )
+    if settings.tls.ca_file and not any(s.tls for s in settings.servers):
+        log.warning("ca_file_unused", ca_file=settings.tls.ca_file)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""One connection to a gateway: drive a `CollectorSession` over a transport until it ends.
+
+Theory of operation
+-------------------
+The session core decides everything; this loop only moves bytes and time. Each turn it
+(1) ticks the session if a deadline has passed, (2) sends what the session queued,
+(3) acts on the session's events, (4) stops if the session closed, else (5) waits for the
+next frame from the transport, but no later than the session's next deadline. A frame is
+decoded and fed to the session; a frame that cannot be decoded fails the session with the
+matching reason (the session then queues a Disconnect, which step 2 sends); a transport
+that breaks or ends is `connection_lost()`.
+
+Events: `Accepted` records the server binding in the data directory and binds
+`session_id` to every later log line; `StateChanged` is logged and written to the status
+file; `Closed` is logged and becomes the connection's outcome, which the supervisor turns
+into a reconnect delay.
+
+Cancellation is how the process stops: the session sends Disconnect(CLIENT_SHUTDOWN) if
+it got that far, the transport is closed (both bounded in time), and the cancellation
+propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import structlog
+
+from outpost.agent.v1 import agent_pb2
+from outpost.session.codec import decode_server_message
+from outpost.session.collector import (
+    Accepted,
+    Closed,
+    CollectorSession,
+    CollectorState,
+    StateChanged,
+)
+from outpost.session.errors import RemoteProtocolError
+from services.collector.domain.server_url import ServerUrl
+from services.collector.status import StatusFile, StatusState
+from services.collector.store.identity import Identity, IdentityStore
+from services.collector.transport import CLOSE_TIMEOUT, Transport, TransportError
+
+log = structlog.get_logger(__name__)
+
+STATUS_BY_STATE: dict[CollectorState, StatusState] = {
+    CollectorState.PENDING: "pending",
+    CollectorState.ENABLED: "enabled",
+    CollectorState.DISABLED: "disabled",
+}
+
+
+@dataclass(frozen=True)
+class ConnectionOutcome:
+    """How a connection ended: whether the server accepted it, and the session's Closed."""
+
+    server: ServerUrl
+    accepted: bool
+    closed: Closed
+
+
+class Connection:
+    """Drives one `CollectorSession` over one open transport; `run()` once."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        session: CollectorSession,
+        *,
+        server: ServerUrl,
+        identity: Identity,
+        identity_store: IdentityStore,
+        status: StatusFile,
+    ) -> None:
+        self.transport = transport
+        self.session = session
+        self.server = server
+        self.identity = identity
+        self.identity_store = identity_store
+        self.status = status
+        self.accepted = False
+        self.closed: Closed | None = None
+        self._transport_error = ""
+        self._heard_from_server = False
+        self._loop = asyncio.get_running_loop()
+
+    async def run(self) -> ConnectionOutcome:
+        """Run the session to its end; close the transport; return how it ended."""
+        session = self.session
+        try:
+            session.start(self._loop.time())
+            while True:
+                deadline = session.next_deadline()
+                if deadline is not None and self._loop.time() >= deadline:
+                    session.tick(self._loop.time())
+                await self._flush()
+                self._handle_events()
+                if session.closed:
+                    break
+                await self._receive_until(session.next_deadline())
+        except asyncio.CancelledError:
+            await self._shut_down()
+            raise
+        finally:
+            try:
+                await self.transport.close()
+            except Exception:  # the connection is over either way; say why it was untidy
+                log.debug("transport_close_failed", exc_info=True)
+            structlog.contextvars.unbind_contextvars("session_id")
+            self.status.write("disconnected", server=str(self.server))
+        assert self.closed is not None  # a closed session always emitted Closed
+        return ConnectionOutcome(self.server, self.accepted, self.closed)
+
+    async def _receive_until(self, deadline: float | None) -> None:
+        """Feed the session the next frame, or nothing if `deadline` passes first."""
+        session = self.session
+        try:
+            async with asyncio.timeout_at(deadline):
+                data = await self.transport.recv()
+        except TimeoutError:
+            session.tick(self._loop.time())
+            return
+        except RemoteProtocolError as exc:
+            session.fail(exc.reason, exc.message)
+            return
+        except TransportError as exc:
+            self._transport_error = str(exc)
+            session.connection_lost()
+            return
+        if data is None:
+            session.connection_lost()
+            return
+        self._heard_from_server = True
+        try:
+            message = decode_server_message(data)
+        except RemoteProtocolError as exc:
+            session.fail(exc.reason, exc.message)
+            return
+        session.receive(message, self._loop.time())
+
+    async def _flush(self) -> None:
+        for message in self.session.data_to_send():
+            try:
+                await self.transport.send(message.SerializeToString())
+            except TransportError as exc:
+                self._transport_error = str(exc)
+                self.session.connection_lost()
+                return
+
+    def _handle_events(self) -> None:
+        for event in self.session.events_received():
+            if isinstance(event, Accepted):
+                self._on_accepted(event)
+            elif isinstance(event, StateChanged):
+                self._on_state_changed(event)
+            else:
+                self._on_closed(event)
+
+    def _on_accepted(self, event: Accepted) -> None:
+        self.accepted = True
+        structlog.contextvars.bind_contextvars(session_id=event.session_id)
+        log.info(
+            "session_accepted",
+            server_instance=event.server_instance,
+            fingerprint=event.fingerprint,
+        )
+        if event.fingerprint and event.fingerprint != self.identity.fingerprint:
+            log.warning(
+                "fingerprint_mismatch",
+                ours=self.identity.fingerprint,
+                server_sees=event.fingerprint,
+                advice="the key the server received is not this collector's; check for a proxy "
+                "rewriting the connection",
+            )
+        try:
+            if self.identity_store.save_binding(self.identity, event.server_instance):
+                log.info("server_binding_saved", server_instance=event.server_instance)
+        except OSError as exc:
+            log.error(
+                "server_binding_save_failed",
+                server_instance=event.server_instance,
+                error=str(exc),
+                path=str(self.identity_store.state_path),
+            )
+
+    def _on_state_changed(self, event: StateChanged) -> None:
+        log.info(
+            "collector_state_changed",
+            state=event.state.value,
+            reason=event.reason,
+            changed_by=event.changed_by,
+        )
+        self.status.write(
+            STATUS_BY_STATE[event.state],
+            server=str(self.server),
+            session_id=self.session.session_id,
+            server_instance=self.session.server_instance,
+        )
+
+    def _on_closed(self, event: Closed) -> None:
+        self.closed = event
+        if self._transport_error and not self._heard_from_server:
+            # Never reached the server. gRPC connects lazily, so its refused connections
+            # and failed TLS handshakes surface here rather than in open_transport; log
+            # them as every transport logs a failed connect.
+            log.warning("connection_failed", error=self._transport_error)
+            return
+        error = {"error": self._transport_error} if self._transport_error else {}
+        log.info(
+            "session_closed",
+            reason=reason_name(event.reason),
+            message=event.message,
+            retry=event.retry,
+            retry_after=event.retry_after,
+            by_server=event.by_server,
+            **error,
+        )
+
+    async def _shut_down(self) -> None:
+        """Say goodbye (Disconnect CLIENT_SHUTDOWN) if the session got that far."""
+        self.session.shutdown()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._flush()
+        self._handle_events()
+
+
+def reason_name(reason: int) -> str:
+    """The enum name of a disconnect reason; the number for one a newer server added."""
+    try:
+        return agent_pb2.DisconnectReason.Name(reason)
+    except ValueError:
+        return str(reason)

@@ -1,0 +1,1 @@
+"""The collector's rules as plain values and functions: no I/O, no grpc, no protobuf."""

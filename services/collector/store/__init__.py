@@ -1,0 +1,1 @@
+"""What the collector keeps on disk in its data directory."""

@@ -1,0 +1,62 @@
+"""Raw TCP (optionally TLS) with 4-byte length-prefixed frames (`outpost.session.codec`)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+
+from outpost.session.codec import FrameDecoder, encode_frame
+from services.collector.domain.server_url import ServerUrl
+from services.collector.transport import (
+    CLOSE_TIMEOUT,
+    MAX_MESSAGE_BYTES,
+    ClientTls,
+    TransportError,
+)
+
+READ_CHUNK = 64 * 1024
+
+
+class TcpTransport:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._decoder = FrameDecoder(MAX_MESSAGE_BYTES)
+        self._frames: collections.deque[bytes] = collections.deque()
+
+    @classmethod
+    async def open(cls, url: ServerUrl, tls: ClientTls) -> TcpTransport:
+        try:
+            reader, writer = await asyncio.open_connection(url.host, url.port, ssl=tls.ssl_context if url.tls else None)
+        except OSError as exc:  # includes ssl.SSLError: a certificate that does not verify
+            raise TransportError(f"cannot connect to {url}: {exc}") from exc
+        return cls(reader, writer)
+
+    async def send(self, payload: bytes) -> None:
+        try:
+            self._writer.write(encode_frame(payload))
+            await self._writer.drain()
+        except (OSError, RuntimeError) as exc:
+            raise TransportError(f"send failed: {exc}") from exc
+
+    async def recv(self) -> bytes | None:
+        # StreamReader.read() is cancel-safe and the decoder keeps partial frames between
+        # calls, so a recv() cancelled by a deadline loses nothing.
+        while not self._frames:
+            try:
+                data = await self._reader.read(READ_CHUNK)
+            except OSError as exc:
+                raise TransportError(f"receive failed: {exc}") from exc
+            if not data:
+                return None
+            self._frames.extend(self._decoder.feed(data))  # RemoteProtocolError when oversized
+        return self._frames.popleft()
+
+    async def close(self) -> None:
+        if self._writer.is_closing():
+            return
+        self._writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._writer.wait_closed()

@@ -1,0 +1,155 @@
+"""Command line and environment -> Settings; a bad setting exits 2 with one clear line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+from services.collector.app import parse_settings
+from services.collector.domain.server_url import parse_server_url
+
+from .conftest import PASSWORD
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("OUTPOST_COLLECTOR_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def password_file(tmp_path: Path) -> Path:
+    path = tmp_path / "password"
+    path.write_text(PASSWORD + "\n")
+    return path
+
+
+def base_args(password_file: Path, *extra: str) -> list[str]:
+    return [
+        "--server",
+        "grpc://gw-1",
+        "--name",
+        "edge-7",
+        "--username",
+        "svc",
+        "--password-file",
+        str(password_file),
+        *extra,
+    ]
+
+
+def exit_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exited:
+        parse_settings(argv)
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    return lines[-1]
+
+
+def test_flags_give_settings_with_sensible_defaults(password_file: Path, tmp_path: Path) -> None:
+    settings = parse_settings(base_args(password_file, "--server", "wss://gw-2", "--data-dir", str(tmp_path / "d")))
+    assert settings.servers == (parse_server_url("grpc://gw-1"), parse_server_url("wss://gw-2"))
+    assert (settings.name, settings.zone, settings.username) == ("edge-7", "default", "svc")
+    assert settings.data_dir == tmp_path / "d"
+    assert (settings.backoff_initial, settings.backoff_max, settings.handshake_timeout) == (0.5, 30.0, 15.0)
+    assert settings.status_file is None
+    assert settings.log_format == "json"
+
+
+def test_the_password_file_is_read_without_its_newline_and_only_a_verifier_is_kept(password_file: Path) -> None:
+    settings = parse_settings(base_args(password_file))
+    assert PasswordHasher().verify(settings.password_verifier, PASSWORD)
+    assert PASSWORD not in repr(settings)
+    assert "argon2" not in repr(settings)
+
+
+def test_the_environment_fills_in_what_flags_leave_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OUTPOST_COLLECTOR_SERVERS", "grpc://gw-1, tcp://gw-2")
+    monkeypatch.setenv("OUTPOST_COLLECTOR_NAME", "edge-env")
+    monkeypatch.setenv("OUTPOST_COLLECTOR_ZONE", "dmz")
+    monkeypatch.setenv("OUTPOST_COLLECTOR_USERNAME", "svc")
+    monkeypatch.setenv("OUTPOST_COLLECTOR_PASSWORD", PASSWORD)
+    monkeypatch.setenv("OUTPOST_COLLECTOR_BACKOFF_MAX", "5")
+
+    settings = parse_settings([])
+
+    assert [str(s) for s in settings.servers] == ["grpc://gw-1:50061", "tcp://gw-2:6600"]
+    assert (settings.name, settings.zone, settings.backoff_max) == ("edge-env", "dmz", 5.0)
+    assert PasswordHasher().verify(settings.password_verifier, PASSWORD)
+    assert "OUTPOST_COLLECTOR_PASSWORD" not in os.environ  # child processes never inherit it
+
+
+def test_a_flag_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch, password_file: Path) -> None:
+    monkeypatch.setenv("OUTPOST_COLLECTOR_SERVERS", "grpc://from-env")
+    monkeypatch.setenv("OUTPOST_COLLECTOR_ZONE", "from-env")
+    settings = parse_settings(base_args(password_file, "--zone", "from-flag"))
+    assert [s.host for s in settings.servers] == ["gw-1"]
+    assert settings.zone == "from-flag"
+
+
+def test_a_missing_password_exits_2_saying_where_to_put_it(capsys: pytest.CaptureFixture[str]) -> None:
+    line = exit_line(capsys, ["--server", "grpc://gw-1", "--name", "e", "--username", "svc"])
+    assert line == (
+        "outpost-collector: error: no service password: give --password-file FILE or set OUTPOST_COLLECTOR_PASSWORD"
+    )
+
+
+@pytest.mark.parametrize("flag", [["--password", "hunter2"], ["--password=hunter2"]])
+def test_a_password_flag_is_refused_without_echoing_the_password(
+    capsys: pytest.CaptureFixture[str], password_file: Path, flag: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_settings([*base_args(password_file), *flag])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "hunter2" not in err
+    assert "--password-file FILE" in err
+
+
+def test_abbreviated_flags_are_not_guessed(capsys: pytest.CaptureFixture[str], password_file: Path) -> None:
+    line = exit_line(capsys, ["--server", "grpc://gw-1", "--name", "e", "--username", "u", "--password-f", "x"])
+    assert "unrecognized arguments: --password-f" in line
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--server", "http://gw-1"], "unknown scheme 'http'"),
+        (["--server", "tcp://gw-1/path"], "takes no path"),
+        (["--backoff-initial", "5", "--backoff-max", "1"], "--backoff-max (1) is below --backoff-initial (5)"),
+        (["--log-level", "chatty"], "invalid --log-level 'chatty'"),
+        (["--ca-file", "/nonexistent/ca.pem"], "cannot use --ca-file /nonexistent/ca.pem"),
+        (["--name", ""], "--name is required"),
+        (["--name", "x" * 300], "--name is longer than 256 characters"),
+    ],
+)
+def test_bad_settings_exit_2_with_one_clear_line(
+    capsys: pytest.CaptureFixture[str], password_file: Path, extra: list[str], says: str
+) -> None:
+    line = exit_line(capsys, [*base_args(password_file), *extra])
+    assert line.startswith("outpost-collector: error: ")
+    assert says in line
+
+
+def test_no_server_at_all_exits_2(capsys: pytest.CaptureFixture[str], password_file: Path) -> None:
+    line = exit_line(capsys, ["--name", "e", "--username", "svc", "--password-file", str(password_file)])
+    assert "no gateway address" in line
+
+
+def test_an_empty_or_unreadable_password_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    assert "is empty" in exit_line(capsys, base_args(empty))
+    assert "cannot read --password-file" in exit_line(capsys, base_args(tmp_path / "missing"))
+
+
+def test_a_ca_file_that_is_not_pem_exits_2(
+    capsys: pytest.CaptureFixture[str], password_file: Path, tmp_path: Path
+) -> None:
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate")
+    assert "is not a PEM CA bundle" in exit_line(capsys, [*base_args(password_file), "--ca-file", str(bogus)])
