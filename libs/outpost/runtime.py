@@ -45,14 +45,14 @@ def build_grpc_server(
     extra_options: Iterable[tuple[str, int]] = (),
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A grpc.aio server with health, reflection and error mapping; add servicers, then bind."""
-    options = [
-        ("grpc.max_receive_message_length", MAX_ADMIN_MESSAGE_BYTES),
-        ("grpc.so_reuseport", 0),
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        *extra_options,
-    ]
-    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()], options=options)
+    options = {
+        "grpc.max_receive_message_length": MAX_ADMIN_MESSAGE_BYTES,
+        "grpc.so_reuseport": 0,
+        "grpc.keepalive_time_ms": 30_000,
+        "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+    }
+    options.update(extra_options)  # a caller's value replaces the default, never sits beside it
+    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()], options=list(options.items()))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
