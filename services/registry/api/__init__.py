@@ -1,0 +1,1 @@
+"""The registry's gRPC edge: protobuf messages in, domain calls, protobuf messages out."""

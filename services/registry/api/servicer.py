@@ -1,0 +1,239 @@
+"""`outpost.registry.v1.RegistryService`: protobuf in, `Registry` calls, protobuf out.
+
+No decisions are made here. Errors are raised as `outpost.errors.*` by the layers below
+and become gRPC statuses in the shared interceptor. The one check done at this edge is
+the handshake signature, because its transcript is defined over the wire message
+(`outpost.session.handshake`); what a bad proof means is decided by the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from outpost.agent.v1 import agent_pb2
+from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
+from outpost.session import handshake
+from services.registry.domain import authentication as auth
+from services.registry.domain.collectors import (
+    Collector,
+    CollectorEvent,
+    CollectorState,
+    EventKind,
+    NameConflict,
+    SessionReport,
+)
+from services.registry.registry import Registry
+
+CS = agent_pb2.CollectorState
+R = agent_pb2.DisconnectReason
+
+STATE_TO_PROTO = {
+    CollectorState.PENDING: CS.COLLECTOR_STATE_PENDING,
+    CollectorState.ENABLED: CS.COLLECTOR_STATE_ENABLED,
+    CollectorState.DISABLED: CS.COLLECTOR_STATE_DISABLED,
+}
+STATE_FROM_PROTO = {proto: state for state, proto in STATE_TO_PROTO.items()}
+REFUSAL_TO_PROTO = {
+    auth.Refusal.AUTHENTICATION_FAILED: R.DISCONNECT_REASON_AUTHENTICATION_FAILED,
+    auth.Refusal.BOUND_TO_OTHER_INSTANCE: R.DISCONNECT_REASON_BOUND_TO_OTHER_INSTANCE,
+    auth.Refusal.NAME_CONFLICT: R.DISCONNECT_REASON_NAME_CONFLICT,
+}
+KIND_TO_PROTO = {
+    EventKind.STATE_CHANGED: registry_pb2.EVENT_KIND_STATE_CHANGED,
+    EventKind.REMOVED: registry_pb2.EVENT_KIND_REMOVED,
+    EventKind.BOOKMARK: registry_pb2.EVENT_KIND_BOOKMARK,
+}
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    async def AuthenticateCollector(
+        self, request: registry_pb2.AuthenticateCollectorRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.AuthenticateCollectorResponse:
+        info = self._registry.info
+        hello = request.hello
+        attempt = auth.AuthAttempt(
+            hello=auth.Hello(
+                instance_uid=hello.instance_uid,
+                name=hello.name,
+                zone=hello.zone,
+                version=hello.version,
+                bound_server_instance=hello.bound_server_instance,
+                public_key=hello.public_key,
+                username=hello.username,
+                password_verifier=hello.password_verifier,
+            ),
+            proof_valid=handshake.verify(hello, request.nonce, info.server_instance, request.signature),
+            remote_address=request.remote_address,
+            gateway_id=request.gateway_id,
+            session_id=request.session_id,
+            transport=request.transport,
+        )
+        outcome = await self._registry.authenticate(attempt)
+        response = registry_pb2.AuthenticateCollectorResponse(
+            decision=registry_pb2.DECISION_ACCEPTED if outcome.accepted else registry_pb2.DECISION_REFUSED,
+            fingerprint=outcome.fingerprint,
+            server_instance=info.server_instance,
+            heartbeat_interval_seconds=info.heartbeat_interval_seconds,
+            revision=outcome.revision,
+            state_reason=outcome.state_reason,
+            state_changed_by=outcome.state_changed_by,
+        )
+        if outcome.state is not None:
+            response.state = STATE_TO_PROTO[outcome.state]
+        if outcome.refused is not None:
+            response.refusal = REFUSAL_TO_PROTO[outcome.refused.refusal]
+            response.message = outcome.refused.message
+        return response
+
+    async def WatchCollectors(
+        self, request: registry_pb2.WatchCollectorsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[registry_pb2.CollectorEvent]:
+        async for event in self._registry.watch(request.since_revision):
+            yield _event(event)
+
+    async def ReportSessions(
+        self, request: registry_pb2.ReportSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.ReportSessionsResponse:
+        reports = [
+            SessionReport(
+                instance_uid=s.instance_uid,
+                session_id=s.session_id,
+                connected=s.connected,
+                remote_address=s.remote_address,
+                transport=s.transport,
+                last_error=s.last_error,
+            )
+            for s in request.sessions
+        ]
+        await self._registry.report_sessions(request.gateway_id, reports, complete=request.complete)
+        return registry_pb2.ReportSessionsResponse()
+
+    async def GetServerInfo(
+        self, request: registry_pb2.GetServerInfoRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.GetServerInfoResponse:
+        info = self._registry.info
+        return registry_pb2.GetServerInfoResponse(
+            server_instance=info.server_instance,
+            version=info.version,
+            started_at=_timestamp(info.started_at),
+            database=info.database,
+            heartbeat_interval_seconds=info.heartbeat_interval_seconds,
+        )
+
+    async def ListCollectors(
+        self, request: registry_pb2.ListCollectorsRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.ListCollectorsResponse:
+        state = STATE_FROM_PROTO.get(request.state)  # UNSPECIFIED (or unknown): all
+        found = await self._registry.list_collectors(state)
+        return registry_pb2.ListCollectorsResponse(collectors=[_collector(c) for c in found])
+
+    async def GetCollector(
+        self, request: registry_pb2.GetCollectorRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.GetCollectorResponse:
+        collector = await self._registry.get_collector(request.name)
+        return registry_pb2.GetCollectorResponse(collector=_collector(collector))
+
+    async def RegisterCollector(
+        self, request: registry_pb2.RegisterCollectorRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.RegisterCollectorResponse:
+        collector = await self._registry.register(
+            request.name,
+            username=request.username,
+            password=request.password,
+            enable=request.enable,
+            actor=request.actor,
+        )
+        return registry_pb2.RegisterCollectorResponse(collector=_collector(collector))
+
+    async def EnableCollector(
+        self, request: registry_pb2.EnableCollectorRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.EnableCollectorResponse:
+        collector = await self._registry.set_enabled(
+            request.name, enabled=True, actor=request.actor, reason=request.reason
+        )
+        return registry_pb2.EnableCollectorResponse(collector=_collector(collector))
+
+    async def DisableCollector(
+        self, request: registry_pb2.DisableCollectorRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.DisableCollectorResponse:
+        collector = await self._registry.set_enabled(
+            request.name, enabled=False, actor=request.actor, reason=request.reason
+        )
+        return registry_pb2.DisableCollectorResponse(collector=_collector(collector))
+
+    async def RemoveCollector(
+        self, request: registry_pb2.RemoveCollectorRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.RemoveCollectorResponse:
+        await self._registry.remove(request.name, actor=request.actor, reason=request.reason)
+        return registry_pb2.RemoveCollectorResponse()
+
+    async def ListNameConflicts(
+        self, request: registry_pb2.ListNameConflictsRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.ListNameConflictsResponse:
+        found = await self._registry.list_name_conflicts()
+        return registry_pb2.ListNameConflictsResponse(conflicts=[_conflict(c) for c in found])
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _collector(c: Collector) -> registry_pb2.Collector:
+    """The admin view: never the verifier, nor the raw key (the fingerprint names it)."""
+    return registry_pb2.Collector(
+        instance_uid=c.instance_uid,
+        name=c.name,
+        zone=c.zone,
+        version=c.version,
+        state=STATE_TO_PROTO[c.state],
+        fingerprint=c.fingerprint,
+        remote_address=c.remote_address,
+        first_seen=_timestamp(c.first_seen),
+        last_seen=_timestamp(c.last_seen),
+        connected=c.connected,
+        gateway_id=c.gateway_id,
+        transport=c.transport,
+        registered_at=_timestamp(c.registered_at),
+        state_reason=c.state_reason,
+        state_changed_by=c.state_changed_by,
+        username=c.username,
+        revision=c.revision,
+    )
+
+
+def _event(e: CollectorEvent) -> registry_pb2.CollectorEvent:
+    event = registry_pb2.CollectorEvent(
+        revision=e.revision,
+        kind=KIND_TO_PROTO[e.kind],
+        instance_uid=e.instance_uid,
+        name=e.name,
+        reason=e.reason,
+        changed_by=e.changed_by,
+    )
+    if e.state is not None:
+        event.state = STATE_TO_PROTO[e.state]
+    return event
+
+
+def _conflict(c: NameConflict) -> registry_pb2.NameConflict:
+    return registry_pb2.NameConflict(
+        name=c.name,
+        instance_uid=c.instance_uid,
+        fingerprint=c.fingerprint,
+        remote_address=c.remote_address,
+        first_seen=_timestamp(c.first_seen),
+        last_seen=_timestamp(c.last_seen),
+        attempts=c.attempts,
+        held_by_fingerprint=c.held_by_fingerprint,
+    )

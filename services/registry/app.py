@@ -1,0 +1,294 @@
+"""`outpost-registry`: configuration -> objects -> servers. No logic lives here.
+
+Start-up: parse flags (each also read from `OUTPOST_REGISTRY_<KEY>`), configure logs,
+migrate the database and load the server instance, bind gRPC (and `/metrics`), mark
+health SERVING, write the ready file. SIGTERM/SIGINT: health NOT_SERVING, watches end
+(gateways re-open them elsewhere), in-flight calls get `--shutdown-grace` seconds, the
+engine is disposed, exit 0. Bad configuration exits non-zero with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import grpc
+import structlog
+from grpc_health.v1 import health
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from outpost import config as cfg
+from outpost.db import default_sqlite_url, redact
+from outpost.logs import LogFormat, configure_logging
+from outpost.ready import write_ready_file
+from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
+from outpost.runtime import (
+    TlsFiles,
+    bind,
+    build_grpc_server,
+    install_shutdown_signals,
+    set_serving,
+    start_metrics,
+)
+from outpost.version import VERSION
+from services.registry import metrics
+from services.registry.api.servicer import RegistryServicer
+from services.registry.registry import Registry, ServerInfo, utc_now
+from services.registry.store.database import open_store
+from services.registry.store.queries import RegistryStore
+from services.registry.watch import WatchHub
+
+SERVICE = "registry"
+SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
+MAX_HEARTBEAT_SECONDS = 86_400
+GAUGE_REFRESH_SECONDS = 5.0
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    database_url: str
+    listen: str = "127.0.0.1:50051"
+    metrics_listen: str = "127.0.0.1:9101"
+    heartbeat_interval: int = 30
+    tls: TlsFiles | None = None
+    ready_file: str | None = None
+    log_format: LogFormat = "json"
+    log_level: str = "info"
+    shutdown_grace: float = 5.0
+    watch_poll_interval: float = 0.25
+    watch_bookmark_interval: float = 10.0
+
+
+class StartupError(Exception):
+    """The service cannot start; the message is the one line the operator sees."""
+
+
+@dataclass
+class RegistryServer:
+    """The built service: start it, stop it. Tests use it exactly like `main` does."""
+
+    grpc_server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    registry: Registry
+    hub: WatchHub
+    store: RegistryStore
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def server_instance(self) -> str:
+        return self.registry.info.server_instance
+
+    async def start(self) -> None:
+        await self.hub.start()
+        await self.grpc_server.start()
+        self._tasks.append(asyncio.create_task(metrics.refresh_collector_gauge(self.store, GAUGE_REFRESH_SECONDS)))
+        await set_serving(self.health, [SERVICE_NAME], serving=True)
+
+    async def stop(self, grace: float | None) -> None:
+        await set_serving(self.health, [SERVICE_NAME], serving=False)
+        await self.hub.close()
+        await self.grpc_server.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.store.dispose()
+
+
+async def build_server(config: RegistryConfig) -> tuple[RegistryServer, int]:
+    """Migrate, wire and bind (port 0 picks a free one); returns the server and its port."""
+    started_at = utc_now()
+    try:
+        store, server_instance = await open_store(config.database_url, started_at)
+    except (OSError, ArgumentError) as exc:
+        raise StartupError(f"cannot open database {redact(config.database_url)}: {exc}") from exc
+    except Exception as exc:  # driver errors have no common base; name it and stop
+        raise StartupError(f"cannot open database {redact(config.database_url)}: {type(exc).__name__}: {exc}") from exc
+    hub = WatchHub(
+        store,
+        poll_interval=config.watch_poll_interval,
+        bookmark_interval=config.watch_bookmark_interval,
+    )
+    info = ServerInfo(
+        server_instance=server_instance,
+        version=VERSION,
+        started_at=started_at,
+        database=redact(config.database_url),
+        heartbeat_interval_seconds=config.heartbeat_interval,
+    )
+    registry = Registry(store, hub, info)
+    server, health_servicer = build_grpc_server(service_names=[SERVICE_NAME])
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(registry), server)
+    try:
+        port = bind(server, config.listen, config.tls, "registry gRPC")
+    except BaseException:
+        await store.dispose()
+        raise
+    return RegistryServer(server, health_servicer, registry, hub, store), port
+
+
+async def serve(config: RegistryConfig) -> None:
+    """Run until SIGTERM/SIGINT, then drain and return."""
+    stop = install_shutdown_signals()
+    server, port = await build_server(config)
+    try:
+        metrics_port = start_metrics(config.metrics_listen)
+    except OSError as exc:
+        await server.store.dispose()
+        raise StartupError(f"cannot serve metrics on {config.metrics_listen}: {exc}") from exc
+    await server.start()
+    grpc_address = f"{_connect_host(config.listen)}:{port}"
+    metrics_address = f"{_connect_host(config.metrics_listen)}:{metrics_port}" if metrics_port else ""
+    write_ready_file(
+        config.ready_file,
+        service=SERVICE,
+        grpc=grpc_address,
+        metrics=metrics_address,
+        server_instance=server.server_instance,
+    )
+    log.info(
+        "registry_started",
+        grpc=grpc_address,
+        metrics=metrics_address,
+        server_instance=server.server_instance,
+        database=redact(config.database_url),
+        version=VERSION,
+    )
+    await stop.wait()
+    log.info("registry_stopping", grace_seconds=config.shutdown_grace)
+    await server.stop(config.shutdown_grace)
+    log.info("registry_stopped")
+
+
+def _connect_host(address: str) -> str:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad configuration ends the process with one clear line, not a usage screen."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _address(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected host:port (port 0 for any free one), got {text!r}")
+    return text
+
+
+def _metrics_address(text: str) -> str:
+    return text if text == "" else _address(text)
+
+
+def _heartbeat(text: str) -> int:
+    try:
+        value: int = cfg.positive(int)(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, got {text!r}") from None
+    if value > MAX_HEARTBEAT_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_HEARTBEAT_SECONDS}, got {text}")
+    return value
+
+
+def _env(key: str, default: str | None = None) -> str | None:
+    value: str | None = cfg.env_default(SERVICE, key, default)
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = _env
+    parser = _OneLineParser(
+        prog="outpost-registry",
+        description="The Outpost registry: collectors, credentials and admin approval. "
+        "Every flag can also be set as OUTPOST_REGISTRY_<FLAG> (e.g. OUTPOST_REGISTRY_LISTEN).",
+    )
+    parser.add_argument("--listen", type=_address, default=env("listen", "127.0.0.1:50051"))
+    parser.add_argument(
+        "--metrics-listen",
+        type=_metrics_address,
+        default=env("metrics_listen", "127.0.0.1:9101"),
+        help="host:port of /metrics (port 0: any free one; empty: off)",
+    )
+    parser.add_argument("--data-dir", type=Path, default=env("data_dir", ".outpost"))
+    parser.add_argument(
+        "--database-url",
+        default=env("database_url"),
+        help="sqlite+aiosqlite:///FILE or postgresql+asyncpg://... (default: SQLite in --data-dir)",
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=_heartbeat,
+        default=env("heartbeat_interval", "30"),
+        help="seconds between collector heartbeats; 3 missed means disconnected",
+    )
+    parser.add_argument("--tls-cert", default=env("tls_cert"))
+    parser.add_argument("--tls-key", default=env("tls_key"))
+    parser.add_argument("--ready-file", default=env("ready_file"))
+    parser.add_argument(
+        "--shutdown-grace",
+        type=cfg.positive(float),
+        default=env("shutdown_grace", "5"),
+        help="seconds in-flight calls get on SIGTERM",
+    )
+    cfg.add_common_flags(parser, SERVICE)
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None) -> RegistryConfig:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together: give both or neither")
+    tls = None
+    if args.tls_cert:
+        for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+            if not Path(path).is_file():
+                parser.error(f"{flag} {path}: no such file")
+        tls = TlsFiles(cert_file=args.tls_cert, key_file=args.tls_key)
+    url = args.database_url or default_sqlite_url(args.data_dir, SERVICE)
+    try:
+        make_url(url)
+    except ArgumentError:
+        parser.error(f"--database-url is not a database URL: {redact_unparsable(url)}")
+    return RegistryConfig(
+        database_url=url,
+        listen=args.listen,
+        metrics_listen=args.metrics_listen,
+        heartbeat_interval=args.heartbeat_interval,
+        tls=tls,
+        ready_file=args.ready_file,
+        log_format=args.log_format,
+        log_level=args.log_level,
+        shutdown_grace=args.shutdown_grace,
+    )
+
+
+def redact_unparsable(url: str) -> str:
+    """An unparsable URL may still hold a password after '//user:'; show only its scheme."""
+    return url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_config(argv)
+    configure_logging(config.log_format, config.log_level, service=SERVICE)
+    try:
+        asyncio.run(serve(config))
+    except StartupError as exc:
+        print(f"outpost-registry: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Deciding a collector handshake: accept (and in which state) or refuse (and why).
+
+The checks run in this order, cheapest and most fundamental first:
+
+1. the Ed25519 proof over the transcript (hello fields + the gateway's fresh nonce +
+   this server instance) verifies — checked at the wire edge, passed in as `proof_valid`;
+2. the collector is not bound to another server instance;
+3. its password verifier is a well-formed argon2id string with capped costs;
+4. a known collector (same `instance_uid`) presents the public key on record;
+5. an unknown collector does not ask for a name another collector already holds
+   (the first one keeps it; the newcomer is recorded as a name conflict for admins);
+6. otherwise an unknown collector is stored as pending.
+
+Everything here is pure: `registry.Registry` reads the rows these functions need and
+writes what they decide, in one transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from services.registry.domain.collectors import Collector, CollectorState
+from services.registry.domain.verifier import verifier_problem
+
+MAX_IDENTITY_CHARS = 256
+MAX_TRANSPORT_CHARS = 64
+
+
+class Refusal(enum.Enum):
+    AUTHENTICATION_FAILED = "authentication_failed"
+    BOUND_TO_OTHER_INSTANCE = "bound_to_other_instance"
+    NAME_CONFLICT = "name_conflict"
+
+
+@dataclass(frozen=True)
+class Hello:
+    """Who a collector says it is (the identity fields of the agent protocol's Hello)."""
+
+    instance_uid: str
+    name: str
+    zone: str
+    version: str
+    bound_server_instance: str
+    public_key: bytes
+    username: str
+    password_verifier: str
+
+
+@dataclass(frozen=True)
+class AuthAttempt:
+    """One handshake a gateway asks about, with where the session came from."""
+
+    hello: Hello
+    proof_valid: bool
+    remote_address: str
+    gateway_id: str
+    session_id: str
+    transport: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    refusal: Refusal
+    message: str
+
+
+@dataclass(frozen=True)
+class AuthOutcome:
+    """The decision, and what the gateway tells the collector and its watch cursor."""
+
+    name: str
+    instance_uid: str
+    fingerprint: str
+    refused: Refused | None = None
+    state: CollectorState | None = None
+    revision: int = 0
+    state_reason: str = ""
+    state_changed_by: str = ""
+    created: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.refused is None
+
+
+def attempt_problem(attempt: AuthAttempt) -> str | None:
+    """A request the gateway should never have sent; a caller bug, not a refusal."""
+    hello = attempt.hello
+    for field in ("instance_uid", "name"):
+        if not getattr(hello, field).strip():
+            return f"hello.{field} is required"
+    for field in ("instance_uid", "name", "zone", "version", "username", "bound_server_instance"):
+        if len(getattr(hello, field)) > MAX_IDENTITY_CHARS:
+            return f"hello.{field} is longer than {MAX_IDENTITY_CHARS} characters"
+    return session_fields_problem(
+        remote_address=attempt.remote_address,
+        gateway_id=attempt.gateway_id,
+        session_id=attempt.session_id,
+        transport=attempt.transport,
+    )
+
+
+def session_fields_problem(**fields: str) -> str | None:
+    """Where-a-session-is fields from gateways must fit the columns that keep them."""
+    for field, value in fields.items():
+        limit = MAX_TRANSPORT_CHARS if field == "transport" else MAX_IDENTITY_CHARS
+        if len(value) > limit:
+            return f"{field} is longer than {limit} characters"
+    return None
+
+
+def check_handshake(attempt: AuthAttempt, server_instance: str) -> Refused | None:
+    """Steps 1-3: what can be decided without reading the database."""
+    hello = attempt.hello
+    if not attempt.proof_valid:
+        return Refused(Refusal.AUTHENTICATION_FAILED, "handshake proof did not verify")
+    bound = hello.bound_server_instance
+    if bound and bound != server_instance:
+        return Refused(
+            Refusal.BOUND_TO_OTHER_INSTANCE,
+            f"collector '{hello.name}' is bound to server instance {bound}, "
+            f"not {server_instance}; reinstall it (fresh data directory) to move it",
+        )
+    problem = verifier_problem(hello.password_verifier)
+    if problem is not None:
+        return Refused(
+            Refusal.AUTHENTICATION_FAILED,
+            f"collector '{hello.name}' sent an unacceptable {problem}",
+        )
+    return None
+
+
+def check_known_key(attempt: AuthAttempt, known: Collector) -> Refused | None:
+    """Step 4: an instance_uid is bound to the key it first announced, forever."""
+    if attempt.hello.public_key != known.public_key:
+        return Refused(
+            Refusal.AUTHENTICATION_FAILED,
+            f"public key does not match the one on record for collector '{known.name}'",
+        )
+    return None
+
+
+def check_name_free(attempt: AuthAttempt, holder: Collector | None) -> Refused | None:
+    """Step 5: the first collector to claim a name keeps it until an admin removes it."""
+    if holder is None or holder.instance_uid == attempt.hello.instance_uid:
+        return None
+    return Refused(
+        Refusal.NAME_CONFLICT,
+        f"name '{attempt.hello.name}' is already held by collector {holder.fingerprint}; "
+        "an admin must remove it first, or install this one under another name",
+    )

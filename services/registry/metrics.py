@@ -1,0 +1,42 @@
+"""The registry's Prometheus metrics (served by `outpost.runtime.start_metrics`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from prometheus_client import Counter, Gauge
+
+from services.registry.store.queries import RegistryStore
+
+log = structlog.get_logger(__name__)
+
+COLLECTORS = Gauge(
+    "outpost_registry_collectors",
+    "Collectors by admin state, refreshed when the change log moves and every few seconds.",
+    ["state"],
+)
+AUTHENTICATIONS = Counter(
+    "outpost_registry_authentications_total",
+    "Handshakes decided, by decision: accepted or the refusal reason.",
+    ["decision"],
+)
+REGISTRATIONS = Counter(
+    "outpost_registry_registrations_total",
+    "Admin registration attempts, by result: registered or refused.",
+    ["result"],
+)
+WATCHERS = Gauge("outpost_registry_watchers", "Open WatchCollectors streams on this replica.")
+
+
+async def refresh_collector_gauge(store: RegistryStore, interval: float) -> None:
+    """Keep `outpost_registry_collectors` current, whichever replica made the change."""
+    while True:
+        try:
+            counts = await store.count_by_state()
+        except Exception as exc:
+            log.warning("metrics_refresh_failed", error=str(exc))
+        else:
+            for state, count in counts.items():
+                COLLECTORS.labels(state.value).set(count)
+        await asyncio.sleep(interval)

@@ -1,0 +1,320 @@
+"""The registry's operations: each reads rows, applies a domain rule, writes, and tells.
+
+`Registry` is what the gRPC servicer calls. One method per operation; each runs its
+transaction (`store`), decides with pure functions (`domain`), wakes this replica's
+watchers after a commit that appended an event (`watch`), and logs the decision. It
+never sees protobuf, and passwords pass through it only on their way to argon2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import structlog
+
+from outpost import errors
+from outpost.session import handshake
+from services.registry import metrics
+from services.registry.domain import authentication as auth
+from services.registry.domain import collectors as rules
+from services.registry.domain.collectors import (
+    Collector,
+    CollectorEvent,
+    CollectorState,
+    NameConflict,
+    SessionReport,
+)
+from services.registry.domain.verifier import credentials_match
+from services.registry.store.queries import RegistryStore, Transaction
+from services.registry.watch import WatchHub
+
+log = structlog.get_logger(__name__)
+
+MAX_ERROR_CHARS = 2000
+"""A gateway's `last_error` for a session is kept this long at most: enough to act on."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    server_instance: str
+    version: str
+    started_at: datetime
+    database: str
+    heartbeat_interval_seconds: int
+
+
+class Registry:
+    """Collectors: handshakes, admin decisions, session status and the change feed."""
+
+    def __init__(
+        self,
+        store: RegistryStore,
+        hub: WatchHub,
+        info: ServerInfo,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._hub = hub
+        self.info = info
+        self._now = clock
+
+    # --- handshakes (gateways) -----------------------------------------------------------
+    async def authenticate(self, attempt: auth.AuthAttempt) -> auth.AuthOutcome:
+        """Decide one handshake; see `domain.authentication` for the order of checks."""
+        problem = auth.attempt_problem(attempt)
+        if problem is not None:
+            raise errors.InvalidArgument(problem)
+        now = self._now()
+        refused = auth.check_handshake(attempt, self.info.server_instance)
+        outcome: auth.AuthOutcome | None = None
+        async with self._store.write(exclusive=False) as tx:
+            known = await tx.collector_by_uid(attempt.hello.instance_uid)
+            if known is not None:
+                outcome = await self._authenticate_known(tx, attempt, known, refused, now)
+        if outcome is None and refused is not None:
+            outcome = self._outcome(attempt, None, refused)
+        if outcome is None:
+            outcome = await self._authenticate_unknown(attempt, now)
+        self._record(attempt, outcome)
+        return outcome
+
+    async def _authenticate_known(
+        self,
+        tx: Transaction,
+        attempt: auth.AuthAttempt,
+        known: Collector,
+        refused: auth.Refused | None,
+        now: datetime,
+    ) -> auth.AuthOutcome:
+        refused = refused or auth.check_known_key(attempt, known)
+        if refused is not None:
+            await tx.record_error(known.instance_uid, refused.message, now)
+            return self._outcome(attempt, known, refused)
+        await tx.record_connection(attempt, now)
+        return self._outcome(attempt, known, None)
+
+    async def _authenticate_unknown(self, attempt: auth.AuthAttempt, now: datetime) -> auth.AuthOutcome:
+        """First contact: store as pending, or record a name conflict.
+
+        Exclusive: it may append an event, and two first contacts must not both win a name.
+        """
+        hello = attempt.hello
+        fingerprint = handshake.fingerprint(hello.public_key)
+        async with self._store.write(exclusive=True) as tx:
+            known = await tx.collector_by_uid(hello.instance_uid)
+            if known is not None:  # it won a race against itself on another gateway
+                return await self._authenticate_known(tx, attempt, known, None, now)
+            holder = await tx.collector_by_name(hello.name)
+            refused = auth.check_name_free(attempt, holder)
+            if refused is not None and holder is not None:
+                await tx.record_name_conflict(attempt, fingerprint, holder, now)
+                return self._outcome(attempt, None, refused)
+            pending = Collector(
+                instance_uid=hello.instance_uid,
+                name=hello.name,
+                zone=hello.zone,
+                version=hello.version,
+                username=hello.username,
+                password_verifier=hello.password_verifier,
+                public_key=hello.public_key,
+                fingerprint=fingerprint,
+                state=CollectorState.PENDING,
+                first_seen=now,
+                last_seen=now,
+                remote_address=attempt.remote_address,
+                transport=attempt.transport,
+                gateway_id=attempt.gateway_id,
+                session_id=attempt.session_id,
+                connected=True,
+            )
+            await tx.insert_collector(pending)
+            change = rules.StateChange(CollectorState.PENDING, "announced; waiting for an admin to register it", "")
+            created = await tx.change_state(pending, change, now, registering=False)
+            await tx.clear_name_conflicts(hello.instance_uid)
+        self._hub.notify(created.revision)
+        return replace(self._outcome(attempt, created, None), created=True)
+
+    def _outcome(
+        self, attempt: auth.AuthAttempt, collector: Collector | None, refused: auth.Refused | None
+    ) -> auth.AuthOutcome:
+        return auth.AuthOutcome(
+            name=collector.name if collector else attempt.hello.name,
+            instance_uid=attempt.hello.instance_uid,
+            fingerprint=handshake.fingerprint(attempt.hello.public_key),
+            refused=refused,
+            state=collector.state if collector else None,
+            revision=collector.revision if collector else 0,
+            state_reason=collector.state_reason if collector else "",
+            state_changed_by=collector.state_changed_by if collector else "",
+        )
+
+    def _record(self, attempt: auth.AuthAttempt, outcome: auth.AuthOutcome) -> None:
+        fields = {
+            "collector": outcome.name,
+            "instance_uid": outcome.instance_uid,
+            "fingerprint": outcome.fingerprint,
+            "remote_address": attempt.remote_address,
+            "gateway_id": attempt.gateway_id,
+            "session_id": attempt.session_id,
+            "transport": attempt.transport,
+        }
+        if outcome.refused is not None:
+            metrics.AUTHENTICATIONS.labels(outcome.refused.refusal.value).inc()
+            log.warning(
+                "collector_refused",
+                refusal=outcome.refused.refusal.value,
+                message=outcome.refused.message,
+                **fields,
+            )
+            return
+        metrics.AUTHENTICATIONS.labels("accepted").inc()
+        if outcome.created:
+            log.info("collector_announced", zone=attempt.hello.zone, **fields)
+        log.info("collector_authenticated", state=str(outcome.state), **fields)
+
+    # --- admin decisions -----------------------------------------------------------------
+    async def register(self, name: str, *, username: str, password: str, enable: bool, actor: str) -> Collector:
+        """Check the install-time credentials, then move a pending collector out of pending.
+
+        argon2 runs outside any transaction (it is slow by design); the write then checks
+        that nothing changed meanwhile, so the admin's check covers what gets registered.
+        """
+        name = rules.require_name(name)
+        async with self._store.read() as tx:
+            collector = await tx.collector_by_name(name)
+        if collector is None:
+            raise rules.not_found(name)
+        rules.plan_registration(collector, enable=enable, actor=actor)
+        matched = await asyncio.to_thread(
+            credentials_match,
+            stored_username=collector.username,
+            verifier=collector.password_verifier,
+            username=username,
+            password=password,
+        )
+        if not matched:
+            metrics.REGISTRATIONS.labels("refused").inc()
+            log.warning("collector_registration_refused", collector=name, actor=actor)
+            raise errors.PermissionDenied(
+                f"username or password does not match what collector '{name}' was installed with; it stays pending"
+            )
+        now = self._now()
+        async with self._store.write(exclusive=True) as tx:
+            current = await tx.collector_by_name(name)
+            if current is None:
+                raise rules.not_found(name)
+            change = rules.plan_registration(current, enable=enable, actor=actor)
+            if (current.instance_uid, current.username, current.password_verifier) != (
+                collector.instance_uid,
+                collector.username,
+                collector.password_verifier,
+            ):
+                raise errors.FailedPrecondition(
+                    f"collector '{name}' reconnected with new credentials while being registered; try again"
+                )
+            registered = await tx.change_state(current, change, now, registering=True)
+        self._hub.notify(registered.revision)
+        metrics.REGISTRATIONS.labels("registered").inc()
+        log.info(
+            "collector_registered",
+            collector=name,
+            state=str(registered.state),
+            actor=change.changed_by,
+            revision=registered.revision,
+        )
+        return self._as_seen(registered, now)
+
+    async def set_enabled(self, name: str, *, enabled: bool, actor: str, reason: str) -> Collector:
+        """Enable or disable a registered collector; a no-op when it already is."""
+        name = rules.require_name(name)
+        target = CollectorState.ENABLED if enabled else CollectorState.DISABLED
+        now = self._now()
+        async with self._store.write(exclusive=True) as tx:
+            collector = await tx.collector_by_name(name)
+            if collector is None:
+                raise rules.not_found(name)
+            change = rules.plan_admin_change(collector, target, actor=actor, reason=reason)
+            if change is not None:
+                collector = await tx.change_state(collector, change, now, registering=False)
+        if change is not None:
+            self._hub.notify(collector.revision)
+            log.info(
+                "collector_enabled" if enabled else "collector_disabled",
+                collector=name,
+                actor=change.changed_by,
+                reason=change.reason,
+                revision=collector.revision,
+            )
+        return self._as_seen(collector, now)
+
+    async def remove(self, name: str, *, actor: str, reason: str) -> None:
+        name = rules.require_name(name)
+        now = self._now()
+        async with self._store.write(exclusive=True) as tx:
+            collector = await tx.collector_by_name(name)
+            if collector is None:
+                raise rules.not_found(name)
+            change = rules.plan_removal(collector, actor=actor, reason=reason)
+            revision = await tx.remove(collector, change, now)
+        self._hub.notify(revision)
+        log.info(
+            "collector_removed",
+            collector=name,
+            instance_uid=collector.instance_uid,
+            actor=change.changed_by,
+            reason=change.reason,
+            revision=revision,
+        )
+
+    # --- session status (gateways) -------------------------------------------------------
+    async def report_sessions(self, gateway_id: str, reports: Sequence[SessionReport], *, complete: bool) -> None:
+        if not gateway_id.strip():
+            raise errors.InvalidArgument("gateway_id is required")
+        problem = auth.session_fields_problem(gateway_id=gateway_id)
+        for report in reports:
+            problem = problem or auth.session_fields_problem(
+                instance_uid=report.instance_uid,
+                session_id=report.session_id,
+                remote_address=report.remote_address,
+                transport=report.transport,
+            )
+        if problem is not None:
+            raise errors.InvalidArgument(f"session report refused: {problem}")
+        reports = [replace(r, last_error=r.last_error[:MAX_ERROR_CHARS]) for r in reports]
+        async with self._store.write(exclusive=False) as tx:
+            await tx.report_sessions(gateway_id, reports, complete, self._now())
+        log.debug("sessions_reported", gateway_id=gateway_id, sessions=len(reports), complete=complete)
+
+    # --- reading -------------------------------------------------------------------------
+    async def list_collectors(self, state: CollectorState | None) -> list[Collector]:
+        async with self._store.read() as tx:
+            found = await tx.collectors(state)
+        now = self._now()
+        return [self._as_seen(c, now) for c in found]
+
+    async def get_collector(self, name: str) -> Collector:
+        name = rules.require_name(name)
+        async with self._store.read() as tx:
+            collector = await tx.collector_by_name(name)
+        if collector is None:
+            raise rules.not_found(name)
+        return self._as_seen(collector, self._now())
+
+    async def list_name_conflicts(self) -> list[NameConflict]:
+        async with self._store.read() as tx:
+            return await tx.name_conflicts()
+
+    def watch(self, since_revision: int) -> AsyncIterator[CollectorEvent]:
+        return self._hub.watch(since_revision)
+
+    def _as_seen(self, collector: Collector, now: datetime) -> Collector:
+        """`connected` as people should read it: reported *and* recently seen."""
+        connected = rules.is_connected(collector, now, self.info.heartbeat_interval_seconds)
+        return replace(collector, connected=connected)

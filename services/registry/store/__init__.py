@@ -1,0 +1,1 @@
+"""The registry's tables and the queries over them (SQLAlchemy 2, async)."""

@@ -1,0 +1,118 @@
+"""The registry's tables, as SQLAlchemy 2 declarative models.
+
+`migrations/versions/` creates exactly these; a change here needs a new migration.
+On PostgreSQL they live in the `registry` schema (chosen by `search_path`, so no schema
+is named here); on SQLite in the registry's own file.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+REVISION_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""BIGINT on PostgreSQL; INTEGER on SQLite, where only that is an AUTOINCREMENT rowid."""
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, also on SQLite (which stores naive text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ServerInstanceRow(Base):
+    """The one row naming this server installation; collectors bind to its id."""
+
+    __tablename__ = "server_instance"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CollectorRow(Base):
+    __tablename__ = "collectors"
+    __table_args__ = (
+        sa.UniqueConstraint("name", name="uq_collectors_name"),
+        sa.CheckConstraint("state IN ('pending', 'enabled', 'disabled')", name="ck_collectors_state"),
+    )
+
+    instance_uid: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(256))
+    zone: Mapped[str] = mapped_column(sa.String(256), default="")
+    version: Mapped[str] = mapped_column(sa.String(256), default="")
+    username: Mapped[str] = mapped_column(sa.String(256))
+    password_verifier: Mapped[str] = mapped_column(sa.String(512))
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    fingerprint: Mapped[str] = mapped_column(sa.String(128))
+    state: Mapped[str] = mapped_column(sa.String(16), index=True)
+    state_reason: Mapped[str] = mapped_column(sa.Text(), default="")
+    state_changed_by: Mapped[str] = mapped_column(sa.String(256), default="")
+    remote_address: Mapped[str] = mapped_column(sa.String(256), default="")
+    transport: Mapped[str] = mapped_column(sa.String(64), default="")
+    gateway_id: Mapped[str] = mapped_column(sa.String(256), default="", index=True)
+    session_id: Mapped[str] = mapped_column(sa.String(256), default="")
+    connected: Mapped[bool] = mapped_column(sa.Boolean(), default=False)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revision: Mapped[int] = mapped_column(sa.BigInteger(), default=0)
+    last_error: Mapped[str] = mapped_column(sa.Text(), default="")
+    last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class CollectorEventRow(Base):
+    """The change log; `revision` is the registry's global, gap-tolerant revision."""
+
+    __tablename__ = "collector_events"
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('state_changed', 'removed')", name="ck_collector_events_kind"),
+        {"sqlite_autoincrement": True},
+    )
+
+    revision: Mapped[int] = mapped_column(REVISION_TYPE, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    instance_uid: Mapped[str] = mapped_column(sa.String(256))
+    name: Mapped[str] = mapped_column(sa.String(256))
+    state: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str] = mapped_column(sa.Text(), default="")
+    changed_by: Mapped[str] = mapped_column(sa.String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class NameConflictRow(Base):
+    __tablename__ = "name_conflicts"
+
+    name: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
+    instance_uid: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(128))
+    held_by_fingerprint: Mapped[str] = mapped_column(sa.String(128))
+    remote_address: Mapped[str] = mapped_column(sa.String(256), default="")
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(sa.BigInteger(), default=1)
+
+
+metadata = Base.metadata

@@ -1,0 +1,382 @@
+"""Queries over the registry's tables, grouped into transactions.
+
+Ordering of events. A watcher reads "events with revision > N" and then moves its cursor
+to the newest one it saw. That is only safe if no event with a *lower* revision can
+commit later. Two writers on PostgreSQL could draw revisions 5 and 6 from the sequence
+and commit 6 first, and a watcher would skip 5 forever. So every transaction that
+appends an event is `exclusive`: it takes a transaction-scoped advisory lock before it
+draws a revision, which serialises event writers across all registry replicas (admin
+actions and first contacts are rare, so this costs nothing that matters). On SQLite the
+database itself allows one writer at a time; an in-process lock keeps our own writers
+from colliding there (one process per SQLite file is the embedded mode's rule).
+
+Authentications of known collectors and session reports append no event and, on
+PostgreSQL, run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from outpost.db import session_factory
+from services.registry.domain.authentication import AuthAttempt
+from services.registry.domain.collectors import (
+    Collector,
+    CollectorEvent,
+    CollectorState,
+    EventKind,
+    NameConflict,
+    SessionReport,
+    StateChange,
+)
+from services.registry.store.models import (
+    CollectorEventRow,
+    CollectorRow,
+    NameConflictRow,
+    ServerInstanceRow,
+)
+
+EVENTS_LOCK_KEY = 0x6F75_7470_6F73_7401
+"""pg_advisory_xact_lock key serialising event writers ("outpost" + 1); database-wide."""
+
+_collectors = cast(sa.Table, CollectorRow.__table__)
+
+
+class RegistryStore:
+    """Opens read and write transactions on the registry's database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        async with self._sessions() as session:
+            yield Transaction(session)
+
+    @contextlib.asynccontextmanager
+    async def write(self, *, exclusive: bool) -> AsyncIterator[Transaction]:
+        """A transaction committed on normal exit; `exclusive` ones may append events."""
+        serialise = exclusive or self._sqlite
+        async with (
+            self._write_lock if serialise else contextlib.nullcontext(),
+            self._sessions() as session,
+            session.begin(),
+        ):
+            if exclusive and not self._sqlite:
+                await session.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENTS_LOCK_KEY)))
+            yield Transaction(session)
+
+    async def server_instance(self, now: datetime) -> str:
+        """This installation's id, created on first start (callers hold the setup lock)."""
+        async with self.write(exclusive=False) as tx:
+            found = await tx.session.scalar(sa.select(ServerInstanceRow.id).limit(1))
+            if found is not None:
+                return str(found)
+            new_id = str(uuid.uuid4())
+            tx.session.add(ServerInstanceRow(id=new_id, created_at=now))
+            return new_id
+
+    async def newest_revision(self) -> int:
+        async with self.read() as tx:
+            return await tx.newest_revision()
+
+    async def events_after(self, revision: int, limit: int) -> list[CollectorEvent]:
+        async with self.read() as tx:
+            rows = await tx.session.scalars(
+                sa.select(CollectorEventRow)
+                .where(CollectorEventRow.revision > revision)
+                .order_by(CollectorEventRow.revision)
+                .limit(limit)
+            )
+            return [_event(row) for row in rows]
+
+    async def count_by_state(self) -> dict[CollectorState, int]:
+        async with self.read() as tx:
+            result = await tx.session.execute(
+                sa.select(CollectorRow.state, sa.func.count()).group_by(CollectorRow.state)
+            )
+            counts = {state: 0 for state in CollectorState}
+            for state, count in result:
+                counts[CollectorState(state)] = int(count)
+            return counts
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class Transaction:
+    """The queries one transaction may run; rows go in and out as domain dataclasses."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- reading ------------------------------------------------------------------------
+    async def newest_revision(self) -> int:
+        newest = await self.session.scalar(sa.select(sa.func.max(CollectorEventRow.revision)))
+        return int(newest or 0)
+
+    async def collector_by_uid(self, instance_uid: str) -> Collector | None:
+        row = await self.session.get(CollectorRow, instance_uid, populate_existing=True)
+        return None if row is None else _collector(row)
+
+    async def collector_by_name(self, name: str) -> Collector | None:
+        row = await self.session.scalar(sa.select(CollectorRow).where(CollectorRow.name == name))
+        return None if row is None else _collector(row)
+
+    async def collectors(self, state: CollectorState | None) -> list[Collector]:
+        query = sa.select(CollectorRow).order_by(CollectorRow.name)
+        if state is not None:
+            query = query.where(CollectorRow.state == state.value)
+        return [_collector(row) for row in await self.session.scalars(query)]
+
+    async def name_conflicts(self) -> list[NameConflict]:
+        rows = await self.session.scalars(
+            sa.select(NameConflictRow).order_by(NameConflictRow.name, NameConflictRow.first_seen)
+        )
+        return [
+            NameConflict(
+                name=r.name,
+                instance_uid=r.instance_uid,
+                fingerprint=r.fingerprint,
+                held_by_fingerprint=r.held_by_fingerprint,
+                remote_address=r.remote_address,
+                first_seen=r.first_seen,
+                last_seen=r.last_seen,
+                attempts=r.attempts,
+            )
+            for r in rows
+        ]
+
+    # --- authentication -----------------------------------------------------------------
+    async def insert_collector(self, collector: Collector) -> None:
+        values = {f: getattr(collector, f) for f in _COLLECTOR_FIELDS}
+        values["state"] = collector.state.value
+        await self.session.execute(sa.insert(CollectorRow).values(**values))
+
+    async def record_connection(self, attempt: AuthAttempt, now: datetime) -> None:
+        """An accepted handshake: where the collector is now; pending ones may re-key creds."""
+        hello = attempt.hello
+        await self.session.execute(
+            sa.update(CollectorRow)
+            .where(CollectorRow.instance_uid == hello.instance_uid)
+            .values(
+                zone=hello.zone,
+                version=hello.version,
+                remote_address=attempt.remote_address,
+                transport=attempt.transport,
+                gateway_id=attempt.gateway_id,
+                session_id=attempt.session_id,
+                connected=True,
+                last_seen=now,
+            )
+        )
+        # Only while pending: after registration the admin-checked credentials are final.
+        await self.session.execute(
+            sa.update(CollectorRow)
+            .where(
+                CollectorRow.instance_uid == hello.instance_uid,
+                CollectorRow.state == CollectorState.PENDING.value,
+            )
+            .values(username=hello.username, password_verifier=hello.password_verifier)
+        )
+
+    async def record_error(self, instance_uid: str, message: str, now: datetime) -> None:
+        await self.session.execute(
+            sa.update(CollectorRow)
+            .where(CollectorRow.instance_uid == instance_uid)
+            .values(last_error=message, last_error_at=now)
+        )
+
+    async def record_name_conflict(
+        self, attempt: AuthAttempt, fingerprint: str, held_by: Collector, now: datetime
+    ) -> None:
+        """Upsert by (name, instance_uid); callers hold the exclusive lock, so no race."""
+        hello = attempt.hello
+        key = (hello.name, hello.instance_uid)
+        row = await self.session.get(NameConflictRow, key)
+        if row is None:
+            self.session.add(
+                NameConflictRow(
+                    name=hello.name,
+                    instance_uid=hello.instance_uid,
+                    fingerprint=fingerprint,
+                    held_by_fingerprint=held_by.fingerprint,
+                    remote_address=attempt.remote_address,
+                    first_seen=now,
+                    last_seen=now,
+                    attempts=1,
+                )
+            )
+            return
+        row.fingerprint = fingerprint
+        row.held_by_fingerprint = held_by.fingerprint
+        row.remote_address = attempt.remote_address
+        row.last_seen = now
+        row.attempts = row.attempts + 1
+
+    async def clear_name_conflicts(self, instance_uid: str) -> None:
+        await self.session.execute(sa.delete(NameConflictRow).where(NameConflictRow.instance_uid == instance_uid))
+
+    # --- state changes (exclusive transactions only) -------------------------------------
+    async def change_state(
+        self, collector: Collector, change: StateChange, now: datetime, *, registering: bool
+    ) -> Collector:
+        """Write `change` and its event; the collector's revision becomes the event's."""
+        revision = await self._append_event(EventKind.STATE_CHANGED, collector, change, now)
+        values: dict[str, Any] = {
+            "state": change.state.value,
+            "state_reason": change.reason,
+            "state_changed_by": change.changed_by,
+            "revision": revision,
+        }
+        if registering:
+            values["registered_at"] = now
+        await self.session.execute(
+            sa.update(CollectorRow).where(CollectorRow.instance_uid == collector.instance_uid).values(**values)
+        )
+        return replace(
+            collector,
+            state=change.state,
+            state_reason=change.reason,
+            state_changed_by=change.changed_by,
+            revision=revision,
+            registered_at=now if registering else collector.registered_at,
+        )
+
+    async def remove(self, collector: Collector, change: StateChange, now: datetime) -> int:
+        await self.session.execute(sa.delete(CollectorRow).where(CollectorRow.instance_uid == collector.instance_uid))
+        return await self._append_event(EventKind.REMOVED, collector, change, now)
+
+    async def _append_event(self, kind: EventKind, collector: Collector, change: StateChange, now: datetime) -> int:
+        result = await self.session.execute(
+            sa.insert(CollectorEventRow)
+            .values(
+                kind=kind.value,
+                instance_uid=collector.instance_uid,
+                name=collector.name,
+                state=change.state.value,
+                reason=change.reason,
+                changed_by=change.changed_by,
+                created_at=now,
+            )
+            .returning(CollectorEventRow.revision)
+        )
+        return int(result.scalar_one())
+
+    # --- session reports ----------------------------------------------------------------
+    async def report_sessions(
+        self, gateway_id: str, reports: Iterable[SessionReport], complete: bool, now: datetime
+    ) -> None:
+        """Apply one gateway report with a few executemany statements, not a row at a time."""
+        up = [r for r in reports if r.connected]
+        down = [r for r in reports if not r.connected]
+        if up:
+            await self.session.execute(
+                sa.update(_collectors)
+                .where(_collectors.c.instance_uid == sa.bindparam("b_uid"))
+                .values(
+                    connected=True,
+                    gateway_id=gateway_id,
+                    session_id=sa.bindparam("b_session"),
+                    remote_address=sa.bindparam("b_remote"),
+                    transport=sa.bindparam("b_transport"),
+                    last_seen=now,
+                ),
+                [
+                    {
+                        "b_uid": r.instance_uid,
+                        "b_session": r.session_id,
+                        "b_remote": r.remote_address,
+                        "b_transport": r.transport,
+                    }
+                    for r in up
+                ],
+            )
+        # A disconnect only counts for the session it names: the collector may already
+        # hold a newer session on another gateway, which must not be clobbered.
+        for with_error in (False, True):
+            batch = [r for r in down if bool(r.last_error) is with_error]
+            if not batch:
+                continue
+            values: dict[str, Any] = {"connected": False, "last_seen": now}
+            if with_error:
+                values |= {"last_error": sa.bindparam("b_error"), "last_error_at": now}
+            await self.session.execute(
+                sa.update(_collectors)
+                .where(
+                    _collectors.c.instance_uid == sa.bindparam("b_uid"),
+                    _collectors.c.session_id == sa.bindparam("b_session"),
+                )
+                .values(**values),
+                [
+                    {"b_uid": r.instance_uid, "b_session": r.session_id}
+                    | ({"b_error": r.last_error} if with_error else {})
+                    for r in batch
+                ],
+            )
+        if complete:
+            # Every listed live session was just stamped `last_seen = now`; anything else
+            # still claimed by this gateway is gone. One statement, no giant NOT IN list.
+            await self.session.execute(
+                sa.update(_collectors)
+                .where(
+                    _collectors.c.gateway_id == gateway_id,
+                    _collectors.c.connected.is_(True),
+                    _collectors.c.last_seen < now,
+                )
+                .values(connected=False)
+            )
+
+
+_COLLECTOR_FIELDS = (
+    "instance_uid",
+    "name",
+    "zone",
+    "version",
+    "username",
+    "password_verifier",
+    "public_key",
+    "fingerprint",
+    "state_reason",
+    "state_changed_by",
+    "remote_address",
+    "transport",
+    "gateway_id",
+    "session_id",
+    "connected",
+    "first_seen",
+    "last_seen",
+    "registered_at",
+    "revision",
+    "last_error",
+    "last_error_at",
+)
+
+
+def _collector(row: CollectorRow) -> Collector:
+    values = {f: getattr(row, f) for f in _COLLECTOR_FIELDS}
+    return Collector(state=CollectorState(row.state), **values)
+
+
+def _event(row: CollectorEventRow) -> CollectorEvent:
+    return CollectorEvent(
+        revision=row.revision,
+        kind=EventKind(row.kind),
+        instance_uid=row.instance_uid,
+        name=row.name,
+        state=CollectorState(row.state),
+        reason=row.reason,
+        changed_by=row.changed_by,
+    )

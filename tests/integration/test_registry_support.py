@@ -1,0 +1,216 @@
+"""What the registry's integration tests share (this module holds no tests).
+
+`running_registry` starts the real gRPC server in-process on port 0 through
+`services.registry.app.build_server` against the `database_url` fixture (SQLite and
+PostgreSQL) and hands back a stub on a real channel. `FakeCollector` holds a real
+Ed25519 key pair and a real argon2id verifier, and builds handshakes the way the
+collector does (`outpost.session.handshake.sign` over the transcript).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import grpc
+from argon2 import PasswordHasher
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from outpost.agent.v1 import agent_pb2
+from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
+from outpost.session import handshake
+from services.registry.app import RegistryConfig, RegistryServer, build_server
+
+CS = agent_pb2.CollectorState
+R = agent_pb2.DisconnectReason
+ACCEPTED = registry_pb2.DECISION_ACCEPTED
+REFUSED = registry_pb2.DECISION_REFUSED
+
+CANARY_PASSWORD = "canary-Pa55word-7f3e9c"
+USERNAME = "svc-outpost"
+# Cheap argon2id for speed; the registry accepts any cost within its caps.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+WAIT_SECONDS = 10.0
+
+
+@dataclass
+class RunningRegistry:
+    server: RegistryServer
+    port: int
+    channel: grpc.aio.Channel
+    stub: registry_pb2_grpc.RegistryServiceStub
+
+    @property
+    def server_instance(self) -> str:
+        return self.server.server_instance
+
+
+@asynccontextmanager
+async def running_registry(database_url: str, **overrides: Any) -> AsyncIterator[RunningRegistry]:
+    """The registry serving on 127.0.0.1:<free port>, stopped (and its engine disposed) after."""
+    config = RegistryConfig(database_url=database_url, listen="127.0.0.1:0", metrics_listen="")
+    server, port = await build_server(replace(config, **overrides))
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield RunningRegistry(server, port, channel, registry_pb2_grpc.RegistryServiceStub(channel))
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+class FakeCollector:
+    """A collector's identity: key pair, credentials, and handshakes built from them."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        password: str = CANARY_PASSWORD,
+        username: str = USERNAME,
+        zone: str = "dmz",
+        version: str = "1.2.3",
+        instance_uid: str | None = None,
+        key: Ed25519PrivateKey | None = None,
+        bound_server_instance: str = "",
+        verifier: str | None = None,
+    ) -> None:
+        self.name = name
+        self.username = username
+        self.zone = zone
+        self.version = version
+        self.instance_uid = instance_uid or str(uuid.uuid4())
+        self.key = key or Ed25519PrivateKey.generate()
+        self.bound_server_instance = bound_server_instance
+        self.verifier = verifier if verifier is not None else FAST_HASHER.hash(password)
+
+    @property
+    def public_key(self) -> bytes:
+        return self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @property
+    def fingerprint(self) -> str:
+        return handshake.fingerprint(self.public_key)
+
+    def hello(self) -> agent_pb2.Hello:
+        return agent_pb2.Hello(
+            protocol_version=1,
+            instance_uid=self.instance_uid,
+            name=self.name,
+            zone=self.zone,
+            version=self.version,
+            bound_server_instance=self.bound_server_instance,
+            public_key=self.public_key,
+            username=self.username,
+            password_verifier=self.verifier,
+        )
+
+    def request(
+        self,
+        server_instance: str,
+        *,
+        nonce: bytes | None = None,
+        remote_address: str = "198.51.100.7:50123",
+        gateway_id: str = "gw-1",
+        session_id: str | None = None,
+        transport: str = "grpc",
+    ) -> registry_pb2.AuthenticateCollectorRequest:
+        """A correctly signed handshake over a fresh nonce, as a gateway forwards it."""
+        hello = self.hello()
+        nonce = nonce or os.urandom(handshake.NONCE_BYTES)
+        return registry_pb2.AuthenticateCollectorRequest(
+            hello=hello,
+            nonce=nonce,
+            signature=handshake.sign(self.key, hello, nonce, server_instance),
+            remote_address=remote_address,
+            gateway_id=gateway_id,
+            session_id=session_id or uuid.uuid4().hex,
+            transport=transport,
+        )
+
+    async def authenticate(
+        self, registry: RunningRegistry, **kwargs: Any
+    ) -> registry_pb2.AuthenticateCollectorResponse:
+        request = self.request(registry.server_instance, **kwargs)
+        response: registry_pb2.AuthenticateCollectorResponse = await registry.stub.AuthenticateCollector(request)
+        return response
+
+
+async def announce(registry: RunningRegistry, name: str, **kwargs: Any) -> FakeCollector:
+    """A new collector that has announced itself and waits as pending."""
+    collector = FakeCollector(name, **kwargs)
+    response = await collector.authenticate(registry)
+    assert response.decision == ACCEPTED, response.message
+    return collector
+
+
+async def register(
+    registry: RunningRegistry,
+    name: str,
+    *,
+    password: str = CANARY_PASSWORD,
+    username: str = USERNAME,
+    enable: bool = True,
+) -> registry_pb2.Collector:
+    response = await registry.stub.RegisterCollector(
+        registry_pb2.RegisterCollectorRequest(
+            name=name, username=username, password=password, enable=enable, actor="alice"
+        )
+    )
+    collector: registry_pb2.Collector = response.collector
+    return collector
+
+
+async def get(registry: RunningRegistry, name: str) -> registry_pb2.Collector:
+    response = await registry.stub.GetCollector(registry_pb2.GetCollectorRequest(name=name))
+    collector: registry_pb2.Collector = response.collector
+    return collector
+
+
+class Watch:
+    """One WatchCollectors stream; every read has a deadline."""
+
+    def __init__(self, registry: RunningRegistry, since_revision: int = 0) -> None:
+        self.call = registry.stub.WatchCollectors(registry_pb2.WatchCollectorsRequest(since_revision=since_revision))
+
+    async def next(self, timeout: float = WAIT_SECONDS) -> registry_pb2.CollectorEvent:
+        async with asyncio.timeout(timeout):
+            event = await self.call.read()
+        assert event is not grpc.aio.EOF, "watch ended"
+        return event
+
+    async def next_change(self, timeout: float = WAIT_SECONDS) -> registry_pb2.CollectorEvent:
+        """The next event that is not a bookmark."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.next()
+                if event.kind != registry_pb2.EVENT_KIND_BOOKMARK:
+                    return event
+
+    def cancel(self) -> None:
+        self.call.cancel()
+
+
+@asynccontextmanager
+async def watching(registry: RunningRegistry, since_revision: int = 0) -> AsyncIterator[Watch]:
+    watch = Watch(registry, since_revision)
+    try:
+        yield watch
+    finally:
+        watch.cancel()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = WAIT_SECONDS, what: str = "") -> None:
+    """Wait until `check()` is true, re-checking briefly; fail at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+        await asyncio.sleep(0.05)
