@@ -1,0 +1,96 @@
+# Outpost: the front door. On a fresh Debian machine with python3.11, `make run` starts
+# the control plane and `make test` runs lint and every test; both install what they need.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY := .venv/bin/python
+RUFF := .venv/bin/ruff
+MYPY := .venv/bin/mypy
+STAMP := .venv/.stamp-install
+BOOTSTRAP_PYTHON := $(shell command -v python3.11 || command -v python3)
+
+DATA_DIR ?= .outpost
+DATABASE_URL ?=
+PYTEST_ARGS ?=
+TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e)
+
+export DEBIAN_FRONTEND := noninteractive
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv protos check-protos lint format run test postgres system-deps bench clean
+
+help:
+	@echo "make run           control plane on this machine (SQLite under $(DATA_DIR)/)"
+	@echo "                   make run DATA_DIR=... | make run DATABASE_URL=postgresql+asyncpg://..."
+	@echo "make test          lint + unit, integration and e2e tests on SQLite and PostgreSQL"
+	@echo "make lint | format | protos | check-protos | bench | system-deps | venv | clean"
+
+venv: $(STAMP)
+
+# Reinstalls only when pyproject.toml changed; the stamp lives inside .venv, so deleting
+# .venv starts over.
+$(STAMP): pyproject.toml | system-deps
+	@test -x $(PY) || $(BOOTSTRAP_PYTHON) -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+protos: venv
+	$(PY) scripts/protos.py
+
+check-protos: venv
+	$(PY) scripts/protos.py --check
+
+# All three run even when one fails, so one pass shows every problem.
+lint: venv
+	@status=0; \
+	echo "$(RUFF) check ."; $(RUFF) check . || status=1; \
+	echo "$(RUFF) format --check ."; $(RUFF) format --check . || status=1; \
+	echo "$(MYPY)"; $(MYPY) || status=1; \
+	exit $$status
+
+format: venv
+	$(RUFF) check --fix .
+	$(RUFF) format .
+
+# Each service migrates its own tables when it starts.
+run: venv
+	exec .venv/bin/outpost-run --data-dir '$(DATA_DIR)' $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
+
+test: venv check-protos lint postgres
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) $(TEST_DIRS)
+
+# The tests create a fresh database per run on 127.0.0.1:5432 (trust auth).
+postgres: system-deps
+	@if pg_isready -q -h 127.0.0.1 -p 5432; then exit 0; fi; \
+	if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then \
+		echo "starting PostgreSQL $$(ls /etc/postgresql | sort -V | tail -n 1)"; \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -V | tail -n 1) main start || true; \
+	fi; \
+	for _ in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
+	echo "PostgreSQL does not answer on 127.0.0.1:5432; the tests need it (trust auth for user postgres)" >&2; \
+	exit 1
+
+system-deps:
+	@missing=""; \
+	command -v pg_isready >/dev/null 2>&1 || missing="$$missing postgresql-client"; \
+	[ -x $(PY) ] || $(BOOTSTRAP_PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "system-deps: missing$$missing; install them with apt-get as root (skipped: not root or no apt-get)" >&2; \
+		exit 0; \
+	fi; \
+	echo "system-deps: installing$$missing"; \
+	apt-get update && apt-get install -y --no-install-recommends $$missing
+
+bench: venv
+	@if [ -z "$(wildcard bench/*.py)" ]; then echo "no benchmarks in bench/"; exit 0; fi; \
+	for script in $(wildcard bench/*.py); do \
+		echo "== $$script"; \
+		$(PY) "$$script" || exit 1; \
+	done
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./.venv -prune -o -name __pycache__ -type d -exec rm -rf {} +

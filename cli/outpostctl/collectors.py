@@ -1,0 +1,267 @@
+"""`outpostctl collectors ...`: list, inspect, register, enable, disable and remove collectors.
+
+A collector announces itself and waits as pending; an admin registers it with the service
+username and password set when it was installed. Every change is sent with an actor
+(`OUTPOST_ACTOR`, else the OS user name) and an optional reason, which the registry
+records and shows in `collectors show`.
+"""
+
+from __future__ import annotations
+
+import enum
+import getpass
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from outpostctl import output
+from outpostctl.endpoints import endpoints_of
+from outpostctl.errors import CommandError
+from outpostctl.registry_client import Collector, NameConflict, RegistryClient
+
+app = typer.Typer(help="Collectors: list, register, enable, disable, remove.", no_args_is_help=True)
+
+
+class State(enum.StrEnum):
+    pending = "pending"
+    enabled = "enabled"
+    disabled = "disabled"
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+CollectorName = Annotated[str, typer.Argument(metavar="NAME", help="The collector's name.")]
+Reason = Annotated[str, typer.Option("--reason", help="Why; recorded with the change.")]
+
+
+@app.command("list")
+def list_collectors(
+    ctx: typer.Context,
+    state: Annotated[State | None, typer.Option(help="Only collectors in this state.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List collectors with their state, connection and key fingerprint."""
+    with RegistryClient(endpoints_of(ctx)) as registry:
+        collectors = registry.list_collectors(state.value if state else None)
+        if as_json:
+            output.print_json(collectors)
+            return
+        conflicts = _conflicts_if_any(registry)
+    if not collectors:
+        output.print_line(f"no {state.value} collectors" if state else "no collectors")
+    else:
+        output.stdout.print(_collectors_table(collectors))
+    if conflicts:
+        claims = "refused name claim" if len(conflicts) == 1 else "refused name claims"
+        output.print_line(f"{len(conflicts)} {claims}: see `outpostctl collectors conflicts`", "yellow")
+
+
+@app.command("show")
+def show_collector(ctx: typer.Context, name: CollectorName, as_json: JsonFlag = False) -> None:
+    """Show everything the registry knows about one collector."""
+    with RegistryClient(endpoints_of(ctx)) as registry:
+        collector = registry.get_collector(name)
+    if as_json:
+        output.print_json(collector)
+        return
+    c = collector
+    output.stdout.print(
+        output.fields(
+            [
+                ("name", c.name),
+                ("zone", c.zone),
+                ("state", output.state_text(c.state)),
+                ("state reason", c.state_reason or "-"),
+                ("state changed by", c.state_changed_by or "-"),
+                ("connected", output.yes_no(c.connected)),
+                ("transport", c.transport or "-"),
+                ("gateway", c.gateway_id or "-"),
+                ("remote address", c.remote_address or "-"),
+                ("fingerprint", c.fingerprint),
+                ("instance uid", c.instance_uid),
+                ("version", c.version or "-"),
+                ("username", c.username or "-"),
+                ("first seen", _when(c.first_seen)),
+                ("last seen", _when(c.last_seen)),
+                ("registered", _when(c.registered_at)),
+            ]
+        )
+    )
+
+
+@app.command("conflicts")
+def list_conflicts(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List refused name claims: another key pair announcing a name already held."""
+    with RegistryClient(endpoints_of(ctx)) as registry:
+        conflicts = registry.list_name_conflicts()
+    if as_json:
+        output.print_json(conflicts)
+        return
+    if not conflicts:
+        output.print_line("no refused name claims")
+        return
+    output.stdout.print(_conflicts_table(conflicts))
+
+
+@app.command("register")
+def register_collector(
+    ctx: typer.Context,
+    name: CollectorName,
+    *,
+    username: Annotated[str, typer.Option("--username", help="The service username set at install.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the service password from stdin.")
+    ] = False,
+    password_file: Annotated[
+        Path | None,
+        typer.Option("--password-file", help="Read the service password from this file."),
+    ] = None,
+    enable: Annotated[bool, typer.Option("--enable", help="Enable it at once.")] = False,
+) -> None:
+    """Register a pending collector with the service credentials it was installed with."""
+    password = _read_password(password_stdin, password_file)
+    with RegistryClient(endpoints_of(ctx)) as registry:
+        collector = registry.register_collector(
+            name, username=username, password=password, enable=enable, actor=actor()
+        )
+    label = output.safe(collector.name or name)
+    if collector.state == "enabled":
+        output.print_line(f"collector '{label}' registered and enabled")
+    else:
+        output.print_line(
+            f"collector '{label}' registered; it is {output.safe(collector.state)} "
+            f"(enable it with `outpostctl collectors enable {label}`)"
+        )
+
+
+@app.command("enable")
+def enable_collector(ctx: typer.Context, name: CollectorName, reason: Reason = "") -> None:
+    """Enable a registered collector: it receives jobs and its results are accepted."""
+    with RegistryClient(endpoints_of(ctx)) as registry:
+        registry.enable_collector(name, actor=actor(), reason=reason)
+    output.print_line(f"collector '{output.safe(name)}' enabled")
+
+
+@app.command("disable")
+def disable_collector(ctx: typer.Context, name: CollectorName, reason: Reason = "") -> None:
+    """Disable a collector: its live session stops receiving jobs at once."""
+    with RegistryClient(endpoints_of(ctx)) as registry:
+        registry.disable_collector(name, actor=actor(), reason=reason)
+    output.print_line(f"collector '{output.safe(name)}' disabled")
+
+
+@app.command("remove")
+def remove_collector(
+    ctx: typer.Context,
+    name: CollectorName,
+    reason: Reason = "",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a collector; if it announces itself again it is pending anew."""
+    if not yes and sys.stdin.isatty():
+        question = f"Remove collector '{output.safe(name)}'? It will have to be registered again"
+        if not typer.confirm(question, default=False):
+            output.print_error("not removed")
+            raise typer.Exit(1)
+    with RegistryClient(endpoints_of(ctx)) as registry:
+        registry.remove_collector(name, actor=actor(), reason=reason)
+    output.print_line(f"collector '{output.safe(name)}' removed")
+
+
+def actor() -> str:
+    """Who is making the change, as recorded by the registry."""
+    explicit = os.environ.get("OUTPOST_ACTOR")
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return "unknown"
+
+
+def _read_password(from_stdin: bool, path: Path | None) -> str:
+    """The password from exactly one source, without the one newline an editor or echo adds."""
+    if from_stdin == (path is not None):
+        raise typer.BadParameter(
+            "give exactly one of --password-stdin or --password-file",
+            param_hint="'--password-stdin' / '--password-file'",
+        )
+    if path is not None:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise CommandError(f"cannot read password file {path}: {exc.strerror}") from exc
+    elif sys.stdin.isatty():
+        text = getpass.getpass("service password: ")
+    else:
+        text = sys.stdin.read()
+    password = text.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise typer.BadParameter("the password is empty", param_hint="password")
+    return password
+
+
+def _conflicts_if_any(registry: RegistryClient) -> list[NameConflict]:
+    """Conflicts for the warning under the table; the table itself must not fail for them."""
+    try:
+        return registry.list_name_conflicts()
+    except CommandError:
+        return []
+
+
+def _collectors_table(collectors: list[Collector]) -> Table:
+    return output.table(
+        [
+            "NAME",
+            "ZONE",
+            "STATE",
+            "CONNECTED",
+            "FINGERPRINT",
+            "VERSION",
+            "ADDRESS",
+            "LAST SEEN",
+        ],
+        (
+            [
+                c.name,
+                c.zone,
+                output.state_text(c.state),
+                output.yes_no(c.connected),
+                c.fingerprint,
+                c.version,
+                output.host(c.remote_address),
+                output.ago(c.last_seen),
+            ]
+            for c in collectors
+        ),
+        truncate=["FINGERPRINT"],
+    )
+
+
+def _conflicts_table(conflicts: list[NameConflict]) -> Table:
+    return output.table(
+        ["NAME", "FINGERPRINT", "HELD BY", "ADDRESS", "ATTEMPTS", "FIRST SEEN", "LAST SEEN"],
+        (
+            [
+                c.name,
+                c.fingerprint,
+                c.held_by_fingerprint,
+                c.remote_address,
+                str(c.attempts),
+                output.ago(c.first_seen),
+                output.ago(c.last_seen),
+            ]
+            for c in conflicts
+        ),
+        truncate=["FINGERPRINT", "HELD BY"],
+    )
+
+
+def _when(when: datetime | None) -> str:
+    if when is None:
+        return "never"
+    return f"{output.iso(when)} ({output.ago(when)})"

@@ -1,0 +1,109 @@
+"""Where each control-plane service is, and one deadline-bound gRPC channel to it.
+
+Two ways to point outpostctl at a control plane. With `--server ADDR` every service is
+reached at that one address: in Kubernetes one ingress routes gRPC by service path
+(`/outpost.registry.v1.RegistryService/...`). Otherwise each service has its own address,
+defaulting to the ports `make run` listens on. `--ca-file` switches every channel to TLS,
+verifying the server against that CA bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+import typer
+
+from outpostctl.errors import CommandError, error_from_rpc
+
+DEFAULT_REGISTRY = "127.0.0.1:50051"
+DEFAULT_GATEWAY = "127.0.0.1:50061"
+DEFAULT_SCHEDULER = "127.0.0.1:50071"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """The resolved addresses of the services, the TLS trust root and the call deadline."""
+
+    registry: str = DEFAULT_REGISTRY
+    gateway: str = DEFAULT_GATEWAY
+    scheduler: str = DEFAULT_SCHEDULER
+    ca_file: Path | None = None
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        server: str | None,
+        registry: str,
+        gateway: str,
+        scheduler: str,
+        ca_file: Path | None,
+        timeout: float,
+    ) -> Endpoints:
+        """`server`, when given, wins over the per-service addresses."""
+        if server:
+            registry = gateway = scheduler = server
+        return cls(registry, gateway, scheduler, ca_file, timeout)
+
+
+def endpoints_of(ctx: typer.Context) -> Endpoints:
+    """The endpoints the root command resolved from its options and the environment."""
+    endpoints = ctx.obj
+    if not isinstance(endpoints, Endpoints):
+        raise RuntimeError("outpostctl's root callback did not run")
+    return endpoints
+
+
+class Connection:
+    """A channel to one service; `call` applies the deadline and maps failures.
+
+    Use as a context manager so the channel is closed when the command is done.
+    """
+
+    service = "service"
+
+    def __init__(self, address: str, endpoints: Endpoints) -> None:
+        self.address = address
+        self.timeout = endpoints.timeout
+        self.tls = endpoints.ca_file is not None
+        self.channel = _open_channel(address, endpoints.ca_file)
+
+    def call(self, method: Callable[..., Any], request: Any) -> Any:
+        """Invoke a unary stub method with the deadline; raise `CommandError` on failure."""
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(
+                exc, service=self.service, address=self.address, timeout=self.timeout, tls=self.tls
+            ) from exc
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _open_channel(address: str, ca_file: Path | None) -> grpc.Channel:
+    if ca_file is None:
+        return grpc.insecure_channel(address)
+    try:
+        root = ca_file.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read the CA file {ca_file}: {exc.strerror}") from exc
+    return grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=root))

@@ -1,0 +1,86 @@
+"""The `outpostctl` entry point: global options, the command tree, and the error boundary.
+
+Global options come before the command (`outpostctl --server ops.example:443 --ca-file
+ca.pem collectors list`) and each has an environment variable, so a shell profile can
+point every command at one control plane.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from outpostctl import collectors, output, server
+from outpostctl.endpoints import (
+    DEFAULT_GATEWAY,
+    DEFAULT_REGISTRY,
+    DEFAULT_SCHEDULER,
+    DEFAULT_TIMEOUT_SECONDS,
+    Endpoints,
+)
+from outpostctl.errors import CommandError
+
+app = typer.Typer(
+    name="outpostctl",
+    help="Administer an Outpost control plane: collectors and the servers themselves.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(collectors.app, name="collectors")
+app.add_typer(server.app, name="server")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    *,
+    server_address: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="OUTPOST_SERVER",
+            help="One address for every service (an ingress routing gRPC by service path).",
+        ),
+    ] = None,
+    registry: Annotated[
+        str, typer.Option(envvar="OUTPOST_REGISTRY_ADDRESS", help="Registry address host:port.")
+    ] = DEFAULT_REGISTRY,
+    gateway: Annotated[
+        str, typer.Option(envvar="OUTPOST_GATEWAY_ADDRESS", help="Gateway address host:port.")
+    ] = DEFAULT_GATEWAY,
+    scheduler: Annotated[
+        str, typer.Option(envvar="OUTPOST_SCHEDULER_ADDRESS", help="Scheduler address host:port.")
+    ] = DEFAULT_SCHEDULER,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(envvar="OUTPOST_CA_FILE", help="Use TLS, trusting this CA bundle (PEM)."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(envvar="OUTPOST_TIMEOUT", min=0.1, help="Deadline of each call, seconds.")
+    ] = DEFAULT_TIMEOUT_SECONDS,
+) -> None:
+    ctx.obj = Endpoints.resolve(
+        server=server_address,
+        registry=registry,
+        gateway=gateway,
+        scheduler=scheduler,
+        ca_file=ca_file,
+        timeout=timeout,
+    )
+
+
+def main() -> None:
+    """Run the command line; expected failures print one `error:` line and exit 1."""
+    try:
+        app(prog_name="outpostctl")
+    except CommandError as exc:
+        output.print_error(str(exc))
+        sys.exit(1)
+    except Exception as exc:  # the boundary: users get a line, never a traceback
+        output.print_error(f"unexpected failure: {type(exc).__name__}: {exc}")
+        sys.exit(1)

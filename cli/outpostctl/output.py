@@ -1,0 +1,135 @@
+"""Rendering: rich tables for people, JSON for scripts, one error line for failures.
+
+Everything a collector or server sends (names, zones, addresses, error details) is
+untrusted text: before it reaches a terminal, control characters are escaped so a
+crafted collector name cannot move the cursor or rewrite the admin's screen. JSON output
+is escaped by the encoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+stdout = Console(highlight=False)
+
+MIN_TRUNCATED_WIDTH = 14
+STATE_STYLES = {"pending": "yellow", "enabled": "green", "disabled": "red"}
+
+
+def safe(value: object) -> str:
+    """`value` as text with every non-printable character shown as an escape."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def print_error(message: str) -> None:
+    """One unwrapped line on stderr, so scripts and logs can match it whole."""
+    sys.stderr.write(f"error: {safe(message)}\n")
+
+
+def print_line(message: str, style: str = "") -> None:
+    """One unwrapped line on stdout; `message` must already be made safe."""
+    stdout.print(Text(message, style=style), soft_wrap=True)
+
+
+def print_json(value: Any) -> None:
+    """Dataclasses, lists of them and datetimes as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(plain(value), indent=2) + "\n")
+
+
+def iso(when: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a `Z`, or None."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def ago(when: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, for people: "just now", "42s ago", "5m ago", "3h ago", "2d ago"."""
+    if when is None:
+        return "never"
+    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
+    if seconds < 5:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            if unit == "d" and seconds >= 30 * 86400:
+                return when.astimezone(UTC).strftime("%Y-%m-%d")
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
+
+
+def host(address: str) -> str:
+    """The host part of a remote address ("203.0.113.7:40122" -> "203.0.113.7").
+
+    The client port is noise in a table; `collectors show` prints the whole address.
+    """
+    head, sep, port = address.rpartition(":")
+    return head if sep and port.isdigit() and (not head.count(":") or head.endswith("]")) else address
+
+
+def state_text(state: str) -> Text:
+    return Text(safe(state), style=STATE_STYLES.get(state, ""))
+
+
+def yes_no(flag: bool) -> Text:
+    return Text("yes", style="green") if flag else Text("no", style="dim")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Text | str]], *, truncate: Sequence[str] = ()) -> Table:
+    """A borderless table; plain strings are made safe, `Text` cells are trusted as built.
+
+    When the terminal is too narrow, the columns named in `truncate` give up width first
+    and end in "…" (fingerprints: `show` and `--json` print them whole); the rest wrap.
+    """
+    cells = [[cell if isinstance(cell, Text) else Text(safe(cell)) for cell in row] for row in rows]
+    widths = [max([cell_len(h), *(r[i].cell_len for r in cells)]) for i, h in enumerate(headers)]
+    shrinkable = [i for i, h in enumerate(headers) if h in truncate]
+    if shrinkable:
+        gaps = 2 * (len(headers) - 1)
+        spare = stdout.width - gaps - sum(w for i, w in enumerate(widths) if i not in shrinkable)
+        limit = max(MIN_TRUNCATED_WIDTH, spare // len(shrinkable))
+        for row in cells:
+            for i in shrinkable:
+                row[i].truncate(limit, overflow="ellipsis")
+    grid = Table(box=None, header_style="bold", pad_edge=False)
+    for header in headers:
+        grid.add_column(header, overflow="fold")
+    for row in cells:
+        grid.add_row(*row)
+    return grid
+
+
+def fields(pairs: Iterable[tuple[str, Text | str]]) -> Table:
+    """Two columns, label and value, for one record (`collectors show`, `server info`)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    for label, value in pairs:
+        grid.add_row(label, value if isinstance(value, Text) else Text(safe(value)))
+    return grid
+
+
+def plain(value: Any) -> Any:
+    """`value` with dataclasses as dicts and datetimes as ISO strings, ready for `json`."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value

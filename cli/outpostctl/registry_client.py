@@ -1,0 +1,166 @@
+"""The registry's admin calls, as plain records: collectors, name conflicts, server info.
+
+Protobuf stays in this module; commands and renderers see frozen dataclasses whose
+timestamps are timezone-aware UTC datetimes, or None when the server never set them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from outpost.agent.v1 import agent_pb2
+from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
+from outpostctl.endpoints import Connection, Endpoints
+
+_STATE_PREFIX = "COLLECTOR_STATE_"
+
+
+@dataclass(frozen=True)
+class Collector:
+    """One collector as the registry knows it (field order is the JSON order)."""
+
+    name: str
+    zone: str
+    state: str
+    connected: bool
+    fingerprint: str
+    last_seen: datetime | None
+    instance_uid: str
+    version: str
+    remote_address: str
+    first_seen: datetime | None
+    registered_at: datetime | None
+    transport: str
+    gateway_id: str
+    state_reason: str
+    state_changed_by: str
+    username: str
+
+
+@dataclass(frozen=True)
+class NameConflict:
+    """A refused claim: a second key pair announced a name another collector holds."""
+
+    name: str
+    instance_uid: str
+    fingerprint: str
+    held_by_fingerprint: str
+    remote_address: str
+    attempts: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    server_instance: str
+    version: str
+    started_at: datetime | None
+    database: str
+    heartbeat_interval_seconds: int
+
+
+class RegistryClient(Connection):
+    service = "registry"
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        super().__init__(endpoints.registry, endpoints)
+        self._stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
+
+    def get_server_info(self) -> ServerInfo:
+        reply = self.call(self._stub.GetServerInfo, registry_pb2.GetServerInfoRequest())
+        return ServerInfo(
+            server_instance=reply.server_instance,
+            version=reply.version,
+            started_at=_time(reply, "started_at"),
+            database=reply.database,
+            heartbeat_interval_seconds=reply.heartbeat_interval_seconds,
+        )
+
+    def list_collectors(self, state: str | None = None) -> list[Collector]:
+        # Protobuf takes an enum by its label; None leaves it unspecified, meaning "all".
+        request = registry_pb2.ListCollectorsRequest(state=_STATE_PREFIX + state.upper() if state else None)
+        reply = self.call(self._stub.ListCollectors, request)
+        return [_collector(c) for c in reply.collectors]
+
+    def get_collector(self, name: str) -> Collector:
+        reply = self.call(self._stub.GetCollector, registry_pb2.GetCollectorRequest(name=name))
+        return _collector(reply.collector)
+
+    def register_collector(self, name: str, *, username: str, password: str, enable: bool, actor: str) -> Collector:
+        request = registry_pb2.RegisterCollectorRequest(
+            name=name, username=username, password=password, enable=enable, actor=actor
+        )
+        return _collector(self.call(self._stub.RegisterCollector, request).collector)
+
+    def enable_collector(self, name: str, *, actor: str, reason: str) -> Collector:
+        request = registry_pb2.EnableCollectorRequest(name=name, actor=actor, reason=reason)
+        return _collector(self.call(self._stub.EnableCollector, request).collector)
+
+    def disable_collector(self, name: str, *, actor: str, reason: str) -> Collector:
+        request = registry_pb2.DisableCollectorRequest(name=name, actor=actor, reason=reason)
+        return _collector(self.call(self._stub.DisableCollector, request).collector)
+
+    def remove_collector(self, name: str, *, actor: str, reason: str) -> None:
+        request = registry_pb2.RemoveCollectorRequest(name=name, actor=actor, reason=reason)
+        self.call(self._stub.RemoveCollector, request)
+
+    def list_name_conflicts(self) -> list[NameConflict]:
+        reply = self.call(self._stub.ListNameConflicts, registry_pb2.ListNameConflictsRequest())
+        return [
+            NameConflict(
+                name=c.name,
+                instance_uid=c.instance_uid,
+                fingerprint=c.fingerprint,
+                held_by_fingerprint=c.held_by_fingerprint,
+                remote_address=c.remote_address,
+                attempts=c.attempts,
+                first_seen=_time(c, "first_seen"),
+                last_seen=_time(c, "last_seen"),
+            )
+            for c in reply.conflicts
+        ]
+
+
+def state_name(value: int) -> str:
+    """`COLLECTOR_STATE_ENABLED` -> "enabled"; a value this client does not know -> its number."""
+    try:
+        name = agent_pb2.CollectorState.Name(value)
+    except ValueError:
+        return str(value)
+    return name.removeprefix(_STATE_PREFIX).lower()
+
+
+def _collector(c: registry_pb2.Collector) -> Collector:
+    return Collector(
+        name=c.name,
+        zone=c.zone,
+        state=state_name(c.state),
+        connected=c.connected,
+        fingerprint=c.fingerprint,
+        last_seen=_time(c, "last_seen"),
+        instance_uid=c.instance_uid,
+        version=c.version,
+        remote_address=c.remote_address,
+        first_seen=_time(c, "first_seen"),
+        registered_at=_time(c, "registered_at"),
+        transport=c.transport,
+        gateway_id=c.gateway_id,
+        state_reason=c.state_reason,
+        state_changed_by=c.state_changed_by,
+        username=c.username,
+    )
+
+
+def _time(message: Any, field: str) -> datetime | None:
+    """A Timestamp field as UTC datetime; unset or the zero epoch both mean "never"."""
+    if not message.HasField(field):
+        return None
+    stamp: Timestamp = getattr(message, field)
+    if stamp.seconds == 0 and stamp.nanos == 0:
+        return None
+    return stamp.ToDatetime(tzinfo=UTC)
