@@ -49,7 +49,9 @@ def check() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = generate(Path(tmp))
         committed = sorted(p.relative_to(OUT) for p in OUT.rglob("*") if p.name.endswith(GENERATED_SUFFIXES))
-        stale = [str(p) for p in fresh if not (OUT / p).exists() or not filecmp.cmp(Path(tmp) / p, OUT / p, shallow=False)]
+        stale = [
+            str(p) for p in fresh if not (OUT / p).exists() or not filecmp.cmp(Path(tmp) / p, OUT / p, shallow=False)
+        ]
         extra = [str(p) for p in committed if p not in fresh]
     if stale or extra:
         print("generated protobuf code is stale; run `make protos` and commit:", file=sys.stderr)

@@ -54,7 +54,7 @@ class ServiceDiedError(Exception):
     """A service exited while the control plane was running."""
 
 
-class Interrupted(Exception):  # noqa: N818 - a signal, not an error
+class Interrupted(Exception):
     """A stop signal arrived while the services were still starting."""
 
 
