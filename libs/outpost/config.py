@@ -22,9 +22,13 @@ def add_common_flags(parser: argparse.ArgumentParser, service: str) -> None:
         "--log-format",
         choices=["json", "console"],
         default=env_default(service, "log_format", "json"),
-        help="json for deployments, console for people (env OUTPOST_%(prog)s_LOG_FORMAT)",
+        help=f"json for deployments, console for people (env OUTPOST_{service.upper()}_LOG_FORMAT)",
     )
-    parser.add_argument("--log-level", default=env_default(service, "log_level", "info"))
+    parser.add_argument(
+        "--log-level",
+        default=env_default(service, "log_level", "info"),
+        help=f"debug, info, warning or error (env OUTPOST_{service.upper()}_LOG_LEVEL)",
+    )
 
 
 def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:

@@ -33,6 +33,10 @@ def configure_logging(fmt: LogFormat = "json", level: str = "info", service: str
     ]
     if service:
         processors.append(_add_service(service))
+    if fmt == "console":
+        # JSON escapes control characters itself; a console would obey them, and collector
+        # names and addresses come from the network.
+        processors.append(_escape_control_characters)
     processors += [structlog.processors.StackInfoRenderer(), structlog.processors.format_exc_info]
     structlog.configure(
         processors=[*processors, renderer],
@@ -43,6 +47,16 @@ def configure_logging(fmt: LogFormat = "json", level: str = "info", service: str
     logging.basicConfig(
         level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
     )
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127] if chr(c) not in "\n\t"}
+
+
+def _escape_control_characters(_: object, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = value.translate(_CONTROL)
+    return event
 
 
 def _add_service(service: str) -> structlog.types.Processor:

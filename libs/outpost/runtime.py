@@ -8,6 +8,7 @@ NOT_SERVING, in-flight calls get a grace period, then the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -92,6 +93,20 @@ def start_metrics(address: str) -> int:
     host, _, port = address.rpartition(":")
     server, _thread = start_http_server(int(port), addr=host or "127.0.0.1")
     return int(server.server_port)
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit: every collector session is a socket.
+
+    Returns the new soft limit. Distributions often default the soft limit to 1024, which
+    would cap a gateway at about a thousand collectors for no reason.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
 
 
 def install_shutdown_signals() -> asyncio.Event:

@@ -32,6 +32,7 @@ from outpost.runtime import (
     build_grpc_server,
     install_shutdown_signals,
     is_loopback,
+    raise_open_file_limit,
     set_serving,
     start_metrics,
 )
@@ -160,6 +161,7 @@ async def _wait_for_registry(registry: RegistryClient, address: str):  # type: i
 async def serve(config: GatewayConfig) -> None:
     started_at = time.time()
     stop = install_shutdown_signals()
+    open_files = raise_open_file_limit()
     channel = _registry_channel(config)
     registry = RegistryClient(channel)
     info = await _wait_for_registry(registry, config.registry)
@@ -224,7 +226,13 @@ async def serve(config: GatewayConfig) -> None:
     if metrics_port:
         ready["metrics"] = f"{_split(config.metrics_listen)[0]}:{metrics_port}"
     await set_serving(health, [AGENT_SERVICE, ADMIN_SERVICE], True)
-    log.info("gateway_started", gateway_id=config.gateway_id, server_instance=info.server_instance, **ready)
+    log.info(
+        "gateway_started",
+        gateway_id=config.gateway_id,
+        server_instance=info.server_instance,
+        open_file_limit=open_files,
+        **ready,
+    )
     write_ready_file(config.ready_file, service=SERVICE, gateway_id=config.gateway_id, **ready)
 
     await stop.wait()
