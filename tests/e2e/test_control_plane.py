@@ -1,0 +1,143 @@
+"""`outpost-run` (what `make run` execs) as an operator uses it, plus the operational
+surface every service shows: health, metrics, `server info`, loud plaintext warnings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from outpost.ready import read_ready_file
+from tests.conftest import free_port
+from tests.process_harness import BIN, Collector, ControlPlane, Process, wait_for
+
+
+def _health(address: str) -> int:
+    with grpc.insecure_channel(address) as channel:
+        return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
+
+
+def test_outpost_run_starts_every_service_and_stops_them_all_on_sigint(tmp_path: Path) -> None:
+    ports = {
+        name: free_port()
+        for name in (
+            "registry",
+            "registry-metrics",
+            "scheduler",
+            "scheduler-metrics",
+            "gateway-grpc",
+            "gateway-ws",
+            "gateway-tcp",
+            "gateway-metrics",
+        )
+    }
+    data_dir = tmp_path / "data"
+    supervisor = Process(
+        "outpost-run",
+        [
+            str(BIN / "outpost-run"),
+            "--data-dir",
+            str(data_dir),
+            "--log-format",
+            "json",
+            *(arg for name, port in ports.items() for arg in (f"--{name}-listen", f"127.0.0.1:{port}")),
+        ],
+        tmp_path / "outpost-run.log",
+    ).start()
+    try:
+        ready = {
+            svc: wait_for(
+                lambda svc=svc: read_ready_file(data_dir / "run" / f"{svc}.ready"), timeout=60, what=f"{svc} ready"
+            )
+            for svc in ("registry", "scheduler", "gateway")
+        }
+        wait_for(lambda: f"127.0.0.1:{ports['gateway-tcp']}" in supervisor.log(), what="addresses printed")
+        for address in (ready["registry"]["grpc"], ready["scheduler"]["grpc"], ready["gateway"]["grpc"]):
+            assert _health(address) == health_pb2.HealthCheckResponse.SERVING
+        assert (data_dir / "registry.db").exists()
+
+        info = subprocess.run(
+            [
+                str(BIN / "outpostctl"),
+                "--registry",
+                ready["registry"]["grpc"],
+                "--gateway",
+                ready["gateway"]["grpc"],
+                "--scheduler",
+                ready["scheduler"]["grpc"],
+                "server",
+                "info",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        document = json.dumps(json.loads(info.stdout))
+        assert ready["registry"]["server_instance"] in document
+        assert ready["gateway"]["gateway_id"] in document
+
+        pids = [r["pid"] for r in ready.values()]
+        supervisor.popen.send_signal(signal.SIGINT)  # type: ignore[union-attr]
+        assert supervisor.popen.wait(30) == 0  # type: ignore[union-attr]
+        for pid in pids:
+            wait_for(lambda pid=pid: not _running(pid), timeout=15, what=f"pid {pid} gone")
+    finally:
+        supervisor.stop()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def test_metrics_count_live_sessions_and_server_info_names_the_instance(tmp_path: Path) -> None:
+    plane = ControlPlane(tmp_path / "server", f"sqlite+aiosqlite:///{tmp_path / 'outpost.db'}").start()
+    collector = Collector(tmp_path, "edge-metrics", [plane.url("websocket")], "pw").start()
+    try:
+        collector.wait_state("pending")
+
+        def websocket_sessions() -> float:
+            text = urllib.request.urlopen(f"http://{plane.gateway_ready['metrics']}/metrics", timeout=5).read().decode()
+            lines = [
+                line for line in text.splitlines() if line.startswith('outpost_gateway_sessions{transport="websocket"}')
+            ]
+            return float(lines[0].split()[-1]) if lines else 0.0
+
+        wait_for(lambda: websocket_sessions() == 1.0, what="gateway metric counts the session")
+        registry_metrics = (
+            urllib.request.urlopen(f"http://{plane.registry_ready['metrics']}/metrics", timeout=5).read().decode()
+        )
+        assert "outpost_registry_authentications_total" in registry_metrics
+        info = plane.ctl("server", "info")
+        assert plane.registry_ready["server_instance"] in info.stdout
+        session_id = collector.status()["session_id"]
+        assert any(
+            e.get("session_id") == session_id and e.get("event") == "session_opened" for e in plane.gateway.log_events()
+        )  # type: ignore[union-attr]
+    finally:
+        collector.stop()
+        plane.stop()
+
+
+def test_plaintext_listener_on_a_network_address_warns_loudly(tmp_path: Path) -> None:
+    plane = ControlPlane(tmp_path / "server", f"sqlite+aiosqlite:///{tmp_path / 'outpost.db'}").start()
+    try:
+        plane.gateway.stop()  # type: ignore[union-attr]
+        plane.start_gateway("127.0.0.1:0", "127.0.0.1:0", f"0.0.0.0:{free_port()}")
+        warnings = [e for e in plane.gateway.log_events() if e.get("event") == "plaintext_listener_on_network"]  # type: ignore[union-attr]
+        assert [w["listener"] for w in warnings] == ["tcp"]
+        assert warnings[0]["level"] == "warning"
+    finally:
+        plane.stop()
