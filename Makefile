@@ -75,6 +75,11 @@ postgres: system-deps
 system-deps:
 	@missing=""; \
 	command -v pg_isready >/dev/null 2>&1 || missing="$$missing postgresql-client"; \
+	command -v nmap >/dev/null 2>&1 || missing="$$missing nmap"; \
+	command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || missing="$$missing snmpd"; \
+	command -v snmpget >/dev/null 2>&1 || missing="$$missing snmp"; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	command -v ssh-keygen >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	[ -x $(PY) ] || $(BOOTSTRAP_PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \

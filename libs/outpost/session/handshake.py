@@ -35,6 +35,7 @@ def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> by
         hello.public_key,
         hello.bound_server_instance.encode(),
         hello.protocol_version.to_bytes(4, "big"),
+        hello.encryption_public_key,
     ]
     return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
 

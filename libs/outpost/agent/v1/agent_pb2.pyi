@@ -34,6 +34,17 @@ class DisconnectReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DISCONNECT_REASON_CLIENT_SHUTDOWN: _ClassVar[DisconnectReason]
     DISCONNECT_REASON_SUPERSEDED: _ClassVar[DisconnectReason]
     DISCONNECT_REASON_UNAVAILABLE: _ClassVar[DisconnectReason]
+
+class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
+    JOB_STATE_QUEUED: _ClassVar[JobState]
+    JOB_STATE_DISPATCHED: _ClassVar[JobState]
+    JOB_STATE_RUNNING: _ClassVar[JobState]
+    JOB_STATE_SUCCEEDED: _ClassVar[JobState]
+    JOB_STATE_FAILED: _ClassVar[JobState]
+    JOB_STATE_TIMED_OUT: _ClassVar[JobState]
+    JOB_STATE_CANCELLED: _ClassVar[JobState]
 COLLECTOR_STATE_UNSPECIFIED: CollectorState
 COLLECTOR_STATE_PENDING: CollectorState
 COLLECTOR_STATE_ENABLED: CollectorState
@@ -56,25 +67,37 @@ DISCONNECT_REASON_INTERNAL_ERROR: DisconnectReason
 DISCONNECT_REASON_CLIENT_SHUTDOWN: DisconnectReason
 DISCONNECT_REASON_SUPERSEDED: DisconnectReason
 DISCONNECT_REASON_UNAVAILABLE: DisconnectReason
+JOB_STATE_UNSPECIFIED: JobState
+JOB_STATE_QUEUED: JobState
+JOB_STATE_DISPATCHED: JobState
+JOB_STATE_RUNNING: JobState
+JOB_STATE_SUCCEEDED: JobState
+JOB_STATE_FAILED: JobState
+JOB_STATE_TIMED_OUT: JobState
+JOB_STATE_CANCELLED: JobState
 
 class CollectorMessage(_message.Message):
-    __slots__ = ("sequence", "sent_at_unix_ms", "hello", "proof", "heartbeat", "disconnect")
+    __slots__ = ("sequence", "sent_at_unix_ms", "hello", "proof", "heartbeat", "disconnect", "job_update", "result_batch")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     DISCONNECT_FIELD_NUMBER: _ClassVar[int]
+    JOB_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_BATCH_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     sent_at_unix_ms: int
     hello: Hello
     proof: Proof
     heartbeat: Heartbeat
     disconnect: Disconnect
-    def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., proof: _Optional[_Union[Proof, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ...) -> None: ...
+    job_update: JobUpdate
+    result_batch: ResultBatch
+    def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., proof: _Optional[_Union[Proof, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., job_update: _Optional[_Union[JobUpdate, _Mapping]] = ..., result_batch: _Optional[_Union[ResultBatch, _Mapping]] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("sequence", "sent_at_unix_ms", "challenge", "pending", "welcome", "state_change", "heartbeat_ack", "disconnect")
+    __slots__ = ("sequence", "sent_at_unix_ms", "challenge", "pending", "welcome", "state_change", "heartbeat_ack", "disconnect", "job_assignment", "job_cancel", "batch_ack", "config_update")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +106,10 @@ class ServerMessage(_message.Message):
     STATE_CHANGE_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     DISCONNECT_FIELD_NUMBER: _ClassVar[int]
+    JOB_ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    JOB_CANCEL_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ACK_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_UPDATE_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     sent_at_unix_ms: int
     challenge: Challenge
@@ -91,10 +118,14 @@ class ServerMessage(_message.Message):
     state_change: StateChange
     heartbeat_ack: HeartbeatAck
     disconnect: Disconnect
-    def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ..., pending: _Optional[_Union[Pending, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ...) -> None: ...
+    job_assignment: JobAssignment
+    job_cancel: JobCancel
+    batch_ack: BatchAck
+    config_update: ConfigUpdate
+    def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ..., pending: _Optional[_Union[Pending, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., job_assignment: _Optional[_Union[JobAssignment, _Mapping]] = ..., job_cancel: _Optional[_Union[JobCancel, _Mapping]] = ..., batch_ack: _Optional[_Union[BatchAck, _Mapping]] = ..., config_update: _Optional[_Union[ConfigUpdate, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("protocol_version", "capabilities", "instance_uid", "name", "zone", "version", "bound_server_instance", "public_key", "username", "password_verifier")
+    __slots__ = ("protocol_version", "capabilities", "instance_uid", "name", "zone", "version", "bound_server_instance", "public_key", "username", "password_verifier", "encryption_public_key")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +136,7 @@ class Hello(_message.Message):
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     USERNAME_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_VERIFIER_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     instance_uid: str
@@ -115,7 +147,8 @@ class Hello(_message.Message):
     public_key: bytes
     username: str
     password_verifier: str
-    def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., bound_server_instance: _Optional[str] = ..., public_key: _Optional[bytes] = ..., username: _Optional[str] = ..., password_verifier: _Optional[str] = ...) -> None: ...
+    encryption_public_key: bytes
+    def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., bound_server_instance: _Optional[str] = ..., public_key: _Optional[bytes] = ..., username: _Optional[str] = ..., password_verifier: _Optional[str] = ..., encryption_public_key: _Optional[bytes] = ...) -> None: ...
 
 class Challenge(_message.Message):
     __slots__ = ("nonce", "server_instance")
@@ -188,3 +221,295 @@ class Disconnect(_message.Message):
     retry: bool
     retry_after_seconds: int
     def __init__(self, reason: _Optional[_Union[DisconnectReason, str]] = ..., message: _Optional[str] = ..., retry: _Optional[bool] = ..., retry_after_seconds: _Optional[int] = ...) -> None: ...
+
+class JobAssignment(_message.Message):
+    __slots__ = ("job_run_id", "discovery", "targets", "exclusions", "ports", "probes", "credentials", "concurrency", "rate_per_second", "timeout_ms", "deadline_seconds", "dns_resolver", "batch_max_devices", "zone")
+    JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    DISCOVERY_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUSIONS_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    PROBES_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    RATE_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DNS_RESOLVER_FIELD_NUMBER: _ClassVar[int]
+    BATCH_MAX_DEVICES_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    job_run_id: str
+    discovery: str
+    targets: _containers.RepeatedScalarFieldContainer[str]
+    exclusions: _containers.RepeatedScalarFieldContainer[str]
+    ports: _containers.RepeatedScalarFieldContainer[int]
+    probes: _containers.RepeatedScalarFieldContainer[str]
+    credentials: SealedSecret
+    concurrency: int
+    rate_per_second: int
+    timeout_ms: int
+    deadline_seconds: int
+    dns_resolver: str
+    batch_max_devices: int
+    zone: str
+    def __init__(self, job_run_id: _Optional[str] = ..., discovery: _Optional[str] = ..., targets: _Optional[_Iterable[str]] = ..., exclusions: _Optional[_Iterable[str]] = ..., ports: _Optional[_Iterable[int]] = ..., probes: _Optional[_Iterable[str]] = ..., credentials: _Optional[_Union[SealedSecret, _Mapping]] = ..., concurrency: _Optional[int] = ..., rate_per_second: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., deadline_seconds: _Optional[int] = ..., dns_resolver: _Optional[str] = ..., batch_max_devices: _Optional[int] = ..., zone: _Optional[str] = ...) -> None: ...
+
+class SealedSecret(_message.Message):
+    __slots__ = ("algorithm", "ephemeral_public_key", "nonce", "ciphertext", "context")
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    EPHEMERAL_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    algorithm: str
+    ephemeral_public_key: bytes
+    nonce: bytes
+    ciphertext: bytes
+    context: str
+    def __init__(self, algorithm: _Optional[str] = ..., ephemeral_public_key: _Optional[bytes] = ..., nonce: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ..., context: _Optional[str] = ...) -> None: ...
+
+class CredentialSet(_message.Message):
+    __slots__ = ("credentials",)
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    credentials: _containers.RepeatedCompositeFieldContainer[Credential]
+    def __init__(self, credentials: _Optional[_Iterable[_Union[Credential, _Mapping]]] = ...) -> None: ...
+
+class Credential(_message.Message):
+    __slots__ = ("name", "snmp_v2c", "snmp_v3", "ssh")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SNMP_V2C_FIELD_NUMBER: _ClassVar[int]
+    SNMP_V3_FIELD_NUMBER: _ClassVar[int]
+    SSH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    snmp_v2c: SnmpV2c
+    snmp_v3: SnmpV3
+    ssh: SshLogin
+    def __init__(self, name: _Optional[str] = ..., snmp_v2c: _Optional[_Union[SnmpV2c, _Mapping]] = ..., snmp_v3: _Optional[_Union[SnmpV3, _Mapping]] = ..., ssh: _Optional[_Union[SshLogin, _Mapping]] = ...) -> None: ...
+
+class SnmpV2c(_message.Message):
+    __slots__ = ("community",)
+    COMMUNITY_FIELD_NUMBER: _ClassVar[int]
+    community: str
+    def __init__(self, community: _Optional[str] = ...) -> None: ...
+
+class SnmpV3(_message.Message):
+    __slots__ = ("username", "auth_protocol", "auth_key", "priv_protocol", "priv_key")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    AUTH_PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    AUTH_KEY_FIELD_NUMBER: _ClassVar[int]
+    PRIV_PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    PRIV_KEY_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    auth_protocol: str
+    auth_key: str
+    priv_protocol: str
+    priv_key: str
+    def __init__(self, username: _Optional[str] = ..., auth_protocol: _Optional[str] = ..., auth_key: _Optional[str] = ..., priv_protocol: _Optional[str] = ..., priv_key: _Optional[str] = ...) -> None: ...
+
+class SshLogin(_message.Message):
+    __slots__ = ("username", "password", "private_key_pem", "passphrase")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    PRIVATE_KEY_PEM_FIELD_NUMBER: _ClassVar[int]
+    PASSPHRASE_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    password: str
+    private_key_pem: str
+    passphrase: str
+    def __init__(self, username: _Optional[str] = ..., password: _Optional[str] = ..., private_key_pem: _Optional[str] = ..., passphrase: _Optional[str] = ...) -> None: ...
+
+class JobCancel(_message.Message):
+    __slots__ = ("job_run_id", "reason")
+    JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    job_run_id: str
+    reason: str
+    def __init__(self, job_run_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class JobUpdate(_message.Message):
+    __slots__ = ("job_run_id", "state", "targets_done", "targets_total", "devices_found", "error", "batches_sent")
+    JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_DONE_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FOUND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_SENT_FIELD_NUMBER: _ClassVar[int]
+    job_run_id: str
+    state: JobState
+    targets_done: int
+    targets_total: int
+    devices_found: int
+    error: str
+    batches_sent: int
+    def __init__(self, job_run_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., targets_done: _Optional[int] = ..., targets_total: _Optional[int] = ..., devices_found: _Optional[int] = ..., error: _Optional[str] = ..., batches_sent: _Optional[int] = ...) -> None: ...
+
+class ResultBatch(_message.Message):
+    __slots__ = ("job_run_id", "sequence", "devices", "observed_at_unix_ms")
+    JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    job_run_id: str
+    sequence: int
+    devices: _containers.RepeatedCompositeFieldContainer[DeviceObservation]
+    observed_at_unix_ms: int
+    def __init__(self, job_run_id: _Optional[str] = ..., sequence: _Optional[int] = ..., devices: _Optional[_Iterable[_Union[DeviceObservation, _Mapping]]] = ..., observed_at_unix_ms: _Optional[int] = ...) -> None: ...
+
+class DeviceObservation(_message.Message):
+    __slots__ = ("ip", "hostname", "alive_by", "rtt_ms", "ports", "snmp", "audit", "mac_addresses", "notes")
+    IP_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    ALIVE_BY_FIELD_NUMBER: _ClassVar[int]
+    RTT_MS_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    SNMP_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_FIELD_NUMBER: _ClassVar[int]
+    MAC_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    ip: str
+    hostname: str
+    alive_by: str
+    rtt_ms: float
+    ports: _containers.RepeatedCompositeFieldContainer[PortObservation]
+    snmp: SnmpFacts
+    audit: HostAudit
+    mac_addresses: _containers.RepeatedScalarFieldContainer[str]
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ip: _Optional[str] = ..., hostname: _Optional[str] = ..., alive_by: _Optional[str] = ..., rtt_ms: _Optional[float] = ..., ports: _Optional[_Iterable[_Union[PortObservation, _Mapping]]] = ..., snmp: _Optional[_Union[SnmpFacts, _Mapping]] = ..., audit: _Optional[_Union[HostAudit, _Mapping]] = ..., mac_addresses: _Optional[_Iterable[str]] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PortObservation(_message.Message):
+    __slots__ = ("port", "protocol", "service", "banner", "http", "tls", "ssh")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    BANNER_FIELD_NUMBER: _ClassVar[int]
+    HTTP_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
+    SSH_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    protocol: str
+    service: str
+    banner: str
+    http: HttpInfo
+    tls: TlsInfo
+    ssh: SshInfo
+    def __init__(self, port: _Optional[int] = ..., protocol: _Optional[str] = ..., service: _Optional[str] = ..., banner: _Optional[str] = ..., http: _Optional[_Union[HttpInfo, _Mapping]] = ..., tls: _Optional[_Union[TlsInfo, _Mapping]] = ..., ssh: _Optional[_Union[SshInfo, _Mapping]] = ...) -> None: ...
+
+class HttpInfo(_message.Message):
+    __slots__ = ("status", "server", "title")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    status: int
+    server: str
+    title: str
+    def __init__(self, status: _Optional[int] = ..., server: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
+
+class TlsInfo(_message.Message):
+    __slots__ = ("subject", "issuer", "not_after_unix", "subject_alt_names")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_UNIX_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ALT_NAMES_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    issuer: str
+    not_after_unix: int
+    subject_alt_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, subject: _Optional[str] = ..., issuer: _Optional[str] = ..., not_after_unix: _Optional[int] = ..., subject_alt_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SshInfo(_message.Message):
+    __slots__ = ("banner", "host_key_type", "host_key_fingerprint", "host_key_changed")
+    BANNER_FIELD_NUMBER: _ClassVar[int]
+    HOST_KEY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    HOST_KEY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    HOST_KEY_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    banner: str
+    host_key_type: str
+    host_key_fingerprint: str
+    host_key_changed: bool
+    def __init__(self, banner: _Optional[str] = ..., host_key_type: _Optional[str] = ..., host_key_fingerprint: _Optional[str] = ..., host_key_changed: _Optional[bool] = ...) -> None: ...
+
+class SnmpFacts(_message.Message):
+    __slots__ = ("sys_name", "sys_descr", "sys_object_id", "sys_uptime_centiseconds", "engine_id", "interfaces")
+    SYS_NAME_FIELD_NUMBER: _ClassVar[int]
+    SYS_DESCR_FIELD_NUMBER: _ClassVar[int]
+    SYS_OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SYS_UPTIME_CENTISECONDS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_ID_FIELD_NUMBER: _ClassVar[int]
+    INTERFACES_FIELD_NUMBER: _ClassVar[int]
+    sys_name: str
+    sys_descr: str
+    sys_object_id: str
+    sys_uptime_centiseconds: int
+    engine_id: str
+    interfaces: _containers.RepeatedCompositeFieldContainer[NetworkInterface]
+    def __init__(self, sys_name: _Optional[str] = ..., sys_descr: _Optional[str] = ..., sys_object_id: _Optional[str] = ..., sys_uptime_centiseconds: _Optional[int] = ..., engine_id: _Optional[str] = ..., interfaces: _Optional[_Iterable[_Union[NetworkInterface, _Mapping]]] = ...) -> None: ...
+
+class NetworkInterface(_message.Message):
+    __slots__ = ("name", "mac", "addresses", "description", "speed_bps")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SPEED_BPS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mac: str
+    addresses: _containers.RepeatedScalarFieldContainer[str]
+    description: str
+    speed_bps: int
+    def __init__(self, name: _Optional[str] = ..., mac: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., speed_bps: _Optional[int] = ...) -> None: ...
+
+class HostAudit(_message.Message):
+    __slots__ = ("hostname", "os_name", "os_version", "kernel", "uptime_seconds", "cpu_count", "memory_bytes", "interfaces")
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    OS_NAME_FIELD_NUMBER: _ClassVar[int]
+    OS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    INTERFACES_FIELD_NUMBER: _ClassVar[int]
+    hostname: str
+    os_name: str
+    os_version: str
+    kernel: str
+    uptime_seconds: int
+    cpu_count: int
+    memory_bytes: int
+    interfaces: _containers.RepeatedCompositeFieldContainer[NetworkInterface]
+    def __init__(self, hostname: _Optional[str] = ..., os_name: _Optional[str] = ..., os_version: _Optional[str] = ..., kernel: _Optional[str] = ..., uptime_seconds: _Optional[int] = ..., cpu_count: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., interfaces: _Optional[_Iterable[_Union[NetworkInterface, _Mapping]]] = ...) -> None: ...
+
+class BatchAck(_message.Message):
+    __slots__ = ("job_run_id", "sequence")
+    JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    job_run_id: str
+    sequence: int
+    def __init__(self, job_run_id: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class ConfigUpdate(_message.Message):
+    __slots__ = ("collector_check_minutes", "heartbeat_interval_seconds")
+    COLLECTOR_CHECK_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    collector_check_minutes: int
+    heartbeat_interval_seconds: int
+    def __init__(self, collector_check_minutes: _Optional[int] = ..., heartbeat_interval_seconds: _Optional[int] = ...) -> None: ...
+
+class PollRequest(_message.Message):
+    __slots__ = ("session_token", "messages")
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    messages: _containers.RepeatedCompositeFieldContainer[CollectorMessage]
+    def __init__(self, session_token: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[CollectorMessage, _Mapping]]] = ...) -> None: ...
+
+class PollResponse(_message.Message):
+    __slots__ = ("session_token", "messages", "next_poll_seconds")
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_POLL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    messages: _containers.RepeatedCompositeFieldContainer[ServerMessage]
+    next_poll_seconds: int
+    def __init__(self, session_token: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ServerMessage, _Mapping]]] = ..., next_poll_seconds: _Optional[int] = ...) -> None: ...

@@ -138,3 +138,121 @@ class GatewayService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class InventoryServiceStub:
+    """The inventory: devices the collectors found, keyed within a zone, with history.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListDevices = channel.unary_unary(
+                '/outpost.gateway.v1.InventoryService/ListDevices',
+                request_serializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDevicesRequest.SerializeToString,
+                response_deserializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDevicesResponse.FromString,
+                _registered_method=True)
+        self.GetDevice = channel.unary_unary(
+                '/outpost.gateway.v1.InventoryService/GetDevice',
+                request_serializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceRequest.SerializeToString,
+                response_deserializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceResponse.FromString,
+                _registered_method=True)
+
+
+class InventoryServiceServicer:
+    """The inventory: devices the collectors found, keyed within a zone, with history.
+    """
+
+    def ListDevices(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDevice(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_InventoryServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListDevices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDevices,
+                    request_deserializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDevicesRequest.FromString,
+                    response_serializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDevicesResponse.SerializeToString,
+            ),
+            'GetDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDevice,
+                    request_deserializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceRequest.FromString,
+                    response_serializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'outpost.gateway.v1.InventoryService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('outpost.gateway.v1.InventoryService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class InventoryService:
+    """The inventory: devices the collectors found, keyed within a zone, with history.
+    """
+
+    @staticmethod
+    def ListDevices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.gateway.v1.InventoryService/ListDevices',
+            outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDevicesRequest.SerializeToString,
+            outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDevicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.gateway.v1.InventoryService/GetDevice',
+            outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceRequest.SerializeToString,
+            outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

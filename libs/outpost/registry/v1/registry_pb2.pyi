@@ -23,6 +23,13 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_STATE_CHANGED: _ClassVar[EventKind]
     EVENT_KIND_REMOVED: _ClassVar[EventKind]
     EVENT_KIND_BOOKMARK: _ClassVar[EventKind]
+
+class CredentialType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CREDENTIAL_TYPE_UNSPECIFIED: _ClassVar[CredentialType]
+    CREDENTIAL_TYPE_SNMP_V2C: _ClassVar[CredentialType]
+    CREDENTIAL_TYPE_SNMP_V3: _ClassVar[CredentialType]
+    CREDENTIAL_TYPE_SSH: _ClassVar[CredentialType]
 DECISION_UNSPECIFIED: Decision
 DECISION_ACCEPTED: Decision
 DECISION_REFUSED: Decision
@@ -30,6 +37,10 @@ EVENT_KIND_UNSPECIFIED: EventKind
 EVENT_KIND_STATE_CHANGED: EventKind
 EVENT_KIND_REMOVED: EventKind
 EVENT_KIND_BOOKMARK: EventKind
+CREDENTIAL_TYPE_UNSPECIFIED: CredentialType
+CREDENTIAL_TYPE_SNMP_V2C: CredentialType
+CREDENTIAL_TYPE_SNMP_V3: CredentialType
+CREDENTIAL_TYPE_SSH: CredentialType
 
 class Collector(_message.Message):
     __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision")
@@ -302,3 +313,67 @@ class ListNameConflictsResponse(_message.Message):
     CONFLICTS_FIELD_NUMBER: _ClassVar[int]
     conflicts: _containers.RepeatedCompositeFieldContainer[NameConflict]
     def __init__(self, conflicts: _Optional[_Iterable[_Union[NameConflict, _Mapping]]] = ...) -> None: ...
+
+class CredentialInfo(_message.Message):
+    __slots__ = ("name", "type", "username", "created_at", "created_by")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: CredentialType
+    username: str
+    created_at: _timestamp_pb2.Timestamp
+    created_by: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[CredentialType, str]] = ..., username: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ...) -> None: ...
+
+class CreateCredentialRequest(_message.Message):
+    __slots__ = ("credential", "actor")
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    credential: _agent_pb2.Credential
+    actor: str
+    def __init__(self, credential: _Optional[_Union[_agent_pb2.Credential, _Mapping]] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class CreateCredentialResponse(_message.Message):
+    __slots__ = ("credential",)
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    credential: CredentialInfo
+    def __init__(self, credential: _Optional[_Union[CredentialInfo, _Mapping]] = ...) -> None: ...
+
+class ListCredentialsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCredentialsResponse(_message.Message):
+    __slots__ = ("credentials",)
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    credentials: _containers.RepeatedCompositeFieldContainer[CredentialInfo]
+    def __init__(self, credentials: _Optional[_Iterable[_Union[CredentialInfo, _Mapping]]] = ...) -> None: ...
+
+class DeleteCredentialRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteCredentialResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SealCredentialsRequest(_message.Message):
+    __slots__ = ("collector_instance_uid", "names", "context")
+    COLLECTOR_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    collector_instance_uid: str
+    names: _containers.RepeatedScalarFieldContainer[str]
+    context: str
+    def __init__(self, collector_instance_uid: _Optional[str] = ..., names: _Optional[_Iterable[str]] = ..., context: _Optional[str] = ...) -> None: ...
+
+class SealCredentialsResponse(_message.Message):
+    __slots__ = ("sealed",)
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    sealed: _agent_pb2.SealedSecret
+    def __init__(self, sealed: _Optional[_Union[_agent_pb2.SealedSecret, _Mapping]] = ...) -> None: ...

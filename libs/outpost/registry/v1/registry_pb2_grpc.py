@@ -89,6 +89,26 @@ class RegistryServiceStub:
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsRequest.SerializeToString,
                 response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsResponse.FromString,
                 _registered_method=True)
+        self.CreateCredential = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/CreateCredential',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateCredentialRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateCredentialResponse.FromString,
+                _registered_method=True)
+        self.ListCredentials = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/ListCredentials',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListCredentialsRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListCredentialsResponse.FromString,
+                _registered_method=True)
+        self.DeleteCredential = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/DeleteCredential',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.DeleteCredentialRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.DeleteCredentialResponse.FromString,
+                _registered_method=True)
+        self.SealCredentials = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/SealCredentials',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -166,6 +186,33 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCredential(self, request, context):
+        """--- discovery credentials (secrets encrypted at rest; never returned in clear) -------
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCredentials(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCredential(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SealCredentials(self, request, context):
+        """SealCredentials (gateways): the named credentials as a CredentialSet sealed to one
+        enabled collector's encryption key, bound to `context` (the job run id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -223,6 +270,26 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListNameConflicts,
                     request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsRequest.FromString,
                     response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsResponse.SerializeToString,
+            ),
+            'CreateCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCredential,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateCredentialRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateCredentialResponse.SerializeToString,
+            ),
+            'ListCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCredentials,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListCredentialsRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListCredentialsResponse.SerializeToString,
+            ),
+            'DeleteCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCredential,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.DeleteCredentialRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.DeleteCredentialResponse.SerializeToString,
+            ),
+            'SealCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.SealCredentials,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -522,6 +589,114 @@ class RegistryService:
             '/outpost.registry.v1.RegistryService/ListNameConflicts',
             outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsRequest.SerializeToString,
             outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/CreateCredential',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.CreateCredentialRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.CreateCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/ListCredentials',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ListCredentialsRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ListCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/DeleteCredential',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.DeleteCredentialRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.DeleteCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SealCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/SealCredentials',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsResponse.FromString,
             options,
             channel_credentials,
             insecure,
