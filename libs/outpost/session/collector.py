@@ -52,9 +52,14 @@ ALLOWED_KINDS: dict[CollectorState, frozenset[str]] = {
     CollectorState.IDLE: frozenset(),
     CollectorState.AWAIT_CHALLENGE: frozenset({"challenge", "disconnect"}),
     CollectorState.AWAIT_DECISION: frozenset({"pending", "welcome", "disconnect"}),
-    CollectorState.PENDING: frozenset({"pending", "welcome", "heartbeat_ack", "disconnect"}),
-    CollectorState.ENABLED: frozenset({"pending", "state_change", "heartbeat_ack", "disconnect"}),
-    CollectorState.DISABLED: frozenset({"pending", "state_change", "heartbeat_ack", "disconnect"}),
+    CollectorState.PENDING: frozenset({"pending", "welcome", "heartbeat_ack", "disconnect", "config_update"}),
+    CollectorState.ENABLED: frozenset(
+        {"pending", "state_change", "heartbeat_ack", "disconnect", "config_update"}
+        | {"job_assignment", "job_cancel", "batch_ack"}
+    ),
+    CollectorState.DISABLED: frozenset(
+        {"pending", "state_change", "heartbeat_ack", "disconnect", "config_update", "job_cancel", "batch_ack"}
+    ),
     CollectorState.CLOSED: frozenset(),
 }
 
@@ -94,7 +99,33 @@ class Closed:
     by_server: bool
 
 
-Event = Accepted | StateChanged | Closed
+@dataclass(frozen=True)
+class JobAssigned:
+    """Run this discovery job; report with `send_job_update()`/`send_result_batch()`."""
+
+    assignment: agent_pb2.JobAssignment
+
+
+@dataclass(frozen=True)
+class JobCancelled:
+    job_run_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BatchAcked:
+    """The server committed this batch: it may be deleted from the spool."""
+
+    job_run_id: str
+    sequence: int
+
+
+@dataclass(frozen=True)
+class ConfigChanged:
+    config: agent_pb2.ConfigUpdate
+
+
+Event = Accepted | StateChanged | Closed | JobAssigned | JobCancelled | BatchAcked | ConfigChanged
 
 
 @dataclass(eq=False)
@@ -149,6 +180,21 @@ class CollectorSession:
             getattr(self, f"_on_{kind}")(getattr(message, kind), now)
         except RemoteProtocolError as exc:
             self.fail(exc.reason, exc.message)
+
+    # --- work ---------------------------------------------------------------------------
+    def send_job_update(self, update: agent_pb2.JobUpdate) -> bool:
+        """Queue a run's progress or end; only a registered session carries it."""
+        if self.state not in (CollectorState.ENABLED, CollectorState.DISABLED):
+            return False
+        self._send(job_update=update)
+        return True
+
+    def send_result_batch(self, batch: agent_pb2.ResultBatch) -> bool:
+        """Queue results; only an ENABLED session carries them (the server refuses others)."""
+        if self.state is not CollectorState.ENABLED:
+            return False
+        self._send(result_batch=batch)
+        return True
 
     def tick(self, now: float) -> None:
         """Send a heartbeat when due and enforce deadlines; call at `next_deadline()`."""
@@ -272,6 +318,22 @@ class CollectorSession:
             raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "state change to an unknown or pending state")
         self.state = state
         self._events.append(StateChanged(state, change.reason, change.changed_by))
+
+    def _on_job_assignment(self, assignment: agent_pb2.JobAssignment, now: float) -> None:
+        if not assignment.job_run_id:
+            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "job assignment without a job run id")
+        self._events.append(JobAssigned(assignment))
+
+    def _on_job_cancel(self, cancel: agent_pb2.JobCancel, now: float) -> None:
+        self._events.append(JobCancelled(cancel.job_run_id, cancel.reason))
+
+    def _on_batch_ack(self, ack: agent_pb2.BatchAck, now: float) -> None:
+        self._events.append(BatchAcked(ack.job_run_id, ack.sequence))
+
+    def _on_config_update(self, config: agent_pb2.ConfigUpdate, now: float) -> None:
+        if config.heartbeat_interval_seconds:
+            self.heartbeat_interval = float(config.heartbeat_interval_seconds)
+        self._events.append(ConfigChanged(config))
 
     def _on_heartbeat_ack(self, _: agent_pb2.HeartbeatAck, now: float) -> None:
         pass  # receive() already counted it as a sign of life

@@ -69,9 +69,9 @@ ALLOWED_KINDS: dict[ServerState, frozenset[str]] = {
     ServerState.AWAIT_HELLO: frozenset({"hello", "disconnect"}),
     ServerState.AWAIT_PROOF: frozenset({"proof", "disconnect"}),
     ServerState.AUTHENTICATING: frozenset({"heartbeat", "disconnect"}),
-    ServerState.PENDING: frozenset({"heartbeat", "disconnect"}),
-    ServerState.ENABLED: frozenset({"heartbeat", "disconnect"}),
-    ServerState.DISABLED: frozenset({"heartbeat", "disconnect"}),
+    ServerState.PENDING: frozenset({"heartbeat", "disconnect", "job_update", "result_batch"}),
+    ServerState.ENABLED: frozenset({"heartbeat", "disconnect", "job_update", "result_batch"}),
+    ServerState.DISABLED: frozenset({"heartbeat", "disconnect", "job_update", "result_batch"}),
     ServerState.CLOSED: frozenset(),
 }
 
@@ -131,7 +131,41 @@ class SessionClosed:
     by_peer: bool
 
 
-Event = AuthenticationRequested | SessionAccepted | StateEntered | SequenceGap | SessionClosed
+@dataclass(frozen=True)
+class JobUpdateReceived:
+    """A registered collector reported a run's progress or end; forward it to the scheduler."""
+
+    update: agent_pb2.JobUpdate
+
+
+@dataclass(frozen=True)
+class ResultBatchReceived:
+    """An enabled collector sent results: commit them, then call `ack_batch()`."""
+
+    batch: agent_pb2.ResultBatch
+
+
+@dataclass(frozen=True)
+class WorkRefused:
+    """Work traffic from a collector that may not work now (pending, or results while
+    disabled): not a protocol error (it may have been in flight when an admin acted), but
+    nothing is accepted and nothing is acknowledged."""
+
+    kind: str
+    job_run_id: str
+    state: ServerState
+
+
+Event = (
+    AuthenticationRequested
+    | SessionAccepted
+    | StateEntered
+    | SequenceGap
+    | SessionClosed
+    | JobUpdateReceived
+    | ResultBatchReceived
+    | WorkRefused
+)
 
 
 @dataclass(frozen=True)
@@ -287,6 +321,33 @@ class ServerSession:
             self.revision = revision
             self._close_removed(reason)
 
+    # --- work ---------------------------------------------------------------------------
+    def assign_job(self, assignment: agent_pb2.JobAssignment) -> bool:
+        """Send a run to the collector; only an ENABLED session is ever given work."""
+        if self.state is not ServerState.ENABLED:
+            return False
+        self._send(job_assignment=assignment)
+        return True
+
+    def cancel_job(self, job_run_id: str, reason: str) -> bool:
+        if self.state not in (ServerState.ENABLED, ServerState.DISABLED):
+            return False
+        self._send(job_cancel=agent_pb2.JobCancel(job_run_id=job_run_id, reason=reason))
+        return True
+
+    def ack_batch(self, job_run_id: str, sequence: int) -> bool:
+        """Acknowledge a batch once it is committed; the collector may then forget it."""
+        if self.state not in ACCEPTED_STATES:
+            return False
+        self._send(batch_ack=agent_pb2.BatchAck(job_run_id=job_run_id, sequence=sequence))
+        return True
+
+    def update_config(self, config: agent_pb2.ConfigUpdate) -> bool:
+        if self.state not in ACCEPTED_STATES:
+            return False
+        self._send(config_update=config)
+        return True
+
     def tick(self, now: float) -> None:
         """Enforce deadlines; call at `next_deadline()`."""
         if self.state in HANDSHAKE_STATES and now >= self._handshake_deadline:
@@ -373,6 +434,20 @@ class ServerSession:
     def _on_heartbeat(self, _: agent_pb2.Heartbeat, now: float) -> None:
         if self.state in ACCEPTED_STATES:
             self._send(heartbeat_ack=agent_pb2.HeartbeatAck())
+
+    def _on_job_update(self, update: agent_pb2.JobUpdate, now: float) -> None:
+        # Status is accepted from a disabled collector too: disabling cancels its runs, and
+        # the scheduler must hear how they ended. A pending collector never had a run.
+        if self.state in (ServerState.ENABLED, ServerState.DISABLED):
+            self._events.append(JobUpdateReceived(update))
+        else:
+            self._events.append(WorkRefused("job_update", update.job_run_id, self.state))
+
+    def _on_result_batch(self, batch: agent_pb2.ResultBatch, now: float) -> None:
+        if self.state is ServerState.ENABLED:
+            self._events.append(ResultBatchReceived(batch))
+        else:
+            self._events.append(WorkRefused("result_batch", batch.job_run_id, self.state))
 
     def _on_disconnect(self, disconnect: agent_pb2.Disconnect, now: float) -> None:
         self.state = ServerState.CLOSED
