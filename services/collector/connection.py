@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import structlog
 
@@ -35,6 +36,7 @@ from outpost.session.collector import (
     Closed,
     CollectorSession,
     CollectorState,
+    Event,
     StateChanged,
 )
 from outpost.session.errors import RemoteProtocolError
@@ -50,6 +52,21 @@ STATUS_BY_STATE: dict[CollectorState, StatusState] = {
     CollectorState.ENABLED: "enabled",
     CollectorState.DISABLED: "disabled",
 }
+
+
+class Work(Protocol):
+    """The collector's jobs, as a connection sees them (see services.collector.jobs.work)."""
+
+    changed: asyncio.Event
+
+    def connection_opened(self) -> None:
+        """A new connection: everything not yet acknowledged must be sent again."""
+
+    def fill(self, session: CollectorSession) -> None:
+        """Hand the session what it may carry now (results, job updates)."""
+
+    async def on_event(self, event: Event) -> None:
+        """Act on work events (assignments, cancels, acks, config) and state changes."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +90,11 @@ class Connection:
         identity: Identity,
         identity_store: IdentityStore,
         status: StatusFile,
+        work: Work | None = None,
     ) -> None:
         self.transport = transport
+        self.work = work
+        self._recv: asyncio.Task[bytes | None] | None = None
         self.session = session
         self.server = server
         self.identity = identity
@@ -91,12 +111,17 @@ class Connection:
         session = self.session
         try:
             session.start(self._loop.time())
+            if self.work is not None:
+                self.work.connection_opened()
             while True:
                 deadline = session.next_deadline()
                 if deadline is not None and self._loop.time() >= deadline:
                     session.tick(self._loop.time())
+                if self.work is not None:
+                    self.work.changed.clear()
+                    self.work.fill(session)
                 await self._flush()
-                self._handle_events()
+                await self._handle_events()
                 if session.closed:
                     break
                 await self._receive_until(session.next_deadline())
@@ -104,6 +129,8 @@ class Connection:
             await self._shut_down()
             raise
         finally:
+            if self._recv is not None:
+                self._recv.cancel()
             try:
                 await self.transport.close()
             except Exception:  # the connection is over either way; say why it was untidy
@@ -116,12 +143,26 @@ class Connection:
     async def _receive_until(self, deadline: float | None) -> None:
         """Feed the session the next frame, or nothing if `deadline` passes first."""
         session = self.session
+        if self._recv is None:
+            self._recv = asyncio.ensure_future(self.transport.recv())
+        waiters: set[asyncio.Future[Any]] = {self._recv}
+        work_changed = None
+        if self.work is not None:
+            work_changed = asyncio.ensure_future(self.work.changed.wait())
+            waiters.add(work_changed)
+        timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
         try:
-            async with asyncio.timeout_at(deadline):
-                data = await self.transport.recv()
-        except TimeoutError:
-            session.tick(self._loop.time())
-            return
+            done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if work_changed is not None:
+                work_changed.cancel()
+        if self._recv not in done:
+            if not done:
+                session.tick(self._loop.time())
+            return  # a deadline, or work to send: the caller's loop handles both
+        recv, self._recv = self._recv, None
+        try:
+            data = recv.result()
         except RemoteProtocolError as exc:
             session.fail(exc.reason, exc.message)
             return
@@ -149,14 +190,16 @@ class Connection:
                 self.session.connection_lost()
                 return
 
-    def _handle_events(self) -> None:
+    async def _handle_events(self) -> None:
         for event in self.session.events_received():
             if isinstance(event, Accepted):
                 self._on_accepted(event)
             elif isinstance(event, StateChanged):
                 self._on_state_changed(event)
-            else:
+            elif isinstance(event, Closed):
                 self._on_closed(event)
+            if self.work is not None:
+                await self.work.on_event(event)
 
     def _on_accepted(self, event: Accepted) -> None:
         self.accepted = True
@@ -224,7 +267,7 @@ class Connection:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._flush()
-        self._handle_events()
+        await self._handle_events()
 
 
 def reason_name(reason: int) -> str:

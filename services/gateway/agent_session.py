@@ -26,6 +26,10 @@ from outpost.session.errors import RemoteProtocolError
 from outpost.session.server import (
     AuthDecision,
     AuthenticationRequested,
+    JobUpdateReceived,
+    ResultBatchReceived,
+    ServerState,
+    WorkRefused,
     ServerSession,
     ServerSessionConfig,
     SessionAccepted,
@@ -34,9 +38,20 @@ from outpost.session.server import (
 )
 from services.gateway import metrics
 from services.gateway.admission import Admission
-from services.gateway.domain.session_hub import ChangeKind, CollectorChange, LiveSession, SessionHub, Superseded
+from services.gateway.dispatch import Dispatcher
+from services.gateway.domain.session_hub import (
+    ChangeKind,
+    CheckIntervalChanged,
+    CollectorChange,
+    LiveSession,
+    RunCancelled,
+    RunsAvailable,
+    SessionHub,
+    Superseded,
+)
 from services.gateway.registry_client import RegistryClient
 from services.gateway.session_reports import SessionReporter
+from services.gateway.session_work import SessionWork, WorkContext
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +96,8 @@ class GatewayContext:
     hub: SessionHub
     reporter: SessionReporter
     admission: Admission
+    work: WorkContext
+    dispatcher: Dispatcher
     draining: bool = False
 
 
@@ -122,6 +139,7 @@ class _SessionRunner:
         )
         self.inbox: asyncio.Queue[object] = asyncio.Queue(INBOX_SIZE)
         self.live: LiveSession | None = None
+        self.work: SessionWork | None = None
         self.unauthenticated = False
         self.close_reason = ""
         self.reader: asyncio.Task[None] | None = None
@@ -177,6 +195,12 @@ class _SessionRunner:
                 )
             elif isinstance(item, Shutdown):
                 self.core.shutdown()
+            elif isinstance(item, RunsAvailable) and self.work is not None:
+                await self.work.claim(self.core)
+            elif isinstance(item, RunCancelled):
+                self.core.cancel_job(item.job_run_id, item.reason)
+            elif isinstance(item, CheckIntervalChanged):
+                self.core.update_config(agent_pb2.ConfigUpdate(collector_check_minutes=item.collector_check_minutes))
 
     async def _next_item(self) -> object:
         deadline = self.core.next_deadline()
@@ -234,16 +258,22 @@ class _SessionRunner:
         elif isinstance(event, SessionAccepted):
             self._end_unauthenticated()
             structlog.contextvars.bind_contextvars(collector=event.name)
+            zone = self.core.hello.zone if self.core.hello is not None else ""
             self.live = LiveSession(
                 session_id=self.core.session_id,
                 instance_uid=event.instance_uid,
                 name=event.name,
+                zone=zone,
                 transport=self.stream.transport,
                 remote_address=self.stream.remote_address,
                 opened_at=time.time(),
                 deliver=self.deliver,
                 state=event.state,
                 last_message_at=time.time(),
+            )
+            self.work = SessionWork(self.ctx.work, event.instance_uid, event.name, zone, self.deliver)
+            self.core.update_config(
+                agent_pb2.ConfigUpdate(collector_check_minutes=self.ctx.dispatcher.collector_check_minutes)
             )
             newest = self.ctx.hub.attach(self.live)
             metrics.SESSIONS.labels(self.stream.transport).inc()
@@ -254,6 +284,15 @@ class _SessionRunner:
             if self.live is not None:
                 self.live.state = event.state
                 log.info("session_state_changed", state=event.state.value, reason=event.reason)
+            if event.state is ServerState.ENABLED:
+                self.deliver(RunsAvailable())
+        elif isinstance(event, JobUpdateReceived) and self.work is not None:
+            await self.work.job_update(self.core, event.update)
+        elif isinstance(event, ResultBatchReceived) and self.work is not None:
+            await self.work.result_batch(self.core, event.batch)
+        elif isinstance(event, WorkRefused):
+            metrics.WORK_REFUSED.labels(event.kind).inc()
+            log.warning("work_refused", kind=event.kind, job_run_id=event.job_run_id, state=event.state.value)
         elif isinstance(event, SessionClosed):
             self.close_reason = event.message
             reason = R.Name(event.reason) if event.reason in R.values() else str(event.reason)

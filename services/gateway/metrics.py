@@ -12,3 +12,7 @@ HANDSHAKE_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 FRAMES_RECEIVED = Counter("outpost_gateway_frames_received_total", "Envelopes received from collectors", ["transport"])
+WORK_REFUSED = Counter(
+    "outpost_gateway_work_refused_total", "Job updates or results from collectors not allowed to work", ["kind"]
+)
+BATCHES_COMMITTED = Counter("outpost_gateway_batches_committed_total", "Result batches committed", ["outcome"])

@@ -109,6 +109,14 @@ class RegistryClient:
         finally:
             call.cancel()
 
+    async def seal_credentials(self, *, instance_uid: str, names: list[str], context: str) -> agent_pb2.SealedSecret:
+        """The named credentials sealed to one collector; the gateway never sees them in clear."""
+        response = await self._stub.SealCredentials(
+            registry_pb2.SealCredentialsRequest(collector_instance_uid=instance_uid, names=names, context=context),
+            timeout=AUTH_TIMEOUT_SECONDS,
+        )
+        return response.sealed
+
     async def report_sessions(self, gateway_id: str, reports: Sequence[SessionReport], *, complete: bool) -> None:
         await self._stub.ReportSessions(
             registry_pb2.ReportSessionsRequest(
@@ -128,3 +136,4 @@ class RegistryClient:
             ),
             timeout=REPORT_TIMEOUT_SECONDS,
         )
+

@@ -42,11 +42,28 @@ class Superseded:
     by_session_id: str
 
 
+@dataclass(frozen=True)
+class RunsAvailable:
+    """Told to an enabled session when the scheduler queued work it may claim."""
+
+
+@dataclass(frozen=True)
+class RunCancelled:
+    job_run_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckIntervalChanged:
+    collector_check_minutes: int
+
+
 @dataclass
 class LiveSession:
     session_id: str
     instance_uid: str
     name: str
+    zone: str
     transport: str
     remote_address: str
     opened_at: float
@@ -82,6 +99,14 @@ class SessionHub:
         session = self._by_uid.get(change.instance_uid)
         if session is not None:
             session.deliver(change)
+
+    def find(self, *, name: str = "", zone: str = "", instance_uid: str = "") -> list[LiveSession]:
+        """Live sessions of the collector named `name`, of every collector in `zone`, or
+        of the collector `instance_uid` (whichever is given)."""
+        if instance_uid:
+            session = self._by_uid.get(instance_uid)
+            return [session] if session is not None else []
+        return [s for s in self._by_uid.values() if (name and s.name == name) or (zone and s.zone == zone)]
 
     def sessions(self) -> list[LiveSession]:
         return list(self._by_uid.values())

@@ -1,0 +1,1 @@
+"""Discovery job runs on the collector: from an assignment to acknowledged results."""

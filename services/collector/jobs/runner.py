@@ -1,0 +1,150 @@
+"""Run assigned discoveries: scan, batch what is found, report progress, obey cancels.
+
+One task per job run. The engine yields a device as soon as its probes finish; devices
+are grouped into batches (at most `batch_max_devices`, or whatever arrived within
+`BATCH_LINGER_SECONDS`) so results stream to the server while the scan runs. Progress
+updates are rate-limited; the final update carries the number of batches. Cancelling a
+run (admin cancel, collector disabled, deadline) stops its probes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from outpost.agent.v1 import agent_pb2
+from services.collector.jobs.outbox import Outbox
+
+log = structlog.get_logger(__name__)
+
+BATCH_LINGER_SECONDS = 0.5
+PROGRESS_INTERVAL_SECONDS = 0.5
+
+Discover = Callable[
+    [agent_pb2.JobAssignment, Callable[[int, int, int], None]], AsyncIterator[agent_pb2.DeviceObservation]
+]
+"""(assignment, on_progress(targets_done, targets_total, devices_found)) -> devices, as protobuf."""
+
+
+@dataclass
+class _Run:
+    assignment: agent_pb2.JobAssignment
+    task: asyncio.Task[None] | None = None
+    cancel_reason: str = ""
+    batches: int = 0
+    targets_done: int = 0
+    targets_total: int = 0
+    devices_found: int = 0
+    last_progress: float = 0.0
+
+
+@dataclass
+class JobRunner:
+    outbox: Outbox
+    discover: Discover
+    _runs: dict[str, _Run] = field(default_factory=dict)
+
+    def assign(self, assignment: agent_pb2.JobAssignment) -> None:
+        if assignment.job_run_id in self._runs:
+            return  # a repeated assignment (after a reconnect): the run is already going
+        run = _Run(assignment)
+        self._runs[assignment.job_run_id] = run
+        run.task = asyncio.create_task(self._run(run), name=f"job-{assignment.job_run_id}")
+        log.info("job_run_started", job_run_id=assignment.job_run_id, discovery=assignment.discovery)
+
+    def cancel(self, job_run_id: str, reason: str) -> None:
+        run = self._runs.get(job_run_id)
+        if run is not None and run.task is not None and not run.task.done():
+            run.cancel_reason = reason or "cancelled"
+            run.task.cancel()
+
+    def cancel_all(self, reason: str) -> None:
+        for job_run_id in list(self._runs):
+            self.cancel(job_run_id, reason)
+
+    @property
+    def running(self) -> list[str]:
+        return [k for k, r in self._runs.items() if r.task is not None and not r.task.done()]
+
+    async def stop(self) -> None:
+        self.cancel_all("collector shutting down")
+        tasks = [r.task for r in self._runs.values() if r.task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self, run: _Run) -> None:
+        assignment = run.assignment
+        structlog.contextvars.bind_contextvars(job_run_id=assignment.job_run_id)
+        self._update(run, agent_pb2.JOB_STATE_RUNNING)
+        state, error = agent_pb2.JOB_STATE_SUCCEEDED, ""
+        deadline = assignment.deadline_seconds or None
+        try:
+            async with asyncio.timeout(deadline):
+                await self._scan(run)
+        except asyncio.CancelledError:
+            state, error = agent_pb2.JOB_STATE_CANCELLED, run.cancel_reason or "cancelled"
+        except TimeoutError:
+            state, error = agent_pb2.JOB_STATE_TIMED_OUT, f"run exceeded its deadline of {deadline}s"
+        except Exception as exc:
+            log.exception("job_run_crashed")
+            state, error = agent_pb2.JOB_STATE_FAILED, f"{type(exc).__name__}: {exc}"
+        self._update(run, state, error=error)
+        self._runs.pop(assignment.job_run_id, None)
+        log.info(
+            "job_run_ended",
+            state=agent_pb2.JobState.Name(state),
+            error=error,
+            devices_found=run.devices_found,
+            batches=run.batches,
+        )
+
+    async def _scan(self, run: _Run) -> None:
+        limit = run.assignment.batch_max_devices or 64
+        pending: list[agent_pb2.DeviceObservation] = []
+        linger_until = 0.0
+
+        def on_progress(done: int, total: int, found: int) -> None:
+            run.targets_done, run.targets_total, run.devices_found = done, total, found
+            if time.monotonic() - run.last_progress >= PROGRESS_INTERVAL_SECONDS:
+                self._update(run, agent_pb2.JOB_STATE_RUNNING)
+
+        try:
+            async for device in self.discover(run.assignment, on_progress):
+                if not pending:
+                    linger_until = time.monotonic() + BATCH_LINGER_SECONDS
+                pending.append(device)
+                if len(pending) >= limit or time.monotonic() >= linger_until:
+                    await self._emit(run, pending)
+                    pending = []
+        finally:
+            if pending:
+                # Results found before a cancel or deadline are still results.
+                await asyncio.shield(self._emit(run, pending))
+
+    async def _emit(self, run: _Run, devices: list[agent_pb2.DeviceObservation]) -> None:
+        run.batches += 1
+        batch = agent_pb2.ResultBatch(
+            job_run_id=run.assignment.job_run_id,
+            sequence=run.batches,
+            devices=devices,
+            observed_at_unix_ms=int(time.time() * 1000),
+        )
+        await self.outbox.put_batch(batch)
+
+    def _update(self, run: _Run, state: Any, error: str = "") -> None:
+        run.last_progress = time.monotonic()
+        self.outbox.put_update(
+            agent_pb2.JobUpdate(
+                job_run_id=run.assignment.job_run_id,
+                state=state,
+                targets_done=run.targets_done,
+                targets_total=run.targets_total,
+                devices_found=run.devices_found,
+                error=error,
+                batches_sent=run.batches,
+            )
+        )

@@ -1,0 +1,84 @@
+"""The gateway's client of the scheduler: the dispatch watch, claims and job updates.
+
+Every unary call has a deadline; protobuf stays at this edge except for `JobRun`, which
+the gateway only forwards (its discovery snapshot becomes the collector's assignment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+
+from outpost.agent.v1 import agent_pb2
+from outpost.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+
+CALL_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class DispatchBookmark:
+    revision: int
+
+
+@dataclass(frozen=True)
+class RunChanged:
+    revision: int
+    run: scheduler_pb2.JobRun
+
+
+@dataclass(frozen=True)
+class SettingsChanged:
+    revision: int
+    collector_check_minutes: int
+
+
+class SchedulerClient:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = scheduler_pb2_grpc.SchedulerServiceStub(channel)
+
+    async def settings(self) -> int:
+        """collector_check_minutes."""
+        response = await self._stub.GetSettings(scheduler_pb2.GetSettingsRequest(), timeout=CALL_TIMEOUT_SECONDS)
+        return response.settings.collector_check_minutes or 5
+
+    async def watch(self, since_revision: int) -> AsyncIterator[DispatchBookmark | RunChanged | SettingsChanged]:
+        call = self._stub.WatchDispatch(scheduler_pb2.WatchDispatchRequest(since_revision=since_revision))
+        try:
+            async for event in call:
+                kind = event.WhichOneof("body")
+                if kind == "bookmark":
+                    yield DispatchBookmark(event.revision)
+                elif kind == "job_run":
+                    yield RunChanged(event.revision, event.job_run)
+                elif kind == "settings":
+                    yield SettingsChanged(event.revision, event.settings.collector_check_minutes)
+        finally:
+            call.cancel()
+
+    async def claim(
+        self, *, gateway_id: str, instance_uid: str, collector: str, zone: str, limit: int = 1
+    ) -> list[scheduler_pb2.JobRun]:
+        response = await self._stub.ClaimJobRuns(
+            scheduler_pb2.ClaimJobRunsRequest(
+                gateway_id=gateway_id,
+                collector_instance_uid=instance_uid,
+                collector=collector,
+                zone=zone,
+                limit=limit,
+            ),
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+        return list(response.job_runs)
+
+    async def report(self, *, gateway_id: str, instance_uid: str, update: agent_pb2.JobUpdate) -> scheduler_pb2.JobRun:
+        response = await self._stub.ReportJobUpdate(
+            scheduler_pb2.ReportJobUpdateRequest(gateway_id=gateway_id, collector_instance_uid=instance_uid, update=update),
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+        return response.job_run
+
+    async def get_run(self, job_run_id: str) -> scheduler_pb2.JobRun:
+        response = await self._stub.GetJobRun(scheduler_pb2.GetJobRunRequest(id=job_run_id), timeout=CALL_TIMEOUT_SECONDS)
+        return response.job_run
