@@ -2,8 +2,11 @@
 
 A thin gRPC client. Each service it talks to has a small `<peer>_client.py` around the
 generated stub that adds the deadline and turns gRPC failures into `CommandError`s; the
-command modules (`collectors.py`, `server.py`) only parse options, call a client and hand
-plain records to `output.py`, which renders tables for people and JSON for scripts.
+command modules, one per command group (`collectors.py`, `credentials.py`,
+`discoveries.py`, `schedules.py`, `jobs.py`, `devices.py`, `config.py`, `server.py`), only
+parse options, call a client and hand plain records to `output.py`, which renders tables
+for people and JSON for scripts. Parsing that needs no server lives beside them
+(`scan_spec.py`, `secret_input.py`), so it is unit-tested without one.
 """
 
 import os

@@ -9,20 +9,18 @@ records and shows in `collectors show`.
 from __future__ import annotations
 
 import enum
-import getpass
-import os
-import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from outpostctl import output
+from outpostctl import output, secret_input
 from outpostctl.endpoints import endpoints_of
 from outpostctl.errors import CommandError
+from outpostctl.options import JsonFlag, Reason, Yes, actor, confirm_removal
 from outpostctl.registry_client import Collector, NameConflict, RegistryClient
+from outpostctl.secret_input import SecretSource
 
 app = typer.Typer(help="Collectors: list, register, enable, disable, remove.", no_args_is_help=True)
 
@@ -33,9 +31,7 @@ class State(enum.StrEnum):
     disabled = "disabled"
 
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 CollectorName = Annotated[str, typer.Argument(metavar="NAME", help="The collector's name.")]
-Reason = Annotated[str, typer.Option("--reason", help="Why; recorded with the change.")]
 
 
 @app.command("list")
@@ -85,9 +81,9 @@ def show_collector(ctx: typer.Context, name: CollectorName, as_json: JsonFlag = 
                 ("instance uid", c.instance_uid),
                 ("version", c.version or "-"),
                 ("username", c.username or "-"),
-                ("first seen", _when(c.first_seen)),
-                ("last seen", _when(c.last_seen)),
-                ("registered", _when(c.registered_at)),
+                ("first seen", output.moment(c.first_seen)),
+                ("last seen", output.moment(c.last_seen)),
+                ("registered", output.moment(c.registered_at)),
             ]
         )
     )
@@ -123,7 +119,10 @@ def register_collector(
     enable: Annotated[bool, typer.Option("--enable", help="Enable it at once.")] = False,
 ) -> None:
     """Register a pending collector with the service credentials it was installed with."""
-    password = _read_password(password_stdin, password_file)
+    source = SecretSource("service password", "--password-file", "--password-stdin", password_stdin, password_file)
+    secret_input.check_sources([source])
+    secret_input.require(source)
+    password = secret_input.read_secret(source)
     with RegistryClient(endpoints_of(ctx)) as registry:
         collector = registry.register_collector(
             name, username=username, password=password, enable=enable, actor=actor()
@@ -159,50 +158,14 @@ def remove_collector(
     ctx: typer.Context,
     name: CollectorName,
     reason: Reason = "",
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: Yes = False,
 ) -> None:
     """Remove a collector; if it announces itself again it is pending anew."""
-    if not yes and sys.stdin.isatty():
-        question = f"Remove collector '{output.safe(name)}'? It will have to be registered again"
-        if not typer.confirm(question, default=False):
-            output.print_error("not removed")
-            raise typer.Exit(1)
+    question = f"Remove collector '{output.safe(name)}'? It will have to be registered again"
+    confirm_removal(question, yes=yes)
     with RegistryClient(endpoints_of(ctx)) as registry:
         registry.remove_collector(name, actor=actor(), reason=reason)
     output.print_line(f"collector '{output.safe(name)}' removed")
-
-
-def actor() -> str:
-    """Who is making the change, as recorded by the registry."""
-    explicit = os.environ.get("OUTPOST_ACTOR")
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
-        return "unknown"
-
-
-def _read_password(from_stdin: bool, path: Path | None) -> str:
-    """The password from exactly one source, without the one newline an editor or echo adds."""
-    if from_stdin == (path is not None):
-        raise typer.BadParameter(
-            "give exactly one of --password-stdin or --password-file",
-            param_hint="'--password-stdin' / '--password-file'",
-        )
-    if path is not None:
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise CommandError(f"cannot read password file {path}: {exc.strerror}") from exc
-    elif sys.stdin.isatty():
-        text = getpass.getpass("service password: ")
-    else:
-        text = sys.stdin.read()
-    password = text.removesuffix("\n").removesuffix("\r")
-    if not password:
-        raise typer.BadParameter("the password is empty", param_hint="password")
-    return password
 
 
 def _conflicts_if_any(registry: RegistryClient) -> list[NameConflict]:
@@ -259,9 +222,3 @@ def _conflicts_table(conflicts: list[NameConflict]) -> Table:
         ),
         truncate=["FINGERPRINT", "HELD BY"],
     )
-
-
-def _when(when: datetime | None) -> str:
-    if when is None:
-        return "never"
-    return f"{output.iso(when)} ({output.ago(when)})"

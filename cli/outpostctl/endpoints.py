@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import grpc
 import typer
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from outpostctl.errors import CommandError, error_from_rpc
 
@@ -97,6 +99,19 @@ class Connection:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def time_field(message: Any, field: str) -> datetime | None:
+    """A Timestamp field as a UTC datetime; unset or the zero epoch both mean "never".
+
+    For the clients, which turn replies into records before anything else sees them.
+    """
+    if not message.HasField(field):
+        return None
+    stamp: Timestamp = getattr(message, field)
+    if stamp.seconds == 0 and stamp.nanos == 0:
+        return None
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def _open_channel(address: str, ca_file: Path | None) -> grpc.Channel:

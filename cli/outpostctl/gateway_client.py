@@ -1,4 +1,9 @@
-"""The gateway's admin calls: which listeners it has and how many sessions it holds."""
+"""The gateway's admin calls as plain records: its own info, and the device inventory.
+
+The inventory (`InventoryService`) is served on the gateway's address: devices the
+collectors found, keyed by IP within a zone, each with its open ports and facts, and the
+history of what changed between job runs.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from outpostctl.endpoints import Connection, Endpoints
+from outpostctl.endpoints import Connection, Endpoints, time_field
 
 
 @dataclass(frozen=True)
@@ -25,12 +30,63 @@ class GatewayInfo:
     sessions: int
 
 
+@dataclass(frozen=True)
+class Port:
+    """One open port and what answered on it (a device's `services` in JSON)."""
+
+    port: int
+    protocol: str
+    service: str
+    banner: str
+    # HTTP status/server/title, TLS subject/issuer/expiry, SSH host key, ...
+    details: dict[str, str]
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class Device:
+    """One device of the inventory (field order is the JSON order)."""
+
+    ip: str
+    zone: str
+    hostname: str
+    open_ports: list[int]
+    services: list[Port]
+    mac_addresses: list[str]
+    facts: dict[str, str]
+    first_seen: datetime | None
+    last_seen: datetime | None
+    id: str
+    snmp_engine_id: str
+    last_collector: str
+    last_job_run_id: str
+
+
+@dataclass(frozen=True)
+class DeviceChange:
+    """One field of a device changing: "port.22", "hostname", "facts.audit.kernel", ..."""
+
+    field: str
+    old_value: str
+    new_value: str
+    changed_at: datetime | None
+    job_run_id: str
+
+
+@dataclass(frozen=True)
+class DeviceDetail:
+    device: Device
+    history: list[DeviceChange]
+
+
 class GatewayClient(Connection):
     service = "gateway"
 
     def __init__(self, endpoints: Endpoints) -> None:
         super().__init__(endpoints.gateway, endpoints)
         self._stub = gateway_pb2_grpc.GatewayServiceStub(self.channel)
+        self._inventory = gateway_pb2_grpc.InventoryServiceStub(self.channel)
 
     def get_gateway_info(self) -> GatewayInfo:
         reply = self.call(self._stub.GetGatewayInfo, gateway_pb2.GetGatewayInfoRequest())
@@ -42,3 +98,54 @@ class GatewayClient(Connection):
             started_at=started,
             sessions=reply.sessions,
         )
+
+    def list_devices(self, zone: str = "") -> list[Device]:
+        """Every device, or those of one zone; the gateway decides how many at most."""
+        reply = self.call(self._inventory.ListDevices, gateway_pb2.ListDevicesRequest(zone=zone))
+        return [_device(d) for d in reply.devices]
+
+    def get_device(self, ip: str, zone: str = "") -> DeviceDetail:
+        """One device and its history; `zone` is needed when the IP exists in several."""
+        reply = self.call(self._inventory.GetDevice, gateway_pb2.GetDeviceRequest(ip=ip, zone=zone))
+        history = [
+            DeviceChange(
+                field=c.field,
+                old_value=c.old_value,
+                new_value=c.new_value,
+                changed_at=time_field(c, "changed_at"),
+                job_run_id=c.job_run_id,
+            )
+            for c in reply.history
+        ]
+        return DeviceDetail(_device(reply.device), history)
+
+
+def _device(d: gateway_pb2.Device) -> Device:
+    ports = sorted((_port(p) for p in d.ports), key=lambda p: (p.port, p.protocol))
+    return Device(
+        ip=d.ip,
+        zone=d.zone,
+        hostname=d.hostname,
+        open_ports=sorted({p.port for p in ports}),
+        services=ports,
+        mac_addresses=list(d.mac_addresses),
+        facts=dict(sorted(d.facts.items())),
+        first_seen=time_field(d, "first_seen"),
+        last_seen=time_field(d, "last_seen"),
+        id=d.id,
+        snmp_engine_id=d.snmp_engine_id,
+        last_collector=d.last_collector,
+        last_job_run_id=d.last_job_run_id,
+    )
+
+
+def _port(p: gateway_pb2.Port) -> Port:
+    return Port(
+        port=p.port,
+        protocol=p.protocol,
+        service=p.service,
+        banner=p.banner,
+        details=dict(sorted(p.details.items())),
+        first_seen=time_field(p, "first_seen"),
+        last_seen=time_field(p, "last_seen"),
+    )

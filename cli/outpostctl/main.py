@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from outpostctl import collectors, output, server
+from outpostctl import collectors, config, credentials, devices, discoveries, jobs, output, schedules, server
 from outpostctl.endpoints import (
     DEFAULT_GATEWAY,
     DEFAULT_REGISTRY,
@@ -25,13 +25,19 @@ from outpostctl.errors import CommandError
 
 app = typer.Typer(
     name="outpostctl",
-    help="Administer an Outpost control plane: collectors and the servers themselves.",
+    help="Administer an Outpost control plane: collectors, discovery, inventory and the servers.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(collectors.app, name="collectors")
+app.add_typer(credentials.app, name="credentials")
+app.add_typer(discoveries.app, name="discoveries")
+app.add_typer(schedules.app, name="schedules")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(devices.app, name="devices")
+app.add_typer(config.app, name="config")
 app.add_typer(server.app, name="server")
 
 

@@ -23,7 +23,20 @@ from rich.text import Text
 stdout = Console(highlight=False)
 
 MIN_TRUNCATED_WIDTH = 14
-STATE_STYLES = {"pending": "yellow", "enabled": "green", "disabled": "red"}
+STATE_STYLES = {
+    # collectors and schedules
+    "pending": "yellow",
+    "enabled": "green",
+    "disabled": "red",
+    # job runs
+    "queued": "yellow",
+    "dispatched": "cyan",
+    "running": "cyan",
+    "succeeded": "green",
+    "failed": "red",
+    "timed_out": "red",
+    "cancelled": "magenta",
+}
 
 
 def safe(value: object) -> str:
@@ -69,6 +82,50 @@ def ago(when: datetime | None, now: datetime | None = None) -> str:
                 return when.astimezone(UTC).strftime("%Y-%m-%d")
             return f"{int(seconds // size)}{unit} ago"
     return f"{int(seconds)}s ago"
+
+
+def until(when: datetime | None, now: datetime | None = None) -> str:
+    """How long until, for people: "in 42s", "in 5m", "in 3h", "in 2d"; past -> `ago`."""
+    if when is None:
+        return "never"
+    now = now or datetime.now(UTC)
+    seconds = (when - now).total_seconds()
+    if seconds < 1:
+        return ago(when, now)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            if unit == "d" and seconds >= 30 * 86400:
+                return when.astimezone(UTC).strftime("%Y-%m-%d")
+            return f"in {int(seconds // size)}{unit}"
+    return f"in {int(seconds)}s"
+
+
+def moment(when: datetime | None, now: datetime | None = None) -> str:
+    """Exact and relative: "2026-11-24T04:26:22Z (5m ago)", "... (in 3h)", or "never"."""
+    if when is None:
+        return "never"
+    now = now or datetime.now(UTC)
+    relative = until(when, now) if when > now else ago(when, now)
+    return f"{iso(when)} ({relative})"
+
+
+def duration(seconds: float | None) -> str:
+    """An elapsed time, for people: "0.4s", "12s", "1m 05s", "2h 03m", "3d 04h"; None -> "-"."""
+    if seconds is None or seconds < 0:
+        return "-"
+    if round(seconds, 1) < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
 
 
 def host(address: str) -> str:

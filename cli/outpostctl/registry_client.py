@@ -1,22 +1,23 @@
-"""The registry's admin calls, as plain records: collectors, name conflicts, server info.
+"""The registry's admin calls, as plain records: collectors, name conflicts, server info,
+discovery credentials.
 
 Protobuf stays in this module; commands and renderers see frozen dataclasses whose
 timestamps are timezone-aware UTC datetimes, or None when the server never set them.
+Credential secrets go one way only: `create_credential` sends them, nothing returns them,
+and their records keep them out of `repr` so a traceback or debug print cannot show them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
-
-from google.protobuf.timestamp_pb2 import Timestamp
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from outpost.agent.v1 import agent_pb2
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
-from outpostctl.endpoints import Connection, Endpoints
+from outpostctl.endpoints import Connection, Endpoints, time_field
 
 _STATE_PREFIX = "COLLECTOR_STATE_"
+_CREDENTIAL_TYPE_PREFIX = "CREDENTIAL_TYPE_"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,46 @@ class ServerInfo:
     heartbeat_interval_seconds: int
 
 
+@dataclass(frozen=True)
+class CredentialInfo:
+    """A discovery credential as admins see it: never the secret."""
+
+    name: str
+    type: str  # "snmp-v2c", "snmp-v3" or "ssh"
+    username: str
+    created_at: datetime | None
+    created_by: str
+
+
+@dataclass(frozen=True)
+class SnmpV2cSecret:
+    community: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SnmpV3Secret:
+    """User-based security; empty protocols mean no authentication / no privacy."""
+
+    username: str
+    auth_protocol: str = ""
+    auth_key: str = field(default="", repr=False)
+    priv_protocol: str = ""
+    priv_key: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class SshSecret:
+    """A password, or a private key (PEM or OpenSSH format) with its optional passphrase."""
+
+    username: str
+    password: str = field(default="", repr=False)
+    private_key_pem: str = field(default="", repr=False)
+    passphrase: str = field(default="", repr=False)
+
+
+Secret = SnmpV2cSecret | SnmpV3Secret | SshSecret
+
+
 class RegistryClient(Connection):
     service = "registry"
 
@@ -76,7 +117,7 @@ class RegistryClient(Connection):
         return ServerInfo(
             server_instance=reply.server_instance,
             version=reply.version,
-            started_at=_time(reply, "started_at"),
+            started_at=time_field(reply, "started_at"),
             database=reply.database,
             heartbeat_interval_seconds=reply.heartbeat_interval_seconds,
         )
@@ -119,11 +160,53 @@ class RegistryClient(Connection):
                 held_by_fingerprint=c.held_by_fingerprint,
                 remote_address=c.remote_address,
                 attempts=c.attempts,
-                first_seen=_time(c, "first_seen"),
-                last_seen=_time(c, "last_seen"),
+                first_seen=time_field(c, "first_seen"),
+                last_seen=time_field(c, "last_seen"),
             )
             for c in reply.conflicts
         ]
+
+    def create_credential(self, name: str, secret: Secret, *, actor: str) -> CredentialInfo:
+        credential = agent_pb2.Credential(name=name)
+        if isinstance(secret, SnmpV2cSecret):
+            credential.snmp_v2c.community = secret.community
+        elif isinstance(secret, SnmpV3Secret):
+            credential.snmp_v3.CopyFrom(
+                agent_pb2.SnmpV3(
+                    username=secret.username,
+                    auth_protocol=secret.auth_protocol,
+                    auth_key=secret.auth_key,
+                    priv_protocol=secret.priv_protocol,
+                    priv_key=secret.priv_key,
+                )
+            )
+        else:
+            credential.ssh.CopyFrom(
+                agent_pb2.SshLogin(
+                    username=secret.username,
+                    password=secret.password,
+                    private_key_pem=secret.private_key_pem,
+                    passphrase=secret.passphrase,
+                )
+            )
+        request = registry_pb2.CreateCredentialRequest(credential=credential, actor=actor)
+        return _credential(self.call(self._stub.CreateCredential, request).credential)
+
+    def list_credentials(self) -> list[CredentialInfo]:
+        reply = self.call(self._stub.ListCredentials, registry_pb2.ListCredentialsRequest())
+        return [_credential(c) for c in reply.credentials]
+
+    def delete_credential(self, name: str) -> None:
+        self.call(self._stub.DeleteCredential, registry_pb2.DeleteCredentialRequest(name=name))
+
+
+def credential_type_name(value: int) -> str:
+    """`CREDENTIAL_TYPE_SNMP_V2C` -> "snmp-v2c" (the `--type` word); unknown -> its number."""
+    try:
+        name = registry_pb2.CredentialType.Name(value)
+    except ValueError:
+        return str(value)
+    return name.removeprefix(_CREDENTIAL_TYPE_PREFIX).lower().replace("_", "-")
 
 
 def state_name(value: int) -> str:
@@ -142,12 +225,12 @@ def _collector(c: registry_pb2.Collector) -> Collector:
         state=state_name(c.state),
         connected=c.connected,
         fingerprint=c.fingerprint,
-        last_seen=_time(c, "last_seen"),
+        last_seen=time_field(c, "last_seen"),
         instance_uid=c.instance_uid,
         version=c.version,
         remote_address=c.remote_address,
-        first_seen=_time(c, "first_seen"),
-        registered_at=_time(c, "registered_at"),
+        first_seen=time_field(c, "first_seen"),
+        registered_at=time_field(c, "registered_at"),
         transport=c.transport,
         gateway_id=c.gateway_id,
         state_reason=c.state_reason,
@@ -156,11 +239,11 @@ def _collector(c: registry_pb2.Collector) -> Collector:
     )
 
 
-def _time(message: Any, field: str) -> datetime | None:
-    """A Timestamp field as UTC datetime; unset or the zero epoch both mean "never"."""
-    if not message.HasField(field):
-        return None
-    stamp: Timestamp = getattr(message, field)
-    if stamp.seconds == 0 and stamp.nanos == 0:
-        return None
-    return stamp.ToDatetime(tzinfo=UTC)
+def _credential(c: registry_pb2.CredentialInfo) -> CredentialInfo:
+    return CredentialInfo(
+        name=c.name,
+        type=credential_type_name(c.type),
+        username=c.username,
+        created_at=time_field(c, "created_at"),
+        created_by=c.created_by,
+    )
