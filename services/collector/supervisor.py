@@ -81,6 +81,7 @@ class CollectorProfile:
             public_key=identity.public_key,
             username=self.username,
             password_verifier=self.password_verifier,
+            encryption_public_key=identity.encryption_public_key,
         )
 
 

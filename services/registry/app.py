@@ -1,10 +1,12 @@
 """`outpost-registry`: configuration -> objects -> servers. No logic lives here.
 
 Start-up: parse flags (each also read from `OUTPOST_REGISTRY_<KEY>`), configure logs,
-migrate the database and load the server instance, bind gRPC (and `/metrics`), mark
-health SERVING, write the ready file. SIGTERM/SIGINT: health NOT_SERVING, watches end
-(gateways re-open them elsewhere), in-flight calls get `--shutdown-grace` seconds, the
-engine is disposed, exit 0. Bad configuration exits non-zero with one line.
+load (or create) the secret key that encrypts credentials at rest, migrate the database
+and load the server instance, bind gRPC (and `/metrics`), mark health SERVING, write the
+ready file. SIGTERM/SIGINT: health NOT_SERVING, watches end (gateways re-open them
+elsewhere), in-flight calls get `--shutdown-grace` seconds, the engine is disposed,
+exit 0. Bad configuration (a malformed or exposed secret key file too) exits non-zero
+with one line.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from outpost import config as cfg
-from outpost.db import default_sqlite_url, redact
+from outpost.db import default_sqlite_url, is_sqlite, redact
 from outpost.logs import LogFormat, configure_logging
 from outpost.ready import write_ready_file
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
@@ -40,15 +43,23 @@ from outpost.runtime import (
 from outpost.version import VERSION
 from services.registry import metrics
 from services.registry.api.servicer import RegistryServicer
+from services.registry.credentials import Credentials
 from services.registry.registry import Registry, ServerInfo, utc_now
 from services.registry.store.database import open_store
 from services.registry.store.queries import RegistryStore
+from services.registry.store.secrets import (
+    SECRET_KEY_BYTES,
+    SecretBox,
+    SecretKeyError,
+    load_or_create_secret_key,
+)
 from services.registry.watch import WatchHub
 
 SERVICE = "registry"
 SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
 MAX_HEARTBEAT_SECONDS = 86_400
 GAUGE_REFRESH_SECONDS = 5.0
+DEFAULT_KEY_FILE_NAME = "registry-secret.key"
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +77,9 @@ class RegistryConfig:
     shutdown_grace: float = 5.0
     watch_poll_interval: float = 0.25
     watch_bookmark_interval: float = 10.0
+    secret_key_file: Path | None = None
+    """Key file encrypting credentials at rest. None (in-process tests only: `parse_config`
+    always sets one) means a random key held in memory, so credentials die with the process."""
 
 
 class StartupError(Exception):
@@ -107,6 +121,7 @@ class RegistryServer:
 async def build_server(config: RegistryConfig) -> tuple[RegistryServer, int]:
     """Migrate, wire and bind (port 0 picks a free one); returns the server and its port."""
     started_at = utc_now()
+    box = _secret_box(config)
     try:
         store, server_instance = await open_store(config.database_url, started_at)
     except (OSError, ArgumentError) as exc:
@@ -126,14 +141,36 @@ async def build_server(config: RegistryConfig) -> tuple[RegistryServer, int]:
         heartbeat_interval_seconds=config.heartbeat_interval,
     )
     registry = Registry(store, hub, info)
+    credentials = Credentials(store, box)
     server, health_servicer = build_grpc_server(service_names=[SERVICE_NAME])
-    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(registry), server)
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(registry, credentials), server)
     try:
+        await credentials.check_secret_key()
         port = bind(server, config.listen, config.tls, "registry gRPC")
     except BaseException:
         await store.dispose()
         raise
     return RegistryServer(server, health_servicer, registry, hub, store), port
+
+
+def _secret_box(config: RegistryConfig) -> SecretBox:
+    if config.secret_key_file is None:
+        log.warning("secret_key_ephemeral", advice="credentials created now are unreadable after a restart")
+        return SecretBox(os.urandom(SECRET_KEY_BYTES))
+    try:
+        secret_key = load_or_create_secret_key(config.secret_key_file)
+    except SecretKeyError as exc:
+        raise StartupError(str(exc)) from exc
+    box = SecretBox(secret_key.key)
+    if secret_key.created:
+        log.warning(
+            "secret_key_created",
+            path=str(config.secret_key_file),
+            key_id=box.key_id,
+            advice="back this file up: credentials cannot be decrypted without it"
+            + ("" if is_sqlite(config.database_url) else "; every registry replica needs the same file"),
+        )
+    return box
 
 
 async def serve(config: RegistryConfig) -> None:
@@ -233,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("heartbeat_interval", "30"),
         help="seconds between collector heartbeats; 3 missed means disconnected",
     )
+    parser.add_argument(
+        "--secret-key-file",
+        type=Path,
+        default=env("secret_key_file"),
+        help="32-byte key (mode 0600) encrypting credentials at rest; created if absent "
+        "(default: <data-dir>/registry-secret.key; env OUTPOST_REGISTRY_SECRET_KEY_FILE)",
+    )
     parser.add_argument("--tls-cert", default=env("tls_cert"))
     parser.add_argument("--tls-key", default=env("tls_key"))
     parser.add_argument("--ready-file", default=env("ready_file"))
@@ -272,6 +316,7 @@ def parse_config(argv: Sequence[str] | None = None) -> RegistryConfig:
         log_format=args.log_format,
         log_level=args.log_level,
         shutdown_grace=args.shutdown_grace,
+        secret_key_file=Path(args.secret_key_file or args.data_dir / DEFAULT_KEY_FILE_NAME),
     )
 
 

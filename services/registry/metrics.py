@@ -26,6 +26,10 @@ REGISTRATIONS = Counter(
     "Admin registration attempts, by result: registered or refused.",
     ["result"],
 )
+CREDENTIALS_SEALED = Counter(
+    "outpost_registry_credentials_sealed_total",
+    "Credentials sealed to collectors: one per credential in each SealCredentials answer.",
+)
 WATCHERS = Gauge("outpost_registry_watchers", "Open WatchCollectors streams on this replica.")
 
 

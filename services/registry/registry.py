@@ -124,6 +124,7 @@ class Registry:
                 username=hello.username,
                 password_verifier=hello.password_verifier,
                 public_key=hello.public_key,
+                encryption_public_key=hello.encryption_public_key,
                 fingerprint=fingerprint,
                 state=CollectorState.PENDING,
                 first_seen=now,

@@ -1,16 +1,21 @@
-"""The collector's identity in its data directory: key pair, instance uid, binding.
+"""The collector's identity in its data directory: key pairs, instance uid, binding.
 
 Layout of the data directory (created 0700):
 
     collector.key   Ed25519 private key, PKCS#8 PEM, mode 0600. Losing it means a new
                     identity: admins see a new fingerprint and must register again.
+    encryption.key  X25519 private key, PKCS#8 PEM, mode 0600. Discovery credentials are
+                    sealed to its public key (`outpost.sealing`), so only this collector
+                    can read them. The registry binds it to the collector on first sight.
     state.json      {"instance_uid": "<uuid4>", "bound_server_instance": ""}, mode 0600.
 
-The first start creates both; later starts reuse them. The binding is recorded after the
-first accepted handshake and sent in every later Hello, so the collector refuses to talk
-to another server instance until it is reinstalled with an empty data directory. Every
-write goes to a temporary file that is fsynced and renamed over the old one, so a crash
-leaves the old file or the new one, never half of either.
+The first start creates all three; later starts reuse them. A collector upgraded from a
+version without `encryption.key` creates it on its next start; the registry accepts it
+once for a collector that had none (the Ed25519 proof covers it). The binding is
+recorded after the first accepted handshake and sent in every later Hello, so the
+collector refuses to talk to another server instance until it is reinstalled with an
+empty data directory. Every write goes to a temporary file that is fsynced and renamed
+over the old one, so a crash leaves the old file or the new one, never half of either.
 """
 
 from __future__ import annotations
@@ -24,10 +29,14 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from outpost import sealing
 from outpost.session import handshake
 
 KEY_FILE = "collector.key"
+ENCRYPTION_KEY_FILE = "encryption.key"
 STATE_FILE = "state.json"
 
 
@@ -40,11 +49,17 @@ class Identity:
     private_key: Ed25519PrivateKey
     instance_uid: str
     bound_server_instance: str
+    encryption_key: X25519PrivateKey
 
     @property
     def public_key(self) -> bytes:
         """The raw 32-byte public key, as sent in Hello.public_key."""
         return self.private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    @property
+    def encryption_public_key(self) -> bytes:
+        """The raw 32-byte X25519 public key, as sent in Hello.encryption_public_key."""
+        return sealing.public_key_bytes(self.encryption_key)
 
     @property
     def fingerprint(self) -> str:
@@ -57,25 +72,23 @@ class IdentityStore:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.key_path = data_dir / KEY_FILE
+        self.encryption_key_path = data_dir / ENCRYPTION_KEY_FILE
         self.state_path = data_dir / STATE_FILE
         self.created = False
-        self.key_permissions_open = False
+        self.encryption_key_created = False
+        # Key files group or others may read or write: they still load, and app.py warns.
+        self.open_key_paths: list[Path] = []
+
+    @property
+    def key_permissions_open(self) -> bool:
+        return bool(self.open_key_paths)
 
     def load_or_create(self) -> Identity:
         """Reuse the identity in the data directory, or create one on first start."""
         try:
             self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not self.key_path.exists():
-                if self.state_path.exists():
-                    raise IdentityError(
-                        f"{self.state_path} exists but {self.key_path} is missing: restore the key "
-                        "or reinstall the collector with an empty data directory"
-                    )
-                private_key = Ed25519PrivateKey.generate()
-                _write_atomic(self.key_path, _key_pem(private_key))
-                self.created = True
-            else:
-                private_key = self._load_key()
+            private_key = self._identity_key()
+            encryption_key = self._encryption_key()
             if self.state_path.exists():
                 instance_uid, bound = self._load_state()
             else:
@@ -83,7 +96,7 @@ class IdentityStore:
                 self._save_state(instance_uid, bound)
         except OSError as exc:
             raise IdentityError(f"cannot use data directory {self.data_dir}: {exc}") from exc
-        return Identity(private_key, instance_uid, bound)
+        return Identity(private_key, instance_uid, bound, encryption_key=encryption_key)
 
     def save_binding(self, identity: Identity, server_instance: str) -> bool:
         """Record the server instance this collector is bound to; True when it changed."""
@@ -93,16 +106,42 @@ class IdentityStore:
         identity.bound_server_instance = server_instance
         return True
 
-    def _load_key(self) -> Ed25519PrivateKey:
-        mode = stat.S_IMODE(self.key_path.stat().st_mode)
-        self.key_permissions_open = bool(mode & 0o077)
+    def _identity_key(self) -> Ed25519PrivateKey:
+        if self.key_path.exists():
+            key = self._load_key(self.key_path)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise _wrong_kind(self.key_path, key, "an Ed25519")
+            return key
+        for leftover in (self.state_path, self.encryption_key_path):
+            if leftover.exists():
+                raise IdentityError(
+                    f"{leftover} exists but {self.key_path} is missing: restore the key "
+                    "or reinstall the collector with an empty data directory"
+                )
+        created = Ed25519PrivateKey.generate()
+        _write_atomic(self.key_path, _key_pem(created))
+        self.created = True
+        return created
+
+    def _encryption_key(self) -> X25519PrivateKey:
+        """Created beside an existing identity too: that is the upgrade from a version without one."""
+        if self.encryption_key_path.exists():
+            key = self._load_key(self.encryption_key_path)
+            if not isinstance(key, X25519PrivateKey):
+                raise _wrong_kind(self.encryption_key_path, key, "an X25519")
+            return key
+        created = X25519PrivateKey.generate()
+        _write_atomic(self.encryption_key_path, _key_pem(created))
+        self.encryption_key_created = True
+        return created
+
+    def _load_key(self, path: Path) -> PrivateKeyTypes:
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            self.open_key_paths.append(path)
         try:
-            key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+            return serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (ValueError, TypeError) as exc:
-            raise IdentityError(f"{self.key_path} is not an unencrypted PEM private key") from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise IdentityError(f"{self.key_path} holds a {type(key).__name__}, not an Ed25519 key")
-        return key
+            raise IdentityError(f"{path} is not an unencrypted PEM private key") from exc
 
     def _load_state(self) -> tuple[str, str]:
         try:
@@ -123,7 +162,11 @@ class IdentityStore:
         _write_atomic(self.state_path, (json.dumps(state, indent=2) + "\n").encode())
 
 
-def _key_pem(private_key: Ed25519PrivateKey) -> bytes:
+def _wrong_kind(path: Path, key: PrivateKeyTypes, described: str) -> IdentityError:
+    return IdentityError(f"{path} holds a {type(key).__name__}, not {described} key")
+
+
+def _key_pem(private_key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
     return private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

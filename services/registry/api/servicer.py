@@ -14,9 +14,11 @@ from datetime import datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from outpost import errors
 from outpost.agent.v1 import agent_pb2
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
+from services.registry.credentials import Credentials
 from services.registry.domain import authentication as auth
 from services.registry.domain.collectors import (
     Collector,
@@ -25,6 +27,15 @@ from services.registry.domain.collectors import (
     EventKind,
     NameConflict,
     SessionReport,
+)
+from services.registry.domain.credentials import (
+    Credential,
+    CredentialInfo,
+    CredentialType,
+    Secret,
+    SnmpV2c,
+    SnmpV3,
+    SshLogin,
 )
 from services.registry.registry import Registry
 
@@ -48,10 +59,17 @@ KIND_TO_PROTO = {
     EventKind.BOOKMARK: registry_pb2.EVENT_KIND_BOOKMARK,
 }
 
+TYPE_TO_PROTO = {
+    CredentialType.SNMP_V2C: registry_pb2.CREDENTIAL_TYPE_SNMP_V2C,
+    CredentialType.SNMP_V3: registry_pb2.CREDENTIAL_TYPE_SNMP_V3,
+    CredentialType.SSH: registry_pb2.CREDENTIAL_TYPE_SSH,
+}
+
 
 class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, credentials: Credentials) -> None:
         self._registry = registry
+        self._credentials = credentials
 
     async def AuthenticateCollector(
         self, request: registry_pb2.AuthenticateCollectorRequest, context: grpc.aio.ServicerContext
@@ -68,6 +86,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 public_key=hello.public_key,
                 username=hello.username,
                 password_verifier=hello.password_verifier,
+                encryption_public_key=hello.encryption_public_key,
             ),
             proof_valid=handshake.verify(hello, request.nonce, info.server_instance, request.signature),
             remote_address=request.remote_address,
@@ -179,6 +198,70 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     ) -> registry_pb2.ListNameConflictsResponse:
         found = await self._registry.list_name_conflicts()
         return registry_pb2.ListNameConflictsResponse(conflicts=[_conflict(c) for c in found])
+
+    # --- discovery credentials -------------------------------------------------------------
+    async def CreateCredential(
+        self, request: registry_pb2.CreateCredentialRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.CreateCredentialResponse:
+        info = await self._credentials.create(_credential(request.credential), actor=request.actor)
+        return registry_pb2.CreateCredentialResponse(credential=_credential_info(info))
+
+    async def ListCredentials(
+        self, request: registry_pb2.ListCredentialsRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.ListCredentialsResponse:
+        found = await self._credentials.list_credentials()
+        return registry_pb2.ListCredentialsResponse(credentials=[_credential_info(c) for c in found])
+
+    async def DeleteCredential(
+        self, request: registry_pb2.DeleteCredentialRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.DeleteCredentialResponse:
+        await self._credentials.delete(request.name)
+        return registry_pb2.DeleteCredentialResponse()
+
+    async def SealCredentials(
+        self, request: registry_pb2.SealCredentialsRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.SealCredentialsResponse:
+        sealed = await self._credentials.seal(request.collector_instance_uid, list(request.names), request.context)
+        return registry_pb2.SealCredentialsResponse(sealed=sealed)
+
+
+def _credential(message: agent_pb2.Credential) -> Credential:
+    """The wire credential as a domain value; which kind is set is the one wire-shape check."""
+    kind = message.WhichOneof("kind")
+    secret: Secret
+    if kind == "snmp_v2c":
+        secret = SnmpV2c(community=message.snmp_v2c.community)
+    elif kind == "snmp_v3":
+        v3 = message.snmp_v3
+        secret = SnmpV3(
+            username=v3.username,
+            auth_protocol=v3.auth_protocol,
+            auth_key=v3.auth_key,
+            priv_protocol=v3.priv_protocol,
+            priv_key=v3.priv_key,
+        )
+    elif kind == "ssh":
+        ssh = message.ssh
+        secret = SshLogin(
+            username=ssh.username,
+            password=ssh.password,
+            private_key_pem=ssh.private_key_pem,
+            passphrase=ssh.passphrase,
+        )
+    else:
+        raise errors.InvalidArgument("credential has no secret: set one of snmp_v2c, snmp_v3 or ssh")
+    return Credential(name=message.name, secret=secret)
+
+
+def _credential_info(c: CredentialInfo) -> registry_pb2.CredentialInfo:
+    """The admin view of a credential: never the secret."""
+    return registry_pb2.CredentialInfo(
+        name=c.name,
+        type=TYPE_TO_PROTO[c.type],
+        username=c.username,
+        created_at=_timestamp(c.created_at),
+        created_by=c.created_by,
+    )
 
 
 def _timestamp(value: datetime | None) -> Timestamp | None:

@@ -5,8 +5,11 @@ The checks run in this order, cheapest and most fundamental first:
 1. the Ed25519 proof over the transcript (hello fields + the gateway's fresh nonce +
    this server instance) verifies — checked at the wire edge, passed in as `proof_valid`;
 2. the collector is not bound to another server instance;
-3. its password verifier is a well-formed argon2id string with capped costs;
-4. a known collector (same `instance_uid`) presents the public key on record;
+3. its password verifier is a well-formed argon2id string with capped costs, and its
+   encryption public key, if any, is a 32-byte X25519 key;
+4. a known collector (same `instance_uid`) presents the public key on record, and the
+   encryption key on record (a collector that had none may announce one, once: the
+   proof covers it, so only the identity key's holder can);
 5. an unknown collector does not ask for a name another collector already holds
    (the first one keeps it; the newcomer is recorded as a name conflict for admins);
 6. otherwise an unknown collector is stored as pending.
@@ -25,6 +28,7 @@ from services.registry.domain.verifier import verifier_problem
 
 MAX_IDENTITY_CHARS = 256
 MAX_TRANSPORT_CHARS = 64
+ENCRYPTION_KEY_BYTES = 32
 
 
 class Refusal(enum.Enum):
@@ -45,6 +49,7 @@ class Hello:
     public_key: bytes
     username: str
     password_verifier: str
+    encryption_public_key: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -128,15 +133,33 @@ def check_handshake(attempt: AuthAttempt, server_instance: str) -> Refused | Non
             Refusal.AUTHENTICATION_FAILED,
             f"collector '{hello.name}' sent an unacceptable {problem}",
         )
+    key_bytes = len(hello.encryption_public_key)
+    if key_bytes not in (0, ENCRYPTION_KEY_BYTES):
+        return Refused(
+            Refusal.AUTHENTICATION_FAILED,
+            f"collector '{hello.name}' sent a {key_bytes}-byte encryption public key; "
+            f"an X25519 key has {ENCRYPTION_KEY_BYTES}",
+        )
     return None
 
 
 def check_known_key(attempt: AuthAttempt, known: Collector) -> Refused | None:
-    """Step 4: an instance_uid is bound to the key it first announced, forever."""
+    """Step 4: an instance_uid is bound to the keys it first announced, forever.
+
+    A hello without an encryption key is not a different key: an older collector
+    version (a rollback) sends none, keeps its identity, and the key on record stays.
+    """
     if attempt.hello.public_key != known.public_key:
         return Refused(
             Refusal.AUTHENTICATION_FAILED,
             f"public key does not match the one on record for collector '{known.name}'",
+        )
+    offered = attempt.hello.encryption_public_key
+    if offered and known.encryption_public_key and offered != known.encryption_public_key:
+        return Refused(
+            Refusal.AUTHENTICATION_FAILED,
+            f"encryption public key does not match the one on record for collector '{known.name}'; "
+            "restore its encryption.key, or remove it and register the reinstalled collector",
         )
     return None
 

@@ -62,6 +62,8 @@ class Collector:
     revision: int = 0
     last_error: str = ""
     last_error_at: datetime | None = None
+    encryption_public_key: bytes = b""
+    """Raw X25519 key credentials are sealed to; empty until a collector announces one."""
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,8 @@ class CollectorRow(Base):
     revision: Mapped[int] = mapped_column(sa.BigInteger(), default=0)
     last_error: Mapped[str] = mapped_column(sa.Text(), default="")
     last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Raw X25519 key; NULL until the collector announces one, then set once (0002).
+    encryption_public_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary(), nullable=True)
 
 
 class CollectorEventRow(Base):
@@ -113,6 +115,32 @@ class NameConflictRow(Base):
     first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
     attempts: Mapped[int] = mapped_column(sa.BigInteger(), default=1)
+
+
+class CredentialRow(Base):
+    """A discovery credential; `secret` is AES-256-GCM ciphertext (tag included).
+
+    The plaintext is the agent protocol's `Credential` message, encrypted under the
+    registry's secret key `key_id` with `nonce`, bound to (type, name) as associated data.
+    `username` is the non-secret part, kept in clear so admins can list it.
+    """
+
+    __tablename__ = "credentials"
+    __table_args__ = (
+        sa.UniqueConstraint("name", name="uq_credentials_name"),
+        sa.CheckConstraint("type IN ('snmp_v2c', 'snmp_v3', 'ssh')", name="ck_credentials_type"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(REVISION_TYPE, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(256))
+    type: Mapped[str] = mapped_column(sa.String(16))
+    username: Mapped[str] = mapped_column(sa.String(256), default="")
+    secret: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    nonce: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    key_id: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(sa.String(256), default="")
 
 
 metadata = Base.metadata

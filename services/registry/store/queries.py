@@ -38,9 +38,11 @@ from services.registry.domain.collectors import (
     SessionReport,
     StateChange,
 )
+from services.registry.domain.credentials import CredentialInfo, CredentialType, EncryptedCredential
 from services.registry.store.models import (
     CollectorEventRow,
     CollectorRow,
+    CredentialRow,
     NameConflictRow,
     ServerInstanceRow,
 )
@@ -112,6 +114,14 @@ class RegistryStore:
                 counts[CollectorState(state)] = int(count)
             return counts
 
+    async def credential_key_ids(self) -> dict[str, int]:
+        """How many credentials are encrypted under each secret key id."""
+        async with self.read() as tx:
+            result = await tx.session.execute(
+                sa.select(CredentialRow.key_id, sa.func.count()).group_by(CredentialRow.key_id)
+            )
+            return {str(key_id): int(count) for key_id, count in result}
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -163,6 +173,7 @@ class Transaction:
     async def insert_collector(self, collector: Collector) -> None:
         values = {f: getattr(collector, f) for f in _COLLECTOR_FIELDS}
         values["state"] = collector.state.value
+        values["encryption_public_key"] = collector.encryption_public_key or None
         await self.session.execute(sa.insert(CollectorRow).values(**values))
 
     async def record_connection(self, attempt: AuthAttempt, now: datetime) -> None:
@@ -191,6 +202,17 @@ class Transaction:
             )
             .values(username=hello.username, password_verifier=hello.password_verifier)
         )
+        # Once: a collector stored without an encryption key (an older version) may add
+        # one; after that `check_known_key` refuses any other.
+        if hello.encryption_public_key:
+            await self.session.execute(
+                sa.update(CollectorRow)
+                .where(
+                    CollectorRow.instance_uid == hello.instance_uid,
+                    CollectorRow.encryption_public_key.is_(None),
+                )
+                .values(encryption_public_key=hello.encryption_public_key)
+            )
 
     async def record_error(self, instance_uid: str, message: str, now: datetime) -> None:
         await self.session.execute(
@@ -274,6 +296,49 @@ class Transaction:
             .returning(CollectorEventRow.revision)
         )
         return int(result.scalar_one())
+
+    # --- credentials --------------------------------------------------------------------
+    async def credential_exists(self, name: str) -> bool:
+        found = await self.session.scalar(sa.select(CredentialRow.id).where(CredentialRow.name == name))
+        return found is not None
+
+    async def insert_credential(self, credential: EncryptedCredential) -> bool:
+        """False when the name is taken (a concurrent create on another replica won).
+
+        The transaction is unusable after False: the caller raises, which rolls it back.
+        """
+        info = credential.info
+        try:
+            await self.session.execute(
+                sa.insert(CredentialRow).values(
+                    name=info.name,
+                    type=info.type.value,
+                    username=info.username,
+                    secret=credential.ciphertext,
+                    nonce=credential.nonce,
+                    key_id=credential.key_id,
+                    created_at=info.created_at,
+                    created_by=info.created_by,
+                )
+            )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    async def credentials(self) -> list[CredentialInfo]:
+        rows = await self.session.scalars(sa.select(CredentialRow).order_by(CredentialRow.name))
+        return [_credential_info(row) for row in rows]
+
+    async def encrypted_credentials(self, names: Iterable[str]) -> list[EncryptedCredential]:
+        rows = await self.session.scalars(sa.select(CredentialRow).where(CredentialRow.name.in_(list(names))))
+        return [
+            EncryptedCredential(info=_credential_info(r), nonce=r.nonce, ciphertext=r.secret, key_id=r.key_id)
+            for r in rows
+        ]
+
+    async def delete_credential(self, name: str) -> bool:
+        result = await self.session.execute(sa.delete(CredentialRow).where(CredentialRow.name == name))
+        return bool(cast(sa.CursorResult[Any], result).rowcount)
 
     # --- session reports ----------------------------------------------------------------
     async def report_sessions(
@@ -367,7 +432,21 @@ _COLLECTOR_FIELDS = (
 
 def _collector(row: CollectorRow) -> Collector:
     values = {f: getattr(row, f) for f in _COLLECTOR_FIELDS}
-    return Collector(state=CollectorState(row.state), **values)
+    return Collector(
+        state=CollectorState(row.state),
+        encryption_public_key=row.encryption_public_key or b"",
+        **values,
+    )
+
+
+def _credential_info(row: CredentialRow) -> CredentialInfo:
+    return CredentialInfo(
+        name=row.name,
+        type=CredentialType(row.type),
+        username=row.username,
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
 
 
 def _event(row: CollectorEventRow) -> CollectorEvent:

@@ -5,10 +5,14 @@ import stat
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from outpost.sealing import open_sealed, seal
 from outpost.session import handshake
 from services.collector.store.identity import IdentityError, IdentityStore
+from services.collector.supervisor import CollectorProfile
 
 
 def mode(path: Path) -> int:
@@ -55,7 +59,11 @@ def test_the_binding_is_persisted_and_reloaded(tmp_path: Path) -> None:
     assert reloaded.bound_server_instance == "instance-a"
     assert reloaded.instance_uid == identity.instance_uid
     assert mode(store.state_path) == 0o600
-    assert sorted(p.name for p in store.data_dir.iterdir()) == ["collector.key", "state.json"]  # no temp left
+    assert sorted(p.name for p in store.data_dir.iterdir()) == [  # no temp left
+        "collector.key",
+        "encryption.key",
+        "state.json",
+    ]
 
 
 def test_a_binding_write_replaces_the_file_instead_of_rewriting_it_in_place(tmp_path: Path) -> None:
@@ -120,3 +128,98 @@ def test_a_key_readable_by_others_is_reported(tmp_path: Path) -> None:
     again = IdentityStore(tmp_path / "data")
     again.load_or_create()
     assert again.key_permissions_open
+
+
+def test_first_start_creates_an_encryption_key_pair_beside_the_identity_key(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path / "data")
+    identity = store.load_or_create()
+
+    assert store.encryption_key_created
+    assert mode(store.encryption_key_path) == 0o600
+    assert store.encryption_key_path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert len(identity.encryption_public_key) == 32
+    assert identity.encryption_public_key != identity.public_key
+    sealed = seal(identity.encryption_public_key, b"community", "job-1")
+    assert open_sealed(identity.encryption_key, sealed, "job-1") == b"community"
+
+
+def test_later_starts_reuse_the_same_encryption_key(tmp_path: Path) -> None:
+    first = IdentityStore(tmp_path / "data").load_or_create()
+    store = IdentityStore(tmp_path / "data")
+    again = store.load_or_create()
+
+    assert not store.encryption_key_created
+    assert again.encryption_public_key == first.encryption_public_key
+    sealed = seal(first.encryption_public_key, b"secret", "job-1")
+    assert open_sealed(again.encryption_key, sealed, "job-1") == b"secret"
+
+
+def test_an_upgraded_collector_without_an_encryption_key_gets_one_and_keeps_its_identity(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path / "data")
+    first = store.load_or_create()
+    store.save_binding(first, "instance-a")
+    store.encryption_key_path.unlink()  # the data directory of a version that had no such key
+
+    upgraded = IdentityStore(tmp_path / "data")
+    identity = upgraded.load_or_create()
+
+    assert upgraded.encryption_key_created and not upgraded.created
+    assert identity.public_key == first.public_key
+    assert identity.instance_uid == first.instance_uid
+    assert identity.bound_server_instance == "instance-a"
+    assert mode(upgraded.encryption_key_path) == 0o600
+    assert identity.encryption_public_key != first.encryption_public_key
+
+
+def test_an_encryption_key_without_its_identity_key_is_refused(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path / "data")
+    store.load_or_create()
+    store.key_path.unlink()
+    store.state_path.unlink()
+    with pytest.raises(IdentityError, match=r"encryption\.key exists but .*collector\.key is missing"):
+        IdentityStore(tmp_path / "data").load_or_create()
+
+
+def test_an_encryption_key_file_that_is_not_an_x25519_key_is_an_error(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path / "data")
+    store.load_or_create()
+    ed25519_pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    store.encryption_key_path.write_bytes(ed25519_pem)
+    with pytest.raises(IdentityError, match=r"encryption\.key holds a .*Ed25519PrivateKey.*, not an X25519 key"):
+        IdentityStore(tmp_path / "data").load_or_create()
+    store.encryption_key_path.write_text("garbage")
+    with pytest.raises(IdentityError, match=r"encryption\.key is not an unencrypted PEM private key"):
+        IdentityStore(tmp_path / "data").load_or_create()
+
+
+def test_an_identity_key_that_is_an_x25519_key_is_an_error(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path / "data")
+    store.load_or_create()
+    x25519_pem = X25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    store.key_path.write_bytes(x25519_pem)
+    with pytest.raises(IdentityError, match=r"collector\.key holds a .*X25519PrivateKey.*, not an Ed25519 key"):
+        IdentityStore(tmp_path / "data").load_or_create()
+
+
+def test_an_encryption_key_readable_by_others_is_reported(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path / "data")
+    store.load_or_create()
+    store.encryption_key_path.chmod(0o640)
+    again = IdentityStore(tmp_path / "data")
+    again.load_or_create()
+    assert again.key_permissions_open
+    assert again.open_key_paths == [again.encryption_key_path]
+
+
+def test_the_hello_carries_the_encryption_public_key_under_the_signature(tmp_path: Path) -> None:
+    identity = IdentityStore(tmp_path / "data").load_or_create()
+    hello = CollectorProfile(
+        "edge-7", "dmz", "svc", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+    ).hello(identity)
+    nonce = bytes(range(32))
+
+    assert hello.encryption_public_key == identity.encryption_public_key
+    signature = handshake.sign(identity.private_key, hello, nonce, "instance-a")
+    assert handshake.verify(hello, nonce, "instance-a", signature)
+    hello.encryption_public_key = bytes(32)  # swapped in transit
+    assert not handshake.verify(hello, nonce, "instance-a", signature)
