@@ -103,16 +103,23 @@ def wait_ready(process: Process, ready_file: Path, timeout: float = 30.0) -> dic
 
 @dataclass
 class ControlPlane:
-    """Registry + gateway (+ scheduler) as real processes on free ports."""
+    """Registry, scheduler and gateway as real processes on free ports."""
 
     workdir: Path
     database_url: str
     heartbeat_interval: int = 2
     registry: Process | None = None
+    scheduler: Process | None = None
     gateway: Process | None = None
     registry_ready: dict[str, Any] = field(default_factory=dict)
+    scheduler_ready: dict[str, Any] = field(default_factory=dict)
     gateway_ready: dict[str, Any] = field(default_factory=dict)
     gateway_args: list[str] = field(default_factory=list)
+    scheduler_args: list[str] = field(default_factory=list)
+
+    def database_args(self) -> list[str]:
+        """On SQLite each service keeps its own file under the data dir (the default)."""
+        return [] if self.database_url.startswith("sqlite") else ["--database-url", self.database_url]
 
     def start(self, tls: tuple[Path, Path] | None = None) -> ControlPlane:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -127,8 +134,7 @@ class ControlPlane:
                 "127.0.0.1:0",
                 "--data-dir",
                 str(self.workdir),
-                "--database-url",
-                self.database_url,
+                *self.database_args(),
                 "--heartbeat-interval",
                 str(self.heartbeat_interval),
                 "--ready-file",
@@ -139,10 +145,37 @@ class ControlPlane:
             self.workdir / "registry.log",
         ).start()
         self.registry_ready = wait_ready(self.registry, ready)
+        self.start_scheduler()
         tls_args = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []
         self.gateway_args = tls_args
         self.start_gateway("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
         return self
+
+    def start_scheduler(self, listen: str = "127.0.0.1:0") -> None:
+        ready = self.workdir / "scheduler.ready"
+        ready.unlink(missing_ok=True)
+        self.scheduler = Process(
+            "scheduler",
+            [
+                str(BIN / "outpost-scheduler"),
+                "--listen",
+                listen,
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(self.workdir),
+                *self.database_args(),
+                "--registry",
+                self.registry_ready["grpc"],
+                "--ready-file",
+                str(ready),
+                "--log-format",
+                "json",
+                *self.scheduler_args,
+            ],
+            self.workdir / "scheduler.log",
+        ).start()
+        self.scheduler_ready = wait_ready(self.scheduler, ready)
 
     def start_gateway(self, grpc: str, ws: str, tcp: str) -> None:
         ready = self.workdir / "gateway.ready"
@@ -161,6 +194,11 @@ class ControlPlane:
                 "127.0.0.1:0",
                 "--registry",
                 self.registry_ready["grpc"],
+                "--scheduler",
+                self.scheduler_ready["grpc"],
+                "--data-dir",
+                str(self.workdir),
+                *self.database_args(),
                 "--handshake-timeout",
                 "3",
                 "--drain-seconds",
@@ -196,6 +234,8 @@ class ControlPlane:
                 self.registry_ready["grpc"],
                 "--gateway",
                 self.gateway_ready.get("grpc", "127.0.0.1:1"),
+                "--scheduler",
+                self.scheduler_ready.get("grpc", "127.0.0.1:1"),
                 *args,
             ],
             input=stdin,
@@ -215,7 +255,7 @@ class ControlPlane:
         return json.loads(self.ctl("collectors", "list", "--json").stdout)  # type: ignore[no-any-return]
 
     def stop(self) -> None:
-        for process in (self.gateway, self.registry):
+        for process in (self.gateway, self.scheduler, self.registry):
             if process is not None:
                 process.stop()
 

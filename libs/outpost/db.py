@@ -104,7 +104,14 @@ def run_alembic_env(target_metadata: sa.MetaData) -> None:
     schema: str = cfg.attributes["schema"]
 
     def do_run(connection: sa.Connection) -> None:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        # One version table per service: on a shared SQLite file (or a shared schema) the
+        # services' histories must not see each other's revisions.
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            version_table=f"alembic_version_{schema}",
+        )
         with context.begin_transaction():
             context.run_migrations()
 

@@ -123,7 +123,7 @@ def build_children(opts: argparse.Namespace, bin_dir: Path) -> list[Child]:
     run_dir = opts.data_dir / "run"
     common = ["--log-format", opts.log_format, "--log-level", opts.log_level]
     data_dir = ["--data-dir", str(opts.data_dir)]
-    # Only the registry and the scheduler own tables; the gateway takes no --database-url.
+    # Every service owns tables (its own schema on PostgreSQL, its own file on SQLite).
     storage = [*data_dir, *(["--database-url", opts.database_url] if opts.database_url else [])]
 
     def flags(pairs: dict[str, str | None]) -> list[str]:
@@ -154,9 +154,9 @@ def build_children(opts: argparse.Namespace, bin_dir: Path) -> list[Child]:
         ),
         child(
             "gateway",
-            1,
+            2,
             [
-                *data_dir,
+                *storage,
                 *flags(
                     {
                         "--grpc-listen": opts.gateway_grpc_listen,
@@ -288,6 +288,8 @@ async def run(opts: argparse.Namespace) -> int:
         for tier in sorted({c.tier for c in children}):
             group = [c for c in children if c.tier == tier]
             extra = [] if tier == 0 else ["--registry", dialable(_ready(children, "registry")["grpc"])]
+            if tier >= 2:
+                extra += ["--scheduler", dialable(_ready(children, "scheduler")["grpc"])]
             for child in group:
                 await start(child, extra)
             for child in group:  # they start side by side; waiting in turn costs nothing

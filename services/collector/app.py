@@ -20,14 +20,20 @@ from pathlib import Path
 from typing import NoReturn
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from outpost.config import add_common_flags, env_default, positive
 from outpost.logs import LogFormat, configure_logging
 from outpost.runtime import install_shutdown_signals, is_loopback
 from outpost.version import VERSION
+from services.collector.discovery.host_keys import HostKeyStore
 from services.collector.domain.backoff import Backoff
 from services.collector.domain.credentials import password_verifier
 from services.collector.domain.server_url import ServerUrl, ServerUrlError, parse_server_url
+from services.collector.jobs.outbox import Outbox
+from services.collector.jobs.runner import JobRunner
+from services.collector.jobs.scan import engine_discover
+from services.collector.jobs.work import CollectorWork
 from services.collector.status import StatusFile
 from services.collector.store.identity import IdentityError, IdentityStore
 from services.collector.supervisor import CollectorProfile, Supervisor
@@ -231,19 +237,24 @@ def main(argv: list[str] | None = None) -> None:
         backoff=Backoff(settings.backoff_initial, settings.backoff_max),
         handshake_timeout=settings.handshake_timeout,
     )
-    asyncio.run(_serve(supervisor))
+    host_keys = HostKeyStore(settings.data_dir / "known_hosts")
+    asyncio.run(_serve(supervisor, host_keys, identity.encryption_key))
     log.info("collector_stopped")
 
 
-async def _serve(supervisor: Supervisor) -> None:
-    """Run the supervisor until SIGTERM/SIGINT, then let it say goodbye and stop."""
+async def _serve(supervisor: Supervisor, host_keys: HostKeyStore, encryption_key: X25519PrivateKey) -> None:
+    """Run the supervisor until SIGTERM/SIGINT, then stop the jobs, say goodbye and stop."""
     stop = install_shutdown_signals()
+    outbox = Outbox()
+    runner = JobRunner(outbox, engine_discover(host_keys, encryption_key))
+    supervisor.work = CollectorWork(outbox, runner)
     running = asyncio.create_task(supervisor.run(), name="collector-supervisor")
     stopping = asyncio.create_task(stop.wait(), name="collector-stop")
     await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
     if not running.done():
-        log.info("collector_stopping")
+        log.info("collector_stopping", running_jobs=len(runner.running))
+        await runner.stop()
         running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await running

@@ -57,7 +57,9 @@ STATUS_BY_STATE: dict[CollectorState, StatusState] = {
 class Work(Protocol):
     """The collector's jobs, as a connection sees them (see services.collector.jobs.work)."""
 
-    changed: asyncio.Event
+    @property
+    def changed(self) -> asyncio.Event:
+        """Set when there is something new to send."""
 
     def connection_opened(self) -> None:
         """A new connection: everything not yet acknowledged must be sent again."""

@@ -30,7 +30,7 @@ import structlog
 from outpost.agent.v1 import agent_pb2
 from outpost.session.collector import CollectorSession
 from outpost.version import PROTOCOL_VERSION, VERSION
-from services.collector.connection import Connection, ConnectionOutcome, reason_name
+from services.collector.connection import Connection, ConnectionOutcome, Work, reason_name
 from services.collector.domain.backoff import Backoff
 from services.collector.domain.server_url import ServerUrl
 from services.collector.status import StatusFile
@@ -119,6 +119,7 @@ class Supervisor:
         backoff: Backoff,
         handshake_timeout: float,
         sleep: Sleep = asyncio.sleep,
+        work: Work | None = None,
     ) -> None:
         if not servers:
             raise ValueError("at least one server URL is needed")
@@ -131,6 +132,7 @@ class Supervisor:
         self.backoff = backoff
         self.handshake_timeout = handshake_timeout
         self.sleep = sleep
+        self.work = work
 
     async def run(self) -> NoReturn:
         """Connect, and reconnect after every end, until cancelled."""
@@ -170,6 +172,7 @@ class Supervisor:
                 identity=self.identity,
                 identity_store=self.identity_store,
                 status=self.status,
+                work=self.work,
             )
             return await connection.run()
         except Exception:

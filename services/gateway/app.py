@@ -1,8 +1,9 @@
 """outpost-gateway: wiring only. Config -> registry client -> hub -> listeners.
 
 Start-up order matters: the registry must answer (server instance, heartbeat interval)
-and the registry watch must deliver its first bookmark before any listener accepts a
-collector, so no admin decision can be missed. On SIGTERM the gateway drains: health
+and both watches (the registry's collector states, the scheduler's dispatch) must deliver
+their first bookmark before any listener accepts a collector, so no admin decision and no
+queued run can be missed. The inventory's tables are migrated before that. On SIGTERM the gateway drains: health
 goes NOT_SERVING, listeners stop accepting, every session is told to reconnect elsewhere,
 and the process exits once they are closed (or the grace period ends).
 """
@@ -18,11 +19,13 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import structlog
 
 from outpost.config import add_common_flags, env_default, positive
+from outpost.db import default_sqlite_url
 from outpost.gateway.v1 import gateway_pb2_grpc
 from outpost.logs import configure_logging
 from outpost.ready import write_ready_file
@@ -40,10 +43,16 @@ from outpost.session.codec import DEFAULT_MAX_FRAME_BYTES
 from services.gateway.admission import Admission
 from services.gateway.agent_session import GatewayContext, Shutdown
 from services.gateway.api.gateway_servicer import GatewayServicer, ListenerInfo
+from services.gateway.api.inventory_servicer import InventoryServicer
+from services.gateway.dispatch import Dispatcher
 from services.gateway.domain.session_hub import SessionHub
-from services.gateway.registry_client import RegistryClient, SessionReport
-from services.gateway.registry_watch import RegistryWatch
+from services.gateway.inventory.ingest import BatchIngest
+from services.gateway.inventory.store.database import open_inventory
+from services.gateway.registry_client import Bookmark, RegistryClient, SessionReport
+from services.gateway.resumable_watch import ResumableWatch
+from services.gateway.scheduler_client import DispatchBookmark, SchedulerClient
 from services.gateway.session_reports import SessionReporter
+from services.gateway.session_work import WorkContext
 from services.gateway.transports.grpc_stream import SERVICE_NAME as AGENT_SERVICE
 from services.gateway.transports.grpc_stream import agent_service_handler
 from services.gateway.transports.tcp import start_tcp_server
@@ -52,6 +61,7 @@ from services.gateway.transports.websocket import build_websocket_app, start_web
 log = structlog.get_logger(__name__)
 SERVICE = "gateway"
 ADMIN_SERVICE = "outpost.gateway.v1.GatewayService"
+INVENTORY_SERVICE = "outpost.gateway.v1.InventoryService"
 REGISTRY_WAIT_SECONDS = 60.0
 
 
@@ -63,6 +73,8 @@ class GatewayConfig:
     metrics_listen: str
     registry: str
     registry_ca_file: str | None
+    scheduler: str
+    database_url: str
     gateway_id: str
     tls: TlsFiles | None
     max_frame_bytes: int
@@ -88,7 +100,13 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     )
     p.add_argument("--metrics-listen", default=e("metrics_listen", "127.0.0.1:9102"))
     p.add_argument("--registry", default=e("registry", "127.0.0.1:50051"), help="registry gRPC address")
-    p.add_argument("--registry-ca-file", default=e("registry_ca_file"), help="CA for a TLS registry")
+    p.add_argument("--registry-ca-file", default=e("registry_ca_file"), help="CA for TLS registry/scheduler")
+    p.add_argument("--scheduler", default=e("scheduler", "127.0.0.1:50071"), help="scheduler gRPC address")
+    p.add_argument(
+        "--database-url",
+        default=e("database_url"),
+        help="inventory database (postgresql+asyncpg://...); default: gateway.db under --data-dir",
+    )
     p.add_argument("--gateway-id", default=e("gateway_id", f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"))
     p.add_argument("--tls-cert", default=e("tls_cert"), help="certificate (PEM) for every agent listener")
     p.add_argument("--tls-key", default=e("tls_key"))
@@ -97,9 +115,7 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     p.add_argument("--max-unauthenticated", type=positive(int), default=int(e("max_unauthenticated", 1000)))
     p.add_argument("--drain-seconds", type=positive(float), default=float(e("drain_seconds", 10.0)))
     p.add_argument("--ready-file", default=e("ready_file"))
-    p.add_argument(
-        "--data-dir", default=e("data_dir", ".outpost"), help="accepted for symmetry; the gateway keeps no files yet"
-    )
+    p.add_argument("--data-dir", default=e("data_dir", ".outpost"), help="where the SQLite inventory lives by default")
     add_common_flags(p, SERVICE)
     a = p.parse_args(argv)
     if bool(a.tls_cert) != bool(a.tls_key):
@@ -111,6 +127,8 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         metrics_listen=a.metrics_listen,
         registry=a.registry,
         registry_ca_file=a.registry_ca_file,
+        scheduler=a.scheduler,
+        database_url=a.database_url or default_sqlite_url(Path(a.data_dir), SERVICE),
         gateway_id=a.gateway_id,
         tls=TlsFiles(a.tls_cert, a.tls_key) if a.tls_cert else None,
         max_frame_bytes=a.max_frame_bytes,
@@ -137,11 +155,11 @@ def _server_ssl_context(tls: TlsFiles | None) -> ssl.SSLContext | None:
     return context
 
 
-def _registry_channel(config: GatewayConfig) -> grpc.aio.Channel:
-    if config.registry_ca_file:
-        with open(config.registry_ca_file, "rb") as ca:
-            return grpc.aio.secure_channel(config.registry, grpc.ssl_channel_credentials(ca.read()))
-    return grpc.aio.insecure_channel(config.registry)
+def _peer_channel(address: str, ca_file: str | None) -> grpc.aio.Channel:
+    if ca_file:
+        with open(ca_file, "rb") as ca:
+            return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(ca.read()))
+    return grpc.aio.insecure_channel(address)
 
 
 async def _wait_for_registry(registry: RegistryClient, address: str):  # type: ignore[no-untyped-def]
@@ -162,10 +180,14 @@ async def serve(config: GatewayConfig) -> None:
     started_at = time.time()
     stop = install_shutdown_signals()
     open_files = raise_open_file_limit()
-    channel = _registry_channel(config)
+    channel = _peer_channel(config.registry, config.registry_ca_file)
+    scheduler_channel = _peer_channel(config.scheduler, config.registry_ca_file)
     registry = RegistryClient(channel)
+    scheduler = SchedulerClient(scheduler_channel)
     info = await _wait_for_registry(registry, config.registry)
+    inventory = await open_inventory(config.database_url)
     hub = SessionHub()
+    dispatcher = Dispatcher(hub)
 
     def live_reports() -> list[SessionReport]:
         return [
@@ -182,21 +204,30 @@ async def serve(config: GatewayConfig) -> None:
         hub=hub,
         reporter=reporter,
         admission=Admission(max_unauthenticated=config.max_unauthenticated),
+        work=WorkContext(config.gateway_id, scheduler, registry, BatchIngest(inventory)),
+        dispatcher=dispatcher,
     )
-    watch = RegistryWatch(registry, hub)
-    background = [asyncio.create_task(watch.run()), asyncio.create_task(reporter.run())]
-    try:
-        async with asyncio.timeout(REGISTRY_WAIT_SECONDS):
-            await watch.ready.wait()
-    except TimeoutError:
-        raise SystemExit(f"registry watch at {config.registry} did not open") from None
+    watches = [
+        ResumableWatch("registry", registry.watch, hub.apply, Bookmark),
+        ResumableWatch("dispatch", scheduler.watch, dispatcher.apply, DispatchBookmark),
+    ]
+    background = [asyncio.create_task(w.run()) for w in watches] + [asyncio.create_task(reporter.run())]
+    for watch, address in zip(watches, (config.registry, config.scheduler), strict=True):
+        try:
+            async with asyncio.timeout(REGISTRY_WAIT_SECONDS):
+                await watch.ready.wait()
+        except TimeoutError:
+            raise SystemExit(
+                f"{watch.name} watch at {address} did not open within {REGISTRY_WAIT_SECONDS:g}s"
+            ) from None
 
     listeners: list[ListenerInfo] = []
     server, health = build_grpc_server(
-        service_names=[AGENT_SERVICE, ADMIN_SERVICE],
+        service_names=[AGENT_SERVICE, ADMIN_SERVICE, INVENTORY_SERVICE],
         extra_options=[("grpc.max_receive_message_length", config.max_frame_bytes)],
     )
     server.add_generic_rpc_handlers([agent_service_handler(ctx)])
+    gateway_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(inventory), server)
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
         GatewayServicer(config.gateway_id, hub, listeners, started_at), server
     )
@@ -251,7 +282,9 @@ async def serve(config: GatewayConfig) -> None:
         await ws_runner.cleanup()
     for task in background:
         task.cancel()
+    await inventory.close()
     await channel.close()
+    await scheduler_channel.close()
     log.info("gateway_stopped", sessions_left=len(hub))
 
 

@@ -102,7 +102,9 @@ class SessionWork:
                 gateway_id=self.ctx.gateway_id, instance_uid=self.instance_uid, update=update
             )
         except grpc.aio.AioRpcError as exc:
-            log.warning("job_update_not_recorded", job_run_id=update.job_run_id, code=exc.code().name, details=exc.details())
+            log.warning(
+                "job_update_not_recorded", job_run_id=update.job_run_id, code=exc.code().name, details=exc.details()
+            )
             return
         if run.state == agent_pb2.JOB_STATE_CANCELLED and update.state not in TERMINAL_STATES:
             core.cancel_job(update.job_run_id, run.reason or "cancelled by an admin")
@@ -148,13 +150,19 @@ class SessionWork:
         sealed = agent_pb2.SealedSecret()
         if names:
             try:
-                sealed = await self.ctx.registry.seal_credentials(instance_uid=self.instance_uid, names=names, context=run.id)
+                sealed = await self.ctx.registry.seal_credentials(
+                    instance_uid=self.instance_uid, names=names, context=run.id
+                )
             except grpc.aio.AioRpcError as exc:
                 log.warning("credentials_not_sealed", job_run_id=run.id, code=exc.code().name, details=exc.details())
                 failed = agent_pb2.JobUpdate(
-                    job_run_id=run.id, state=agent_pb2.JOB_STATE_FAILED, error=f"credentials unavailable: {exc.details()}"
+                    job_run_id=run.id,
+                    state=agent_pb2.JOB_STATE_FAILED,
+                    error=f"credentials unavailable: {exc.details()}",
                 )
-                await self.ctx.scheduler.report(gateway_id=self.ctx.gateway_id, instance_uid=self.instance_uid, update=failed)
+                await self.ctx.scheduler.report(
+                    gateway_id=self.ctx.gateway_id, instance_uid=self.instance_uid, update=failed
+                )
                 return None
         return agent_pb2.JobAssignment(
             job_run_id=run.id,
@@ -172,6 +180,15 @@ class SessionWork:
             batch_max_devices=BATCH_MAX_DEVICES,
             zone=self.zone,
         )
+
+    async def job_update_quietly(self, update: agent_pb2.JobUpdate) -> None:
+        """Report an update the gateway itself decided (e.g. a run it could not assign)."""
+        try:
+            await self.ctx.scheduler.report(
+                gateway_id=self.ctx.gateway_id, instance_uid=self.instance_uid, update=update
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("job_update_not_recorded", job_run_id=update.job_run_id, code=exc.code().name)
 
     def _retry_claim_later(self) -> None:
         asyncio.get_running_loop().call_later(CLAIM_RETRY_SECONDS, self.deliver, RunsAvailable())

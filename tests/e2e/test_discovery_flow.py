@@ -1,0 +1,252 @@
+"""Scheduled discovery end to end: define, dispatch over the live session, scan, inventory.
+
+Real processes (registry, scheduler, gateway, collector, outpostctl) on SQLite and
+PostgreSQL; real listeners on loopback addresses as the "network"; nmap as the oracle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.process_harness import Collector, ControlPlane, wait_for
+
+PASSWORD = "discovery-test-password"
+HOSTS = ["127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"]
+PORTS = [2201, 2280, 2443, 2999]
+OPEN = {("127.0.0.21", 2201), ("127.0.0.21", 2280), ("127.0.0.22", 2443), ("127.0.0.24", 2999)}
+
+
+@pytest.fixture
+def listeners() -> Iterator[set[tuple[str, int]]]:
+    sockets = []
+    for host, port in OPEN:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(16)
+        sockets.append(sock)
+    try:
+        yield OPEN
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def nmap_open_ports(hosts: list[str], ports: list[int]) -> set[tuple[str, int]]:
+    """The oracle: what `nmap -sT -n -Pn` says is open."""
+    out = subprocess.run(
+        ["nmap", "-sT", "-n", "-Pn", "-p", ",".join(map(str, ports)), "-oX", "-", *hosts],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    found = set()
+    for host in ET.fromstring(out).iter("host"):
+        address = host.find("address").get("addr")  # type: ignore[union-attr]
+        for port in host.iter("port"):
+            if port.find("state").get("state") == "open":  # type: ignore[union-attr]
+                found.add((address, int(port.get("portid"))))  # type: ignore[arg-type]
+    return found
+
+
+def enabled_collector(plane: ControlPlane, tmp_path: Path, name: str, transport: str = "grpc") -> Collector:
+    collector = Collector(tmp_path, name, [plane.url(transport)], PASSWORD, zone="lab").start()
+    collector.wait_state("pending")
+    plane.ctl(
+        "collectors",
+        "register",
+        name,
+        "--username",
+        collector.username,
+        "--password-stdin",
+        "--enable",
+        stdin=PASSWORD + "\n",
+    )
+    collector.wait_state("enabled")
+    return collector
+
+
+def inventory_open_ports(plane: ControlPlane) -> set[tuple[str, int]]:
+    devices = json.loads(plane.ctl("devices", "list", "--json").stdout)
+    return {(d["ip"], port) for d in devices for port in d["open_ports"]}
+
+
+def test_manual_run_is_pushed_scanned_and_matches_nmap(
+    control_plane: ControlPlane, tmp_path: Path, listeners: set[tuple[str, int]]
+) -> None:
+    collector = enabled_collector(control_plane, tmp_path, "edge-scan")
+    try:
+        control_plane.ctl(
+            "discoveries",
+            "create",
+            "lab",
+            "--targets",
+            "127.0.0.21-127.0.0.24",
+            "--ports",
+            ",".join(map(str, PORTS)),
+            "--collector",
+            "edge-scan",
+            "--probes",
+            "tcp,banners",
+        )
+        result = control_plane.ctl("discoveries", "run", "lab", "--wait", "--json")
+        summary = json.loads(result.stdout)
+        assert summary["state"] == "succeeded", summary
+        assert summary["targets_total"] == len(HOSTS)
+
+        oracle = nmap_open_ports(HOSTS, PORTS)
+        assert oracle == listeners
+        assert inventory_open_ports(control_plane) == oracle
+
+        devices = {d["ip"]: d for d in json.loads(control_plane.ctl("devices", "list", "--json").stdout)}
+        # Every loopback address answers (a refused connection is a host saying no), so
+        # each target is a device; only the listeners' ports are open.
+        assert set(devices) == set(HOSTS)
+        assert devices["127.0.0.23"]["open_ports"] == []
+        assert all(d["zone"] == "lab" for d in devices.values())
+        jobs = json.loads(control_plane.ctl("jobs", "list", "--json").stdout)
+        assert [j["state"] for j in jobs] == ["succeeded"]
+        assert jobs[0]["collector"] == "edge-scan"
+    finally:
+        collector.stop()
+
+
+def test_a_resent_scan_changes_history_only_where_the_network_changed(
+    control_plane: ControlPlane, tmp_path: Path, listeners: set[tuple[str, int]]
+) -> None:
+    collector = enabled_collector(control_plane, tmp_path, "edge-history")
+    extra = socket.socket()
+    try:
+        control_plane.ctl(
+            "discoveries",
+            "create",
+            "hist",
+            "--targets",
+            "127.0.0.21",
+            "--ports",
+            ",".join(map(str, PORTS)),
+            "--collector",
+            "edge-history",
+            "--probes",
+            "tcp",
+        )
+        assert (
+            json.loads(control_plane.ctl("discoveries", "run", "hist", "--wait", "--json").stdout)["state"]
+            == "succeeded"
+        )
+        extra.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        extra.bind(("127.0.0.21", 2443))
+        extra.listen(4)
+        assert (
+            json.loads(control_plane.ctl("discoveries", "run", "hist", "--wait", "--json").stdout)["state"]
+            == "succeeded"
+        )
+        device = json.loads(control_plane.ctl("devices", "show", "127.0.0.21", "--json").stdout)
+        assert sorted(device["open_ports"]) == [2201, 2280, 2443]
+        port_changes = [h for h in device["history"] if h["field"].startswith("port.")]
+        assert [(h["field"], h["new_value"]) for h in port_changes if h["field"] == "port.2443"] == [
+            ("port.2443", "open")
+        ]
+        assert len([h for h in device["history"] if h["field"] == "port.2201"]) <= 1
+    finally:
+        extra.close()
+        collector.stop()
+
+
+def test_disabled_collector_is_never_sent_a_run_until_enabled(
+    control_plane: ControlPlane, tmp_path: Path, listeners: set[tuple[str, int]]
+) -> None:
+    collector = enabled_collector(control_plane, tmp_path, "edge-gated")
+    try:
+        control_plane.ctl("collectors", "disable", "edge-gated")
+        collector.wait_state("disabled")
+        control_plane.ctl(
+            "discoveries",
+            "create",
+            "gated",
+            "--targets",
+            "127.0.0.21",
+            "--ports",
+            "2201",
+            "--collector",
+            "edge-gated",
+            "--probes",
+            "tcp",
+        )
+        run = json.loads(control_plane.ctl("discoveries", "run", "gated", "--json").stdout)
+        job = json.loads(control_plane.ctl("jobs", "show", run["id"], "--json").stdout)
+        assert job["state"] == "queued"
+        control_plane.ctl("collectors", "enable", "edge-gated")
+        enabled_at = dt.datetime.now(dt.UTC)
+        wait_for(
+            lambda: json.loads(control_plane.ctl("jobs", "show", run["id"], "--json").stdout)["state"] == "succeeded",
+            timeout=30,
+            what="run completes once the collector is enabled",
+        )
+        started = [e for e in collector.process.log_events() if e.get("event") == "job_run_started"]  # type: ignore[union-attr]
+        assert len(started) == 1
+        assert dt.datetime.fromisoformat(started[0]["timestamp"]) >= enabled_at - dt.timedelta(seconds=1)
+    finally:
+        collector.stop()
+
+
+def test_schedule_due_next_minute_runs_by_itself_on_a_live_collector(
+    control_plane: ControlPlane, tmp_path: Path, listeners: set[tuple[str, int]]
+) -> None:
+    collector = enabled_collector(control_plane, tmp_path, "edge-cron")
+    try:
+        control_plane.ctl(
+            "discoveries",
+            "create",
+            "cron",
+            "--targets",
+            "127.0.0.21",
+            "--ports",
+            "2201",
+            "--collector",
+            "edge-cron",
+            "--probes",
+            "tcp",
+        )
+        now = dt.datetime.now(dt.UTC)
+        # The next minute, unless it is too close to create the schedule before it.
+        due = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1 if now.second < 45 else 2)
+        control_plane.ctl(
+            "schedules",
+            "create",
+            "every-minute",
+            "--discovery",
+            "cron",
+            "--minute",
+            str(due.minute),
+            "--hour",
+            "*",
+            "--day-of-month",
+            "*",
+            "--month",
+            "*",
+            "--day-of-week",
+            "*",
+            "--timezone",
+            "UTC",
+        )
+
+        def scheduled_runs() -> list[dict]:
+            jobs = json.loads(control_plane.ctl("jobs", "list", "--json").stdout)
+            return [j for j in jobs if j["trigger"] == "schedule" and j["state"] == "succeeded"]
+
+        runs = wait_for(scheduled_runs, timeout=130, interval=1.0, what="scheduled run succeeded")
+        assert len(runs) == 1
+        assert dt.datetime.fromisoformat(runs[0]["due_at"]) == due
+        assert ("127.0.0.21", 2201) in inventory_open_ports(control_plane)
+    finally:
+        collector.stop()
