@@ -12,6 +12,7 @@ bounded inbox consumed by this loop, so the core is only ever touched from one t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import time
 from dataclasses import dataclass
@@ -28,13 +29,13 @@ from outpost.session.server import (
     AuthenticationRequested,
     JobUpdateReceived,
     ResultBatchReceived,
-    ServerState,
-    WorkRefused,
     ServerSession,
     ServerSessionConfig,
+    ServerState,
     SessionAccepted,
     SessionClosed,
     StateEntered,
+    WorkRefused,
 )
 from services.gateway import metrics
 from services.gateway.admission import Admission
@@ -109,7 +110,7 @@ async def run_session(stream: AgentStream, ctx: GatewayContext) -> None:
         session_id=session_id, transport=stream.transport, remote=stream.remote_address
     )
     metrics.SESSIONS_OPENED.labels(stream.transport).inc()
-    runner = _SessionRunner(stream, ctx, session_id, loop)
+    runner = SessionRunner(stream, ctx, session_id, loop)
     try:
         await runner.run()
     except Exception:
@@ -119,9 +120,23 @@ async def run_session(stream: AgentStream, ctx: GatewayContext) -> None:
         structlog.contextvars.unbind_contextvars("session_id", "transport", "remote", "collector")
 
 
-class _SessionRunner:
+class SessionRunner:
+    """One session's state and the steps every transport drives: admit, handle, flush.
+
+    Streaming transports call `run()`, which reads frames in a task and loops until the
+    session closes. HTTP polling calls `admit()` once, then per poll `handle()` for each
+    envelope and pending inbox item, `tick()` and `flush()` (see transports/http_poll.py).
+    `heartbeat_override` replaces the registry's heartbeat interval (polling collectors
+    are heard from once per check interval, not every heartbeat).
+    """
+
     def __init__(
-        self, stream: AgentStream, ctx: GatewayContext, session_id: str, loop: asyncio.AbstractEventLoop
+        self,
+        stream: AgentStream,
+        ctx: GatewayContext,
+        session_id: str,
+        loop: asyncio.AbstractEventLoop,
+        heartbeat_override: float | None = None,
     ) -> None:
         self.stream = stream
         self.ctx = ctx
@@ -143,8 +158,10 @@ class _SessionRunner:
         self.unauthenticated = False
         self.close_reason = ""
         self.reader: asyncio.Task[None] | None = None
+        self.heartbeat_override = heartbeat_override
 
-    async def run(self) -> None:
+    def admit(self) -> bool:
+        """Apply the gateway's admission limits; False means the core is already closing."""
         host = self.stream.remote_address.rsplit(":", 1)[0]
         if self.ctx.draining:
             self.core.shutdown()
@@ -159,48 +176,68 @@ class _SessionRunner:
         else:
             self.unauthenticated = True
             metrics.UNAUTHENTICATED.inc()
+            return True
+        return False
+
+    async def run(self) -> None:
+        if self.admit():
             self.reader = asyncio.create_task(self._read())
         while True:
-            await self._flush()
+            await self.flush()
             if self.core.closed:
                 return
             item = await self._next_item()
-            now = self.loop.time()
             if item is None:
-                self.core.tick(now)
-            elif isinstance(item, bytes):
-                metrics.FRAMES_RECEIVED.labels(self.stream.transport).inc()
-                try:
-                    message = codec.decode_collector_message(item)
-                except RemoteProtocolError as exc:
-                    self.core.fail(exc.reason, exc.message)
-                    continue
-                self.core.receive(message, now)
-                if self.live is not None:
-                    self.live.last_message_at = time.time()
-            elif isinstance(item, _PeerClosed):
-                if item.error is not None:
-                    self.core.fail(item.error.reason, item.error.message)
-                else:
-                    self.core.connection_lost()
-            elif isinstance(item, CollectorChange):
-                if item.kind is ChangeKind.REMOVED:
-                    self.core.removed(item.reason, item.revision)
-                else:
-                    self.core.state_changed(item.state, item.reason, item.changed_by, item.revision)
-            elif isinstance(item, Superseded):
-                self.core.fail(
-                    R.DISCONNECT_REASON_SUPERSEDED,
-                    f"superseded by a newer session {item.by_session_id} of this collector",
-                )
-            elif isinstance(item, Shutdown):
-                self.core.shutdown()
-            elif isinstance(item, RunsAvailable) and self.work is not None:
-                await self.work.claim(self.core)
-            elif isinstance(item, RunCancelled):
-                self.core.cancel_job(item.job_run_id, item.reason)
-            elif isinstance(item, CheckIntervalChanged):
-                self.core.update_config(agent_pb2.ConfigUpdate(collector_check_minutes=item.collector_check_minutes))
+                self.core.tick(self.loop.time())
+            else:
+                await self.handle(item)
+
+    def tick(self) -> None:
+        self.core.tick(self.loop.time())
+
+    def drain_inbox(self) -> list[object]:
+        """Items delivered since the last call (polling: handled at the next poll)."""
+        items = []
+        while not self.inbox.empty():
+            items.append(self.inbox.get_nowait())
+        return items
+
+    async def handle(self, item: object) -> None:
+        """Feed one frame, admin decision, dispatch notice or shutdown to the core."""
+        now = self.loop.time()
+        if isinstance(item, bytes):
+            metrics.FRAMES_RECEIVED.labels(self.stream.transport).inc()
+            try:
+                message = codec.decode_collector_message(item)
+            except RemoteProtocolError as exc:
+                self.core.fail(exc.reason, exc.message)
+                return
+            self.core.receive(message, now)
+            if self.live is not None:
+                self.live.last_message_at = time.time()
+        elif isinstance(item, _PeerClosed):
+            if item.error is not None:
+                self.core.fail(item.error.reason, item.error.message)
+            else:
+                self.core.connection_lost()
+        elif isinstance(item, CollectorChange):
+            if item.kind is ChangeKind.REMOVED:
+                self.core.removed(item.reason, item.revision)
+            else:
+                self.core.state_changed(item.state, item.reason, item.changed_by, item.revision)
+        elif isinstance(item, Superseded):
+            self.core.fail(
+                R.DISCONNECT_REASON_SUPERSEDED,
+                f"superseded by a newer session {item.by_session_id} of this collector",
+            )
+        elif isinstance(item, Shutdown):
+            self.core.shutdown()
+        elif isinstance(item, RunsAvailable) and self.work is not None:
+            await self.work.claim(self.core)
+        elif isinstance(item, RunCancelled):
+            self.core.cancel_job(item.job_run_id, item.reason)
+        elif isinstance(item, CheckIntervalChanged):
+            self.core.update_config(agent_pb2.ConfigUpdate(collector_check_minutes=item.collector_check_minutes))
 
     async def _next_item(self) -> object:
         deadline = self.core.next_deadline()
@@ -231,7 +268,7 @@ class _SessionRunner:
         except asyncio.QueueFull:
             self.loop.create_task(self.inbox.put(item))
 
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
         """Send what the core produced, then act on its events (which may produce more)."""
         while True:
             for message in self.core.data_to_send():
@@ -250,6 +287,8 @@ class _SessionRunner:
     async def _on_event(self, event: object) -> None:
         if isinstance(event, AuthenticationRequested):
             decision = await self._authenticate(event)
+            if self.heartbeat_override is not None and decision.accepted:
+                decision = dataclasses.replace(decision, heartbeat_interval=self.heartbeat_override)
             self.core.authenticated(decision, self.loop.time())
             metrics.HANDSHAKE_SECONDS.observe(self.loop.time() - self.started)
             if not decision.accepted and decision.refusal == R.DISCONNECT_REASON_AUTHENTICATION_FAILED:

@@ -55,6 +55,7 @@ from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
 from services.gateway.transports.grpc_stream import SERVICE_NAME as AGENT_SERVICE
 from services.gateway.transports.grpc_stream import agent_service_handler
+from services.gateway.transports.http_poll import PollSessions, add_poll_route
 from services.gateway.transports.tcp import start_tcp_server
 from services.gateway.transports.websocket import build_websocket_app, start_websocket_site
 
@@ -237,14 +238,16 @@ async def serve(config: GatewayConfig) -> None:
     await server.start()
 
     ssl_context = _server_ssl_context(config.tls)
+    poll_sessions = PollSessions(ctx)
+    background.append(asyncio.create_task(poll_sessions.expire()))
     ws_runner = tcp_server = None
     ready: dict[str, str] = {"grpc": f"{grpc_host}:{grpc_port}"}
     if config.ws_listen:
         host, port = _split(config.ws_listen)
         _warn_plaintext(host, ssl_context, "websocket")
-        ws_runner, ws_port = await start_websocket_site(
-            build_websocket_app(ctx, config.max_frame_bytes), host, port, ssl_context
-        )
+        app = build_websocket_app(ctx, config.max_frame_bytes)
+        add_poll_route(app, poll_sessions)
+        ws_runner, ws_port = await start_websocket_site(app, host, port, ssl_context)
         listeners.append(ListenerInfo("websocket", f"{host}:{ws_port}", ssl_context is not None))
         ready["websocket"] = f"{host}:{ws_port}"
     if config.tcp_listen:
@@ -274,6 +277,7 @@ async def serve(config: GatewayConfig) -> None:
         tcp_server.close()
     for session in hub.sessions():
         session.deliver(Shutdown())
+    await poll_sessions.shutdown()
     deadline = time.monotonic() + config.drain_seconds
     while len(hub) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)

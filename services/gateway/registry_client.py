@@ -136,4 +136,3 @@ class RegistryClient:
             ),
             timeout=REPORT_TIMEOUT_SECONDS,
         )
-

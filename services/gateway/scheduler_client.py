@@ -74,11 +74,15 @@ class SchedulerClient:
 
     async def report(self, *, gateway_id: str, instance_uid: str, update: agent_pb2.JobUpdate) -> scheduler_pb2.JobRun:
         response = await self._stub.ReportJobUpdate(
-            scheduler_pb2.ReportJobUpdateRequest(gateway_id=gateway_id, collector_instance_uid=instance_uid, update=update),
+            scheduler_pb2.ReportJobUpdateRequest(
+                gateway_id=gateway_id, collector_instance_uid=instance_uid, update=update
+            ),
             timeout=CALL_TIMEOUT_SECONDS,
         )
         return response.job_run
 
     async def get_run(self, job_run_id: str) -> scheduler_pb2.JobRun:
-        response = await self._stub.GetJobRun(scheduler_pb2.GetJobRunRequest(id=job_run_id), timeout=CALL_TIMEOUT_SECONDS)
+        response = await self._stub.GetJobRun(
+            scheduler_pb2.GetJobRunRequest(id=job_run_id), timeout=CALL_TIMEOUT_SECONDS
+        )
         return response.job_run

@@ -1,0 +1,83 @@
+"""`outpost.gateway.v1.InventoryService`: protobuf in, inventory queries, protobuf out.
+
+No decisions are made here. Not-found and ambiguous lookups are raised as
+`outpost.errors.*` by the store and become gRPC statuses in the shared interceptor. A
+device shows its open ports only; closed ones live on in its history ("port.80" open ->
+closed). Facts and port details are already the flat string maps the contract names
+("snmp.sys_name", "audit.kernel", "http.title", "tls.not_after", ...).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services.gateway.inventory.domain.device import Change, DeviceRecord, PortRecord
+from services.gateway.inventory.store.queries import DEFAULT_LIST_LIMIT, InventoryStore
+
+SERVICE_NAME = "outpost.gateway.v1.InventoryService"
+
+
+class InventoryServicer(gateway_pb2_grpc.InventoryServiceServicer):
+    def __init__(self, store: InventoryStore) -> None:
+        self._store = store
+
+    async def ListDevices(
+        self, request: gateway_pb2.ListDevicesRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ListDevicesResponse:
+        found = await self._store.list_devices(zone=request.zone or None, limit=request.limit or DEFAULT_LIST_LIMIT)
+        return gateway_pb2.ListDevicesResponse(devices=[_device(d) for d in found])
+
+    async def GetDevice(
+        self, request: gateway_pb2.GetDeviceRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.GetDeviceResponse:
+        device, history = await self._store.get_device(request.ip, zone=request.zone or None)
+        return gateway_pb2.GetDeviceResponse(device=_device(device), history=[_change(c) for c in history])
+
+
+def _device(device: DeviceRecord) -> gateway_pb2.Device:
+    return gateway_pb2.Device(
+        id=device.id,
+        zone=device.zone,
+        ip=device.ip,
+        hostname=device.hostname,
+        mac_addresses=list(device.mac_addresses),
+        snmp_engine_id=device.snmp_engine_id,
+        ports=[_port(p) for p in device.open_ports()],
+        facts=dict(device.facts),
+        first_seen=_timestamp(device.first_seen),
+        last_seen=_timestamp(device.last_seen),
+        last_collector=device.last_collector,
+        last_job_run_id=device.last_job_run_id,
+    )
+
+
+def _port(port: PortRecord) -> gateway_pb2.Port:
+    return gateway_pb2.Port(
+        port=port.port,
+        protocol=port.protocol,
+        service=port.service,
+        banner=port.banner,
+        details=dict(port.details),
+        first_seen=_timestamp(port.first_seen),
+        last_seen=_timestamp(port.last_seen),
+    )
+
+
+def _change(change: Change) -> gateway_pb2.DeviceChange:
+    return gateway_pb2.DeviceChange(
+        field=change.field,
+        old_value=change.old_value,
+        new_value=change.new_value,
+        changed_at=_timestamp(change.changed_at),
+        job_run_id=change.job_run_id,
+    )
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp

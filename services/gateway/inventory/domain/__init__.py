@@ -1,0 +1,1 @@
+"""What the inventory decides, as plain dataclasses and functions (no I/O, no ORM, no protobuf)."""

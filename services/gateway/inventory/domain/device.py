@@ -1,0 +1,98 @@
+"""A device as the inventory keeps it, one change of one of its fields, and a batch's context.
+
+History field names are the operator's vocabulary, shown verbatim by `outpostctl devices
+show`: "created", "ip", "hostname", "mac_addresses", "snmp_engine_id", "port.22" (open /
+closed), "port.80.banner", "port.80.service", "port.443.tls.not_after" (a port detail),
+"facts.audit.kernel" (a fact). A TCP port is named by its number alone; any other protocol
+adds it: "port.161/udp".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.gateway.inventory.domain.observation import TCP, PortKey
+
+OPEN = "open"
+CLOSED = "closed"
+CREATED = "created"
+
+
+@dataclass(frozen=True)
+class PortRecord:
+    """One port of one device; a closed port keeps what was last seen on it."""
+
+    protocol: str
+    port: int
+    service: str
+    banner: str
+    details: Mapping[str, str]
+    first_seen: datetime
+    last_seen: datetime
+    open: bool
+
+    @property
+    def key(self) -> PortKey:
+        return (self.protocol, self.port)
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """One device of a zone, with every port it ever had open (`open` says which still are)."""
+
+    id: str
+    zone: str
+    ip: str
+    hostname: str
+    mac_addresses: tuple[str, ...]
+    snmp_engine_id: str
+    facts: Mapping[str, str]
+    ports: Mapping[PortKey, PortRecord]
+    first_seen: datetime
+    last_seen: datetime
+    last_collector: str
+    last_job_run_id: str
+
+    def open_ports(self) -> list[PortRecord]:
+        return sorted((p for p in self.ports.values() if p.open), key=lambda p: (p.port, p.protocol))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field of one device changing, as one job run showed it."""
+
+    device_id: str
+    field: str
+    old_value: str
+    new_value: str
+    changed_at: datetime
+    job_run_id: str
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """What every observation of one batch shares: where, when, by whom, and what was scanned.
+
+    `scanned_ports` are the TCP ports the job run probed (its assignment's `ports`). Only a
+    port in it can be found *closed*; pass an empty set when unknown, and ports only open.
+    """
+
+    zone: str
+    collector: str
+    job_run_id: str
+    observed_at: datetime
+    scanned_ports: frozenset[int] = field(default_factory=frozenset)
+
+
+def new_device_id() -> str:
+    return uuid.uuid4().hex
+
+
+def port_field(key: PortKey, detail: str = "") -> str:
+    """'port.22', 'port.161/udp', 'port.80.banner', 'port.443.tls.issuer'."""
+    protocol, number = key
+    name = f"port.{number}" if protocol == TCP else f"port.{number}/{protocol}"
+    return f"{name}.{detail}" if detail else name

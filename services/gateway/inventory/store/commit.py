@@ -1,0 +1,191 @@
+"""Commit one result batch: dedup by its identity, merge, and write in bulk, in one transaction.
+
+The transaction, step by step:
+
+1. Insert the batch's identity (collector instance uid, job run id, sequence) into
+   `ingested_batches` with ON CONFLICT DO NOTHING. If the row already existed the batch
+   was committed before (a resend after a lost ack): nothing else is written and the
+   result says `duplicate`. Two copies arriving at once serialize on that key in the
+   database; the second finds the first's row once it commits.
+2. Take the zone's write lock: on PostgreSQL a transaction-scoped advisory lock on a hash
+   of the zone; on SQLite the database's single writer (queued in-process). Commits for
+   one zone are serialized, for different zones they run in parallel. Row locks and
+   unique keys alone would not do: a device can be matched by its MAC address at an IP
+   the other transaction never touched, and two commits would each create it.
+3. Load, with one query, every stored device of the zone the batch may touch (its IPs,
+   MAC addresses, SNMP engine ids), and their ports with a second.
+4. Plan in memory (`domain.batch.plan_batch`): identities, merges, changes.
+5. Write with bulk statements: park moved devices on a placeholder IP (one UPDATE), upsert
+   devices and ports with multi-row INSERT ... ON CONFLICT DO UPDATE, insert the history
+   with multi-row INSERTs. Statements are split only to stay under the databases'
+   bound-parameter limits (about 2,500 devices or 3,300 ports per statement).
+
+Failure is all or nothing: an exception rolls everything back, including the batch's
+identity, so the caller must not ack and the collector sends the batch again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from outpost import errors
+from services.gateway.inventory.domain.batch import BatchPlan, plan_batch
+from services.gateway.inventory.domain.device import DeviceRecord, Sighting
+from services.gateway.inventory.domain.observation import DeviceObservation, normalize_engine_id, normalize_macs
+from services.gateway.inventory.store.models import device_changes, device_ports, devices, ingested_batches
+from services.gateway.inventory.store.queries import (
+    IN_CHUNK,
+    InventoryStore,
+    change_row,
+    chunked,
+    device_record,
+    device_row,
+    load_ports,
+    port_row,
+)
+
+_BULK = {"insertmanyvalues_page_size": 5000}
+"""Rows per multi-row statement; SQLAlchemy shrinks a page to fit the parameter limit."""
+ZONE_LOCK_NAMESPACE = 0x6F75_7470
+"""First key of pg_advisory_xact_lock(int, int) for zone locks ("outp"); the second is the zone's hash."""
+MAX_SEQUENCE = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    duplicate: bool
+    """The batch had been committed before; nothing was written."""
+    devices: int
+    """Devices created or updated."""
+    changes: int
+    """History entries recorded."""
+    stale: int = 0
+    """Observations skipped because another job run had already recorded newer ones."""
+
+
+async def commit_batch(
+    store: InventoryStore,
+    *,
+    collector_instance_uid: str,
+    collector_name: str,
+    zone: str,
+    job_run_id: str,
+    sequence: int,
+    scanned_ports: Collection[int],
+    observations: Sequence[DeviceObservation],
+    observed_at: datetime,
+    now: datetime | None = None,
+) -> CommitResult:
+    """Commit one batch exactly once (see the module docstring); raises on failure, then retry.
+
+    `zone` is the collector's zone as the registry knows it; `scanned_ports` the TCP ports
+    of the job run's assignment (empty when unknown: then no port is found closed).
+    """
+    if not collector_instance_uid or not job_run_id:
+        raise errors.InvalidArgument("a result batch needs a collector instance uid and a job run id")
+    if not 0 <= sequence <= MAX_SEQUENCE:
+        raise errors.InvalidArgument(f"result batch sequence {sequence} is out of range")
+    if observed_at.tzinfo is None:
+        raise ValueError("observed_at must be timezone-aware")
+    sighting = Sighting(zone, collector_name, job_run_id, observed_at, frozenset(scanned_ports))
+    insert = _insert_for(store)
+    async with store.write() as conn:
+        claimed = await conn.execute(
+            insert(ingested_batches)
+            .values(
+                collector_instance_uid=collector_instance_uid,
+                job_run_id=job_run_id,
+                sequence=sequence,
+                committed_at=now or datetime.now(UTC),
+                devices=len(observations),
+            )
+            .on_conflict_do_nothing()
+            .returning(ingested_batches.c.sequence)
+        )
+        if claimed.first() is None:
+            return CommitResult(duplicate=True, devices=0, changes=0)
+        if not observations:
+            return CommitResult(duplicate=False, devices=0, changes=0)
+        if not store.sqlite:
+            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ZONE_LOCK_NAMESPACE, zone_lock_key(zone))))
+        stored = await _load_zone_devices(conn, zone, observations)
+        plan = plan_batch(stored, observations, sighting)
+        await _write(conn, insert, plan)
+    return CommitResult(duplicate=False, devices=len(plan.devices), changes=len(plan.changes), stale=plan.stale)
+
+
+def zone_lock_key(zone: str) -> int:
+    """A signed 32-bit hash of the zone; two zones sharing one only serialize each other."""
+    return int.from_bytes(hashlib.blake2b(zone.encode(), digest_size=4).digest(), "big", signed=True)
+
+
+def _insert_for(store: InventoryStore) -> Any:
+    return sqlite.insert if store.sqlite else postgresql.insert
+
+
+async def _load_zone_devices(
+    conn: AsyncConnection, zone: str, observations: Sequence[DeviceObservation]
+) -> list[DeviceRecord]:
+    """The zone's devices at the batch's IPs or carrying its MACs or engine ids, with ports."""
+    rows: dict[str, Any] = {}
+    for chunk in chunked(observations, IN_CHUNK):
+        ips = sorted({o.ip for o in chunk})
+        macs = sorted({mac for o in chunk for mac in normalize_macs(o.mac_addresses)})
+        engines = sorted({e for o in chunk if o.snmp is not None and (e := normalize_engine_id(o.snmp.engine_id))})
+        match: sa.ColumnElement[bool] = devices.c.ip.in_(ips)
+        if engines:
+            match = match | devices.c.snmp_engine_id.in_(engines)
+        if macs:
+            match = match | _has_any_mac(conn, macs)
+        result = await conn.execute(sa.select(devices).where(devices.c.zone == zone, match))
+        rows.update((row["id"], row) for row in result.mappings())
+    ports = await load_ports(conn, list(rows))
+    return [device_record(row, ports.get(device_id, {})) for device_id, row in rows.items()]
+
+
+def _has_any_mac(conn: AsyncConnection, macs: list[str]) -> sa.ColumnElement[bool]:
+    if conn.dialect.name == "postgresql":
+        wanted = sa.bindparam("wanted_macs", macs, type_=postgresql.ARRAY(sa.Text()))
+        return devices.c.mac_addresses.op("?|", return_type=sa.Boolean())(wanted)
+    each = sa.func.json_each(devices.c.mac_addresses).table_valued("value")
+    return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value.in_(macs)))
+
+
+async def _write(conn: AsyncConnection, insert: Any, plan: BatchPlan) -> None:
+    if plan.moved:
+        # Free the IPs moved devices leave, so any device may take one in the upsert below
+        # whatever the row order; the upsert gives every moved device its new IP.
+        for chunk in chunked(plan.moved, IN_CHUNK):
+            await conn.execute(
+                sa.update(devices).where(devices.c.id.in_(chunk)).values(ip=sa.literal("~") + devices.c.id)
+            )
+    await _upsert(conn, insert, devices, ["id"], [device_row(d) for d in plan.devices])
+    await _upsert(
+        conn, insert, device_ports, ["device_id", "protocol", "port"], [port_row(i, p) for i, p in plan.ports]
+    )
+    if plan.changes:
+        await conn.execute(
+            sa.insert(device_changes).returning(device_changes.c.id).execution_options(**_BULK),
+            [change_row(c) for c in plan.changes],
+        )
+
+
+async def _upsert(
+    conn: AsyncConnection, insert: Any, table: sa.Table, key: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """Multi-row INSERT ... ON CONFLICT (key) DO UPDATE SET every other column."""
+    if not rows:
+        return
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=key, set_={c.name: statement.excluded[c.name] for c in table.c if c.name not in key}
+    )
+    await conn.execute(statement.returning(*(table.c[k] for k in key)).execution_options(**_BULK), rows)

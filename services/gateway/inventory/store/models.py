@@ -1,0 +1,105 @@
+"""The inventory's tables, as SQLAlchemy Core tables (the store writes them in bulk).
+
+`services/gateway/migrations/versions/` creates exactly these; a change here needs a new
+migration. On PostgreSQL they live in the `gateway` schema (chosen by `search_path`); on
+SQLite in the gateway's own file. JSON columns are JSONB on PostgreSQL, so the MAC lookup
+(`?|`) can use the GIN index the migration adds there.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+CHANGE_ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""BIGINT on PostgreSQL; INTEGER on SQLite, where only that is a rowid alias."""
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, also on SQLite (which stores naive text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("zone", sa.String(256), nullable=False),
+    sa.Column("ip", sa.String(64), nullable=False),
+    sa.Column("ip_sort", sa.String(32), nullable=False),
+    sa.Column("hostname", sa.Text(), nullable=False),
+    sa.Column("mac_addresses", JSON_TYPE, nullable=False),
+    sa.Column("snmp_engine_id", sa.String(256), nullable=False),
+    sa.Column("facts", JSON_TYPE, nullable=False),
+    sa.Column("first_seen", UtcDateTime(), nullable=False),
+    sa.Column("last_seen", UtcDateTime(), nullable=False),
+    sa.Column("last_collector", sa.String(256), nullable=False),
+    sa.Column("last_job_run_id", sa.String(256), nullable=False),
+    sa.UniqueConstraint("zone", "ip", name="uq_devices_zone_ip"),
+    sa.Index("ix_devices_zone_ip_sort", "zone", "ip_sort"),
+    sa.Index("ix_devices_zone_snmp_engine_id", "zone", "snmp_engine_id"),
+    sa.Index("ix_devices_ip", "ip"),
+)
+"""`ip_sort` orders addresses numerically (hex of the 16-byte IPv6 form); the store sets it."""
+
+device_ports = sa.Table(
+    "device_ports",
+    metadata,
+    sa.Column("device_id", sa.String(32), sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("protocol", sa.String(16), primary_key=True),
+    sa.Column("port", sa.Integer(), primary_key=True),
+    sa.Column("service", sa.String(1024), nullable=False),
+    sa.Column("banner", sa.Text(), nullable=False),
+    sa.Column("details", JSON_TYPE, nullable=False),
+    sa.Column("first_seen", UtcDateTime(), nullable=False),
+    sa.Column("last_seen", UtcDateTime(), nullable=False),
+    sa.Column("open", sa.Boolean(), nullable=False),
+)
+
+device_changes = sa.Table(
+    "device_changes",
+    metadata,
+    sa.Column("id", CHANGE_ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.String(32), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("field", sa.String(1024), nullable=False),
+    sa.Column("old_value", sa.Text(), nullable=False),
+    sa.Column("new_value", sa.Text(), nullable=False),
+    sa.Column("changed_at", UtcDateTime(), nullable=False),
+    sa.Column("job_run_id", sa.String(256), nullable=False),
+    sa.Index("ix_device_changes_device_id_id", "device_id", "id"),
+)
+
+ingested_batches = sa.Table(
+    "ingested_batches",
+    metadata,
+    sa.Column("collector_instance_uid", sa.String(256), primary_key=True),
+    sa.Column("job_run_id", sa.String(256), primary_key=True),
+    sa.Column("sequence", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("committed_at", UtcDateTime(), nullable=False),
+    sa.Column("devices", sa.Integer(), nullable=False),
+    sa.Index("ix_ingested_batches_committed_at", "committed_at"),
+)
+"""One row per committed batch: its identity is the dedup key (never a second commit)."""

@@ -1,0 +1,171 @@
+"""The HTTP polling transport: `POST /v1/poll` for networks that allow only HTTP(S).
+
+Each poll carries the collector's envelopes in a `PollRequest` and gets the server's in a
+`PollResponse`; a session token ties the polls of one session together. The session
+itself is the same `SessionRunner` every transport drives, stepped once per poll instead
+of by a read loop: envelopes in, then whatever the hub delivered since the last poll
+(admin decisions, queued runs), deadlines, then everything the core produced goes back
+in the response. A polling collector is heard from once per `collector_check_minutes`, so
+its session's liveness is measured in check intervals, and a session that stops polling
+expires after two of them.
+
+Sessions live in this gateway's memory: a poll that reaches another replica (or this one
+after a restart) with an unknown token is told to start a new session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from dataclasses import dataclass, field
+
+import structlog
+from aiohttp import web
+from google.protobuf.message import DecodeError
+
+from outpost.agent.v1 import agent_pb2
+from outpost.session.server import HANDSHAKE_STATES
+from services.gateway import metrics
+from services.gateway.agent_session import GatewayContext, SessionRunner
+
+log = structlog.get_logger(__name__)
+
+POLL_PATH = "/v1/poll"
+CONTENT_TYPE = "application/x-protobuf"
+MAX_POLL_SESSIONS = 20_000
+EXPIRY_SWEEP_SECONDS = 5.0
+R = agent_pb2.DisconnectReason
+
+
+class PollStream:
+    """The runner's stream for one polling session: what it sends waits for the response."""
+
+    transport = "http_poll"
+
+    def __init__(self, remote_address: str) -> None:
+        self.remote_address = remote_address
+        self._outgoing: list[bytes] = []
+
+    async def recv(self) -> bytes | None:
+        raise RuntimeError("polling sessions are stepped per request, never read")
+
+    async def send(self, data: bytes) -> None:
+        self._outgoing.append(data)
+
+    async def close(self, reason: str) -> None:
+        """Nothing to close: the next poll learns of the end from the Disconnect."""
+
+    def take(self) -> list[bytes]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+
+@dataclass
+class _PollSession:
+    runner: SessionRunner
+    stream: PollStream
+    expires_at: float
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class PollSessions:
+    def __init__(self, ctx: GatewayContext) -> None:
+        self._ctx = ctx
+        self._sessions: dict[str, _PollSession] = {}
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def check_seconds(self) -> int:
+        return max(1, self._ctx.dispatcher.collector_check_minutes) * 60
+
+    async def poll(self, request: agent_pb2.PollRequest, remote_address: str) -> agent_pb2.PollResponse:
+        token = request.session_token
+        if token:
+            entry = self._sessions.get(token)
+            if entry is None:
+                return _goodbye("unknown poll session (expired, or the gateway restarted); start a new session")
+        else:
+            if len(self._sessions) >= MAX_POLL_SESSIONS:
+                return _goodbye(
+                    "too many polling sessions on this gateway; try again later",
+                    R.DISCONNECT_REASON_TOO_MANY_CONNECTIONS,
+                )
+            token = secrets.token_urlsafe(24)
+            entry = self._open(remote_address)
+            self._sessions[token] = entry
+        runner = entry.runner
+        with structlog.contextvars.bound_contextvars(session_id=runner.core.session_id, transport=PollStream.transport):
+            async with entry.lock:
+                for message in request.messages:
+                    await runner.handle(message.SerializeToString())
+                for item in runner.drain_inbox():
+                    await runner.handle(item)
+                runner.tick()
+                await runner.flush()
+                out = entry.stream.take()
+                entry.expires_at = self._loop.time() + 2 * self.check_seconds + 60
+            if runner.core.closed:
+                await self._end(token)
+                token = ""
+        handshaking = runner.core.state in HANDSHAKE_STATES
+        return agent_pb2.PollResponse(
+            session_token=token,
+            messages=[agent_pb2.ServerMessage.FromString(data) for data in out],
+            next_poll_seconds=0 if handshaking else self.check_seconds,
+        )
+
+    def _open(self, remote_address: str) -> _PollSession:
+        stream = PollStream(remote_address)
+        session_id = secrets.token_hex(8)
+        runner = SessionRunner(stream, self._ctx, session_id, self._loop, heartbeat_override=float(self.check_seconds))
+        metrics.SESSIONS_OPENED.labels(stream.transport).inc()
+        runner.admit()
+        return _PollSession(runner, stream, self._loop.time() + 2 * self.check_seconds + 60)
+
+    async def _end(self, token: str) -> None:
+        entry = self._sessions.pop(token, None)
+        if entry is not None:
+            await entry.runner.cleanup()
+
+    async def expire(self) -> None:
+        """Close sessions whose collector stopped polling (runs until cancelled)."""
+        while True:
+            await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+            now = self._loop.time()
+            for token, entry in list(self._sessions.items()):
+                if entry.expires_at <= now and not entry.lock.locked():
+                    entry.runner.core.connection_lost()
+                    await entry.runner.flush()
+                    await self._end(token)
+
+    async def shutdown(self) -> None:
+        """Forget every session: its next poll, here or elsewhere, starts a new one."""
+        for token in list(self._sessions):
+            with contextlib.suppress(Exception):
+                await self._end(token)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
+def _goodbye(message: str, reason: int = R.DISCONNECT_REASON_UNAVAILABLE) -> agent_pb2.PollResponse:
+    disconnect = agent_pb2.Disconnect(reason=reason, message=message, retry=True)  # type: ignore[arg-type]
+    return agent_pb2.PollResponse(messages=[agent_pb2.ServerMessage(sequence=1, disconnect=disconnect)])
+
+
+def add_poll_route(app: web.Application, sessions: PollSessions) -> None:
+    async def poll(request: web.Request) -> web.Response:
+        if request.content_type != CONTENT_TYPE:
+            raise web.HTTPUnsupportedMediaType(text=f"send a PollRequest protobuf as {CONTENT_TYPE}\n")
+        body = await request.read()  # bounded by the application's client_max_size
+        try:
+            poll_request = agent_pb2.PollRequest.FromString(body)
+        except DecodeError:
+            raise web.HTTPBadRequest(text="the body is not a PollRequest protobuf\n") from None
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        remote = f"{peer[0]}:{peer[1]}" if peer else "unknown"
+        response = await sessions.poll(poll_request, remote)
+        return web.Response(body=response.SerializeToString(), content_type=CONTENT_TYPE)
+
+    app.router.add_post(POLL_PATH, poll)
