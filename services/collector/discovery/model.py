@@ -1,0 +1,230 @@
+"""What a discovery run is asked to do, and what it reports: plain frozen dataclasses.
+
+No protobuf here: `to_proto.py` converts at the edge. Credentials never show their
+secrets in `repr()` (and so never in a log line or a traceback that prints them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from outpost.errors import InvalidArgument, OutpostError
+
+PROBES = frozenset({"icmp", "tcp", "dns", "banners", "snmp", "ssh"})
+
+# Names the job's SnmpV3 credential may use; "" means none (noAuthNoPriv / authNoPriv).
+SNMP_AUTH_PROTOCOLS = frozenset({"", "MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"})
+SNMP_PRIV_PROTOCOLS = frozenset({"", "DES", "3DES", "AES", "AES128", "AES192", "AES256", "AES192C", "AES256C"})
+
+_REDACTED = "'***'"
+
+
+class DeadlineExceeded(OutpostError):
+    """The run's deadline passed; devices found before it were already yielded."""
+
+
+@dataclass(frozen=True)
+class SnmpV2cCredential:
+    community: str
+
+    def __post_init__(self) -> None:
+        if not self.community:
+            raise InvalidArgument("SNMP v2c credential has an empty community")
+
+    def __repr__(self) -> str:
+        return f"SnmpV2cCredential(community={_REDACTED})"
+
+
+@dataclass(frozen=True)
+class SnmpV3Credential:
+    """USM user; protocols by name ("SHA", "SHA256", "MD5" / "AES", "AES256", "DES")."""
+
+    username: str
+    auth_protocol: str = ""
+    auth_key: str = ""
+    priv_protocol: str = ""
+    priv_key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.username:
+            raise InvalidArgument("SNMP v3 credential has an empty username")
+        auth, priv = self.auth_protocol.upper(), self.priv_protocol.upper()
+        if auth not in SNMP_AUTH_PROTOCOLS:
+            raise InvalidArgument(
+                f"SNMP v3 auth protocol {self.auth_protocol!r} is not one of {sorted(SNMP_AUTH_PROTOCOLS - {''})}"
+            )
+        if priv not in SNMP_PRIV_PROTOCOLS:
+            raise InvalidArgument(
+                f"SNMP v3 privacy protocol {self.priv_protocol!r} is not one of {sorted(SNMP_PRIV_PROTOCOLS - {''})}"
+            )
+        if priv and not auth:
+            raise InvalidArgument("SNMP v3 privacy needs an auth protocol too (authPriv)")
+        if auth and len(self.auth_key) < 8:
+            raise InvalidArgument("SNMP v3 auth key is shorter than 8 characters (RFC 3414)")
+        if priv and len(self.priv_key) < 8:
+            raise InvalidArgument("SNMP v3 privacy key is shorter than 8 characters (RFC 3414)")
+
+    def __repr__(self) -> str:
+        return (
+            f"SnmpV3Credential(username={self.username!r}, auth_protocol={self.auth_protocol!r}, "
+            f"auth_key={_REDACTED}, priv_protocol={self.priv_protocol!r}, priv_key={_REDACTED})"
+        )
+
+
+@dataclass(frozen=True)
+class SshCredential:
+    """A login: a password, or an OpenSSH/PEM private key (with its passphrase, if any)."""
+
+    username: str
+    password: str = ""
+    private_key_pem: str = ""
+    passphrase: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.username:
+            raise InvalidArgument("SSH credential has an empty username")
+        if not self.password and not self.private_key_pem:
+            raise InvalidArgument(f"SSH credential for {self.username!r} has neither a password nor a private key")
+
+    def __repr__(self) -> str:
+        return (
+            f"SshCredential(username={self.username!r}, password={_REDACTED}, "
+            f"private_key_pem={_REDACTED}, passphrase={_REDACTED})"
+        )
+
+
+SnmpCredential = SnmpV2cCredential | SnmpV3Credential
+
+
+@dataclass(frozen=True)
+class DiscoveryPlan:
+    """One discovery run: which targets, which ports, which probes, and the limits.
+
+    `concurrency` bounds probes in flight (each holds at most one socket); `rate_per_second`
+    bounds new probes per second (0 = unlimited); `timeout` is per probe, `deadline` for
+    the whole run, both in seconds. `snmp_port`/`ssh_port` are where those probes go.
+    """
+
+    targets: tuple[str, ...]
+    exclusions: tuple[str, ...]
+    ports: tuple[int, ...]
+    probes: frozenset[str]
+    concurrency: int = 256
+    rate_per_second: int = 0
+    timeout: float = 1.0
+    deadline: float = 3600
+    dns_resolver: tuple[str, int] | None = None
+    snmp: SnmpCredential | None = None
+    ssh: SshCredential | None = None
+    snmp_port: int = 161
+    ssh_port: int = 22
+    batch_max_devices: int = 64
+
+    def __post_init__(self) -> None:
+        unknown = set(self.probes) - PROBES
+        if unknown:
+            raise InvalidArgument(f"unknown probes {sorted(unknown)}; known: {sorted(PROBES)}")
+        if not self.targets:
+            raise InvalidArgument("a discovery needs at least one target")
+        for port in (*self.ports, self.snmp_port, self.ssh_port):
+            if not 1 <= port <= 65535:
+                raise InvalidArgument(f"port {port} is outside 1-65535")
+        if len(set(self.ports)) != len(self.ports):
+            raise InvalidArgument("ports are listed more than once")
+        if self.concurrency < 1:
+            raise InvalidArgument(f"concurrency must be at least 1, not {self.concurrency}")
+        if self.rate_per_second < 0:
+            raise InvalidArgument(f"rate_per_second must be 0 (unlimited) or more, not {self.rate_per_second}")
+        if not self.timeout > 0 or not self.deadline > 0:
+            raise InvalidArgument("timeout and deadline must be positive")
+        if self.batch_max_devices < 1:
+            raise InvalidArgument("batch_max_devices must be at least 1")
+        if "tcp" in self.probes and not self.ports:
+            raise InvalidArgument("the tcp probe needs at least one port")
+
+
+@dataclass(frozen=True)
+class HttpInfo:
+    status: int
+    server: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class TlsInfo:
+    subject: str
+    issuer: str
+    not_after_unix: int
+    subject_alt_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SshInfo:
+    banner: str = ""
+    host_key_type: str = ""
+    host_key_fingerprint: str = ""
+    host_key_changed: bool = False
+
+
+@dataclass(frozen=True)
+class PortObservation:
+    port: int
+    protocol: str = "tcp"
+    service: str = ""
+    banner: str = ""
+    http: HttpInfo | None = None
+    tls: TlsInfo | None = None
+    ssh: SshInfo | None = None
+
+
+@dataclass(frozen=True)
+class NetworkInterface:
+    name: str
+    mac: str = ""
+    addresses: tuple[str, ...] = ()
+    description: str = ""
+    speed_bps: int = 0
+
+
+@dataclass(frozen=True)
+class SnmpFacts:
+    sys_name: str = ""
+    sys_descr: str = ""
+    sys_object_id: str = ""
+    sys_uptime_centiseconds: int = 0
+    engine_id: str = ""
+    interfaces: tuple[NetworkInterface, ...] = ()
+
+
+@dataclass(frozen=True)
+class HostAudit:
+    hostname: str = ""
+    os_name: str = ""
+    os_version: str = ""
+    kernel: str = ""
+    uptime_seconds: int = 0
+    cpu_count: int = 0
+    memory_bytes: int = 0
+    interfaces: tuple[NetworkInterface, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeviceObservation:
+    """One live host: how it was seen alive, its open ports and what they told us."""
+
+    ip: str
+    alive_by: str
+    hostname: str = ""
+    rtt_ms: float = 0.0
+    ports: tuple[PortObservation, ...] = ()
+    snmp: SnmpFacts | None = None
+    audit: HostAudit | None = None
+    mac_addresses: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Progress:
+    targets_done: int
+    targets_total: int
+    devices_found: int
