@@ -179,6 +179,8 @@ class SessionWork:
             dns_resolver=discovery.dns_resolver,
             batch_max_devices=BATCH_MAX_DEVICES,
             zone=self.zone,
+            snmp_port=discovery.snmp_port,
+            ssh_port=discovery.ssh_port,
         )
 
     async def job_update_quietly(self, update: agent_pb2.JobUpdate) -> None:

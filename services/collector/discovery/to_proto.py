@@ -55,6 +55,10 @@ def credential_from_proto(credential: agent_pb2.Credential) -> Credential | None
     return None
 
 
+DEFAULT_SNMP_PORT = 161
+DEFAULT_SSH_PORT = 22
+
+
 def credentials_from_proto(credential_set: agent_pb2.CredentialSet) -> tuple[Credential, ...]:
     found = (credential_from_proto(credential) for credential in credential_set.credentials)
     return tuple(credential for credential in found if credential is not None)
@@ -84,6 +88,8 @@ def plan_from_assignment(
         snmp=snmp,
         ssh=ssh,
         batch_max_devices=assignment.batch_max_devices or DEFAULT_BATCH_MAX_DEVICES,
+        snmp_port=assignment.snmp_port or DEFAULT_SNMP_PORT,
+        ssh_port=assignment.ssh_port or DEFAULT_SSH_PORT,
     )
 
 

@@ -223,7 +223,7 @@ class Disconnect(_message.Message):
     def __init__(self, reason: _Optional[_Union[DisconnectReason, str]] = ..., message: _Optional[str] = ..., retry: _Optional[bool] = ..., retry_after_seconds: _Optional[int] = ...) -> None: ...
 
 class JobAssignment(_message.Message):
-    __slots__ = ("job_run_id", "discovery", "targets", "exclusions", "ports", "probes", "credentials", "concurrency", "rate_per_second", "timeout_ms", "deadline_seconds", "dns_resolver", "batch_max_devices", "zone")
+    __slots__ = ("job_run_id", "discovery", "targets", "exclusions", "ports", "probes", "credentials", "concurrency", "rate_per_second", "timeout_ms", "deadline_seconds", "dns_resolver", "batch_max_devices", "zone", "snmp_port", "ssh_port")
     JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     DISCOVERY_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
@@ -238,6 +238,8 @@ class JobAssignment(_message.Message):
     DNS_RESOLVER_FIELD_NUMBER: _ClassVar[int]
     BATCH_MAX_DEVICES_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
+    SNMP_PORT_FIELD_NUMBER: _ClassVar[int]
+    SSH_PORT_FIELD_NUMBER: _ClassVar[int]
     job_run_id: str
     discovery: str
     targets: _containers.RepeatedScalarFieldContainer[str]
@@ -252,7 +254,9 @@ class JobAssignment(_message.Message):
     dns_resolver: str
     batch_max_devices: int
     zone: str
-    def __init__(self, job_run_id: _Optional[str] = ..., discovery: _Optional[str] = ..., targets: _Optional[_Iterable[str]] = ..., exclusions: _Optional[_Iterable[str]] = ..., ports: _Optional[_Iterable[int]] = ..., probes: _Optional[_Iterable[str]] = ..., credentials: _Optional[_Union[SealedSecret, _Mapping]] = ..., concurrency: _Optional[int] = ..., rate_per_second: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., deadline_seconds: _Optional[int] = ..., dns_resolver: _Optional[str] = ..., batch_max_devices: _Optional[int] = ..., zone: _Optional[str] = ...) -> None: ...
+    snmp_port: int
+    ssh_port: int
+    def __init__(self, job_run_id: _Optional[str] = ..., discovery: _Optional[str] = ..., targets: _Optional[_Iterable[str]] = ..., exclusions: _Optional[_Iterable[str]] = ..., ports: _Optional[_Iterable[int]] = ..., probes: _Optional[_Iterable[str]] = ..., credentials: _Optional[_Union[SealedSecret, _Mapping]] = ..., concurrency: _Optional[int] = ..., rate_per_second: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., deadline_seconds: _Optional[int] = ..., dns_resolver: _Optional[str] = ..., batch_max_devices: _Optional[int] = ..., zone: _Optional[str] = ..., snmp_port: _Optional[int] = ..., ssh_port: _Optional[int] = ...) -> None: ...
 
 class SealedSecret(_message.Message):
     __slots__ = ("algorithm", "ephemeral_public_key", "nonce", "ciphertext", "context")

@@ -21,7 +21,7 @@ MISSED_RUN_POLICY_SKIP: MissedRunPolicy
 MISSED_RUN_POLICY_RUN_ONCE: MissedRunPolicy
 
 class Discovery(_message.Message):
-    __slots__ = ("name", "targets", "exclusions", "ports", "probes", "snmp_credential", "ssh_credential", "collector", "zone", "concurrency", "rate_per_second", "timeout_ms", "deadline_seconds", "dns_resolver", "created_at")
+    __slots__ = ("name", "targets", "exclusions", "ports", "probes", "snmp_credential", "ssh_credential", "collector", "zone", "concurrency", "rate_per_second", "timeout_ms", "deadline_seconds", "dns_resolver", "created_at", "snmp_port", "ssh_port")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     EXCLUSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,8 @@ class Discovery(_message.Message):
     DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     DNS_RESOLVER_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SNMP_PORT_FIELD_NUMBER: _ClassVar[int]
+    SSH_PORT_FIELD_NUMBER: _ClassVar[int]
     name: str
     targets: _containers.RepeatedScalarFieldContainer[str]
     exclusions: _containers.RepeatedScalarFieldContainer[str]
@@ -52,7 +54,9 @@ class Discovery(_message.Message):
     deadline_seconds: int
     dns_resolver: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., targets: _Optional[_Iterable[str]] = ..., exclusions: _Optional[_Iterable[str]] = ..., ports: _Optional[_Iterable[int]] = ..., probes: _Optional[_Iterable[str]] = ..., snmp_credential: _Optional[str] = ..., ssh_credential: _Optional[str] = ..., collector: _Optional[str] = ..., zone: _Optional[str] = ..., concurrency: _Optional[int] = ..., rate_per_second: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., deadline_seconds: _Optional[int] = ..., dns_resolver: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    snmp_port: int
+    ssh_port: int
+    def __init__(self, name: _Optional[str] = ..., targets: _Optional[_Iterable[str]] = ..., exclusions: _Optional[_Iterable[str]] = ..., ports: _Optional[_Iterable[int]] = ..., probes: _Optional[_Iterable[str]] = ..., snmp_credential: _Optional[str] = ..., ssh_credential: _Optional[str] = ..., collector: _Optional[str] = ..., zone: _Optional[str] = ..., concurrency: _Optional[int] = ..., rate_per_second: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., deadline_seconds: _Optional[int] = ..., dns_resolver: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snmp_port: _Optional[int] = ..., ssh_port: _Optional[int] = ...) -> None: ...
 
 class Schedule(_message.Message):
     __slots__ = ("name", "discovery", "minute", "hour", "day_of_month", "month", "day_of_week", "timezone", "enabled", "missed_run_policy", "next_due_at", "last_due_at", "created_at")
