@@ -1,9 +1,13 @@
-"""outpost-scheduler: wiring only. Today it serves gRPC health, reflection and metrics.
+"""`outpost-scheduler`: configuration -> objects -> servers. No logic lives here.
 
-Discoveries, schedules, job runs and dispatch arrive with the scheduled-discovery
-capability; the process exists now so deployments, `make run` and health probes have
-their final shape. `--database-url`, `--data-dir` and `--registry` are accepted (and
-validated) so the supervisor and Helm values need no change when its tables arrive.
+Start-up: parse flags (each also read from `OUTPOST_SCHEDULER_<KEY>`), configure logs,
+migrate the database, bind gRPC (and `/metrics`), start the tick loop, mark health
+SERVING, write the ready file. SIGTERM/SIGINT: health NOT_SERVING, the tick loop stops,
+watches end (gateways re-open them elsewhere), in-flight calls get `--shutdown-grace`
+seconds, the engine is disposed, exit 0. Bad configuration exits non-zero with one line.
+
+`--registry` is accepted (and validated) for the deployment's final shape; the scheduler
+does not call the registry yet.
 """
 
 from __future__ import annotations
@@ -12,64 +16,279 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
 
+import grpc
 import structlog
+from grpc_health.v1 import health
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from outpost.config import add_common_flags, env_default
-from outpost.db import redact
-from outpost.logs import configure_logging
+from outpost import config as cfg
+from outpost.db import default_sqlite_url, redact
+from outpost.logs import LogFormat, configure_logging
 from outpost.ready import write_ready_file
-from outpost.runtime import TlsFiles, bind, build_grpc_server, install_shutdown_signals, set_serving, start_metrics
+from outpost.runtime import (
+    TlsFiles,
+    bind,
+    build_grpc_server,
+    install_shutdown_signals,
+    set_serving,
+    start_metrics,
+)
+from outpost.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from outpost.version import VERSION
+from services.scheduler.api.servicer import SchedulerServicer
+from services.scheduler.catalog import Catalog
+from services.scheduler.clock import Clock, utc_now
+from services.scheduler.dispatcher import Dispatcher
+from services.scheduler.store.database import open_store
+from services.scheduler.store.queries import SchedulerStore
+from services.scheduler.ticker import Ticker
+from services.scheduler.watch import WatchHub
+
+SERVICE = "scheduler"
+SERVICE_NAME = scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name
+MAX_TICK_SECONDS = 30.0
 
 log = structlog.get_logger(__name__)
-SERVICE = "scheduler"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="outpost-scheduler", description="Outpost scheduler (health only for now)")
-    p.add_argument("--listen", default=env_default(SERVICE, "listen", "127.0.0.1:50071"))
-    p.add_argument("--metrics-listen", default=env_default(SERVICE, "metrics_listen", "127.0.0.1:9103"))
-    p.add_argument("--data-dir", default=env_default(SERVICE, "data_dir", ".outpost"))
-    p.add_argument("--database-url", default=env_default(SERVICE, "database_url"))
-    p.add_argument("--registry", default=env_default(SERVICE, "registry", "127.0.0.1:50051"))
-    p.add_argument("--tls-cert", default=env_default(SERVICE, "tls_cert"))
-    p.add_argument("--tls-key", default=env_default(SERVICE, "tls_key"))
-    p.add_argument("--ready-file", default=env_default(SERVICE, "ready_file"))
-    add_common_flags(p, SERVICE)
-    args = p.parse_args(argv)
-    if bool(args.tls_cert) != bool(args.tls_key):
-        p.error("--tls-cert and --tls-key go together")
-    if args.database_url:
-        try:
-            redact(args.database_url)
-        except Exception as exc:
-            p.error(f"invalid --database-url: {exc}")
-    return args
+@dataclass(frozen=True)
+class SchedulerConfig:
+    database_url: str
+    listen: str = "127.0.0.1:50071"
+    metrics_listen: str = "127.0.0.1:9103"
+    registry: str = "127.0.0.1:50051"
+    tick_interval: float = 1.0
+    """Seconds between ticks; 0 runs no tick loop (tests call `ticker.tick()` themselves)."""
+    tls: TlsFiles | None = None
+    ready_file: str | None = None
+    log_format: LogFormat = "json"
+    log_level: str = "info"
+    shutdown_grace: float = 5.0
+    watch_poll_interval: float = 0.25
+    watch_bookmark_interval: float = 10.0
 
 
-async def serve(args: argparse.Namespace) -> None:
+class StartupError(Exception):
+    """The service cannot start; the message is the one line the operator sees."""
+
+
+@dataclass
+class SchedulerServer:
+    """The built service: start it, stop it. Tests use it exactly like `main` does."""
+
+    grpc_server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    store: SchedulerStore
+    hub: WatchHub
+    catalog: Catalog
+    dispatcher: Dispatcher
+    ticker: Ticker
+    tick_interval: float
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.hub.start()
+        await self.grpc_server.start()
+        if self.tick_interval > 0:
+            self._tasks.append(asyncio.create_task(self.ticker.run(self.tick_interval), name="scheduler-tick"))
+        await set_serving(self.health, [SERVICE_NAME], serving=True)
+
+    async def stop(self, grace: float | None) -> None:
+        await set_serving(self.health, [SERVICE_NAME], serving=False)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.hub.close()
+        await self.grpc_server.stop(grace)
+        await self.store.dispose()
+
+
+async def build_server(config: SchedulerConfig, *, clock: Clock = utc_now) -> tuple[SchedulerServer, int]:
+    """Migrate, wire and bind (port 0 picks a free one); returns the server and its port."""
+    try:
+        store = await open_store(config.database_url)
+    except (OSError, ArgumentError) as exc:
+        raise StartupError(f"cannot open database {redact(config.database_url)}: {exc}") from exc
+    except Exception as exc:  # driver errors have no common base; name it and stop
+        raise StartupError(f"cannot open database {redact(config.database_url)}: {type(exc).__name__}: {exc}") from exc
+    hub = WatchHub(store, poll_interval=config.watch_poll_interval, bookmark_interval=config.watch_bookmark_interval)
+    catalog = Catalog(store, hub, clock)
+    dispatcher = Dispatcher(store, hub, clock)
+    ticker = Ticker(store, hub, clock)
+    server, health_servicer = build_grpc_server(service_names=[SERVICE_NAME])
+    scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(SchedulerServicer(catalog, dispatcher, hub), server)
+    try:
+        port = bind(server, config.listen, config.tls, "scheduler gRPC")
+    except BaseException:
+        await store.dispose()
+        raise
+    built = SchedulerServer(server, health_servicer, store, hub, catalog, dispatcher, ticker, config.tick_interval)
+    return built, port
+
+
+async def serve(config: SchedulerConfig) -> None:
+    """Run until SIGTERM/SIGINT, then drain and return."""
     stop = install_shutdown_signals()
-    server, health = build_grpc_server(service_names=[])
-    tls = TlsFiles(args.tls_cert, args.tls_key) if args.tls_cert else None
-    port = bind(server, args.listen, tls, "scheduler gRPC")
+    server, port = await build_server(config)
+    try:
+        metrics_port = start_metrics(config.metrics_listen)
+    except OSError as exc:
+        await server.store.dispose()
+        raise StartupError(f"cannot serve metrics on {config.metrics_listen}: {exc}") from exc
     await server.start()
-    host = args.listen.rpartition(":")[0] or "127.0.0.1"
-    ready = {"grpc": f"{host}:{port}"}
-    metrics_port = start_metrics(args.metrics_listen)
-    if metrics_port:
-        ready["metrics"] = f"{args.metrics_listen.rpartition(':')[0]}:{metrics_port}"
-    await set_serving(health, [], True)
-    log.info("scheduler_started", **ready)
-    write_ready_file(args.ready_file, service=SERVICE, **ready)
+    grpc_address = f"{_connect_host(config.listen)}:{port}"
+    metrics_address = f"{_connect_host(config.metrics_listen)}:{metrics_port}" if metrics_port else ""
+    write_ready_file(config.ready_file, service=SERVICE, grpc=grpc_address, metrics=metrics_address)
+    log.info(
+        "scheduler_started",
+        grpc=grpc_address,
+        metrics=metrics_address,
+        database=redact(config.database_url),
+        tick_interval=config.tick_interval,
+        version=VERSION,
+    )
     await stop.wait()
-    await set_serving(health, [], False)
-    await server.stop(grace=5.0)
+    log.info("scheduler_stopping", grace_seconds=config.shutdown_grace)
+    await server.stop(config.shutdown_grace)
     log.info("scheduler_stopped")
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    configure_logging(args.log_format, args.log_level, service=SERVICE)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args))
-    sys.exit(0)
+def _connect_host(address: str) -> str:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad configuration ends the process with one clear line, not a usage screen."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _address(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected host:port (port 0 for any free one), got {text!r}")
+    return text
+
+
+def _metrics_address(text: str) -> str:
+    return text if text == "" else _address(text)
+
+
+def _tick_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value <= MAX_TICK_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"must be > 0 and <= {MAX_TICK_SECONDS:g} (due runs are created within one tick), got {text}"
+        )
+    return value
+
+
+def _env(key: str, default: str | None = None) -> str | None:
+    value: str | None = cfg.env_default(SERVICE, key, default)
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = _env
+    parser = _OneLineParser(
+        prog="outpost-scheduler",
+        description="The Outpost scheduler: discoveries, schedules, job runs and dispatch. "
+        "Every flag can also be set as OUTPOST_SCHEDULER_<FLAG> (e.g. OUTPOST_SCHEDULER_LISTEN).",
+    )
+    parser.add_argument("--listen", type=_address, default=env("listen", "127.0.0.1:50071"))
+    parser.add_argument(
+        "--metrics-listen",
+        type=_metrics_address,
+        default=env("metrics_listen", "127.0.0.1:9103"),
+        help="host:port of /metrics (port 0: any free one; empty: off)",
+    )
+    parser.add_argument("--data-dir", type=Path, default=env("data_dir", ".outpost"))
+    parser.add_argument(
+        "--database-url",
+        default=env("database_url"),
+        help="sqlite+aiosqlite:///FILE or postgresql+asyncpg://... (default: SQLite in --data-dir)",
+    )
+    parser.add_argument(
+        "--registry",
+        type=_address,
+        default=env("registry", "127.0.0.1:50051"),
+        help="host:port of the registry (accepted for the deployment's shape; not called yet)",
+    )
+    parser.add_argument(
+        "--tick-interval",
+        type=_tick_interval,
+        default=env("tick_interval", "1"),
+        help="seconds between ticks that create due runs and requeue or time out stuck ones",
+    )
+    parser.add_argument("--tls-cert", default=env("tls_cert"))
+    parser.add_argument("--tls-key", default=env("tls_key"))
+    parser.add_argument("--ready-file", default=env("ready_file"))
+    parser.add_argument(
+        "--shutdown-grace",
+        type=cfg.positive(float),
+        default=env("shutdown_grace", "5"),
+        help="seconds in-flight calls get on SIGTERM",
+    )
+    cfg.add_common_flags(parser, SERVICE)
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None) -> SchedulerConfig:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together: give both or neither")
+    tls = None
+    if args.tls_cert:
+        for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+            if not Path(path).is_file():
+                parser.error(f"{flag} {path}: no such file")
+        tls = TlsFiles(cert_file=args.tls_cert, key_file=args.tls_key)
+    url = args.database_url or default_sqlite_url(args.data_dir, SERVICE)
+    try:
+        make_url(url)
+    except ArgumentError:
+        parser.error(f"--database-url is not a database URL: {redact_unparsable(url)}")
+    return SchedulerConfig(
+        database_url=url,
+        listen=args.listen,
+        metrics_listen=args.metrics_listen,
+        registry=args.registry,
+        tick_interval=args.tick_interval,
+        tls=tls,
+        ready_file=args.ready_file,
+        log_format=args.log_format,
+        log_level=args.log_level,
+        shutdown_grace=args.shutdown_grace,
+    )
+
+
+def redact_unparsable(url: str) -> str:
+    """An unparsable URL may still hold a password after '//user:'; show only its scheme."""
+    return url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_config(argv)
+    configure_logging(config.log_format, config.log_level, service=SERVICE)
+    try:
+        asyncio.run(serve(config))
+    except StartupError as exc:
+        print(f"outpost-scheduler: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The scheduler's gRPC edge: protobuf in and out, nothing decided here."""

@@ -1,0 +1,1 @@
+"""The scheduler's rules as plain dataclasses and functions: no grpc, protobuf or SQL."""

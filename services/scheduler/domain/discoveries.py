@@ -1,0 +1,224 @@
+"""Discoveries: what a collector scans, how hard, and where it runs.
+
+A discovery names its targets (CIDRs, address ranges, host names), what to leave out,
+ports and probes, the names of the credentials to use (kept by the registry; only names
+live here), and exactly one place to run: a collector by name, or a zone (then any
+enabled collector of the zone may take a run, and the database gives it to one).
+
+`validate_discovery` turns an admin's request into a stored discovery: zero limits become
+the defaults, and anything a collector could not act on is refused here with a message
+naming the field, not discovered later on a remote site.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from outpost import errors
+
+PROBES = ("icmp", "tcp", "dns", "banners", "snmp", "ssh")
+DEFAULT_CONCURRENCY = 256
+DEFAULT_TIMEOUT_MS = 1000
+DEFAULT_DEADLINE_SECONDS = 3600
+MAX_CONCURRENCY = 65_535
+MAX_TIMEOUT_MS = 600_000
+MAX_DEADLINE_SECONDS = 7 * 86_400
+MAX_TARGETS = 10_000
+MAX_TEXT_CHARS = 256
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+@dataclass(frozen=True)
+class Discovery:
+    name: str
+    targets: tuple[str, ...]
+    collector: str = ""
+    zone: str = ""
+    exclusions: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+    probes: tuple[str, ...] = ()
+    snmp_credential: str = ""
+    ssh_credential: str = ""
+    concurrency: int = DEFAULT_CONCURRENCY
+    rate_per_second: int = 0
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    deadline_seconds: int = DEFAULT_DEADLINE_SECONDS
+    dns_resolver: str = ""
+    created_at: datetime | None = field(default=None, compare=False)
+
+
+def validate_name(kind: str, name: str) -> str:
+    """A discovery or schedule name: letters, digits, '.', '_' and '-', at most 128."""
+    name = name.strip()
+    if not name:
+        raise errors.InvalidArgument(f"a {kind} name is required")
+    if not NAME_PATTERN.match(name):
+        raise errors.InvalidArgument(
+            f"{kind} name {name!r} is not allowed: use letters, digits, '.', '_' and '-' "
+            "(starting with a letter or digit), at most 128 characters"
+        )
+    return name
+
+
+def validate_discovery(requested: Discovery, now: datetime) -> Discovery:
+    """The discovery to store, with defaults applied; `InvalidArgument` names the bad field."""
+    name = validate_name("discovery", requested.name)
+    collector, zone = requested.collector.strip(), requested.zone.strip()
+    if bool(collector) == bool(zone):
+        raise errors.InvalidArgument(
+            f"discovery {name!r} must name exactly one of collector or zone (where it runs), "
+            f"got {'both' if collector else 'neither'}"
+        )
+    for label, text in (("collector", collector), ("zone", zone)):
+        _check_text(label, text)
+    targets = tuple(t.strip() for t in requested.targets if t.strip())
+    if not targets:
+        raise errors.InvalidArgument(f"discovery {name!r} needs at least one target (CIDR, range or host name)")
+    exclusions = tuple(t.strip() for t in requested.exclusions if t.strip())
+    if len(targets) + len(exclusions) > MAX_TARGETS:
+        raise errors.InvalidArgument(f"at most {MAX_TARGETS} targets and exclusions together")
+    for label, values in (("target", targets), ("exclusion", exclusions)):
+        for value in values:
+            problem = target_problem(value)
+            if problem:
+                raise errors.InvalidArgument(f"{label} {value!r}: {problem}")
+    ports = tuple(sorted(set(requested.ports)))
+    if any(not 1 <= p <= 65_535 for p in ports):
+        raise errors.InvalidArgument("ports must be between 1 and 65535")
+    probes = tuple(dict.fromkeys(p.strip().lower() for p in requested.probes if p.strip()))
+    unknown = [p for p in probes if p not in PROBES]
+    if unknown:
+        raise errors.InvalidArgument(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(PROBES)}")
+    for label, text in (("snmp_credential", requested.snmp_credential), ("ssh_credential", requested.ssh_credential)):
+        _check_text(label, text.strip())
+    dns_resolver = requested.dns_resolver.strip()
+    if dns_resolver and not _is_host_port(dns_resolver):
+        raise errors.InvalidArgument(f"dns_resolver must be host:port, got {dns_resolver!r}")
+    return replace(
+        requested,
+        name=name,
+        collector=collector,
+        zone=zone,
+        targets=targets,
+        exclusions=exclusions,
+        ports=ports,
+        probes=probes,
+        snmp_credential=requested.snmp_credential.strip(),
+        ssh_credential=requested.ssh_credential.strip(),
+        concurrency=_limit("concurrency", requested.concurrency, DEFAULT_CONCURRENCY, MAX_CONCURRENCY),
+        rate_per_second=_limit("rate_per_second", requested.rate_per_second, 0, 1_000_000),
+        timeout_ms=_limit("timeout_ms", requested.timeout_ms, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS),
+        deadline_seconds=_limit(
+            "deadline_seconds", requested.deadline_seconds, DEFAULT_DEADLINE_SECONDS, MAX_DEADLINE_SECONDS
+        ),
+        dns_resolver=dns_resolver,
+        created_at=now,
+    )
+
+
+def target_problem(value: str) -> str | None:
+    """Why `value` is not a CIDR, an address range ("a-b") or a host name; None if it is one."""
+    if len(value) > MAX_TEXT_CHARS:
+        return "too long"
+    if "/" in value:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            return f"not a CIDR: {exc}"
+        return None
+    if "-" in value and _looks_like_address(value.split("-", 1)[0]):
+        first_text, last_text = (part.strip() for part in value.split("-", 1))
+        try:
+            first, last = ipaddress.ip_address(first_text), ipaddress.ip_address(last_text)
+        except ValueError:
+            return "a range is two addresses of one family, e.g. 10.0.0.5-10.0.0.20"
+        if first.version != last.version:
+            return "a range is two addresses of one family, e.g. 10.0.0.5-10.0.0.20"
+        if int(first) > int(last):
+            return "the range ends before it starts"
+        return None
+    if _looks_like_address(value):
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    labels = value.rstrip(".").split(".")
+    if not all(_HOST_LABEL.match(label) for label in labels):
+        return "not a CIDR, range (a-b) or host name"
+    return None
+
+
+def snapshot(discovery: Discovery) -> dict[str, Any]:
+    """The discovery as JSON-ready data, stored with each run it creates."""
+    return {
+        "name": discovery.name,
+        "targets": list(discovery.targets),
+        "exclusions": list(discovery.exclusions),
+        "ports": list(discovery.ports),
+        "probes": list(discovery.probes),
+        "snmp_credential": discovery.snmp_credential,
+        "ssh_credential": discovery.ssh_credential,
+        "collector": discovery.collector,
+        "zone": discovery.zone,
+        "concurrency": discovery.concurrency,
+        "rate_per_second": discovery.rate_per_second,
+        "timeout_ms": discovery.timeout_ms,
+        "deadline_seconds": discovery.deadline_seconds,
+        "dns_resolver": discovery.dns_resolver,
+        "created_at": discovery.created_at.isoformat() if discovery.created_at else None,
+    }
+
+
+def from_snapshot(data: dict[str, Any]) -> Discovery:
+    created = data.get("created_at")
+    return Discovery(
+        name=str(data.get("name", "")),
+        targets=tuple(data.get("targets", ())),
+        exclusions=tuple(data.get("exclusions", ())),
+        ports=tuple(int(p) for p in data.get("ports", ())),
+        probes=tuple(data.get("probes", ())),
+        snmp_credential=str(data.get("snmp_credential", "")),
+        ssh_credential=str(data.get("ssh_credential", "")),
+        collector=str(data.get("collector", "")),
+        zone=str(data.get("zone", "")),
+        concurrency=int(data.get("concurrency", DEFAULT_CONCURRENCY)),
+        rate_per_second=int(data.get("rate_per_second", 0)),
+        timeout_ms=int(data.get("timeout_ms", DEFAULT_TIMEOUT_MS)),
+        deadline_seconds=int(data.get("deadline_seconds", DEFAULT_DEADLINE_SECONDS)),
+        dns_resolver=str(data.get("dns_resolver", "")),
+        created_at=datetime.fromisoformat(created) if created else None,
+    )
+
+
+def not_found(name: str) -> errors.NotFound:
+    return errors.NotFound(f"no discovery named '{name}'; `outpostctl discoveries list` shows them")
+
+
+def _limit(label: str, value: int, default: int, maximum: int) -> int:
+    if value == 0:
+        return default
+    if not 0 < value <= maximum:
+        raise errors.InvalidArgument(f"{label} must be between 1 and {maximum} (0 for the default), got {value}")
+    return value
+
+
+def _check_text(label: str, text: str) -> None:
+    if len(text) > MAX_TEXT_CHARS or any(not c.isprintable() for c in text):
+        raise errors.InvalidArgument(f"{label} must be printable text of at most {MAX_TEXT_CHARS} characters")
+
+
+def _looks_like_address(text: str) -> bool:
+    text = text.strip()
+    return ":" in text or (bool(text) and all(part.isdigit() for part in text.split(".")))
+
+
+def _is_host_port(text: str) -> bool:
+    host, sep, port = text.rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 < int(port) <= 65_535)

@@ -1,0 +1,307 @@
+"""Job runs: one execution of a discovery, and every way its state may change.
+
+    queued ──claim──> dispatched ──RUNNING──> running ──> succeeded | failed | timed_out
+      │  ^                │  │                   │            | cancelled
+      │  └──requeue (60 s)┘  └──final state──────┼──────────> (the same four)
+      └──cancel / missed──> cancelled <──cancel──┘
+
+- A run is created `queued` (by its schedule's due minute, or by an admin now) with a
+  snapshot of its discovery; later edits of the discovery do not change it.
+- A claim hands it to one collector (`dispatched`); the collector's first update moves it
+  to `running` (or straight to a final state). A dispatch no update acknowledges within
+  `DISPATCH_ACK_SECONDS` goes back to `queued` for any collector to take.
+- A running run with no final update by its deadline plus `DEADLINE_GRACE_SECONDS` is
+  `timed_out`.
+- Cancelling is allowed until a run is final. A cancelled run stays cancelled: the
+  collector's later updates are ignored, and the answer tells its gateway to stop it.
+  Final states are final; an update for a run in one is ignored the same way.
+
+The functions here decide; `dispatcher` and `ticker` read the run, call one, and write the
+result with a conditional update on the state they read (so a concurrent change wins
+cleanly instead of being overwritten).
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from outpost import errors
+from services.scheduler.domain.discoveries import Discovery
+
+DISPATCH_ACK_SECONDS = 60
+"""A dispatched run with no update for this long is requeued: its collector vanished."""
+DEADLINE_GRACE_SECONDS = 60
+"""A running run is timed out this long after its discovery's deadline."""
+MAX_REASON_CHARS = 2000
+ID_PREFIX = "jr_"
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    DISPATCHED = "dispatched"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED})
+ACTIVE_STATES = frozenset({JobState.DISPATCHED, JobState.RUNNING})
+
+
+class Trigger(enum.StrEnum):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class JobRun:
+    id: str
+    discovery: str
+    discovery_snapshot: Discovery
+    trigger: Trigger
+    state: JobState
+    due_at: datetime
+    created_at: datetime
+    schedule: str | None = None
+    target_collector: str = ""
+    target_zone: str = ""
+    collector: str = ""
+    collector_instance_uid: str = ""
+    gateway_id: str = ""
+    reason: str = ""
+    targets_done: int = 0
+    targets_total: int = 0
+    devices_found: int = 0
+    batches_sent: int = 0
+    dispatched_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    deadline_at: datetime | None = None
+    cancelled_by: str = ""
+    last_event_at: datetime | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    """What a collector reports about a run it was given (the agent protocol's JobUpdate)."""
+
+    job_run_id: str
+    state: JobState | None
+    targets_done: int = 0
+    targets_total: int = 0
+    devices_found: int = 0
+    error: str = ""
+    batches_sent: int = 0
+
+
+def new_job_run_id(now: datetime, randbits: Callable[[int], int] = secrets.randbits) -> str:
+    """The id of a new run: "jr_" and a ULID (48 bits of milliseconds, 80 random bits).
+
+    The ULID is 26 characters of Crockford base32 (no I, L, O or U). They sort by
+    creation time (to the millisecond), so `ORDER BY id` is creation order, and ids
+    from several replicas never collide in practice.
+    """
+    return _encode(int(now.timestamp() * 1000), randbits(80))
+
+
+class MonotonicRunIds:
+    """ULIDs in "monotonic" mode: within one millisecond, the random part counts up.
+
+    Runs a process creates in the same millisecond (or while its clock stands still, as
+    in tests) then still sort in creation order, which claims rely on as a tie-break.
+    """
+
+    def __init__(self, randbits: Callable[[int], int] = secrets.randbits) -> None:
+        self._randbits = randbits
+        self._last = (-1, 0)
+
+    def __call__(self, now: datetime) -> str:
+        millis = int(now.timestamp() * 1000)
+        last_millis, last_random = self._last
+        if millis <= last_millis and last_random < _MAX_RANDOM:
+            millis, random = last_millis, last_random + 1
+        else:
+            random = self._randbits(80)
+        self._last = (millis, random)
+        return _encode(millis, random)
+
+
+_MAX_RANDOM = (1 << 80) - 1
+_next_id = MonotonicRunIds()
+
+
+def _encode(millis: int, random: int) -> str:
+    value = (millis << 80) | random
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return ID_PREFIX + "".join(reversed(chars))
+
+
+def new_run(
+    discovery: Discovery,
+    *,
+    trigger: Trigger,
+    due_at: datetime,
+    now: datetime,
+    schedule: str | None = None,
+    reason: str = "",
+    run_id: str | None = None,
+) -> JobRun:
+    """A queued run of `discovery`, targeted where the discovery says."""
+    return JobRun(
+        id=run_id or _next_id(now),
+        discovery=discovery.name,
+        discovery_snapshot=discovery,
+        trigger=trigger,
+        state=JobState.QUEUED,
+        due_at=due_at,
+        created_at=now,
+        schedule=schedule,
+        target_collector=discovery.collector,
+        target_zone=discovery.zone,
+        reason=reason,
+    )
+
+
+def claim(run: JobRun, *, collector: str, instance_uid: str, gateway_id: str, now: datetime) -> JobRun:
+    if run.state is not JobState.QUEUED:
+        raise errors.FailedPrecondition(f"job run {run.id} is {run.state}, not queued")
+    return replace(
+        run,
+        state=JobState.DISPATCHED,
+        collector=collector,
+        collector_instance_uid=instance_uid,
+        gateway_id=gateway_id,
+        dispatched_at=now,
+        reason="",
+    )
+
+
+def check_reporter(run: JobRun, instance_uid: str) -> None:
+    """Only the collector a run is dispatched to may report on it."""
+    if run.collector_instance_uid == instance_uid:
+        return
+    if run.state is JobState.CANCELLED and not run.collector_instance_uid:
+        return  # cancelled before anyone took it: the answer says so
+    where = (
+        f"dispatched to collector '{run.collector}' ({run.collector_instance_uid})"
+        if run.collector_instance_uid
+        else run.state.value
+    )
+    raise errors.FailedPrecondition(f"job run {run.id} is not dispatched to collector {instance_uid}: it is {where}")
+
+
+def apply_update(run: JobRun, update: JobUpdate, now: datetime) -> JobRun | None:
+    """The run after a collector's update, or None when the update is to be ignored.
+
+    Ignored: any update for a run that is already final (cancelled by an admin, timed
+    out, or a duplicate of the final update); the caller answers with the run as it is.
+    """
+    if run.state.final:
+        return None
+    state = update.state
+    if state is None or state in (JobState.QUEUED, JobState.DISPATCHED):
+        shown = state.value if state else "unspecified"
+        raise errors.InvalidArgument(f"a collector reports running or a final state for job run {run.id}, not {shown}")
+    changed = replace(
+        run,
+        state=state,
+        targets_done=update.targets_done,
+        targets_total=update.targets_total,
+        devices_found=update.devices_found,
+        batches_sent=max(run.batches_sent, update.batches_sent),
+    )
+    if state is JobState.RUNNING:
+        if run.state is JobState.DISPATCHED:
+            deadline = now + timedelta(seconds=run.discovery_snapshot.deadline_seconds)
+            changed = replace(changed, started_at=now, deadline_at=deadline, reason="")
+        return changed
+    reason = update.error.strip()[:MAX_REASON_CHARS]
+    if state is JobState.CANCELLED:
+        return replace(
+            changed,
+            finished_at=now,
+            reason=reason or "cancelled by the collector",
+            cancelled_by=run.collector or "collector",
+        )
+    return replace(changed, finished_at=now, reason=reason)
+
+
+def is_state_change(before: JobRun, after: JobRun) -> bool:
+    return before.state is not after.state
+
+
+def cancel(run: JobRun, *, actor: str, reason: str, now: datetime) -> JobRun:
+    """An admin cancels a run that is not final yet."""
+    if run.state.final:
+        raise errors.FailedPrecondition(f"job run {run.id} already finished ({run.state}); there is nothing to cancel")
+    who = actor.strip() or "unknown"
+    return replace(
+        run,
+        state=JobState.CANCELLED,
+        reason=reason.strip()[:MAX_REASON_CHARS] or f"cancelled by {who}",
+        cancelled_by=who,
+        finished_at=now,
+    )
+
+
+def cancel_by_scheduler(run: JobRun, reason: str, now: datetime) -> JobRun:
+    """A queued run the scheduler cancels: missed, superseded, or its definition deleted."""
+    return replace(run, state=JobState.CANCELLED, reason=reason, cancelled_by="scheduler", finished_at=now)
+
+
+def requeue(run: JobRun) -> JobRun:
+    """A dispatch its collector never acknowledged goes back to the queue for anyone."""
+    return replace(
+        run,
+        state=JobState.QUEUED,
+        collector="",
+        collector_instance_uid="",
+        gateway_id="",
+        dispatched_at=None,
+        reason="dispatch not acknowledged; requeued",
+    )
+
+
+def time_out(run: JobRun, now: datetime) -> JobRun:
+    deadline = run.discovery_snapshot.deadline_seconds
+    return replace(
+        run,
+        state=JobState.TIMED_OUT,
+        finished_at=now,
+        reason=f"no final update within the discovery's deadline ({deadline} s) plus {DEADLINE_GRACE_SECONDS} s",
+    )
+
+
+def dispatch_expired(run: JobRun, now: datetime) -> bool:
+    return (
+        run.state is JobState.DISPATCHED
+        and run.dispatched_at is not None
+        and now - run.dispatched_at > timedelta(seconds=DISPATCH_ACK_SECONDS)
+    )
+
+
+def deadline_passed(run: JobRun, now: datetime) -> bool:
+    return (
+        run.state is JobState.RUNNING
+        and run.deadline_at is not None
+        and now - run.deadline_at > timedelta(seconds=DEADLINE_GRACE_SECONDS)
+    )
+
+
+def not_found(run_id: str) -> errors.NotFound:
+    return errors.NotFound(f"no job run with id '{run_id}'; `outpostctl jobs list` shows recent ones")

@@ -1,0 +1,26 @@
+"""The scheduler's Prometheus metrics (served by `outpost.runtime.start_metrics`)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+JOB_RUNS_CREATED = Counter(
+    "outpost_scheduler_job_runs_created_total",
+    "Job runs created by this replica, by trigger: schedule or manual.",
+    ["trigger"],
+)
+JOB_RUNS_FINISHED = Counter(
+    "outpost_scheduler_job_runs_finished_total",
+    "Job runs this replica moved to a final state, by state.",
+    ["state"],
+)
+DUE_RUNS_MISSED = Counter(
+    "outpost_scheduler_due_runs_missed_total",
+    "Due minutes not turned into runs because no replica was ticking when they fell due.",
+)
+WATCHERS = Gauge("outpost_scheduler_watchers", "Open WatchDispatch streams on this replica.")
+TICK_SECONDS = Histogram(
+    "outpost_scheduler_tick_seconds",
+    "Time one tick took: due schedules turned into runs, then housekeeping.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)

@@ -1,0 +1,1 @@
+"""The scheduler's Alembic history (its own, in the `scheduler` schema on PostgreSQL)."""

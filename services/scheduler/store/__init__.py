@@ -1,0 +1,1 @@
+"""The scheduler's tables and the queries over them (SQLAlchemy 2, async)."""

@@ -1,0 +1,369 @@
+"""Queries over the scheduler's tables, grouped into transactions.
+
+Ordering of events (the same reasoning as the registry's). A watcher reads "events with
+revision > N" and moves its cursor to the newest it saw; that is only safe if no event
+with a *lower* revision can commit later. So every transaction that appends an event is
+`exclusive`: on PostgreSQL it takes a transaction-scoped advisory lock before it draws a
+revision, which serialises event writers across all scheduler replicas; on SQLite the
+database allows one writer at a time and an in-process lock keeps our own writers from
+colliding (one process per SQLite file is the embedded mode's rule).
+
+Every change of a run's state appends an event, so it runs exclusive; the conditional
+`UPDATE ... WHERE id = ? AND state = ?` (rowcount decides) is what keeps a decision made
+on a row from overwriting a change that committed in between. Reads, admin edits of
+discoveries and schedules, and coalesced progress counters append nothing and run
+concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from outpost.db import session_factory
+from services.scheduler.domain.discoveries import Discovery
+from services.scheduler.domain.dispatch import DispatchEvent, EventKind
+from services.scheduler.domain.job_runs import ACTIVE_STATES, JobRun, JobState
+from services.scheduler.domain.schedules import Evaluation, MissedRunPolicy, Schedule
+from services.scheduler.domain.settings import Settings
+from services.scheduler.store import rows
+from services.scheduler.store.models import (
+    DiscoveryRow,
+    DispatchEventRow,
+    JobRunRow,
+    ScheduleRow,
+    SettingRow,
+    UtcDateTime,
+)
+
+EVENTS_LOCK_KEY = 0x6F75_7470_6F73_7411
+"""pg_advisory_xact_lock key serialising the scheduler's event writers ("outpost" + 0x11)."""
+
+_schedules = cast(sa.Table, ScheduleRow.__table__)
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    discovery: str = ""
+    collector: str = ""
+    state: JobState | None = None
+    limit: int = 100
+
+
+class SchedulerStore:
+    """Opens read and write transactions on the scheduler's database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        async with self._sessions() as session:
+            yield Transaction(session, on_sqlite=self._sqlite)
+
+    @contextlib.asynccontextmanager
+    async def write(self, *, exclusive: bool) -> AsyncIterator[Transaction]:
+        """A transaction committed on normal exit; only `exclusive` ones may append events."""
+        serialise = exclusive or self._sqlite
+        async with (
+            self._write_lock if serialise else contextlib.nullcontext(),
+            self._sessions() as session,
+            session.begin(),
+        ):
+            if exclusive and not self._sqlite:
+                await session.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENTS_LOCK_KEY)))
+            yield Transaction(session, on_sqlite=self._sqlite)
+
+    async def newest_revision(self) -> int:
+        async with self.read() as tx:
+            newest = await tx.session.scalar(sa.select(sa.func.max(DispatchEventRow.revision)))
+            return int(newest or 0)
+
+    async def events_after(self, revision: int, limit: int) -> list[DispatchEvent]:
+        """Events after `revision` in order, each with the run's (or settings') current state.
+
+        An event whose run no longer exists comes back without one; the watch skips it.
+        """
+        async with self.read() as tx:
+            result = await tx.session.execute(
+                sa.select(DispatchEventRow, JobRunRow)
+                .outerjoin(JobRunRow, JobRunRow.id == DispatchEventRow.job_run_id)
+                .where(DispatchEventRow.revision > revision)
+                .order_by(DispatchEventRow.revision)
+                .limit(limit)
+            )
+            pairs = [(event, run) for event, run in result]
+            settings = await tx.settings() if any(e.kind == EventKind.SETTINGS for e, _ in pairs) else None
+        return [
+            DispatchEvent(
+                revision=event.revision,
+                kind=EventKind(event.kind),
+                job_run=rows.job_run(run) if run is not None else None,
+                settings=settings if event.kind == EventKind.SETTINGS else None,
+            )
+            for event, run in pairs
+        ]
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class Transaction:
+    """The queries one transaction may run; rows go in and out as domain dataclasses."""
+
+    def __init__(self, session: AsyncSession, *, on_sqlite: bool) -> None:
+        self.session = session
+        self._insert = sqlite.insert if on_sqlite else postgresql.insert
+
+    # --- discoveries --------------------------------------------------------------------
+    async def insert_discovery(self, discovery: Discovery) -> None:
+        await self.session.execute(sa.insert(DiscoveryRow).values(**rows.discovery_values(discovery)))
+
+    async def discovery(self, name: str) -> Discovery | None:
+        row = await self.session.get(DiscoveryRow, name, populate_existing=True)
+        return None if row is None else rows.discovery(row)
+
+    async def discoveries(self) -> list[Discovery]:
+        found = await self.session.scalars(sa.select(DiscoveryRow).order_by(DiscoveryRow.name))
+        return [rows.discovery(row) for row in found]
+
+    async def discoveries_named(self, names: Iterable[str]) -> dict[str, Discovery]:
+        found = await self.session.scalars(sa.select(DiscoveryRow).where(DiscoveryRow.name.in_(sorted(set(names)))))
+        return {row.name: rows.discovery(row) for row in found}
+
+    async def delete_discovery(self, name: str) -> bool:
+        result = await self.session.execute(sa.delete(DiscoveryRow).where(DiscoveryRow.name == name))
+        return _rowcount(result) == 1
+
+    # --- schedules ----------------------------------------------------------------------
+    async def insert_schedule(self, schedule: Schedule) -> None:
+        await self.session.execute(sa.insert(ScheduleRow).values(**rows.schedule_values(schedule)))
+
+    async def schedule(self, name: str) -> Schedule | None:
+        row = await self.session.get(ScheduleRow, name, populate_existing=True)
+        return None if row is None else rows.schedule(row)
+
+    async def schedules(self, *, discovery: str = "") -> list[Schedule]:
+        query = sa.select(ScheduleRow).order_by(ScheduleRow.name)
+        if discovery:
+            query = query.where(ScheduleRow.discovery == discovery)
+        return [rows.schedule(row) for row in await self.session.scalars(query)]
+
+    async def delete_schedule(self, name: str) -> bool:
+        result = await self.session.execute(sa.delete(ScheduleRow).where(ScheduleRow.name == name))
+        return _rowcount(result) == 1
+
+    async def save_schedule_enabled(self, schedule: Schedule) -> None:
+        await self.session.execute(
+            sa.update(ScheduleRow)
+            .where(ScheduleRow.name == schedule.name)
+            .values(
+                enabled=schedule.enabled,
+                last_evaluated_at=schedule.last_evaluated_at,
+                next_due_at=schedule.next_due_at,
+            )
+        )
+
+    async def due_schedules(self, now: datetime) -> list[Schedule]:
+        query = (
+            sa.select(ScheduleRow)
+            .where(ScheduleRow.enabled.is_(True), ScheduleRow.next_due_at <= now)
+            .order_by(ScheduleRow.next_due_at, ScheduleRow.name)
+        )
+        return [rows.schedule(row) for row in await self.session.scalars(query)]
+
+    async def enabled_schedule_names(self, names: Iterable[str]) -> set[str]:
+        wanted = sorted(set(names))
+        found = await self.session.scalars(
+            sa.select(ScheduleRow.name).where(ScheduleRow.name.in_(wanted), ScheduleRow.enabled.is_(True))
+        )
+        return set(found)
+
+    async def record_evaluations(self, evaluations: Sequence[Evaluation]) -> None:
+        """Move each cursor forward (never back: another replica may be ahead of us)."""
+        if not evaluations:
+            return
+        at = sa.bindparam("b_at", type_=UtcDateTime())
+        await self.session.execute(
+            sa.update(_schedules)
+            .where(
+                _schedules.c.name == sa.bindparam("b_name"),
+                _schedules.c.enabled.is_(True),
+                _schedules.c.last_evaluated_at < at,
+            )
+            .values(last_evaluated_at=at, next_due_at=sa.bindparam("b_next", type_=UtcDateTime())),
+            [{"b_name": e.schedule, "b_at": e.evaluated_at, "b_next": e.next_due_at} for e in evaluations],
+        )
+        due = [e for e in evaluations if e.due_at is not None]
+        if not due:
+            return
+        due_at = sa.bindparam("b_due", type_=UtcDateTime())
+        await self.session.execute(
+            sa.update(_schedules)
+            .where(
+                _schedules.c.name == sa.bindparam("b_name"),
+                sa.or_(_schedules.c.last_due_at.is_(None), _schedules.c.last_due_at < due_at),
+            )
+            .values(last_due_at=due_at),
+            [{"b_name": e.schedule, "b_due": e.due_at} for e in due],
+        )
+
+    async def missed_run_policies(self, names: Iterable[str]) -> dict[str, MissedRunPolicy]:
+        wanted = sorted(set(names))
+        if not wanted:
+            return {}
+        result = await self.session.execute(
+            sa.select(ScheduleRow.name, ScheduleRow.missed_run_policy).where(ScheduleRow.name.in_(wanted))
+        )
+        return {name: MissedRunPolicy(policy) for name, policy in result}
+
+    # --- job runs -----------------------------------------------------------------------
+    async def insert_run(self, run: JobRun) -> None:
+        await self.session.execute(sa.insert(JobRunRow).values(**rows.run_values(run)))
+
+    async def insert_due_runs(self, runs: Sequence[JobRun]) -> set[str]:
+        """Insert scheduled runs unless their (schedule, due minute) exists; the ids inserted."""
+        if not runs:
+            return set()
+        statement = (
+            self._insert(JobRunRow)
+            .values([rows.run_values(run) for run in runs])
+            .on_conflict_do_nothing(index_elements=["schedule_name", "due_at"])
+            .returning(JobRunRow.id)
+        )
+        return set((await self.session.scalars(statement)).all())
+
+    async def job_run(self, run_id: str) -> JobRun | None:
+        row = await self.session.get(JobRunRow, run_id, populate_existing=True)
+        return None if row is None else rows.job_run(row)
+
+    async def job_runs(self, where: RunFilter) -> list[JobRun]:
+        query = sa.select(JobRunRow).order_by(JobRunRow.created_at.desc(), JobRunRow.id.desc()).limit(where.limit)
+        if where.discovery:
+            query = query.where(JobRunRow.discovery == where.discovery)
+        if where.collector:
+            query = query.where(
+                sa.or_(JobRunRow.collector == where.collector, JobRunRow.target_collector == where.collector)
+            )
+        if where.state is not None:
+            query = query.where(JobRunRow.state == where.state.value)
+        return [rows.job_run(row) for row in await self.session.scalars(query)]
+
+    async def queued_for(self, collector: str, zone: str) -> list[JobRun]:
+        """Queued runs aimed at this collector by name or at its zone, oldest first."""
+        query = (
+            sa.select(JobRunRow)
+            .where(JobRunRow.state == JobState.QUEUED.value, _aimed_at(collector, zone))
+            .order_by(JobRunRow.due_at, JobRunRow.created_at, JobRunRow.id)
+        )
+        return [rows.job_run(row) for row in await self.session.scalars(query)]
+
+    async def any_queued_for(self, collector: str, zone: str) -> bool:
+        found = await self.session.scalar(
+            sa.select(JobRunRow.id).where(JobRunRow.state == JobState.QUEUED.value, _aimed_at(collector, zone)).limit(1)
+        )
+        return found is not None
+
+    async def active_count(self, collector: str) -> int:
+        count = await self.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(JobRunRow)
+            .where(JobRunRow.collector == collector, JobRunRow.state.in_([s.value for s in ACTIVE_STATES]))
+        )
+        return int(count or 0)
+
+    async def queued_runs(self, *, discovery: str = "", schedule: str = "") -> list[JobRun]:
+        query = sa.select(JobRunRow).where(JobRunRow.state == JobState.QUEUED.value)
+        if discovery:
+            query = query.where(JobRunRow.discovery == discovery)
+        if schedule:
+            query = query.where(JobRunRow.schedule_name == schedule)
+        return [rows.job_run(row) for row in await self.session.scalars(query.order_by(JobRunRow.due_at))]
+
+    async def expired_dispatches(self, dispatched_before: datetime) -> list[JobRun]:
+        query = sa.select(JobRunRow).where(
+            JobRunRow.state == JobState.DISPATCHED.value, JobRunRow.dispatched_at < dispatched_before
+        )
+        return [rows.job_run(row) for row in await self.session.scalars(query.order_by(JobRunRow.dispatched_at))]
+
+    async def overdue_runs(self, deadline_before: datetime) -> list[JobRun]:
+        query = sa.select(JobRunRow).where(
+            JobRunRow.state == JobState.RUNNING.value, JobRunRow.deadline_at < deadline_before
+        )
+        return [rows.job_run(row) for row in await self.session.scalars(query.order_by(JobRunRow.deadline_at))]
+
+    async def save_run(self, run: JobRun, *, expected: JobRun) -> bool:
+        """Write `run`'s state if the row is still in `expected`'s state and hands."""
+        result = await self.session.execute(
+            sa.update(JobRunRow)
+            .where(
+                JobRunRow.id == run.id,
+                JobRunRow.state == expected.state.value,
+                JobRunRow.collector_instance_uid == expected.collector_instance_uid,
+            )
+            .values(**rows.changed_run_values(run))
+        )
+        return _rowcount(result) == 1
+
+    async def append_run_event(self, run_id: str, now: datetime) -> int:
+        """Exclusive transactions only: the run changed; watchers will read its current state."""
+        return await self.append_run_events([run_id], now)
+
+    async def append_run_events(self, run_ids: Sequence[str], now: datetime) -> int:
+        """One event per run, in order; returns the newest revision (0 for none)."""
+        if not run_ids:
+            return 0
+        await self.session.execute(sa.update(JobRunRow).where(JobRunRow.id.in_(run_ids)).values(last_event_at=now))
+        result = await self.session.scalars(
+            sa.insert(DispatchEventRow)
+            .values([{"kind": EventKind.JOB_RUN.value, "job_run_id": i, "created_at": now} for i in run_ids])
+            .returning(DispatchEventRow.revision)
+        )
+        return max(int(r) for r in result.all())
+
+    # --- settings -----------------------------------------------------------------------
+    async def settings(self) -> Settings:
+        result = await self.session.execute(sa.select(SettingRow.key, SettingRow.value))
+        return Settings.from_values({key: value for key, value in result})
+
+    async def save_settings(self, settings: Settings, now: datetime) -> int:
+        """Exclusive transactions only: upsert every value and append a settings event."""
+        for key, value in settings.as_values().items():
+            statement = self._insert(SettingRow).values(key=key, value=value, updated_at=now)
+            await self.session.execute(
+                statement.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now})
+            )
+        return await self._append_event(EventKind.SETTINGS, "", now)
+
+    async def _append_event(self, kind: EventKind, run_id: str, now: datetime) -> int:
+        result = await self.session.execute(
+            sa.insert(DispatchEventRow)
+            .values(kind=kind.value, job_run_id=run_id, created_at=now)
+            .returning(DispatchEventRow.revision)
+        )
+        return int(result.scalar_one())
+
+
+def _aimed_at(collector: str, zone: str) -> sa.ColumnElement[bool]:
+    """By name, or by zone; an empty name or zone matches nothing (not "every run")."""
+    clauses = []
+    if collector:
+        clauses.append(JobRunRow.target_collector == collector)
+    if zone:
+        clauses.append(JobRunRow.target_zone == zone)
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,226 @@
+"""What the scheduler's integration tests share (this module holds no tests).
+
+`running_scheduler` starts the real gRPC server in-process on port 0 through
+`services.scheduler.app.build_server` against the `database_url` fixture (SQLite and
+PostgreSQL), with a `FakeClock` the test moves by hand, and hands back a stub on a real
+channel. The tick loop is off unless a test asks for it (`tick_interval=...`); tests
+then drive `server.ticker.tick()` themselves at the clock's current time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+
+from outpost.agent.v1 import agent_pb2
+from outpost.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from services.scheduler.app import SchedulerConfig, SchedulerServer, build_server
+
+JS = agent_pb2.JobState
+WAIT_SECONDS = 10.0
+START = datetime(2025, 6, 2, 9, 58, 30, tzinfo=UTC)
+"""The fake clock's default start: a Monday, 90 s before 10:00 UTC."""
+
+
+class FakeClock:
+    """`now` as the test says; shared by every replica of a test."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    def set(self, now: datetime) -> datetime:
+        self.now = now
+        return now
+
+
+@dataclass
+class RunningScheduler:
+    server: SchedulerServer
+    port: int
+    channel: grpc.aio.Channel
+    stub: scheduler_pb2_grpc.SchedulerServiceStub
+    clock: FakeClock
+
+    async def tick(self) -> Any:
+        return await self.server.ticker.tick()
+
+
+@asynccontextmanager
+async def running_scheduler(
+    database_url: str, clock: FakeClock | None = None, **overrides: Any
+) -> AsyncIterator[RunningScheduler]:
+    """The scheduler serving on 127.0.0.1:<free port>, stopped (and its engine disposed) after."""
+    clock = clock or FakeClock()
+    config = SchedulerConfig(database_url=database_url, listen="127.0.0.1:0", metrics_listen="", tick_interval=0)
+    server, port = await build_server(replace(config, **overrides), clock=clock)
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield RunningScheduler(server, port, channel, scheduler_pb2_grpc.SchedulerServiceStub(channel), clock)
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+async def create_discovery(
+    scheduler: RunningScheduler, name: str = "dmz-sweep", *, collector: str = "", zone: str = "", **fields: Any
+) -> scheduler_pb2.Discovery:
+    if not collector and not zone:
+        zone = "dmz"
+    message = scheduler_pb2.Discovery(
+        name=name, targets=fields.pop("targets", ["10.0.0.0/24"]), collector=collector, zone=zone, **fields
+    )
+    response = await scheduler.stub.CreateDiscovery(scheduler_pb2.CreateDiscoveryRequest(discovery=message))
+    created: scheduler_pb2.Discovery = response.discovery
+    return created
+
+
+async def create_schedule(
+    scheduler: RunningScheduler,
+    name: str = "every-minute",
+    *,
+    discovery: str = "dmz-sweep",
+    minute: str = "*",
+    hour: str = "*",
+    timezone: str = "UTC",
+    enabled: bool = True,
+    policy: scheduler_pb2.MissedRunPolicy = scheduler_pb2.MISSED_RUN_POLICY_UNSPECIFIED,
+    **fields: Any,
+) -> scheduler_pb2.Schedule:
+    message = scheduler_pb2.Schedule(
+        name=name,
+        discovery=discovery,
+        minute=minute,
+        hour=hour,
+        day_of_month=fields.pop("day_of_month", "*"),
+        month=fields.pop("month", "*"),
+        day_of_week=fields.pop("day_of_week", "*"),
+        timezone=timezone,
+        enabled=enabled,
+        missed_run_policy=policy,
+    )
+    response = await scheduler.stub.CreateSchedule(scheduler_pb2.CreateScheduleRequest(schedule=message))
+    created: scheduler_pb2.Schedule = response.schedule
+    return created
+
+
+async def start_run(scheduler: RunningScheduler, discovery: str = "dmz-sweep") -> scheduler_pb2.JobRun:
+    response = await scheduler.stub.StartDiscovery(scheduler_pb2.StartDiscoveryRequest(name=discovery, actor="alice"))
+    run: scheduler_pb2.JobRun = response.job_run
+    return run
+
+
+async def list_runs(scheduler: RunningScheduler, **filters: Any) -> list[scheduler_pb2.JobRun]:
+    response = await scheduler.stub.ListJobRuns(scheduler_pb2.ListJobRunsRequest(**filters))
+    return list(response.job_runs)
+
+
+async def get_run(scheduler: RunningScheduler, run_id: str) -> scheduler_pb2.JobRun:
+    response = await scheduler.stub.GetJobRun(scheduler_pb2.GetJobRunRequest(id=run_id))
+    run: scheduler_pb2.JobRun = response.job_run
+    return run
+
+
+async def claim(
+    scheduler: RunningScheduler,
+    collector: str = "edge-7",
+    *,
+    zone: str = "dmz",
+    uid: str | None = None,
+    gateway: str = "gw-1",
+    limit: int = 0,
+) -> list[scheduler_pb2.JobRun]:
+    response = await scheduler.stub.ClaimJobRuns(
+        scheduler_pb2.ClaimJobRunsRequest(
+            gateway_id=gateway,
+            collector_instance_uid=uid or f"uid-{collector}",
+            collector=collector,
+            zone=zone,
+            limit=limit,
+        )
+    )
+    return list(response.job_runs)
+
+
+async def report(
+    scheduler: RunningScheduler,
+    run_id: str,
+    state: agent_pb2.JobState,
+    *,
+    collector: str = "edge-7",
+    uid: str | None = None,
+    **counters: Any,
+) -> scheduler_pb2.JobRun:
+    response = await scheduler.stub.ReportJobUpdate(
+        scheduler_pb2.ReportJobUpdateRequest(
+            gateway_id="gw-1",
+            collector_instance_uid=uid or f"uid-{collector}",
+            update=agent_pb2.JobUpdate(job_run_id=run_id, state=state, **counters),
+        )
+    )
+    run: scheduler_pb2.JobRun = response.job_run
+    return run
+
+
+class Watch:
+    """One WatchDispatch stream; every read has a deadline."""
+
+    def __init__(self, scheduler: RunningScheduler, since_revision: int = 0) -> None:
+        self.call = scheduler.stub.WatchDispatch(scheduler_pb2.WatchDispatchRequest(since_revision=since_revision))
+
+    async def next(self, timeout: float = WAIT_SECONDS) -> scheduler_pb2.DispatchEvent:
+        async with asyncio.timeout(timeout):
+            event = await self.call.read()
+        assert event is not grpc.aio.EOF, "watch ended"
+        return event
+
+    async def next_change(self, timeout: float = WAIT_SECONDS) -> scheduler_pb2.DispatchEvent:
+        """The next event that is not a bookmark."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.next()
+                if event.WhichOneof("body") != "bookmark":
+                    return event
+
+    def cancel(self) -> None:
+        self.call.cancel()
+
+
+@asynccontextmanager
+async def watching(scheduler: RunningScheduler, since_revision: int = 0) -> AsyncIterator[Watch]:
+    watch = Watch(scheduler, since_revision)
+    try:
+        yield watch
+    finally:
+        watch.cancel()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = WAIT_SECONDS, what: str = "") -> None:
+    """Wait until `check()` is true, re-checking briefly; fail at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+        await asyncio.sleep(0.02)
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
+
+
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgresql")

@@ -1,0 +1,173 @@
+"""The tick loop: due minutes become runs exactly once; stuck runs are requeued or timed out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
+from outpost.scheduler.v1 import scheduler_pb2
+from services.scheduler.store.queries import EVENTS_LOCK_KEY
+from tests.integration.test_scheduler_support import (
+    JS,
+    FakeClock,
+    claim,
+    create_discovery,
+    create_schedule,
+    eventually,
+    get_run,
+    is_postgres,
+    list_runs,
+    report,
+    running_scheduler,
+    start_run,
+    utc,
+)
+
+
+async def test_a_schedule_due_in_the_next_minute_creates_exactly_one_run_by_itself(database_url: str) -> None:
+    clock = FakeClock(utc(2025, 6, 2, 9, 59, 30))
+    async with running_scheduler(database_url, clock, tick_interval=0.02) as scheduler:
+        await create_discovery(scheduler)
+        await create_schedule(scheduler, "every-minute")
+        assert await list_runs(scheduler) == []
+
+        clock.set(utc(2025, 6, 2, 10, 0, 0, 400_000))
+
+        async def one_run() -> bool:
+            return len(await list_runs(scheduler)) == 1
+
+        await eventually(one_run, what="the due run")
+        for _ in range(3):  # more ticks in the same minute, beside the loop's own
+            await scheduler.tick()
+            clock.advance(seconds=15)
+        runs = await list_runs(scheduler)
+        assert len(runs) == 1
+        run = runs[0]
+        assert (run.trigger, run.schedule, run.state) == ("schedule", "every-minute", JS.JOB_STATE_QUEUED)
+        assert run.due_at.ToDatetime(tzinfo=UTC) == utc(2025, 6, 2, 10, 0)
+        listed = await scheduler.stub.ListSchedules(scheduler_pb2.ListSchedulesRequest())
+        assert listed.schedules[0].last_due_at.ToDatetime(tzinfo=UTC) == utc(2025, 6, 2, 10, 0)
+
+
+async def test_schedules_start_at_creation_skip_when_disabled_and_catch_up_only_the_newest_minute(
+    database_url: str,
+) -> None:
+    clock = FakeClock(utc(2025, 6, 2, 10, 0, 30))
+    async with running_scheduler(database_url, clock) as scheduler:
+        await create_discovery(scheduler)
+        await create_schedule(scheduler, "every-5", minute="*/5")  # 10:00 passed before it existed
+        await create_schedule(scheduler, "off", enabled=False)
+        assert (await scheduler.tick()).created == ()
+        missed_before = REGISTRY.get_sample_value("outpost_scheduler_due_runs_missed_total") or 0.0
+
+        clock.set(utc(2025, 6, 2, 11, 12))  # no replica ticked for 71 minutes
+        created = (await scheduler.tick()).created
+
+        assert [(r.schedule, r.due_at) for r in created] == [("every-5", utc(2025, 6, 2, 11, 10))]
+        assert len(await list_runs(scheduler)) == 1
+        missed = REGISTRY.get_sample_value("outpost_scheduler_due_runs_missed_total") or 0.0
+        assert missed - missed_before == 13  # 10:05 .. 11:05, counted and logged, not queued
+        clock.set(utc(2025, 6, 2, 11, 15, 1))
+        assert [r.due_at for r in (await scheduler.tick()).created] == [utc(2025, 6, 2, 11, 15)]
+
+
+async def test_daylight_saving_time_is_followed_by_the_tick(database_url: str) -> None:
+    clock = FakeClock(utc(2025, 10, 25, 12))
+    async with running_scheduler(database_url, clock) as scheduler:
+        await create_discovery(scheduler)
+        await create_schedule(scheduler, "nightly", minute="30", hour="2", timezone="Europe/Berlin")
+        due = []
+        # 02:30 CEST, 02:30 again (CET) on the night clocks go back, then 02:30 CET next night.
+        for moment in (utc(2025, 10, 26, 0, 30, 5), utc(2025, 10, 26, 1, 30, 5), utc(2025, 10, 27, 1, 30, 5)):
+            clock.set(moment)
+            due += [r.due_at for r in (await scheduler.tick()).created]
+        assert due == [utc(2025, 10, 26, 0, 30), utc(2025, 10, 27, 1, 30)]
+
+
+async def test_two_replicas_racing_create_each_due_run_once(database_url: str) -> None:
+    if not is_postgres(database_url):
+        pytest.skip("several replicas share PostgreSQL; SQLite is one process per file")
+    clock = FakeClock(utc(2025, 6, 2, 9, 59, 59))
+    async with running_scheduler(database_url, clock) as a, running_scheduler(database_url, clock) as b:
+        await create_discovery(a)
+        for i in range(8):
+            await create_schedule(a, f"every-minute-{i}")
+        created = []
+        with capture_logs() as logs:
+            for minute in range(3):
+                clock.set(utc(2025, 6, 2, 10, minute, 0, 500_000))
+                reports = await _all_read_before_any_writes(database_url, [a.tick, b.tick])
+                created += [r for report in reports for r in report.created]
+
+        runs = await list_runs(a, limit=1000)
+        assert len(runs) == 8 * 3
+        assert len({(r.schedule, r.due_at.ToDatetime()) for r in runs}) == 24
+        assert sorted(r.id for r in created) == sorted(r.id for r in runs)
+        # Both replicas found each due minute; the unique key turned one of them away.
+        assert sum(e["runs"] for e in logs if e["event"] == "due_runs_created_elsewhere") == 8 * 3
+        assert {len(r.created) for r in reports} == {0, 8}
+
+
+async def _all_read_before_any_writes(database_url: str, ticks: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """Run the ticks (one per replica) holding the event lock until each of them waits for it."""
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", EVENTS_LOCK_KEY)
+        racing = asyncio.gather(*(tick() for tick in ticks))
+
+        async def all_waiting() -> bool:
+            waiting = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            return bool(waiting == len(ticks))
+
+        await eventually(all_waiting, what="every tick to wait for the event lock")
+        await conn.execute("SELECT pg_advisory_unlock($1)", EVENTS_LOCK_KEY)
+        return list(await racing)
+    finally:
+        await conn.close()
+
+
+async def test_unacknowledged_dispatches_are_requeued_and_overdue_runs_time_out(database_url: str) -> None:
+    async with running_scheduler(database_url) as scheduler:
+        await create_discovery(scheduler, zone="dmz")
+        run = await start_run(scheduler)
+        [taken] = await claim(scheduler, "edge-7")
+
+        scheduler.clock.advance(seconds=60)
+        assert (await scheduler.tick()).requeued == ()
+        scheduler.clock.advance(seconds=1)
+        requeued = (await scheduler.tick()).requeued
+
+        assert [r.id for r in requeued] == [taken.id] == [run.id]
+        after = await get_run(scheduler, run.id)
+        assert (after.state, after.collector, after.collector_instance_uid, after.reason) == (
+            JS.JOB_STATE_QUEUED,
+            "",
+            "",
+            "dispatch not acknowledged; requeued",
+        )
+        [again] = await claim(scheduler, "edge-8")
+        assert again.id == run.id and again.collector == "edge-8"
+
+        await create_discovery(scheduler, "core", collector="edge-7", deadline_seconds=120)
+        run = await start_run(scheduler, "core")
+        await claim(scheduler, "edge-7")
+        await report(scheduler, run.id, JS.JOB_STATE_RUNNING, targets_total=256)
+
+        scheduler.clock.advance(seconds=120 + 60)
+        assert (await scheduler.tick()).timed_out == ()
+        scheduler.clock.advance(seconds=1)
+        [timed_out] = (await scheduler.tick()).timed_out
+
+        after = await get_run(scheduler, run.id)
+        assert timed_out.id == run.id
+        assert after.state == JS.JOB_STATE_TIMED_OUT and after.HasField("finished_at")
+        assert "deadline (120 s)" in after.reason
+        late = await report(scheduler, run.id, JS.JOB_STATE_SUCCEEDED, devices_found=3)
+        assert late.state == JS.JOB_STATE_TIMED_OUT  # a late final update does not resurrect it
