@@ -2,12 +2,14 @@
 
 One URL names both the transport and whether it runs over TLS:
 
-    grpc://host[:50061]          grpcs://host[:50061]         gRPC bidirectional stream
-    ws://host[:8080][/v1/agent]  wss://host[:8080][/v1/agent] WebSocket binary messages
-    tcp://host[:6600]            tls://host[:6600]            length-prefixed TCP frames
+    grpc://host[:50061]          grpcs://host[:50061]          gRPC bidirectional stream
+    ws://host[:8080][/v1/agent]  wss://host[:8080][/v1/agent]  WebSocket binary messages
+    tcp://host[:6600]            tls://host[:6600]             length-prefixed TCP frames
+    http://host[:8080][/v1/poll] https://host[:8080][/v1/poll] HTTP polling (POST)
 
 A missing port takes the family's default (the TLS variants share it, since a gateway
-serves TLS on the same listener); a WebSocket URL without a path gets `/v1/agent`.
+serves TLS on the same listener; HTTP polling shares the WebSocket listener's port). A
+WebSocket URL without a path gets `/v1/agent`, an HTTP polling URL `/v1/poll`.
 Credentials, queries and fragments are refused: nothing secret belongs in an address.
 """
 
@@ -17,10 +19,11 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Literal
 
-Family = Literal["grpc", "ws", "tcp"]
+Family = Literal["grpc", "ws", "tcp", "http"]
 
-DEFAULT_PORTS: dict[Family, int] = {"grpc": 50061, "ws": 8080, "tcp": 6600}
-DEFAULT_WS_PATH = "/v1/agent"
+DEFAULT_PORTS: dict[Family, int] = {"grpc": 50061, "ws": 8080, "tcp": 6600, "http": 8080}
+# Families whose URLs carry a path, and the path when the URL gives none.
+DEFAULT_PATHS: dict[Family, str] = {"ws": "/v1/agent", "http": "/v1/poll"}
 
 # scheme -> (transport family, TLS)
 SCHEMES: dict[str, tuple[Family, bool]] = {
@@ -30,6 +33,8 @@ SCHEMES: dict[str, tuple[Family, bool]] = {
     "wss": ("ws", True),
     "tcp": ("tcp", False),
     "tls": ("tcp", True),
+    "http": ("http", False),
+    "https": ("http", True),
 }
 
 
@@ -90,8 +95,8 @@ def parse_server_url(text: str) -> ServerUrl:
     if port == 0:
         raise ServerUrlError(f"server URL {raw!r} has port 0")
     path = parts.path
-    if family == "ws":
-        path = path if path not in ("", "/") else DEFAULT_WS_PATH
+    if family in DEFAULT_PATHS:
+        path = path if path not in ("", "/") else DEFAULT_PATHS[family]
     elif path not in ("", "/"):
         raise ServerUrlError(f"server URL {raw!r}: a {scheme}:// address takes no path")
     else:

@@ -59,12 +59,15 @@ class ClientTls:
 
     @functools.cached_property
     def ssl_context(self) -> ssl.SSLContext:
-        """For the WebSocket and TCP transports (gRPC takes `ca_pem` itself)."""
+        """For the WebSocket, TCP and HTTP polling transports (gRPC takes `ca_pem` itself)."""
         return ssl.create_default_context(cadata=self.ca_pem.decode() if self.ca_pem else None)
 
 
 async def open_transport(url: ServerUrl, tls: ClientTls) -> Transport:
-    """Connect to `url` with the transport its scheme names; raise TransportError on failure."""
+    """Connect to `url` with the transport its scheme names; raise TransportError on failure.
+
+    gRPC and HTTP polling connect lazily: their failures surface on the first send/recv.
+    """
     # Imported here so a collector that only speaks TCP never loads grpc or aiohttp.
     if url.family == "grpc":
         from services.collector.transport.grpc_stream import GrpcTransport
@@ -74,6 +77,10 @@ async def open_transport(url: ServerUrl, tls: ClientTls) -> Transport:
         from services.collector.transport.websocket import WebSocketTransport
 
         return await WebSocketTransport.open(url, tls)
+    if url.family == "http":
+        from services.collector.transport.http_poll import HttpPollTransport
+
+        return await HttpPollTransport.open(url, tls)
     from services.collector.transport.tcp import TcpTransport
 
     return await TcpTransport.open(url, tls)

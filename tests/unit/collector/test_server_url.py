@@ -20,6 +20,11 @@ from services.collector.domain.server_url import ServerUrl, ServerUrlError, pars
         ("TCP://GW-1", ServerUrl("tcp", "gw-1", 6600), "tcp", False),
         ("  grpc://gw-1  ", ServerUrl("grpc", "gw-1", 50061), "grpc", False),
         ("grpc://[::1]:50061", ServerUrl("grpc", "::1", 50061), "grpc", False),
+        ("http://gw-1", ServerUrl("http", "gw-1", 8080, "/v1/poll"), "http", False),
+        ("http://gw-1:9000/", ServerUrl("http", "gw-1", 9000, "/v1/poll"), "http", False),
+        ("https://gw-1", ServerUrl("https", "gw-1", 8080, "/v1/poll"), "http", True),
+        ("HTTPS://GW-1:8443/edge/v1/poll", ServerUrl("https", "gw-1", 8443, "/edge/v1/poll"), "http", True),
+        ("http://[fd00::5]", ServerUrl("http", "fd00::5", 8080, "/v1/poll"), "http", False),
     ],
 )
 def test_every_scheme_parses_with_its_default_port_and_path(
@@ -36,6 +41,8 @@ def test_every_scheme_parses_with_its_default_port_and_path(
         (ServerUrl("grpc", "gw-1", 50061), "grpc://gw-1:50061"),
         (ServerUrl("ws", "gw-1", 8080, "/v1/agent"), "ws://gw-1:8080/v1/agent"),
         (ServerUrl("tls", "::1", 6600), "tls://[::1]:6600"),
+        (ServerUrl("https", "gw-1", 8080, "/v1/poll"), "https://gw-1:8080/v1/poll"),
+        (ServerUrl("http", "::1", 8080, "/v1/poll"), "http://[::1]:8080/v1/poll"),
     ],
 )
 def test_a_parsed_url_prints_in_full_and_parses_back_to_itself(url: ServerUrl, text: str) -> None:
@@ -53,8 +60,8 @@ def test_ipv6_hosts_are_bracketed_in_host_port() -> None:
     [
         ("", "empty"),
         ("gw-1:50061", "no scheme"),
-        ("http://gw-1", "unknown scheme 'http'"),
-        ("udp://gw-1", "use one of grpc://, grpcs://, ws://, wss://, tcp://, tls://"),
+        ("ftp://gw-1", "unknown scheme 'ftp'"),
+        ("udp://gw-1", "use one of grpc://, grpcs://, ws://, wss://, tcp://, tls://, http://, https://"),
         ("grpc://", "no host"),
         ("grpc://:50061", "no host"),
         ("grpc://gw-1:port", "invalid port"),
@@ -64,6 +71,8 @@ def test_ipv6_hosts_are_bracketed_in_host_port() -> None:
         ("grpc://gw-1/outpost", "takes no path"),
         ("ws://gw-1/v1/agent?token=x", "query or fragment"),
         ("ws://gw-1/v1/agent#x", "query or fragment"),
+        ("https://gw-1/v1/poll?token=x", "query or fragment"),
+        ("http://gw-1:0", "port 0"),
     ],
 )
 def test_bad_urls_are_refused_with_the_reason(text: str, says: str) -> None:
@@ -72,8 +81,9 @@ def test_bad_urls_are_refused_with_the_reason(text: str, says: str) -> None:
     assert says in str(raised.value)
 
 
-def test_credentials_in_a_url_are_refused_without_echoing_the_password() -> None:
+@pytest.mark.parametrize("text", ["wss://admin:hunter2@gw-1/v1/agent", "https://admin:hunter2@gw-1/v1/poll"])
+def test_credentials_in_a_url_are_refused_without_echoing_the_password(text: str) -> None:
     with pytest.raises(ServerUrlError) as raised:
-        parse_server_url("wss://admin:hunter2@gw-1/v1/agent")
+        parse_server_url(text)
     assert "must not carry credentials" in str(raised.value)
     assert "hunter2" not in str(raised.value)

@@ -118,7 +118,7 @@ def test_abbreviated_flags_are_not_guessed(capsys: pytest.CaptureFixture[str], p
 @pytest.mark.parametrize(
     ("extra", "says"),
     [
-        (["--server", "http://gw-1"], "unknown scheme 'http'"),
+        (["--server", "ftp://gw-1"], "unknown scheme 'ftp'"),
         (["--server", "tcp://gw-1/path"], "takes no path"),
         (["--backoff-initial", "5", "--backoff-max", "1"], "--backoff-max (1) is below --backoff-initial (5)"),
         (["--log-level", "chatty"], "invalid --log-level 'chatty'"),

@@ -17,8 +17,10 @@ The transaction, step by step:
 4. Plan in memory (`domain.batch.plan_batch`): identities, merges, changes.
 5. Write with bulk statements: park moved devices on a placeholder IP (one UPDATE), upsert
    devices and ports with multi-row INSERT ... ON CONFLICT DO UPDATE, insert the history
-   with multi-row INSERTs. Statements are split only to stay under the databases'
-   bound-parameter limits (about 2,500 devices or 3,300 ports per statement).
+   with multi-row INSERTs. Each is compiled once and sent as multi-row pages by
+   SQLAlchemy's "insertmanyvalues" (which needs the RETURNING clause they carry), a page
+   as large as the databases' bound-parameter limit allows (about 2,700 devices or 3,600
+   ports).
 
 Failure is all or nothing: an exception rolls everything back, including the batch's
 identity, so the caller must not ack and the collector sends the batch again.
