@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="URL",
         help="gateway address, repeatable for failover: grpc[s]://host[:50061], "
-        "ws[s]://host[:8080][/v1/agent], tcp://host[:6600], tls://host[:6600] "
+        "ws[s]://host[:8080][/v1/agent], tcp://host[:6600], tls://host[:6600], "
+        "http[s]://host[:8080][/v1/poll] (polling, for networks that allow only HTTP) "
         "(env OUTPOST_COLLECTOR_SERVERS, comma-separated)",
     )
     parser.add_argument("--name", default=env("name"), help="display name, unique per server")
@@ -268,7 +269,7 @@ def _warn_about_setup(settings: Settings, store: IdentityStore) -> None:
             log.warning(
                 "plaintext_server",
                 server=str(server),
-                advice="use grpcs://, wss:// or tls:// outside local development",
+                advice="use grpcs://, wss://, tls:// or https:// outside local development",
             )
     if settings.tls.ca_file and not any(s.tls for s in settings.servers):
         log.warning("ca_file_unused", ca_file=settings.tls.ca_file)
