@@ -222,6 +222,8 @@ class ControlPlane:
     def url(self, transport: str, tls: bool = False) -> str:
         if transport == "grpc":
             return f"{'grpcs' if tls else 'grpc'}://{self.gateway_ready['grpc']}"
+        if transport == "http_poll":
+            return f"{'https' if tls else 'http'}://{self.gateway_ready['websocket']}/v1/poll"
         if transport == "websocket":
             return f"{'wss' if tls else 'ws'}://{self.gateway_ready['websocket']}/v1/agent"
         return f"{'tls' if tls else 'tcp'}://{self.gateway_ready['tcp']}"

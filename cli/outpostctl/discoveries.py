@@ -26,6 +26,7 @@ app = typer.Typer(help="Discoveries: create, list, show, remove, run now.", no_a
 
 DiscoveryName = Annotated[str, typer.Argument(metavar="NAME", help="The discovery's name.")]
 UINT32_MAX = 2**32 - 1
+PORT_MAX = 65_535
 RECENT_RUNS = 5
 
 _T = TypeVar("_T")
@@ -78,6 +79,14 @@ def create_discovery(
     dns_resolver: Annotated[
         str | None, typer.Option("--dns-resolver", metavar="HOST:PORT", help="DNS server for reverse lookups.")
     ] = None,
+    snmp_port: Annotated[
+        int | None,
+        typer.Option("--snmp-port", metavar="N", min=1, max=PORT_MAX, help="UDP port of the snmp probe; default 161."),
+    ] = None,
+    ssh_port: Annotated[
+        int | None,
+        typer.Option("--ssh-port", metavar="N", min=1, max=PORT_MAX, help="TCP port of the ssh audit; default 22."),
+    ] = None,
 ) -> None:
     """Create a discovery. Give exactly one of --collector and --zone; unset limits use the server's defaults."""
     if bool(collector) == bool(zone):
@@ -98,6 +107,8 @@ def create_discovery(
         rate_per_second=rate or 0,
         timeout_ms=timeout_ms or 0,
         dns_resolver=_parsed(scan_spec.parse_resolver, dns_resolver, "--dns-resolver") if dns_resolver else "",
+        snmp_port=snmp_port or 0,
+        ssh_port=ssh_port or 0,
     )
     if not discovery.targets:
         raise typer.BadParameter("give at least one target", param_hint="--targets")
@@ -151,6 +162,8 @@ def show_discovery(ctx: typer.Context, name: DiscoveryName, as_json: JsonFlag = 
             output.print_json(d)
             return
         runs = _recent_runs(scheduler, d.name or name)
+    # Non-standard probe ports only: most discoveries use 161 and 22 and need no line for them.
+    probe_ports = [(label, str(port)) for label, port in (("snmp port", d.snmp_port), ("ssh port", d.ssh_port)) if port]
     details = output.fields(
         [
             ("name", d.name),
@@ -161,6 +174,7 @@ def show_discovery(ctx: typer.Context, name: DiscoveryName, as_json: JsonFlag = 
             ("probes", ", ".join(d.probes) or "the server's defaults"),
             ("snmp credential", d.snmp_credential or "-"),
             ("ssh credential", d.ssh_credential or "-"),
+            *probe_ports,
             ("concurrency", _limit(d.concurrency)),
             ("rate", _limit(d.rate_per_second, " per second")),
             ("probe timeout", _limit(d.timeout_ms, " ms")),

@@ -190,4 +190,9 @@ def detail_fields(detail: JobRunDetail) -> list[tuple[str, Text | str]]:
             ("ports", ports_text(snapshot.ports) or "-"),
             ("probes", ", ".join(snapshot.probes) or "defaults"),
         ]
+        pairs += [
+            (label, str(port))
+            for label, port in (("snmp port", snapshot.snmp_port), ("ssh port", snapshot.ssh_port))
+            if port
+        ]
     return pairs

@@ -33,7 +33,8 @@ _MISSED_PREFIX = "MISSED_RUN_POLICY_"
 class Discovery:
     """What to scan, how, and where (field order is the JSON order).
 
-    Exactly one of `collector` and `zone` is set. Zero limits mean the server's defaults.
+    Exactly one of `collector` and `zone` is set. Zero limits mean the server's defaults;
+    zero probe ports (`snmp_port`, `ssh_port`) mean the standard 161 and 22.
     """
 
     name: str
@@ -50,6 +51,8 @@ class Discovery:
     timeout_ms: int = 0
     deadline_seconds: int = 0
     dns_resolver: str = ""
+    snmp_port: int = 0
+    ssh_port: int = 0
     created_at: datetime | None = None
 
 
@@ -255,6 +258,8 @@ def _discovery_message(d: Discovery) -> scheduler_pb2.Discovery:
         timeout_ms=d.timeout_ms,
         deadline_seconds=d.deadline_seconds,
         dns_resolver=d.dns_resolver,
+        snmp_port=d.snmp_port,
+        ssh_port=d.ssh_port,
     )
 
 
@@ -274,6 +279,8 @@ def _discovery(d: scheduler_pb2.Discovery) -> Discovery:
         timeout_ms=d.timeout_ms,
         deadline_seconds=d.deadline_seconds,
         dns_resolver=d.dns_resolver,
+        snmp_port=d.snmp_port,
+        ssh_port=d.ssh_port,
         created_at=time_field(d, "created_at"),
     )
 

@@ -250,3 +250,50 @@ def test_schedule_due_next_minute_runs_by_itself_on_a_live_collector(
         assert ("127.0.0.21", 2201) in inventory_open_ports(control_plane)
     finally:
         collector.stop()
+
+
+def test_polling_collector_picks_up_a_due_run_at_its_next_check_in(
+    control_plane: ControlPlane, tmp_path: Path, listeners: set[tuple[str, int]]
+) -> None:
+    control_plane.ctl("config", "set", "collector_check_minutes", "1")
+    control_plane.ctl(
+        "discoveries",
+        "create",
+        "polled",
+        "--targets",
+        "127.0.0.21",
+        "--ports",
+        "2201,2280",
+        "--collector",
+        "edge-poll",
+        "--probes",
+        "tcp",
+    )
+    run = json.loads(control_plane.ctl("discoveries", "run", "polled", "--json").stdout)
+    collector = Collector(tmp_path, "edge-poll", [control_plane.url("http_poll")], PASSWORD, zone="lab").start()
+    try:
+        collector.wait_state("pending")
+        assert json.loads(control_plane.ctl("collectors", "list", "--json").stdout)[0]["transport"] == "http_poll"
+        control_plane.ctl(
+            "collectors",
+            "register",
+            "edge-poll",
+            "--username",
+            collector.username,
+            "--password-stdin",
+            "--enable",
+            stdin=PASSWORD + "\n",
+        )
+        # The registration and the queued run reach it at its next check-in (within a minute).
+        collector.wait_state("enabled", timeout=75)
+        wait_for(
+            lambda: json.loads(control_plane.ctl("jobs", "show", run["id"], "--json").stdout)["state"] == "succeeded",
+            timeout=30,
+            interval=0.5,
+            what="polled run succeeded",
+        )
+        assert {("127.0.0.21", 2201), ("127.0.0.21", 2280)} <= inventory_open_ports(control_plane)
+        checks = [e for e in collector.process.log_events() if e.get("event") == "collector_state_changed"]  # type: ignore[union-attr]
+        assert [e["state"] for e in checks] == ["pending", "enabled"]
+    finally:
+        collector.stop()

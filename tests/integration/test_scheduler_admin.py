@@ -32,7 +32,14 @@ async def expect_error(call: object, code: grpc.StatusCode, text: str) -> str:
 async def test_discoveries_are_validated_created_with_defaults_listed_and_deleted(database_url: str) -> None:
     async with running_scheduler(database_url) as scheduler:
         created = await create_discovery(
-            scheduler, "dmz-sweep", zone="dmz", ports=[443, 22], probes=["tcp", "snmp"], snmp_credential="ro"
+            scheduler,
+            "dmz-sweep",
+            zone="dmz",
+            ports=[443, 22],
+            probes=["tcp", "snmp", "ssh"],
+            snmp_credential="ro",
+            snmp_port=1161,
+            ssh_port=2222,
         )
         await create_discovery(scheduler, "core", collector="edge-7", targets=["10.1.0.1-10.1.0.9"])
 
@@ -48,6 +55,15 @@ async def test_discoveries_are_validated_created_with_defaults_listed_and_delete
         assert [d.name for d in listed.discoveries] == ["core", "dmz-sweep"]
         shown = await scheduler.stub.GetDiscovery(scheduler_pb2.GetDiscoveryRequest(name="dmz-sweep"))
         assert shown.discovery == created
+        assert (shown.discovery.snmp_port, shown.discovery.ssh_port) == (1161, 2222)
+        standard = next(d for d in listed.discoveries if d.name == "core")
+        assert (standard.snmp_port, standard.ssh_port) == (0, 0)  # 0 = the standard 161 and 22
+
+        started = await start_run(scheduler, "dmz-sweep")  # the run carries the ports in its snapshot
+        snapshot = (await get_run(scheduler, started.id)).discovery_snapshot
+        assert (started.discovery_snapshot.snmp_port, started.discovery_snapshot.ssh_port) == (1161, 2222)
+        assert (snapshot.snmp_port, snapshot.ssh_port) == (1161, 2222)
+        assert snapshot == created
 
         queued = await start_run(scheduler, "core")
         await scheduler.stub.DeleteDiscovery(scheduler_pb2.DeleteDiscoveryRequest(name="core"))
@@ -70,6 +86,11 @@ async def test_discoveries_are_validated_created_with_defaults_listed_and_delete
             scheduler.stub.CreateDiscovery(scheduler_pb2.CreateDiscoveryRequest(discovery=bad_target)),
             grpc.StatusCode.INVALID_ARGUMENT,
             "target '10.0.0.0/99'",
+        )
+        await expect_error(
+            create_discovery(scheduler, "x", ssh_port=65_536),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "ssh_port must be between 1 and 65535 (0 for the standard port), got 65536",
         )
         await expect_error(create_discovery(scheduler, "dmz-sweep"), grpc.StatusCode.ALREADY_EXISTS, "already exists")
 

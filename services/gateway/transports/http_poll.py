@@ -35,6 +35,7 @@ POLL_PATH = "/v1/poll"
 CONTENT_TYPE = "application/x-protobuf"
 MAX_POLL_SESSIONS = 20_000
 EXPIRY_SWEEP_SECONDS = 5.0
+MAX_STEPS_PER_POLL = 8
 R = agent_pb2.DisconnectReason
 
 
@@ -99,10 +100,17 @@ class PollSessions:
             async with entry.lock:
                 for message in request.messages:
                     await runner.handle(message.SerializeToString())
-                for item in runner.drain_inbox():
-                    await runner.handle(item)
                 runner.tick()
                 await runner.flush()
+                # Acting on this poll can deliver more (an enable queues a claim): answer
+                # with all of it now rather than one check interval later.
+                for _ in range(MAX_STEPS_PER_POLL):
+                    items = runner.drain_inbox()
+                    if not items:
+                        break
+                    for item in items:
+                        await runner.handle(item)
+                    await runner.flush()
                 out = entry.stream.take()
                 entry.expires_at = self._loop.time() + 2 * self.check_seconds + 60
             if runner.core.closed:

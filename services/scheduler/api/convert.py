@@ -56,6 +56,8 @@ def discovery_from_proto(d: scheduler_pb2.Discovery) -> Discovery:
         timeout_ms=d.timeout_ms,
         deadline_seconds=d.deadline_seconds,
         dns_resolver=d.dns_resolver,
+        snmp_port=d.snmp_port,
+        ssh_port=d.ssh_port,
     )
 
 
@@ -75,6 +77,8 @@ def discovery(d: Discovery) -> scheduler_pb2.Discovery:
         timeout_ms=d.timeout_ms,
         deadline_seconds=d.deadline_seconds,
         dns_resolver=d.dns_resolver,
+        snmp_port=d.snmp_port,
+        ssh_port=d.ssh_port,
         created_at=timestamp(d.created_at),
     )
 

@@ -2,7 +2,8 @@
 
 A discovery names its targets (CIDRs, address ranges, host names), what to leave out,
 ports and probes, the names of the credentials to use (kept by the registry; only names
-live here), and exactly one place to run: a collector by name, or a zone (then any
+live here), where the SNMP and SSH probes connect when not on their standard ports (0 for
+161 and 22), and exactly one place to run: a collector by name, or a zone (then any
 enabled collector of the zone may take a run, and the database gives it to one).
 
 `validate_discovery` turns an admin's request into a stored discovery: zero limits become
@@ -50,6 +51,8 @@ class Discovery:
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     deadline_seconds: int = DEFAULT_DEADLINE_SECONDS
     dns_resolver: str = ""
+    snmp_port: int = 0  # 0 = the standard 161
+    ssh_port: int = 0  # 0 = the standard 22
     created_at: datetime | None = field(default=None, compare=False)
 
 
@@ -100,6 +103,9 @@ def validate_discovery(requested: Discovery, now: datetime) -> Discovery:
     dns_resolver = requested.dns_resolver.strip()
     if dns_resolver and not _is_host_port(dns_resolver):
         raise errors.InvalidArgument(f"dns_resolver must be host:port, got {dns_resolver!r}")
+    for label, port in (("snmp_port", requested.snmp_port), ("ssh_port", requested.ssh_port)):
+        if not 0 <= port <= 65_535:
+            raise errors.InvalidArgument(f"{label} must be between 1 and 65535 (0 for the standard port), got {port}")
     return replace(
         requested,
         name=name,
@@ -172,6 +178,8 @@ def snapshot(discovery: Discovery) -> dict[str, Any]:
         "timeout_ms": discovery.timeout_ms,
         "deadline_seconds": discovery.deadline_seconds,
         "dns_resolver": discovery.dns_resolver,
+        "snmp_port": discovery.snmp_port,
+        "ssh_port": discovery.ssh_port,
         "created_at": discovery.created_at.isoformat() if discovery.created_at else None,
     }
 
@@ -193,6 +201,9 @@ def from_snapshot(data: dict[str, Any]) -> Discovery:
         timeout_ms=int(data.get("timeout_ms", DEFAULT_TIMEOUT_MS)),
         deadline_seconds=int(data.get("deadline_seconds", DEFAULT_DEADLINE_SECONDS)),
         dns_resolver=str(data.get("dns_resolver", "")),
+        # Runs created before the probe ports existed have none in their snapshot.
+        snmp_port=int(data.get("snmp_port", 0)),
+        ssh_port=int(data.get("ssh_port", 0)),
         created_at=datetime.fromisoformat(created) if created else None,
     )
 

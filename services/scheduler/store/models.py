@@ -72,6 +72,9 @@ class DiscoveryRow(Base):
     timeout_ms: Mapped[int] = mapped_column(sa.Integer())
     deadline_seconds: Mapped[int] = mapped_column(sa.Integer())
     dns_resolver: Mapped[str] = mapped_column(sa.String(256), default="")
+    # 0 = the probe's standard port (161, 22); added by 0002, hence the server default.
+    snmp_port: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
+    ssh_port: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

@@ -45,6 +45,8 @@ def discovery_values(d: Discovery) -> dict[str, Any]:
         "timeout_ms": d.timeout_ms,
         "deadline_seconds": d.deadline_seconds,
         "dns_resolver": d.dns_resolver,
+        "snmp_port": d.snmp_port,
+        "ssh_port": d.ssh_port,
         "created_at": d.created_at,
     }
 
@@ -65,6 +67,8 @@ def discovery(row: DiscoveryRow) -> Discovery:
         timeout_ms=row.timeout_ms,
         deadline_seconds=row.deadline_seconds,
         dns_resolver=row.dns_resolver,
+        snmp_port=row.snmp_port,
+        ssh_port=row.ssh_port,
         created_at=row.created_at,
     )
 

@@ -36,6 +36,7 @@ def test_every_command_has_help(path: list[str]) -> None:
 
 
 CRON = ["--minute", "0", "--hour", "2", "--day-of-month", "*", "--month", "*", "--day-of-week", "*"]
+DISCOVERY = ["discoveries", "create", "d", "--targets", "10.0.0.0/24", "--ports", "22", "--zone", "z"]
 
 
 @pytest.mark.parametrize(
@@ -80,6 +81,9 @@ CRON = ["--minute", "0", "--hour", "2", "--day-of-month", "*", "--month", "*", "
             ],
             "add ssh to --probes",
         ),
+        ([*DISCOVERY, "--snmp-port", "0"], "Invalid value for '--snmp-port'"),
+        ([*DISCOVERY, "--ssh-port", "65536"], "Invalid value for '--ssh-port'"),
+        ([*DISCOVERY, "--ssh-port", "ssh"], "Invalid value for '--ssh-port'"),
         (["schedules", "create", "s", "--discovery", "d", *CRON, "--timezone", "Nowhere/Land"], "unknown time zone"),
         (["schedules", "create", "s", "--discovery", "d", *CRON, "--missed", "later"], "later"),
         (["credentials", "add", "c", "--type", "snmp-v2c"], "give the community"),
@@ -107,3 +111,10 @@ def test_usage_mistakes_exit_2_before_any_call(args: list[str], message: str) ->
     result = CliRunner().invoke(app, [*CLOSED, *args], input="")
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.replace("│", " ").split())
+
+
+@pytest.mark.parametrize("flags", [["--snmp-port", "1"], ["--snmp-port", "1161", "--ssh-port", "65535"]])
+def test_probe_ports_in_range_get_past_the_checks(flags: list[str]) -> None:
+    result = CliRunner().invoke(app, [*CLOSED, *DISCOVERY, *flags], input="")
+    assert result.exit_code == 1, result.output  # the closed port, not a usage error
+    assert "cannot reach the scheduler" in str(result.exception)

@@ -20,7 +20,10 @@ from outpostctl.registry_client import credential_type_name
 from outpostctl.scheduler_client import (
     JOB_STATES,
     TERMINAL_STATES,
+    Discovery,
     JobRun,
+    _discovery,
+    _discovery_message,
     _job_run,
     job_state_name,
     missed_policy_name,
@@ -66,6 +69,18 @@ def test_missed_run_policies_and_credential_types_read_as_typed() -> None:
     assert credential_type_name(registry_pb2.CREDENTIAL_TYPE_SNMP_V2C) == "snmp-v2c"
     assert credential_type_name(registry_pb2.CREDENTIAL_TYPE_SNMP_V3) == "snmp-v3"
     assert credential_type_name(registry_pb2.CREDENTIAL_TYPE_SSH) == "ssh"
+
+
+def test_discovery_probe_ports_travel_both_ways_and_zero_means_standard() -> None:
+    sent = Discovery(name="lab", targets=["10.0.0.0/24"], exclusions=[], ports=[22], probes=[], zone="lab")
+    assert (_discovery_message(sent).snmp_port, _discovery_message(sent).ssh_port) == (0, 0)
+    custom = dataclasses.replace(sent, snmp_port=1161, ssh_port=2222)
+    message = _discovery_message(custom)
+    assert (message.snmp_port, message.ssh_port) == (1161, 2222)
+    assert _discovery(message) == custom
+    shown = output.plain(custom)
+    assert (shown["snmp_port"], shown["ssh_port"]) == (1161, 2222)
+    assert list(shown)[-3:] == ["snmp_port", "ssh_port", "created_at"]
 
 
 def test_job_run_json_starts_with_the_promised_keys() -> None:
