@@ -18,11 +18,12 @@ TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e)
 export DEBIAN_FRONTEND := noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv protos check-protos lint format run test postgres system-deps bench clean
+.PHONY: help venv protos check-protos lint format run demo test postgres system-deps bench clean
 
 help:
 	@echo "make run           control plane on this machine (SQLite under $(DATA_DIR)/)"
 	@echo "                   make run DATA_DIR=... | make run DATABASE_URL=postgresql+asyncpg://..."
+	@echo "make demo          the whole story end to end on loopback (real sshd, snmpd, web servers)"
 	@echo "make test          lint + unit, integration and e2e tests on SQLite and PostgreSQL"
 	@echo "make lint | format | protos | check-protos | bench | system-deps | venv | clean"
 
@@ -57,6 +58,11 @@ format: venv
 # Each service migrates its own tables when it starts.
 run: venv
 	exec .venv/bin/outpost-run --data-dir '$(DATA_DIR)' $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
+
+# The whole story on loopback: control plane, collector, real sshd/snmpd/web peers,
+# registration, credentials, a discovery run and the inventory.
+demo: venv system-deps
+	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 test: venv check-protos lint postgres
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) $(TEST_DIRS)
