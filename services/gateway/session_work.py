@@ -105,6 +105,10 @@ class SessionWork:
             log.warning(
                 "job_update_not_recorded", job_run_id=update.job_run_id, code=exc.code().name, details=exc.details()
             )
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and update.state not in TERMINAL_STATES:
+                # The run is no longer this collector's (requeued elsewhere, or unknown):
+                # stop the scan rather than let it run for nothing.
+                core.cancel_job(update.job_run_id, exc.details() or "run is no longer assigned to this collector")
             return
         if run.state == agent_pb2.JOB_STATE_CANCELLED and update.state not in TERMINAL_STATES:
             core.cancel_job(update.job_run_id, run.reason or "cancelled by an admin")
