@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,14 +24,25 @@ from tests.process_harness import Collector, ControlPlane
 R = agent_pb2.DisconnectReason
 
 
-@pytest.fixture
-def plane(tmp_path: Path) -> Iterator[ControlPlane]:
-    plane = ControlPlane(tmp_path / "server", f"sqlite+aiosqlite:///{tmp_path / 'outpost.db'}").start()
+def _plane(directory: Path) -> Iterator[ControlPlane]:
+    plane = ControlPlane(directory / "server", f"sqlite+aiosqlite:///{directory / 'outpost.db'}").start()
     try:
         yield plane
     finally:
         assert plane.gateway is not None and plane.gateway.alive(), "gateway died"
         plane.stop()
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """One gateway takes all the abuse of this module: it must keep serving throughout."""
+    yield from _plane(tmp_path_factory.mktemp("bad-input"))
+
+
+@pytest.fixture
+def own_plane(tmp_path: Path) -> Iterator[ControlPlane]:
+    """A gateway of its own, for abuse that changes how it treats 127.0.0.1 afterwards."""
+    yield from _plane(tmp_path)
 
 
 def _hello(version: int = 1) -> agent_pb2.CollectorMessage:
@@ -110,8 +122,8 @@ def test_tcp_handshake_that_never_completes_is_timed_out(plane: ControlPlane) ->
     assert disconnect.reason == R.DISCONNECT_REASON_HANDSHAKE_TIMEOUT
 
 
-def test_bad_proof_is_refused_and_repeated_failures_are_rate_limited(plane: ControlPlane) -> None:
-    host, port = plane.gateway_ready["tcp"].rsplit(":", 1)
+def test_bad_proof_is_refused_and_repeated_failures_are_rate_limited(own_plane: ControlPlane) -> None:
+    host, port = own_plane.gateway_ready["tcp"].rsplit(":", 1)
     reasons = []
     for _ in range(12):
         with socket.create_connection((host, int(port)), timeout=10) as sock:
@@ -179,7 +191,8 @@ def test_grpc_listener_closes_bad_input_with_a_clear_reason(plane: ControlPlane,
 
 
 def _a_good_collector_still_connects(plane: ControlPlane, tmp_path: Path, transport: str) -> None:
-    collector = Collector(tmp_path, f"good-{transport}", [plane.url(transport)], "pw").start()
+    name = f"good-{transport}-{uuid.uuid4().hex[:6]}"  # the module shares one control plane
+    collector = Collector(tmp_path, name, [plane.url(transport)], "pw").start()
     try:
         collector.wait_state("pending")
     finally:

@@ -199,101 +199,84 @@ def test_disabled_collector_is_never_sent_a_run_until_enabled(
         collector.stop()
 
 
-def test_schedule_due_next_minute_runs_by_itself_on_a_live_collector(
+def test_due_schedules_run_by_themselves_pushed_live_and_picked_up_by_a_polling_collector(
     control_plane: ControlPlane, tmp_path: Path, listeners: set[tuple[str, int]]
 ) -> None:
-    collector = enabled_collector(control_plane, tmp_path, "edge-cron")
-    try:
-        control_plane.ctl(
-            "discoveries",
-            "create",
-            "cron",
-            "--targets",
-            "127.0.0.21",
-            "--ports",
-            "2201",
-            "--collector",
-            "edge-cron",
-            "--probes",
-            "tcp",
-        )
-        now = dt.datetime.now(dt.UTC)
-        # The next minute, unless it is too close to create the schedule before it.
-        due = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1 if now.second < 45 else 2)
-        control_plane.ctl(
-            "schedules",
-            "create",
-            "every-minute",
-            "--discovery",
-            "cron",
-            "--minute",
-            str(due.minute),
-            "--hour",
-            "*",
-            "--day-of-month",
-            "*",
-            "--month",
-            "*",
-            "--day-of-week",
-            "*",
-            "--timezone",
-            "UTC",
-        )
-
-        def scheduled_runs() -> list[dict]:
-            jobs = json.loads(control_plane.ctl("jobs", "list", "--json").stdout)
-            return [j for j in jobs if j["trigger"] == "schedule" and j["state"] == "succeeded"]
-
-        runs = wait_for(scheduled_runs, timeout=130, interval=1.0, what="scheduled run succeeded")
-        assert len(runs) == 1
-        assert dt.datetime.fromisoformat(runs[0]["due_at"]) == due
-        assert ("127.0.0.21", 2201) in inventory_open_ports(control_plane)
-    finally:
-        collector.stop()
-
-
-def test_polling_collector_picks_up_a_due_run_at_its_next_check_in(
-    control_plane: ControlPlane, tmp_path: Path, listeners: set[tuple[str, int]]
-) -> None:
+    """One minute serves both: a live (gRPC) collector gets its run pushed when due; a
+    polling collector, registered while it waits between check-ins, picks its due run up
+    at its next check-in."""
     control_plane.ctl("config", "set", "collector_check_minutes", "1")
-    control_plane.ctl(
-        "discoveries",
-        "create",
-        "polled",
-        "--targets",
-        "127.0.0.21",
-        "--ports",
-        "2201,2280",
-        "--collector",
-        "edge-poll",
-        "--probes",
-        "tcp",
-    )
-    run = json.loads(control_plane.ctl("discoveries", "run", "polled", "--json").stdout)
-    collector = Collector(tmp_path, "edge-poll", [control_plane.url("http_poll")], PASSWORD, zone="lab").start()
+    live = enabled_collector(control_plane, tmp_path, "edge-cron")
+    polling = Collector(tmp_path, "edge-poll", [control_plane.url("http_poll")], PASSWORD, zone="lab").start()
     try:
-        collector.wait_state("pending")
-        assert json.loads(control_plane.ctl("collectors", "list", "--json").stdout)[0]["transport"] == "http_poll"
+        polling.wait_state("pending")
+        polling_entry = next(c for c in control_plane.collectors() if c["name"] == "edge-poll")
+        assert polling_entry["transport"] == "http_poll"
         control_plane.ctl(
             "collectors",
             "register",
             "edge-poll",
             "--username",
-            collector.username,
+            polling.username,
             "--password-stdin",
             "--enable",
             stdin=PASSWORD + "\n",
         )
-        # The registration and the queued run reach it at its next check-in (within a minute).
-        collector.wait_state("enabled", timeout=75)
-        wait_for(
-            lambda: json.loads(control_plane.ctl("jobs", "show", run["id"], "--json").stdout)["state"] == "succeeded",
-            timeout=30,
-            interval=0.5,
-            what="polled run succeeded",
+        for collector, port in (("edge-cron", 2201), ("edge-poll", 2280)):
+            control_plane.ctl(
+                "discoveries",
+                "create",
+                f"cron-{collector}",
+                "--targets",
+                "127.0.0.21",
+                "--ports",
+                str(port),
+                "--collector",
+                collector,
+                "--probes",
+                "tcp",
+            )
+        now = dt.datetime.now(dt.UTC)
+        # The next minute, unless it is too close to create the schedules before it.
+        due = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1 if now.second < 45 else 2)
+        for collector in ("edge-cron", "edge-poll"):
+            control_plane.ctl(
+                "schedules",
+                "create",
+                f"every-hour-{collector}",
+                "--discovery",
+                f"cron-{collector}",
+                "--minute",
+                str(due.minute),
+                "--hour",
+                "*",
+                "--day-of-month",
+                "*",
+                "--month",
+                "*",
+                "--day-of-week",
+                "*",
+                "--timezone",
+                "UTC",
+            )
+
+        def scheduled_runs() -> dict[str, dict]:
+            jobs = json.loads(control_plane.ctl("jobs", "list", "--json").stdout)
+            return {j["collector"]: j for j in jobs if j["trigger"] == "schedule" and j["state"] == "succeeded"}
+
+        runs = wait_for(
+            lambda: len(scheduled_runs()) == 2 and scheduled_runs(),
+            timeout=200,
+            interval=1.0,
+            what="both scheduled runs succeeded",
         )
+        assert set(runs) == {"edge-cron", "edge-poll"}
+        assert all(dt.datetime.fromisoformat(r["due_at"]) == due for r in runs.values())
         assert {("127.0.0.21", 2201), ("127.0.0.21", 2280)} <= inventory_open_ports(control_plane)
-        checks = [e for e in collector.process.log_events() if e.get("event") == "collector_state_changed"]  # type: ignore[union-attr]
-        assert [e["state"] for e in checks] == ["pending", "enabled"]
+        states = [e["state"] for e in polling.process.log_events() if e.get("event") == "collector_state_changed"]  # type: ignore[union-attr]
+        assert states == ["pending", "enabled"]
+        started = [e for e in live.process.log_events() if e.get("event") == "job_run_started"]  # type: ignore[union-attr]
+        assert len(started) == 1
     finally:
-        collector.stop()
+        live.stop()
+        polling.stop()

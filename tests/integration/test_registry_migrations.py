@@ -18,7 +18,8 @@ async def test_migrations_match_the_models_and_are_idempotent(database_url: str)
     await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)  # a restart migrates again
 
     def differences(connection: sa.Connection) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "version_table": f"alembic_version_{SCHEMA}"}
+        context = MigrationContext.configure(connection, opts=opts)
         return list(compare_metadata(context, metadata))
 
     engine = create_engine(database_url, SCHEMA)
