@@ -13,6 +13,9 @@ BOOTSTRAP_PYTHON := $(shell command -v python3.11 || command -v python3)
 DATA_DIR ?= .outpost
 DATABASE_URL ?=
 PYTEST_ARGS ?=
+# Test files run in parallel, each file in one worker (its tests share loopback
+# addresses); most e2e time is spent waiting on real processes, so 3 workers fit 2 cores.
+PYTEST_WORKERS ?= 3
 TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e)
 
 export DEBIAN_FRONTEND := noninteractive
@@ -65,7 +68,7 @@ demo: venv system-deps
 	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 test: venv check-protos lint postgres
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) $(TEST_DIRS)
+	$(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) $(TEST_DIRS)
 
 # The tests create a fresh database per run on 127.0.0.1:5432 (trust auth).
 postgres: system-deps

@@ -199,6 +199,7 @@ def test_disabled_collector_is_never_sent_a_run_until_enabled(
         collector.stop()
 
 
+@pytest.mark.timeout(300)  # waits for a cron minute and a one-minute check-in
 def test_due_schedules_run_by_themselves_pushed_live_and_picked_up_by_a_polling_collector(
     control_plane: ControlPlane, tmp_path: Path, listeners: set[tuple[str, int]]
 ) -> None:

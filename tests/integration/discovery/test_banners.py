@@ -79,11 +79,11 @@ async def test_ssh_on_an_unknown_port_is_recognised_by_its_identification_line(s
 async def test_a_silent_service_that_hangs_up_is_an_open_port_without_banner(
     tcp_listeners: TcpListeners, scan: Scan
 ) -> None:
-    port = tcp_listeners.open("127.0.0.44")
+    port = tcp_listeners.open("127.0.0.49")
     plan = DiscoveryPlan(
-        targets=("127.0.0.44",), exclusions=(), ports=(port,), probes=frozenset({"tcp", "banners"}), timeout=1.0
+        targets=("127.0.0.49",), exclusions=(), ports=(port,), probes=frozenset({"tcp", "banners"}), timeout=1.0
     )
-    (observed,) = (await scan(plan))["127.0.0.44"].ports
+    (observed,) = (await scan(plan))["127.0.0.49"].ports
 
     assert observed.port == port
     assert (observed.banner, observed.http, observed.tls, observed.ssh) == ("", None, None, None)
