@@ -99,8 +99,8 @@ system-deps:
 	apt-get update && apt-get install -y --no-install-recommends $$missing
 
 bench: venv
-	@if [ -z "$(wildcard bench/*.py)" ]; then echo "no benchmarks in bench/"; exit 0; fi; \
-	for script in $(wildcard bench/*.py); do \
+	@if [ -z "$(wildcard bench/[!_]*.py)" ]; then echo "no benchmarks in bench/"; exit 0; fi; \
+	for script in $(wildcard bench/[!_]*.py); do \
 		echo "== $$script"; \
 		$(PY) "$$script" || exit 1; \
 	done
