@@ -551,6 +551,7 @@ async def test_a_ciphertext_moved_onto_another_row_does_not_decrypt(database_url
         (os.urandom(32), 0o640, "is accessible to group or others (mode 0640); run: chmod 600"),
         (os.urandom(32), 0o604, "is accessible to group or others (mode 0604)"),
     ],
+    ids=["too-short", "trailing-newline", "group-readable", "world-readable"],  # stable across xdist workers
 )
 async def test_a_malformed_or_exposed_secret_key_file_refuses_to_start(
     database_url: str, tmp_path: Path, content: bytes, mode: int, message: str
