@@ -10,8 +10,6 @@ transports; this subclass adds only what the dispatch bench needs:
   is the way to the collector, not the scan), so the scheduler sees every run end and
   the next round starts from an idle system. The replies are flushed before the session
   waits for its next frame, not at its next heartbeat.
-
-Imported by `dispatch_latency.py`; run as a script (`make bench` does) it does nothing.
 """
 
 from __future__ import annotations

@@ -13,8 +13,7 @@ SO_LINGER 0) never fill a backlog and turn an open port into a filtered one. A c
 process, so neither its CPU nor its memory is charged to what the bench measures. The
 ready file (written once every listener is bound) lists what it serves.
 
-`make bench` runs every top-level `bench/*.py`: without `--ready-file` this only says what
-it is for and exits 0.
+Without `--ready-file` it only says what it is for.
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@
 free ports (SQLite in a temp dir), waits on their ready files and stops them by pid; the
 dispatch and RSS benches reuse it rather than keep a second copy. `tests/` is not an
 installed package, so this module puts the source tree on `sys.path` first.
-
-Imported by the benches; run as a script (`make bench` does) it does nothing.
 """
 
 from __future__ import annotations

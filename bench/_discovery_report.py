@@ -1,27 +1,20 @@
-"""What the discovery benches share: the machine's description, medians and spreads, tables, JSON.
+"""What the discovery benches share: medians and spreads over repeats, percentiles, the JSON.
 
 Every figure is repeated (the bench machine has two cores shared with other work), so a
 figure is a `Spread`: median, min and max over the repeats, with the raw values kept in
-the JSON. `machine()` records what a reader needs to judge a figure: CPUs, load average
-before and after, the commit and whether the tree had uncommitted changes.
-
-Imported by the benches; `make bench` also runs it as a script, which does nothing.
+the JSON. What the machine was (`harness.machine.machine()`) is recorded at the start of
+a run; `write_results` adds the load average at its end.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,44 +61,6 @@ def percentile(values: Sequence[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * p // 100))
     return ordered[int(rank) - 1]
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    table = [list(header), *(list(row) for row in rows)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |" for row in table]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
-
-
-def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False)
-        except OSError:
-            return ""
-        return done.stdout.strip()
-
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model,
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
-    }
 
 
 def write_results(path: Path, results: dict[str, Any]) -> None:

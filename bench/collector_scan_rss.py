@@ -43,8 +43,9 @@ from typing import Any
 
 import psutil
 from _discovery_plane import Collector, ControlPlane, start_control_plane
-from _discovery_report import REPO, Spread, machine, markdown_table, write_results
+from _discovery_report import REPO, Spread, write_results
 from harness.control_plane import Child, settled_rss
+from harness.machine import machine, markdown_table
 
 TARGETS = "127.0.1.0/24"
 # 20 ports below the ephemeral range, where no other local process is likely to listen.
@@ -250,7 +251,7 @@ def table(results: dict[str, Any]) -> str:
         ("outpost-collector, scanning: peak", spread("peak")),
         *((f"{name} (one process)", f"{_mib(bare['rss_bytes']):.1f}") for name, bare in results["bare"].items()),
     ]
-    table = markdown_table(("RSS", "MiB, median (min-max) over repeats"), rows)
+    table = markdown_table([("RSS", "MiB, median (min-max) over repeats"), *rows])
     seconds = summary["run_seconds"]
     return (
         f"{table}\n`discoveries run --wait`: {seconds['median']:.1f}s ({seconds['min']:.1f}-{seconds['max']:.1f}); "

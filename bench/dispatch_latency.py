@@ -9,7 +9,7 @@ The control plane is the e2e harness's (`tests/process_harness.py`): registry, s
 and gateway as real processes on SQLite. The collectors live in this process:
 `_discovery_collector.DispatchCollector`s, each the real `CollectorSession` over the real
 collector transport with its own key and instance uid (100 `outpost-collector`
-processes would be ~4 GB of RSS on a 2-core machine, and measure the machine). Each
+processes would be ~7 GiB of RSS at 75 MiB each, and measure the machine). Each
 answers a run with RUNNING then SUCCEEDED at once, without scanning.
 
 1. Enrollment: every collector connects and waits PENDING; an admin's RegisterCollector
@@ -50,11 +50,12 @@ import grpc
 import psutil
 from _discovery_collector import Arrival, DispatchCollector
 from _discovery_plane import ControlPlane, register_collectors, start_control_plane
-from _discovery_report import REPO, Spread, machine, markdown_table, percentile, write_results
+from _discovery_report import REPO, Spread, percentile, write_results
 from argon2 import PasswordHasher, Type
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harness.bare_servers import OWN_CONNECTION
 from harness.idle_collector import CollectorIdentity
+from harness.machine import machine, markdown_table
 
 from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
@@ -410,9 +411,8 @@ def table(results: dict[str, Any]) -> str:
         for name in rounds[0]["cpu_seconds_until_last_assignment"]
     }
     busy = ", ".join(f"{name} {seconds:.2f}" for name, seconds in cpu.items())
-    return (
-        markdown_table(header, rows) + f"\nCPU seconds per round of {n}, first call to last assignment (median): {busy}"
-    )
+    note = f"CPU seconds per round of {n}, first call to last assignment (median): {busy}"
+    return markdown_table([header, *rows]) + "\n" + note
 
 
 def main() -> None:
