@@ -7,11 +7,10 @@ NOT_SERVING, in-flight calls get a grace period, then the process exits 0.
 
 from __future__ import annotations
 
-import asyncio
 import resource
-import signal
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import grpc
 import structlog
@@ -19,7 +18,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
+from outpost.db import redact
 from outpost.grpc_errors import ErrorMappingInterceptor
+from outpost.process import install_shutdown_signals, is_loopback
+from outpost.ready import write_ready_file
+from outpost.version import VERSION
 
 log = structlog.get_logger(__name__)
 
@@ -34,10 +37,6 @@ class TlsFiles:
     def server_credentials(self) -> grpc.ServerCredentials:
         with open(self.cert_file, "rb") as cert, open(self.key_file, "rb") as key:
             return grpc.ssl_server_credentials([(key.read(), cert.read())])
-
-
-def is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def build_grpc_server(
@@ -109,10 +108,86 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-def install_shutdown_signals() -> asyncio.Event:
-    """An event set on SIGTERM or SIGINT, so `main` can drain instead of dying mid-write."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
+def connect_host(address: str) -> str:
+    """The host a client on this machine dials to reach a listener bound to `address`."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+class _Disposable(Protocol):
+    async def dispose(self) -> None: ...
+
+
+class ServiceServer(Protocol):
+    """A built service (its app.py's `...Server`): started, stopped, its store disposed."""
+
+    @property
+    def store(self) -> _Disposable: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float | None) -> None: ...
+
+
+S = TypeVar("S", bound=ServiceServer)
+
+
+class ServeConfig(Protocol):
+    """What `serve_until_signalled` reads from a service's config."""
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def listen(self) -> str: ...
+
+    @property
+    def metrics_listen(self) -> str: ...
+
+    @property
+    def ready_file(self) -> str | None: ...
+
+    @property
+    def shutdown_grace(self) -> float: ...
+
+
+async def serve_until_signalled(
+    service: str,
+    config: ServeConfig,
+    build: Callable[[], Awaitable[tuple[S, int]]],
+    *,
+    startup_error: Callable[[str], Exception],
+    ready_fields: Callable[[S], Mapping[str, str]] | None = None,
+    log_fields: Mapping[str, object] | None = None,
+) -> None:
+    """Build, serve `/metrics`, start, write the ready file; on SIGTERM/SIGINT drain and return.
+
+    `ready_fields` (from the built server) go into the ready file and the started line;
+    `log_fields` only into the started line. A metrics listener that cannot bind disposes
+    the store and raises `startup_error(message)`.
+    """
+    stop = install_shutdown_signals()
+    server, port = await build()
+    try:
+        metrics_port = start_metrics(config.metrics_listen)
+    except OSError as exc:
+        await server.store.dispose()
+        raise startup_error(f"cannot serve metrics on {config.metrics_listen}: {exc}") from exc
+    await server.start()
+    grpc_address = f"{connect_host(config.listen)}:{port}"
+    metrics_address = f"{connect_host(config.metrics_listen)}:{metrics_port}" if metrics_port else ""
+    extra = ready_fields(server) if ready_fields is not None else {}
+    write_ready_file(config.ready_file, service=service, grpc=grpc_address, metrics=metrics_address, **extra)
+    log.info(
+        f"{service}_started",
+        grpc=grpc_address,
+        metrics=metrics_address,
+        **extra,
+        database=redact(config.database_url),
+        **(log_fields or {}),
+        version=VERSION,
+    )
+    await stop.wait()
+    log.info(f"{service}_stopping", grace_seconds=config.shutdown_grace)
+    await server.stop(config.shutdown_grace)
+    log.info(f"{service}_stopped")

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from outpost.config import add_common_flags, env_default, positive
 from outpost.logs import LogFormat, configure_logging
-from outpost.runtime import install_shutdown_signals, is_loopback
+from outpost.process import install_shutdown_signals, is_loopback
 from outpost.version import VERSION
 from services.collector.discovery.host_keys import HostKeyStore
 from services.collector.domain.backoff import Backoff

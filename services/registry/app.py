@@ -30,15 +30,13 @@ from sqlalchemy.exc import ArgumentError
 from outpost import config as cfg
 from outpost.db import default_sqlite_url, is_sqlite, redact
 from outpost.logs import LogFormat, configure_logging
-from outpost.ready import write_ready_file
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.runtime import (
     TlsFiles,
     bind,
     build_grpc_server,
-    install_shutdown_signals,
+    serve_until_signalled,
     set_serving,
-    start_metrics,
 )
 from outpost.version import VERSION
 from services.registry import metrics
@@ -175,40 +173,13 @@ def _secret_box(config: RegistryConfig) -> SecretBox:
 
 async def serve(config: RegistryConfig) -> None:
     """Run until SIGTERM/SIGINT, then drain and return."""
-    stop = install_shutdown_signals()
-    server, port = await build_server(config)
-    try:
-        metrics_port = start_metrics(config.metrics_listen)
-    except OSError as exc:
-        await server.store.dispose()
-        raise StartupError(f"cannot serve metrics on {config.metrics_listen}: {exc}") from exc
-    await server.start()
-    grpc_address = f"{_connect_host(config.listen)}:{port}"
-    metrics_address = f"{_connect_host(config.metrics_listen)}:{metrics_port}" if metrics_port else ""
-    write_ready_file(
-        config.ready_file,
-        service=SERVICE,
-        grpc=grpc_address,
-        metrics=metrics_address,
-        server_instance=server.server_instance,
+    await serve_until_signalled(
+        SERVICE,
+        config,
+        lambda: build_server(config),
+        startup_error=StartupError,
+        ready_fields=lambda server: {"server_instance": server.server_instance},
     )
-    log.info(
-        "registry_started",
-        grpc=grpc_address,
-        metrics=metrics_address,
-        server_instance=server.server_instance,
-        database=redact(config.database_url),
-        version=VERSION,
-    )
-    await stop.wait()
-    log.info("registry_stopping", grace_seconds=config.shutdown_grace)
-    await server.stop(config.shutdown_grace)
-    log.info("registry_stopped")
-
-
-def _connect_host(address: str) -> str:
-    host = address.rsplit(":", 1)[0].strip("[]")
-    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import NoReturn
 
 import grpc
-import structlog
 from grpc_health.v1 import health
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -30,17 +29,14 @@ from sqlalchemy.exc import ArgumentError
 from outpost import config as cfg
 from outpost.db import default_sqlite_url, redact
 from outpost.logs import LogFormat, configure_logging
-from outpost.ready import write_ready_file
 from outpost.runtime import (
     TlsFiles,
     bind,
     build_grpc_server,
-    install_shutdown_signals,
+    serve_until_signalled,
     set_serving,
-    start_metrics,
 )
 from outpost.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
-from outpost.version import VERSION
 from services.scheduler.api.servicer import SchedulerServicer
 from services.scheduler.catalog import Catalog
 from services.scheduler.clock import Clock, utc_now
@@ -53,8 +49,6 @@ from services.scheduler.watch import WatchHub
 SERVICE = "scheduler"
 SERVICE_NAME = scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name
 MAX_TICK_SECONDS = 30.0
-
-log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -135,34 +129,13 @@ async def build_server(config: SchedulerConfig, *, clock: Clock = utc_now) -> tu
 
 async def serve(config: SchedulerConfig) -> None:
     """Run until SIGTERM/SIGINT, then drain and return."""
-    stop = install_shutdown_signals()
-    server, port = await build_server(config)
-    try:
-        metrics_port = start_metrics(config.metrics_listen)
-    except OSError as exc:
-        await server.store.dispose()
-        raise StartupError(f"cannot serve metrics on {config.metrics_listen}: {exc}") from exc
-    await server.start()
-    grpc_address = f"{_connect_host(config.listen)}:{port}"
-    metrics_address = f"{_connect_host(config.metrics_listen)}:{metrics_port}" if metrics_port else ""
-    write_ready_file(config.ready_file, service=SERVICE, grpc=grpc_address, metrics=metrics_address)
-    log.info(
-        "scheduler_started",
-        grpc=grpc_address,
-        metrics=metrics_address,
-        database=redact(config.database_url),
-        tick_interval=config.tick_interval,
-        version=VERSION,
+    await serve_until_signalled(
+        SERVICE,
+        config,
+        lambda: build_server(config),
+        startup_error=StartupError,
+        log_fields={"tick_interval": config.tick_interval},
     )
-    await stop.wait()
-    log.info("scheduler_stopping", grace_seconds=config.shutdown_grace)
-    await server.stop(config.shutdown_grace)
-    log.info("scheduler_stopped")
-
-
-def _connect_host(address: str) -> str:
-    host = address.rsplit(":", 1)[0].strip("[]")
-    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
 class _OneLineParser(argparse.ArgumentParser):

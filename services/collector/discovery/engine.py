@@ -35,7 +35,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import dns.asyncresolver
 import dns.exception
@@ -43,7 +43,7 @@ import dns.resolver
 import structlog
 
 from outpost.errors import OutpostError
-from services.collector.discovery import banners, icmp, reverse_dns, ssh_audit
+from services.collector.discovery import banners, icmp, reverse_dns
 from services.collector.discovery.connect_scan import HostScan, PortFeed, connect_worker
 from services.collector.discovery.host_facts import is_real_mac
 from services.collector.discovery.host_keys import HostKeyStore
@@ -54,9 +54,16 @@ from services.collector.discovery.model import (
     DiscoveryPlan,
     PortObservation,
     Progress,
+    SnmpOutcome,
+    SshOutcome,
 )
-from services.collector.discovery.snmp import SnmpOutcome, SnmpProber
 from services.collector.discovery.targets import TargetSet, host_names, parse_target
+
+if TYPE_CHECKING:
+    from services.collector.discovery.snmp import SnmpProber
+
+# pysnmp and asyncssh cost the collector ~13 MiB of memory: they are imported only by a
+# run that uses the snmp or ssh probe (bench/collector_scan_rss.py).
 
 log = structlog.get_logger(__name__)
 
@@ -159,6 +166,8 @@ class _Run:
         if "icmp" in self.plan.probes and self._icmp is icmp.IcmpAccess.NOT_PERMITTED:
             log.warning("icmp_not_permitted", note=icmp.NOT_PERMITTED_NOTE)
         if "snmp" in self.plan.probes and self.plan.snmp is not None:
+            from services.collector.discovery.snmp import SnmpProber
+
             self._snmp = SnmpProber(self.plan.snmp, port=self.plan.snmp_port, timeout=self.plan.timeout)
         try:
             async with asyncio.TaskGroup() as group:
@@ -309,7 +318,9 @@ class _Run:
         async with self._limiter.slot():
             return await banners.grab_banner(ip, port, self.plan.timeout, ssh_port=self.plan.ssh_port)
 
-    async def _probe_ssh(self, ip: str) -> ssh_audit.SshOutcome:
+    async def _probe_ssh(self, ip: str) -> SshOutcome:
+        from services.collector.discovery import ssh_audit
+
         async with self._limiter.slot():
             return await ssh_audit.probe_ssh(ip, self.plan.ssh_port, self.plan.ssh, self._host_keys, self.plan.timeout)
 
@@ -332,7 +343,7 @@ class _Run:
         self._on_progress(Progress(self._done, self._total, self._found))
 
 
-def _merge_ssh(found: PortObservation | None, port: int, outcome: ssh_audit.SshOutcome) -> PortObservation:
+def _merge_ssh(found: PortObservation | None, port: int, outcome: SshOutcome) -> PortObservation:
     """The SSH port's observation with the SSH probe's host key (and banner, if the banner probe had none)."""
     assert outcome.ssh is not None
     observation = found or PortObservation(port=port, service="ssh")

@@ -228,3 +228,19 @@ class Progress:
     targets_done: int
     targets_total: int
     devices_found: int
+
+
+@dataclass(frozen=True)
+class SnmpOutcome:
+    """`answered`: an agent replied (proves the host is alive), even without facts."""
+
+    answered: bool
+    facts: SnmpFacts | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SshOutcome:
+    ssh: SshInfo | None = None
+    audit: HostAudit | None = None
+    notes: tuple[str, ...] = ()

@@ -14,7 +14,6 @@ an error: the credential may simply not belong to this host.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pysnmp.entity import config  # type: ignore[import-untyped]
@@ -39,6 +38,7 @@ from services.collector.discovery.model import (
     NetworkInterface,
     SnmpCredential,
     SnmpFacts,
+    SnmpOutcome,
     SnmpV2cCredential,
     SnmpV3Credential,
 )
@@ -96,15 +96,6 @@ _AGENT_REPORTS = (
     errind.DecryptionError,
     errind.ReportPduReceived,
 )
-
-
-@dataclass(frozen=True)
-class SnmpOutcome:
-    """`answered`: an agent replied (proves the host is alive), even without facts."""
-
-    answered: bool
-    facts: SnmpFacts | None = None
-    note: str = ""
 
 
 class SnmpProber:

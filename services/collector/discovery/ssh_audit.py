@@ -32,7 +32,7 @@ from services.collector.discovery.host_facts import (
     parse_uptime,
 )
 from services.collector.discovery.host_keys import HostKeyStore
-from services.collector.discovery.model import HostAudit, SshCredential, SshInfo
+from services.collector.discovery.model import HostAudit, SshCredential, SshInfo, SshOutcome
 
 # Run together in one `sh -c` (one channel, one login-shell start: profile scripts on
 # real hosts can take most of a second each). No single quotes in them: see audit_script.
@@ -47,13 +47,6 @@ COMMANDS = {
     "ip_addr": "ip -o addr",
     "sys_class_net": "grep -H . /sys/class/net/*/address",
 }
-
-
-@dataclass(frozen=True)
-class SshOutcome:
-    ssh: SshInfo | None = None
-    audit: HostAudit | None = None
-    notes: tuple[str, ...] = ()
 
 
 @dataclass

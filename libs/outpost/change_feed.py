@@ -1,0 +1,195 @@
+"""ChangeFeed: list-then-watch over an append-only events table, woken in-process and by polling.
+
+Theory of operation
+-------------------
+The service's events table is the single source of truth: every change appends one row,
+in the same transaction as the change, whose `revision` orders it globally (each
+service's `store.queries` explains why revisions commit in order). A watch is just a
+cursor into that table:
+
+- `since == 0`: the watcher has listed the current state (or starts now); it gets a
+  BOOKMARK carrying the newest revision, then every event after it.
+- `since > 0`: it reconnects after a break; it gets every event after `since` in order,
+  then a BOOKMARK (it has caught up), then new ones.
+
+Each watcher reads pages of at most `page_size` events straight from the database, so
+memory does not grow with the number of events or the slowness of a watcher (gRPC
+flow control pushes back on `yield`). There are no per-watcher queues to overflow. A
+service may override `page_filter` that drops events of a page a later one supersedes; the
+cursor still advances to the page's last revision.
+
+Waking up. `ChangeFeed.notify(revision)` is called after this replica commits a change,
+which wakes every watcher at once. Another replica's writes (same PostgreSQL) are
+noticed by one poller per replica reading `max(revision)` every `poll_interval`
+(250 ms), so a change reaches every gateway well within a second wherever it was made.
+A BOOKMARK is also sent every `bookmark_interval` of silence: a keepalive that tells
+the watcher its cursor is still current.
+
+`close()` ends every watch cleanly (the streams finish) before the gRPC server stops,
+so gateways re-open their watch on another replica right away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+import structlog
+from prometheus_client import Gauge
+
+log = structlog.get_logger(__name__)
+
+
+class Revisioned(Protocol):
+    """An event: anything with its place in the global order."""
+
+    @property
+    def revision(self) -> int: ...
+
+
+E = TypeVar("E", bound=Revisioned)
+E_co = TypeVar("E_co", bound=Revisioned, covariant=True)
+
+
+class EventStore(Protocol[E_co]):
+    """The two reads a feed needs from a service's store."""
+
+    async def newest_revision(self) -> int: ...
+
+    async def events_after(self, since: int, limit: int, /) -> Sequence[E_co]: ...
+
+
+class ChangeFeed(ABC, Generic[E]):
+    """Shared wake-up state for this replica's watchers, plus the cross-replica poller.
+
+    A service subclasses it once: `task_name` names the poller task, `watchers` is the
+    gauge of open streams, `bookmark` builds the service's BOOKMARK event and
+    `page_filter` (optional) drops events a later one in the same page supersedes.
+    """
+
+    task_name: ClassVar[str]
+    watchers: ClassVar[Gauge]
+
+    def __init__(
+        self,
+        store: EventStore[E],
+        *,
+        poll_interval: float = 0.25,
+        bookmark_interval: float = 10.0,
+        page_size: int = 500,
+    ) -> None:
+        self._store = store
+        self._poll_interval = poll_interval
+        self._bookmark_interval = bookmark_interval
+        self._page_size = page_size
+        self._newest = 0
+        self._changed = asyncio.Event()
+        self._closed = False
+        self._poller: asyncio.Task[None] | None = None
+
+    @abstractmethod
+    def bookmark(self, revision: int) -> E:
+        """The event telling a watcher its cursor is current at `revision`."""
+
+    def page_filter(self, page: Sequence[E]) -> Iterable[E]:
+        """The events of `page` to send; all of them unless a service says otherwise."""
+        return page
+
+    async def start(self) -> None:
+        self._newest = await self._store.newest_revision()
+        self._poller = asyncio.create_task(self._poll_forever(), name=self.task_name)
+
+    def notify(self, revision: int) -> None:
+        """A change with `revision` is committed: wake every watcher now."""
+        if revision > self._newest:
+            self._newest = revision
+            self._wake()
+
+    async def close(self) -> None:
+        """End every watch (their streams finish) and stop polling."""
+        self._closed = True
+        self._wake()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+
+    async def watch(self, since_revision: int) -> AsyncIterator[E]:
+        """Events after `since_revision` (see the module docstring), until close or cancel."""
+        self.watchers.inc()
+        log.info("watch_opened", since_revision=since_revision)
+        try:
+            async for event in self._watch(since_revision):
+                yield event
+        finally:
+            self.watchers.dec()
+            log.info("watch_closed")
+
+    async def _watch(self, since: int) -> AsyncIterator[E]:
+        cursor = since
+        if since > 0:
+            while not self._closed:
+                page = await self._store.events_after(cursor, self._page_size)
+                for event in self.page_filter(page):
+                    yield event
+                if page:
+                    cursor = page[-1].revision
+                if len(page) < self._page_size:
+                    break
+        if cursor == since:
+            # Nothing after `since`: the newest revision may be lower (a cursor from a
+            # database that was since replaced); the bookmark tells the watcher so.
+            cursor = await self._store.newest_revision()
+        self._newest = max(self._newest, cursor)
+        yield self.bookmark(cursor)
+        loop = asyncio.get_running_loop()
+        quiet_until = loop.time() + self._bookmark_interval
+        while not self._closed:
+            changed = self._changed
+            if self._newest <= cursor:
+                woke = await _wait(changed, quiet_until - loop.time())
+                if not woke and not self._closed:
+                    yield self.bookmark(cursor)
+                    quiet_until = loop.time() + self._bookmark_interval
+                continue
+            page = await self._store.events_after(cursor, self._page_size)
+            for event in self.page_filter(page):
+                yield event
+            if page:
+                cursor = page[-1].revision
+                quiet_until = loop.time() + self._bookmark_interval
+            else:
+                # Told of a revision not yet visible to us; look again shortly.
+                await _wait(changed, self._poll_interval)
+
+    async def _poll_forever(self) -> None:
+        """Notice other replicas' commits; survive database hiccups with a slower retry."""
+        delay = self._poll_interval
+        while not self._closed:
+            await asyncio.sleep(delay)
+            try:
+                newest = await self._store.newest_revision()
+            except Exception as exc:
+                log.warning("watch_poll_failed", error=str(exc))
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = self._poll_interval
+            self.notify(newest)
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> bool:
+    if timeout <= 0:
+        return event.is_set()
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
