@@ -49,8 +49,8 @@ def from_server(sequence: int, **body: object) -> agent_pb2.ServerMessage:
 
 
 def unknown_kind(sequence: int) -> agent_pb2.CollectorMessage:
-    """What a newer collector's new body kind (field 20 here) parses as: no known body."""
-    data = from_collector(sequence).SerializeToString() + bytes([0xA2, 0x01, 0x00])
+    """What a newer collector's new body kind (field 40 here) parses as: no known body."""
+    data = from_collector(sequence).SerializeToString() + bytes([0xC2, 0x02, 0x00])
     return agent_pb2.CollectorMessage.FromString(data)
 
 

@@ -20,6 +20,7 @@ from outpost.session.collector import (
     CollectorState,
     Event,
     StateChanged,
+    Throttled,
 )
 from outpost.session.errors import LocalProtocolError
 from tests.unit.collector_identity import (
@@ -58,8 +59,8 @@ def from_collector(sequence: int, **body: object) -> agent_pb2.CollectorMessage:
 
 
 def unknown_kind() -> agent_pb2.ServerMessage:
-    """What a newer server's new body kind (field 20 here) parses as: no known body."""
-    return agent_pb2.ServerMessage.FromString(bytes([0xA2, 0x01, 0x00]))
+    """What a newer server's new body kind (field 40 here) parses as: no known body."""
+    return agent_pb2.ServerMessage.FromString(bytes([0xC2, 0x02, 0x00]))
 
 
 CHALLENGE = agent_pb2.Challenge(nonce=NONCE, server_instance=SERVER_INSTANCE)
@@ -91,6 +92,7 @@ BODIES: dict[str, Body] = {
     "state_change": {"state_change": STATE_CHANGE},
     "heartbeat_ack": {"heartbeat_ack": agent_pb2.HeartbeatAck()},
     "disconnect": {"disconnect": SERVER_BYE},
+    "throttle": {"throttle": agent_pb2.Throttle(retry_after_ms=2500, reason="database unavailable")},
     "empty": {},
 }
 KINDS = [*BODIES, "unknown"]
@@ -159,6 +161,7 @@ ACCEPTED = Accepted(SERVER_INSTANCE, SESSION_ID, FINGERPRINT)
 NOW_PENDING = StateChanged(C.PENDING, "waiting for an admin to register this collector", "")
 NOW_ENABLED = StateChanged(C.ENABLED, "registered by alice", "")
 NOW_DISABLED = StateChanged(C.DISABLED, "maintenance window", "alice")
+THROTTLED = Throttled(2.5, "database unavailable")
 
 # (state, message kind, resulting state, bodies sent, events)
 TRANSITIONS = [
@@ -168,6 +171,7 @@ TRANSITIONS = [
     (C.AWAIT_CHALLENGE, "state_change", *protocol_error("state_change", C.AWAIT_CHALLENGE)),
     (C.AWAIT_CHALLENGE, "heartbeat_ack", *protocol_error("heartbeat_ack", C.AWAIT_CHALLENGE)),
     (C.AWAIT_CHALLENGE, "disconnect", C.CLOSED, [], SERVER_CLOSED),
+    (C.AWAIT_CHALLENGE, "throttle", *protocol_error("throttle", C.AWAIT_CHALLENGE)),
     (C.AWAIT_CHALLENGE, "empty", C.AWAIT_CHALLENGE, [], []),
     (C.AWAIT_CHALLENGE, "unknown", C.AWAIT_CHALLENGE, [], []),
     (C.AWAIT_DECISION, "challenge", *protocol_error("challenge", C.AWAIT_DECISION)),
@@ -176,6 +180,7 @@ TRANSITIONS = [
     (C.AWAIT_DECISION, "state_change", *protocol_error("state_change", C.AWAIT_DECISION)),
     (C.AWAIT_DECISION, "heartbeat_ack", *protocol_error("heartbeat_ack", C.AWAIT_DECISION)),
     (C.AWAIT_DECISION, "disconnect", C.CLOSED, [], SERVER_CLOSED),
+    (C.AWAIT_DECISION, "throttle", *protocol_error("throttle", C.AWAIT_DECISION)),
     (C.AWAIT_DECISION, "empty", C.AWAIT_DECISION, [], []),
     (C.AWAIT_DECISION, "unknown", C.AWAIT_DECISION, [], []),
     (C.PENDING, "challenge", *protocol_error("challenge", C.PENDING)),
@@ -184,6 +189,7 @@ TRANSITIONS = [
     (C.PENDING, "state_change", *protocol_error("state_change", C.PENDING)),
     (C.PENDING, "heartbeat_ack", C.PENDING, [], []),
     (C.PENDING, "disconnect", C.CLOSED, [], SERVER_CLOSED),
+    (C.PENDING, "throttle", *protocol_error("throttle", C.PENDING)),
     (C.PENDING, "empty", C.PENDING, [], []),
     (C.PENDING, "unknown", C.PENDING, [], []),
     (C.ENABLED, "challenge", *protocol_error("challenge", C.ENABLED)),
@@ -192,6 +198,7 @@ TRANSITIONS = [
     (C.ENABLED, "state_change", C.DISABLED, [], [NOW_DISABLED]),
     (C.ENABLED, "heartbeat_ack", C.ENABLED, [], []),
     (C.ENABLED, "disconnect", C.CLOSED, [], SERVER_CLOSED),
+    (C.ENABLED, "throttle", C.ENABLED, [], [THROTTLED]),
     (C.ENABLED, "empty", C.ENABLED, [], []),
     (C.ENABLED, "unknown", C.ENABLED, [], []),
     (C.DISABLED, "challenge", *protocol_error("challenge", C.DISABLED)),
@@ -200,6 +207,7 @@ TRANSITIONS = [
     (C.DISABLED, "state_change", C.DISABLED, [], [NOW_DISABLED]),
     (C.DISABLED, "heartbeat_ack", C.DISABLED, [], []),
     (C.DISABLED, "disconnect", C.CLOSED, [], SERVER_CLOSED),
+    (C.DISABLED, "throttle", C.DISABLED, [], [THROTTLED]),
     (C.DISABLED, "empty", C.DISABLED, [], []),
     (C.DISABLED, "unknown", C.DISABLED, [], []),
     *[(C.CLOSED, kind, C.CLOSED, [], []) for kind in KINDS],

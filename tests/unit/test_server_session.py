@@ -21,6 +21,7 @@ from outpost.session.server import (
     AuthDecision,
     AuthenticationRequested,
     Event,
+    HeartbeatReceived,
     ServerSession,
     ServerSessionConfig,
     ServerState,
@@ -54,6 +55,8 @@ from tests.unit.server_driver import (
     welcome,
 )
 
+BEAT = [HeartbeatReceived(agent_pb2.Heartbeat())]
+
 # --- every state x every collector message ----------------------------------------------
 # (state, message kind, resulting state, bodies sent, events)
 TRANSITIONS = [
@@ -77,19 +80,19 @@ TRANSITIONS = [
     (S.AUTHENTICATING, "unknown", S.AUTHENTICATING, [], []),
     (S.PENDING, "hello", *protocol_error("hello", S.PENDING)),
     (S.PENDING, "proof", *protocol_error("proof", S.PENDING)),
-    (S.PENDING, "heartbeat", S.PENDING, [ACK], []),
+    (S.PENDING, "heartbeat", S.PENDING, [ACK], BEAT),
     (S.PENDING, "disconnect", S.CLOSED, [], PEER_CLOSED),
     (S.PENDING, "empty", S.PENDING, [], []),
     (S.PENDING, "unknown", S.PENDING, [], []),
     (S.ENABLED, "hello", *protocol_error("hello", S.ENABLED)),
     (S.ENABLED, "proof", *protocol_error("proof", S.ENABLED)),
-    (S.ENABLED, "heartbeat", S.ENABLED, [ACK], []),
+    (S.ENABLED, "heartbeat", S.ENABLED, [ACK], BEAT),
     (S.ENABLED, "disconnect", S.CLOSED, [], PEER_CLOSED),
     (S.ENABLED, "empty", S.ENABLED, [], []),
     (S.ENABLED, "unknown", S.ENABLED, [], []),
     (S.DISABLED, "hello", *protocol_error("hello", S.DISABLED)),
     (S.DISABLED, "proof", *protocol_error("proof", S.DISABLED)),
-    (S.DISABLED, "heartbeat", S.DISABLED, [ACK], []),
+    (S.DISABLED, "heartbeat", S.DISABLED, [ACK], BEAT),
     (S.DISABLED, "disconnect", S.CLOSED, [], PEER_CLOSED),
     (S.DISABLED, "empty", S.DISABLED, [], []),
     (S.DISABLED, "unknown", S.DISABLED, [], []),

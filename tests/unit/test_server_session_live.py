@@ -15,6 +15,7 @@ from outpost.session.server import (
     ACCEPTED_STATES,
     PROTO_BY_STATE,
     AuthDecision,
+    HeartbeatReceived,
     SequenceGap,
     ServerState,
     SessionAccepted,
@@ -253,6 +254,7 @@ def test_collector_that_stops_heartbeating_is_closed_with_heartbeat_timeout(
     driven = drive_to(state)
     driven.feed(now=NOW + 50, heartbeat=agent_pb2.Heartbeat())
     driven.server_sequence += len(driven.session.data_to_send())
+    assert driven.session.events_received() == [HeartbeatReceived(agent_pb2.Heartbeat())]
     deadline = NOW + 50 + LIVENESS
 
     driven.session.tick(deadline - 0.001)

@@ -16,6 +16,7 @@ from outpost.session.collector import Event as CollectorEvent
 from outpost.session.server import (
     AuthDecision,
     AuthenticationRequested,
+    HeartbeatReceived,
     SequenceGap,
     ServerSession,
     ServerSessionConfig,
@@ -133,7 +134,9 @@ def test_collector_announces_waits_pending_and_follows_every_admin_decision_live
         CollectorState.PENDING,
         ServerState.PENDING,
     )
-    assert pair.take_events() == ([], [])
+    collector_events, server_events = pair.take_events()
+    assert collector_events == []
+    assert server_events and all(isinstance(e, HeartbeatReceived) for e in server_events)
 
     # an admin registers and enables it: the Welcome arrives on the live session
     pair.server.state_changed(ServerState.ENABLED, "registered by alice", "alice", revision=2)

@@ -55,10 +55,11 @@ ALLOWED_KINDS: dict[CollectorState, frozenset[str]] = {
     CollectorState.PENDING: frozenset({"pending", "welcome", "heartbeat_ack", "disconnect", "config_update"}),
     CollectorState.ENABLED: frozenset(
         {"pending", "state_change", "heartbeat_ack", "disconnect", "config_update"}
-        | {"job_assignment", "job_cancel", "batch_ack"}
+        | {"job_assignment", "job_cancel", "batch_ack", "throttle"}
     ),
     CollectorState.DISABLED: frozenset(
-        {"pending", "state_change", "heartbeat_ack", "disconnect", "config_update", "job_cancel", "batch_ack"}
+        {"pending", "state_change", "heartbeat_ack", "disconnect", "config_update"}
+        | {"job_cancel", "batch_ack", "throttle"}
     ),
     CollectorState.CLOSED: frozenset(),
 }
@@ -118,6 +119,16 @@ class BatchAcked:
 
     job_run_id: str
     sequence: int
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """The server cannot commit results now: hold batches for `retry_after` seconds, then
+    send every unacknowledged one again."""
+
+    retry_after: float
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,7 @@ class ConfigChanged:
     config: agent_pb2.ConfigUpdate
 
 
-Event = Accepted | StateChanged | Closed | JobAssigned | JobCancelled | BatchAcked | ConfigChanged
+Event = Accepted | StateChanged | Closed | JobAssigned | JobCancelled | BatchAcked | Throttled | ConfigChanged
 
 
 @dataclass(eq=False)
@@ -140,6 +151,8 @@ class CollectorSession:
     sign: Callable[[bytes], bytes]
     now: float
     handshake_timeout: float = 15.0
+    # What each heartbeat carries (spool status, running runs); None sends an empty one.
+    heartbeat_source: Callable[[], agent_pb2.Heartbeat] | None = None
     heartbeat_interval: float = 30.0
     missed_heartbeats: float = 3.0
     state: CollectorState = CollectorState.IDLE
@@ -207,7 +220,8 @@ class CollectorSession:
             if now >= self._liveness_deadline():
                 self._close(R.DISCONNECT_REASON_HEARTBEAT_TIMEOUT, "server stopped answering heartbeats")
             elif now >= self._next_heartbeat:
-                self._send(heartbeat=agent_pb2.Heartbeat())
+                beat = self.heartbeat_source() if self.heartbeat_source is not None else agent_pb2.Heartbeat()
+                self._send(heartbeat=beat)
                 self._next_heartbeat = now + self.heartbeat_interval
 
     def fail(self, reason: agent_pb2.DisconnectReason, message: str) -> None:
@@ -328,7 +342,10 @@ class CollectorSession:
         self._events.append(JobCancelled(cancel.job_run_id, cancel.reason))
 
     def _on_batch_ack(self, ack: agent_pb2.BatchAck, now: float) -> None:
-        self._events.append(BatchAcked(ack.job_run_id, ack.sequence))
+        self._events.append(BatchAcked(ack.job_run_id, ack.sequence, ack.attempt))
+
+    def _on_throttle(self, throttle: agent_pb2.Throttle, now: float) -> None:
+        self._events.append(Throttled(throttle.retry_after_ms / 1000.0, throttle.reason))
 
     def _on_config_update(self, config: agent_pb2.ConfigUpdate, now: float) -> None:
         if config.heartbeat_interval_seconds:

@@ -146,6 +146,13 @@ class ResultBatchReceived:
 
 
 @dataclass(frozen=True)
+class HeartbeatReceived:
+    """A heartbeat from an accepted collector: its spool and the runs it is executing."""
+
+    heartbeat: agent_pb2.Heartbeat
+
+
+@dataclass(frozen=True)
 class WorkRefused:
     """Work traffic from a collector that may not work now (pending, or results while
     disabled): not a protocol error (it may have been in flight when an admin acted), but
@@ -164,6 +171,7 @@ Event = (
     | SessionClosed
     | JobUpdateReceived
     | ResultBatchReceived
+    | HeartbeatReceived
     | WorkRefused
 )
 
@@ -335,11 +343,18 @@ class ServerSession:
         self._send(job_cancel=agent_pb2.JobCancel(job_run_id=job_run_id, reason=reason))
         return True
 
-    def ack_batch(self, job_run_id: str, sequence: int) -> bool:
+    def ack_batch(self, job_run_id: str, sequence: int, attempt: int = 0) -> bool:
         """Acknowledge a batch once it is committed; the collector may then forget it."""
         if self.state not in ACCEPTED_STATES:
             return False
-        self._send(batch_ack=agent_pb2.BatchAck(job_run_id=job_run_id, sequence=sequence))
+        self._send(batch_ack=agent_pb2.BatchAck(job_run_id=job_run_id, sequence=sequence, attempt=attempt))
+        return True
+
+    def throttle(self, retry_after_ms: int, reason: str) -> bool:
+        """Tell the collector to hold its results for a while (they stay in its spool)."""
+        if self.state not in (ServerState.ENABLED, ServerState.DISABLED):
+            return False
+        self._send(throttle=agent_pb2.Throttle(retry_after_ms=max(0, int(retry_after_ms)), reason=reason))
         return True
 
     def update_config(self, config: agent_pb2.ConfigUpdate) -> bool:
@@ -431,9 +446,10 @@ class ServerSession:
         self.state = ServerState.AUTHENTICATING
         self._events.append(AuthenticationRequested(self.hello, self.nonce, proof.signature))
 
-    def _on_heartbeat(self, _: agent_pb2.Heartbeat, now: float) -> None:
+    def _on_heartbeat(self, heartbeat: agent_pb2.Heartbeat, now: float) -> None:
         if self.state in ACCEPTED_STATES:
             self._send(heartbeat_ack=agent_pb2.HeartbeatAck())
+            self._events.append(HeartbeatReceived(heartbeat))
 
     def _on_job_update(self, update: agent_pb2.JobUpdate, now: float) -> None:
         # Status is accepted from a disabled collector too: disabling cancels its runs, and

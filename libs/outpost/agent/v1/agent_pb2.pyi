@@ -97,7 +97,7 @@ class CollectorMessage(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., proof: _Optional[_Union[Proof, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., job_update: _Optional[_Union[JobUpdate, _Mapping]] = ..., result_batch: _Optional[_Union[ResultBatch, _Mapping]] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("sequence", "sent_at_unix_ms", "challenge", "pending", "welcome", "state_change", "heartbeat_ack", "disconnect", "job_assignment", "job_cancel", "batch_ack", "config_update")
+    __slots__ = ("sequence", "sent_at_unix_ms", "challenge", "pending", "welcome", "state_change", "heartbeat_ack", "disconnect", "job_assignment", "job_cancel", "batch_ack", "config_update", "throttle")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +110,7 @@ class ServerMessage(_message.Message):
     JOB_CANCEL_FIELD_NUMBER: _ClassVar[int]
     BATCH_ACK_FIELD_NUMBER: _ClassVar[int]
     CONFIG_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     sent_at_unix_ms: int
     challenge: Challenge
@@ -122,10 +123,11 @@ class ServerMessage(_message.Message):
     job_cancel: JobCancel
     batch_ack: BatchAck
     config_update: ConfigUpdate
-    def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ..., pending: _Optional[_Union[Pending, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., job_assignment: _Optional[_Union[JobAssignment, _Mapping]] = ..., job_cancel: _Optional[_Union[JobCancel, _Mapping]] = ..., batch_ack: _Optional[_Union[BatchAck, _Mapping]] = ..., config_update: _Optional[_Union[ConfigUpdate, _Mapping]] = ...) -> None: ...
+    throttle: Throttle
+    def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ..., pending: _Optional[_Union[Pending, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., job_assignment: _Optional[_Union[JobAssignment, _Mapping]] = ..., job_cancel: _Optional[_Union[JobCancel, _Mapping]] = ..., batch_ack: _Optional[_Union[BatchAck, _Mapping]] = ..., config_update: _Optional[_Union[ConfigUpdate, _Mapping]] = ..., throttle: _Optional[_Union[Throttle, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("protocol_version", "capabilities", "instance_uid", "name", "zone", "version", "bound_server_instance", "public_key", "username", "password_verifier", "encryption_public_key")
+    __slots__ = ("protocol_version", "capabilities", "instance_uid", "name", "zone", "version", "bound_server_instance", "public_key", "username", "password_verifier", "encryption_public_key", "spool")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +139,7 @@ class Hello(_message.Message):
     USERNAME_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_VERIFIER_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SPOOL_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     instance_uid: str
@@ -148,7 +151,8 @@ class Hello(_message.Message):
     username: str
     password_verifier: str
     encryption_public_key: bytes
-    def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., bound_server_instance: _Optional[str] = ..., public_key: _Optional[bytes] = ..., username: _Optional[str] = ..., password_verifier: _Optional[str] = ..., encryption_public_key: _Optional[bytes] = ...) -> None: ...
+    spool: SpoolStatus
+    def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., bound_server_instance: _Optional[str] = ..., public_key: _Optional[bytes] = ..., username: _Optional[str] = ..., password_verifier: _Optional[str] = ..., encryption_public_key: _Optional[bytes] = ..., spool: _Optional[_Union[SpoolStatus, _Mapping]] = ...) -> None: ...
 
 class Challenge(_message.Message):
     __slots__ = ("nonce", "server_instance")
@@ -203,8 +207,34 @@ class StateChange(_message.Message):
     def __init__(self, state: _Optional[_Union[CollectorState, str]] = ..., reason: _Optional[str] = ..., changed_by: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("spool", "running_job_run_ids")
+    SPOOL_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_JOB_RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    spool: SpoolStatus
+    running_job_run_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, spool: _Optional[_Union[SpoolStatus, _Mapping]] = ..., running_job_run_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SpoolStatus(_message.Message):
+    __slots__ = ("batches", "bytes", "max_bytes", "max_age_seconds", "oldest_unix_ms", "dropped_full", "dropped_expired", "dropped_corrupt", "dropped_devices")
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FULL_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_CORRUPT_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_DEVICES_FIELD_NUMBER: _ClassVar[int]
+    batches: int
+    bytes: int
+    max_bytes: int
+    max_age_seconds: int
+    oldest_unix_ms: int
+    dropped_full: int
+    dropped_expired: int
+    dropped_corrupt: int
+    dropped_devices: int
+    def __init__(self, batches: _Optional[int] = ..., bytes: _Optional[int] = ..., max_bytes: _Optional[int] = ..., max_age_seconds: _Optional[int] = ..., oldest_unix_ms: _Optional[int] = ..., dropped_full: _Optional[int] = ..., dropped_expired: _Optional[int] = ..., dropped_corrupt: _Optional[int] = ..., dropped_devices: _Optional[int] = ...) -> None: ...
 
 class HeartbeatAck(_message.Message):
     __slots__ = ()
@@ -223,7 +253,7 @@ class Disconnect(_message.Message):
     def __init__(self, reason: _Optional[_Union[DisconnectReason, str]] = ..., message: _Optional[str] = ..., retry: _Optional[bool] = ..., retry_after_seconds: _Optional[int] = ...) -> None: ...
 
 class JobAssignment(_message.Message):
-    __slots__ = ("job_run_id", "discovery", "targets", "exclusions", "ports", "probes", "credentials", "concurrency", "rate_per_second", "timeout_ms", "deadline_seconds", "dns_resolver", "batch_max_devices", "zone", "snmp_port", "ssh_port")
+    __slots__ = ("job_run_id", "discovery", "targets", "exclusions", "ports", "probes", "credentials", "concurrency", "rate_per_second", "timeout_ms", "deadline_seconds", "dns_resolver", "batch_max_devices", "zone", "snmp_port", "ssh_port", "attempt")
     JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     DISCOVERY_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
@@ -240,6 +270,7 @@ class JobAssignment(_message.Message):
     ZONE_FIELD_NUMBER: _ClassVar[int]
     SNMP_PORT_FIELD_NUMBER: _ClassVar[int]
     SSH_PORT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_run_id: str
     discovery: str
     targets: _containers.RepeatedScalarFieldContainer[str]
@@ -256,7 +287,8 @@ class JobAssignment(_message.Message):
     zone: str
     snmp_port: int
     ssh_port: int
-    def __init__(self, job_run_id: _Optional[str] = ..., discovery: _Optional[str] = ..., targets: _Optional[_Iterable[str]] = ..., exclusions: _Optional[_Iterable[str]] = ..., ports: _Optional[_Iterable[int]] = ..., probes: _Optional[_Iterable[str]] = ..., credentials: _Optional[_Union[SealedSecret, _Mapping]] = ..., concurrency: _Optional[int] = ..., rate_per_second: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., deadline_seconds: _Optional[int] = ..., dns_resolver: _Optional[str] = ..., batch_max_devices: _Optional[int] = ..., zone: _Optional[str] = ..., snmp_port: _Optional[int] = ..., ssh_port: _Optional[int] = ...) -> None: ...
+    attempt: int
+    def __init__(self, job_run_id: _Optional[str] = ..., discovery: _Optional[str] = ..., targets: _Optional[_Iterable[str]] = ..., exclusions: _Optional[_Iterable[str]] = ..., ports: _Optional[_Iterable[int]] = ..., probes: _Optional[_Iterable[str]] = ..., credentials: _Optional[_Union[SealedSecret, _Mapping]] = ..., concurrency: _Optional[int] = ..., rate_per_second: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., deadline_seconds: _Optional[int] = ..., dns_resolver: _Optional[str] = ..., batch_max_devices: _Optional[int] = ..., zone: _Optional[str] = ..., snmp_port: _Optional[int] = ..., ssh_port: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class SealedSecret(_message.Message):
     __slots__ = ("algorithm", "ephemeral_public_key", "nonce", "ciphertext", "context")
@@ -331,7 +363,7 @@ class JobCancel(_message.Message):
     def __init__(self, job_run_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class JobUpdate(_message.Message):
-    __slots__ = ("job_run_id", "state", "targets_done", "targets_total", "devices_found", "error", "batches_sent")
+    __slots__ = ("job_run_id", "state", "targets_done", "targets_total", "devices_found", "error", "batches_sent", "attempt")
     JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     TARGETS_DONE_FIELD_NUMBER: _ClassVar[int]
@@ -339,6 +371,7 @@ class JobUpdate(_message.Message):
     DEVICES_FOUND_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     BATCHES_SENT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_run_id: str
     state: JobState
     targets_done: int
@@ -346,19 +379,22 @@ class JobUpdate(_message.Message):
     devices_found: int
     error: str
     batches_sent: int
-    def __init__(self, job_run_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., targets_done: _Optional[int] = ..., targets_total: _Optional[int] = ..., devices_found: _Optional[int] = ..., error: _Optional[str] = ..., batches_sent: _Optional[int] = ...) -> None: ...
+    attempt: int
+    def __init__(self, job_run_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., targets_done: _Optional[int] = ..., targets_total: _Optional[int] = ..., devices_found: _Optional[int] = ..., error: _Optional[str] = ..., batches_sent: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
-    __slots__ = ("job_run_id", "sequence", "devices", "observed_at_unix_ms")
+    __slots__ = ("job_run_id", "sequence", "devices", "observed_at_unix_ms", "attempt")
     JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     DEVICES_FIELD_NUMBER: _ClassVar[int]
     OBSERVED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_run_id: str
     sequence: int
     devices: _containers.RepeatedCompositeFieldContainer[DeviceObservation]
     observed_at_unix_ms: int
-    def __init__(self, job_run_id: _Optional[str] = ..., sequence: _Optional[int] = ..., devices: _Optional[_Iterable[_Union[DeviceObservation, _Mapping]]] = ..., observed_at_unix_ms: _Optional[int] = ...) -> None: ...
+    attempt: int
+    def __init__(self, job_run_id: _Optional[str] = ..., sequence: _Optional[int] = ..., devices: _Optional[_Iterable[_Union[DeviceObservation, _Mapping]]] = ..., observed_at_unix_ms: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class DeviceObservation(_message.Message):
     __slots__ = ("ip", "hostname", "alive_by", "rtt_ms", "ports", "snmp", "audit", "mac_addresses", "notes")
@@ -485,12 +521,22 @@ class HostAudit(_message.Message):
     def __init__(self, hostname: _Optional[str] = ..., os_name: _Optional[str] = ..., os_version: _Optional[str] = ..., kernel: _Optional[str] = ..., uptime_seconds: _Optional[int] = ..., cpu_count: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., interfaces: _Optional[_Iterable[_Union[NetworkInterface, _Mapping]]] = ...) -> None: ...
 
 class BatchAck(_message.Message):
-    __slots__ = ("job_run_id", "sequence")
+    __slots__ = ("job_run_id", "sequence", "attempt")
     JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_run_id: str
     sequence: int
-    def __init__(self, job_run_id: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+    attempt: int
+    def __init__(self, job_run_id: _Optional[str] = ..., sequence: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class Throttle(_message.Message):
+    __slots__ = ("retry_after_ms", "reason")
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    retry_after_ms: int
+    reason: str
+    def __init__(self, retry_after_ms: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ConfigUpdate(_message.Message):
     __slots__ = ("collector_check_minutes", "heartbeat_interval_seconds")

@@ -43,7 +43,7 @@ CREDENTIAL_TYPE_SNMP_V3: CredentialType
 CREDENTIAL_TYPE_SSH: CredentialType
 
 class Collector(_message.Message):
-    __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision")
+    __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision", "online", "last_error", "last_error_at", "clock_skew_ms", "spool")
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,11 @@ class Collector(_message.Message):
     STATE_CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
     USERNAME_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_AT_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_SKEW_MS_FIELD_NUMBER: _ClassVar[int]
+    SPOOL_FIELD_NUMBER: _ClassVar[int]
     instance_uid: str
     name: str
     zone: str
@@ -78,7 +83,12 @@ class Collector(_message.Message):
     state_changed_by: str
     username: str
     revision: int
-    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
+    online: bool
+    last_error: str
+    last_error_at: _timestamp_pb2.Timestamp
+    clock_skew_ms: int
+    spool: _agent_pb2.SpoolStatus
+    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ..., online: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ...) -> None: ...
 
 class AuthenticateCollectorRequest(_message.Message):
     __slots__ = ("hello", "nonce", "signature", "remote_address", "gateway_id", "session_id", "transport")
@@ -147,20 +157,26 @@ class CollectorEvent(_message.Message):
     def __init__(self, revision: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., reason: _Optional[str] = ..., changed_by: _Optional[str] = ...) -> None: ...
 
 class SessionReport(_message.Message):
-    __slots__ = ("instance_uid", "session_id", "connected", "remote_address", "transport", "last_error")
+    __slots__ = ("instance_uid", "session_id", "connected", "remote_address", "transport", "last_error", "last_heard_at", "clock_skew_ms", "spool")
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
     REMOTE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_HEARD_AT_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_SKEW_MS_FIELD_NUMBER: _ClassVar[int]
+    SPOOL_FIELD_NUMBER: _ClassVar[int]
     instance_uid: str
     session_id: str
     connected: bool
     remote_address: str
     transport: str
     last_error: str
-    def __init__(self, instance_uid: _Optional[str] = ..., session_id: _Optional[str] = ..., connected: _Optional[bool] = ..., remote_address: _Optional[str] = ..., transport: _Optional[str] = ..., last_error: _Optional[str] = ...) -> None: ...
+    last_heard_at: _timestamp_pb2.Timestamp
+    clock_skew_ms: int
+    spool: _agent_pb2.SpoolStatus
+    def __init__(self, instance_uid: _Optional[str] = ..., session_id: _Optional[str] = ..., connected: _Optional[bool] = ..., remote_address: _Optional[str] = ..., transport: _Optional[str] = ..., last_error: _Optional[str] = ..., last_heard_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ...) -> None: ...
 
 class ReportSessionsRequest(_message.Message):
     __slots__ = ("gateway_id", "sessions", "complete")
@@ -377,3 +393,37 @@ class SealCredentialsResponse(_message.Message):
     SEALED_FIELD_NUMBER: _ClassVar[int]
     sealed: _agent_pb2.SealedSecret
     def __init__(self, sealed: _Optional[_Union[_agent_pb2.SealedSecret, _Mapping]] = ...) -> None: ...
+
+class ExplainCollectorRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class Finding(_message.Message):
+    __slots__ = ("code", "severity", "message", "at", "advice")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ADVICE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    severity: str
+    message: str
+    at: _timestamp_pb2.Timestamp
+    advice: str
+    def __init__(self, code: _Optional[str] = ..., severity: _Optional[str] = ..., message: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., advice: _Optional[str] = ...) -> None: ...
+
+class ExplainCollectorResponse(_message.Message):
+    __slots__ = ("name", "live", "summary", "findings", "collector")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTOR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    live: bool
+    summary: str
+    findings: _containers.RepeatedCompositeFieldContainer[Finding]
+    collector: Collector
+    def __init__(self, name: _Optional[str] = ..., live: _Optional[bool] = ..., summary: _Optional[str] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., collector: _Optional[_Union[Collector, _Mapping]] = ...) -> None: ...

@@ -89,6 +89,11 @@ class RegistryServiceStub:
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsRequest.SerializeToString,
                 response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsResponse.FromString,
                 _registered_method=True)
+        self.ExplainCollector = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/ExplainCollector',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ExplainCollectorRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ExplainCollectorResponse.FromString,
+                _registered_method=True)
         self.CreateCredential = channel.unary_unary(
                 '/outpost.registry.v1.RegistryService/CreateCredential',
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateCredentialRequest.SerializeToString,
@@ -186,6 +191,13 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainCollector(self, request, context):
+        """ExplainCollector says why a collector is or is not live, with evidence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateCredential(self, request, context):
         """--- discovery credentials (secrets encrypted at rest; never returned in clear) -------
         """
@@ -270,6 +282,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListNameConflicts,
                     request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsRequest.FromString,
                     response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsResponse.SerializeToString,
+            ),
+            'ExplainCollector': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainCollector,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ExplainCollectorRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ExplainCollectorResponse.SerializeToString,
             ),
             'CreateCredential': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateCredential,
@@ -589,6 +606,33 @@ class RegistryService:
             '/outpost.registry.v1.RegistryService/ListNameConflicts',
             outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsRequest.SerializeToString,
             outpost_dot_registry_dot_v1_dot_registry__pb2.ListNameConflictsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainCollector(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/ExplainCollector',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ExplainCollectorRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ExplainCollectorResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -89,7 +89,7 @@ class Schedule(_message.Message):
     def __init__(self, name: _Optional[str] = ..., discovery: _Optional[str] = ..., minute: _Optional[str] = ..., hour: _Optional[str] = ..., day_of_month: _Optional[str] = ..., month: _Optional[str] = ..., day_of_week: _Optional[str] = ..., timezone: _Optional[str] = ..., enabled: _Optional[bool] = ..., missed_run_policy: _Optional[_Union[MissedRunPolicy, str]] = ..., next_due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class JobRun(_message.Message):
-    __slots__ = ("id", "discovery", "schedule", "trigger", "target_collector", "target_zone", "collector", "collector_instance_uid", "gateway_id", "state", "reason", "targets_done", "targets_total", "devices_found", "due_at", "created_at", "dispatched_at", "started_at", "finished_at", "batches_sent", "cancelled_by", "discovery_snapshot")
+    __slots__ = ("id", "discovery", "schedule", "trigger", "target_collector", "target_zone", "collector", "collector_instance_uid", "gateway_id", "state", "reason", "targets_done", "targets_total", "devices_found", "due_at", "created_at", "dispatched_at", "started_at", "finished_at", "batches_sent", "cancelled_by", "discovery_snapshot", "attempt", "lease_expires_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     DISCOVERY_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,8 @@ class JobRun(_message.Message):
     BATCHES_SENT_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_BY_FIELD_NUMBER: _ClassVar[int]
     DISCOVERY_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     discovery: str
     schedule: str
@@ -134,7 +136,9 @@ class JobRun(_message.Message):
     batches_sent: int
     cancelled_by: str
     discovery_snapshot: Discovery
-    def __init__(self, id: _Optional[str] = ..., discovery: _Optional[str] = ..., schedule: _Optional[str] = ..., trigger: _Optional[str] = ..., target_collector: _Optional[str] = ..., target_zone: _Optional[str] = ..., collector: _Optional[str] = ..., collector_instance_uid: _Optional[str] = ..., gateway_id: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.JobState, str]] = ..., reason: _Optional[str] = ..., targets_done: _Optional[int] = ..., targets_total: _Optional[int] = ..., devices_found: _Optional[int] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dispatched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., batches_sent: _Optional[int] = ..., cancelled_by: _Optional[str] = ..., discovery_snapshot: _Optional[_Union[Discovery, _Mapping]] = ...) -> None: ...
+    attempt: int
+    lease_expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., discovery: _Optional[str] = ..., schedule: _Optional[str] = ..., trigger: _Optional[str] = ..., target_collector: _Optional[str] = ..., target_zone: _Optional[str] = ..., collector: _Optional[str] = ..., collector_instance_uid: _Optional[str] = ..., gateway_id: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.JobState, str]] = ..., reason: _Optional[str] = ..., targets_done: _Optional[int] = ..., targets_total: _Optional[int] = ..., devices_found: _Optional[int] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dispatched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., batches_sent: _Optional[int] = ..., cancelled_by: _Optional[str] = ..., discovery_snapshot: _Optional[_Union[Discovery, _Mapping]] = ..., attempt: _Optional[int] = ..., lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Settings(_message.Message):
     __slots__ = ("collector_check_minutes",)
@@ -373,3 +377,37 @@ class ReportJobUpdateResponse(_message.Message):
     JOB_RUN_FIELD_NUMBER: _ClassVar[int]
     job_run: JobRun
     def __init__(self, job_run: _Optional[_Union[JobRun, _Mapping]] = ...) -> None: ...
+
+class LeaseHold(_message.Message):
+    __slots__ = ("job_run_id", "collector_instance_uid")
+    JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTOR_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    job_run_id: str
+    collector_instance_uid: str
+    def __init__(self, job_run_id: _Optional[str] = ..., collector_instance_uid: _Optional[str] = ...) -> None: ...
+
+class RenewLeasesRequest(_message.Message):
+    __slots__ = ("gateway_id", "holds")
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDS_FIELD_NUMBER: _ClassVar[int]
+    gateway_id: str
+    holds: _containers.RepeatedCompositeFieldContainer[LeaseHold]
+    def __init__(self, gateway_id: _Optional[str] = ..., holds: _Optional[_Iterable[_Union[LeaseHold, _Mapping]]] = ...) -> None: ...
+
+class LostLease(_message.Message):
+    __slots__ = ("job_run_id", "collector_instance_uid", "reason")
+    JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTOR_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    job_run_id: str
+    collector_instance_uid: str
+    reason: str
+    def __init__(self, job_run_id: _Optional[str] = ..., collector_instance_uid: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RenewLeasesResponse(_message.Message):
+    __slots__ = ("lost", "lease_seconds")
+    LOST_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    lost: _containers.RepeatedCompositeFieldContainer[LostLease]
+    lease_seconds: int
+    def __init__(self, lost: _Optional[_Iterable[_Union[LostLease, _Mapping]]] = ..., lease_seconds: _Optional[int] = ...) -> None: ...

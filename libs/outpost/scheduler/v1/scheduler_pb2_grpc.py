@@ -119,6 +119,11 @@ class SchedulerServiceStub:
                 request_serializer=outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.ReportJobUpdateRequest.SerializeToString,
                 response_deserializer=outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.ReportJobUpdateResponse.FromString,
                 _registered_method=True)
+        self.RenewLeases = channel.unary_unary(
+                '/outpost.scheduler.v1.SchedulerService/RenewLeases',
+                request_serializer=outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.RenewLeasesRequest.SerializeToString,
+                response_deserializer=outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.RenewLeasesResponse.FromString,
+                _registered_method=True)
 
 
 class SchedulerServiceServicer:
@@ -234,6 +239,14 @@ class SchedulerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenewLeases(self, request, context):
+        """RenewLeases extends the lease of every run a gateway's collectors say they are
+        running. A run whose lease expires goes back to the queue for its next attempt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -321,6 +334,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.ReportJobUpdate,
                     request_deserializer=outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.ReportJobUpdateRequest.FromString,
                     response_serializer=outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.ReportJobUpdateResponse.SerializeToString,
+            ),
+            'RenewLeases': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewLeases,
+                    request_deserializer=outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.RenewLeasesRequest.FromString,
+                    response_serializer=outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.RenewLeasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -782,6 +800,33 @@ class SchedulerService:
             '/outpost.scheduler.v1.SchedulerService/ReportJobUpdate',
             outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.ReportJobUpdateRequest.SerializeToString,
             outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.ReportJobUpdateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewLeases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.scheduler.v1.SchedulerService/RenewLeases',
+            outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.RenewLeasesRequest.SerializeToString,
+            outpost_dot_scheduler_dot_v1_dot_scheduler__pb2.RenewLeasesResponse.FromString,
             options,
             channel_credentials,
             insecure,
