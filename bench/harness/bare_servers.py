@@ -1,8 +1,9 @@
 """The bare transports Outpost is weighed against: plain servers and their idle clients.
 
 Run as a child process (`python bench/harness/bare_servers.py KIND --ready-file PATH`),
-it serves one kind on a free loopback port and writes `{"pid": ..., "port": ...}` to the ready
-file. Each server holds a connection open and reads from it, nothing else:
+it serves one kind on a loopback port (a free one, or `--port`) and writes
+`{"pid": ..., "port": ...}` to the ready file. Each server holds a connection open and
+reads from it, nothing else:
 
     websocket  a plain `websockets` asyncio server, compression off, discarding messages
     aiohttp    a plain aiohttp WebSocket endpoint, compression off (the gateway's stack)
@@ -43,18 +44,18 @@ Close = Callable[[], Awaitable[None]]
 
 
 # --- servers (child process) -------------------------------------------------------------
-async def _serve_websocket(ready: Callable[[int], None]) -> None:
+async def _serve_websocket(ready: Callable[[int], None], port: int = 0) -> None:
     async def handler(connection: ServerConnection) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):
             async for _message in connection:
                 pass
 
-    async with serve(handler, HOST, 0, compression=None) as server:
+    async with serve(handler, HOST, port, compression=None) as server:
         ready(server.sockets[0].getsockname()[1])
         await asyncio.Future()
 
 
-async def _serve_aiohttp(ready: Callable[[int], None]) -> None:
+async def _serve_aiohttp(ready: Callable[[int], None], port: int = 0) -> None:
     async def agent(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
@@ -66,25 +67,25 @@ async def _serve_aiohttp(ready: Callable[[int], None]) -> None:
     app.router.add_get("/", agent)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, HOST, 0, backlog=1024)
+    site = web.TCPSite(runner, HOST, port, backlog=1024)
     await site.start()
     ready(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
     await asyncio.Future()
 
 
-async def _serve_tcp(ready: Callable[[int], None]) -> None:
+async def _serve_tcp(ready: Callable[[int], None], port: int = 0) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError):
             while await reader.read(64 * 1024):
                 pass
         writer.close()
 
-    server = await asyncio.start_server(handle, HOST, 0, backlog=1024)
+    server = await asyncio.start_server(handle, HOST, port, backlog=1024)
     ready(server.sockets[0].getsockname()[1])
     await asyncio.Future()
 
 
-async def _serve_grpc(ready: Callable[[int], None]) -> None:
+async def _serve_grpc(ready: Callable[[int], None], port: int = 0) -> None:
     async def connect(_requests: Any, context: grpc.aio.ServicerContext) -> None:
         answered = False
         while (await context.read()) is not grpc.aio.EOF:
@@ -100,9 +101,9 @@ async def _serve_grpc(ready: Callable[[int], None]) -> None:
             )
         ]
     )
-    port = server.add_insecure_port(f"{HOST}:0")
+    bound = server.add_insecure_port(f"{HOST}:{port}")
     await server.start()
-    ready(port)
+    ready(bound)
     await server.wait_for_termination()
 
 
@@ -174,6 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="one bare transport server for bench/idle_sessions.py")
     parser.add_argument("kind", choices=sorted(SERVERS))
     parser.add_argument("--ready-file", required=True)
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -181,7 +183,7 @@ def main() -> None:
         write_ready_file(args.ready_file, kind=args.kind, port=port)
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(SERVERS[args.kind](ready))
+        asyncio.run(SERVERS[args.kind](ready, args.port))
 
 
 if __name__ == "__main__":
