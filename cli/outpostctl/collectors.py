@@ -1,9 +1,10 @@
-"""`outpostctl collectors ...`: list, inspect, register, enable, disable and remove collectors.
+"""`outpostctl collectors ...`: list, inspect, explain, register, enable, disable, remove.
 
 A collector announces itself and waits as pending; an admin registers it with the service
 username and password set when it was installed. Every change is sent with an actor
 (`OUTPOST_ACTOR`, else the OS user name) and an optional reason, which the registry
-records and shows in `collectors show`.
+records and shows in `collectors show`. `collectors explain` asks the registry why a
+collector is or is not live and exits 0 only when it is, so scripts can gate on it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from outpostctl import output, secret_input
 from outpostctl.endpoints import endpoints_of
 from outpostctl.errors import CommandError
 from outpostctl.options import JsonFlag, Reason, Yes, actor, confirm_removal
-from outpostctl.registry_client import Collector, NameConflict, RegistryClient
+from outpostctl.registry_client import Collector, Explanation, NameConflict, RegistryClient, SpoolStatus
 from outpostctl.secret_input import SecretSource
 
 app = typer.Typer(help="Collectors: list, register, enable, disable, remove.", no_args_is_help=True)
@@ -33,6 +35,11 @@ class State(enum.StrEnum):
 
 CollectorName = Annotated[str, typer.Argument(metavar="NAME", help="The collector's name.")]
 
+EXIT_NOT_LIVE = 3
+"""`collectors explain` answered, and the collector is not live. Distinct from 1 (the
+question could not be asked: registry unreachable) and 2 (usage), so a script can tell
+"it is down" from "I could not find out"."""
+
 
 @app.command("list")
 def list_collectors(
@@ -40,7 +47,7 @@ def list_collectors(
     state: Annotated[State | None, typer.Option(help="Only collectors in this state.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List collectors with their state, connection and key fingerprint."""
+    """List collectors with their state, online status and key fingerprint."""
     with RegistryClient(endpoints_of(ctx)) as registry:
         collectors = registry.list_collectors(state.value if state else None)
         if as_json:
@@ -73,7 +80,8 @@ def show_collector(ctx: typer.Context, name: CollectorName, as_json: JsonFlag = 
                 ("state", output.state_text(c.state)),
                 ("state reason", c.state_reason or "-"),
                 ("state changed by", c.state_changed_by or "-"),
-                ("connected", output.yes_no(c.connected)),
+                ("status", output.online_text(c.online)),
+                ("connected (gateway)", output.yes_no(c.connected)),
                 ("transport", c.transport or "-"),
                 ("gateway", c.gateway_id or "-"),
                 ("remote address", c.remote_address or "-"),
@@ -84,9 +92,43 @@ def show_collector(ctx: typer.Context, name: CollectorName, as_json: JsonFlag = 
                 ("first seen", output.moment(c.first_seen)),
                 ("last seen", output.moment(c.last_seen)),
                 ("registered", output.moment(c.registered_at)),
+                ("last error", c.last_error or "-"),
+                ("last error at", output.moment(c.last_error_at) if c.last_error else "-"),
+                ("clock skew", _skew_text(c.clock_skew_ms)),
+                ("spool", _spool_text(c.spool)),
+                ("spool drops", _drops_text(c.spool)),
             ]
         )
     )
+
+
+@app.command("explain")
+def explain_collector(ctx: typer.Context, name: CollectorName, as_json: JsonFlag = False) -> None:
+    """Say why a collector is or is not live, with evidence and advice.
+
+    Exit status: 0 live (online and enabled), 3 not live, 1 the registry could not be asked.
+    """
+    with RegistryClient(endpoints_of(ctx)) as registry:
+        explanation = registry.explain_collector(name)
+    if as_json:
+        output.print_json(explanation)
+    else:
+        print_explanation(explanation)
+    if not explanation.live:
+        raise typer.Exit(EXIT_NOT_LIVE)
+
+
+def print_explanation(explanation: Explanation) -> None:
+    """The summary, then each finding: severity, code, message, when, and what to do."""
+    output.print_line(output.safe(explanation.summary), "bold green" if explanation.live else "bold red")
+    for finding in explanation.findings:
+        line = output.severity_text(finding.severity)
+        line.append(f" [{output.safe(finding.code)}] {output.safe(finding.message)}")
+        output.stdout.print(line, soft_wrap=True)
+        if finding.at is not None:
+            output.print_line(f"      at {output.moment(finding.at)}", "dim")
+        if finding.advice:
+            output.print_line(f"      advice: {output.safe(finding.advice)}")
 
 
 @app.command("conflicts")
@@ -182,7 +224,7 @@ def _collectors_table(collectors: list[Collector]) -> Table:
             "NAME",
             "ZONE",
             "STATE",
-            "CONNECTED",
+            "STATUS",
             "FINGERPRINT",
             "VERSION",
             "ADDRESS",
@@ -193,7 +235,7 @@ def _collectors_table(collectors: list[Collector]) -> Table:
                 c.name,
                 c.zone,
                 output.state_text(c.state),
-                output.yes_no(c.connected),
+                output.online_text(c.online),
                 c.fingerprint,
                 c.version,
                 output.host(c.remote_address),
@@ -203,6 +245,32 @@ def _collectors_table(collectors: list[Collector]) -> Table:
         ),
         truncate=["FINGERPRINT"],
     )
+
+
+def _skew_text(skew_ms: int) -> str:
+    """Collector clock minus gateway clock; 0 is also what a registry that measured nothing sends."""
+    return f"{skew_ms / 1000:+.1f} s (collector minus gateway)"
+
+
+def _spool_text(spool: SpoolStatus | None) -> str:
+    if spool is None:
+        return "not reported"
+    bound = f" of {output.size(spool.max_bytes)}" if spool.max_bytes else ""
+    backlog = f"{spool.batches} batches, {output.size(spool.bytes)}{bound}"
+    if spool.oldest is not None:
+        backlog += f", oldest {output.ago(spool.oldest)}"
+    return backlog
+
+
+def _drops_text(spool: SpoolStatus | None) -> Text | str:
+    if spool is None:
+        return "-"
+    dropped = spool.dropped_full + spool.dropped_expired + spool.dropped_corrupt
+    text = (
+        f"{dropped} batches ({spool.dropped_full} full, {spool.dropped_expired} expired, "
+        f"{spool.dropped_corrupt} corrupt), {spool.dropped_devices} devices"
+    )
+    return Text(text, style="red") if dropped else text
 
 
 def _conflicts_table(conflicts: list[NameConflict]) -> Table:

@@ -39,6 +39,11 @@ STATE_STYLES = {
 }
 
 
+SEVERITY_STYLES = {"ok": "green", "info": "cyan", "warning": "yellow", "error": "red"}
+SEVERITY_MARKERS = {"ok": "OK", "info": "INFO", "warning": "WARN", "error": "ERROR"}
+"""`collectors explain` findings: a fixed-width word per severity, readable without colour."""
+
+
 def safe(value: object) -> str:
     """`value` as text with every non-printable character shown as an escape."""
     text = str(value)
@@ -143,6 +148,27 @@ def state_text(state: str) -> Text:
 
 def yes_no(flag: bool) -> Text:
     return Text("yes", style="green") if flag else Text("no", style="dim")
+
+
+def online_text(online: bool) -> Text:
+    """The registry's online verdict as one word (`collectors list`, `show`)."""
+    return Text("online", style="green") if online else Text("offline", style="red")
+
+
+def severity_text(severity: str) -> Text:
+    """A finding's severity as a padded marker; an unknown one is shown as sent."""
+    marker = SEVERITY_MARKERS.get(severity, safe(severity).upper())
+    return Text(f"{marker:<5}", style=SEVERITY_STYLES.get(severity, ""))
+
+
+def size(count: int) -> str:
+    """Bytes for people: "512 B", "3.2 KiB", "12.0 MiB", "1.5 GiB"."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Text | str]], *, truncate: Sequence[str] = ()) -> Table:

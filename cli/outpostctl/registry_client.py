@@ -1,5 +1,5 @@
-"""The registry's admin calls, as plain records: collectors, name conflicts, server info,
-discovery credentials.
+"""The registry's admin calls, as plain records: collectors, explanations, name conflicts,
+server info, discovery credentials.
 
 Protobuf stays in this module; commands and renderers see frozen dataclasses whose
 timestamps are timezone-aware UTC datetimes, or None when the server never set them.
@@ -10,7 +10,7 @@ and their records keep them out of `repr` so a traceback or debug print cannot s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from outpost.agent.v1 import agent_pb2
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
@@ -21,12 +21,32 @@ _CREDENTIAL_TYPE_PREFIX = "CREDENTIAL_TYPE_"
 
 
 @dataclass(frozen=True)
+class SpoolStatus:
+    """The collector's durable result spool at its last report; drop counters never go down."""
+
+    batches: int
+    bytes: int
+    max_bytes: int
+    max_age_seconds: int
+    oldest: datetime | None
+    dropped_full: int
+    dropped_expired: int
+    dropped_corrupt: int
+    dropped_devices: int
+
+
+@dataclass(frozen=True)
 class Collector:
-    """One collector as the registry knows it (field order is the JSON order)."""
+    """One collector as the registry knows it (field order is the JSON order).
+
+    `online` is the registry's verdict (connected and heard from within two heartbeat
+    intervals); `connected` is only what a gateway last reported.
+    """
 
     name: str
     zone: str
     state: str
+    online: bool
     connected: bool
     fingerprint: str
     last_seen: datetime | None
@@ -40,6 +60,32 @@ class Collector:
     state_reason: str
     state_changed_by: str
     username: str
+    last_error: str
+    last_error_at: datetime | None
+    clock_skew_ms: int
+    spool: SpoolStatus | None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One piece of evidence from `collectors explain`; `at` is None for a current fact."""
+
+    code: str
+    severity: str  # "ok", "info", "warning" or "error"
+    message: str
+    at: datetime | None
+    advice: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a collector is or is not live; `collector` is None for a name never seen."""
+
+    name: str
+    live: bool
+    summary: str
+    findings: list[Finding]
+    collector: Collector | None
 
 
 @dataclass(frozen=True)
@@ -132,6 +178,25 @@ class RegistryClient(Connection):
         reply = self.call(self._stub.GetCollector, registry_pb2.GetCollectorRequest(name=name))
         return _collector(reply.collector)
 
+    def explain_collector(self, name: str) -> Explanation:
+        reply = self.call(self._stub.ExplainCollector, registry_pb2.ExplainCollectorRequest(name=name))
+        return Explanation(
+            name=reply.name or name,
+            live=reply.live,
+            summary=reply.summary,
+            findings=[
+                Finding(
+                    code=f.code,
+                    severity=f.severity,
+                    message=f.message,
+                    at=time_field(f, "at"),
+                    advice=f.advice,
+                )
+                for f in reply.findings
+            ],
+            collector=_collector(reply.collector) if reply.HasField("collector") else None,
+        )
+
     def register_collector(self, name: str, *, username: str, password: str, enable: bool, actor: str) -> Collector:
         request = registry_pb2.RegisterCollectorRequest(
             name=name, username=username, password=password, enable=enable, actor=actor
@@ -223,6 +288,7 @@ def _collector(c: registry_pb2.Collector) -> Collector:
         name=c.name,
         zone=c.zone,
         state=state_name(c.state),
+        online=c.online,
         connected=c.connected,
         fingerprint=c.fingerprint,
         last_seen=time_field(c, "last_seen"),
@@ -236,6 +302,24 @@ def _collector(c: registry_pb2.Collector) -> Collector:
         state_reason=c.state_reason,
         state_changed_by=c.state_changed_by,
         username=c.username,
+        last_error=c.last_error,
+        last_error_at=time_field(c, "last_error_at"),
+        clock_skew_ms=c.clock_skew_ms,
+        spool=_spool(c.spool) if c.HasField("spool") else None,
+    )
+
+
+def _spool(s: agent_pb2.SpoolStatus) -> SpoolStatus:
+    return SpoolStatus(
+        batches=s.batches,
+        bytes=s.bytes,
+        max_bytes=s.max_bytes,
+        max_age_seconds=s.max_age_seconds,
+        oldest=datetime.fromtimestamp(s.oldest_unix_ms / 1000, UTC) if s.oldest_unix_ms > 0 else None,
+        dropped_full=s.dropped_full,
+        dropped_expired=s.dropped_expired,
+        dropped_corrupt=s.dropped_corrupt,
+        dropped_devices=s.dropped_devices,
     )
 
 

@@ -16,8 +16,9 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -116,9 +117,14 @@ class RegistryServer:
         await self.store.dispose()
 
 
-async def build_server(config: RegistryConfig) -> tuple[RegistryServer, int]:
-    """Migrate, wire and bind (port 0 picks a free one); returns the server and its port."""
-    started_at = utc_now()
+async def build_server(
+    config: RegistryConfig, *, clock: Callable[[], datetime] = utc_now
+) -> tuple[RegistryServer, int]:
+    """Migrate, wire and bind (port 0 picks a free one); returns the server and its port.
+
+    `clock` is the registry's time (tests move it to age collectors without sleeping).
+    """
+    started_at = clock()
     box = _secret_box(config)
     try:
         store, server_instance = await open_store(config.database_url, started_at)
@@ -138,7 +144,7 @@ async def build_server(config: RegistryConfig) -> tuple[RegistryServer, int]:
         database=redact(config.database_url),
         heartbeat_interval_seconds=config.heartbeat_interval,
     )
-    registry = Registry(store, hub, info)
+    registry = Registry(store, hub, info, clock)
     credentials = Credentials(store, box)
     server, health_servicer = build_grpc_server(service_names=[SERVICE_NAME])
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(registry, credentials), server)
@@ -239,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--heartbeat-interval",
         type=_heartbeat,
         default=env("heartbeat_interval", "30"),
-        help="seconds between collector heartbeats; 3 missed means disconnected",
+        help="seconds between collector heartbeats; a collector not heard from for 2 is offline",
     )
     parser.add_argument(
         "--secret-key-file",

@@ -20,6 +20,7 @@ from outpost.session import handshake
 from services.registry import metrics
 from services.registry.domain import authentication as auth
 from services.registry.domain import collectors as rules
+from services.registry.domain import explain
 from services.registry.domain.collectors import (
     Collector,
     CollectorEvent,
@@ -27,6 +28,7 @@ from services.registry.domain.collectors import (
     NameConflict,
     SessionReport,
 )
+from services.registry.domain.refusals import HandshakeRefusal
 from services.registry.domain.verifier import credentials_match
 from services.registry.store.queries import RegistryStore, Transaction
 from services.registry.watch import WatchHub
@@ -82,8 +84,27 @@ class Registry:
             outcome = self._outcome(attempt, None, refused)
         if outcome is None:
             outcome = await self._authenticate_unknown(attempt, now)
+        if outcome.refused is not None:
+            await self._record_refusal(attempt, outcome, outcome.refused, now)
         self._record(attempt, outcome)
         return outcome
+
+    async def _record_refusal(
+        self, attempt: auth.AuthAttempt, outcome: auth.AuthOutcome, refused: auth.Refused, now: datetime
+    ) -> None:
+        """Keep the refusal as evidence for `explain` (its own short transaction, bounded table)."""
+        refusal = HandshakeRefusal(
+            name=attempt.hello.name,
+            instance_uid=attempt.hello.instance_uid,
+            fingerprint=outcome.fingerprint,
+            remote_address=attempt.remote_address,
+            reason=refused.refusal.value,
+            message=refused.message[:MAX_ERROR_CHARS],
+            first_at=now,
+            last_at=now,
+        )
+        async with self._store.write(exclusive=False) as tx:
+            await tx.record_refusal(refusal, now)
 
     async def _authenticate_known(
         self,
@@ -134,6 +155,8 @@ class Registry:
                 gateway_id=attempt.gateway_id,
                 session_id=attempt.session_id,
                 connected=True,
+                reported_at=now,
+                spool=hello.spool,
             )
             await tx.insert_collector(pending)
             change = rules.StateChange(CollectorState.PENDING, "announced; waiting for an admin to register it", "")
@@ -315,7 +338,26 @@ class Registry:
     def watch(self, since_revision: int) -> AsyncIterator[CollectorEvent]:
         return self._hub.watch(since_revision)
 
+    async def explain(self, name: str) -> explain.Explanation:
+        """Why `name` is or is not live; an unknown name is explained too, not an error."""
+        name = rules.require_name(name)
+        async with self._store.read() as tx:
+            collector = await tx.collector_by_name(name)
+            refusals = await tx.refusals_for(name, collector.instance_uid if collector else None)
+        now = self._now()
+        seen = None if collector is None else self._as_seen(collector, now)
+        settings = explain.ServerSettings(
+            server_instance=self.info.server_instance,
+            version=self.info.version,
+            heartbeat_interval_seconds=self.info.heartbeat_interval_seconds,
+        )
+        return explain.explain_collector(name, seen, refusals, settings, now)
+
     def _as_seen(self, collector: Collector, now: datetime) -> Collector:
-        """`connected` as people should read it: reported *and* recently seen."""
-        connected = rules.is_connected(collector, now, self.info.heartbeat_interval_seconds)
-        return replace(collector, connected=connected)
+        """The collector as people should read it: `online` computed at `now` (ADR 0010).
+
+        Computed at every read, never stored: a gateway killed with -9 sends nothing more,
+        and its collectors must still turn offline.
+        """
+        online = rules.is_online(collector, now, self.info.heartbeat_interval_seconds)
+        return replace(collector, online=online)

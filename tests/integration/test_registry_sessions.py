@@ -1,18 +1,49 @@
-"""ReportSessions and what `Collector.connected` shows people."""
+"""ReportSessions, and what `Collector.connected` and `Collector.online` show people.
+
+`connected` is what a gateway last reported; `online` is computed at read time:
+connected and heard from within two heartbeat intervals (ADR 0010). The registry's clock
+is a `ManualClock`, so "two intervals later" takes no time.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from outpost.agent.v1 import agent_pb2
 from outpost.registry.v1 import registry_pb2
 from tests.integration.test_registry_support import (
+    ManualClock,
     RunningRegistry,
     announce,
-    eventually,
     get,
     running_registry,
 )
 
+INTERVAL = 30
 
-def session(instance_uid: str, session_id: str, *, connected: bool, last_error: str = "") -> registry_pb2.SessionReport:
+
+def seen(collector: registry_pb2.Collector) -> datetime:
+    return collector.last_seen.ToDatetime(tzinfo=UTC)
+
+
+def stamp(when: datetime) -> Timestamp:
+    result = Timestamp()
+    result.FromDatetime(when)
+    return result
+
+
+def session(
+    instance_uid: str,
+    session_id: str,
+    *,
+    connected: bool,
+    last_error: str = "",
+    heard: datetime | None = None,
+    skew_ms: int = 0,
+    spool: agent_pb2.SpoolStatus | None = None,
+) -> registry_pb2.SessionReport:
     return registry_pb2.SessionReport(
         instance_uid=instance_uid,
         session_id=session_id,
@@ -20,6 +51,9 @@ def session(instance_uid: str, session_id: str, *, connected: bool, last_error: 
         remote_address="198.51.100.20:7000",
         transport="tcp",
         last_error=last_error,
+        last_heard_at=None if heard is None else stamp(heard),
+        clock_skew_ms=skew_ms,
+        spool=spool,
     )
 
 
@@ -107,20 +141,6 @@ async def test_an_empty_complete_report_disconnects_everything_on_that_gateway(
         assert not (await get(registry, "edge-7")).connected
 
 
-async def test_collector_unseen_for_three_heartbeats_shows_disconnected(database_url: str) -> None:
-    async with running_registry(database_url, heartbeat_interval=1) as registry:
-        await announce(registry, "edge-7")
-        assert (await get(registry, "edge-7")).connected
-
-        async def disconnected() -> bool:
-            return not (await get(registry, "edge-7")).connected
-
-        # Nobody reports for it any more (say, its gateway was killed with -9).
-        await eventually(disconnected, timeout=8.0, what="edge-7 to look disconnected")
-        listed = await registry.stub.ListCollectors(registry_pb2.ListCollectorsRequest())
-        assert [c.connected for c in listed.collectors] == [False]
-
-
 async def test_reports_for_unknown_collectors_are_ignored(database_url: str) -> None:
     async with running_registry(database_url) as registry:
         await report(
@@ -132,3 +152,162 @@ async def test_reports_for_unknown_collectors_are_ignored(database_url: str) -> 
         )
         listed = await registry.stub.ListCollectors(registry_pb2.ListCollectorsRequest())
         assert list(listed.collectors) == []
+
+
+async def test_online_turns_false_after_two_intervals_without_a_report(database_url: str) -> None:
+    clock = ManualClock()
+    async with running_registry(database_url, heartbeat_interval=INTERVAL, clock=clock) as registry:
+        collector = await announce(registry, "edge-7")
+        await report(registry, "gw-1", session(collector.instance_uid, "s-1", connected=True, heard=clock.now))
+        assert (await get(registry, "edge-7")).online
+
+        clock.advance(2 * INTERVAL)  # exactly two intervals: still online
+        assert (await get(registry, "edge-7")).online
+
+        # Nobody reports any more (its gateway was killed with -9): offline, though the
+        # gateway's last word was "connected".
+        clock.advance(1)
+        shown = await get(registry, "edge-7")
+        listed = await registry.stub.ListCollectors(registry_pb2.ListCollectorsRequest())
+        assert (shown.online, shown.connected) == (False, True)
+        assert [(c.name, c.online) for c in listed.collectors] == [("edge-7", False)]
+
+
+async def test_online_follows_when_the_gateway_last_heard_not_when_it_reported(database_url: str) -> None:
+    clock = ManualClock()
+    async with running_registry(database_url, heartbeat_interval=INTERVAL, clock=clock) as registry:
+        collector = await announce(registry, "edge-7")
+        heard = clock.now
+        clock.advance(INTERVAL)
+        # The gateway still holds the session and reports it, but has heard nothing since.
+        await report(registry, "gw-1", session(collector.instance_uid, "s-1", connected=True, heard=heard))
+        assert (await get(registry, "edge-7")).online
+        clock.advance(INTERVAL + 1)
+        live = session(collector.instance_uid, "s-1", connected=True, heard=heard)
+        await report(registry, "gw-1", live, complete=True)
+
+        shown = await get(registry, "edge-7")
+        assert (shown.online, shown.connected) == (False, True)
+        assert seen(shown) == heard
+
+
+async def test_last_seen_never_moves_back_and_is_capped_at_the_registrys_now(database_url: str) -> None:
+    clock = ManualClock()
+    async with running_registry(database_url, heartbeat_interval=INTERVAL, clock=clock) as registry:
+        collector = await announce(registry, "edge-7")
+        announced = clock.now
+        uid = collector.instance_uid
+
+        # A late report, heard before the handshake: last_seen stays.
+        await report(registry, "gw-1", session(uid, "s-1", connected=True, heard=announced - timedelta(seconds=100)))
+        assert seen(await get(registry, "edge-7")) == announced
+
+        # A gateway whose clock runs an hour fast: capped at the registry's now.
+        clock.advance(100)
+        await report(registry, "gw-1", session(uid, "s-1", connected=True, heard=clock.now + timedelta(hours=1)))
+        assert seen(await get(registry, "edge-7")) == clock.now
+
+
+async def test_report_records_clock_skew_and_spool_and_keeps_them_when_a_report_has_none(
+    database_url: str,
+) -> None:
+    clock = ManualClock()
+    spool = agent_pb2.SpoolStatus(
+        batches=3,
+        bytes=4096,
+        max_bytes=1 << 28,
+        max_age_seconds=604800,
+        oldest_unix_ms=int(clock.now.timestamp() * 1000) - 5000,
+        dropped_full=2,
+        dropped_devices=7,
+    )
+    async with running_registry(database_url, heartbeat_interval=INTERVAL, clock=clock) as registry:
+        collector = await announce(registry, "edge-7")
+        uid = collector.instance_uid
+        await report(registry, "gw-1", session(uid, "s-1", connected=True, heard=clock.now, skew_ms=-7250, spool=spool))
+        recorded = await get(registry, "edge-7")
+
+        # A gateway that predates the fields (no last_heard_at, no spool) changes neither.
+        await report(registry, "gw-1", session(uid, "s-1", connected=True))
+        kept = await get(registry, "edge-7")
+
+        assert recorded.clock_skew_ms == -7250
+        assert recorded.spool == spool
+        assert (kept.clock_skew_ms, kept.spool) == (-7250, spool)
+        assert kept.online
+
+
+async def test_disconnect_records_the_error_its_time_and_the_last_spool(database_url: str) -> None:
+    clock = ManualClock()
+    async with running_registry(database_url, heartbeat_interval=INTERVAL, clock=clock) as registry:
+        collector = await announce(registry, "edge-7")
+        response = await collector.authenticate(registry, session_id="s-1")
+        assert response.decision == registry_pb2.DECISION_ACCEPTED
+        heard = clock.advance(5)
+        reported_at = clock.advance(20)
+        final = agent_pb2.SpoolStatus(batches=1, bytes=10)
+
+        await report(
+            registry,
+            "gw-1",
+            session(
+                collector.instance_uid,
+                "s-1",
+                connected=False,
+                last_error="heartbeat timeout: nothing heard for 90 s",
+                heard=heard,
+                skew_ms=12,
+                spool=final,
+            ),
+        )
+
+        shown = await get(registry, "edge-7")
+        assert (shown.connected, shown.online) == (False, False)
+        assert shown.last_error == "heartbeat timeout: nothing heard for 90 s"
+        assert shown.last_error_at.ToDatetime(tzinfo=UTC) == reported_at
+        assert seen(shown) == heard
+        assert (shown.clock_skew_ms, shown.spool) == (12, final)
+
+
+async def test_a_stale_session_on_an_old_gateway_does_not_pull_the_collector_back(database_url: str) -> None:
+    clock = ManualClock()
+    async with running_registry(database_url, heartbeat_interval=INTERVAL, clock=clock) as registry:
+        collector = await announce(registry, "edge-7")
+        await collector.authenticate(registry, gateway_id="gw-1", session_id="old")
+        old_heard = clock.now
+        clock.advance(10)
+        await collector.authenticate(registry, gateway_id="gw-2", session_id="new")
+        clock.advance(5)
+
+        # gw-1 has not noticed the old session died: it still lists it, last heard long ago.
+        await report(registry, "gw-1", session(collector.instance_uid, "old", connected=True, heard=old_heard))
+        shown = await get(registry, "edge-7")
+
+        assert (shown.gateway_id, shown.connected, shown.online) == ("gw-2", True, True)
+
+
+async def test_complete_report_keeps_listed_sessions_heard_before_the_report(database_url: str) -> None:
+    clock = ManualClock()
+    async with running_registry(database_url, heartbeat_interval=INTERVAL, clock=clock) as registry:
+        collector = await announce(registry, "edge-7")
+        await collector.authenticate(registry, gateway_id="gw-1", session_id="s-1")
+        heard = clock.advance(10)
+        clock.advance(5)
+
+        live = session(collector.instance_uid, "s-1", connected=True, heard=heard)
+        await report(registry, "gw-1", live, complete=True)
+
+        shown = await get(registry, "edge-7")
+        assert (shown.connected, shown.online) == (True, True)
+
+
+async def test_the_hello_spool_is_recorded_at_the_handshake(database_url: str) -> None:
+    async with running_registry(database_url) as registry:
+        collector = await announce(registry, "edge-7")
+        request = collector.request(registry.server_instance)
+        request.hello.spool.CopyFrom(agent_pb2.SpoolStatus(batches=9, bytes=900, dropped_expired=1))
+
+        response = await registry.stub.AuthenticateCollector(request)
+
+        assert response.decision == registry_pb2.DECISION_ACCEPTED
+        assert (await get(registry, "edge-7")).spool == agent_pb2.SpoolStatus(batches=9, bytes=900, dropped_expired=1)

@@ -2,7 +2,8 @@
 
 `running_registry` starts the real gRPC server in-process on port 0 through
 `services.registry.app.build_server` against the `database_url` fixture (SQLite and
-PostgreSQL) and hands back a stub on a real channel. `FakeCollector` holds a real
+PostgreSQL) and hands back a stub on a real channel; give it a `ManualClock` to move the
+registry's time instead of sleeping. `FakeCollector` holds a real
 Ed25519 key pair and a real argon2id verifier, and builds handshakes the way the
 collector does (`outpost.session.handshake.sign` over the transcript).
 """
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -26,6 +28,7 @@ from outpost.agent.v1 import agent_pb2
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
 from services.registry.app import RegistryConfig, RegistryServer, build_server
+from services.registry.registry import utc_now
 
 CS = agent_pb2.CollectorState
 R = agent_pb2.DisconnectReason
@@ -51,11 +54,27 @@ class RunningRegistry:
         return self.server.server_instance
 
 
+class ManualClock:
+    """The registry's clock, moved by the test: `advance(61)` is a minute without sleeping."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
 @asynccontextmanager
-async def running_registry(database_url: str, **overrides: Any) -> AsyncIterator[RunningRegistry]:
+async def running_registry(
+    database_url: str, *, clock: ManualClock | None = None, **overrides: Any
+) -> AsyncIterator[RunningRegistry]:
     """The registry serving on 127.0.0.1:<free port>, stopped (and its engine disposed) after."""
     config = RegistryConfig(database_url=database_url, listen="127.0.0.1:0", metrics_listen="")
-    server, port = await build_server(replace(config, **overrides))
+    server, port = await build_server(replace(config, **overrides), clock=clock or utc_now)
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:

@@ -9,7 +9,7 @@ the handshake signature, because its transcript is defined over the wire message
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -27,6 +27,7 @@ from services.registry.domain.collectors import (
     EventKind,
     NameConflict,
     SessionReport,
+    SpoolStatus,
 )
 from services.registry.domain.credentials import (
     Credential,
@@ -37,6 +38,7 @@ from services.registry.domain.credentials import (
     SnmpV3,
     SshLogin,
 )
+from services.registry.domain.explain import Explanation, Finding
 from services.registry.registry import Registry
 
 CS = agent_pb2.CollectorState
@@ -87,6 +89,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 username=hello.username,
                 password_verifier=hello.password_verifier,
                 encryption_public_key=hello.encryption_public_key,
+                spool=_spool(hello.spool) if hello.HasField("spool") else None,
             ),
             proof_valid=handshake.verify(hello, request.nonce, info.server_instance, request.signature),
             remote_address=request.remote_address,
@@ -120,17 +123,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def ReportSessions(
         self, request: registry_pb2.ReportSessionsRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.ReportSessionsResponse:
-        reports = [
-            SessionReport(
-                instance_uid=s.instance_uid,
-                session_id=s.session_id,
-                connected=s.connected,
-                remote_address=s.remote_address,
-                transport=s.transport,
-                last_error=s.last_error,
-            )
-            for s in request.sessions
-        ]
+        reports = [_session_report(s) for s in request.sessions]
         await self._registry.report_sessions(request.gateway_id, reports, complete=request.complete)
         return registry_pb2.ReportSessionsResponse()
 
@@ -158,6 +151,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     ) -> registry_pb2.GetCollectorResponse:
         collector = await self._registry.get_collector(request.name)
         return registry_pb2.GetCollectorResponse(collector=_collector(collector))
+
+    async def ExplainCollector(
+        self, request: registry_pb2.ExplainCollectorRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.ExplainCollectorResponse:
+        return _explanation(await self._registry.explain(request.name))
 
     async def RegisterCollector(
         self, request: registry_pb2.RegisterCollectorRequest, context: grpc.aio.ServicerContext
@@ -272,6 +270,81 @@ def _timestamp(value: datetime | None) -> Timestamp | None:
     return stamp
 
 
+def _session_report(s: registry_pb2.SessionReport) -> SessionReport:
+    """A gateway's report; proto3 int64 has no presence, so the skew counts only with a time.
+
+    A report without `last_heard_at` comes from a gateway that predates ADR 0010 and
+    measures no skew: its 0 must not overwrite a value a newer gateway measured.
+    """
+    heard = _datetime(s.last_heard_at) if s.HasField("last_heard_at") else None
+    return SessionReport(
+        instance_uid=s.instance_uid,
+        session_id=s.session_id,
+        connected=s.connected,
+        remote_address=s.remote_address,
+        transport=s.transport,
+        last_error=s.last_error,
+        last_heard_at=heard,
+        clock_skew_ms=s.clock_skew_ms if heard is not None else None,
+        spool=_spool(s.spool) if s.HasField("spool") else None,
+    )
+
+
+def _datetime(stamp: Timestamp) -> datetime | None:
+    """A wire time as aware UTC; the zero epoch means unset."""
+    if stamp.seconds == 0 and stamp.nanos == 0:
+        return None
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def _spool(s: agent_pb2.SpoolStatus) -> SpoolStatus:
+    return SpoolStatus(
+        batches=s.batches,
+        bytes=s.bytes,
+        max_bytes=s.max_bytes,
+        max_age_seconds=s.max_age_seconds,
+        oldest_at=datetime.fromtimestamp(s.oldest_unix_ms / 1000, UTC) if s.oldest_unix_ms > 0 else None,
+        dropped_full=s.dropped_full,
+        dropped_expired=s.dropped_expired,
+        dropped_corrupt=s.dropped_corrupt,
+        dropped_devices=s.dropped_devices,
+    )
+
+
+def _spool_message(s: SpoolStatus) -> agent_pb2.SpoolStatus:
+    return agent_pb2.SpoolStatus(
+        batches=s.batches,
+        bytes=s.bytes,
+        max_bytes=s.max_bytes,
+        max_age_seconds=s.max_age_seconds,
+        oldest_unix_ms=0 if s.oldest_at is None else int(s.oldest_at.timestamp() * 1000),
+        dropped_full=s.dropped_full,
+        dropped_expired=s.dropped_expired,
+        dropped_corrupt=s.dropped_corrupt,
+        dropped_devices=s.dropped_devices,
+    )
+
+
+def _explanation(e: Explanation) -> registry_pb2.ExplainCollectorResponse:
+    return registry_pb2.ExplainCollectorResponse(
+        name=e.name,
+        live=e.live,
+        summary=e.summary,
+        findings=[_finding(f) for f in e.findings],
+        collector=None if e.collector is None else _collector(e.collector),
+    )
+
+
+def _finding(f: Finding) -> registry_pb2.Finding:
+    return registry_pb2.Finding(
+        code=f.code.value,
+        severity=f.severity.value,
+        message=f.message,
+        at=_timestamp(f.at),
+        advice=f.advice,
+    )
+
+
 def _collector(c: Collector) -> registry_pb2.Collector:
     """The admin view: never the verifier, nor the raw key (the fingerprint names it)."""
     return registry_pb2.Collector(
@@ -292,6 +365,11 @@ def _collector(c: Collector) -> registry_pb2.Collector:
         state_changed_by=c.state_changed_by,
         username=c.username,
         revision=c.revision,
+        online=c.online,
+        last_error=c.last_error,
+        last_error_at=_timestamp(c.last_error_at),
+        clock_skew_ms=c.clock_skew_ms or 0,
+        spool=None if c.spool is None else _spool_message(c.spool),
     )
 
 

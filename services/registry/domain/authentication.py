@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from services.registry.domain.collectors import Collector, CollectorState
+from services.registry.domain.collectors import Collector, CollectorState, SpoolStatus
 from services.registry.domain.verifier import verifier_problem
 
 MAX_IDENTITY_CHARS = 256
@@ -50,6 +50,8 @@ class Hello:
     username: str
     password_verifier: str
     encryption_public_key: bytes = b""
+    spool: SpoolStatus | None = None
+    """The spool as the collector starts the session; None from versions before ADR 0010."""
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,13 @@ from datetime import datetime, timedelta
 
 from outpost import errors
 
-CONNECTED_HEARTBEATS = 3
-"""A collector counts as connected only if it was seen within this many heartbeats.
+ONLINE_HEARTBEATS = 2
+"""A collector is online only if it was heard from within this many heartbeat intervals.
 
-Gateways refresh `last_seen` with their session reports; a gateway killed with -9 never
-reports the disconnect, and this is what stops its collectors looking connected forever.
+Gateways report every live session every half interval with the time they last heard
+from it (ADR 0010), so a healthy collector is never older than about one interval. A
+gateway killed with -9 never reports the disconnect, and a cut link stops the messages:
+this window is what turns such collectors offline, without waiting for a TCP timeout.
 """
 
 
@@ -34,6 +36,28 @@ class EventKind(enum.StrEnum):
     REMOVED = "removed"
     BOOKMARK = "bookmark"
     """Never stored: a watch marker carrying the newest revision the watcher has seen."""
+
+
+@dataclass(frozen=True)
+class SpoolStatus:
+    """The collector's durable result spool as it last reported it (agent SpoolStatus).
+
+    Drop counters count since the spool was created and never go down.
+    """
+
+    batches: int = 0
+    bytes: int = 0
+    max_bytes: int = 0
+    max_age_seconds: int = 0
+    oldest_at: datetime | None = None
+    dropped_full: int = 0
+    dropped_expired: int = 0
+    dropped_corrupt: int = 0
+    dropped_devices: int = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_full + self.dropped_expired + self.dropped_corrupt
 
 
 @dataclass(frozen=True)
@@ -64,6 +88,17 @@ class Collector:
     last_error_at: datetime | None = None
     encryption_public_key: bytes = b""
     """Raw X25519 key credentials are sealed to; empty until a collector announces one."""
+    state_changed_at: datetime | None = None
+    """When `state` last changed (registration, enable, disable); None for rows older than 0003
+    whose change-log entry was missing."""
+    reported_at: datetime | None = None
+    """When a gateway last listed this session as live (registry clock); see `report_sessions`."""
+    clock_skew_ms: int | None = None
+    """Collector clock minus gateway clock at its last message; None until a gateway measures it."""
+    spool: SpoolStatus | None = None
+    """None until the collector reports one (versions before ADR 0010 do not)."""
+    online: bool = False
+    """Never stored: `is_online` at the time of reading, set by `Registry` for people."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +130,11 @@ class NameConflict:
 
 @dataclass(frozen=True)
 class SessionReport:
-    """What a gateway says about one collector session it holds (or held)."""
+    """What a gateway says about one collector session it holds (or held).
+
+    `last_heard_at` is None from gateways that predate ADR 0010: such a report means "held
+    now", and carries no clock skew or spool (see `heard_at`).
+    """
 
     instance_uid: str
     session_id: str
@@ -103,6 +142,9 @@ class SessionReport:
     remote_address: str = ""
     transport: str = ""
     last_error: str = ""
+    last_heard_at: datetime | None = None
+    clock_skew_ms: int | None = None
+    spool: SpoolStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -114,10 +156,30 @@ class StateChange:
     changed_by: str
 
 
-def is_connected(collector: Collector, now: datetime, heartbeat_interval_seconds: int) -> bool:
-    """Connected as people should see it: reported connected *and* seen recently."""
-    window = timedelta(seconds=CONNECTED_HEARTBEATS * heartbeat_interval_seconds)
-    return collector.connected and now - collector.last_seen <= window
+def is_online(collector: Collector, now: datetime, heartbeat_interval_seconds: int) -> bool:
+    """Online: the gateway says the session is up *and* it was heard from recently.
+
+    `connected` alone is what a gateway last reported, and stays true forever when that
+    gateway dies without reporting; `last_seen` (the last message of any kind) is what
+    ages. The rule is `connected and now - last_seen <= ONLINE_HEARTBEATS x interval`.
+    """
+    return collector.connected and now - collector.last_seen <= online_window(heartbeat_interval_seconds)
+
+
+def online_window(heartbeat_interval_seconds: int) -> timedelta:
+    return timedelta(seconds=ONLINE_HEARTBEATS * heartbeat_interval_seconds)
+
+
+def heard_at(report: SessionReport, now: datetime) -> datetime:
+    """When the gateway last heard from the collector, as the registry will store it.
+
+    A report without `last_heard_at` (an older gateway) means "held now". A time ahead of
+    the registry's clock is capped at `now`: a gateway whose clock runs fast must not keep
+    a collector online for longer than the window after the gateway is gone.
+    """
+    if report.last_heard_at is None:
+        return now
+    return min(report.last_heard_at, now)
 
 
 def actor_or_default(actor: str) -> str:

@@ -17,6 +17,14 @@ REVISION_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 """BIGINT on PostgreSQL; INTEGER on SQLite, where only that is an AUTOINCREMENT rowid."""
 
 
+SPOOL_TYPE = sa.JSON(none_as_null=True)
+"""The agent's SpoolStatus as a JSON object (see migration 0003 for why not columns).
+
+`none_as_null`: Python None is SQL NULL ("never reported"), not the JSON text `null`, so
+`COALESCE(new, old)` keeps the stored status when a report carries none.
+"""
+
+
 class UtcDateTime(sa.TypeDecorator[datetime]):
     """Timezone-aware UTC in and out, also on SQLite (which stores naive text)."""
 
@@ -83,6 +91,12 @@ class CollectorRow(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # Raw X25519 key; NULL until the collector announces one, then set once (0002).
     encryption_public_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary(), nullable=True)
+    # Status from heartbeats (0003): when its state last changed; when a gateway last listed
+    # its session; collector clock minus gateway clock; its spool at the last report.
+    state_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    clock_skew_ms: Mapped[int | None] = mapped_column(sa.BigInteger(), nullable=True)
+    spool: Mapped[dict[str, Any] | None] = mapped_column(SPOOL_TYPE, nullable=True)
 
 
 class CollectorEventRow(Base):
@@ -115,6 +129,33 @@ class NameConflictRow(Base):
     first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
     attempts: Mapped[int] = mapped_column(sa.BigInteger(), default=1)
+
+
+class HandshakeRefusalRow(Base):
+    """Refused handshakes, one row per (name, instance_uid, reason); bounded (0003).
+
+    See `domain.refusals`: rows are pruned by age and count, so whoever can reach a
+    gateway cannot grow this table without bound.
+    """
+
+    __tablename__ = "handshake_refusals"
+    __table_args__ = (
+        sa.UniqueConstraint("name", "instance_uid", "reason", name="uq_handshake_refusals_identity"),
+        sa.Index("ix_handshake_refusals_instance_uid", "instance_uid"),
+        sa.Index("ix_handshake_refusals_last_at", "last_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(REVISION_TYPE, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(256))
+    instance_uid: Mapped[str] = mapped_column(sa.String(256))
+    fingerprint: Mapped[str] = mapped_column(sa.String(128))
+    remote_address: Mapped[str] = mapped_column(sa.String(256), default="")
+    reason: Mapped[str] = mapped_column(sa.String(64))
+    message: Mapped[str] = mapped_column(sa.Text(), default="")
+    first_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    count: Mapped[int] = mapped_column(sa.BigInteger(), default=1)
 
 
 class CredentialRow(Base):

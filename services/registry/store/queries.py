@@ -11,7 +11,8 @@ database itself allows one writer at a time; an in-process lock keeps our own wr
 from colliding there (one process per SQLite file is the embedded mode's rule).
 
 Authentications of known collectors and session reports append no event and, on
-PostgreSQL, run concurrently.
+PostgreSQL, run concurrently. Refusal records serialise among themselves only (their own
+advisory lock), so a flood of refused handshakes never queues behind admin actions.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from services.registry.domain.collectors import (
     StateChange,
 )
 from services.registry.domain.credentials import CredentialInfo, CredentialType, EncryptedCredential
+from services.registry.domain.refusals import HandshakeRefusal
+from services.registry.store import status
 from services.registry.store.models import (
     CollectorEventRow,
     CollectorRow,
@@ -49,8 +52,6 @@ from services.registry.store.models import (
 
 EVENTS_LOCK_KEY = 0x6F75_7470_6F73_7401
 """pg_advisory_xact_lock key serialising event writers ("outpost" + 1); database-wide."""
-
-_collectors = cast(sa.Table, CollectorRow.__table__)
 
 
 class RegistryStore:
@@ -174,6 +175,7 @@ class Transaction:
         values = {f: getattr(collector, f) for f in _COLLECTOR_FIELDS}
         values["state"] = collector.state.value
         values["encryption_public_key"] = collector.encryption_public_key or None
+        values["spool"] = status.spool_json(collector.spool)
         await self.session.execute(sa.insert(CollectorRow).values(**values))
 
     async def record_connection(self, attempt: AuthAttempt, now: datetime) -> None:
@@ -191,8 +193,15 @@ class Transaction:
                 session_id=attempt.session_id,
                 connected=True,
                 last_seen=now,
+                reported_at=now,
             )
         )
+        if hello.spool is not None:
+            await self.session.execute(
+                sa.update(CollectorRow)
+                .where(CollectorRow.instance_uid == hello.instance_uid)
+                .values(spool=status.spool_json(hello.spool))
+            )
         # Only while pending: after registration the admin-checked credentials are final.
         await self.session.execute(
             sa.update(CollectorRow)
@@ -251,6 +260,21 @@ class Transaction:
     async def clear_name_conflicts(self, instance_uid: str) -> None:
         await self.session.execute(sa.delete(NameConflictRow).where(NameConflictRow.instance_uid == instance_uid))
 
+    # --- status from heartbeats (`store.status`) -----------------------------------------
+    async def report_sessions(
+        self, gateway_id: str, reports: Iterable[SessionReport], complete: bool, now: datetime
+    ) -> None:
+        await status.report_sessions(self.session, gateway_id, reports, complete, now)
+
+    async def record_refusal(self, refusal: HandshakeRefusal, now: datetime) -> None:
+        await status.record_refusal(self.session, refusal, now)
+
+    async def refusals_for(self, name: str, instance_uid: str | None) -> list[HandshakeRefusal]:
+        return await status.refusals_for(self.session, name, instance_uid)
+
+    async def refusal_count(self) -> int:
+        return await status.refusal_count(self.session)
+
     # --- state changes (exclusive transactions only) -------------------------------------
     async def change_state(
         self, collector: Collector, change: StateChange, now: datetime, *, registering: bool
@@ -261,6 +285,7 @@ class Transaction:
             "state": change.state.value,
             "state_reason": change.reason,
             "state_changed_by": change.changed_by,
+            "state_changed_at": now,
             "revision": revision,
         }
         if registering:
@@ -273,6 +298,7 @@ class Transaction:
             state=change.state,
             state_reason=change.reason,
             state_changed_by=change.changed_by,
+            state_changed_at=now,
             revision=revision,
             registered_at=now if registering else collector.registered_at,
         )
@@ -340,70 +366,6 @@ class Transaction:
         result = await self.session.execute(sa.delete(CredentialRow).where(CredentialRow.name == name))
         return bool(cast(sa.CursorResult[Any], result).rowcount)
 
-    # --- session reports ----------------------------------------------------------------
-    async def report_sessions(
-        self, gateway_id: str, reports: Iterable[SessionReport], complete: bool, now: datetime
-    ) -> None:
-        """Apply one gateway report with a few executemany statements, not a row at a time."""
-        up = [r for r in reports if r.connected]
-        down = [r for r in reports if not r.connected]
-        if up:
-            await self.session.execute(
-                sa.update(_collectors)
-                .where(_collectors.c.instance_uid == sa.bindparam("b_uid"))
-                .values(
-                    connected=True,
-                    gateway_id=gateway_id,
-                    session_id=sa.bindparam("b_session"),
-                    remote_address=sa.bindparam("b_remote"),
-                    transport=sa.bindparam("b_transport"),
-                    last_seen=now,
-                ),
-                [
-                    {
-                        "b_uid": r.instance_uid,
-                        "b_session": r.session_id,
-                        "b_remote": r.remote_address,
-                        "b_transport": r.transport,
-                    }
-                    for r in up
-                ],
-            )
-        # A disconnect only counts for the session it names: the collector may already
-        # hold a newer session on another gateway, which must not be clobbered.
-        for with_error in (False, True):
-            batch = [r for r in down if bool(r.last_error) is with_error]
-            if not batch:
-                continue
-            values: dict[str, Any] = {"connected": False, "last_seen": now}
-            if with_error:
-                values |= {"last_error": sa.bindparam("b_error"), "last_error_at": now}
-            await self.session.execute(
-                sa.update(_collectors)
-                .where(
-                    _collectors.c.instance_uid == sa.bindparam("b_uid"),
-                    _collectors.c.session_id == sa.bindparam("b_session"),
-                )
-                .values(**values),
-                [
-                    {"b_uid": r.instance_uid, "b_session": r.session_id}
-                    | ({"b_error": r.last_error} if with_error else {})
-                    for r in batch
-                ],
-            )
-        if complete:
-            # Every listed live session was just stamped `last_seen = now`; anything else
-            # still claimed by this gateway is gone. One statement, no giant NOT IN list.
-            await self.session.execute(
-                sa.update(_collectors)
-                .where(
-                    _collectors.c.gateway_id == gateway_id,
-                    _collectors.c.connected.is_(True),
-                    _collectors.c.last_seen < now,
-                )
-                .values(connected=False)
-            )
-
 
 _COLLECTOR_FIELDS = (
     "instance_uid",
@@ -427,6 +389,9 @@ _COLLECTOR_FIELDS = (
     "revision",
     "last_error",
     "last_error_at",
+    "state_changed_at",
+    "reported_at",
+    "clock_skew_ms",
 )
 
 
@@ -435,6 +400,7 @@ def _collector(row: CollectorRow) -> Collector:
     return Collector(
         state=CollectorState(row.state),
         encryption_public_key=row.encryption_public_key or b"",
+        spool=status.spool_from_json(row.spool),
         **values,
     )
 
