@@ -15,9 +15,10 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -30,9 +31,10 @@ from services.collector.discovery.host_keys import HostKeyStore
 from services.collector.domain.backoff import Backoff
 from services.collector.domain.credentials import password_verifier
 from services.collector.domain.server_url import ServerUrl, ServerUrlError, parse_server_url
-from services.collector.jobs.outbox import Outbox
+from services.collector.domain.spool_bounds import parse_byte_size, parse_duration
 from services.collector.jobs.runner import JobRunner
 from services.collector.jobs.scan import engine_discover
+from services.collector.jobs.spool import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, Spool, SpoolError
 from services.collector.jobs.work import CollectorWork
 from services.collector.status import StatusFile
 from services.collector.store.identity import IdentityError, IdentityStore
@@ -42,6 +44,8 @@ from services.collector.transport import ClientTls, open_transport
 SERVICE = "collector"
 PROG = "outpost-collector"
 MAX_IDENTITY_CHARS = 256  # the gateway refuses longer names, zones and usernames
+MIN_SPOOL_BYTES = 1024 * 1024  # room for the largest frame a gateway accepts
+STOP_JOBS_TIMEOUT = 10.0  # a scan stuck writing to a full disk must not hold up the exit
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +65,8 @@ class Settings:
     backoff_initial: float
     backoff_max: float
     status_file: str | None
+    spool_max_bytes: int = DEFAULT_MAX_BYTES
+    spool_max_age: float = DEFAULT_MAX_AGE
 
 
 def default_data_dir() -> str:
@@ -121,8 +127,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="JSON status rewritten atomically on every state change",
     )
+    parser.add_argument(
+        "--spool-max-bytes",
+        type=_argument(parse_byte_size),
+        default=env("spool_max_bytes", str(DEFAULT_MAX_BYTES)),
+        metavar="SIZE",
+        help="results kept for the server at most, e.g. 256MiB, 1GB or bytes; past it the oldest are "
+        "dropped (default 256MiB, env OUTPOST_COLLECTOR_SPOOL_MAX_BYTES)",
+    )
+    parser.add_argument(
+        "--spool-max-age",
+        type=_argument(parse_duration),
+        default=env("spool_max_age", str(int(DEFAULT_MAX_AGE))),
+        metavar="DURATION",
+        help="results older than this are dropped: seconds, or 12h, 7d, ... "
+        "(default 7d, env OUTPOST_COLLECTOR_SPOOL_MAX_AGE)",
+    )
     add_common_flags(parser, SERVICE)
     return parser
+
+
+def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A parser's ValueError as argparse's own error line (argparse also runs it on defaults)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    return convert
 
 
 class _RefusePasswordFlag(argparse.Action):
@@ -163,6 +197,8 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         fail(f"invalid --log-level {args.log_level!r}; use debug, info, warning or error")
     if args.backoff_max < args.backoff_initial:
         fail(f"--backoff-max ({args.backoff_max:g}) is below --backoff-initial ({args.backoff_initial:g})")
+    if args.spool_max_bytes < MIN_SPOOL_BYTES:
+        fail(f"--spool-max-bytes ({args.spool_max_bytes}) is below the minimum of 1MiB ({MIN_SPOOL_BYTES})")
     try:
         tls = ClientTls.from_ca_file(args.ca_file)
     except (OSError, ValueError) as exc:
@@ -182,6 +218,8 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         backoff_initial=float(args.backoff_initial),
         backoff_max=float(args.backoff_max),
         status_file=args.status_file,
+        spool_max_bytes=args.spool_max_bytes,
+        spool_max_age=args.spool_max_age,
     )
 
 
@@ -226,7 +264,11 @@ def main(argv: list[str] | None = None) -> None:
         bound_server_instance=identity.bound_server_instance,
     )
     _warn_about_setup(settings, store)
-    status = StatusFile(settings.status_file, identity.instance_uid, identity.fingerprint)
+    try:
+        spool = Spool.open(settings.data_dir, max_bytes=settings.spool_max_bytes, max_age=settings.spool_max_age)
+    except SpoolError as exc:
+        fail(str(exc))
+    status = StatusFile(settings.status_file, identity.instance_uid, identity.fingerprint, spool=spool.status)
     status.write("disconnected")
     supervisor = Supervisor(
         servers=settings.servers,
@@ -239,23 +281,31 @@ def main(argv: list[str] | None = None) -> None:
         handshake_timeout=settings.handshake_timeout,
     )
     host_keys = HostKeyStore(settings.data_dir / "known_hosts")
-    asyncio.run(_serve(supervisor, host_keys, identity.encryption_key))
+    try:
+        asyncio.run(_serve(supervisor, spool, host_keys, identity.encryption_key))
+    finally:
+        spool.close()
     log.info("collector_stopped")
 
 
-async def _serve(supervisor: Supervisor, host_keys: HostKeyStore, encryption_key: X25519PrivateKey) -> None:
+async def _serve(
+    supervisor: Supervisor, spool: Spool, host_keys: HostKeyStore, encryption_key: X25519PrivateKey
+) -> None:
     """Run the supervisor until SIGTERM/SIGINT, then stop the jobs, say goodbye and stop."""
     stop = install_shutdown_signals()
-    outbox = Outbox()
-    runner = JobRunner(outbox, engine_discover(host_keys, encryption_key))
-    supervisor.work = CollectorWork(outbox, runner)
+    runner = JobRunner(spool, engine_discover(host_keys, encryption_key))
+    supervisor.work = CollectorWork(spool, runner)
     running = asyncio.create_task(supervisor.run(), name="collector-supervisor")
     stopping = asyncio.create_task(stop.wait(), name="collector-stop")
     await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
     if not running.done():
         log.info("collector_stopping", running_jobs=len(runner.running))
-        await runner.stop()
+        try:
+            async with asyncio.timeout(STOP_JOBS_TIMEOUT):
+                await runner.stop()
+        except TimeoutError:
+            log.error("jobs_stop_timed_out", timeout=STOP_JOBS_TIMEOUT, running_jobs=len(runner.running))
         running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await running

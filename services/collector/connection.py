@@ -10,6 +10,11 @@ decoded and fed to the session; a frame that cannot be decoded fails the session
 matching reason (the session then queues a Disconnect, which step 2 sends); a transport
 that breaks or ends is `connection_lost()`.
 
+Every envelope is stamped with the wall clock as it is written (`sent_at_unix_ms`), so
+the server can tell a skewed collector clock. A HeartbeatAck is passed to the work (it
+confirms the job updates sent before that heartbeat), and each heartbeat sent rewrites
+the status file, so its spool figures stay current.
+
 Events: `Accepted` records the server binding in the data directory and binds
 `session_id` to every later log line; `StateChanged` is logged and written to the status
 file; `Closed` is logged and becomes the connection's outcome, which the supervisor turns
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,7 +74,16 @@ class Work(Protocol):
         """Hand the session what it may carry now (results, job updates)."""
 
     async def on_event(self, event: Event) -> None:
-        """Act on work events (assignments, cancels, acks, config) and state changes."""
+        """Act on work events (assignments, cancels, acks, throttles, config) and state changes."""
+
+    def heartbeat(self) -> agent_pb2.Heartbeat:
+        """What the next heartbeat carries (the session's `heartbeat_source`)."""
+
+    def heartbeat_acked(self) -> None:
+        """The server acknowledged this connection's oldest unacknowledged heartbeat."""
+
+    def spool_status(self) -> agent_pb2.SpoolStatus:
+        """The spool as the Hello reports it."""
 
 
 @dataclass(frozen=True)
@@ -182,15 +197,20 @@ class Connection:
             session.fail(exc.reason, exc.message)
             return
         session.receive(message, self._loop.time())
+        if self.work is not None and message.HasField("heartbeat_ack"):
+            self.work.heartbeat_acked()
 
     async def _flush(self) -> None:
         for message in self.session.data_to_send():
+            message.sent_at_unix_ms = time.time_ns() // 1_000_000
             try:
                 await self.transport.send(message.SerializeToString())
             except TransportError as exc:
                 self._transport_error = str(exc)
                 self.session.connection_lost()
                 return
+            if message.HasField("heartbeat"):
+                self.status.refresh()
 
     async def _handle_events(self) -> None:
         for event in self.session.events_received():

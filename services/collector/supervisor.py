@@ -69,7 +69,8 @@ class CollectorProfile:
     username: str
     password_verifier: str
 
-    def hello(self, identity: Identity) -> agent_pb2.Hello:
+    def hello(self, identity: Identity, spool: agent_pb2.SpoolStatus | None = None) -> agent_pb2.Hello:
+        """The Hello for `identity`, with the spool as it stands when the session starts."""
         return agent_pb2.Hello(
             protocol_version=PROTOCOL_VERSION,
             capabilities=list(CAPABILITIES),
@@ -82,6 +83,7 @@ class CollectorProfile:
             username=self.username,
             password_verifier=self.password_verifier,
             encryption_public_key=identity.encryption_public_key,
+            spool=spool,
         )
 
 
@@ -149,11 +151,14 @@ class Supervisor:
     async def connect_once(self, server: ServerUrl) -> ConnectionOutcome | None:
         """One connection attempt to its end; None when the transport could not be opened."""
         try:
+            work = self.work
             session = CollectorSession(
-                hello=self.profile.hello(self.identity),  # carries the binding recorded so far
+                # carries the binding recorded so far, and the spool as it stands
+                hello=self.profile.hello(self.identity, work.spool_status() if work is not None else None),
                 sign=self.identity.private_key.sign,
                 now=asyncio.get_running_loop().time(),
                 handshake_timeout=self.handshake_timeout,
+                heartbeat_source=work.heartbeat if work is not None else None,
             )
             try:
                 # Connecting shares the handshake's time budget: a black-holed address

@@ -5,6 +5,12 @@ are grouped into batches (at most `batch_max_devices`, or whatever arrived withi
 `BATCH_LINGER_SECONDS`) so results stream to the server while the scan runs. Progress
 updates are rate-limited; the final update carries the number of batches. Cancelling a
 run (admin cancel, collector disabled, deadline) stops its probes at once.
+
+Batches and updates carry the assignment's attempt: a run handed out again after its
+lease expired is a new attempt, numbers its batches from 1 again, and must not collide
+with the first attempt's identities. An assignment repeated after a reconnect (same or
+older attempt) is ignored; a newer attempt of a run still going here replaces it: the
+old attempt is cancelled and the new one starts once it has stopped.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 import structlog
 
 from outpost.agent.v1 import agent_pb2
-from services.collector.jobs.outbox import Outbox
+from services.collector.jobs.spool import Spool
 
 log = structlog.get_logger(__name__)
 
@@ -45,17 +51,32 @@ class _Run:
 
 @dataclass
 class JobRunner:
-    outbox: Outbox
+    spool: Spool
     discover: Discover
     _runs: dict[str, _Run] = field(default_factory=dict)
 
     def assign(self, assignment: agent_pb2.JobAssignment) -> None:
-        if assignment.job_run_id in self._runs:
-            return  # a repeated assignment (after a reconnect): the run is already going
+        previous = self._runs.get(assignment.job_run_id)
+        if previous is not None:
+            if assignment.attempt <= previous.assignment.attempt:
+                return  # a repeated assignment (after a reconnect): the run is already going
+            log.warning(
+                "job_run_superseded",
+                job_run_id=assignment.job_run_id,
+                attempt=previous.assignment.attempt,
+                new_attempt=assignment.attempt,
+            )
+            self.cancel(assignment.job_run_id, f"superseded by attempt {assignment.attempt}")
         run = _Run(assignment)
         self._runs[assignment.job_run_id] = run
-        run.task = asyncio.create_task(self._run(run), name=f"job-{assignment.job_run_id}")
-        log.info("job_run_started", job_run_id=assignment.job_run_id, discovery=assignment.discovery)
+        before = previous.task if previous is not None else None
+        run.task = asyncio.create_task(self._run(run, after=before), name=f"job-{assignment.job_run_id}")
+        log.info(
+            "job_run_started",
+            job_run_id=assignment.job_run_id,
+            discovery=assignment.discovery,
+            attempt=assignment.attempt,
+        )
 
     def cancel(self, job_run_id: str, reason: str) -> None:
         run = self._runs.get(job_run_id)
@@ -76,13 +97,17 @@ class JobRunner:
         tasks = [r.task for r in self._runs.values() if r.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run(self, run: _Run) -> None:
+    async def _run(self, run: _Run, after: asyncio.Task[None] | None = None) -> None:
         assignment = run.assignment
-        structlog.contextvars.bind_contextvars(job_run_id=assignment.job_run_id)
-        self._update(run, agent_pb2.JOB_STATE_RUNNING)
+        structlog.contextvars.bind_contextvars(job_run_id=assignment.job_run_id, attempt=assignment.attempt)
         state, error = agent_pb2.JOB_STATE_SUCCEEDED, ""
         deadline = assignment.deadline_seconds or None
         try:
+            if after is not None:
+                # The attempt this one replaces reports its end first, so the newest
+                # update the spool keeps for the run is this attempt's.
+                await asyncio.wait([after])
+            self._update(run, agent_pb2.JOB_STATE_RUNNING)
             async with asyncio.timeout(deadline):
                 await self._scan(run)
         except asyncio.CancelledError:
@@ -93,7 +118,8 @@ class JobRunner:
             log.exception("job_run_crashed")
             state, error = agent_pb2.JOB_STATE_FAILED, f"{type(exc).__name__}: {exc}"
         self._update(run, state, error=error)
-        self._runs.pop(assignment.job_run_id, None)
+        if self._runs.get(assignment.job_run_id) is run:
+            del self._runs[assignment.job_run_id]
         log.info(
             "job_run_ended",
             state=agent_pb2.JobState.Name(state),
@@ -130,16 +156,18 @@ class JobRunner:
         batch = agent_pb2.ResultBatch(
             job_run_id=run.assignment.job_run_id,
             sequence=run.batches,
+            attempt=run.assignment.attempt,
             devices=devices,
             observed_at_unix_ms=int(time.time() * 1000),
         )
-        await self.outbox.put_batch(batch)
+        await self.spool.put_batch(batch)
 
     def _update(self, run: _Run, state: Any, error: str = "") -> None:
         run.last_progress = time.monotonic()
-        self.outbox.put_update(
+        self.spool.put_update(
             agent_pb2.JobUpdate(
                 job_run_id=run.assignment.job_run_id,
+                attempt=run.assignment.attempt,
                 state=state,
                 targets_done=run.targets_done,
                 targets_total=run.targets_total,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -236,6 +237,19 @@ async def test_heartbeats_are_sent_on_the_server_interval_and_keep_the_session(h
 
     assert served.session.state is ServerState.PENDING
     assert not task.done()
+    task.cancel()
+    await gateway.stop()
+
+
+async def test_every_envelope_is_stamped_with_the_wall_clock_as_it_is_written(harness: Harness) -> None:
+    gateway = MemoryGateway(heartbeat_interval=1)
+    before_ms = time.time_ns() // 1_000_000
+    served, task = await open_pending(gateway, harness)
+    await gateway.wait_until(lambda: any(m.HasField("heartbeat") for m in served.received))
+    after_ms = time.time_ns() // 1_000_000
+
+    assert [m.WhichOneof("body") for m in served.received][:2] == ["hello", "proof"]
+    assert all(before_ms <= m.sent_at_unix_ms <= after_ms for m in served.received)
     task.cancel()
     await gateway.stop()
 

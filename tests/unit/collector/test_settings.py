@@ -58,6 +58,30 @@ def test_flags_give_settings_with_sensible_defaults(password_file: Path, tmp_pat
     assert (settings.backoff_initial, settings.backoff_max, settings.handshake_timeout) == (0.5, 30.0, 15.0)
     assert settings.status_file is None
     assert settings.log_format == "json"
+    assert (settings.spool_max_bytes, settings.spool_max_age) == (256 * 1024 * 1024, 7 * 86400.0)
+
+
+@pytest.mark.parametrize(
+    ("size", "age", "expected"),
+    [
+        ("1GB", "12h", (1_000_000_000, 43200.0)),
+        ("64MiB", "90m", (64 * 1024 * 1024, 5400.0)),
+        ("2097152", "3600", (2097152, 3600.0)),
+        ("1.5 GiB", "2d", (1536 * 1024 * 1024, 172800.0)),
+    ],
+)
+def test_spool_bounds_take_units_an_operator_writes(
+    password_file: Path, size: str, age: str, expected: tuple[int, float]
+) -> None:
+    settings = parse_settings(base_args(password_file, "--spool-max-bytes", size, "--spool-max-age", age))
+    assert (settings.spool_max_bytes, settings.spool_max_age) == expected
+
+
+def test_spool_bounds_come_from_the_environment_too(monkeypatch: pytest.MonkeyPatch, password_file: Path) -> None:
+    monkeypatch.setenv("OUTPOST_COLLECTOR_SPOOL_MAX_BYTES", "512MiB")
+    monkeypatch.setenv("OUTPOST_COLLECTOR_SPOOL_MAX_AGE", "1w")
+    settings = parse_settings(base_args(password_file))
+    assert (settings.spool_max_bytes, settings.spool_max_age) == (512 * 1024 * 1024, 7 * 86400.0)
 
 
 def test_the_password_file_is_read_without_its_newline_and_only_a_verifier_is_kept(password_file: Path) -> None:
@@ -125,6 +149,11 @@ def test_abbreviated_flags_are_not_guessed(capsys: pytest.CaptureFixture[str], p
         (["--ca-file", "/nonexistent/ca.pem"], "cannot use --ca-file /nonexistent/ca.pem"),
         (["--name", ""], "--name is required"),
         (["--name", "x" * 300], "--name is longer than 256 characters"),
+        (["--spool-max-bytes", "lots"], "'lots' is not a size such as 268435456, 256MiB or 1GB"),
+        (["--spool-max-bytes", "5PB"], "is not a size"),
+        (["--spool-max-bytes", "1000"], "--spool-max-bytes (1000) is below the minimum of 1MiB"),
+        (["--spool-max-age", "0"], "'0' must be more than 0 seconds"),
+        (["--spool-max-age", "forever"], "is not seconds, or a duration such as 90m, 12h or 7d"),
     ],
 )
 def test_bad_settings_exit_2_with_one_clear_line(

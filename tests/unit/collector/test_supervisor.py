@@ -117,6 +117,25 @@ async def test_after_a_drain_the_collector_reconnects_quickly_with_its_binding(
     await stop(task, gateway)
 
 
+async def test_a_draining_gateway_sends_the_collector_to_the_next_server_at_once(
+    start: Callable[..., asyncio.Task[None]], sleeps: ParkedSleeps
+) -> None:
+    draining, other = MemoryGateway(), MemoryGateway()
+    task = start([A, B], {A: draining, B: other})
+    await draining.wait_until(
+        lambda: draining.connections and draining.connections[0].session.state is ServerState.PENDING
+    )
+
+    await draining.connections[0].command(lambda s: s.shutdown())  # Disconnect(SHUTTING_DOWN, retry)
+    assert await sleeps.parked() <= 0.5  # accepted: full jitter from the initial delay
+    sleeps.wake()
+    await other.wait_until(lambda: other.connections and other.connections[0].session.state is ServerState.PENDING)
+
+    assert len(draining.connections) == 1
+    assert [d.reason for d in draining.connections[0].disconnects()] == []  # the server said goodbye, not we
+    await stop(task, draining, other)
+
+
 async def test_the_servers_retry_hint_is_honoured(
     start: Callable[..., asyncio.Task[None]], sleeps: ParkedSleeps
 ) -> None:
