@@ -4,6 +4,13 @@ A run moves queued -> dispatched (a collector took it) -> running -> succeeded, 
 timed_out or cancelled. States are printed and typed in lowercase, the same words in the
 table, in `--state` and in JSON. The renderers here are also what `discoveries run`
 prints when it has waited for a run.
+
+Each claim is an *attempt* (1, 2, ...) and leases the run to its collector until
+`lease_expires_at`; a lease nobody renews sends the run back to the queue for the next
+attempt (ADR 0010). Both are shown so an operator can tell a retried run, and one whose
+collector has gone quiet, at a glance. They are read with `getattr` because the client's
+`JobRun` record carries them only once `scheduler_client` maps the two protobuf fields;
+until then they show as "-".
 """
 
 from __future__ import annotations
@@ -125,16 +132,44 @@ def where_text(run: JobRun) -> str:
     return "-"
 
 
+def attempt_of(run: JobRun) -> int:
+    """Which attempt the run is on; 0 before its first claim (or from an older client record)."""
+    return int(getattr(run, "attempt", 0) or 0)
+
+
+def lease_of(run: JobRun) -> datetime | None:
+    """When the run goes back to the queue unless its collector renews; None when not leased."""
+    value = getattr(run, "lease_expires_at", None)
+    return value if isinstance(value, datetime) else None
+
+
+def attempt_text(run: JobRun) -> str:
+    """ "2" for the second attempt, "-" before the first claim."""
+    attempt = attempt_of(run)
+    return str(attempt) if attempt else "-"
+
+
+def lease_text(run: JobRun, now: datetime | None = None) -> str:
+    """ "in 45s" while leased, "expired 5s ago" when the next tick takes it back, "-" unleased."""
+    lease = lease_of(run)
+    if lease is None:
+        return "-"
+    now = now or datetime.now(UTC)
+    return output.until(lease, now) if lease > now else f"expired {output.ago(lease, now)}"
+
+
 def runs_table(runs: Sequence[JobRun]) -> Table:
     """One line per run; the trigger and times in full are in `jobs show`."""
     return output.table(
-        ["ID", "DISCOVERY", "STATE", "COLLECTOR", "TARGETS", "DEVICES", "CREATED", "REASON"],
+        ["ID", "DISCOVERY", "STATE", "COLLECTOR", "ATTEMPT", "LEASE", "TARGETS", "DEVICES", "CREATED", "REASON"],
         (
             [
                 r.id,
                 r.discovery,
                 output.state_text(r.state),
                 Text(where_text(r)),
+                attempt_text(r),
+                lease_text(r),
                 progress_text(r),
                 str(r.devices_found),
                 output.ago(r.created_at),
@@ -162,6 +197,7 @@ def summary_fields(run: JobRun) -> list[tuple[str, Text | str]]:
 
 def detail_fields(detail: JobRunDetail) -> list[tuple[str, Text | str]]:
     r = detail.run
+    lease = lease_of(r)
     pairs: list[tuple[str, Text | str]] = [
         ("id", r.id),
         ("discovery", r.discovery),
@@ -172,6 +208,8 @@ def detail_fields(detail: JobRunDetail) -> list[tuple[str, Text | str]]:
         ("runs on", f"collector {r.target_collector}" if r.target_collector else f"zone {r.target_zone or '-'}"),
         ("collector", r.collector or "-"),
         ("gateway", r.gateway_id or "-"),
+        ("attempt", attempt_text(r)),
+        ("lease expires", output.moment(lease) if lease else "-"),
         ("targets done", progress_text(r)),
         ("devices found", str(r.devices_found)),
         ("batches sent", str(r.batches_sent)),

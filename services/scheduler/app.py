@@ -16,7 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -41,6 +41,13 @@ from services.scheduler.api.servicer import SchedulerServicer
 from services.scheduler.catalog import Catalog
 from services.scheduler.clock import Clock, utc_now
 from services.scheduler.dispatcher import Dispatcher
+from services.scheduler.domain.leases import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_ATTEMPTS,
+    MAX_ATTEMPTS_LIMIT,
+    MAX_LEASE_SECONDS,
+    LeasePolicy,
+)
 from services.scheduler.store.database import open_store
 from services.scheduler.store.queries import SchedulerStore
 from services.scheduler.ticker import Ticker
@@ -66,6 +73,10 @@ class SchedulerConfig:
     shutdown_grace: float = 5.0
     watch_poll_interval: float = 0.25
     watch_bookmark_interval: float = 10.0
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+    """How long a claim or a renewal keeps a run with its collector (ADR 0010)."""
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    """Attempts whose lease may expire before the run is failed."""
 
 
 class StartupError(Exception):
@@ -113,9 +124,10 @@ async def build_server(config: SchedulerConfig, *, clock: Clock = utc_now) -> tu
     except Exception as exc:  # driver errors have no common base; name it and stop
         raise StartupError(f"cannot open database {redact(config.database_url)}: {type(exc).__name__}: {exc}") from exc
     hub = WatchHub(store, poll_interval=config.watch_poll_interval, bookmark_interval=config.watch_bookmark_interval)
+    leases = LeasePolicy(seconds=config.lease_seconds, max_attempts=config.max_attempts)
     catalog = Catalog(store, hub, clock)
-    dispatcher = Dispatcher(store, hub, clock)
-    ticker = Ticker(store, hub, clock)
+    dispatcher = Dispatcher(store, hub, clock, leases)
+    ticker = Ticker(store, hub, clock, leases)
     server, health_servicer = build_grpc_server(service_names=[SERVICE_NAME])
     scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(SchedulerServicer(catalog, dispatcher, hub), server)
     try:
@@ -134,7 +146,11 @@ async def serve(config: SchedulerConfig) -> None:
         config,
         lambda: build_server(config),
         startup_error=StartupError,
-        log_fields={"tick_interval": config.tick_interval},
+        log_fields={
+            "tick_interval": config.tick_interval,
+            "lease_seconds": config.lease_seconds,
+            "max_attempts": config.max_attempts,
+        },
     )
 
 
@@ -166,6 +182,19 @@ def _tick_interval(text: str) -> float:
             f"must be > 0 and <= {MAX_TICK_SECONDS:g} (due runs are created within one tick), got {text}"
         )
     return value
+
+
+def _bounded_int(low: int, high: int, why: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be >= {low} and <= {high} ({why}), got {text}")
+        return value
+
+    return parse
 
 
 def _env(key: str, default: str | None = None) -> str | None:
@@ -203,7 +232,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--tick-interval",
         type=_tick_interval,
         default=env("tick_interval", "1"),
-        help="seconds between ticks that create due runs and requeue or time out stuck ones",
+        help="seconds between ticks that create due runs, time out overdue ones and take back expired leases",
+    )
+    parser.add_argument(
+        "--lease-seconds",
+        type=_bounded_int(1, MAX_LEASE_SECONDS, "a day at most"),
+        default=env("lease_seconds", str(DEFAULT_LEASE_SECONDS)),
+        help="how long a claim, a job update or a RenewLeases hold keeps a run with its collector; "
+        "keep it at 3 registry heartbeat intervals or more",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=_bounded_int(1, MAX_ATTEMPTS_LIMIT, "1 runs each run once"),
+        default=env("max_attempts", str(DEFAULT_MAX_ATTEMPTS)),
+        help="attempts whose lease may expire before a run is failed",
     )
     parser.add_argument("--tls-cert", default=env("tls_cert"))
     parser.add_argument("--tls-key", default=env("tls_key"))
@@ -245,6 +287,8 @@ def parse_config(argv: Sequence[str] | None = None) -> SchedulerConfig:
         log_format=args.log_format,
         log_level=args.log_level,
         shutdown_grace=args.shutdown_grace,
+        lease_seconds=args.lease_seconds,
+        max_attempts=args.max_attempts,
     )
 
 

@@ -1,4 +1,4 @@
-"""Job runs: admins start, list and cancel them; gateways claim them and report progress.
+"""Job runs: admins start, list and cancel them; gateways claim them, report progress, renew leases.
 
 `Dispatcher` is what the servicer calls for runs. Each state change is decided by a pure
 function in `domain.job_runs` or `domain.dispatch`, written with a conditional update and
@@ -6,6 +6,10 @@ an event in one exclusive transaction, and announced to this replica's watchers 
 the commit. Progress of a running run appends an event at most every
 `PROGRESS_EVENT_SECONDS` per run (the counters are written every time); state changes
 always append one.
+
+Leases (`domain.leases`): a claim leases the run to the collector instance, and its
+updates and its gateway's `RenewLeases` calls extend the lease. A renewal changes no
+state, so it appends no event and takes no event lock: one UPDATE for the whole call.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from services.scheduler.domain import discoveries as discovery_rules
 from services.scheduler.domain import dispatch
 from services.scheduler.domain import job_runs as rules
 from services.scheduler.domain.job_runs import JobRun, JobState, JobUpdate, Trigger
+from services.scheduler.domain.leases import LeaseHold, LeasePolicy, LostLease
 from services.scheduler.store.queries import RunFilter, SchedulerStore
 from services.scheduler.watch import WatchHub
 
@@ -43,10 +48,13 @@ class ClaimRequest:
 
 
 class Dispatcher:
-    def __init__(self, store: SchedulerStore, hub: WatchHub, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: SchedulerStore, hub: WatchHub, clock: Clock = utc_now, leases: LeasePolicy | None = None
+    ) -> None:
         self._store = store
         self._hub = hub
         self._now = clock
+        self.leases = leases or LeasePolicy()
 
     # --- admins -------------------------------------------------------------------------
     async def start_discovery(self, name: str, actor: str) -> JobRun:
@@ -128,7 +136,14 @@ class Dispatcher:
             active = await tx.active_count(collector)
             cancelled = {m.run.id for m in missed}
             for run in dispatch.runs_to_claim(candidates, cancelled=cancelled, active=active, limit=limit):
-                taken = rules.claim(run, collector=collector, instance_uid=instance_uid, gateway_id=gateway_id, now=now)
+                taken = rules.claim(
+                    run,
+                    collector=collector,
+                    instance_uid=instance_uid,
+                    gateway_id=gateway_id,
+                    now=now,
+                    lease_seconds=self.leases.seconds,
+                )
                 if await tx.save_run(taken, expected=run):
                     claimed.append(taken)
             revision = await tx.append_run_events([m.run.id for m in missed] + [r.id for r in claimed], now)
@@ -143,6 +158,7 @@ class Dispatcher:
                 discovery=run.discovery,
                 collector=collector,
                 gateway_id=gateway_id,
+                attempt=run.attempt,
             )
         return claimed
 
@@ -150,7 +166,8 @@ class Dispatcher:
         """Record a collector's update; the answer is the run as it stands afterwards.
 
         An update for a run that is already final (e.g. cancelled by an admin meanwhile)
-        changes nothing, and the answer says so: the gateway then stops the collector.
+        changes nothing, and the answer says so: the gateway then stops the collector. An
+        update from the holder renews its lease; one about a superseded attempt is refused.
         """
         _require("gateway_id", gateway_id)
         instance_uid = _require("collector_instance_uid", instance_uid)
@@ -164,7 +181,8 @@ class Dispatcher:
             if run is None:
                 raise rules.not_found(run_id)
             rules.check_reporter(run, instance_uid)
-            changed = rules.apply_update(run, update, now)
+            rules.check_attempt(run, update)
+            changed = rules.apply_update(run, update, now, lease_seconds=self.leases.seconds)
             if changed is None:
                 log.debug("job_update_ignored", job_run_id=run_id, state=run.state.value)
                 return run
@@ -179,11 +197,42 @@ class Dispatcher:
                 _CHANGE_EVENTS[changed.state],
                 job_run_id=run_id,
                 collector=run.collector,
+                attempt=run.attempt,
                 reason=changed.reason,
                 devices_found=changed.devices_found,
                 revision=revision,
             )
         return replace(changed, last_event_at=now)
+
+    async def renew_leases(self, gateway_id: str, holds: list[LeaseHold]) -> list[LostLease]:
+        """Extend the lease of each hold still true; the ones that are not, with why.
+
+        A hold is true when its run is dispatched or running and held by that collector
+        instance. The answer lists the others (run final, queued again, handed to another
+        collector, unknown): the gateway stops those runs on its collectors. A repeated
+        hold counts once.
+        """
+        gateway_id = _require("gateway_id", gateway_id)
+        wanted: dict[LeaseHold, None] = {}  # a dict keeps the order and drops repeats
+        for hold in holds:
+            run_id = _require("job_run_id", hold.job_run_id)
+            wanted[LeaseHold(run_id, _require("collector_instance_uid", hold.collector_instance_uid))] = None
+        if not wanted:
+            return []
+        now = self._now()
+        async with self._store.write(exclusive=False) as tx:
+            lost = await tx.renew_leases(list(wanted), self.leases.expires_at(now))
+        metrics.LEASES_RENEWED.inc(len(wanted) - len(lost))
+        for miss in lost:
+            metrics.LEASES_LOST.inc()
+            log.info(
+                "lease_lost",
+                job_run_id=miss.job_run_id,
+                collector_instance_uid=miss.collector_instance_uid,
+                gateway_id=gateway_id,
+                reason=miss.reason,
+            )
+        return lost
 
     async def _record_progress_quietly(
         self, run_id: str, instance_uid: str, update: JobUpdate, now: datetime
@@ -201,11 +250,12 @@ class Dispatcher:
                 run is None
                 or run.state is not JobState.RUNNING
                 or run.collector_instance_uid != instance_uid
+                or update.attempt not in (0, run.attempt)
                 or run.last_event_at is None
                 or now - run.last_event_at >= timedelta(seconds=PROGRESS_EVENT_SECONDS)
             ):
                 return None
-            changed = rules.apply_update(run, update, now)
+            changed = rules.apply_update(run, update, now, lease_seconds=self.leases.seconds)
             if changed is None or not await tx.save_run(changed, expected=run):
                 return None
         return changed

@@ -18,6 +18,19 @@ DUE_RUNS_MISSED = Counter(
     "outpost_scheduler_due_runs_missed_total",
     "Due minutes not turned into runs because no replica was ticking when they fell due.",
 )
+LEASES_EXPIRED = Counter(
+    "outpost_scheduler_leases_expired_total",
+    "Leases of dispatched or running runs this replica found expired, by outcome: requeued or failed.",
+    ["outcome"],
+)
+LEASES_RENEWED = Counter(
+    "outpost_scheduler_leases_renewed_total",
+    "Holds gateways sent in RenewLeases that this replica renewed.",
+)
+LEASES_LOST = Counter(
+    "outpost_scheduler_leases_lost_total",
+    "Holds gateways sent in RenewLeases that were not renewed (run final, requeued or another collector's).",
+)
 WATCHERS = Gauge("outpost_scheduler_watchers", "Open WatchDispatch streams on this replica.")
 TICK_SECONDS = Histogram(
     "outpost_scheduler_tick_seconds",

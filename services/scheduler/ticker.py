@@ -7,10 +7,18 @@ Every replica ticks (every second by default) and nothing is decided in memory:
    `INSERT ... ON CONFLICT (schedule_name, due_at) DO NOTHING`. When two replicas read
    the same schedule at once, both insert and the unique key lets exactly one row (and
    one event) through. Then the schedule's cursor moves forward, never back.
-2. Housekeeping. A dispatched run that no update acknowledged within
-   `DISPATCH_ACK_SECONDS` goes back to the queue (its collector vanished right after the
-   claim); a running run past its deadline plus `DEADLINE_GRACE_SECONDS` is timed out.
-   Each is a conditional update, so replicas doing the same sweep change a run once.
+2. Housekeeping. A running run past its deadline plus `DEADLINE_GRACE_SECONDS` is timed
+   out. A dispatched or running run whose lease expired goes back to the queue with an
+   event (so gateways wake the collectors of its target to claim it as the next attempt),
+   or is failed after `max_attempts` (`domain.leases`). Each is a conditional update on
+   the state, holder and attempt read, and the lease must still be expired when it is
+   written, so replicas doing the same sweep change a run once and a renewal that
+   committed meanwhile wins.
+
+Leases are only swept once this ticker has been healthy for a whole lease: after its
+start, and after a failed tick. While the database or this service was unreachable,
+gateways could not renew, and a lease that expired then says nothing about its
+collector; holders renew within one heartbeat of the service being back.
 
 A tick looks for work in one read transaction and takes the event lock only if it found some.
 `tick()` is public so tests drive it with an injected clock; `run()` is the live loop.
@@ -20,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -29,8 +37,10 @@ from services.scheduler import metrics
 from services.scheduler.clock import Clock, utc_now
 from services.scheduler.domain import cron
 from services.scheduler.domain import job_runs as rules
+from services.scheduler.domain import leases as lease_rules
 from services.scheduler.domain import schedules as schedule_rules
 from services.scheduler.domain.job_runs import JobRun, JobState, Trigger
+from services.scheduler.domain.leases import LeasePolicy
 from services.scheduler.domain.schedules import Schedule
 from services.scheduler.store.queries import SchedulerStore
 from services.scheduler.watch import WatchHub
@@ -40,6 +50,8 @@ log = structlog.get_logger(__name__)
 MAX_RETRY_SECONDS = 10.0
 MAX_MISSED_COUNT = 1000
 """Counting missed minutes stops here: after a long outage the exact number matters less."""
+EXPIRED_PER_TICK = 500
+"""Expired leases taken back per tick; more wait for the next tick (one short event-lock hold)."""
 
 
 @dataclass(frozen=True)
@@ -48,14 +60,21 @@ class TickReport:
 
     created: tuple[JobRun, ...] = ()
     requeued: tuple[JobRun, ...] = ()
+    """Runs whose lease expired, back in the queue for their next attempt."""
     timed_out: tuple[JobRun, ...] = ()
+    failed: tuple[JobRun, ...] = ()
+    """Runs whose lease expired on their last allowed attempt."""
 
 
 class Ticker:
-    def __init__(self, store: SchedulerStore, hub: WatchHub, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: SchedulerStore, hub: WatchHub, clock: Clock = utc_now, leases: LeasePolicy | None = None
+    ) -> None:
         self._store = store
         self._hub = hub
         self._now = clock
+        self._leases = leases or LeasePolicy()
+        self._sweep_leases_from = self._lease_grace_end()
 
     async def run(self, interval: float) -> None:
         """Tick every `interval` seconds until cancelled.
@@ -71,6 +90,7 @@ class Ticker:
                 await self.tick()
             except Exception as exc:
                 failures += 1
+                self._sweep_leases_from = self._lease_grace_end()
                 log.warning("tick_failed", error=str(exc), error_type=type(exc).__name__, failures=failures)
             else:
                 failures = 0
@@ -84,11 +104,15 @@ class Ticker:
         now = self._now()
         async with self._store.read() as tx:
             due = await tx.due_schedules(now)
-            expired = await tx.expired_dispatches(now - timedelta(seconds=rules.DISPATCH_ACK_SECONDS))
             overdue = await tx.overdue_runs(now - timedelta(seconds=rules.DEADLINE_GRACE_SECONDS))
+            expired = await tx.expired_leases(now, EXPIRED_PER_TICK) if now >= self._sweep_leases_from else []
         created = await self._create_due_runs(due, now) if due else ()
-        requeued, timed_out = await self._housekeep(expired, overdue, now) if expired or overdue else ((), ())
-        return TickReport(created, requeued, timed_out)
+        if not (overdue or expired):
+            return TickReport(created)
+        return replace(await self._housekeep(overdue, expired, now), created=created)
+
+    def _lease_grace_end(self) -> datetime:
+        return self._leases.expires_at(self._now())
 
     async def _create_due_runs(self, due: list[Schedule], now: datetime) -> tuple[JobRun, ...]:
         evaluations = _evaluate(due, now)
@@ -142,31 +166,50 @@ class Ticker:
                 )
         return tuple(created)
 
-    async def _housekeep(
-        self, expired: list[JobRun], overdue: list[JobRun], now: datetime
-    ) -> tuple[tuple[JobRun, ...], tuple[JobRun, ...]]:
-        requeued: list[tuple[JobRun, JobRun]] = []
+    async def _housekeep(self, overdue: list[JobRun], expired: list[JobRun], now: datetime) -> TickReport:
+        """Time out overdue runs, then take back expired leases; one exclusive transaction.
+
+        Time-outs go first: a run past its deadline is over, whatever its lease says.
+        """
         timed_out: list[JobRun] = []
+        taken_back: list[tuple[JobRun, JobRun]] = []
         async with self._store.write(exclusive=True) as tx:
-            for run in expired:
-                if rules.dispatch_expired(run, now):
-                    changed = rules.requeue(run)
-                    if await tx.save_run(changed, expected=run):
-                        requeued.append((run, changed))
             for run in overdue:
                 if rules.deadline_passed(run, now):
                     changed = rules.time_out(run, now)
                     if await tx.save_run(changed, expected=run):
                         timed_out.append(changed)
-            changed_ids = [run.id for _, run in requeued] + [run.id for run in timed_out]
-            revision = await tx.append_run_events(changed_ids, now)
+            for run in expired:
+                if lease_rules.lease_expired(run, now):
+                    changed = lease_rules.expire_lease(run, now, max_attempts=self._leases.max_attempts)
+                    if await tx.save_run(changed, expected=run, lease_expired_by=now):
+                        taken_back.append((run, changed))
+            revision = await tx.append_run_events([r.id for r in timed_out] + [r.id for _, r in taken_back], now)
         self._hub.notify(revision)
-        for was, run in requeued:
-            log.warning("job_run_requeued", job_run_id=run.id, collector=was.collector, reason=run.reason)
         for run in timed_out:
             metrics.JOB_RUNS_FINISHED.labels(JobState.TIMED_OUT.value).inc()
             log.warning("job_run_timed_out", job_run_id=run.id, collector=run.collector, reason=run.reason)
-        return tuple(changed for _, changed in requeued), tuple(timed_out)
+        for was, run in taken_back:
+            outcome = "failed" if run.state is JobState.FAILED else "requeued"
+            metrics.LEASES_EXPIRED.labels(outcome).inc()
+            if run.state is JobState.FAILED:
+                metrics.JOB_RUNS_FINISHED.labels(JobState.FAILED.value).inc()
+            log.warning(
+                "lease_expired",
+                job_run_id=run.id,
+                collector=was.collector,
+                collector_instance_uid=was.collector_instance_uid,
+                attempt=was.attempt,
+                lease_expires_at=was.lease_expires_at.isoformat() if was.lease_expires_at else None,
+                outcome=outcome,
+                reason=run.reason,
+                revision=revision,
+            )
+        return TickReport(
+            requeued=tuple(r for _, r in taken_back if r.state is JobState.QUEUED),
+            timed_out=tuple(timed_out),
+            failed=tuple(r for _, r in taken_back if r.state is JobState.FAILED),
+        )
 
 
 def _evaluate(due: list[Schedule], now: datetime) -> dict[str, schedule_rules.Evaluation]:

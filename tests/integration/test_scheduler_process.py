@@ -105,3 +105,31 @@ def test_flags_fall_back_to_outpost_scheduler_environment_variables(monkeypatch:
     assert (config.listen, config.metrics_listen) == ("127.0.0.1:50071", "127.0.0.1:9103")
     with pytest.raises(SystemExit):
         parse_config(["--registry=nowhere"])
+
+
+def test_leases_and_attempts_are_configured_by_flag_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "--database-url=sqlite+aiosqlite:///x.db"
+    defaults = parse_config([url])
+    assert (defaults.lease_seconds, defaults.max_attempts) == (90, 3)
+    monkeypatch.setenv("OUTPOST_SCHEDULER_LEASE_SECONDS", "120")
+    monkeypatch.setenv("OUTPOST_SCHEDULER_MAX_ATTEMPTS", "5")
+    from_env = parse_config([url])
+    assert (from_env.lease_seconds, from_env.max_attempts) == (120, 5)
+    from_flags = parse_config([url, "--lease-seconds=45", "--max-attempts=1"])
+    assert (from_flags.lease_seconds, from_flags.max_attempts) == (45, 1)
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--lease-seconds=0", "argument --lease-seconds: must be >= 1 and <= 86400 (a day at most), got 0"),
+        ("--lease-seconds=1.5", "argument --lease-seconds: expected a whole number, got '1.5'"),
+        ("--max-attempts=0", "argument --max-attempts: must be >= 1 and <= 100 (1 runs each run once), got 0"),
+    ],
+)
+def test_bad_lease_settings_end_the_start_with_one_line(
+    flag: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_config(["--database-url=sqlite+aiosqlite:///x.db", flag])
+    assert capsys.readouterr().err.strip() == f"outpost-scheduler: error: {message}"

@@ -16,11 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import grpc
 
 from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from services.scheduler.app import SchedulerConfig, SchedulerServer, build_server
+from services.scheduler.store.queries import EVENTS_LOCK_KEY
 
 JS = agent_pb2.JobState
 WAIT_SECONDS = 10.0
@@ -175,6 +177,22 @@ async def report(
     return run
 
 
+async def renew(
+    scheduler: RunningScheduler, *holds: tuple[str, str], gateway: str = "gw-1"
+) -> scheduler_pb2.RenewLeasesResponse:
+    """RenewLeases for (job_run_id, collector_instance_uid) pairs."""
+    request = scheduler_pb2.RenewLeasesRequest(
+        gateway_id=gateway,
+        holds=[scheduler_pb2.LeaseHold(job_run_id=run_id, collector_instance_uid=uid) for run_id, uid in holds],
+    )
+    response: scheduler_pb2.RenewLeasesResponse = await scheduler.stub.RenewLeases(request)
+    return response
+
+
+def lease_of(run: scheduler_pb2.JobRun) -> datetime | None:
+    return run.lease_expires_at.ToDatetime(tzinfo=UTC) if run.HasField("lease_expires_at") else None
+
+
 class Watch:
     """One WatchDispatch stream; every read has a deadline."""
 
@@ -216,6 +234,50 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = W
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
         await asyncio.sleep(0.02)
+
+
+class EventLock:
+    """The scheduler's event lock, held by a test on its own PostgreSQL connection."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def wait_for_waiters(self, count: int) -> None:
+        """Until `count` transactions wait for the lock (each has done its reads by then)."""
+
+        async def waiting() -> bool:
+            found = await self._conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            return bool(found == count)
+
+        await eventually(waiting, what=f"{count} transactions to wait for the event lock")
+
+
+@asynccontextmanager
+async def holding_event_lock(database_url: str) -> AsyncIterator[EventLock]:
+    """PostgreSQL only: the event writers of every replica wait until the block ends."""
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", EVENTS_LOCK_KEY)
+        try:
+            yield EventLock(conn)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", EVENTS_LOCK_KEY)
+    finally:
+        await conn.close()
+
+
+async def all_read_before_any_writes(database_url: str, steps: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """Run `steps` (e.g. one tick per replica) holding the event lock until each of them waits for it.
+
+    PostgreSQL only. Every step has then done its reads before any of them writes, so they
+    really race for the same rows instead of running one after the other.
+    """
+    async with holding_event_lock(database_url) as lock:
+        racing = asyncio.gather(*(step() for step in steps))
+        await lock.wait_for_waiters(len(steps))
+    return list(await racing)
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:

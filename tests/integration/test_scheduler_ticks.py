@@ -1,22 +1,18 @@
-"""The tick loop: due minutes become runs exactly once; stuck runs are requeued or timed out."""
+"""The tick loop: due minutes become runs exactly once; overdue runs time out (leases: test_scheduler_leases)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC
-from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from outpost.scheduler.v1 import scheduler_pb2
-from services.scheduler.store.queries import EVENTS_LOCK_KEY
 from tests.integration.test_scheduler_support import (
     JS,
     FakeClock,
+    all_read_before_any_writes,
     claim,
     create_discovery,
     create_schedule,
@@ -103,7 +99,7 @@ async def test_two_replicas_racing_create_each_due_run_once(database_url: str) -
         with capture_logs() as logs:
             for minute in range(3):
                 clock.set(utc(2025, 6, 2, 10, minute, 0, 500_000))
-                reports = await _all_read_before_any_writes(database_url, [a.tick, b.tick])
+                reports = await all_read_before_any_writes(database_url, [a.tick, b.tick])
                 created += [r for report in reports for r in report.created]
 
         runs = await list_runs(a, limit=1000)
@@ -115,46 +111,8 @@ async def test_two_replicas_racing_create_each_due_run_once(database_url: str) -
         assert {len(r.created) for r in reports} == {0, 8}
 
 
-async def _all_read_before_any_writes(database_url: str, ticks: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
-    """Run the ticks (one per replica) holding the event lock until each of them waits for it."""
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute("SELECT pg_advisory_lock($1)", EVENTS_LOCK_KEY)
-        racing = asyncio.gather(*(tick() for tick in ticks))
-
-        async def all_waiting() -> bool:
-            waiting = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-            return bool(waiting == len(ticks))
-
-        await eventually(all_waiting, what="every tick to wait for the event lock")
-        await conn.execute("SELECT pg_advisory_unlock($1)", EVENTS_LOCK_KEY)
-        return list(await racing)
-    finally:
-        await conn.close()
-
-
-async def test_unacknowledged_dispatches_are_requeued_and_overdue_runs_time_out(database_url: str) -> None:
-    async with running_scheduler(database_url) as scheduler:
-        await create_discovery(scheduler, zone="dmz")
-        run = await start_run(scheduler)
-        [taken] = await claim(scheduler, "edge-7")
-
-        scheduler.clock.advance(seconds=60)
-        assert (await scheduler.tick()).requeued == ()
-        scheduler.clock.advance(seconds=1)
-        requeued = (await scheduler.tick()).requeued
-
-        assert [r.id for r in requeued] == [taken.id] == [run.id]
-        after = await get_run(scheduler, run.id)
-        assert (after.state, after.collector, after.collector_instance_uid, after.reason) == (
-            JS.JOB_STATE_QUEUED,
-            "",
-            "",
-            "dispatch not acknowledged; requeued",
-        )
-        [again] = await claim(scheduler, "edge-8")
-        assert again.id == run.id and again.collector == "edge-8"
-
+async def test_a_running_run_past_its_deadline_times_out_and_stays_timed_out(database_url: str) -> None:
+    async with running_scheduler(database_url, lease_seconds=3600) as scheduler:
         await create_discovery(scheduler, "core", collector="edge-7", deadline_seconds=120)
         run = await start_run(scheduler, "core")
         await claim(scheduler, "edge-7")
@@ -168,6 +126,23 @@ async def test_unacknowledged_dispatches_are_requeued_and_overdue_runs_time_out(
         after = await get_run(scheduler, run.id)
         assert timed_out.id == run.id
         assert after.state == JS.JOB_STATE_TIMED_OUT and after.HasField("finished_at")
+        assert not after.HasField("lease_expires_at")
         assert "deadline (120 s)" in after.reason
         late = await report(scheduler, run.id, JS.JOB_STATE_SUCCEEDED, devices_found=3)
         assert late.state == JS.JOB_STATE_TIMED_OUT  # a late final update does not resurrect it
+
+
+async def test_a_run_past_its_deadline_whose_lease_also_expired_times_out_rather_than_retrying(
+    database_url: str,
+) -> None:
+    async with running_scheduler(database_url) as scheduler:
+        await create_discovery(scheduler, "core", collector="edge-7", deadline_seconds=30)
+        run = await start_run(scheduler, "core")
+        await claim(scheduler, "edge-7")
+        await report(scheduler, run.id, JS.JOB_STATE_RUNNING)
+
+        scheduler.clock.advance(seconds=120)  # deadline + grace = 90 s; lease = 90 s
+        swept = await scheduler.tick()
+
+        assert ([r.id for r in swept.timed_out], swept.requeued, swept.failed) == ([run.id], (), ())
+        assert (await get_run(scheduler, run.id)).state == JS.JOB_STATE_TIMED_OUT

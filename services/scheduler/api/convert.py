@@ -11,6 +11,7 @@ from outpost.scheduler.v1 import scheduler_pb2
 from services.scheduler.domain.discoveries import Discovery
 from services.scheduler.domain.dispatch import DispatchEvent, EventKind
 from services.scheduler.domain.job_runs import JobRun, JobState, JobUpdate
+from services.scheduler.domain.leases import LeaseHold, LostLease
 from services.scheduler.domain.schedules import MissedRunPolicy, Schedule
 from services.scheduler.domain.settings import Settings
 
@@ -125,6 +126,8 @@ def job_run(r: JobRun) -> scheduler_pb2.JobRun:
         batches_sent=r.batches_sent,
         cancelled_by=r.cancelled_by,
         discovery_snapshot=discovery(r.discovery_snapshot),
+        attempt=r.attempt,
+        lease_expires_at=timestamp(r.lease_expires_at),
     )
 
 
@@ -137,6 +140,17 @@ def job_update(u: agent_pb2.JobUpdate) -> JobUpdate:
         devices_found=u.devices_found,
         error=u.error,
         batches_sent=u.batches_sent,
+        attempt=u.attempt,
+    )
+
+
+def lease_hold(h: scheduler_pb2.LeaseHold) -> LeaseHold:
+    return LeaseHold(job_run_id=h.job_run_id, collector_instance_uid=h.collector_instance_uid)
+
+
+def lost_lease(lost: LostLease) -> scheduler_pb2.LostLease:
+    return scheduler_pb2.LostLease(
+        job_run_id=lost.job_run_id, collector_instance_uid=lost.collector_instance_uid, reason=lost.reason
     )
 
 

@@ -157,3 +157,11 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             request.gateway_id, request.collector_instance_uid, convert.job_update(request.update)
         )
         return scheduler_pb2.ReportJobUpdateResponse(job_run=convert.job_run(run))
+
+    async def RenewLeases(
+        self, request: scheduler_pb2.RenewLeasesRequest, context: grpc.aio.ServicerContext
+    ) -> scheduler_pb2.RenewLeasesResponse:
+        lost = await self._dispatcher.renew_leases(request.gateway_id, [convert.lease_hold(h) for h in request.holds])
+        return scheduler_pb2.RenewLeasesResponse(
+            lost=[convert.lost_lease(x) for x in lost], lease_seconds=self._dispatcher.leases.seconds
+        )

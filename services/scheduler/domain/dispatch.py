@@ -8,7 +8,9 @@ the queued runs aimed at it: by name, or at its zone. Before any is handed out:
    minute (`collector_check_minutes * 60 + 60` s), so a collector that polls every five
    minutes is not "missing" the runs it picks up on its normal poll. Per schedule:
    `skip` cancels all of its missed runs; `run_once` keeps only its newest queued run
-   and cancels the missed ones older than it. Manual runs are never missed.
+   and cancels the missed ones older than it. Manual runs are never missed, and neither
+   are retries (a run back in the queue after its lease expired, `attempt` >= 1): its
+   due minute was honoured when it was first claimed, however long ago that is now.
 2. Capacity. A collector runs `limit` runs at a time (one by default); the runs it
    already has dispatched or running count against it.
 3. The oldest remaining candidates (by due minute) are claimed, each with a conditional
@@ -71,11 +73,12 @@ def plan_missed_runs(
 ) -> list[MissedRun]:
     """The candidates to cancel before claiming, each with its reason.
 
-    A schedule deleted meanwhile (no policy known) is treated as `run_once`.
+    A schedule deleted meanwhile (no policy known) is treated as `run_once`. Manual runs
+    and retries (attempt >= 1) are never missed.
     """
     by_schedule: dict[str, list[JobRun]] = defaultdict(list)
     for run in candidates:
-        if run.trigger is Trigger.SCHEDULE and run.schedule:
+        if run.trigger is Trigger.SCHEDULE and run.schedule and run.attempt == 0:
             by_schedule[run.schedule].append(run)
     cutoff = now - threshold
     cancelled: list[MissedRun] = []

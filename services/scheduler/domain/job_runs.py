@@ -1,24 +1,39 @@
 """Job runs: one execution of a discovery, and every way its state may change.
 
-    queued ──claim──> dispatched ──RUNNING──> running ──> succeeded | failed | timed_out
-      │  ^                │  │                   │            | cancelled
-      │  └──requeue (60 s)┘  └──final state──────┼──────────> (the same four)
-      └──cancel / missed──> cancelled <──cancel──┘
+    queued ──claim (attempt + 1, lease)───────────────────────────> dispatched
+    dispatched ──RUNNING update───────────────────────────────────> running
+    dispatched | running ──final update───────────────────────────> succeeded | failed | timed_out | cancelled
+    dispatched | running ──lease expired, attempts left───────────> queued
+    dispatched | running ──lease expired, none left───────────────> failed
+    running ──deadline + 60 s passed──────────────────────────────> timed_out
+    queued | dispatched | running ──cancel────────────────────────> cancelled
+    queued ──missed while its collector was away──────────────────> cancelled
 
 - A run is created `queued` (by its schedule's due minute, or by an admin now) with a
   snapshot of its discovery; later edits of the discovery do not change it.
-- A claim hands it to one collector (`dispatched`); the collector's first update moves it
-  to `running` (or straight to a final state). A dispatch no update acknowledges within
-  `DISPATCH_ACK_SECONDS` goes back to `queued` for any collector to take.
+- A claim hands it to one collector (`dispatched`) as the next *attempt* (1, 2, ...) with
+  a *lease*: `lease_expires_at = now + lease_seconds`. The collector's first update moves
+  it to `running` (or straight to a final state). Every update from the holder, and every
+  `RenewLeases` hold its gateway sends from the collector's heartbeats, renews the lease.
+- A dispatched or running run whose lease expired (its collector died, or its link did)
+  goes back to `queued` for any collector of its target to take as the next attempt,
+  keeping its attempt count; once `max_attempts` attempts have expired it is `failed`.
+  `domain.leases` holds those rules.
+- An update about an older attempt than the run's current one is refused: that attempt
+  was superseded, and only the current one may change the run.
 - A running run with no final update by its deadline plus `DEADLINE_GRACE_SECONDS` is
   `timed_out`.
 - Cancelling is allowed until a run is final. A cancelled run stays cancelled: the
   collector's later updates are ignored, and the answer tells its gateway to stop it.
   Final states are final; an update for a run in one is ignored the same way.
 
+A lease exists only while a run is dispatched or running: every change to any other state
+clears `lease_expires_at`, so the ticker's sweep (`lease_expires_at <= now`) reads only
+active runs.
+
 The functions here decide; `dispatcher` and `ticker` read the run, call one, and write the
-result with a conditional update on the state they read (so a concurrent change wins
-cleanly instead of being overwritten).
+result with a conditional update on the state, holder and attempt they read (so a
+concurrent change wins cleanly instead of being overwritten).
 """
 
 from __future__ import annotations
@@ -32,8 +47,6 @@ from datetime import datetime, timedelta
 from outpost import errors
 from services.scheduler.domain.discoveries import Discovery
 
-DISPATCH_ACK_SECONDS = 60
-"""A dispatched run with no update for this long is requeued: its collector vanished."""
 DEADLINE_GRACE_SECONDS = 60
 """A running run is timed out this long after its discovery's deadline."""
 MAX_REASON_CHARS = 2000
@@ -90,6 +103,10 @@ class JobRun:
     finished_at: datetime | None = None
     deadline_at: datetime | None = None
     cancelled_by: str = ""
+    attempt: int = 0
+    """How many times the run was handed out; the current (or last) attempt's number."""
+    lease_expires_at: datetime | None = None
+    """While dispatched or running: when it returns to the queue unless renewed."""
     last_event_at: datetime | None = field(default=None, compare=False)
 
 
@@ -104,6 +121,8 @@ class JobUpdate:
     devices_found: int = 0
     error: str = ""
     batches_sent: int = 0
+    attempt: int = 0
+    """The attempt the update is about; 0 from a collector that predates attempts."""
 
 
 def new_job_run_id(now: datetime, randbits: Callable[[int], int] = secrets.randbits) -> str:
@@ -177,7 +196,10 @@ def new_run(
     )
 
 
-def claim(run: JobRun, *, collector: str, instance_uid: str, gateway_id: str, now: datetime) -> JobRun:
+def claim(
+    run: JobRun, *, collector: str, instance_uid: str, gateway_id: str, now: datetime, lease_seconds: int
+) -> JobRun:
+    """The run handed to one collector as its next attempt, leased for `lease_seconds`."""
     if run.state is not JobState.QUEUED:
         raise errors.FailedPrecondition(f"job run {run.id} is {run.state}, not queued")
     return replace(
@@ -188,6 +210,8 @@ def claim(run: JobRun, *, collector: str, instance_uid: str, gateway_id: str, no
         gateway_id=gateway_id,
         dispatched_at=now,
         reason="",
+        attempt=run.attempt + 1,
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
     )
 
 
@@ -205,11 +229,32 @@ def check_reporter(run: JobRun, instance_uid: str) -> None:
     raise errors.FailedPrecondition(f"job run {run.id} is not dispatched to collector {instance_uid}: it is {where}")
 
 
-def apply_update(run: JobRun, update: JobUpdate, now: datetime) -> JobRun | None:
+def check_attempt(run: JobRun, update: JobUpdate) -> None:
+    """Only the run's current attempt may change it.
+
+    An older attempt was superseded when its lease expired and the run was handed out
+    again (possibly to the same collector, after a restart); what it reports describes
+    work the run no longer depends on. Attempt 0 comes from a collector that predates
+    attempts and is taken as the current one. A newer attempt than the run has was never
+    handed out (a restored database, say) and is refused too.
+    """
+    if update.attempt in (0, run.attempt):
+        return
+    if update.attempt < run.attempt:
+        raise errors.FailedPrecondition(
+            f"job run {run.id} attempt {update.attempt} was superseded by attempt {run.attempt}"
+        )
+    raise errors.FailedPrecondition(
+        f"job run {run.id} is at attempt {run.attempt}; attempt {update.attempt} was never handed out"
+    )
+
+
+def apply_update(run: JobRun, update: JobUpdate, now: datetime, *, lease_seconds: int) -> JobRun | None:
     """The run after a collector's update, or None when the update is to be ignored.
 
     Ignored: any update for a run that is already final (cancelled by an admin, timed
     out, or a duplicate of the final update); the caller answers with the run as it is.
+    An update that leaves the run active renews its lease: the holder is evidently alive.
     """
     if run.state.final:
         return None
@@ -224,6 +269,7 @@ def apply_update(run: JobRun, update: JobUpdate, now: datetime) -> JobRun | None
         targets_total=update.targets_total,
         devices_found=update.devices_found,
         batches_sent=max(run.batches_sent, update.batches_sent),
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
     )
     if state is JobState.RUNNING:
         if run.state is JobState.DISPATCHED:
@@ -231,6 +277,7 @@ def apply_update(run: JobRun, update: JobUpdate, now: datetime) -> JobRun | None
             changed = replace(changed, started_at=now, deadline_at=deadline, reason="")
         return changed
     reason = update.error.strip()[:MAX_REASON_CHARS]
+    changed = replace(changed, lease_expires_at=None)
     if state is JobState.CANCELLED:
         return replace(
             changed,
@@ -256,6 +303,7 @@ def cancel(run: JobRun, *, actor: str, reason: str, now: datetime) -> JobRun:
         reason=reason.strip()[:MAX_REASON_CHARS] or f"cancelled by {who}",
         cancelled_by=who,
         finished_at=now,
+        lease_expires_at=None,
     )
 
 
@@ -264,34 +312,14 @@ def cancel_by_scheduler(run: JobRun, reason: str, now: datetime) -> JobRun:
     return replace(run, state=JobState.CANCELLED, reason=reason, cancelled_by="scheduler", finished_at=now)
 
 
-def requeue(run: JobRun) -> JobRun:
-    """A dispatch its collector never acknowledged goes back to the queue for anyone."""
-    return replace(
-        run,
-        state=JobState.QUEUED,
-        collector="",
-        collector_instance_uid="",
-        gateway_id="",
-        dispatched_at=None,
-        reason="dispatch not acknowledged; requeued",
-    )
-
-
 def time_out(run: JobRun, now: datetime) -> JobRun:
     deadline = run.discovery_snapshot.deadline_seconds
     return replace(
         run,
         state=JobState.TIMED_OUT,
         finished_at=now,
+        lease_expires_at=None,
         reason=f"no final update within the discovery's deadline ({deadline} s) plus {DEADLINE_GRACE_SECONDS} s",
-    )
-
-
-def dispatch_expired(run: JobRun, now: datetime) -> bool:
-    return (
-        run.state is JobState.DISPATCHED
-        and run.dispatched_at is not None
-        and now - run.dispatched_at > timedelta(seconds=DISPATCH_ACK_SECONDS)
     )
 
 

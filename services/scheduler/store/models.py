@@ -114,6 +114,9 @@ class JobRunRow(Base):
         sa.Index("ix_job_runs_collector_state", "collector", "state"),
         sa.Index("ix_job_runs_discovery", "discovery"),
         sa.Index("ix_job_runs_created_at", "created_at"),
+        # The lease sweep: `lease_expires_at <= now`. Only dispatched and running runs have
+        # a lease (every other state clears it), so the range holds just the active runs.
+        sa.Index("ix_job_runs_lease_expires_at", "lease_expires_at"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
@@ -140,6 +143,9 @@ class JobRunRow(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     cancelled_by: Mapped[str] = mapped_column(sa.String(256), default="")
     last_event_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Added by 0003, hence the server default (runs stored before it were never re-tried).
+    attempt: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class DispatchEventRow(Base):

@@ -9,20 +9,22 @@ database allows one writer at a time and an in-process lock keeps our own writer
 colliding (one process per SQLite file is the embedded mode's rule).
 
 Every change of a run's state appends an event, so it runs exclusive; the conditional
-`UPDATE ... WHERE id = ? AND state = ?` (rowcount decides) is what keeps a decision made
-on a row from overwriting a change that committed in between. Reads, admin edits of
-discoveries and schedules, and coalesced progress counters append nothing and run
-concurrently.
+`UPDATE ... WHERE id = ? AND state = ? AND collector_instance_uid = ? AND attempt = ?`
+(rowcount decides) is what keeps a decision made on a row from overwriting a change that
+committed in between. Reads, admin edits of discoveries and schedules, coalesced progress
+counters and lease renewals append nothing and run concurrently; that is why taking a
+run back from an expired lease also requires the lease to be expired *when it is
+written*, so a renewal that committed after the sweep read the row wins.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,6 +34,7 @@ from outpost.db import session_factory
 from services.scheduler.domain.discoveries import Discovery
 from services.scheduler.domain.dispatch import DispatchEvent, EventKind
 from services.scheduler.domain.job_runs import ACTIVE_STATES, JobRun, JobState
+from services.scheduler.domain.leases import LeaseHold, LostLease, lost_lease
 from services.scheduler.domain.schedules import Evaluation, MissedRunPolicy, Schedule
 from services.scheduler.domain.settings import Settings
 from services.scheduler.store import rows
@@ -47,7 +50,13 @@ from services.scheduler.store.models import (
 EVENTS_LOCK_KEY = 0x6F75_7470_6F73_7411
 """pg_advisory_xact_lock key serialising the scheduler's event writers ("outpost" + 0x11)."""
 
+RENEW_BATCH = 5000
+"""Holds per renewal UPDATE: two bind parameters each, well under PostgreSQL's and SQLite's
+32766. A gateway's heartbeat round is one statement unless it holds more runs than this."""
+
+_T = TypeVar("_T")
 _schedules = cast(sa.Table, ScheduleRow.__table__)
+_ACTIVE = [s.value for s in ACTIVE_STATES]
 
 
 @dataclass(frozen=True)
@@ -291,11 +300,50 @@ class Transaction:
             query = query.where(JobRunRow.schedule_name == schedule)
         return [rows.job_run(row) for row in await self.session.scalars(query.order_by(JobRunRow.due_at))]
 
-    async def expired_dispatches(self, dispatched_before: datetime) -> list[JobRun]:
-        query = sa.select(JobRunRow).where(
-            JobRunRow.state == JobState.DISPATCHED.value, JobRunRow.dispatched_at < dispatched_before
+    async def expired_leases(self, now: datetime, limit: int) -> list[JobRun]:
+        """Dispatched or running runs whose lease ran out by `now`, longest expired first."""
+        query = (
+            sa.select(JobRunRow)
+            .where(JobRunRow.lease_expires_at <= now, JobRunRow.state.in_(_ACTIVE))
+            .order_by(JobRunRow.lease_expires_at, JobRunRow.id)
+            .limit(limit)
         )
-        return [rows.job_run(row) for row in await self.session.scalars(query.order_by(JobRunRow.dispatched_at))]
+        return [rows.job_run(row) for row in await self.session.scalars(query)]
+
+    async def job_runs_by_id(self, run_ids: Iterable[str]) -> dict[str, JobRun]:
+        wanted = sorted(set(run_ids))
+        found: dict[str, JobRun] = {}
+        for chunk in _chunks(wanted, RENEW_BATCH):
+            query = sa.select(JobRunRow).where(JobRunRow.id.in_(chunk)).execution_options(populate_existing=True)
+            found |= {row.id: rows.job_run(row) for row in await self.session.scalars(query)}
+        return found
+
+    async def renew_leases(self, holds: Sequence[LeaseHold], until: datetime) -> list[LostLease]:
+        """Extend to `until` the lease of every hold on an active run held by that instance.
+
+        One UPDATE for all holds (per `RENEW_BATCH`), matching `(id, collector_instance_uid)`
+        pairs on dispatched or running runs; RETURNING says which matched. The holds that
+        did not are read back and come out as lost, with the reason `domain.leases` gives.
+        """
+        renewed: set[tuple[str, str]] = set()
+        for chunk in _chunks(holds, RENEW_BATCH):
+            pairs = [(h.job_run_id, h.collector_instance_uid) for h in chunk]
+            result = await self.session.execute(
+                sa.update(JobRunRow)
+                .where(
+                    sa.tuple_(JobRunRow.id, JobRunRow.collector_instance_uid).in_(pairs),
+                    JobRunRow.state.in_(_ACTIVE),
+                )
+                .values(lease_expires_at=until)
+                .returning(JobRunRow.id, JobRunRow.collector_instance_uid)
+                .execution_options(synchronize_session=False)
+            )
+            renewed.update((run_id, uid) for run_id, uid in result)
+        missing = [h for h in holds if (h.job_run_id, h.collector_instance_uid) not in renewed]
+        if not missing:
+            return []
+        runs = await self.job_runs_by_id(h.job_run_id for h in missing)
+        return [lost for h in missing if (lost := lost_lease(h, runs.get(h.job_run_id))) is not None]
 
     async def overdue_runs(self, deadline_before: datetime) -> list[JobRun]:
         query = sa.select(JobRunRow).where(
@@ -303,16 +351,22 @@ class Transaction:
         )
         return [rows.job_run(row) for row in await self.session.scalars(query.order_by(JobRunRow.deadline_at))]
 
-    async def save_run(self, run: JobRun, *, expected: JobRun) -> bool:
-        """Write `run`'s state if the row is still in `expected`'s state and hands."""
+    async def save_run(self, run: JobRun, *, expected: JobRun, lease_expired_by: datetime | None = None) -> bool:
+        """Write `run`'s state if the row is still in `expected`'s state, hands and attempt.
+
+        `lease_expired_by`: write only if the lease is still expired at that time, i.e. no
+        renewal committed since `expected` was read (renewals take no event lock).
+        """
+        conditions = [
+            JobRunRow.id == run.id,
+            JobRunRow.state == expected.state.value,
+            JobRunRow.collector_instance_uid == expected.collector_instance_uid,
+            JobRunRow.attempt == expected.attempt,
+        ]
+        if lease_expired_by is not None:
+            conditions.append(JobRunRow.lease_expires_at <= lease_expired_by)
         result = await self.session.execute(
-            sa.update(JobRunRow)
-            .where(
-                JobRunRow.id == run.id,
-                JobRunRow.state == expected.state.value,
-                JobRunRow.collector_instance_uid == expected.collector_instance_uid,
-            )
-            .values(**rows.changed_run_values(run))
+            sa.update(JobRunRow).where(*conditions).values(**rows.changed_run_values(run))
         )
         return _rowcount(result) == 1
 
@@ -363,6 +417,11 @@ def _aimed_at(collector: str, zone: str) -> sa.ColumnElement[bool]:
     if zone:
         clauses.append(JobRunRow.target_zone == zone)
     return sa.or_(*clauses) if clauses else sa.false()
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _rowcount(result: Any) -> int:

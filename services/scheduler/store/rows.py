@@ -25,6 +25,8 @@ RUN_MUTABLE_FIELDS = (
     "finished_at",
     "deadline_at",
     "cancelled_by",
+    "attempt",
+    "lease_expires_at",
 )
 """What a state change may write; identity, target, snapshot and due time never change."""
 
@@ -161,5 +163,7 @@ def job_run(row: JobRunRow) -> JobRun:
         finished_at=row.finished_at,
         deadline_at=row.deadline_at,
         cancelled_by=row.cancelled_by,
+        attempt=row.attempt,
+        lease_expires_at=row.lease_expires_at,
         last_event_at=row.last_event_at,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from services.scheduler.domain import dispatch
@@ -55,6 +56,14 @@ def test_skip_cancels_every_missed_run_of_the_schedule() -> None:
         "jr_nightly_30": dispatch.MISSED_WHILE_OFFLINE,
         "jr_nightly_7": dispatch.MISSED_WHILE_OFFLINE,
     }
+
+
+def test_a_retry_is_never_missed_however_old_its_due_minute() -> None:
+    retry = replace(scheduled("nightly", 60), attempt=1)  # its lease expired; it is back in the queue
+    assert plan([retry, scheduled("nightly", 30)], nightly=MissedRunPolicy.SKIP) == {
+        "jr_nightly_30": dispatch.MISSED_WHILE_OFFLINE
+    }
+    assert plan([retry], nightly=MissedRunPolicy.RUN_ONCE) == {}
 
 
 def test_run_once_keeps_the_newest_missed_run_and_cancels_the_older_ones() -> None:

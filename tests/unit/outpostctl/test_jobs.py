@@ -1,0 +1,53 @@
+"""`jobs list` and `jobs show`: a run's attempt and lease, as an operator reads them."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+from rich.console import Console
+
+from outpost.agent.v1 import agent_pb2
+from outpost.scheduler.v1 import scheduler_pb2
+from outpostctl.jobs import attempt_text, detail_fields, lease_text, runs_table
+from outpostctl.scheduler_client import JobRun, JobRunDetail, _job_run
+
+NOW = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class LeasedRun(JobRun):
+    """The client record once it maps `JobRun.attempt` and `JobRun.lease_expires_at`."""
+
+    attempt: int = 0
+    lease_expires_at: datetime | None = None
+
+
+BASE = _job_run(scheduler_pb2.JobRun(id="jr_1", discovery="lab", trigger="manual", state=agent_pb2.JOB_STATE_RUNNING))
+
+
+def leased(attempt: int, lease: datetime | None) -> LeasedRun:
+    return LeasedRun(**dataclasses.asdict(BASE), attempt=attempt, lease_expires_at=lease)
+
+
+def test_a_retried_leased_run_shows_its_attempt_and_when_its_lease_runs_out() -> None:
+    run = leased(2, NOW + timedelta(seconds=45))
+    assert (attempt_text(run), lease_text(run, NOW)) == ("2", "in 45s")
+
+
+def test_an_expired_lease_says_so_and_an_unleased_run_shows_dashes() -> None:
+    assert lease_text(leased(1, NOW - timedelta(seconds=12)), NOW) == "expired 12s ago"
+    assert (attempt_text(leased(0, None)), lease_text(leased(0, None), NOW)) == ("-", "-")
+    assert (attempt_text(BASE), lease_text(BASE, NOW)) == ("-", "-")  # a record without the fields
+
+
+def test_list_and_show_carry_the_attempt_and_lease() -> None:
+    run = leased(3, datetime.now(UTC) + timedelta(minutes=10))
+    console = Console(width=250, record=True)
+    console.print(runs_table([run]))
+    header, row = console.export_text().splitlines()
+    assert header.split()[4:6] == ["ATTEMPT", "LEASE"]
+    assert row.split()[4:7] == ["3", "in", "9m"]
+    shown = dict(detail_fields(JobRunDetail(run, None)))
+    assert shown["attempt"] == "3"
+    assert str(shown["lease expires"]).endswith("(in 9m)")
