@@ -140,9 +140,13 @@ class ChangeFeed(ABC, Generic[E]):
                 if len(page) < self._page_size:
                     break
         if cursor == since:
-            # Nothing after `since`: the newest revision may be lower (a cursor from a
-            # database that was since replaced); the bookmark tells the watcher so.
-            cursor = await self._store.newest_revision()
+            # Nothing after `since`. A fresh watcher starts at the newest revision. A
+            # resumed one moves only *back*, to a lower newest revision (its cursor came
+            # from a database that was since replaced; the bookmark tells it so): moving
+            # forward would skip an event committed between the page read and this one.
+            newest = await self._store.newest_revision()
+            if since == 0 or newest < since:
+                cursor = newest
         self._newest = max(self._newest, cursor)
         yield self.bookmark(cursor)
         loop = asyncio.get_running_loop()
