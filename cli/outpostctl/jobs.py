@@ -8,9 +8,7 @@ prints when it has waited for a run.
 Each claim is an *attempt* (1, 2, ...) and leases the run to its collector until
 `lease_expires_at`; a lease nobody renews sends the run back to the queue for the next
 attempt (ADR 0010). Both are shown so an operator can tell a retried run, and one whose
-collector has gone quiet, at a glance. They are read with `getattr` because the client's
-`JobRun` record carries them only once `scheduler_client` maps the two protobuf fields;
-until then they show as "-".
+collector has gone quiet, at a glance.
 """
 
 from __future__ import annotations
@@ -134,13 +132,12 @@ def where_text(run: JobRun) -> str:
 
 def attempt_of(run: JobRun) -> int:
     """Which attempt the run is on; 0 before its first claim (or from an older client record)."""
-    return int(getattr(run, "attempt", 0) or 0)
+    return run.attempt
 
 
 def lease_of(run: JobRun) -> datetime | None:
     """When the run goes back to the queue unless its collector renews; None when not leased."""
-    value = getattr(run, "lease_expires_at", None)
-    return value if isinstance(value, datetime) else None
+    return run.lease_expires_at
 
 
 def attempt_text(run: JobRun) -> str:

@@ -100,6 +100,8 @@ class JobRun:
     collector_instance_uid: str
     batches_sent: int
     cancelled_by: str
+    attempt: int = 0
+    lease_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -326,6 +328,8 @@ def _job_run(r: scheduler_pb2.JobRun) -> JobRun:
         collector_instance_uid=r.collector_instance_uid,
         batches_sent=r.batches_sent,
         cancelled_by=r.cancelled_by,
+        attempt=r.attempt,
+        lease_expires_at=time_field(r, "lease_expires_at"),
     )
 
 

@@ -15,19 +15,18 @@ from outpostctl.scheduler_client import JobRun, JobRunDetail, _job_run
 NOW = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
 
 
-@dataclasses.dataclass(frozen=True)
-class LeasedRun(JobRun):
-    """The client record once it maps `JobRun.attempt` and `JobRun.lease_expires_at`."""
-
-    attempt: int = 0
-    lease_expires_at: datetime | None = None
-
-
 BASE = _job_run(scheduler_pb2.JobRun(id="jr_1", discovery="lab", trigger="manual", state=agent_pb2.JOB_STATE_RUNNING))
 
 
-def leased(attempt: int, lease: datetime | None) -> LeasedRun:
-    return LeasedRun(**dataclasses.asdict(BASE), attempt=attempt, lease_expires_at=lease)
+def leased(attempt: int, lease: datetime | None) -> JobRun:
+    return dataclasses.replace(BASE, attempt=attempt, lease_expires_at=lease)
+
+
+def test_the_client_record_maps_attempt_and_lease_from_the_protobuf_run() -> None:
+    lease = scheduler_pb2.JobRun(id="jr_2", attempt=2)
+    lease.lease_expires_at.FromDatetime(NOW)
+    run = _job_run(lease)
+    assert (run.attempt, run.lease_expires_at) == (2, NOW)
 
 
 def test_a_retried_leased_run_shows_its_attempt_and_when_its_lease_runs_out() -> None:
@@ -38,7 +37,7 @@ def test_a_retried_leased_run_shows_its_attempt_and_when_its_lease_runs_out() ->
 def test_an_expired_lease_says_so_and_an_unleased_run_shows_dashes() -> None:
     assert lease_text(leased(1, NOW - timedelta(seconds=12)), NOW) == "expired 12s ago"
     assert (attempt_text(leased(0, None)), lease_text(leased(0, None), NOW)) == ("-", "-")
-    assert (attempt_text(BASE), lease_text(BASE, NOW)) == ("-", "-")  # a record without the fields
+    assert (attempt_text(BASE), lease_text(BASE, NOW)) == ("-", "-")  # never claimed
 
 
 def test_list_and_show_carry_the_attempt_and_lease() -> None:
