@@ -6,7 +6,11 @@ its deadline -> closes when told. The registry decides handshakes; the hub deliv
 registry's later decisions. So there is one session logic for all transports.
 
 Everything that reaches the session (frames, admin decisions, shutdown) goes through one
-bounded inbox consumed by this loop, so the core is only ever touched from one task.
+bounded inbox consumed by this loop, so the core is only ever touched from one task. One
+item is handled at a time, to the end: a result batch is committed and acked (or
+throttled) before the next item is looked at. That is what makes draining safe: when the
+gateway drains, the loop checks between items and closes with Disconnect(SHUTTING_DOWN),
+so a commit is never cut in half by the shutdown.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import dataclasses
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 import grpc
 import structlog
@@ -27,6 +30,7 @@ from outpost.session.errors import RemoteProtocolError
 from outpost.session.server import (
     AuthDecision,
     AuthenticationRequested,
+    HeartbeatReceived,
     JobUpdateReceived,
     ResultBatchReceived,
     ServerSession,
@@ -38,8 +42,7 @@ from outpost.session.server import (
     WorkRefused,
 )
 from services.gateway import metrics
-from services.gateway.admission import Admission
-from services.gateway.dispatch import Dispatcher
+from services.gateway.collector_status import clock_skew_ms, heartbeat_heard, hello_spool
 from services.gateway.domain.session_hub import (
     ChangeKind,
     CheckIntervalChanged,
@@ -47,12 +50,10 @@ from services.gateway.domain.session_hub import (
     LiveSession,
     RunCancelled,
     RunsAvailable,
-    SessionHub,
     Superseded,
 )
-from services.gateway.registry_client import RegistryClient
-from services.gateway.session_reports import SessionReporter
-from services.gateway.session_work import SessionWork, WorkContext
+from services.gateway.gateway_context import AgentStream, GatewayContext, Shutdown
+from services.gateway.session_work import TERMINAL_STATES, SessionWork
 
 log = structlog.get_logger(__name__)
 
@@ -61,49 +62,9 @@ INBOX_SIZE = 16
 SEND_TIMEOUT_SECONDS = 10.0
 
 
-class AgentStream(Protocol):
-    """What a transport provides: one envelope per message, in both directions."""
-
-    transport: str
-    remote_address: str
-
-    async def recv(self) -> bytes | None:
-        """The next envelope's bytes; None when the peer closed. May raise RemoteProtocolError."""
-
-    async def send(self, data: bytes) -> None: ...
-
-    async def close(self, reason: str) -> None:
-        """Close the connection; `reason` is for people (WebSocket close reason)."""
-
-
 @dataclass(frozen=True)
 class _PeerClosed:
     error: RemoteProtocolError | None = None
-
-
-class Shutdown:
-    """Put into every inbox when the gateway drains."""
-
-
-@dataclass
-class GatewayContext:
-    """What every session needs from the gateway process; built once in app.py."""
-
-    gateway_id: str
-    server_instance: str
-    heartbeat_interval: float
-    handshake_timeout: float
-    registry: RegistryClient
-    hub: SessionHub
-    reporter: SessionReporter
-    admission: Admission
-    work: WorkContext
-    dispatcher: Dispatcher
-    # Registry handshake calls in flight from this gateway. Beyond the registry's capacity
-    # more concurrency only makes every call miss its deadline (bench/registry_handshakes.py):
-    # a bound keeps the registry working at capacity while the rest queue here.
-    auth_slots: asyncio.Semaphore = dataclasses.field(default_factory=lambda: asyncio.Semaphore(32))
-    draining: bool = False
 
 
 async def run_session(stream: AgentStream, ctx: GatewayContext) -> None:
@@ -115,11 +76,13 @@ async def run_session(stream: AgentStream, ctx: GatewayContext) -> None:
     )
     metrics.SESSIONS_OPENED.labels(stream.transport).inc()
     runner = SessionRunner(stream, ctx, session_id, loop)
+    ctx.connections[session_id] = runner.deliver
     try:
         await runner.run()
     except Exception:
         log.exception("session_crashed")
     finally:
+        ctx.connections.pop(session_id, None)
         await runner.cleanup()
         structlog.contextvars.unbind_contextvars("session_id", "transport", "remote", "collector")
 
@@ -163,6 +126,9 @@ class SessionRunner:
         self.close_reason = ""
         self.reader: asyncio.Task[None] | None = None
         self.heartbeat_override = heartbeat_override
+        # Heard before the session is accepted too (the Hello), so the LiveSession starts right.
+        self.heard_at = time.time()
+        self.clock_skew_ms = 0
 
     def admit(self) -> bool:
         """Apply the gateway's admission limits; False means the core is already closing."""
@@ -190,6 +156,9 @@ class SessionRunner:
             await self.flush()
             if self.core.closed:
                 return
+            if self.ctx.draining:
+                self.core.shutdown()  # between items: whatever was handled is acked or not, whole
+                continue
             item = await self._next_item()
             if item is None:
                 self.core.tick(self.loop.time())
@@ -216,9 +185,8 @@ class SessionRunner:
             except RemoteProtocolError as exc:
                 self.core.fail(exc.reason, exc.message)
                 return
+            self._heard(message.sent_at_unix_ms)
             self.core.receive(message, now)
-            if self.live is not None:
-                self.live.last_message_at = time.time()
         elif isinstance(item, _PeerClosed):
             if item.error is not None:
                 self.core.fail(item.error.reason, item.error.message)
@@ -242,6 +210,15 @@ class SessionRunner:
             self.core.cancel_job(item.job_run_id, item.reason)
         elif isinstance(item, CheckIntervalChanged):
             self.core.update_config(agent_pb2.ConfigUpdate(collector_check_minutes=item.collector_check_minutes))
+
+    def _heard(self, sent_at_unix_ms: int) -> None:
+        self.heard_at = time.time()
+        skew = clock_skew_ms(sent_at_unix_ms, self.heard_at)
+        if skew is not None:
+            self.clock_skew_ms = skew
+        if self.live is not None:
+            self.live.last_message_at = self.heard_at
+            self.live.clock_skew_ms = self.clock_skew_ms
 
     async def _next_item(self) -> object:
         deadline = self.core.next_deadline()
@@ -276,6 +253,7 @@ class SessionRunner:
         """Send what the core produced, then act on its events (which may produce more)."""
         while True:
             for message in self.core.data_to_send():
+                message.sent_at_unix_ms = int(time.time() * 1000)  # the core keeps no clock; skew evidence
                 try:
                     async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
                         await self.stream.send(message.SerializeToString())
@@ -312,7 +290,9 @@ class SessionRunner:
                 opened_at=time.time(),
                 deliver=self.deliver,
                 state=event.state,
-                last_message_at=time.time(),
+                last_message_at=self.heard_at,
+                clock_skew_ms=self.clock_skew_ms,
+                spool=hello_spool(self.core.hello),
             )
             self.work = SessionWork(self.ctx.work, event.instance_uid, event.name, zone, self.deliver)
             self.core.update_config(
@@ -329,7 +309,11 @@ class SessionRunner:
                 log.info("session_state_changed", state=event.state.value, reason=event.reason)
             if event.state is ServerState.ENABLED:
                 self.deliver(RunsAvailable())
+        elif isinstance(event, HeartbeatReceived) and self.live is not None:
+            heartbeat_heard(self.live, event.heartbeat)
         elif isinstance(event, JobUpdateReceived) and self.work is not None:
+            if event.update.state in TERMINAL_STATES and self.live is not None:
+                self.live.running_job_run_ids -= {event.update.job_run_id}  # its lease is not ours to renew
             await self.work.job_update(self.core, event.update)
         elif isinstance(event, ResultBatchReceived) and self.work is not None:
             await self.work.result_batch(self.core, event.batch)

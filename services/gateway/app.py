@@ -3,9 +3,15 @@
 Start-up order matters: the registry must answer (server instance, heartbeat interval)
 and both watches (the registry's collector states, the scheduler's dispatch) must deliver
 their first bookmark before any listener accepts a collector, so no admin decision and no
-queued run can be missed. The inventory's tables are migrated before that. On SIGTERM the gateway drains: health
-goes NOT_SERVING, listeners stop accepting, every session is told to reconnect elsewhere,
-and the process exits once they are closed (or the grace period ends).
+queued run can be missed. The inventory's tables are migrated before that.
+
+On SIGTERM the gateway drains (ADR 0010, "Drain and failover"): health goes NOT_SERVING,
+new connections are told to go elsewhere, and every session is told
+Disconnect(SHUTTING_DOWN, retry) after the frame it is handling, so a commit in flight
+finishes and is acked or not, never half. The gateway waits up to --drain-seconds for the
+sessions to end, stops the listeners, waits for commits still running (a session cut off
+at the deadline does not cut its commit off), reports the disconnects, and only then
+disposes of the database engine.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pathlib import Path
 
 import grpc
 import structlog
+from grpc_health.v1 import health as grpc_health
 
 from outpost.config import add_common_flags, env_default, positive
 from outpost.db import default_sqlite_url
@@ -41,14 +48,16 @@ from outpost.runtime import (
 )
 from outpost.session.codec import DEFAULT_MAX_FRAME_BYTES
 from services.gateway.admission import Admission
-from services.gateway.agent_session import GatewayContext, Shutdown
 from services.gateway.api.gateway_servicer import GatewayServicer, ListenerInfo
 from services.gateway.api.inventory_servicer import InventoryServicer
 from services.gateway.dispatch import Dispatcher
 from services.gateway.domain.session_hub import SessionHub
+from services.gateway.gateway_context import GatewayContext, Shutdown
+from services.gateway.ingest_gate import DEFAULT_COMMIT_TIMEOUT_SECONDS, DEFAULT_MAX_IN_FLIGHT, IngestGate
 from services.gateway.inventory.ingest import BatchIngest
 from services.gateway.inventory.store.database import open_inventory
-from services.gateway.registry_client import Bookmark, RegistryClient, SessionReport
+from services.gateway.lease_renewal import LeaseRenewer
+from services.gateway.registry_client import Bookmark, RegistryClient
 from services.gateway.resumable_watch import ResumableWatch
 from services.gateway.scheduler_client import DispatchBookmark, SchedulerClient
 from services.gateway.session_reports import SessionReporter
@@ -64,6 +73,7 @@ SERVICE = "gateway"
 ADMIN_SERVICE = "outpost.gateway.v1.GatewayService"
 INVENTORY_SERVICE = "outpost.gateway.v1.InventoryService"
 REGISTRY_WAIT_SECONDS = 60.0
+FINAL_REPORT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,8 @@ class GatewayConfig:
     handshake_timeout: float
     max_unauthenticated: int
     drain_seconds: float
+    max_commits_in_flight: int
+    commit_timeout: float
     ready_file: str | None
     log_format: str
     log_level: str
@@ -115,6 +127,18 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     p.add_argument("--handshake-timeout", type=positive(float), default=float(e("handshake_timeout", 10.0)))
     p.add_argument("--max-unauthenticated", type=positive(int), default=int(e("max_unauthenticated", 1000)))
     p.add_argument("--drain-seconds", type=positive(float), default=float(e("drain_seconds", 10.0)))
+    p.add_argument(
+        "--max-commits-in-flight",
+        type=positive(int),
+        default=int(e("max_commits_in_flight", DEFAULT_MAX_IN_FLIGHT)),
+        help="result batch commits running at once, all sessions together; more wait, then are throttled",
+    )
+    p.add_argument(
+        "--commit-timeout",
+        type=positive(float),
+        default=float(e("commit_timeout", DEFAULT_COMMIT_TIMEOUT_SECONDS)),
+        help="seconds one commit (and its wait for a slot) may take before the batch is throttled",
+    )
     p.add_argument("--ready-file", default=e("ready_file"))
     p.add_argument("--data-dir", default=e("data_dir", ".outpost"), help="where the SQLite inventory lives by default")
     add_common_flags(p, SERVICE)
@@ -136,6 +160,8 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         handshake_timeout=a.handshake_timeout,
         max_unauthenticated=a.max_unauthenticated,
         drain_seconds=a.drain_seconds,
+        max_commits_in_flight=a.max_commits_in_flight,
+        commit_timeout=a.commit_timeout,
         ready_file=a.ready_file,
         log_format=a.log_format,
         log_level=a.log_level,
@@ -189,13 +215,9 @@ async def serve(config: GatewayConfig) -> None:
     inventory = await open_inventory(config.database_url)
     hub = SessionHub()
     dispatcher = Dispatcher(hub)
-
-    def live_reports() -> list[SessionReport]:
-        return [
-            SessionReport(s.instance_uid, s.session_id, True, s.remote_address, s.transport) for s in hub.sessions()
-        ]
-
-    reporter = SessionReporter(registry, config.gateway_id, live_reports, info.heartbeat_interval)
+    gate = IngestGate(max_in_flight=config.max_commits_in_flight, commit_timeout=config.commit_timeout)
+    reporter = SessionReporter(registry, config.gateway_id, hub, info.heartbeat_interval)
+    leases = LeaseRenewer(scheduler, hub, config.gateway_id, info.heartbeat_interval)
     ctx = GatewayContext(
         gateway_id=config.gateway_id,
         server_instance=info.server_instance,
@@ -205,14 +227,15 @@ async def serve(config: GatewayConfig) -> None:
         hub=hub,
         reporter=reporter,
         admission=Admission(max_unauthenticated=config.max_unauthenticated),
-        work=WorkContext(config.gateway_id, scheduler, registry, BatchIngest(inventory)),
+        work=WorkContext(config.gateway_id, scheduler, registry, BatchIngest(inventory), gate),
         dispatcher=dispatcher,
     )
     watches = [
         ResumableWatch("registry", registry.watch, hub.apply, Bookmark),
         ResumableWatch("dispatch", scheduler.watch, dispatcher.apply, DispatchBookmark),
     ]
-    background = [asyncio.create_task(w.run()) for w in watches] + [asyncio.create_task(reporter.run())]
+    background = [asyncio.create_task(w.run()) for w in watches]
+    background += [asyncio.create_task(reporter.run()), asyncio.create_task(leases.run())]
     for watch, address in zip(watches, (config.registry, config.scheduler), strict=True):
         try:
             async with asyncio.timeout(REGISTRY_WAIT_SECONDS):
@@ -270,26 +293,41 @@ async def serve(config: GatewayConfig) -> None:
     write_ready_file(config.ready_file, service=SERVICE, gateway_id=config.gateway_id, **ready)
 
     await stop.wait()
-    log.info("gateway_draining", sessions=len(hub))
-    ctx.draining = True
-    await set_serving(health, [AGENT_SERVICE, ADMIN_SERVICE], False)
-    if tcp_server is not None:
-        tcp_server.close()
-    for session in hub.sessions():
-        session.deliver(Shutdown())
-    await poll_sessions.shutdown()
-    deadline = time.monotonic() + config.drain_seconds
-    while len(hub) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await _drain(config, ctx, health, tcp_server, poll_sessions)
     await server.stop(grace=1.0)
     if ws_runner is not None:
         await ws_runner.cleanup()
+    unfinished = await gate.close(timeout=config.commit_timeout)
     for task in background:
         task.cancel()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(FINAL_REPORT_SECONDS):
+            await reporter.flush()  # the sessions that just ended, so the registry need not wait
     await inventory.close()
     await channel.close()
     await scheduler_channel.close()
-    log.info("gateway_stopped", sessions_left=len(hub))
+    log.info("gateway_stopped", sessions_left=len(ctx.connections), commits_unfinished=unfinished)
+
+
+async def _drain(
+    config: GatewayConfig,
+    ctx: GatewayContext,
+    health_servicer: grpc_health.aio.HealthServicer,
+    tcp_server: asyncio.Server | None,
+    poll_sessions: PollSessions,
+) -> None:
+    """Refuse new sessions, tell every session to leave between frames, wait for them to go."""
+    log.info("gateway_draining", sessions=len(ctx.connections) + len(poll_sessions))
+    ctx.draining = True
+    await set_serving(health_servicer, [AGENT_SERVICE, ADMIN_SERVICE], False)
+    if tcp_server is not None:
+        tcp_server.close()
+    for deliver in list(ctx.connections.values()):
+        deliver(Shutdown())  # wakes an idle loop; a busy one sees `draining` after its frame
+    await poll_sessions.shutdown()
+    deadline = time.monotonic() + config.drain_seconds
+    while (ctx.connections or len(ctx.hub)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 def _warn_plaintext(host: str, ssl_context: ssl.SSLContext | None, what: str) -> None:

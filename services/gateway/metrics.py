@@ -15,4 +15,32 @@ FRAMES_RECEIVED = Counter("outpost_gateway_frames_received_total", "Envelopes re
 WORK_REFUSED = Counter(
     "outpost_gateway_work_refused_total", "Job updates or results from collectors not allowed to work", ["kind"]
 )
-BATCHES_COMMITTED = Counter("outpost_gateway_batches_committed_total", "Result batches committed", ["outcome"])
+
+# Ingest (services/gateway/ingest_gate.py): every batch ends committed, rejected or throttled.
+BATCHES_COMMITTED = Counter(
+    "outpost_gateway_batches_committed_total", "Result batches committed and acked, new or duplicate", ["outcome"]
+)
+BATCHES_REJECTED = Counter(
+    "outpost_gateway_batches_rejected_total",
+    "Result batches acked without being stored (invalid, repeatedly crashing, foreign or unknown run)",
+    ["reason"],
+)
+THROTTLES = Counter(
+    "outpost_gateway_throttles_total", "Result batches not acked and answered with Throttle, by cause", ["reason"]
+)
+COMMIT_FAILURES = Counter(
+    "outpost_gateway_commit_failures_total", "Inventory commits that failed (unavailable, timeout, ...)", ["kind"]
+)
+COMMITS_IN_FLIGHT = Gauge("outpost_gateway_commits_in_flight", "Inventory commits running now")
+COMMIT_SECONDS = Histogram(
+    "outpost_gateway_commit_seconds",
+    "Time one inventory commit took, failed ones included",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+INGEST_COOL_DOWN_SECONDS = Gauge(
+    "outpost_gateway_ingest_cool_down_seconds", "Current ingest cool-down after database failures; 0 when healthy"
+)
+
+# Leases (services/gateway/lease_renewal.py).
+LEASE_RENEWALS = Counter("outpost_gateway_lease_renewals_total", "RenewLeases calls, by result", ["result"])
+LEASES_LOST = Counter("outpost_gateway_leases_lost_total", "Runs the scheduler did not renew (JobCancel sent)")

@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from outpost.agent.v1 import agent_pb2
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session.server import STATE_BY_PROTO, AuthDecision, ServerState
-from services.gateway.domain.session_hub import ChangeKind, CollectorChange
+from services.gateway.collector_status import spool_to_proto
+from services.gateway.domain.session_hub import ChangeKind, CollectorChange, SpoolStatus
 
 AUTH_TIMEOUT_SECONDS = 5.0
 REPORT_TIMEOUT_SECONDS = 10.0
@@ -33,12 +35,21 @@ class Bookmark:
 
 @dataclass(frozen=True)
 class SessionReport:
+    """One session as the registry is told about it (ADR 0010, "Status from heartbeats").
+
+    `last_heard_at` is wall-clock seconds of the last frame (0: not sent); `clock_skew_ms`
+    the collector's clock minus the gateway's; `spool` its last reported spool, if any.
+    """
+
     instance_uid: str
     session_id: str
     connected: bool
     remote_address: str = ""
     transport: str = ""
     last_error: str = ""
+    last_heard_at: float = 0.0
+    clock_skew_ms: int = 0
+    spool: SpoolStatus | None = None
 
 
 class RegistryClient:
@@ -122,17 +133,26 @@ class RegistryClient:
             registry_pb2.ReportSessionsRequest(
                 gateway_id=gateway_id,
                 complete=complete,
-                sessions=[
-                    registry_pb2.SessionReport(
-                        instance_uid=r.instance_uid,
-                        session_id=r.session_id,
-                        connected=r.connected,
-                        remote_address=r.remote_address,
-                        transport=r.transport,
-                        last_error=r.last_error,
-                    )
-                    for r in reports
-                ],
+                sessions=[_report_to_proto(r) for r in reports],
             ),
             timeout=REPORT_TIMEOUT_SECONDS,
         )
+
+
+def _report_to_proto(report: SessionReport) -> registry_pb2.SessionReport:
+    message = registry_pb2.SessionReport(
+        instance_uid=report.instance_uid,
+        session_id=report.session_id,
+        connected=report.connected,
+        remote_address=report.remote_address,
+        transport=report.transport,
+        last_error=report.last_error,
+        clock_skew_ms=report.clock_skew_ms,
+    )
+    if report.last_heard_at:
+        heard = Timestamp()
+        heard.FromMilliseconds(round(report.last_heard_at * 1000))
+        message.last_heard_at.CopyFrom(heard)
+    if report.spool is not None:
+        message.spool.CopyFrom(spool_to_proto(report.spool))
+    return message

@@ -1,4 +1,4 @@
-"""The gateway's client of the scheduler: the dispatch watch, claims and job updates.
+"""The gateway's client of the scheduler: the dispatch watch, claims, job updates, leases.
 
 Every unary call has a deadline; protobuf stays at this edge except for `JobRun`, which
 the gateway only forwards (its discovery snapshot becomes the collector's assignment).
@@ -6,7 +6,7 @@ the gateway only forwards (its discovery snapshot becomes the collector's assign
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -32,6 +32,30 @@ class RunChanged:
 class SettingsChanged:
     revision: int
     collector_check_minutes: int
+
+
+@dataclass(frozen=True)
+class LeaseHold:
+    """A collector of this gateway says it is running this run."""
+
+    instance_uid: str
+    job_run_id: str
+
+
+@dataclass(frozen=True)
+class LostLease:
+    """A hold the scheduler did not renew: the collector must stop the run."""
+
+    instance_uid: str
+    job_run_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Renewal:
+    lost: list[LostLease]
+    lease_seconds: float
+    """The scheduler's lease length; 0 when it did not say."""
 
 
 class SchedulerClient:
@@ -86,3 +110,20 @@ class SchedulerClient:
             scheduler_pb2.GetJobRunRequest(id=job_run_id), timeout=CALL_TIMEOUT_SECONDS
         )
         return response.job_run
+
+    async def renew_leases(self, *, gateway_id: str, holds: Sequence[LeaseHold]) -> Renewal:
+        """Extend the leases of runs this gateway's collectors are running (ADR 0010, "Leases")."""
+        response = await self._stub.RenewLeases(
+            scheduler_pb2.RenewLeasesRequest(
+                gateway_id=gateway_id,
+                holds=[
+                    scheduler_pb2.LeaseHold(job_run_id=h.job_run_id, collector_instance_uid=h.instance_uid)
+                    for h in holds
+                ],
+            ),
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+        return Renewal(
+            lost=[LostLease(x.collector_instance_uid, x.job_run_id, x.reason) for x in response.lost],
+            lease_seconds=float(response.lease_seconds),
+        )

@@ -1,40 +1,55 @@
-"""Tell the registry which collectors this gateway holds, in batches.
+"""Tell the registry which collectors this gateway holds and how each was last heard.
 
-Disconnects are reported as they happen (batched every half second); every heartbeat
-interval a complete list of live sessions refreshes last-seen and lets the registry mark
-collectors that vanished from this gateway as disconnected. Reports that fail are
-retried with the next flush; the queue is bounded, and the periodic complete report
-repairs anything dropped.
+Disconnects are reported as they happen (batched every half second). Every half heartbeat
+interval a complete list of live sessions follows, each with when the collector was last
+heard (any frame), its clock skew and its spool: the registry calls a collector online
+only while that report is fresh (`now - last_heard_at <= 2 x heartbeat interval`, ADR
+0010), so a cut link shows as offline within two intervals, and collectors that vanished
+from this gateway are marked disconnected. Reports that fail are retried with the next
+flush; the queue is bounded, and the next complete report repairs anything dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
 
 import grpc
 import structlog
 
+from services.gateway.domain.session_hub import SessionHub
 from services.gateway.registry_client import RegistryClient, SessionReport
 
 log = structlog.get_logger(__name__)
 
 FLUSH_SECONDS = 0.5
 MAX_PENDING_REPORTS = 10_000
+COMPLETE_REPORTS_PER_HEARTBEAT = 2
+
+
+def live_reports(hub: SessionHub) -> list[SessionReport]:
+    """Every live session of this gateway, as the complete report lists it."""
+    return [
+        SessionReport(
+            instance_uid=s.instance_uid,
+            session_id=s.session_id,
+            connected=True,
+            remote_address=s.remote_address,
+            transport=s.transport,
+            last_heard_at=s.last_message_at,
+            clock_skew_ms=s.clock_skew_ms,
+            spool=s.spool,
+        )
+        for s in hub.sessions()
+    ]
 
 
 class SessionReporter:
-    def __init__(
-        self,
-        registry: RegistryClient,
-        gateway_id: str,
-        live_sessions: Callable[[], list[SessionReport]],
-        interval: float,
-    ) -> None:
+    def __init__(self, registry: RegistryClient, gateway_id: str, hub: SessionHub, heartbeat_interval: float) -> None:
         self._registry = registry
         self._gateway_id = gateway_id
-        self._live_sessions = live_sessions
-        self._interval = interval
+        self._hub = hub
+        self.interval = heartbeat_interval / COMPLETE_REPORTS_PER_HEARTBEAT
         self._pending: list[SessionReport] = []
         self._wakeup = asyncio.Event()
 
@@ -45,20 +60,19 @@ class SessionReporter:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_complete = loop.time() + self._interval
+        next_complete = loop.time() + self.interval
         while True:
-            try:
-                async with asyncio.timeout(FLUSH_SECONDS):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(FLUSH_SECONDS, max(0.0, next_complete - loop.time()))):
                     await self._wakeup.wait()
-            except TimeoutError:
-                pass
             self._wakeup.clear()
-            await self._flush_pending()
+            await self.flush()
             if loop.time() >= next_complete:
-                next_complete = loop.time() + self._interval
-                await self._send(self._live_sessions(), complete=True)
+                next_complete = loop.time() + self.interval
+                await self._send(live_reports(self._hub), complete=True)
 
-    async def _flush_pending(self) -> None:
+    async def flush(self) -> None:
+        """Send the disconnects not yet reported (the drain calls this once more at the end)."""
         if not self._pending:
             return
         batch, self._pending = self._pending, []

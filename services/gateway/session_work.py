@@ -2,10 +2,12 @@
 
 Data flows one way: a claim turns queued runs into assignments (credentials sealed to
 this collector by the registry on the way); the collector's progress goes to the
-scheduler; its result batches are committed to the inventory and acknowledged only after
-the commit. A batch the commit refuses (database down) is not acknowledged, so the
-collector sends it again later; a batch sent twice is stored once (the inventory dedups
-by batch identity).
+scheduler; its result batches pass the ingest gate (`ingest_gate.py`) into the inventory
+and are acknowledged only after the commit. A batch that cannot be committed now
+(database down, gateway busy) is answered with Throttle instead, so the collector keeps it
+spooled and sends it again later; a batch sent twice is stored once (the inventory dedups
+by batch identity: collector, run, attempt, sequence). A batch that can never be stored is
+acked as rejected and counted, so the collector does not resend it forever.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import grpc
 import structlog
 
 from outpost.agent.v1 import agent_pb2
-from outpost.errors import OutpostError
 from outpost.scheduler.v1 import scheduler_pb2
 from outpost.session.server import ServerSession, ServerState
+from services.gateway import metrics
 from services.gateway.domain.session_hub import RunsAvailable
+from services.gateway.ingest_gate import BatchKey, IngestGate, Outcome, Rejected, Throttled
 from services.gateway.registry_client import RegistryClient
 from services.gateway.scheduler_client import SchedulerClient
 
@@ -39,6 +42,8 @@ TERMINAL_STATES = frozenset(
 DEFAULT_PROBES = ("icmp", "tcp", "dns", "banners")
 CLAIM_RETRY_SECONDS = 5.0
 BATCH_MAX_DEVICES = 64
+SCHEDULER_RETRY_MS = 5000
+"""How long a collector holds its batches when the scheduler cannot say which ports a run scanned."""
 
 
 class Inventory(Protocol):
@@ -51,7 +56,10 @@ class Inventory(Protocol):
         zone: str,
         scanned_ports: list[int],
     ) -> bool:
-        """Commit a batch; True if it was new, False if it was a duplicate. Raises on failure."""
+        """Commit a batch; True if it was new, False if it was a duplicate.
+
+        Raises `errors.Unavailable` (retry later) or `errors.InvalidArgument` (never storable).
+        """
 
 
 @dataclass
@@ -62,6 +70,7 @@ class WorkContext:
     scheduler: SchedulerClient
     registry: RegistryClient
     inventory: Inventory
+    gate: IngestGate
 
 
 @dataclass
@@ -118,30 +127,59 @@ class SessionWork:
             await self.claim(core)
 
     async def result_batch(self, core: ServerSession, batch: agent_pb2.ResultBatch) -> None:
-        scanned = self.assigned.get(batch.job_run_id)
-        if scanned is None:
-            # A batch of a run dispatched before this session (the collector reconnected):
-            # its discovery snapshot says which ports the run scanned.
-            try:
-                run = await self.ctx.scheduler.get_run(batch.job_run_id)
-            except grpc.aio.AioRpcError as exc:
-                log.warning("batch_run_unknown", job_run_id=batch.job_run_id, code=exc.code().name)
-                return
-            if run.collector_instance_uid != self.instance_uid:
-                log.warning("batch_refused_foreign_run", job_run_id=batch.job_run_id)
-                return
-            scanned = list(run.discovery_snapshot.ports)
-        try:
-            await self.ctx.inventory.commit(
-                batch, instance_uid=self.instance_uid, collector=self.name, zone=self.zone, scanned_ports=scanned
+        """Commit through the gate, then ack (committed or rejected) or throttle."""
+        scanned = await self._scanned_ports(batch)
+        if isinstance(scanned, list):
+            outcome = await self.ctx.gate.commit(
+                BatchKey(self.instance_uid, batch.job_run_id, batch.attempt, batch.sequence),
+                lambda: self.ctx.inventory.commit(
+                    batch, instance_uid=self.instance_uid, collector=self.name, zone=self.zone, scanned_ports=scanned
+                ),
             )
-        except (OutpostError, OSError, grpc.aio.AioRpcError) as exc:
-            log.warning("batch_commit_failed", job_run_id=batch.job_run_id, sequence=batch.sequence, error=str(exc))
-            return
-        except Exception:
-            log.exception("batch_commit_failed", job_run_id=batch.job_run_id, sequence=batch.sequence)
-            return
-        core.ack_batch(batch.job_run_id, batch.sequence)
+        else:
+            outcome = scanned
+        if isinstance(outcome, Throttled):
+            core.throttle(outcome.retry_after_ms, outcome.reason)
+        else:
+            core.ack_batch(batch.job_run_id, batch.sequence, batch.attempt)
+
+    async def _scanned_ports(self, batch: agent_pb2.ResultBatch) -> list[int] | Outcome:
+        """The TCP ports the batch's run scanned, or why the batch is not committed."""
+        scanned = self.assigned.get(batch.job_run_id)
+        if scanned is not None:
+            return scanned
+        # A run dispatched before this session (the collector reconnected): its discovery
+        # snapshot says which ports it scanned.
+        try:
+            run = await self.ctx.scheduler.get_run(batch.job_run_id)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return self._reject(batch, "unknown_run", "the scheduler knows no such job run")
+            log.warning("batch_run_unknown", job_run_id=batch.job_run_id, code=exc.code().name)
+            metrics.THROTTLES.labels("scheduler_unavailable").inc()
+            return Throttled(SCHEDULER_RETRY_MS, "the scheduler cannot be asked about this run now")
+        # A collector's spool may still hold batches of a run it no longer has (its lease
+        # expired meanwhile): an earlier attempt's, or the last attempt's of a run taken back
+        # to the queue (no holder). They are real observations, and every commit is confined
+        # to this collector's zone. Only the attempt another collector holds now is refused.
+        holder = run.collector_instance_uid
+        if holder and holder != self.instance_uid and batch.attempt >= run.attempt:
+            return self._reject(batch, "foreign_run", "the job run's attempt belongs to another collector")
+        scanned = list(run.discovery_snapshot.ports)
+        if holder == self.instance_uid:
+            self.assigned[run.id] = scanned
+        return scanned
+
+    def _reject(self, batch: agent_pb2.ResultBatch, reason: str, message: str) -> Rejected:
+        log.warning(
+            "batch_rejected",
+            job_run_id=batch.job_run_id,
+            attempt=batch.attempt,
+            sequence=batch.sequence,
+            reason=message,
+        )
+        metrics.BATCHES_REJECTED.labels(reason).inc()
+        return Rejected(message)
 
     async def _assignment(self, run: scheduler_pb2.JobRun) -> agent_pb2.JobAssignment | None:
         discovery = run.discovery_snapshot
@@ -185,6 +223,7 @@ class SessionWork:
             zone=self.zone,
             snmp_port=discovery.snmp_port,
             ssh_port=discovery.ssh_port,
+            attempt=run.attempt,
         )
 
     async def job_update_quietly(self, update: agent_pb2.JobUpdate) -> None:

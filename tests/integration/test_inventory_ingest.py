@@ -81,6 +81,28 @@ async def test_a_batch_committed_twice_is_a_duplicate_and_changes_nothing(databa
         )
 
 
+async def test_a_runs_next_attempt_is_stored_beside_the_first_and_doubles_no_device(database_url: str) -> None:
+    async with running_inventory(database_url) as inventory:
+        found = [web(), device("10.0.0.6", port(22))]
+        first = await inventory.commit(batch("run-1", 1, found, attempt=1))
+        # The lease expired; the run went out again as attempt 2, which numbers from 1 again
+        # and finds the same hosts. Same run, same sequence: only the attempt differs.
+        second = await inventory.commit(batch("run-1", 1, found, later(1), attempt=2))
+
+        assert (first.duplicate, second.duplicate) == (False, False)
+        assert (second.devices, second.changes) == (2, 0)
+        assert await inventory.row_counts() == {
+            "devices": 2,
+            "device_ports": 3,
+            "device_changes": 2,
+            "ingested_batches": 2,
+        }
+        assert await inventory.history("10.0.0.5") == [("created", "", "10.0.0.5", "run-1")]
+        # Each attempt's resend is still a duplicate of its own batch.
+        for attempt in (1, 2):
+            assert (await inventory.commit(batch("run-1", 1, found, attempt=attempt))).duplicate
+
+
 async def test_a_second_run_records_exactly_the_port_that_closed_and_the_banner_that_changed(
     database_url: str,
 ) -> None:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 
-from outpost.db import create_engine, migrate
+from outpost.db import create_engine, ensure_schema, migrate
+from services.gateway.inventory.store.commit import commit_batch
 from services.gateway.inventory.store.database import MIGRATIONS_DIR, SCHEMA, open_inventory
 from services.gateway.inventory.store.models import metadata
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 POSTGRES_ONLY_INDEXES = {"ix_devices_mac_addresses"}
 """The GIN index behind the MAC lookup exists only on PostgreSQL, so the models leave it out."""
@@ -56,3 +62,66 @@ async def test_replicas_opening_the_inventory_at_once_migrate_it_once(database_u
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_batches_committed_before_attempts_keep_attempt_0_and_still_dedupe(database_url: str) -> None:
+    await _migrate_to(database_url, "0001")
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO ingested_batches (collector_instance_uid, job_run_id, sequence, committed_at, devices)"
+                    " VALUES ('uid-1', 'run-1', 1, :at, 0)"
+                ),
+                {"at": T0.replace(tzinfo=None) if database_url.startswith("sqlite") else T0},
+            )
+    finally:
+        await engine.dispose()
+
+    store = await open_inventory(database_url)  # migrates to head
+    try:
+
+        async def commit(attempt: int) -> bool:
+            result = await commit_batch(
+                store,
+                collector_instance_uid="uid-1",
+                collector_name="edge-1",
+                zone="",
+                job_run_id="run-1",
+                attempt=attempt,
+                sequence=1,
+                scanned_ports=(),
+                observations=[],
+                observed_at=T0,
+            )
+            return result.duplicate
+
+        assert await commit(0)  # an old collector resending an old batch: already stored
+        assert not await commit(1)  # the same numbers in a run's first attempt: a batch of its own
+    finally:
+        await store.close()
+
+    # Back to 0001: two attempts of one (run, sequence) cannot both stay; the first does.
+    await _migrate_to(database_url, "0001", downgrade=True)
+    await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
+    store = await open_inventory(database_url)
+    try:
+        async with store.read() as conn:
+            rows = (await conn.execute(sa.text("SELECT attempt, sequence FROM ingested_batches"))).all()
+        assert [tuple(row) for row in rows] == [(0, 1)]
+    finally:
+        await store.close()
+
+
+async def _migrate_to(url: str, revision: str, *, downgrade: bool = False) -> None:
+    engine = create_engine(url, SCHEMA)
+    try:
+        await ensure_schema(engine, SCHEMA)
+    finally:
+        await engine.dispose()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["schema"] = SCHEMA
+    await asyncio.to_thread(command.downgrade if downgrade else command.upgrade, cfg, revision)

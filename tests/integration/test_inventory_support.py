@@ -107,11 +107,12 @@ def device(
 
 
 def batch(
-    run: str, sequence: int, devices: Iterable[agent_pb2.DeviceObservation], at: datetime = T0
+    run: str, sequence: int, devices: Iterable[agent_pb2.DeviceObservation], at: datetime = T0, *, attempt: int = 1
 ) -> agent_pb2.ResultBatch:
     return agent_pb2.ResultBatch(
         job_run_id=run,
         sequence=sequence,
+        attempt=attempt,
         devices=list(devices),
         observed_at_unix_ms=int(at.timestamp() * 1000),
     )

@@ -1,16 +1,30 @@
-"""Work over a live session: job assignment, progress, results, acks, cancel and config.
+"""Work over a live session: job assignment, progress, results, acks, throttles, cancel and config.
 
-The rule this guards: only an ENABLED collector is given work or has results accepted;
+The rules this guards: only an ENABLED collector is given work or has results accepted;
 pending and disabled collectors receive nothing but their state (and, once disabled, the
-cancel of a run it already had), and their results are refused, never acknowledged.
+cancel of a run it already had), and their results are refused, never acknowledged. The
+gateway's `SessionWork` acks a batch (with its attempt) only once it is committed or can
+never be, and answers a batch the inventory cannot take now with Throttle (ADR 0010).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+import grpc
 import pytest
 
+from outpost import errors
 from outpost.agent.v1 import agent_pb2
-from outpost.session.collector import BatchAcked, ConfigChanged, JobAssigned, JobCancelled, StateChanged
+from outpost.scheduler.v1 import scheduler_pb2
+from outpost.session.collector import (
+    BatchAcked,
+    ConfigChanged,
+    JobAssigned,
+    JobCancelled,
+    StateChanged,
+    Throttled,
+)
 from outpost.session.collector import CollectorState as CS
 from outpost.session.server import (
     AuthenticationRequested,
@@ -19,6 +33,8 @@ from outpost.session.server import (
     ServerState,
     WorkRefused,
 )
+from services.gateway.ingest_gate import IngestGate
+from services.gateway.session_work import SessionWork, WorkContext
 from tests.unit.test_session_pair import Pair, connect, registry_decides
 
 NOW = 1.0
@@ -112,3 +128,168 @@ def test_assignment_to_a_disabled_collector_is_a_protocol_error_on_the_collector
     (disconnect,) = [m.disconnect for m in pair.collector.data_to_send() if m.WhichOneof("body") == "disconnect"]
     assert disconnect.reason == agent_pb2.DISCONNECT_REASON_PROTOCOL_ERROR
     assert "unexpected job_assignment" in disconnect.message
+
+
+# --- the gateway's side: SessionWork over the session, with fake scheduler and inventory --
+UID = "uid-edge-1"
+DISCOVERY = scheduler_pb2.Discovery(name="lab", targets=["10.0.0.0/29"], ports=[22, 80])
+
+
+def job_run(attempt: int = 1, holder: str = UID) -> scheduler_pb2.JobRun:
+    return scheduler_pb2.JobRun(
+        id="jr_1", discovery="lab", collector_instance_uid=holder, attempt=attempt, discovery_snapshot=DISCOVERY
+    )
+
+
+def result(sequence: int = 1, attempt: int = 1) -> agent_pb2.ResultBatch:
+    return agent_pb2.ResultBatch(
+        job_run_id="jr_1", sequence=sequence, attempt=attempt, devices=[agent_pb2.DeviceObservation(ip="10.0.0.1")]
+    )
+
+
+def unavailable(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), code.name.lower())
+
+
+class FakeScheduler:
+    def __init__(self, run: scheduler_pb2.JobRun) -> None:
+        self.run = run
+        self.claimable = [run]
+        self.error: grpc.aio.AioRpcError | None = None
+
+    async def claim(self, **_: object) -> list[scheduler_pb2.JobRun]:
+        runs, self.claimable = self.claimable, []
+        return runs
+
+    async def get_run(self, job_run_id: str) -> scheduler_pb2.JobRun:
+        if self.error is not None:
+            raise self.error
+        return self.run
+
+    async def report(self, **_: object) -> scheduler_pb2.JobRun:
+        return self.run
+
+
+class FakeInventory:
+    """Commits by identity, as the real one dedups; `failure` makes every commit raise it."""
+
+    def __init__(self) -> None:
+        self.stored: dict[tuple[str, str, int, int], list[int]] = {}
+        self.failure: Exception | None = None
+
+    async def commit(
+        self,
+        batch: agent_pb2.ResultBatch,
+        *,
+        instance_uid: str,
+        collector: str,
+        zone: str,
+        scanned_ports: Collection[int],
+    ) -> bool:
+        if self.failure is not None:
+            raise self.failure
+        key = (instance_uid, batch.job_run_id, batch.attempt, batch.sequence)
+        new = key not in self.stored
+        self.stored.setdefault(key, list(scanned_ports))
+        return new
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def working(run: scheduler_pb2.JobRun | None = None) -> tuple[Pair, SessionWork, FakeScheduler, FakeInventory, Clock]:
+    pair = accepted_pair(ServerState.ENABLED)
+    scheduler, inventory, clock = FakeScheduler(run or job_run()), FakeInventory(), Clock()
+    gate = IngestGate(clock=clock, jitter=lambda: 0.0)
+    ctx = WorkContext("gw-1", scheduler, None, inventory, gate)  # type: ignore[arg-type]
+    return pair, SessionWork(ctx, UID, "edge-1", "lab", deliver=lambda item: None), scheduler, inventory, clock
+
+
+async def send(pair: Pair, work: SessionWork, batch: agent_pb2.ResultBatch) -> list[object]:
+    """The collector sends `batch`; the gateway's work handles it; what the collector hears."""
+    assert pair.collector.send_result_batch(batch)
+    pair.pump(NOW)
+    _, server_events = pair.take_events()
+    for event in server_events:
+        assert isinstance(event, ResultBatchReceived)
+        await work.result_batch(pair.server, event.batch)
+    pair.pump(NOW)
+    return list(pair.take_events()[0])
+
+
+async def test_an_assignment_carries_the_runs_attempt() -> None:
+    pair, work, *_ = working(job_run(attempt=2))
+    await work.claim(pair.server)
+    pair.pump(NOW)
+    [assigned] = pair.take_events()[0]
+    assert isinstance(assigned, JobAssigned)
+    assert (assigned.assignment.job_run_id, assigned.assignment.attempt) == ("jr_1", 2)
+    assert list(assigned.assignment.ports) == [22, 80]
+
+
+async def test_a_committed_batch_is_acked_with_its_attempt_and_a_resend_is_acked_again() -> None:
+    pair, work, _, inventory, _ = working(job_run(attempt=2))
+    assert await send(pair, work, result(sequence=1, attempt=2)) == [BatchAcked("jr_1", 1, 2)]
+    assert await send(pair, work, result(sequence=1, attempt=2)) == [BatchAcked("jr_1", 1, 2)]
+    assert inventory.stored == {(UID, "jr_1", 2, 1): [22, 80]}
+
+
+async def test_a_batch_the_database_cannot_take_is_throttled_not_acked_and_acked_after_recovery() -> None:
+    pair, work, _, inventory, clock = working()
+    inventory.failure = errors.Unavailable("inventory database unavailable: connection was closed")
+
+    [throttled] = await send(pair, work, result(1))
+    assert throttled == Throttled(1.0, "inventory database unavailable; results stay in the spool")
+    inventory.failure = None  # back already, but the cool-down is not over: not even tried
+    assert await send(pair, work, result(2)) == [Throttled(1.0, "inventory database unavailable; cooling down")]
+    assert inventory.stored == {}
+
+    clock.now += 1.0
+    assert await send(pair, work, result(1)) == [BatchAcked("jr_1", 1, 1)]
+    assert await send(pair, work, result(2)) == [BatchAcked("jr_1", 2, 1)]
+    assert set(inventory.stored) == {(UID, "jr_1", 1, 1), (UID, "jr_1", 1, 2)}
+
+
+async def test_a_batch_that_can_never_be_stored_is_acked_so_the_collector_forgets_it() -> None:
+    pair, work, _, inventory, _ = working()
+    inventory.failure = errors.InvalidArgument("the inventory database refused the batch: value too long")
+    assert await send(pair, work, result(1)) == [BatchAcked("jr_1", 1, 1)]
+    assert inventory.stored == {}
+
+
+async def test_batches_of_a_run_from_before_this_session_ask_the_scheduler_for_its_ports() -> None:
+    pair, work, scheduler, inventory, _ = working()
+    scheduler.error = unavailable(grpc.StatusCode.UNAVAILABLE)
+    assert await send(pair, work, result(1)) == [Throttled(5.0, "the scheduler cannot be asked about this run now")]
+
+    scheduler.error = None
+    assert await send(pair, work, result(1)) == [BatchAcked("jr_1", 1, 1)]
+    assert inventory.stored == {(UID, "jr_1", 1, 1): [22, 80]}
+
+    scheduler.error = unavailable(grpc.StatusCode.UNAVAILABLE)  # remembered: not asked again
+    assert await send(pair, work, result(2)) == [BatchAcked("jr_1", 2, 1)]
+
+
+async def test_an_earlier_attempts_batches_are_committed_after_the_run_moved_but_the_current_one_is_not() -> None:
+    pair, work, _, inventory, _ = working(job_run(attempt=2, holder="uid-edge-9"))
+
+    assert await send(pair, work, result(1, attempt=1)) == [BatchAcked("jr_1", 1, 1)]
+    assert await send(pair, work, result(1, attempt=2)) == [BatchAcked("jr_1", 1, 2)]  # rejected, not stored
+    assert set(inventory.stored) == {(UID, "jr_1", 1, 1)}
+
+
+async def test_the_last_attempts_batches_are_committed_while_the_run_waits_in_the_queue_for_its_next() -> None:
+    pair, work, _, inventory, _ = working(job_run(attempt=1, holder=""))
+    assert await send(pair, work, result(1, attempt=1)) == [BatchAcked("jr_1", 1, 1)]
+    assert set(inventory.stored) == {(UID, "jr_1", 1, 1)}
+
+
+async def test_a_batch_of_a_run_the_scheduler_does_not_know_is_acked_as_rejected() -> None:
+    pair, work, scheduler, inventory, _ = working()
+    scheduler.error = unavailable(grpc.StatusCode.NOT_FOUND)
+    assert await send(pair, work, result(1)) == [BatchAcked("jr_1", 1, 1)]
+    assert inventory.stored == {}

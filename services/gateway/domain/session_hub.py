@@ -58,8 +58,30 @@ class CheckIntervalChanged:
     collector_check_minutes: int
 
 
+@dataclass(frozen=True)
+class SpoolStatus:
+    """The collector's durable spool as its last Hello or Heartbeat described it (ADR 0010)."""
+
+    batches: int = 0
+    bytes: int = 0
+    max_bytes: int = 0
+    max_age_seconds: int = 0
+    oldest_unix_ms: int = 0
+    dropped_full: int = 0
+    dropped_expired: int = 0
+    dropped_corrupt: int = 0
+    dropped_devices: int = 0
+
+
 @dataclass
 class LiveSession:
+    """A collector session this replica holds, and what the collector last told about itself.
+
+    `last_message_at` (wall clock) is when any frame last arrived; `clock_skew_ms` is the
+    collector's clock minus ours at that frame; `running_job_run_ids` are the runs its last
+    heartbeat listed, whose leases this gateway renews.
+    """
+
     session_id: str
     instance_uid: str
     name: str
@@ -70,6 +92,9 @@ class LiveSession:
     deliver: Callable[[object], None]
     state: ServerState = ServerState.PENDING
     last_message_at: float = 0.0
+    clock_skew_ms: int = 0
+    spool: SpoolStatus | None = None
+    running_job_run_ids: frozenset[str] = frozenset()
 
 
 @dataclass

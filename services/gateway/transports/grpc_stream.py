@@ -12,7 +12,8 @@ from typing import Any
 
 import grpc
 
-from services.gateway.agent_session import GatewayContext, run_session
+from services.gateway.agent_session import run_session
+from services.gateway.gateway_context import GatewayContext
 
 SERVICE_NAME = "outpost.agent.v1.AgentService"
 

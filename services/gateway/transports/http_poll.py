@@ -27,7 +27,8 @@ from google.protobuf.message import DecodeError
 from outpost.agent.v1 import agent_pb2
 from outpost.session.server import HANDSHAKE_STATES
 from services.gateway import metrics
-from services.gateway.agent_session import GatewayContext, SessionRunner
+from services.gateway.agent_session import SessionRunner
+from services.gateway.gateway_context import GatewayContext
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +85,10 @@ class PollSessions:
         token = request.session_token
         if token:
             entry = self._sessions.get(token)
+            if entry is None and self._ctx.draining:
+                return _goodbye(
+                    "gateway shutting down; reconnect to another gateway", R.DISCONNECT_REASON_SHUTTING_DOWN
+                )
             if entry is None:
                 return _goodbye("unknown poll session (expired, or the gateway restarted); start a new session")
         else:
@@ -99,7 +104,11 @@ class PollSessions:
         with structlog.contextvars.bound_contextvars(session_id=runner.core.session_id, transport=PollStream.transport):
             async with entry.lock:
                 for message in request.messages:
+                    if self._ctx.draining:
+                        break  # between frames: the rest is not acked, and is resent elsewhere
                     await runner.handle(message.SerializeToString())
+                if self._ctx.draining:
+                    runner.core.shutdown()
                 runner.tick()
                 await runner.flush()
                 # Acting on this poll can deliver more (an enable queues a claim): answer
@@ -148,10 +157,15 @@ class PollSessions:
                     await self._end(token)
 
     async def shutdown(self) -> None:
-        """Forget every session: its next poll, here or elsewhere, starts a new one."""
-        for token in list(self._sessions):
-            with contextlib.suppress(Exception):
-                await self._end(token)
+        """End every idle session: its next poll, here or elsewhere, starts a new one.
+
+        A session answering a poll right now is left to it: the poll sees the drain between
+        frames, answers with what it acked and a Disconnect(SHUTTING_DOWN), and ends itself.
+        """
+        for token, entry in list(self._sessions.items()):
+            if not entry.lock.locked():
+                with contextlib.suppress(Exception):
+                    await self._end(token)
 
     def __len__(self) -> int:
         return len(self._sessions)

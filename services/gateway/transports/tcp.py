@@ -12,7 +12,8 @@ import collections
 import ssl
 
 from outpost.session.codec import FrameDecoder, encode_frame
-from services.gateway.agent_session import GatewayContext, run_session
+from services.gateway.agent_session import run_session
+from services.gateway.gateway_context import GatewayContext
 
 READ_CHUNK = 64 * 1024
 TLS_HANDSHAKE_TIMEOUT_SECONDS = 10.0

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from outpost.agent.v1 import agent_pb2
 from outpost.session.errors import RemoteProtocolError
-from services.gateway.agent_session import GatewayContext, run_session
+from services.gateway.agent_session import run_session
+from services.gateway.gateway_context import GatewayContext
 
 AGENT_PATH = "/v1/agent"
 R = agent_pb2.DisconnectReason

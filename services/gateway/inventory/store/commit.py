@@ -2,8 +2,8 @@
 
 The transaction, step by step:
 
-1. Insert the batch's identity (collector instance uid, job run id, sequence) into
-   `ingested_batches` with ON CONFLICT DO NOTHING. If the row already existed the batch
+1. Insert the batch's identity (collector instance uid, job run id, attempt, sequence)
+   into `ingested_batches` with ON CONFLICT DO NOTHING. If the row already existed the batch
    was committed before (a resend after a lost ack): nothing else is written and the
    result says `duplicate`. Two copies arriving at once serialize on that key in the
    database; the second finds the first's row once it commits.
@@ -59,6 +59,7 @@ _BULK = {"insertmanyvalues_page_size": 5000}
 ZONE_LOCK_NAMESPACE = 0x6F75_7470
 """First key of pg_advisory_xact_lock(int, int) for zone locks ("outp"); the second is the zone's hash."""
 MAX_SEQUENCE = 2**63 - 1
+MAX_ATTEMPT = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ async def commit_batch(
     collector_name: str,
     zone: str,
     job_run_id: str,
+    attempt: int,
     sequence: int,
     scanned_ports: Collection[int],
     observations: Sequence[DeviceObservation],
@@ -88,13 +90,17 @@ async def commit_batch(
 ) -> CommitResult:
     """Commit one batch exactly once (see the module docstring); raises on failure, then retry.
 
-    `zone` is the collector's zone as the registry knows it; `scanned_ports` the TCP ports
-    of the job run's assignment (empty when unknown: then no port is found closed).
+    `zone` is the collector's zone as the registry knows it; `attempt` the run's attempt the
+    batch belongs to (0 from collectors that predate attempts); `scanned_ports` the TCP
+    ports of the job run's assignment (empty when unknown: then no port is found closed).
+    Raises `errors.InvalidArgument` for an identity that can never be stored.
     """
     if not collector_instance_uid or not job_run_id:
         raise errors.InvalidArgument("a result batch needs a collector instance uid and a job run id")
     if not 0 <= sequence <= MAX_SEQUENCE:
         raise errors.InvalidArgument(f"result batch sequence {sequence} is out of range")
+    if not 0 <= attempt <= MAX_ATTEMPT:
+        raise errors.InvalidArgument(f"result batch attempt {attempt} is out of range")
     if observed_at.tzinfo is None:
         raise ValueError("observed_at must be timezone-aware")
     sighting = Sighting(zone, collector_name, job_run_id, observed_at, frozenset(scanned_ports))
@@ -105,6 +111,7 @@ async def commit_batch(
             .values(
                 collector_instance_uid=collector_instance_uid,
                 job_run_id=job_run_id,
+                attempt=attempt,
                 sequence=sequence,
                 committed_at=now or datetime.now(UTC),
                 devices=len(observations),

@@ -97,9 +97,11 @@ ingested_batches = sa.Table(
     metadata,
     sa.Column("collector_instance_uid", sa.String(256), primary_key=True),
     sa.Column("job_run_id", sa.String(256), primary_key=True),
+    sa.Column("attempt", sa.BigInteger(), primary_key=True, autoincrement=False, server_default="0"),
     sa.Column("sequence", sa.BigInteger(), primary_key=True, autoincrement=False),
     sa.Column("committed_at", UtcDateTime(), nullable=False),
     sa.Column("devices", sa.Integer(), nullable=False),
     sa.Index("ix_ingested_batches_committed_at", "committed_at"),
 )
-"""One row per committed batch: its identity is the dedup key (never a second commit)."""
+"""One row per committed batch: its identity (collector, run, attempt, sequence) is the dedup
+key, so a resend is never a second commit and a run's next attempt is not mistaken for one."""

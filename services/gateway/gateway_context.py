@@ -1,0 +1,65 @@
+"""What every session loop is given: the transport's stream and the gateway's shared parts.
+
+Kept apart from the loop itself (`agent_session.py`) so transports, the app and the loop
+import one small module, and the loop's file holds only the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.gateway.admission import Admission
+from services.gateway.dispatch import Dispatcher
+from services.gateway.domain.session_hub import SessionHub
+from services.gateway.registry_client import RegistryClient
+from services.gateway.session_reports import SessionReporter
+from services.gateway.session_work import WorkContext
+
+
+class AgentStream(Protocol):
+    """What a transport provides: one envelope per message, in both directions."""
+
+    transport: str
+    remote_address: str
+
+    async def recv(self) -> bytes | None:
+        """The next envelope's bytes; None when the peer closed. May raise RemoteProtocolError."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def close(self, reason: str) -> None:
+        """Close the connection; `reason` is for people (WebSocket close reason)."""
+
+
+class Shutdown:
+    """Put into every session's inbox when the gateway drains."""
+
+
+@dataclass
+class GatewayContext:
+    """What every session needs from the gateway process; built once in app.py."""
+
+    gateway_id: str
+    server_instance: str
+    heartbeat_interval: float
+    handshake_timeout: float
+    registry: RegistryClient
+    hub: SessionHub
+    reporter: SessionReporter
+    admission: Admission
+    work: WorkContext
+    dispatcher: Dispatcher
+    # Registry handshake calls in flight from this gateway. Beyond the registry's capacity
+    # more concurrency only makes every call miss its deadline (bench/registry_handshakes.py):
+    # a bound keeps the registry working at capacity while the rest queue here.
+    auth_slots: asyncio.Semaphore = dataclasses.field(default_factory=lambda: asyncio.Semaphore(32))
+    # Once set, new connections are told to go elsewhere and every session closes after
+    # the frame it is handling (ADR 0010, "Drain and failover").
+    draining: bool = False
+    # Every streaming session's inbox, handshakes included (the hub holds accepted ones
+    # only): the drain tells each of them, and waits until this is empty.
+    connections: dict[str, Callable[[object], None]] = dataclasses.field(default_factory=dict)

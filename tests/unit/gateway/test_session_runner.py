@@ -1,0 +1,253 @@
+"""The gateway's session loop end to end in memory: what it records of the collector, and the drain.
+
+`run_session` runs for real on an in-memory `AgentStream`; a `CollectorSession` core plays
+the collector, and the registry, scheduler and inventory are fakes. The inventory can be
+held mid-commit, which is how the drain's promise is shown: a commit in flight when the
+gateway drains finishes and is acked, then the collector is told Disconnect(SHUTTING_DOWN)
+and nothing queued behind it is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Collection
+from typing import Any
+
+import pytest
+
+from outpost.agent.v1 import agent_pb2
+from outpost.scheduler.v1 import scheduler_pb2
+from outpost.session import codec
+from outpost.session.collector import CollectorSession, CollectorState
+from outpost.session.server import AuthDecision, ServerState
+from services.gateway.admission import Admission
+from services.gateway.agent_session import run_session
+from services.gateway.dispatch import Dispatcher
+from services.gateway.domain.session_hub import SessionHub, SpoolStatus
+from services.gateway.gateway_context import GatewayContext, Shutdown
+from services.gateway.ingest_gate import IngestGate
+from services.gateway.session_reports import SessionReporter
+from services.gateway.session_work import WorkContext
+from tests.unit.collector_identity import make_hello, sign
+
+R = agent_pb2.DisconnectReason
+SKEW_MS = 5_000
+HELLO = make_hello(spool=agent_pb2.SpoolStatus(batches=7, bytes=7000, dropped_expired=1))
+
+
+class MemoryStream:
+    """An `AgentStream` over two queues; the collector's clock runs SKEW_MS ahead."""
+
+    transport = "tcp"
+    remote_address = "10.9.8.7:40000"
+
+    def __init__(self) -> None:
+        self.inbound: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.outbound: asyncio.Queue[agent_pb2.ServerMessage] = asyncio.Queue()
+        self.closed = asyncio.Event()
+
+    def put(self, message: agent_pb2.CollectorMessage) -> None:
+        message.sent_at_unix_ms = int(time.time() * 1000) + SKEW_MS
+        self.inbound.put_nowait(message.SerializeToString())
+
+    async def recv(self) -> bytes | None:
+        return await self.inbound.get()
+
+    async def send(self, data: bytes) -> None:
+        self.outbound.put_nowait(codec.decode_server_message(data))
+
+    async def close(self, reason: str) -> None:
+        self.closed.set()
+
+
+class FakeRegistry:
+    async def authenticate(self, **_: Any) -> AuthDecision:
+        return AuthDecision(accepted=True, state=ServerState.ENABLED, heartbeat_interval=10.0, revision=1)
+
+    async def report_sessions(self, *_: Any, **__: Any) -> None:
+        pass
+
+
+class FakeScheduler:
+    async def claim(self, **_: Any) -> list[Any]:
+        return []
+
+    async def get_run(self, job_run_id: str) -> scheduler_pb2.JobRun:
+        return scheduler_pb2.JobRun(id=job_run_id, collector_instance_uid=HELLO.instance_uid, attempt=1)
+
+    async def report(self, **_: Any) -> scheduler_pb2.JobRun:
+        return scheduler_pb2.JobRun(state=agent_pb2.JOB_STATE_SUCCEEDED)
+
+
+class HeldInventory:
+    """Commits wait until `release` is set; `started` says one has begun."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.committed: list[int] = []
+
+    async def commit(
+        self,
+        batch: agent_pb2.ResultBatch,
+        *,
+        instance_uid: str,
+        collector: str,
+        zone: str,
+        scanned_ports: Collection[int],
+    ) -> bool:
+        self.started.set()
+        await self.release.wait()
+        self.committed.append(batch.sequence)
+        return True
+
+
+class Collector:
+    """The collector's end: its session core, pumped through the stream."""
+
+    def __init__(self, stream: MemoryStream, heartbeat: agent_pb2.Heartbeat | None = None) -> None:
+        self.stream = stream
+        self.core = CollectorSession(HELLO, sign, now=0.0, heartbeat_source=(lambda: heartbeat) if heartbeat else None)
+        self.heard: list[agent_pb2.ServerMessage] = []
+
+    def send_all(self) -> None:
+        for message in self.core.data_to_send():
+            self.stream.put(message)
+
+    async def hear(self, until: Callable[[agent_pb2.ServerMessage], bool]) -> None:
+        """Feed the core what the gateway sends until a message satisfies `until`."""
+        async with asyncio.timeout(5):
+            while True:
+                message = await self.stream.outbound.get()
+                self.heard.append(message)
+                self.core.receive(message, 0.0)
+                self.send_all()
+                if until(message):
+                    return
+
+    def kinds(self) -> list[str]:
+        return [str(m.WhichOneof("body")) for m in self.heard]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
+@pytest.fixture
+def inventory() -> HeldInventory:
+    return HeldInventory()
+
+
+@pytest.fixture
+def ctx(inventory: HeldInventory) -> GatewayContext:
+    registry, hub = FakeRegistry(), SessionHub()
+    return GatewayContext(
+        gateway_id="gw-1",
+        server_instance="srv-instance-a",
+        heartbeat_interval=10.0,
+        handshake_timeout=5.0,
+        registry=registry,  # type: ignore[arg-type]
+        hub=hub,
+        reporter=SessionReporter(registry, "gw-1", hub, 10.0),  # type: ignore[arg-type]
+        admission=Admission(),
+        work=WorkContext("gw-1", FakeScheduler(), registry, inventory, IngestGate()),  # type: ignore[arg-type]
+        dispatcher=Dispatcher(hub),
+    )
+
+
+async def open_session(ctx: GatewayContext, heartbeat: agent_pb2.Heartbeat | None = None) -> tuple[Collector, Any]:
+    stream = MemoryStream()
+    session = asyncio.create_task(run_session(stream, ctx))
+    collector = Collector(stream, heartbeat)
+    collector.core.start(0.0)
+    collector.send_all()
+    await collector.hear(lambda m: m.WhichOneof("body") == "welcome")
+    assert collector.core.state is CollectorState.ENABLED
+    return collector, session
+
+
+async def test_the_live_session_records_the_spool_clock_skew_last_heard_and_running_runs(ctx: GatewayContext) -> None:
+    heartbeat = agent_pb2.Heartbeat(
+        spool=agent_pb2.SpoolStatus(batches=2, dropped_full=3), running_job_run_ids=["jr_1", "jr_2"]
+    )
+    before = time.time()
+    collector, session = await open_session(ctx, heartbeat)
+
+    [live] = ctx.hub.sessions()
+    assert live.spool == SpoolStatus(batches=7, bytes=7000, dropped_expired=1)  # from the Hello
+    assert abs(live.clock_skew_ms - SKEW_MS) < 1000
+    assert live.last_message_at >= before
+
+    collector.core.tick(10.0)  # a heartbeat is due
+    collector.send_all()
+    await collector.hear(lambda m: m.WhichOneof("body") == "heartbeat_ack")
+    assert live.spool == SpoolStatus(batches=2, dropped_full=3)
+    assert live.running_job_run_ids == {"jr_1", "jr_2"}
+
+    # A run's final update ends the gateway's renewals of it before the next heartbeat says so.
+    collector.core.send_job_update(agent_pb2.JobUpdate(job_run_id="jr_1", state=agent_pb2.JOB_STATE_SUCCEEDED))
+    collector.send_all()
+    await until(lambda: live.running_job_run_ids == {"jr_2"})
+    session.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await session
+
+
+async def test_draining_lets_the_commit_in_flight_finish_and_be_acked_then_disconnects(
+    ctx: GatewayContext, inventory: HeldInventory
+) -> None:
+    collector, session = await open_session(ctx)
+
+    collector.core.send_result_batch(agent_pb2.ResultBatch(job_run_id="jr_1", sequence=1, attempt=1))
+    collector.send_all()
+    await inventory.started.wait()
+    # The gateway drains while the commit is in flight; one more batch is already queued.
+    ctx.draining = True
+    for deliver in list(ctx.connections.values()):
+        deliver(Shutdown())
+    collector.core.send_result_batch(agent_pb2.ResultBatch(job_run_id="jr_1", sequence=2, attempt=1))
+    collector.send_all()
+    await asyncio.sleep(0)
+    assert not session.done()
+
+    inventory.release.set()
+    await collector.hear(lambda m: m.WhichOneof("body") == "disconnect")
+    await asyncio.wait_for(session, 5)
+
+    assert collector.kinds()[-2:] == ["batch_ack", "disconnect"]
+    ack, disconnect = collector.heard[-2].batch_ack, collector.heard[-1].disconnect
+    assert (ack.job_run_id, ack.sequence, ack.attempt) == ("jr_1", 1, 1)
+    assert (disconnect.reason, disconnect.retry) == (R.DISCONNECT_REASON_SHUTTING_DOWN, True)
+    assert inventory.committed == [1]  # the queued batch was not touched: it is resent elsewhere
+    assert ctx.connections == {} and len(ctx.hub) == 0
+
+
+async def test_an_idle_session_and_one_in_the_handshake_both_leave_when_the_gateway_drains(
+    ctx: GatewayContext,
+) -> None:
+    idle, idle_session = await open_session(ctx)
+    handshaking = MemoryStream()
+    in_handshake = asyncio.create_task(run_session(handshaking, ctx))
+    await until(lambda: len(ctx.connections) == 2)
+
+    ctx.draining = True
+    for deliver in list(ctx.connections.values()):
+        deliver(Shutdown())
+
+    await idle.hear(lambda m: m.WhichOneof("body") == "disconnect")
+    first = await asyncio.wait_for(handshaking.outbound.get(), 5)
+    assert first.disconnect.reason == R.DISCONNECT_REASON_SHUTTING_DOWN
+    await asyncio.wait_for(asyncio.gather(idle_session, in_handshake), 5)
+    assert ctx.connections == {}
+
+
+async def test_a_connection_arriving_while_draining_is_sent_away_at_once(ctx: GatewayContext) -> None:
+    ctx.draining = True
+    stream = MemoryStream()
+    await asyncio.wait_for(run_session(stream, ctx), 5)
+    first = stream.outbound.get_nowait()
+    assert (first.disconnect.reason, first.disconnect.retry) == (R.DISCONNECT_REASON_SHUTTING_DOWN, True)
