@@ -117,10 +117,14 @@ class SessionWork:
             if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and update.state not in TERMINAL_STATES:
                 # The run is no longer this collector's (requeued elsewhere, or unknown):
                 # stop the scan rather than let it run for nothing.
-                core.cancel_job(update.job_run_id, exc.details() or "run is no longer assigned to this collector")
+                core.cancel_job(
+                    update.job_run_id,
+                    exc.details() or "run is no longer assigned to this collector",
+                    attempt=update.attempt,
+                )
             return
         if run.state == agent_pb2.JOB_STATE_CANCELLED and update.state not in TERMINAL_STATES:
-            core.cancel_job(update.job_run_id, run.reason or "cancelled by an admin")
+            core.cancel_job(update.job_run_id, run.reason or "cancelled by an admin", attempt=update.attempt)
         if update.state in TERMINAL_STATES:
             self.assigned.pop(update.job_run_id, None)
             log.info("job_run_finished", job_run_id=update.job_run_id, state=agent_pb2.JobState.Name(update.state))

@@ -111,6 +111,7 @@ class JobAssigned:
 class JobCancelled:
     job_run_id: str
     reason: str
+    attempt: int = 0
 
 
 @dataclass(frozen=True)
@@ -339,7 +340,7 @@ class CollectorSession:
         self._events.append(JobAssigned(assignment))
 
     def _on_job_cancel(self, cancel: agent_pb2.JobCancel, now: float) -> None:
-        self._events.append(JobCancelled(cancel.job_run_id, cancel.reason))
+        self._events.append(JobCancelled(cancel.job_run_id, cancel.reason, cancel.attempt))
 
     def _on_batch_ack(self, ack: agent_pb2.BatchAck, now: float) -> None:
         self._events.append(BatchAcked(ack.job_run_id, ack.sequence, ack.attempt))

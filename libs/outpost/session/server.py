@@ -337,10 +337,11 @@ class ServerSession:
         self._send(job_assignment=assignment)
         return True
 
-    def cancel_job(self, job_run_id: str, reason: str) -> bool:
+    def cancel_job(self, job_run_id: str, reason: str, attempt: int = 0) -> bool:
+        """Stop a run on the collector; `attempt` 0 stops whichever attempt it runs."""
         if self.state not in (ServerState.ENABLED, ServerState.DISABLED):
             return False
-        self._send(job_cancel=agent_pb2.JobCancel(job_run_id=job_run_id, reason=reason))
+        self._send(job_cancel=agent_pb2.JobCancel(job_run_id=job_run_id, reason=reason, attempt=attempt))
         return True
 
     def ack_batch(self, job_run_id: str, sequence: int, attempt: int = 0) -> bool:

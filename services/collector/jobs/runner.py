@@ -78,8 +78,12 @@ class JobRunner:
             attempt=assignment.attempt,
         )
 
-    def cancel(self, job_run_id: str, reason: str) -> None:
+    def cancel(self, job_run_id: str, reason: str, attempt: int = 0) -> None:
+        """Stop a run; a cancel naming an older attempt than the one running is ignored."""
         run = self._runs.get(job_run_id)
+        if attempt and run is not None and run.assignment.attempt and attempt != run.assignment.attempt:
+            log.info("job_run_cancel_ignored", job_run_id=job_run_id, attempt=attempt, running=run.assignment.attempt)
+            return
         if run is not None and run.task is not None and not run.task.done():
             run.cancel_reason = reason or "cancelled"
             run.task.cancel()

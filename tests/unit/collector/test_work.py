@@ -235,3 +235,18 @@ async def test_a_newer_attempt_of_a_running_run_replaces_it(collector: Collector
     updates = [(m.job_update.attempt, m.job_update.state) for m in received(served, "job_update")]
     assert updates[-1] == (2, JS.JOB_STATE_RUNNING)  # the newest update of the run is the new attempt's
     assert collector.runner.running == ["jr_1"]
+
+
+async def test_a_cancel_naming_an_older_attempt_does_not_stop_the_newer_one(collector: Collector) -> None:
+    served = await collector.enabled()
+    await served.command(lambda s: s.assign_job(assignment(attempt=2)))
+    await wait_for(lambda: collector.runner.running == ["jr_1"])
+
+    await served.command(lambda s: s.cancel_job("jr_1", "lease of attempt 1 lost", attempt=1))
+    await served.command(lambda s: s.cancel_job("jr_1", "cancelled by alice", attempt=2))
+    await collector.gateway.wait_until(
+        lambda: any(m.job_update.state == JS.JOB_STATE_CANCELLED for m in received(served, "job_update"))
+    )
+
+    [final] = [m.job_update for m in received(served, "job_update") if m.job_update.state == JS.JOB_STATE_CANCELLED]
+    assert (final.attempt, final.error) == (2, "cancelled by alice")

@@ -355,12 +355,14 @@ class SshLogin(_message.Message):
     def __init__(self, username: _Optional[str] = ..., password: _Optional[str] = ..., private_key_pem: _Optional[str] = ..., passphrase: _Optional[str] = ...) -> None: ...
 
 class JobCancel(_message.Message):
-    __slots__ = ("job_run_id", "reason")
+    __slots__ = ("job_run_id", "reason", "attempt")
     JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_run_id: str
     reason: str
-    def __init__(self, job_run_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    attempt: int
+    def __init__(self, job_run_id: _Optional[str] = ..., reason: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class JobUpdate(_message.Message):
     __slots__ = ("job_run_id", "state", "targets_done", "targets_total", "devices_found", "error", "batches_sent", "attempt")
