@@ -3,6 +3,10 @@
 Every process gets `--ready-file` (services) or `--status-file` (collector) and the
 tests wait on those files, never on sleeps. Processes are stopped by their own pid only;
 their logs land in the test's tmp dir and are printed when a wait fails.
+
+A `ControlPlane` may run several gateways and schedulers on one database (`Replica`s):
+any of them can be killed (SIGKILL), terminated (SIGTERM, a drain) and restarted on the
+ports it had. A `Collector` can be killed and restarted on the same data dir.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,25 +99,102 @@ def wait_ready(process: Process, ready_file: Path, timeout: float = 30.0) -> dic
         return read_ready_file(ready_file)
 
     try:
-        return wait_for(check, timeout, interval=0.05, what=f"{process.name} ready file")  # type: ignore[no-any-return]
+        return wait_for(check, timeout, interval=0.05, what=f"{process.name} ready file")
     except AssertionError:
         print(process.log()[-4000:])
         raise
 
 
 @dataclass
+class Replica:
+    """One gateway or scheduler process that can be killed and started again on its ports.
+
+    `listen` maps what the ready file calls each listener ("grpc", "websocket", "tcp") to
+    the address to bind; `command` builds the full command line from it. After a start,
+    `ready` holds what the process wrote, and `restart()` binds the same addresses again.
+    """
+
+    name: str
+    workdir: Path
+    listen: dict[str, str]
+    command: Callable[[dict[str, str]], list[str]]
+    process: Process | None = None
+    ready: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ready_file(self) -> Path:
+        return self.workdir / f"{self.name}.ready"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def launch(self) -> Replica:
+        """Start the process without waiting for it (several replicas start at once)."""
+        self.ready_file.unlink(missing_ok=True)
+        self.process = Process(self.name, self.command(self.listen), self.log_path).start()
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> Replica:
+        assert self.process is not None
+        self.ready = wait_ready(self.process, self.ready_file, timeout)
+        return self
+
+    def start(self) -> Replica:
+        return self.launch().wait_ready()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    def kill(self) -> None:
+        """SIGKILL by pid: no drain, no goodbye; the kernel closes its sockets."""
+        assert self.process is not None
+        self.process.stop(signal.SIGKILL, timeout=10)
+
+    def terminate(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM by pid and wait (SIGKILL after `timeout`); the exit code."""
+        assert self.process is not None
+        return self.process.stop(signal.SIGTERM, timeout)
+
+    def restart(self) -> Replica:
+        """Start again on the addresses it was bound to (after `kill` or `terminate`)."""
+        assert not self.alive(), f"{self.name} is still running"
+        self.listen = {key: self.ready.get(key, address) for key, address in self.listen.items()}
+        return self.start()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.process.log() if self.process else ""
+
+    def log_events(self) -> list[dict[str, Any]]:
+        return self.process.log_events() if self.process else []
+
+
+@dataclass
 class ControlPlane:
-    """Registry, scheduler and gateway as real processes on free ports."""
+    """Registry, schedulers and gateways as real processes on free ports, on one database.
+
+    `start()` starts one registry, `scheduler_count` schedulers and `gateway_count`
+    gateways; gateway i watches scheduler i mod `scheduler_count`. `gateway`/`scheduler`
+    (and their `_ready`) are the first replica, for tests that need only one. `ctl` talks to
+    the first replica that is alive. `*_args` are added to every replica of that service;
+    `add_gateway`/`add_scheduler` take extra arguments for one replica.
+    """
 
     workdir: Path
     database_url: str
     heartbeat_interval: int = 2
+    gateway_count: int = 1
+    scheduler_count: int = 1
     registry: Process | None = None
-    scheduler: Process | None = None
-    gateway: Process | None = None
     registry_ready: dict[str, Any] = field(default_factory=dict)
-    scheduler_ready: dict[str, Any] = field(default_factory=dict)
-    gateway_ready: dict[str, Any] = field(default_factory=dict)
+    gateways: list[Replica] = field(default_factory=list)
+    schedulers: list[Replica] = field(default_factory=list)
+    registry_args: list[str] = field(default_factory=list)
     gateway_args: list[str] = field(default_factory=list)
     scheduler_args: list[str] = field(default_factory=list)
 
@@ -141,25 +222,85 @@ class ControlPlane:
                 str(ready),
                 "--log-format",
                 "json",
+                *self.registry_args,
             ],
             self.workdir / "registry.log",
         ).start()
         self.registry_ready = wait_ready(self.registry, ready)
-        self.start_scheduler()
-        tls_args = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []
-        self.gateway_args = tls_args
-        self.start_gateway("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
+        if tls:
+            self.gateway_args = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1]), *self.gateway_args]
+        for replica in [self._scheduler_replica() for _ in range(self.scheduler_count)]:
+            replica.launch()
+        for replica in self.schedulers:
+            replica.wait_ready()
+        for replica in [self._gateway_replica() for _ in range(self.gateway_count)]:
+            replica.launch()
+        for replica in self.gateways:
+            replica.wait_ready()
         return self
 
+    # --- the first replica, as tests of one gateway and one scheduler know it -----------
+
+    @property
+    def gateway(self) -> Process | None:
+        return self.gateways[0].process if self.gateways else None
+
+    @property
+    def gateway_ready(self) -> dict[str, Any]:
+        return self.gateways[0].ready if self.gateways else {}
+
+    @property
+    def scheduler(self) -> Process | None:
+        return self.schedulers[0].process if self.schedulers else None
+
+    @property
+    def scheduler_ready(self) -> dict[str, Any]:
+        return self.schedulers[0].ready if self.schedulers else {}
+
     def start_scheduler(self, listen: str = "127.0.0.1:0") -> None:
-        ready = self.workdir / "scheduler.ready"
-        ready.unlink(missing_ok=True)
-        self.scheduler = Process(
-            "scheduler",
-            [
+        """(Re)start the first scheduler on `listen`."""
+        replica = self._scheduler_replica(listen, index=0)
+        replica.start()
+
+    def start_gateway(self, grpc: str, ws: str, tcp: str) -> None:
+        """(Re)start the first gateway on these addresses."""
+        replica = self._gateway_replica({"grpc": grpc, "websocket": ws, "tcp": tcp}, index=0)
+        replica.start()
+
+    def restart_gateway(self) -> None:
+        """SIGTERM the first gateway (it must exit 0) and start it again on the same ports."""
+        gateway = self.gateways[0]
+        assert gateway.terminate() == 0, gateway.log()[-3000:]
+        gateway.restart()
+
+    # --- more replicas ---------------------------------------------------------------
+
+    def add_scheduler(self, args: Sequence[str] = ()) -> Replica:
+        return self._scheduler_replica(args=args).start()
+
+    def add_gateway(self, scheduler: int | None = None, args: Sequence[str] = ()) -> Replica:
+        """Another gateway; it watches scheduler number `scheduler` (default: round robin)."""
+        return self._gateway_replica(scheduler=scheduler, args=args).start()
+
+    def live_gateway(self) -> Replica:
+        return next((g for g in self.gateways if g.alive()), self.gateways[0])
+
+    def live_scheduler(self) -> Replica:
+        return next((s for s in self.schedulers if s.alive()), self.schedulers[0])
+
+    def _scheduler_replica(
+        self, listen: str = "127.0.0.1:0", index: int | None = None, args: Sequence[str] = ()
+    ) -> Replica:
+        position = len(self.schedulers) if index is None else index
+        name = "scheduler" if position == 0 else f"scheduler-{position + 1}"
+        replica = Replica(
+            name,
+            self.workdir,
+            {"grpc": listen},
+            lambda listen: [
                 str(BIN / "outpost-scheduler"),
                 "--listen",
-                listen,
+                listen["grpc"],
                 "--metrics-listen",
                 "127.0.0.1:0",
                 "--data-dir",
@@ -168,34 +309,44 @@ class ControlPlane:
                 "--registry",
                 self.registry_ready["grpc"],
                 "--ready-file",
-                str(ready),
+                str(self.workdir / f"{name}.ready"),
                 "--log-format",
                 "json",
                 *self.scheduler_args,
+                *args,
             ],
-            self.workdir / "scheduler.log",
-        ).start()
-        self.scheduler_ready = wait_ready(self.scheduler, ready)
+        )
+        self._place(self.schedulers, position, replica)
+        return replica
 
-    def start_gateway(self, grpc: str, ws: str, tcp: str) -> None:
-        ready = self.workdir / "gateway.ready"
-        ready.unlink(missing_ok=True)
-        self.gateway = Process(
-            "gateway",
-            [
+    def _gateway_replica(
+        self,
+        listen: dict[str, str] | None = None,
+        index: int | None = None,
+        scheduler: int | None = None,
+        args: Sequence[str] = (),
+    ) -> Replica:
+        position = len(self.gateways) if index is None else index
+        name = "gateway" if position == 0 else f"gateway-{position + 1}"
+        watched = (position if scheduler is None else scheduler) % len(self.schedulers)
+        replica = Replica(
+            name,
+            self.workdir,
+            listen or {"grpc": "127.0.0.1:0", "websocket": "127.0.0.1:0", "tcp": "127.0.0.1:0"},
+            lambda listen: [
                 str(BIN / "outpost-gateway"),
                 "--grpc-listen",
-                grpc,
+                listen["grpc"],
                 "--ws-listen",
-                ws,
+                listen["websocket"],
                 "--tcp-listen",
-                tcp,
+                listen["tcp"],
                 "--metrics-listen",
                 "127.0.0.1:0",
                 "--registry",
                 self.registry_ready["grpc"],
                 "--scheduler",
-                self.scheduler_ready["grpc"],
+                self.schedulers[watched].ready["grpc"],
                 "--data-dir",
                 str(self.workdir),
                 *self.database_args(),
@@ -204,40 +355,63 @@ class ControlPlane:
                 "--drain-seconds",
                 "3",
                 "--ready-file",
-                str(ready),
+                str(self.workdir / f"{name}.ready"),
                 "--log-format",
                 "json",
                 *self.gateway_args,
+                *args,
             ],
-            self.workdir / "gateway.log",
-        ).start()
-        self.gateway_ready = wait_ready(self.gateway, ready)
+        )
+        self._place(self.gateways, position, replica)
+        return replica
 
-    def restart_gateway(self) -> None:
-        assert self.gateway is not None
-        old = self.gateway_ready
-        assert self.gateway.stop() == 0, self.gateway.log()[-3000:]
-        self.start_gateway(old["grpc"], old["websocket"], old["tcp"])
+    @staticmethod
+    def _place(replicas: list[Replica], position: int, replica: Replica) -> None:
+        """Put `replica` at `position`; a replica it replaces is stopped first (it would leak)."""
+        if position < len(replicas):
+            if replicas[position].alive():
+                replicas[position].terminate()
+            replicas[position] = replica
+        else:
+            replicas.append(replica)
 
-    def url(self, transport: str, tls: bool = False) -> str:
+    # --- using it --------------------------------------------------------------------
+
+    def url(self, transport: str, tls: bool = False, gateway: int = 0) -> str:
+        """The `--server` URL of gateway number `gateway` for `transport`."""
+        ready = self.gateways[gateway].ready
         if transport == "grpc":
-            return f"{'grpcs' if tls else 'grpc'}://{self.gateway_ready['grpc']}"
+            return f"{'grpcs' if tls else 'grpc'}://{ready['grpc']}"
         if transport == "http_poll":
-            return f"{'https' if tls else 'http'}://{self.gateway_ready['websocket']}/v1/poll"
+            return f"{'https' if tls else 'http'}://{ready['websocket']}/v1/poll"
         if transport == "websocket":
-            return f"{'wss' if tls else 'ws'}://{self.gateway_ready['websocket']}/v1/agent"
-        return f"{'tls' if tls else 'tcp'}://{self.gateway_ready['tcp']}"
+            return f"{'wss' if tls else 'ws'}://{ready['websocket']}/v1/agent"
+        return f"{'tls' if tls else 'tcp'}://{ready['tcp']}"
 
-    def ctl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def urls(self, transport: str, tls: bool = False) -> list[str]:
+        """Every gateway's URL, in order: a collector's `--server` list for failover."""
+        return [self.url(transport, tls, gateway=i) for i in range(len(self.gateways))]
+
+    def ctl(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        check: bool = True,
+        gateway: Replica | None = None,
+        scheduler: Replica | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run outpostctl against the registry and the given (default: first live) replicas."""
+        gateway_ready = (gateway or self.live_gateway()).ready if self.gateways else {}
+        scheduler_ready = (scheduler or self.live_scheduler()).ready if self.schedulers else {}
         result = subprocess.run(
             [
                 str(BIN / "outpostctl"),
                 "--registry",
                 self.registry_ready["grpc"],
                 "--gateway",
-                self.gateway_ready.get("grpc", "127.0.0.1:1"),
+                gateway_ready.get("grpc", "127.0.0.1:1"),
                 "--scheduler",
-                self.scheduler_ready.get("grpc", "127.0.0.1:1"),
+                scheduler_ready.get("grpc", "127.0.0.1:1"),
                 *args,
             ],
             input=stdin,
@@ -254,12 +428,18 @@ class ControlPlane:
         return result
 
     def collectors(self) -> list[dict[str, Any]]:
-        return json.loads(self.ctl("collectors", "list", "--json").stdout)  # type: ignore[no-any-return]
+        return json.loads(self.ctl("collectors", "list", "--json").stdout)
 
     def stop(self) -> None:
-        for process in (self.gateway, self.scheduler, self.registry):
-            if process is not None:
+        """SIGTERM the gateways (all at once: each drains), then the schedulers, then the registry."""
+        for group in (self.gateways, self.schedulers):
+            running = [r.process for r in group if r.process is not None and r.process.alive()]
+            for process in running:
+                os.kill(process.pid, signal.SIGTERM)
+            for process in running:
                 process.stop()
+        if self.registry is not None:
+            self.registry.stop()
 
 
 @dataclass
@@ -327,11 +507,46 @@ class Collector:
             return status if status.get("state") == state else None
 
         try:
-            return wait_for(check, timeout, what=f"collector {self.name} state {state}")  # type: ignore[no-any-return]
+            return wait_for(check, timeout, what=f"collector {self.name} state {state}")
         except AssertionError:
             assert self.process is not None
             print(self.process.log()[-3000:])
             raise
+
+    def wait_status(
+        self, condition: Callable[[dict[str, Any]], bool], what: str, timeout: float = DEFAULT_TIMEOUT
+    ) -> dict[str, Any]:
+        """Wait until the status file satisfies `condition` (e.g. connected to another server)."""
+
+        def check() -> dict[str, Any] | None:
+            assert self.process is not None
+            if not self.process.alive():
+                raise AssertionError(f"collector exited: {self.process.log()[-3000:]}")
+            status = self.status()
+            return status if status and condition(status) else None
+
+        try:
+            return wait_for(check, timeout, what=f"collector {self.name}: {what}")
+        except AssertionError:
+            assert self.process is not None
+            print(self.process.log()[-3000:])
+            raise
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    def kill(self) -> None:
+        """SIGKILL by pid: whatever it was writing stays as the crash left it."""
+        assert self.process is not None
+        self.process.stop(signal.SIGKILL, timeout=10)
+
+    def restart(self) -> Collector:
+        """Start again with the same data dir (key pair, binding, spool)."""
+        assert not self.alive(), f"collector {self.name} is still running"
+        return self.start()
+
+    def log_events(self) -> list[dict[str, Any]]:
+        return self.process.log_events() if self.process else []
 
     def stop(self) -> int | None:
         return self.process.stop() if self.process else None

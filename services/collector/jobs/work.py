@@ -101,9 +101,7 @@ class CollectorWork:
         if isinstance(event, JobAssigned):
             self.runner.assign(event.assignment)
         elif isinstance(event, JobCancelled):
-            log.info(
-                "job_run_cancel_received", job_run_id=event.job_run_id, attempt=event.attempt, reason=event.reason
-            )
+            log.info("job_run_cancel_received", job_run_id=event.job_run_id, attempt=event.attempt, reason=event.reason)
             self.runner.cancel(event.job_run_id, event.reason, event.attempt)
         elif isinstance(event, BatchAcked):
             self.spool.ack(event.job_run_id, event.attempt, event.sequence)
