@@ -1,7 +1,9 @@
 """Map domain errors to gRPC status codes, in one place: a server interceptor.
 
-Servicers raise `OutpostError` subclasses and never touch status codes. Unexpected
-exceptions become INTERNAL with a generic message; the traceback goes to the log only.
+Servicers raise `OutpostError` subclasses and never touch status codes. A database
+that is unreachable right now (`db_failures`) becomes UNAVAILABLE, so callers retry.
+Other unexpected exceptions become INTERNAL with a generic message; the traceback goes
+to the log only.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import grpc
 import structlog
 
 from outpost import errors
+from outpost.db_failures import database_unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +48,16 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> errors.OutpostError:
     return cls(exc.details() or exc.code().name)
 
 
+async def _abort_unexpected(context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
+    """UNAVAILABLE for a database outage (retry helps), INTERNAL for anything else (a bug)."""
+    reason = database_unavailable(exc)
+    if reason is not None:
+        log.warning("rpc_unavailable", method=method, reason=reason)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, reason)
+    log.exception("rpc_failed", method=method)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error; see server log")
+
+
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Wrap unary handlers so domain errors become statuses with actionable messages."""
 
@@ -65,9 +78,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                     return await inner(request, context)
                 except errors.OutpostError as exc:
                     await context.abort(status_for(exc), str(exc))
-                except Exception:
-                    log.exception("rpc_failed", method=method)
-                    await context.abort(grpc.StatusCode.INTERNAL, "internal error; see server log")
+                except Exception as exc:
+                    await _abort_unexpected(context, method, exc)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
@@ -83,9 +95,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                         yield item
                 except errors.OutpostError as exc:
                     await context.abort(status_for(exc), str(exc))
-                except Exception:
-                    log.exception("rpc_failed", method=method)
-                    await context.abort(grpc.StatusCode.INTERNAL, "internal error; see server log")
+                except Exception as exc:
+                    await _abort_unexpected(context, method, exc)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
