@@ -313,7 +313,9 @@ class SessionRunner:
             heartbeat_heard(self.live, event.heartbeat)
         elif isinstance(event, JobUpdateReceived) and self.work is not None:
             if event.update.state in TERMINAL_STATES and self.live is not None:
-                self.live.running_job_run_ids -= {event.update.job_run_id}  # its lease is not ours to renew
+                # Its lease is not ours to renew, even while heartbeats still list it.
+                self.live.running_job_run_ids -= {event.update.job_run_id}
+                self.live.finished_job_run_ids |= {event.update.job_run_id}
             await self.work.job_update(self.core, event.update)
         elif isinstance(event, ResultBatchReceived) and self.work is not None:
             await self.work.result_batch(self.core, event.batch)

@@ -57,4 +57,6 @@ def heartbeat_heard(live: LiveSession, heartbeat: agent_pb2.Heartbeat) -> None:
     """Record a heartbeat's spool (kept when it carries none) and the runs it lists."""
     if heartbeat.HasField("spool"):
         live.spool = spool_from_proto(heartbeat.spool)
-    live.running_job_run_ids = frozenset(heartbeat.running_job_run_ids)
+    listed = frozenset(heartbeat.running_job_run_ids)
+    live.finished_job_run_ids &= listed  # a run no longer listed needs no memory
+    live.running_job_run_ids = listed - live.finished_job_run_ids

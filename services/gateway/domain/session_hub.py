@@ -95,6 +95,9 @@ class LiveSession:
     clock_skew_ms: int = 0
     spool: SpoolStatus | None = None
     running_job_run_ids: frozenset[str] = frozenset()
+    # Runs whose final update this session forwarded: a heartbeat may still list them
+    # until the collector knows the update arrived; their leases are not renewed.
+    finished_job_run_ids: frozenset[str] = frozenset()
 
 
 @dataclass

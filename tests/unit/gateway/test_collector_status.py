@@ -49,6 +49,16 @@ def test_the_spool_comes_from_the_hello_then_from_each_heartbeat_that_carries_on
     assert live.running_job_run_ids == frozenset()
 
 
+def test_a_finished_run_a_heartbeat_still_lists_is_not_held_until_it_drops_off() -> None:
+    live = session()
+    live.finished_job_run_ids = frozenset({"r1"})  # its final update was forwarded
+
+    heartbeat_heard(live, agent_pb2.Heartbeat(running_job_run_ids=["r1", "r2"]))
+    assert live.running_job_run_ids == {"r2"}
+    heartbeat_heard(live, agent_pb2.Heartbeat(running_job_run_ids=["r2"]))  # the collector saw the update land
+    assert (live.running_job_run_ids, live.finished_job_run_ids) == ({"r2"}, frozenset())
+
+
 def test_the_complete_report_carries_last_heard_skew_spool_address_and_transport() -> None:
     hub = SessionHub()
     live = session()
