@@ -44,6 +44,14 @@ CLAIM_RETRY_SECONDS = 5.0
 BATCH_MAX_DEVICES = 64
 SCHEDULER_RETRY_MS = 5000
 """How long a collector holds its batches when the scheduler cannot say which ports a run scanned."""
+FINAL_UPDATE_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0)
+"""Pauses between retries of a run's final update the scheduler could not take (about two
+minutes in all, beyond the default lease). The collector counts the update delivered once
+the gateway has it, so the gateway keeps trying; if it gives up or dies, the run's lease
+expires and the run is repeated: work again, nothing lost."""
+RETRYABLE_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
 
 
 class Inventory(Protocol):
@@ -71,6 +79,28 @@ class WorkContext:
     registry: RegistryClient
     inventory: Inventory
     gate: IngestGate
+    final_update_retries: set[asyncio.Task[None]] = field(default_factory=set)
+    retry_pauses: tuple[float, ...] = FINAL_UPDATE_RETRY_SECONDS
+
+    def retry_final_update(self, instance_uid: str, update: agent_pb2.JobUpdate) -> None:
+        """Keep reporting a run's final update in the background until the scheduler takes it."""
+        task = asyncio.get_running_loop().create_task(self._report_until_taken(instance_uid, update))
+        self.final_update_retries.add(task)
+        task.add_done_callback(self.final_update_retries.discard)
+
+    async def _report_until_taken(self, instance_uid: str, update: agent_pb2.JobUpdate) -> None:
+        for pause in self.retry_pauses:
+            await asyncio.sleep(pause)
+            try:
+                await self.scheduler.report(gateway_id=self.gateway_id, instance_uid=instance_uid, update=update)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in RETRYABLE_CODES:
+                    continue
+                log.warning("final_update_refused", job_run_id=update.job_run_id, code=exc.code().name)
+                return
+            log.info("final_update_recorded_after_retry", job_run_id=update.job_run_id)
+            return
+        log.warning("final_update_given_up", job_run_id=update.job_run_id, advice="the run's lease decides its fate")
 
 
 @dataclass
@@ -114,6 +144,9 @@ class SessionWork:
             log.warning(
                 "job_update_not_recorded", job_run_id=update.job_run_id, code=exc.code().name, details=exc.details()
             )
+            if exc.code() in RETRYABLE_CODES and update.state in TERMINAL_STATES:
+                self.ctx.retry_final_update(self.instance_uid, update)
+                return
             if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and update.state not in TERMINAL_STATES:
                 # The run is no longer this collector's (requeued elsewhere, or unknown):
                 # stop the scan rather than let it run for nothing.

@@ -9,6 +9,7 @@ never be, and answers a batch the inventory cannot take now with Throttle (ADR 0
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 
 import grpc
@@ -156,6 +157,8 @@ class FakeScheduler:
         self.run = run
         self.claimable = [run]
         self.error: grpc.aio.AioRpcError | None = None
+        self.report_errors: list[grpc.aio.AioRpcError] = []
+        self.reported: list[agent_pb2.JobUpdate] = []
 
     async def claim(self, **_: object) -> list[scheduler_pb2.JobRun]:
         runs, self.claimable = self.claimable, []
@@ -166,7 +169,10 @@ class FakeScheduler:
             raise self.error
         return self.run
 
-    async def report(self, **_: object) -> scheduler_pb2.JobRun:
+    async def report(self, *, update: agent_pb2.JobUpdate, **_: object) -> scheduler_pb2.JobRun:
+        if self.report_errors:
+            raise self.report_errors.pop(0)
+        self.reported.append(update)
         return self.run
 
 
@@ -293,3 +299,24 @@ async def test_a_batch_of_a_run_the_scheduler_does_not_know_is_acked_as_rejected
     scheduler.error = unavailable(grpc.StatusCode.NOT_FOUND)
     assert await send(pair, work, result(1)) == [BatchAcked("jr_1", 1, 1)]
     assert inventory.stored == {}
+
+
+async def test_a_final_update_the_scheduler_cannot_take_now_is_retried_until_it_is_recorded() -> None:
+    pair, work, scheduler, _, _ = working()
+    work.ctx.retry_pauses = (0.0, 0.0, 0.0)
+    scheduler.report_errors = [unavailable(grpc.StatusCode.UNAVAILABLE), unavailable(grpc.StatusCode.UNAVAILABLE)]
+    final = agent_pb2.JobUpdate(job_run_id="jr_1", state=agent_pb2.JOB_STATE_SUCCEEDED, attempt=1, batches_sent=3)
+
+    await work.job_update(pair.server, final)
+    await asyncio.gather(*work.ctx.final_update_retries)
+
+    assert scheduler.reported == [final]
+
+
+async def test_a_progress_update_the_scheduler_cannot_take_is_not_retried_the_next_one_replaces_it() -> None:
+    pair, work, scheduler, _, _ = working()
+    scheduler.report_errors = [unavailable(grpc.StatusCode.UNAVAILABLE)]
+
+    await work.job_update(pair.server, UPDATE)
+
+    assert (scheduler.reported, work.ctx.final_update_retries) == ([], set())
