@@ -57,7 +57,18 @@ def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
-            connect_args={"server_settings": {"search_path": schema, "application_name": f"outpost-{schema}"}},
+            connect_args={
+                "server_settings": {
+                    "search_path": schema,
+                    "application_name": f"outpost-{schema}",
+                    # Statements are prepared and reused; after five runs PostgreSQL may
+                    # switch to a generic plan that ignores the actual IN-list and zone,
+                    # which made the inventory's device lookup scan the zone per batch
+                    # (29 ms instead of 3 ms at 13k devices). Planning each run costs
+                    # far less than that.
+                    "plan_cache_mode": "force_custom_plan",
+                },
+            },
         )
     raise SystemExit(f"unsupported database {backend!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
 
