@@ -149,20 +149,19 @@ async def _load_zone_devices(
         ips = sorted({o.ip for o in chunk})
         macs = sorted({mac for o in chunk for mac in normalize_macs(o.mac_addresses)})
         engines = sorted({e for o in chunk if o.snmp is not None and (e := normalize_engine_id(o.snmp.engine_id))})
-        # One query per way a device can match, each on its own index. A single
-        # `zone = z AND (ip IN .. OR engine IN .. OR macs ?| ..)` used none of them: the
-        # planner scanned the whole zone per batch, so ingest slowed down as the
-        # inventory grew (bench/ingest_vs_copy.py). The MAC lookup leaves the zone out
-        # of SQL and filters it here: with it, PostgreSQL prefers the zone's b-tree to
-        # the GIN index (it cannot estimate `?|`) and reads every device of the zone.
-        queries = [sa.select(devices).where(devices.c.zone == zone, devices.c.ip.in_(ips))]
+        # One query per way a device can match, so the IP and engine-id lookups use
+        # their (zone, ...) b-trees; one `zone = z AND (ip IN .. OR ..)` used none of
+        # them. The MAC lookup still reads the zone's devices: PostgreSQL cannot
+        # estimate `?|` and prefers the zone's b-tree to the GIN index, so ingest slows
+        # down as a zone grows (docs/benchmarks.md; the fix is a (zone, mac) table).
+        matches: list[sa.ColumnElement[bool]] = [devices.c.ip.in_(ips)]
         if engines:
-            queries.append(sa.select(devices).where(devices.c.zone == zone, devices.c.snmp_engine_id.in_(engines)))
+            matches.append(devices.c.snmp_engine_id.in_(engines))
         if macs:
-            queries.append(sa.select(devices).where(_has_any_mac(conn, macs)))
-        for query in queries:
-            result = await conn.execute(query)
-            rows.update((row["id"], row) for row in result.mappings() if row["zone"] == zone)
+            matches.append(_has_any_mac(conn, macs))
+        for match in matches:
+            result = await conn.execute(sa.select(devices).where(devices.c.zone == zone, match))
+            rows.update((row["id"], row) for row in result.mappings())
     ports = await load_ports(conn, list(rows))
     return [device_record(row, ports.get(device_id, {})) for device_id, row in rows.items()]
 
