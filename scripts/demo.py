@@ -205,6 +205,8 @@ def story(opts: argparse.Namespace, log_dir: Path, peers: Peers) -> int:
         with stopping(subprocess.Popen(collector_args, stdout=collector_log, stderr=subprocess.STDOUT)) as collector:
             wait_for_state(status_file, "pending", collector)
             run([*ctl, "collectors", "list"])
+            say("Why is it not working yet? The server explains, with evidence (exit 3: not live)")
+            run([*ctl, "collectors", "explain", "demo-edge"], check=False)
 
             say("The admin registers it with the service credentials set at install, and enables it")
             run(
@@ -222,6 +224,7 @@ def story(opts: argparse.Namespace, log_dir: Path, peers: Peers) -> int:
             )
             wait_for_state(status_file, "enabled", collector)
             run([*ctl, "collectors", "list"])
+            run([*ctl, "collectors", "explain", "demo-edge"])
 
             say("Credentials for the discovery (secrets from files, encrypted at rest, sealed to the collector)")
             key_file = peers_dir / "audit_key"
