@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import sys
@@ -58,7 +57,7 @@ from harness.bare_servers import BARE_CLIENTS, OWN_CONNECTION, Close
 from harness.connections import close_all, connect_all
 from harness.control_plane import Child, ControlPlane, settled_rss
 from harness.idle_collector import CollectorIdentity, IdleCollector
-from harness.machine import machine, markdown_table, raise_fd_limit
+from harness.machine import finish, machine, markdown_table, raise_fd_limit
 from harness.traced_gateway import SNAPSHOT_ENV, growth, take_snapshot
 
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
@@ -401,12 +400,7 @@ def main() -> None:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    results["wall_seconds"] = round(time.monotonic() - started, 1)
-    print()
-    print(traced_table(results) if args.tracemalloc else table(results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.json} ({results['wall_seconds']:.0f}s)")
+    finish(results, traced_table(results) if args.tracemalloc else table(results), args.json, started)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -80,7 +79,7 @@ from harness.bare_servers import OWN_CONNECTION
 from harness.batch_collector import SEND_WINDOW, BatchCollector
 from harness.enroll import USERNAME, cheap_verifier, close_all, enroll
 from harness.idle_collector import CollectorIdentity
-from harness.machine import machine, markdown_table, raise_fd_limit
+from harness.machine import finish, machine, markdown_table, raise_fd_limit
 from harness.plane import ADMIN_DSN, Plane, TempDatabase
 from harness.synthetic import CAPACITY, SCANNED_PORTS, batches, ports_of
 
@@ -590,12 +589,7 @@ def main() -> None:
                 print(f"kept {workdir}")
             else:
                 shutil.rmtree(workdir, ignore_errors=True)
-    results["wall_seconds"] = round(time.monotonic() - started, 1)
-    print()
-    print(table(results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.json} ({results['wall_seconds']:.0f}s)")
+    finish(results, table(results), args.json, started)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import shutil
@@ -74,7 +73,7 @@ from harness.connections import _peak_rate, _percentile
 from harness.control_plane import Child
 from harness.enroll import ANNOUNCE_IN_FLIGHT, USERNAME, cheap_verifier, register_all
 from harness.fleet import BareMember, Member, Recorder, quiet_logs
-from harness.machine import machine, markdown_table, raise_fd_limit
+from harness.machine import finish, machine, markdown_table, raise_fd_limit
 from harness.plane import ADMIN_DSN, Plane, Restart, TempDatabase, stop_async, wait_ready
 
 from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
@@ -473,12 +472,7 @@ def main() -> None:
                 print(f"kept {workdir}")
             else:
                 shutil.rmtree(workdir, ignore_errors=True)
-    results["wall_seconds"] = round(time.monotonic() - started, 1)
-    print()
-    print(table(results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.json} ({results['wall_seconds']:.0f}s)")
+    finish(results, table(results), args.json, started)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import shutil
 import tempfile
@@ -39,7 +38,7 @@ import psutil
 from argon2 import PasswordHasher, Type
 from harness.control_plane import ControlPlane
 from harness.idle_collector import CollectorIdentity
-from harness.machine import machine, markdown_table
+from harness.machine import finish, machine, markdown_table
 
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
@@ -189,12 +188,7 @@ def main() -> None:
         results = asyncio.run(run(levels, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    results["wall_seconds"] = round(time.monotonic() - started, 1)
-    print()
-    print(table(results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.json} ({results['wall_seconds']:.0f}s)")
+    finish(results, table(results), args.json, started)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
-"""What every result records about where it was measured; the fd limit; the table format."""
+"""What every result records about where it was measured; the fd limit; the table format;
+how a script ends (table printed, JSON written)."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,3 +65,13 @@ def markdown_table(rows: list[tuple[str, ...]]) -> str:
     lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+def finish(results: dict[str, Any], table: str, path: Path, started: float) -> None:
+    """Stamp the wall time, print the table, write every raw number to `path` as JSON."""
+    results["wall_seconds"] = round(time.monotonic() - started, 1)
+    print()
+    print(table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {path} ({results['wall_seconds']:.0f}s)")
