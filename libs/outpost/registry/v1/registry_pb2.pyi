@@ -30,6 +30,13 @@ class CredentialType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CREDENTIAL_TYPE_SNMP_V2C: _ClassVar[CredentialType]
     CREDENTIAL_TYPE_SNMP_V3: _ClassVar[CredentialType]
     CREDENTIAL_TYPE_SSH: _ClassVar[CredentialType]
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    ROLE_VIEWER: _ClassVar[Role]
+    ROLE_OPERATOR: _ClassVar[Role]
+    ROLE_ADMIN: _ClassVar[Role]
 DECISION_UNSPECIFIED: Decision
 DECISION_ACCEPTED: Decision
 DECISION_REFUSED: Decision
@@ -41,6 +48,10 @@ CREDENTIAL_TYPE_UNSPECIFIED: CredentialType
 CREDENTIAL_TYPE_SNMP_V2C: CredentialType
 CREDENTIAL_TYPE_SNMP_V3: CredentialType
 CREDENTIAL_TYPE_SSH: CredentialType
+ROLE_UNSPECIFIED: Role
+ROLE_VIEWER: Role
+ROLE_OPERATOR: Role
+ROLE_ADMIN: Role
 
 class Collector(_message.Message):
     __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision", "online", "last_error", "last_error_at", "clock_skew_ms", "spool")
@@ -109,7 +120,7 @@ class AuthenticateCollectorRequest(_message.Message):
     def __init__(self, hello: _Optional[_Union[_agent_pb2.Hello, _Mapping]] = ..., nonce: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., remote_address: _Optional[str] = ..., gateway_id: _Optional[str] = ..., session_id: _Optional[str] = ..., transport: _Optional[str] = ...) -> None: ...
 
 class AuthenticateCollectorResponse(_message.Message):
-    __slots__ = ("decision", "state", "refusal", "message", "fingerprint", "server_instance", "heartbeat_interval_seconds", "revision", "state_reason", "state_changed_by")
+    __slots__ = ("decision", "state", "refusal", "message", "fingerprint", "server_instance", "heartbeat_interval_seconds", "revision", "state_reason", "state_changed_by", "name", "zone", "retry_after_seconds")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +131,9 @@ class AuthenticateCollectorResponse(_message.Message):
     REVISION_FIELD_NUMBER: _ClassVar[int]
     STATE_REASON_FIELD_NUMBER: _ClassVar[int]
     STATE_CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
     state: _agent_pb2.CollectorState
     refusal: _agent_pb2.DisconnectReason
@@ -130,7 +144,10 @@ class AuthenticateCollectorResponse(_message.Message):
     revision: int
     state_reason: str
     state_changed_by: str
-    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., refusal: _Optional[_Union[_agent_pb2.DisconnectReason, str]] = ..., message: _Optional[str] = ..., fingerprint: _Optional[str] = ..., server_instance: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ..., revision: _Optional[int] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ...) -> None: ...
+    name: str
+    zone: str
+    retry_after_seconds: int
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., refusal: _Optional[_Union[_agent_pb2.DisconnectReason, str]] = ..., message: _Optional[str] = ..., fingerprint: _Optional[str] = ..., server_instance: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ..., revision: _Optional[int] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., retry_after_seconds: _Optional[int] = ...) -> None: ...
 
 class WatchCollectorsRequest(_message.Message):
     __slots__ = ("since_revision",)
@@ -139,7 +156,7 @@ class WatchCollectorsRequest(_message.Message):
     def __init__(self, since_revision: _Optional[int] = ...) -> None: ...
 
 class CollectorEvent(_message.Message):
-    __slots__ = ("revision", "kind", "instance_uid", "name", "state", "reason", "changed_by")
+    __slots__ = ("revision", "kind", "instance_uid", "name", "state", "reason", "changed_by", "zone")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +164,7 @@ class CollectorEvent(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
     revision: int
     kind: EventKind
     instance_uid: str
@@ -154,7 +172,8 @@ class CollectorEvent(_message.Message):
     state: _agent_pb2.CollectorState
     reason: str
     changed_by: str
-    def __init__(self, revision: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., reason: _Optional[str] = ..., changed_by: _Optional[str] = ...) -> None: ...
+    zone: str
+    def __init__(self, revision: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., reason: _Optional[str] = ..., changed_by: _Optional[str] = ..., zone: _Optional[str] = ...) -> None: ...
 
 class SessionReport(_message.Message):
     __slots__ = ("instance_uid", "session_id", "connected", "remote_address", "transport", "last_error", "last_heard_at", "clock_skew_ms", "spool")
@@ -235,18 +254,20 @@ class GetCollectorResponse(_message.Message):
     def __init__(self, collector: _Optional[_Union[Collector, _Mapping]] = ...) -> None: ...
 
 class RegisterCollectorRequest(_message.Message):
-    __slots__ = ("name", "username", "password", "enable", "actor")
+    __slots__ = ("name", "username", "password", "enable", "actor", "fingerprint")
     NAME_FIELD_NUMBER: _ClassVar[int]
     USERNAME_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     ENABLE_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     name: str
     username: str
     password: str
     enable: bool
     actor: str
-    def __init__(self, name: _Optional[str] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., enable: _Optional[bool] = ..., actor: _Optional[str] = ...) -> None: ...
+    fingerprint: str
+    def __init__(self, name: _Optional[str] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., enable: _Optional[bool] = ..., actor: _Optional[str] = ..., fingerprint: _Optional[str] = ...) -> None: ...
 
 class RegisterCollectorResponse(_message.Message):
     __slots__ = ("collector",)
@@ -427,3 +448,79 @@ class ExplainCollectorResponse(_message.Message):
     findings: _containers.RepeatedCompositeFieldContainer[Finding]
     collector: Collector
     def __init__(self, name: _Optional[str] = ..., live: _Optional[bool] = ..., summary: _Optional[str] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., collector: _Optional[_Union[Collector, _Mapping]] = ...) -> None: ...
+
+class Token(_message.Message):
+    __slots__ = ("name", "role", "created_at", "created_by", "expires_at", "revoked_at", "revoked_by", "last_used_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_BY_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: Role
+    created_at: _timestamp_pb2.Timestamp
+    created_by: str
+    expires_at: _timestamp_pb2.Timestamp
+    revoked_at: _timestamp_pb2.Timestamp
+    revoked_by: str
+    last_used_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_by: _Optional[str] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateTokenRequest(_message.Message):
+    __slots__ = ("name", "role", "expires_in_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: Role
+    expires_in_seconds: int
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+
+class CreateTokenResponse(_message.Message):
+    __slots__ = ("token", "secret")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    token: Token
+    secret: str
+    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class ListTokensRequest(_message.Message):
+    __slots__ = ("include_revoked",)
+    INCLUDE_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    include_revoked: bool
+    def __init__(self, include_revoked: _Optional[bool] = ...) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[Token]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[Token, _Mapping]]] = ...) -> None: ...
+
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenResponse(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: Token
+    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
+
+class AuthenticateTokenRequest(_message.Message):
+    __slots__ = ("token_sha256",)
+    TOKEN_SHA256_FIELD_NUMBER: _ClassVar[int]
+    token_sha256: bytes
+    def __init__(self, token_sha256: _Optional[bytes] = ...) -> None: ...
+
+class AuthenticateTokenResponse(_message.Message):
+    __slots__ = ("name", "role")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: Role
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ...) -> None: ...

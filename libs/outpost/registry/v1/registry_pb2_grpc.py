@@ -114,6 +114,26 @@ class RegistryServiceStub:
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsRequest.SerializeToString,
                 response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsResponse.FromString,
                 _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/CreateToken',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/ListTokens',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/RevokeToken',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
+        self.AuthenticateToken = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/AuthenticateToken',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -225,6 +245,34 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateToken(self, request, context):
+        """--- admin tokens: bearer credentials for outpostctl, stored only as SHA-256 ----------
+        CreateToken returns the secret once; it is never stored or shown again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """RevokeToken takes effect on the token's next call, on every service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthenticateToken(self, request, context):
+        """AuthenticateToken (scheduler, gateway): who holds an admin token presented to them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -307,6 +355,26 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.SealCredentials,
                     request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsRequest.FromString,
                     response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsResponse.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateTokenRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListTokensRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'AuthenticateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthenticateToken,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -741,6 +809,114 @@ class RegistryService:
             '/outpost.registry.v1.RegistryService/SealCredentials',
             outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsRequest.SerializeToString,
             outpost_dot_registry_dot_v1_dot_registry__pb2.SealCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/CreateToken',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.CreateTokenRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/ListTokens',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ListTokensRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/RevokeToken',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeTokenRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthenticateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/AuthenticateToken',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,
