@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from outpost.auth.service_tokens import ensure_service_tokens
 from outpost.ready import read_ready_file
 
 BIN = Path(sys.executable).parent
@@ -202,9 +203,24 @@ class ControlPlane:
         """On SQLite each service keeps its own file under the data dir (the default)."""
         return [] if self.database_url.startswith("sqlite") else ["--database-url", self.database_url]
 
+    @property
+    def identities(self) -> dict[str, Path]:
+        """Each calling service's identity secret (what `outpost-run` makes in its data dir)."""
+        return ensure_service_tokens(self.workdir / "secrets")
+
+    @property
+    def admin_token_file(self) -> Path:
+        """The bootstrap admin token the registry wrote on its first start."""
+        return self.workdir / "admin.token"
+
+    @property
+    def admin_token(self) -> str:
+        return self.admin_token_file.read_text().strip()
+
     def start(self, tls: tuple[Path, Path] | None = None) -> ControlPlane:
         self.workdir.mkdir(parents=True, exist_ok=True)
         ready = self.workdir / "registry.ready"
+        identities = self.identities
         self.registry = Process(
             "registry",
             [
@@ -222,6 +238,12 @@ class ControlPlane:
                 str(ready),
                 "--log-format",
                 "json",
+                "--peer-token",
+                f"gateway={identities['gateway']}",
+                "--peer-token",
+                f"scheduler={identities['scheduler']}",
+                "--admin-token-file",
+                str(self.admin_token_file),
                 *self.registry_args,
             ],
             self.workdir / "registry.log",
@@ -262,9 +284,9 @@ class ControlPlane:
         replica = self._scheduler_replica(listen, index=0)
         replica.start()
 
-    def start_gateway(self, grpc: str, ws: str, tcp: str) -> None:
+    def start_gateway(self, grpc: str, ws: str, tcp: str, admin: str = "127.0.0.1:0") -> None:
         """(Re)start the first gateway on these addresses."""
-        replica = self._gateway_replica({"grpc": grpc, "websocket": ws, "tcp": tcp}, index=0)
+        replica = self._gateway_replica({"grpc": grpc, "websocket": ws, "tcp": tcp, "admin": admin}, index=0)
         replica.start()
 
     def restart_gateway(self) -> None:
@@ -312,6 +334,10 @@ class ControlPlane:
                 str(self.workdir / f"{name}.ready"),
                 "--log-format",
                 "json",
+                "--token-file",
+                str(self.identities["scheduler"]),
+                "--peer-token",
+                f"gateway={self.identities['gateway']}",
                 *self.scheduler_args,
                 *args,
             ],
@@ -332,11 +358,15 @@ class ControlPlane:
         replica = Replica(
             name,
             self.workdir,
-            listen or {"grpc": "127.0.0.1:0", "websocket": "127.0.0.1:0", "tcp": "127.0.0.1:0"},
+            listen or {"grpc": "127.0.0.1:0", "websocket": "127.0.0.1:0", "tcp": "127.0.0.1:0", "admin": "127.0.0.1:0"},
             lambda listen: [
                 str(BIN / "outpost-gateway"),
                 "--grpc-listen",
                 listen["grpc"],
+                "--admin-listen",
+                listen.get("admin", "127.0.0.1:0"),
+                "--token-file",
+                str(self.identities["gateway"]),
                 "--ws-listen",
                 listen["websocket"],
                 "--tcp-listen",
@@ -399,8 +429,13 @@ class ControlPlane:
         check: bool = True,
         gateway: Replica | None = None,
         scheduler: Replica | None = None,
+        token: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run outpostctl against the registry and the given (default: first live) replicas."""
+        """Run outpostctl against the registry and the given (default: first live) replicas.
+
+        With the bootstrap admin token (as `make run` gives it) unless `token` says otherwise
+        ("" for none); never the user's own config file.
+        """
         gateway_ready = (gateway or self.live_gateway()).ready if self.gateways else {}
         scheduler_ready = (scheduler or self.live_scheduler()).ready if self.schedulers else {}
         result = subprocess.run(
@@ -409,7 +444,7 @@ class ControlPlane:
                 "--registry",
                 self.registry_ready["grpc"],
                 "--gateway",
-                gateway_ready.get("grpc", "127.0.0.1:1"),
+                gateway_ready.get("admin", "127.0.0.1:1"),
                 "--scheduler",
                 scheduler_ready.get("grpc", "127.0.0.1:1"),
                 *args,
@@ -419,7 +454,11 @@ class ControlPlane:
             capture_output=True,
             text=True,
             timeout=60,
-            env={**os.environ, "OUTPOST_ACTOR": "e2e-admin"},
+            env={
+                **os.environ,
+                "OUTPOST_TOKEN": self.admin_token if token is None else token,
+                "OUTPOST_CONFIG": str(self.workdir / "outpostctl-config.json"),
+            },
         )
         if check and result.returncode != 0:
             raise AssertionError(

@@ -25,10 +25,23 @@ class ServiceUnreachableError(CommandError):
         self.reason = reason
 
 
-def error_from_rpc(exc: grpc.RpcError, *, service: str, address: str, timeout: float, tls: bool) -> CommandError:
+class NotAuthenticatedError(CommandError):
+    """The service wants a (valid) admin token and did not get one."""
+
+
+def error_from_rpc(
+    exc: grpc.RpcError, *, service: str, address: str, timeout: float, tls: bool, auth_origin: str = "none"
+) -> CommandError:
     """Translate a failed call to `service` at `address` into what the operator reads."""
     code = exc.code()
     details = exc.details() or code.name
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        if auth_origin == "none":
+            return NotAuthenticatedError(
+                f"the {service} at {address} needs an admin token and none was found: pass --token-file FILE, "
+                "set OUTPOST_TOKEN, or run `make run` on this machine to create the local context"
+            )
+        return NotAuthenticatedError(f"the {service} at {address} refused the token from {auth_origin}: {details}")
     if code == grpc.StatusCode.UNAVAILABLE:
         message = f"cannot reach the {service} at {address}: is the control plane running (make run)?"
         if tls:

@@ -13,7 +13,20 @@ from typing import Annotated
 
 import typer
 
-from outpostctl import collectors, config, credentials, devices, discoveries, jobs, output, schedules, server
+from outpostctl import (
+    audit,
+    collectors,
+    config,
+    credentials,
+    credentials_context,
+    devices,
+    discoveries,
+    jobs,
+    output,
+    schedules,
+    server,
+    tokens,
+)
 from outpostctl.endpoints import (
     DEFAULT_GATEWAY,
     DEFAULT_REGISTRY,
@@ -39,6 +52,8 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(devices.app, name="devices")
 app.add_typer(config.app, name="config")
 app.add_typer(server.app, name="server")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(audit.app, name="audit")
 
 
 @app.callback()
@@ -54,14 +69,33 @@ def root(
         ),
     ] = None,
     registry: Annotated[
-        str, typer.Option(envvar="OUTPOST_REGISTRY_ADDRESS", help="Registry address host:port.")
-    ] = DEFAULT_REGISTRY,
+        str | None,
+        typer.Option(envvar="OUTPOST_REGISTRY_ADDRESS", help=f"Registry address host:port [{DEFAULT_REGISTRY}]."),
+    ] = None,
     gateway: Annotated[
-        str, typer.Option(envvar="OUTPOST_GATEWAY_ADDRESS", help="Gateway address host:port.")
-    ] = DEFAULT_GATEWAY,
+        str | None,
+        typer.Option(envvar="OUTPOST_GATEWAY_ADDRESS", help=f"Gateway admin address host:port [{DEFAULT_GATEWAY}]."),
+    ] = None,
     scheduler: Annotated[
-        str, typer.Option(envvar="OUTPOST_SCHEDULER_ADDRESS", help="Scheduler address host:port.")
-    ] = DEFAULT_SCHEDULER,
+        str | None,
+        typer.Option(envvar="OUTPOST_SCHEDULER_ADDRESS", help=f"Scheduler address host:port [{DEFAULT_SCHEDULER}]."),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            envvar="OUTPOST_TOKEN_FILE",
+            help="Read the admin token from this file (else OUTPOST_TOKEN, else the context).",
+        ),
+    ] = None,
+    context_name: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            envvar="OUTPOST_CONTEXT",
+            help="Use this context of the config file instead of the current one.",
+        ),
+    ] = None,
     ca_file: Annotated[
         Path | None,
         typer.Option(envvar="OUTPOST_CA_FILE", help="Use TLS, trusting this CA bundle (PEM)."),
@@ -70,6 +104,8 @@ def root(
         float, typer.Option(envvar="OUTPOST_TIMEOUT", min=0.1, help="Deadline of each call, seconds.")
     ] = DEFAULT_TIMEOUT_SECONDS,
 ) -> None:
+    context = credentials_context.load_context(context_name)
+    token, auth_origin = credentials_context.resolve_token(token_file, context)
     ctx.obj = Endpoints.resolve(
         server=server_address,
         registry=registry,
@@ -77,6 +113,9 @@ def root(
         scheduler=scheduler,
         ca_file=ca_file,
         timeout=timeout,
+        token=token,
+        auth_origin=auth_origin,
+        context=context,
     )
 
 

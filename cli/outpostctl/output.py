@@ -57,6 +57,11 @@ def print_error(message: str) -> None:
     sys.stderr.write(f"error: {safe(message)}\n")
 
 
+def print_note(message: str) -> None:
+    """One line on stderr for people, beside output a script reads from stdout."""
+    sys.stderr.write(f"{safe(message)}\n")
+
+
 def print_line(message: str, style: str = "") -> None:
     """One unwrapped line on stdout; `message` must already be made safe."""
     stdout.print(Text(message, style=style), soft_wrap=True)

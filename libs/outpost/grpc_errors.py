@@ -78,6 +78,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                     return await inner(request, context)
                 except errors.OutpostError as exc:
                     await context.abort(status_for(exc), str(exc))
+                except grpc.aio.AbortError:
+                    raise  # an inner interceptor ended the call with its own status
                 except Exception as exc:
                     await _abort_unexpected(context, method, exc)
 
@@ -95,6 +97,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                         yield item
                 except errors.OutpostError as exc:
                     await context.abort(status_for(exc), str(exc))
+                except grpc.aio.AbortError:
+                    raise
                 except Exception as exc:
                     await _abort_unexpected(context, method, exc)
 

@@ -42,9 +42,16 @@ class TlsFiles:
 def build_grpc_server(
     *,
     service_names: Iterable[str],
+    auth: grpc.aio.ServerInterceptor | None,
+    reflection_enabled: bool = True,
     extra_options: Iterable[tuple[str, int]] = (),
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
-    """A grpc.aio server with health, reflection and error mapping; add servicers, then bind."""
+    """A grpc.aio server with health, reflection and error mapping; add servicers, then bind.
+
+    `auth` (`outpost.auth.interceptor.AuthInterceptor`) guards every method of an admin
+    or internal listener; None only for the gateway's public agent listener, whose one
+    stream authenticates collectors in its own protocol (and which has no reflection).
+    """
     options = {
         "grpc.max_receive_message_length": MAX_ADMIN_MESSAGE_BYTES,
         "grpc.so_reuseport": 0,
@@ -52,11 +59,15 @@ def build_grpc_server(
         "grpc.http2.min_ping_interval_without_data_ms": 10_000,
     }
     options.update(extra_options)  # a caller's value replaces the default, never sits beside it
-    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()], options=list(options.items()))
+    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
+    if auth is not None:
+        interceptors.append(auth)  # inside error mapping: handlers' domain errors still map
+    server = grpc.aio.server(interceptors=interceptors, options=list(options.items()))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
-    reflection.enable_server_reflection(names, server)
+    if reflection_enabled:
+        names = [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, server)
     return server, health_servicer
 
 

@@ -34,6 +34,9 @@ from typing import Any
 
 import structlog
 
+from outpost import client_config
+from outpost.auth import bearer
+from outpost.auth.service_tokens import ensure_service_tokens
 from outpost.logs import configure_logging
 from outpost.ready import read_ready_file
 
@@ -42,8 +45,6 @@ log = structlog.get_logger(__name__)
 STOP_GRACE_SECONDS = 10.0
 READY_POLL_SECONDS = 0.05
 DEFAULT_READY_TIMEOUT_SECONDS = 120.0
-DEFAULT_ADDRESSES = {"registry": "127.0.0.1:50051", "gateway": "127.0.0.1:50061", "scheduler": "127.0.0.1:50071"}
-"""Where outpostctl looks without flags; the banner adds a flag for any service elsewhere."""
 
 
 class StartupError(Exception):
@@ -112,6 +113,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     listen.add_argument("--scheduler-listen", metavar="HOST:PORT")
     listen.add_argument("--scheduler-metrics-listen", metavar="HOST:PORT")
     listen.add_argument("--gateway-grpc-listen", metavar="HOST:PORT")
+    listen.add_argument("--gateway-admin-listen", metavar="HOST:PORT")
     listen.add_argument("--gateway-ws-listen", metavar="HOST:PORT")
     listen.add_argument("--gateway-tcp-listen", metavar="HOST:PORT")
     listen.add_argument("--gateway-metrics-listen", metavar="HOST:PORT")
@@ -119,8 +121,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def build_children(opts: argparse.Namespace, bin_dir: Path) -> list[Child]:
-    """The three services with their flags; the dependents' `--registry` is added at start."""
+    """The three services with their flags; the dependents' `--registry` is added at start.
+
+    Each calling service gets its identity secret from `<data-dir>/secrets/` (created on
+    first start), and each called service is told whose secrets to accept.
+    """
     run_dir = opts.data_dir / "run"
+    identities = ensure_service_tokens(opts.data_dir / "secrets")
     common = ["--log-format", opts.log_format, "--log-level", opts.log_level]
     data_dir = ["--data-dir", str(opts.data_dir)]
     # Every service owns tables (its own schema on PostgreSQL, its own file on SQLite).
@@ -142,6 +149,9 @@ def build_children(opts: argparse.Namespace, bin_dir: Path) -> list[Child]:
             [
                 *storage,
                 *flags({"--listen": opts.registry_listen, "--metrics-listen": opts.registry_metrics_listen}),
+                *("--peer-token", f"gateway={identities['gateway']}"),
+                *("--peer-token", f"scheduler={identities['scheduler']}"),
+                *("--admin-token-file", str(admin_token_file(opts))),
             ],
         ),
         child(
@@ -150,6 +160,8 @@ def build_children(opts: argparse.Namespace, bin_dir: Path) -> list[Child]:
             [
                 *storage,
                 *flags({"--listen": opts.scheduler_listen, "--metrics-listen": opts.scheduler_metrics_listen}),
+                *("--token-file", str(identities["scheduler"])),
+                *("--peer-token", f"gateway={identities['gateway']}"),
             ],
         ),
         child(
@@ -160,11 +172,13 @@ def build_children(opts: argparse.Namespace, bin_dir: Path) -> list[Child]:
                 *flags(
                     {
                         "--grpc-listen": opts.gateway_grpc_listen,
+                        "--admin-listen": opts.gateway_admin_listen,
                         "--ws-listen": opts.gateway_ws_listen,
                         "--tcp-listen": opts.gateway_tcp_listen,
                         "--metrics-listen": opts.gateway_metrics_listen,
                     }
                 ),
+                *("--token-file", str(identities["gateway"])),
             ],
         ),
     ]
@@ -294,7 +308,9 @@ async def run(opts: argparse.Namespace) -> int:
                 await start(child, extra)
             for child in group:  # they start side by side; waiting in turn costs nothing
                 await wait_ready(child, stop, opts.ready_timeout)
-        print(banner(opts, {c.service: c.ready for c in children}), flush=True)
+        ready = {c.service: c.ready for c in children}
+        context_file = save_cli_context(opts, ready)
+        print(banner(opts, ready, context_file), flush=True)
         await supervise(children, stop)
     except (StartupError, ServiceDiedError) as exc:
         failure = str(exc)
@@ -311,7 +327,37 @@ async def run(opts: argparse.Namespace) -> int:
     return 1
 
 
-def banner(opts: argparse.Namespace, ready: dict[str, dict[str, Any]]) -> str:
+def admin_token_file(opts: argparse.Namespace) -> Path:
+    return Path(opts.data_dir) / "admin.token"
+
+
+def save_cli_context(opts: argparse.Namespace, ready: dict[str, dict[str, Any]]) -> Path | None:
+    """Point outpostctl's `local` context at this control plane with its admin token.
+
+    None when the data directory has no admin token file (its database had tokens before
+    the file was made, or the file was deleted): the banner then says what to do.
+    """
+    try:
+        token = bearer.read_secret_file(admin_token_file(opts))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("admin_token_unreadable", path=str(admin_token_file(opts)), error=str(exc))
+        return None
+    context = client_config.Context(
+        registry=dialable(ready["registry"]["grpc"]),
+        scheduler=dialable(ready["scheduler"]["grpc"]),
+        gateway=dialable(ready["gateway"]["admin"]),
+        token=token,
+    )
+    try:
+        return client_config.save_context(client_config.LOCAL_CONTEXT, context)
+    except (OSError, ValueError) as exc:
+        log.warning("cli_context_not_saved", path=str(client_config.config_path()), error=str(exc))
+        return None
+
+
+def banner(opts: argparse.Namespace, ready: dict[str, dict[str, Any]], context_file: Path | None = None) -> str:
     """Where everything listens and how to use it, from what the services wrote."""
     registry, scheduler, gateway = ready["registry"], ready["scheduler"], ready["gateway"]
     database = _redact(opts.database_url) if opts.database_url else f"SQLite files under {opts.data_dir}/"
@@ -323,6 +369,7 @@ def banner(opts: argparse.Namespace, ready: dict[str, dict[str, Any]]) -> str:
         f"  registry   gRPC {registry['grpc']:<22} metrics {_metrics(registry)}",
         f"  scheduler  gRPC {scheduler['grpc']:<22} metrics {_metrics(scheduler)}",
         f"  gateway    gRPC {gateway['grpc']:<22} metrics {_metrics(gateway)}",
+        f"             admin gRPC {gateway['admin']} (sessions, inventory; internal)",
     ]
     if gateway.get("websocket"):
         servers.append(_url("ws", gateway["websocket"], "/v1/agent"))
@@ -331,12 +378,20 @@ def banner(opts: argparse.Namespace, ready: dict[str, dict[str, Any]]) -> str:
         servers.append(_url("tcp", gateway["tcp"]))
         lines.append(f"             TCP {gateway['tcp']}")
     collector = "--name edge-1 --zone lab --username svc --password-file pw --data-dir ./edge-1"
-    ctl = "outpostctl" + "".join(
-        f" --{service} {dialable(info['grpc'])}"
-        for service, info in ready.items()
-        if dialable(info["grpc"]) != DEFAULT_ADDRESSES.get(service)
-    )
+    ctl = "outpostctl"
+    if context_file is not None:
+        credential = [
+            f"outpostctl uses the context '{client_config.LOCAL_CONTEXT}' in {context_file}",
+            f"(these addresses and the admin token in {admin_token_file(opts)}; see README 'Admin access').",
+        ]
+    else:
+        credential = [
+            f"No admin token file at {admin_token_file(opts)}: this database already had tokens.",
+            "Pass one of yours: outpostctl --token-file FILE ... (or OUTPOST_TOKEN).",
+        ]
     lines += [
+        "",
+        *credential,
         "",
         "Connect a collector (any one transport; the file `pw` holds its service password):",
         *(f"  outpost-collector --server {server} {collector}" for server in servers),
@@ -369,7 +424,7 @@ def _metrics(ready: dict[str, Any]) -> str:
 
 
 def _addresses(ready: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ready.items() if k in ("grpc", "metrics", "websocket", "tcp")}
+    return {k: v for k, v in ready.items() if k in ("grpc", "admin", "metrics", "websocket", "tcp")}
 
 
 def _ready(children: list[Child], service: str) -> dict[str, Any]:

@@ -31,6 +31,9 @@ import grpc
 import structlog
 from grpc_health.v1 import health as grpc_health
 
+from outpost.auth import bearer, service_tokens
+from outpost.auth.interceptor import Authenticator, AuthInterceptor
+from outpost.auth.registry_tokens import RegistryTokens
 from outpost.config import add_common_flags, env_default, positive
 from outpost.db import default_sqlite_url
 from outpost.gateway.v1 import gateway_pb2_grpc
@@ -79,6 +82,7 @@ FINAL_REPORT_SECONDS = 2.0
 @dataclass(frozen=True)
 class GatewayConfig:
     grpc_listen: str
+    admin_listen: str
     ws_listen: str
     tcp_listen: str
     metrics_listen: str
@@ -97,6 +101,7 @@ class GatewayConfig:
     ready_file: str | None
     log_format: str
     log_level: str
+    token_file: Path | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> GatewayConfig:
@@ -104,7 +109,16 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     p = argparse.ArgumentParser(
         prog="outpost-gateway", description="Outpost ingest gateway: collector sessions over gRPC, WebSocket and TCP"
     )
-    p.add_argument("--grpc-listen", default=e("grpc_listen", "127.0.0.1:50061"), help="gRPC agent + admin API")
+    p.add_argument(
+        "--grpc-listen",
+        default=e("grpc_listen", "127.0.0.1:50061"),
+        help="public gRPC agent listener: the agent stream and health only",
+    )
+    p.add_argument(
+        "--admin-listen",
+        default=e("admin_listen", "127.0.0.1:50062"),
+        help="internal gRPC listener: sessions and inventory for admin tokens, health, reflection",
+    )
     p.add_argument(
         "--ws-listen", default=e("ws_listen", "127.0.0.1:8080"), help="WebSocket agents at /v1/agent; empty disables"
     )
@@ -141,12 +155,14 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     )
     p.add_argument("--ready-file", default=e("ready_file"))
     p.add_argument("--data-dir", default=e("data_dir", ".outpost"), help="where the SQLite inventory lives by default")
+    service_tokens.add_identity_flags(p, SERVICE, calls_peers=True, called_by=False)
     add_common_flags(p, SERVICE)
     a = p.parse_args(argv)
     if bool(a.tls_cert) != bool(a.tls_key):
         p.error("--tls-cert and --tls-key go together")
     return GatewayConfig(
         grpc_listen=a.grpc_listen,
+        admin_listen=a.admin_listen,
         ws_listen=a.ws_listen,
         tcp_listen=a.tcp_listen,
         metrics_listen=a.metrics_listen,
@@ -165,6 +181,7 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         ready_file=a.ready_file,
         log_format=a.log_format,
         log_level=a.log_level,
+        token_file=a.token_file,
     )
 
 
@@ -180,13 +197,6 @@ def _server_ssl_context(tls: TlsFiles | None) -> ssl.SSLContext | None:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(tls.cert_file, tls.key_file)
     return context
-
-
-def _peer_channel(address: str, ca_file: str | None) -> grpc.aio.Channel:
-    if ca_file:
-        with open(ca_file, "rb") as ca:
-            return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(ca.read()))
-    return grpc.aio.insecure_channel(address)
 
 
 async def _wait_for_registry(registry: RegistryClient, address: str):  # type: ignore[no-untyped-def]
@@ -207,8 +217,12 @@ async def serve(config: GatewayConfig) -> None:
     started_at = time.time()
     stop = install_shutdown_signals()
     open_files = raise_open_file_limit()
-    channel = _peer_channel(config.registry, config.registry_ca_file)
-    scheduler_channel = _peer_channel(config.scheduler, config.registry_ca_file)
+    try:
+        secret = bearer.read_secret_file(config.token_file) if config.token_file else None
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"outpost-gateway: cannot read --token-file: {exc}") from None
+    channel = service_tokens.peer_channel(config.registry, config.registry_ca_file, secret)
+    scheduler_channel = service_tokens.peer_channel(config.scheduler, config.registry_ca_file, secret)
     registry = RegistryClient(channel)
     scheduler = SchedulerClient(scheduler_channel)
     info = await _wait_for_registry(registry, config.registry)
@@ -247,24 +261,34 @@ async def serve(config: GatewayConfig) -> None:
 
     listeners: list[ListenerInfo] = []
     server, health = build_grpc_server(
-        service_names=[AGENT_SERVICE, ADMIN_SERVICE, INVENTORY_SERVICE],
+        service_names=[AGENT_SERVICE],
+        auth=AuthInterceptor.for_public_listener(SERVICE),
+        reflection_enabled=False,
         extra_options=[("grpc.max_receive_message_length", config.max_frame_bytes)],
     )
     server.add_generic_rpc_handlers([agent_service_handler(ctx)])
-    gateway_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(inventory), server)
-    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
-        GatewayServicer(config.gateway_id, hub, listeners, started_at), server
-    )
     grpc_port = bind(server, config.grpc_listen, config.tls, "gateway gRPC")
     grpc_host = _split(config.grpc_listen)[0]
     listeners.append(ListenerInfo("grpc", f"{grpc_host}:{grpc_port}", config.tls is not None))
+    admin_server, admin_health = build_grpc_server(
+        service_names=[ADMIN_SERVICE, INVENTORY_SERVICE],
+        auth=AuthInterceptor(Authenticator({}, RegistryTokens(channel)), service=SERVICE),
+    )
+    gateway_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(inventory), admin_server)
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
+        GatewayServicer(config.gateway_id, hub, listeners, started_at), admin_server
+    )
+    admin_port = bind(admin_server, config.admin_listen, config.tls, "gateway admin gRPC")
+    admin_host = _split(config.admin_listen)[0]
+    listeners.append(ListenerInfo("admin", f"{admin_host}:{admin_port}", config.tls is not None))
     await server.start()
+    await admin_server.start()
 
     ssl_context = _server_ssl_context(config.tls)
     poll_sessions = PollSessions(ctx)
     background.append(asyncio.create_task(poll_sessions.expire()))
     ws_runner = tcp_server = None
-    ready: dict[str, str] = {"grpc": f"{grpc_host}:{grpc_port}"}
+    ready: dict[str, str] = {"grpc": f"{grpc_host}:{grpc_port}", "admin": f"{admin_host}:{admin_port}"}
     if config.ws_listen:
         host, port = _split(config.ws_listen)
         _warn_plaintext(host, ssl_context, "websocket")
@@ -282,7 +306,8 @@ async def serve(config: GatewayConfig) -> None:
     metrics_port = start_metrics(config.metrics_listen)
     if metrics_port:
         ready["metrics"] = f"{_split(config.metrics_listen)[0]}:{metrics_port}"
-    await set_serving(health, [AGENT_SERVICE, ADMIN_SERVICE], True)
+    await set_serving(health, [AGENT_SERVICE], True)
+    await set_serving(admin_health, [ADMIN_SERVICE, INVENTORY_SERVICE], True)
     log.info(
         "gateway_started",
         gateway_id=config.gateway_id,
@@ -295,6 +320,7 @@ async def serve(config: GatewayConfig) -> None:
     await stop.wait()
     await _drain(config, ctx, health, tcp_server, poll_sessions)
     await server.stop(grace=1.0)
+    await admin_server.stop(grace=1.0)
     if ws_runner is not None:
         await ws_runner.cleanup()
     unfinished = await gate.close(timeout=config.commit_timeout)
@@ -319,7 +345,7 @@ async def _drain(
     """Refuse new sessions, tell every session to leave between frames, wait for them to go."""
     log.info("gateway_draining", sessions=len(ctx.connections) + len(poll_sessions))
     ctx.draining = True
-    await set_serving(health_servicer, [AGENT_SERVICE, ADMIN_SERVICE], False)
+    await set_serving(health_servicer, [AGENT_SERVICE], False)
     if tcp_server is not None:
         tcp_server.close()
     for deliver in list(ctx.connections.values()):

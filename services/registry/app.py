@@ -29,6 +29,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from outpost import config as cfg
+from outpost import errors
+from outpost.auth import audit, service_tokens
+from outpost.auth.interceptor import Authenticator, AuthInterceptor
 from outpost.db import default_sqlite_url, is_sqlite, redact
 from outpost.logs import LogFormat, configure_logging
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
@@ -45,6 +48,7 @@ from services.registry.api.servicer import RegistryServicer
 from services.registry.credentials import Credentials
 from services.registry.registry import Registry, ServerInfo, utc_now
 from services.registry.store.database import open_store
+from services.registry.store.models import AUDIT_EVENTS
 from services.registry.store.queries import RegistryStore
 from services.registry.store.secrets import (
     SECRET_KEY_BYTES,
@@ -52,6 +56,7 @@ from services.registry.store.secrets import (
     SecretKeyError,
     load_or_create_secret_key,
 )
+from services.registry.tokens import Tokens
 from services.registry.watch import WatchHub
 
 SERVICE = "registry"
@@ -59,6 +64,7 @@ SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_
 MAX_HEARTBEAT_SECONDS = 86_400
 GAUGE_REFRESH_SECONDS = 5.0
 DEFAULT_KEY_FILE_NAME = "registry-secret.key"
+DEFAULT_ADMIN_TOKEN_FILE_NAME = "admin.token"  # noqa: S105 (a file name, not a secret)
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +85,10 @@ class RegistryConfig:
     secret_key_file: Path | None = None
     """Key file encrypting credentials at rest. None (in-process tests only: `parse_config`
     always sets one) means a random key held in memory, so credentials die with the process."""
+    admin_token_file: Path | None = None
+    """Where the first start writes (or reads) the bootstrap admin token; None: no bootstrap."""
+    peer_tokens: dict[str, Path] = field(default_factory=dict)
+    """Service identities allowed to call: name -> file with its secret or `sha256:<hex>`."""
 
 
 class StartupError(Exception):
@@ -94,6 +104,7 @@ class RegistryServer:
     registry: Registry
     hub: WatchHub
     store: RegistryStore
+    tokens: Tokens
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -146,15 +157,29 @@ async def build_server(
     )
     registry = Registry(store, hub, info, clock)
     credentials = Credentials(store, box)
-    server, health_servicer = build_grpc_server(service_names=[SERVICE_NAME])
-    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(registry, credentials), server)
+    tokens = Tokens(store, clock)
+    try:
+        peers = service_tokens.load_peer_digests(config.peer_tokens)
+    except (OSError, ValueError) as exc:
+        await store.dispose()
+        raise StartupError(f"cannot read a peer token: {exc}") from exc
+    trail = audit.SqlAuditTrail(store.engine, AUDIT_EVENTS)
+    auth = AuthInterceptor(Authenticator(peers, tokens.authenticate), service=SERVICE, trail=trail)
+    server, health_servicer = build_grpc_server(service_names=[SERVICE_NAME, audit.SERVICE_NAME], auth=auth)
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(registry, credentials, tokens), server)
+    audit.add_audit_service(server, trail)
     try:
         await credentials.check_secret_key()
+        if config.admin_token_file is not None:
+            await tokens.bootstrap(config.admin_token_file)
         port = bind(server, config.listen, config.tls, "registry gRPC")
+    except errors.FailedPrecondition as exc:
+        await store.dispose()
+        raise StartupError(str(exc)) from exc
     except BaseException:
         await store.dispose()
         raise
-    return RegistryServer(server, health_servicer, registry, hub, store), port
+    return RegistryServer(server, health_servicer, registry, hub, store, tokens), port
 
 
 def _secret_box(config: RegistryConfig) -> SecretBox:
@@ -254,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="32-byte key (mode 0600) encrypting credentials at rest; created if absent "
         "(default: <data-dir>/registry-secret.key; env OUTPOST_REGISTRY_SECRET_KEY_FILE)",
     )
+    parser.add_argument(
+        "--admin-token-file",
+        type=Path,
+        default=env("admin_token_file"),
+        help="first start: the bootstrap admin token is written here (mode 0600), or read from here "
+        "when the file exists (default: <data-dir>/admin.token)",
+    )
     parser.add_argument("--tls-cert", default=env("tls_cert"))
     parser.add_argument("--tls-key", default=env("tls_key"))
     parser.add_argument("--ready-file", default=env("ready_file"))
@@ -263,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("shutdown_grace", "5"),
         help="seconds in-flight calls get on SIGTERM",
     )
+    service_tokens.add_identity_flags(parser, SERVICE, calls_peers=False, called_by=True)
     cfg.add_common_flags(parser, SERVICE)
     return parser
 
@@ -278,6 +311,10 @@ def parse_config(argv: Sequence[str] | None = None) -> RegistryConfig:
             if not Path(path).is_file():
                 parser.error(f"{flag} {path}: no such file")
         tls = TlsFiles(cert_file=args.tls_cert, key_file=args.tls_key)
+    try:
+        peer_tokens = service_tokens.parse_peer_tokens(args.peer_token)
+    except ValueError as exc:
+        parser.error(f"--peer-token: {exc}")
     url = args.database_url or default_sqlite_url(args.data_dir, SERVICE)
     try:
         make_url(url)
@@ -294,6 +331,8 @@ def parse_config(argv: Sequence[str] | None = None) -> RegistryConfig:
         log_level=args.log_level,
         shutdown_grace=args.shutdown_grace,
         secret_key_file=Path(args.secret_key_file or args.data_dir / DEFAULT_KEY_FILE_NAME),
+        admin_token_file=Path(args.admin_token_file or args.data_dir / DEFAULT_ADMIN_TOKEN_FILE_NAME),
+        peer_tokens=peer_tokens,
     )
 
 

@@ -6,8 +6,9 @@ SERVING, write the ready file. SIGTERM/SIGINT: health NOT_SERVING, the tick loop
 watches end (gateways re-open them elsewhere), in-flight calls get `--shutdown-grace`
 seconds, the engine is disposed, exit 0. Bad configuration exits non-zero with one line.
 
-`--registry` is accepted (and validated) for the deployment's final shape; the scheduler
-does not call the registry yet.
+Admin calls carry bearer tokens, which the scheduler checks with the registry at
+`--registry` (presenting its own identity, `--token-file`); gateways call it with theirs
+(`--peer-token gateway=FILE`). Changes are audited in its own `audit_events` table.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from outpost import config as cfg
+from outpost.auth import audit, bearer, service_tokens
+from outpost.auth.interceptor import Authenticator, AuthInterceptor
+from outpost.auth.registry_tokens import RegistryTokens
+from outpost.auth.service_tokens import peer_channel
 from outpost.db import default_sqlite_url, redact
 from outpost.logs import LogFormat, configure_logging
 from outpost.runtime import (
@@ -49,6 +54,7 @@ from services.scheduler.domain.leases import (
     LeasePolicy,
 )
 from services.scheduler.store.database import open_store
+from services.scheduler.store.models import AUDIT_EVENTS
 from services.scheduler.store.queries import SchedulerStore
 from services.scheduler.ticker import Ticker
 from services.scheduler.watch import WatchHub
@@ -77,6 +83,11 @@ class SchedulerConfig:
     """How long a claim or a renewal keeps a run with its collector (ADR 0010)."""
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     """Attempts whose lease may expire before the run is failed."""
+    registry_ca_file: str | None = None
+    token_file: Path | None = None
+    """This scheduler's service identity, presented to the registry to check admin tokens;
+    None: admin tokens cannot be checked, so only service identities get in."""
+    peer_tokens: dict[str, Path] = field(default_factory=dict)
 
 
 class StartupError(Exception):
@@ -95,6 +106,7 @@ class SchedulerServer:
     dispatcher: Dispatcher
     ticker: Ticker
     tick_interval: float
+    registry_channel: grpc.aio.Channel | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -112,6 +124,8 @@ class SchedulerServer:
                 await task
         await self.hub.close()
         await self.grpc_server.stop(grace)
+        if self.registry_channel is not None:
+            await self.registry_channel.close()
         await self.store.dispose()
 
 
@@ -128,14 +142,30 @@ async def build_server(config: SchedulerConfig, *, clock: Clock = utc_now) -> tu
     catalog = Catalog(store, hub, clock)
     dispatcher = Dispatcher(store, hub, clock, leases)
     ticker = Ticker(store, hub, clock, leases)
-    server, health_servicer = build_grpc_server(service_names=[SERVICE_NAME])
+    try:
+        peers = service_tokens.load_peer_digests(config.peer_tokens)
+        own_secret = bearer.read_secret_file(config.token_file) if config.token_file else None
+    except (OSError, ValueError) as exc:
+        await store.dispose()
+        raise StartupError(f"cannot read a token file: {exc}") from exc
+    registry_channel = None
+    admin_tokens = None
+    if own_secret is not None:
+        registry_channel = peer_channel(config.registry, config.registry_ca_file, own_secret)
+        admin_tokens = RegistryTokens(registry_channel)
+    trail = audit.SqlAuditTrail(store.engine, AUDIT_EVENTS)
+    auth = AuthInterceptor(Authenticator(peers, admin_tokens), service=SERVICE, trail=trail)
+    server, health_servicer = build_grpc_server(service_names=[SERVICE_NAME, audit.SERVICE_NAME], auth=auth)
     scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(SchedulerServicer(catalog, dispatcher, hub), server)
+    audit.add_audit_service(server, trail)
     try:
         port = bind(server, config.listen, config.tls, "scheduler gRPC")
     except BaseException:
         await store.dispose()
         raise
-    built = SchedulerServer(server, health_servicer, store, hub, catalog, dispatcher, ticker, config.tick_interval)
+    built = SchedulerServer(
+        server, health_servicer, store, hub, catalog, dispatcher, ticker, config.tick_interval, registry_channel
+    )
     return built, port
 
 
@@ -226,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--registry",
         type=_address,
         default=env("registry", "127.0.0.1:50051"),
-        help="host:port of the registry (accepted for the deployment's shape; not called yet)",
+        help="host:port of the registry, which checks the admin tokens presented here",
     )
+    parser.add_argument("--registry-ca-file", default=env("registry_ca_file"), help="CA for a TLS registry")
     parser.add_argument(
         "--tick-interval",
         type=_tick_interval,
@@ -256,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("shutdown_grace", "5"),
         help="seconds in-flight calls get on SIGTERM",
     )
+    service_tokens.add_identity_flags(parser, SERVICE, calls_peers=True, called_by=True)
     cfg.add_common_flags(parser, SERVICE)
     return parser
 
@@ -271,6 +303,10 @@ def parse_config(argv: Sequence[str] | None = None) -> SchedulerConfig:
             if not Path(path).is_file():
                 parser.error(f"{flag} {path}: no such file")
         tls = TlsFiles(cert_file=args.tls_cert, key_file=args.tls_key)
+    try:
+        peer_tokens = service_tokens.parse_peer_tokens(args.peer_token)
+    except ValueError as exc:
+        parser.error(f"--peer-token: {exc}")
     url = args.database_url or default_sqlite_url(args.data_dir, SERVICE)
     try:
         make_url(url)
@@ -289,6 +325,9 @@ def parse_config(argv: Sequence[str] | None = None) -> SchedulerConfig:
         shutdown_grace=args.shutdown_grace,
         lease_seconds=args.lease_seconds,
         max_attempts=args.max_attempts,
+        registry_ca_file=args.registry_ca_file,
+        token_file=args.token_file,
+        peer_tokens=peer_tokens,
     )
 
 

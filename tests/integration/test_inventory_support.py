@@ -18,6 +18,9 @@ import grpc
 import sqlalchemy as sa
 
 from outpost.agent.v1 import agent_pb2
+from outpost.auth import service_tokens
+from outpost.auth.interceptor import Authenticator, AuthInterceptor
+from outpost.auth.registry_tokens import RegistryTokens
 from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from outpost.runtime import build_grpc_server
 from services.gateway.api.inventory_servicer import SERVICE_NAME, InventoryServicer
@@ -25,6 +28,8 @@ from services.gateway.inventory.ingest import BatchIngest
 from services.gateway.inventory.store.commit import CommitResult
 from services.gateway.inventory.store.database import open_inventory
 from services.gateway.inventory.store.queries import InventoryStore
+from tests.integration.test_registry_support import running_registry
+from tests.integration.test_scheduler_support import registry_url
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 SCANNED = (22, 80, 443)
@@ -75,18 +80,27 @@ class RunningInventory:
 
 @asynccontextmanager
 async def running_inventory(database_url: str) -> AsyncIterator[RunningInventory]:
-    store = await open_inventory(database_url)
-    server, _health = build_grpc_server(service_names=[SERVICE_NAME])
-    gateway_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(store), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield RunningInventory(store, BatchIngest(store), gateway_pb2_grpc.InventoryServiceStub(channel))
-    finally:
-        await channel.close()
-        await server.stop(0)
-        await store.close()
+    """The inventory served as the gateway's admin listener serves it: admin tokens checked
+    with a real registry beside it; `stub` reads as the admin "alice"."""
+    async with running_registry(registry_url(database_url)) as registry:
+        credentials = registry.credentials
+        registry_channel = service_tokens.peer_channel(
+            f"127.0.0.1:{registry.port}", None, credentials.identity("gateway")
+        )
+        store = await open_inventory(database_url)
+        auth = AuthInterceptor(Authenticator({}, RegistryTokens(registry_channel)), service="gateway")
+        server, _health = build_grpc_server(service_names=[SERVICE_NAME], auth=auth)
+        gateway_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(store), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=credentials.interceptors())
+        try:
+            yield RunningInventory(store, BatchIngest(store), gateway_pb2_grpc.InventoryServiceStub(channel))
+        finally:
+            await channel.close()
+            await server.stop(0)
+            await store.close()
+            await registry_channel.close()
 
 
 def port(number: int, banner: str = "", service: str = "", **parts: object) -> agent_pb2.PortObservation:

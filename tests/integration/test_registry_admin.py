@@ -157,18 +157,20 @@ async def test_disable_and_enable_change_state_once_and_are_idempotent(database_
     async with running_registry(database_url) as registry:
         await announce(registry, "edge-7")
         registered = await register(registry, "edge-7", enable=True)
-        stub = registry.stub
+        bob_secret, carol_secret = await registry.token("bob", "operator"), await registry.token("carol", "operator")
 
-        async with watching(registry, since_revision=registered.revision) as watch:
+        async with (
+            watching(registry, since_revision=registered.revision) as watch,
+            registry.stub_as(bob_secret) as bob,
+            registry.stub_as(carol_secret) as carol,
+        ):
             await watch.next()  # caught up
-            again = await stub.EnableCollector(registry_pb2.EnableCollectorRequest(name="edge-7", actor="bob"))
-            disabled = await stub.DisableCollector(
-                registry_pb2.DisableCollectorRequest(name="edge-7", actor="bob", reason="site audit")
+            again = await bob.EnableCollector(registry_pb2.EnableCollectorRequest(name="edge-7"))
+            disabled = await bob.DisableCollector(
+                registry_pb2.DisableCollectorRequest(name="edge-7", reason="site audit")
             )
-            disabled_again = await stub.DisableCollector(
-                registry_pb2.DisableCollectorRequest(name="edge-7", actor="carol")
-            )
-            enabled = await stub.EnableCollector(registry_pb2.EnableCollectorRequest(name="edge-7", actor="carol"))
+            disabled_again = await carol.DisableCollector(registry_pb2.DisableCollectorRequest(name="edge-7"))
+            enabled = await carol.EnableCollector(registry_pb2.EnableCollectorRequest(name="edge-7"))
             first, second = await watch.next_change(), await watch.next_change()
 
         assert again.collector.revision == registered.revision  # no event for a no-op
@@ -200,7 +202,7 @@ async def test_remove_deletes_the_collector_in_any_state_and_streams_a_removed_e
         async with watching(registry) as watch:
             await watch.next()
             await registry.stub.RemoveCollector(
-                registry_pb2.RemoveCollectorRequest(name="edge-7", actor="alice", reason="decommissioned")
+                registry_pb2.RemoveCollectorRequest(name="edge-7", reason="decommissioned")
             )
             event = await watch.next_change(timeout=2.0)
 

@@ -127,9 +127,7 @@ class SealingCollector(FakeCollector):
 
 
 async def create(registry: RunningRegistry, credential: agent_pb2.Credential) -> registry_pb2.CredentialInfo:
-    response = await registry.stub.CreateCredential(
-        registry_pb2.CreateCredentialRequest(credential=credential, actor="alice")
-    )
+    response = await registry.stub.CreateCredential(registry_pb2.CreateCredentialRequest(credential=credential))
     info: registry_pb2.CredentialInfo = response.credential
     return info
 

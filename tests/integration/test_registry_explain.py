@@ -142,9 +142,8 @@ async def test_pending_and_disabled_say_what_the_admin_must_do(database_url: str
         await announce(registry, "edge-p")
         await live_collector(registry, "edge-d")
         disabled_at = clock.advance(5)
-        await registry.stub.DisableCollector(
-            registry_pb2.DisableCollectorRequest(name="edge-d", actor="bob", reason="maintenance window")
-        )
+        async with registry.stub_as(await registry.token("bob", "operator")) as bob:
+            await bob.DisableCollector(registry_pb2.DisableCollectorRequest(name="edge-d", reason="maintenance window"))
 
         pending = await explain(registry, "edge-p")
         disabled = await explain(registry, "edge-d")

@@ -25,10 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from outpost.agent.v1 import agent_pb2
+from outpost.auth import bearer
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
 from services.registry.app import RegistryConfig, RegistryServer, build_server
 from services.registry.registry import utc_now
+from tests.auth_support import Credentials, credentials_for
 
 CS = agent_pb2.CollectorState
 R = agent_pb2.DisconnectReason
@@ -48,10 +50,27 @@ class RunningRegistry:
     port: int
     channel: grpc.aio.Channel
     stub: registry_pb2_grpc.RegistryServiceStub
+    credentials: Credentials
 
     @property
     def server_instance(self) -> str:
         return self.server.server_instance
+
+    @asynccontextmanager
+    async def stub_as(self, secret: str | None) -> AsyncIterator[registry_pb2_grpc.RegistryServiceStub]:
+        """A stub on its own channel presenting `secret` (None: no credential at all)."""
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}", interceptors=bearer.aio_bearer(secret))
+        try:
+            yield registry_pb2_grpc.RegistryServiceStub(channel)
+        finally:
+            await channel.close()
+
+    async def token(self, name: str, role: str = "admin") -> str:
+        """A new admin token `name` with `role`; its secret."""
+        reply = await self.stub.CreateToken(
+            registry_pb2.CreateTokenRequest(name=name, role=registry_pb2.Role.Value(f"ROLE_{role.upper()}"))
+        )
+        return str(reply.secret)
 
 
 class ManualClock:
@@ -72,13 +91,27 @@ class ManualClock:
 async def running_registry(
     database_url: str, *, clock: ManualClock | None = None, **overrides: Any
 ) -> AsyncIterator[RunningRegistry]:
-    """The registry serving on 127.0.0.1:<free port>, stopped (and its engine disposed) after."""
-    config = RegistryConfig(database_url=database_url, listen="127.0.0.1:0", metrics_listen="")
+    """The registry serving on 127.0.0.1:<free port>, stopped (and its engine disposed) after.
+
+    It knows the gateway's and the scheduler's identities and bootstraps an admin token;
+    `stub` presents whichever credential the policy table asks for (as real callers do).
+    """
+    credentials = credentials_for(database_url)
+    config = RegistryConfig(
+        database_url=database_url,
+        listen="127.0.0.1:0",
+        metrics_listen="",
+        admin_token_file=credentials.admin_token_file,
+        peer_tokens=dict(credentials.identity_files),
+    )
     server, port = await build_server(replace(config, **overrides), clock=clock or utc_now)
     await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=credentials.interceptors())
+    running = RunningRegistry(server, port, channel, registry_pb2_grpc.RegistryServiceStub(channel), credentials)
     try:
-        yield RunningRegistry(server, port, channel, registry_pb2_grpc.RegistryServiceStub(channel))
+        if not credentials.person_token_file.exists():
+            bearer.write_secret_file(credentials.person_token_file, await running.token("alice", "admin"))
+        yield running
     finally:
         await channel.close()
         await server.stop(0)
@@ -178,9 +211,7 @@ async def register(
     enable: bool = True,
 ) -> registry_pb2.Collector:
     response = await registry.stub.RegisterCollector(
-        registry_pb2.RegisterCollectorRequest(
-            name=name, username=username, password=password, enable=enable, actor="alice"
-        )
+        registry_pb2.RegisterCollectorRequest(name=name, username=username, password=password, enable=enable)
     )
     collector: registry_pb2.Collector = response.collector
     return collector

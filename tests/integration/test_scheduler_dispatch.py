@@ -201,7 +201,7 @@ async def test_reports_come_only_from_the_runs_holder_and_a_queued_run_cancels_a
         await create_discovery(scheduler, "lab", zone="lab")
         run = await start_run(scheduler, "lab")
         response = await scheduler.stub.CancelJobRun(
-            scheduler_pb2.CancelJobRunRequest(id=run.id, reason="wrong subnet", actor="alice")
+            scheduler_pb2.CancelJobRunRequest(id=run.id, reason="wrong subnet")
         )
         cancelled = response.job_run
         assert (cancelled.state, cancelled.reason, cancelled.cancelled_by) == (
@@ -230,7 +230,7 @@ async def test_a_cancelled_run_stays_cancelled_whatever_its_collector_reports(da
         await report(scheduler, running.id, JS.JOB_STATE_RUNNING)
 
         for run in (dispatched, running):
-            response = await scheduler.stub.CancelJobRun(scheduler_pb2.CancelJobRunRequest(id=run.id, actor="alice"))
+            response = await scheduler.stub.CancelJobRun(scheduler_pb2.CancelJobRunRequest(id=run.id))
             # Its gateway learns whom to tell from the run: the collector that holds it.
             assert (response.job_run.state, response.job_run.collector_instance_uid) == (
                 JS.JOB_STATE_CANCELLED,

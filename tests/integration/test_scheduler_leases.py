@@ -204,7 +204,7 @@ async def test_renew_leases_renews_what_is_still_held_and_returns_the_rest_as_lo
         held, cancelled, elsewhere, queued = [await start_run(scheduler) for _ in range(4)]
         await claim(scheduler, "edge-7", limit=2)  # held and cancelled, the oldest two
         await claim(scheduler, "edge-8")  # elsewhere
-        await scheduler.stub.CancelJobRun(scheduler_pb2.CancelJobRunRequest(id=cancelled.id, actor="alice"))
+        await scheduler.stub.CancelJobRun(scheduler_pb2.CancelJobRunRequest(id=cancelled.id))
         scheduler.clock.advance(seconds=30)
 
         response = await renew(

@@ -23,6 +23,7 @@ from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from services.scheduler.app import SchedulerConfig, SchedulerServer, build_server
 from services.scheduler.store.queries import EVENTS_LOCK_KEY
+from tests.integration.test_registry_support import running_registry
 
 JS = agent_pb2.JobState
 WAIT_SECONDS = 10.0
@@ -64,17 +65,40 @@ class RunningScheduler:
 async def running_scheduler(
     database_url: str, clock: FakeClock | None = None, **overrides: Any
 ) -> AsyncIterator[RunningScheduler]:
-    """The scheduler serving on 127.0.0.1:<free port>, stopped (and its engine disposed) after."""
+    """The scheduler serving on 127.0.0.1:<free port>, stopped (and its engine disposed) after.
+
+    A real registry runs beside it (on its own SQLite file, or its own schema), because the
+    scheduler checks admin tokens there; `stub` calls admin RPCs as the admin "alice" and
+    gateway RPCs with the gateway's identity, as real callers do.
+    """
     clock = clock or FakeClock()
-    config = SchedulerConfig(database_url=database_url, listen="127.0.0.1:0", metrics_listen="", tick_interval=0)
-    server, port = await build_server(replace(config, **overrides), clock=clock)
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield RunningScheduler(server, port, channel, scheduler_pb2_grpc.SchedulerServiceStub(channel), clock)
-    finally:
-        await channel.close()
-        await server.stop(0)
+    async with running_registry(registry_url(database_url)) as registry:
+        credentials = registry.credentials
+        config = SchedulerConfig(
+            database_url=database_url,
+            listen="127.0.0.1:0",
+            metrics_listen="",
+            tick_interval=0,
+            registry=f"127.0.0.1:{registry.port}",
+            token_file=credentials.identity_files["scheduler"],
+            peer_tokens={"gateway": credentials.identity_files["gateway"]},
+        )
+        server, port = await build_server(replace(config, **overrides), clock=clock)
+        await server.start()
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=credentials.interceptors())
+        try:
+            yield RunningScheduler(server, port, channel, scheduler_pb2_grpc.SchedulerServiceStub(channel), clock)
+        finally:
+            await channel.close()
+            await server.stop(0)
+
+
+def registry_url(database_url: str) -> str:
+    """Where the registry beside a scheduler keeps its tables: its own SQLite file (two
+    services' tables in one file would collide), or the same PostgreSQL database."""
+    if database_url.startswith("sqlite"):
+        return database_url.removesuffix(".db") + "-registry.db"
+    return database_url
 
 
 async def create_discovery(
@@ -120,7 +144,7 @@ async def create_schedule(
 
 
 async def start_run(scheduler: RunningScheduler, discovery: str = "dmz-sweep") -> scheduler_pb2.JobRun:
-    response = await scheduler.stub.StartDiscovery(scheduler_pb2.StartDiscoveryRequest(name=discovery, actor="alice"))
+    response = await scheduler.stub.StartDiscovery(scheduler_pb2.StartDiscoveryRequest(name=discovery))
     run: scheduler_pb2.JobRun = response.job_run
     return run
 

@@ -56,7 +56,7 @@ async def test_a_resumed_watch_replays_what_it_missed_in_order_then_bookmarks(da
         first = await start_run(scheduler, "a")
         second = await start_run(scheduler, "a")
         await claim(scheduler, "edge-7")  # first: dispatched
-        await scheduler.stub.CancelJobRun(scheduler_pb2.CancelJobRunRequest(id=second.id, actor="alice"))
+        await scheduler.stub.CancelJobRun(scheduler_pb2.CancelJobRunRequest(id=second.id))
         await update_settings(scheduler, 10, ["collector_check_minutes"])
 
         async with watching(scheduler, since_revision=cursor) as watch:

@@ -16,8 +16,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from outpost import errors
 from outpost.agent.v1 import agent_pb2
+from outpost.auth.principals import current_principal
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
+from services.registry.api.token_rpcs import TokenRpcs
 from services.registry.credentials import Credentials
 from services.registry.domain import authentication as auth
 from services.registry.domain.collectors import (
@@ -40,6 +42,7 @@ from services.registry.domain.credentials import (
 )
 from services.registry.domain.explain import Explanation, Finding
 from services.registry.registry import Registry
+from services.registry.tokens import Tokens
 
 CS = agent_pb2.CollectorState
 R = agent_pb2.DisconnectReason
@@ -68,10 +71,14 @@ TYPE_TO_PROTO = {
 }
 
 
-class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
-    def __init__(self, registry: Registry, credentials: Credentials) -> None:
+class RegistryServicer(TokenRpcs, registry_pb2_grpc.RegistryServiceServicer):
+    """Who asks is `current_principal()` (set by the auth interceptor); `actor` fields of
+    requests are ignored, so the audit and `state_changed_by` name who really did it."""
+
+    def __init__(self, registry: Registry, credentials: Credentials, tokens: Tokens) -> None:
         self._registry = registry
         self._credentials = credentials
+        self._tokens = tokens
 
     async def AuthenticateCollector(
         self, request: registry_pb2.AuthenticateCollectorRequest, context: grpc.aio.ServicerContext
@@ -165,7 +172,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             username=request.username,
             password=request.password,
             enable=request.enable,
-            actor=request.actor,
+            actor=current_principal().name,
         )
         return registry_pb2.RegisterCollectorResponse(collector=_collector(collector))
 
@@ -173,7 +180,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: registry_pb2.EnableCollectorRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.EnableCollectorResponse:
         collector = await self._registry.set_enabled(
-            request.name, enabled=True, actor=request.actor, reason=request.reason
+            request.name, enabled=True, actor=current_principal().name, reason=request.reason
         )
         return registry_pb2.EnableCollectorResponse(collector=_collector(collector))
 
@@ -181,14 +188,14 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: registry_pb2.DisableCollectorRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.DisableCollectorResponse:
         collector = await self._registry.set_enabled(
-            request.name, enabled=False, actor=request.actor, reason=request.reason
+            request.name, enabled=False, actor=current_principal().name, reason=request.reason
         )
         return registry_pb2.DisableCollectorResponse(collector=_collector(collector))
 
     async def RemoveCollector(
         self, request: registry_pb2.RemoveCollectorRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.RemoveCollectorResponse:
-        await self._registry.remove(request.name, actor=request.actor, reason=request.reason)
+        await self._registry.remove(request.name, actor=current_principal().name, reason=request.reason)
         return registry_pb2.RemoveCollectorResponse()
 
     async def ListNameConflicts(
@@ -201,7 +208,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def CreateCredential(
         self, request: registry_pb2.CreateCredentialRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.CreateCredentialResponse:
-        info = await self._credentials.create(_credential(request.credential), actor=request.actor)
+        info = await self._credentials.create(_credential(request.credential), actor=current_principal().name)
         return registry_pb2.CreateCredentialResponse(credential=_credential_info(info))
 
     async def ListCredentials(
@@ -213,7 +220,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def DeleteCredential(
         self, request: registry_pb2.DeleteCredentialRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.DeleteCredentialResponse:
-        await self._credentials.delete(request.name)
+        await self._credentials.delete(request.name, actor=current_principal().name)
         return registry_pb2.DeleteCredentialResponse()
 
     async def SealCredentials(

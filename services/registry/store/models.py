@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from outpost.auth import audit
+
 REVISION_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 """BIGINT on PostgreSQL; INTEGER on SQLite, where only that is an AUTOINCREMENT rowid."""
 
@@ -184,4 +186,27 @@ class CredentialRow(Base):
     created_by: Mapped[str] = mapped_column(sa.String(256), default="")
 
 
+class AdminTokenRow(Base):
+    """An admin token: its name, role and lifetime, and only the SHA-256 of its secret."""
+
+    __tablename__ = "admin_tokens"
+    __table_args__ = (
+        sa.UniqueConstraint("digest", name="uq_admin_tokens_digest"),
+        sa.CheckConstraint("role IN ('viewer', 'operator', 'admin')", name="ck_admin_tokens_role"),
+    )
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    digest: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(sa.String(256), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_by: Mapped[str] = mapped_column(sa.String(256), default="")
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
 metadata = Base.metadata
+
+AUDIT_EVENTS = audit.define_table(metadata)
+"""Every change made through an admin RPC (`outpost.auth.audit`)."""

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from outpost.auth.principals import current_principal
 from outpost.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from services.scheduler.api import convert
 from services.scheduler.catalog import Catalog
@@ -88,7 +89,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     async def StartDiscovery(
         self, request: scheduler_pb2.StartDiscoveryRequest, context: grpc.aio.ServicerContext
     ) -> scheduler_pb2.StartDiscoveryResponse:
-        run = await self._dispatcher.start_discovery(request.name, request.actor)
+        run = await self._dispatcher.start_discovery(request.name, current_principal().name)
         return scheduler_pb2.StartDiscoveryResponse(job_run=convert.job_run(run))
 
     async def ListJobRuns(
@@ -112,7 +113,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     async def CancelJobRun(
         self, request: scheduler_pb2.CancelJobRunRequest, context: grpc.aio.ServicerContext
     ) -> scheduler_pb2.CancelJobRunResponse:
-        run = await self._dispatcher.cancel(request.id, actor=request.actor, reason=request.reason)
+        run = await self._dispatcher.cancel(request.id, actor=current_principal().name, reason=request.reason)
         return scheduler_pb2.CancelJobRunResponse(job_run=convert.job_run(run))
 
     async def GetSettings(

@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from outpost.auth import audit
+
 REVISION_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 """BIGINT on PostgreSQL; INTEGER on SQLite, where only that is an AUTOINCREMENT rowid."""
 
@@ -172,3 +174,6 @@ class SettingRow(Base):
 
 
 metadata = Base.metadata
+
+AUDIT_EVENTS = audit.define_table(metadata)
+"""Every change made through an admin RPC (`outpost.auth.audit`)."""

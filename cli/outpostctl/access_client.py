@@ -1,0 +1,118 @@
+"""Admin tokens (registry) and the audit trails (registry and scheduler), as plain records.
+
+Protobuf stays here. A token's secret appears once, in `CreatedToken`, and is kept out of
+its `repr`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from outpost.audit.v1 import audit_pb2, audit_pb2_grpc
+from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
+from outpostctl.endpoints import Connection, Endpoints, time_field
+
+_ROLE_PREFIX = "ROLE_"
+
+
+@dataclass(frozen=True)
+class Token:
+    name: str
+    role: str
+    created_at: datetime | None
+    created_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    name: str
+    role: str
+    token: str = field(repr=False)
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    at: datetime | None
+    service: str
+    method: str
+    principal: str
+    role: str
+    peer: str
+    target: str
+    outcome: str
+    detail: str
+    id: int
+
+
+class TokenClient(Connection):
+    service = "registry"
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        super().__init__(endpoints.registry, endpoints)
+        self._stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
+
+    def create(self, name: str, role: str, expires_in_seconds: int) -> CreatedToken:
+        request = registry_pb2.CreateTokenRequest(
+            name=name, role=_ROLE_PREFIX + role.upper(), expires_in_seconds=expires_in_seconds
+        )
+        reply = self.call(self._stub.CreateToken, request)
+        token = _token(reply.token)
+        return CreatedToken(name=token.name, role=token.role, token=reply.secret, expires_at=token.expires_at)
+
+    def list(self, *, include_revoked: bool) -> list[Token]:
+        reply = self.call(self._stub.ListTokens, registry_pb2.ListTokensRequest(include_revoked=include_revoked))
+        return [_token(t) for t in reply.tokens]
+
+    def revoke(self, name: str) -> Token:
+        reply = self.call(self._stub.RevokeToken, registry_pb2.RevokeTokenRequest(name=name))
+        return _token(reply.token)
+
+
+class AuditClient(Connection):
+    """One service's trail; `service` names it in messages ("registry", "scheduler")."""
+
+    def __init__(self, endpoints: Endpoints, service: str) -> None:
+        self.service = service
+        super().__init__(getattr(endpoints, service), endpoints)
+        self._stub = audit_pb2_grpc.AuditServiceStub(self.channel)
+
+    def page(self, *, limit: int, before_id: int = 0) -> tuple[list[AuditEvent], int]:
+        """Newest first; the second value continues the listing (0: nothing older)."""
+        reply = self.call(
+            self._stub.ListAuditEvents, audit_pb2.ListAuditEventsRequest(limit=limit, before_id=before_id)
+        )
+        return [_event(e) for e in reply.events], reply.next_before_id
+
+
+def _token(t: registry_pb2.Token) -> Token:
+    return Token(
+        name=t.name,
+        role=registry_pb2.Role.Name(t.role).removeprefix(_ROLE_PREFIX).lower(),
+        created_at=time_field(t, "created_at"),
+        created_by=t.created_by,
+        expires_at=time_field(t, "expires_at"),
+        revoked_at=time_field(t, "revoked_at"),
+        revoked_by=t.revoked_by,
+        last_used_at=time_field(t, "last_used_at"),
+    )
+
+
+def _event(e: audit_pb2.AuditEvent) -> AuditEvent:
+    return AuditEvent(
+        at=time_field(e, "at"),
+        service=e.service,
+        method=e.method,
+        principal=e.principal,
+        role=e.role,
+        peer=e.peer,
+        target=e.target,
+        outcome=e.outcome,
+        detail=e.detail,
+        id=e.id,
+    )

@@ -1,0 +1,108 @@
+"""`outpostctl tokens ...`: admin tokens for people and scripts (admin role only).
+
+`create` prints the secret once (`--json`: `{"name","role","token"}`); nothing shows it
+again. `revoke` holds from the token's next call on every service.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated
+
+import typer
+
+from outpostctl import output
+from outpostctl.access_client import TokenClient
+from outpostctl.endpoints import endpoints_of
+from outpostctl.errors import CommandError
+from outpostctl.options import JsonFlag
+
+app = typer.Typer(help="Admin tokens: create (shown once), list, revoke.", no_args_is_help=True)
+
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+class RoleName(enum.StrEnum):
+    viewer = "viewer"
+    operator = "operator"
+    admin = "admin"
+
+
+TokenName = Annotated[str, typer.Argument(metavar="NAME", help="The token's name, as the audit shows it.")]
+
+
+def parse_duration(text: str) -> int:
+    """`90d`, `12h`, `1w2d`, `30m` or plain seconds, as whole seconds (> 0)."""
+    text = text.strip().lower()
+    if text.isdigit():
+        seconds = int(text)
+    else:
+        parts = _DURATION.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise CommandError(f"--expires {text!r}: expected a duration like 90d, 12h, 30m or 1w2d")
+        seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if seconds <= 0:
+        raise CommandError("--expires must be longer than 0 s")
+    return seconds
+
+
+@app.command("create")
+def create_token(
+    ctx: typer.Context,
+    name: TokenName,
+    *,
+    role: Annotated[RoleName, typer.Option("--role", help="viewer, operator or admin.", case_sensitive=False)],
+    expires: Annotated[
+        str | None, typer.Option("--expires", metavar="DURATION", help="e.g. 90d, 12h (default: never).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a token and print its secret, once."""
+    seconds = parse_duration(expires) if expires else 0
+    with TokenClient(endpoints_of(ctx)) as client:
+        created = client.create(name, role.value, seconds)
+    if as_json:
+        output.print_json({"name": created.name, "role": created.role, "token": created.token})
+        return
+    output.print_line(created.token)
+    expiry = f"expires {output.iso(created.expires_at)}" if created.expires_at else "never expires"
+    output.print_note(
+        f"token '{created.name}' ({created.role}, {expiry}); the line above is shown only now: store it (mode 0600)"
+    )
+
+
+@app.command("list")
+def list_tokens(
+    ctx: typer.Context,
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked tokens.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Tokens by name, never their secrets."""
+    with TokenClient(endpoints_of(ctx)) as client:
+        found = client.list(include_revoked=include_revoked)
+    if as_json:
+        output.print_json(found)
+        return
+    rows = [
+        [
+            t.name,
+            t.role,
+            output.ago(t.created_at),
+            t.created_by,
+            output.until(t.expires_at) if t.expires_at else "never",
+            output.ago(t.last_used_at) if t.last_used_at else "never",
+            f"revoked {output.ago(t.revoked_at)} by {t.revoked_by}" if t.revoked_at else "active",
+        ]
+        for t in found
+    ]
+    output.stdout.print(output.table(["NAME", "ROLE", "CREATED", "BY", "EXPIRES", "LAST USED", "STATE"], rows))
+
+
+@app.command("revoke")
+def revoke_token(ctx: typer.Context, name: TokenName) -> None:
+    """Revoke a token: refused from its next call, on every service."""
+    with TokenClient(endpoints_of(ctx)) as client:
+        token = client.revoke(name)
+    output.print_line(f"revoked token '{token.name}' ({token.role})")
