@@ -153,6 +153,7 @@ def story(opts: argparse.Namespace, log_dir: Path, peers: Peers) -> int:
         "scheduler",
         "scheduler-metrics",
         "gateway-grpc",
+        "gateway-admin",
         "gateway-ws",
         "gateway-tcp",
         "gateway-metrics",
@@ -161,19 +162,14 @@ def story(opts: argparse.Namespace, log_dir: Path, peers: Peers) -> int:
     args = [str(BIN / "outpost-run"), "--data-dir", str(opts.data_dir), "--log-format", "json"]
     args += [a for flag, address in listen.items() for a in (f"--{flag}-listen", address)]
     print("$ " + shlex.join(["outpost-run", *args[1:]]))
+    # The demo's control plane is not the user's: its outpostctl context goes beside it.
+    os.environ["OUTPOST_CONFIG"] = str(opts.data_dir / "outpostctl-config.json")
     with stopping(subprocess.Popen(args, stdout=control_log, stderr=subprocess.STDOUT)) as control:
         run_dir = opts.data_dir / "run"
         for service in ("registry", "scheduler", "gateway"):
             wait_for_file(run_dir / f"{service}.ready", service, control)
-        ctl = [
-            str(BIN / "outpostctl"),
-            "--registry",
-            listen["registry"],
-            "--scheduler",
-            listen["scheduler"],
-            "--gateway",
-            listen["gateway-grpc"],
-        ]
+        # No flags: `outpost-run` wrote the context (addresses and the bootstrap admin token).
+        ctl = [str(BIN / "outpostctl")]
         run([*ctl, "server", "info"])
 
         say("A collector inside the 'network' dials out and waits as pending")

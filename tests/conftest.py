@@ -65,3 +65,16 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "data"
     path.mkdir()
     yield path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def outpostctl_config_outside_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`outpost-run` writes, and outpostctl reads, a per-user config file; tests never touch
+    the real user's: every process they start inherits this one instead."""
+    previous = os.environ.get("OUTPOST_CONFIG")
+    os.environ["OUTPOST_CONFIG"] = str(tmp_path_factory.mktemp("outpostctl") / "config.json")
+    yield
+    if previous is None:
+        os.environ.pop("OUTPOST_CONFIG", None)
+    else:
+        os.environ["OUTPOST_CONFIG"] = previous

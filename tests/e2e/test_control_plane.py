@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -32,12 +33,14 @@ def test_outpost_run_starts_every_service_and_stops_them_all_on_sigint(tmp_path:
             "scheduler",
             "scheduler-metrics",
             "gateway-grpc",
+            "gateway-admin",
             "gateway-ws",
             "gateway-tcp",
             "gateway-metrics",
         )
     }
     data_dir = tmp_path / "data"
+    cli_config = tmp_path / "home" / ".config" / "outpost" / "config.json"
     supervisor = Process(
         "outpost-run",
         [
@@ -49,6 +52,7 @@ def test_outpost_run_starts_every_service_and_stops_them_all_on_sigint(tmp_path:
             *(arg for name, port in ports.items() for arg in (f"--{name}-listen", f"127.0.0.1:{port}")),
         ],
         tmp_path / "outpost-run.log",
+        env={"OUTPOST_CONFIG": str(cli_config)},
     ).start()
     try:
         ready = {
@@ -62,23 +66,18 @@ def test_outpost_run_starts_every_service_and_stops_them_all_on_sigint(tmp_path:
             assert _health(address) == health_pb2.HealthCheckResponse.SERVING
         assert (data_dir / "registry.db").exists()
 
+        # Same user, same machine: no flags, no token in the environment; the context
+        # `outpost-run` wrote (mode 0600) has the addresses and the bootstrap admin token.
+        assert stat.S_IMODE(cli_config.stat().st_mode) == 0o600
+        assert stat.S_IMODE((data_dir / "admin.token").stat().st_mode) == 0o600
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
         info = subprocess.run(
-            [
-                str(BIN / "outpostctl"),
-                "--registry",
-                ready["registry"]["grpc"],
-                "--gateway",
-                ready["gateway"]["grpc"],
-                "--scheduler",
-                ready["scheduler"]["grpc"],
-                "server",
-                "info",
-                "--json",
-            ],
+            [str(BIN / "outpostctl"), "server", "info", "--json"],
             capture_output=True,
             text=True,
             timeout=60,
             check=True,
+            env={**env, "OUTPOST_CONFIG": str(cli_config)},
         )
         document = json.dumps(json.loads(info.stdout))
         assert ready["registry"]["server_instance"] in document
