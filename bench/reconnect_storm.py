@@ -11,7 +11,7 @@ Registry, scheduler and gateway run as real processes (`harness/plane.py`): SQLi
 in a temp dir by default, `--database-url` for a database of your own, or `--postgres`
 for a fresh PostgreSQL database on 127.0.0.1:5432 that is dropped afterwards. The
 collectors live in this process (`harness/fleet.py`): each is the real collector
-`Supervisor` (full-jitter backoff from `services/collector/domain/backoff.py` with the
+`Supervisor` (full-jitter backoff from `libs/outpost/backoff.py` with the
 collector's defaults, 0.5 s initial and 30 s cap; reset after an accepted session;
 reconnect after every end, as `outpost-collector` does) driving the real `Connection`
 and `CollectorSession` over the real transport (`--transport`, each collector its own
@@ -76,8 +76,8 @@ from harness.fleet import BareMember, Member, Recorder, quiet_logs
 from harness.machine import finish, machine, markdown_table, raise_fd_limit
 from harness.plane import ADMIN_DSN, Plane, Restart, TempDatabase, stop_async, wait_ready
 
+from outpost.backoff import Backoff
 from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from services.collector.domain.backoff import Backoff
 from services.collector.domain.server_url import parse_server_url
 from services.collector.transport import grpc_stream
 

@@ -92,6 +92,16 @@ class Process:
         return events
 
 
+def pid_running(pid: int) -> bool:
+    """True while `pid` is a live process (a zombie nobody has reaped yet counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
 def wait_ready(process: Process, ready_file: Path, timeout: float = 30.0) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         if not process.alive():

@@ -3,7 +3,7 @@
 Each `Member` is what `outpost-collector` runs, minus scanning and its data directory:
 the real `services.collector.supervisor.Supervisor` (connect, and after every end plan
 the next attempt with `plan_reconnect`: full-jitter backoff from
-`services.collector.domain.backoff`, reset after an accepted session, never sooner than
+`outpost.backoff`, reset after an accepted session, never sooner than
 a server's retry-after) driving the real `Connection` and `CollectorSession` over the
 real collector transports. Its identity (Ed25519 + X25519 keys, instance uid, server
 binding) lives in memory; its status file is a recorder: the supervisor's own
@@ -48,9 +48,9 @@ from websockets.asyncio.client import connect as ws_connect
 
 from harness.bare_servers import GRPC_METHOD, HOST, OWN_CONNECTION
 from outpost.agent.v1 import agent_pb2
+from outpost.backoff import Backoff
 from outpost.session.collector import Closed
 from services.collector.connection import ConnectionOutcome, reason_name
-from services.collector.domain.backoff import Backoff
 from services.collector.domain.server_url import ServerUrl
 from services.collector.status import StatusFile, StatusState
 from services.collector.store.identity import Identity, IdentityStore

@@ -40,7 +40,11 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 import structlog
 from prometheus_client import Gauge
 
+from outpost.backoff import Backoff
+
 log = structlog.get_logger(__name__)
+
+POLL_RETRY_MAX_SECONDS = 5.0
 
 
 class Revisioned(Protocol):
@@ -170,7 +174,12 @@ class ChangeFeed(ABC, Generic[E]):
                 await _wait(changed, self._poll_interval)
 
     async def _poll_forever(self) -> None:
-        """Notice other replicas' commits; survive database hiccups with a slower retry."""
+        """Notice other replicas' commits; survive database hiccups with a slower retry.
+
+        After a failed poll the next waits a capped full-jitter backoff, never less than
+        the poll interval, so replicas that lost the same database do not return together.
+        """
+        backoff = Backoff(min(2 * self._poll_interval, POLL_RETRY_MAX_SECONDS), POLL_RETRY_MAX_SECONDS)
         delay = self._poll_interval
         while not self._closed:
             await asyncio.sleep(delay)
@@ -178,8 +187,9 @@ class ChangeFeed(ABC, Generic[E]):
                 newest = await self._store.newest_revision()
             except Exception as exc:
                 log.warning("watch_poll_failed", error=str(exc))
-                delay = min(delay * 2, 5.0)
+                delay = max(self._poll_interval, backoff.next_delay())
                 continue
+            backoff.reset()
             delay = self._poll_interval
             self.notify(newest)
 

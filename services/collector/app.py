@@ -23,12 +23,12 @@ from typing import Any, NoReturn
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from outpost.backoff import Backoff
 from outpost.config import add_common_flags, env_default, positive
 from outpost.logs import LogFormat, configure_logging
 from outpost.process import install_shutdown_signals, is_loopback
 from outpost.version import VERSION
 from services.collector.discovery.host_keys import HostKeyStore
-from services.collector.domain.backoff import Backoff
 from services.collector.domain.credentials import password_verifier
 from services.collector.domain.server_url import ServerUrl, ServerUrlError, parse_server_url
 from services.collector.domain.spool_bounds import parse_byte_size, parse_duration

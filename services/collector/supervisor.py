@@ -11,7 +11,7 @@ recorded so far. Between attempts it waits, by `plan_reconnect`:
   another server instance, name conflict, removed, or any `retry=false` from the server):
   the maximum backoff, with an error line saying what to fix. A daemon does not exit on
   it: the admin may fix the server side, and the next attempt then succeeds;
-- otherwise full-jitter exponential backoff (`domain.backoff`), and never sooner than the
+- otherwise full-jitter exponential backoff (`outpost.backoff`), and never sooner than the
   server's `retry_after_seconds`. A session that was accepted resets the backoff, so a
   drained gateway's collectors reconnect elsewhere within a fraction of a second.
 
@@ -28,10 +28,10 @@ from typing import NoReturn
 import structlog
 
 from outpost.agent.v1 import agent_pb2
+from outpost.backoff import Backoff
 from outpost.session.collector import CollectorSession
 from outpost.version import PROTOCOL_VERSION, VERSION
 from services.collector.connection import Connection, ConnectionOutcome, Work, reason_name
-from services.collector.domain.backoff import Backoff
 from services.collector.domain.server_url import ServerUrl
 from services.collector.status import StatusFile
 from services.collector.store.identity import Identity, IdentityStore

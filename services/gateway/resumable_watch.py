@@ -5,21 +5,28 @@ stands; every later (re)connection resumes from the newest revision seen, so a c
 made while the watch was broken is replayed, never missed. The gateway serves collectors
 only after both of its watches (registry collectors, scheduler dispatch) are `ready`,
 so no decision can fall between a handshake and the watch.
+
+Between attempts it waits a capped full-jitter backoff (`outpost.backoff`), reset by
+any item received, so the loop survives a peer that stays down for days. Any error of
+one attempt is logged and retried: the watch is what keeps this gateway's decisions
+current, and a dead watch task would leave health saying SERVING on stale state.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 import structlog
 
+from outpost.backoff import Backoff
+
 log = structlog.get_logger(__name__)
 
-BACKOFF_INITIAL_SECONDS = 0.2
+BACKOFF_INITIAL_SECONDS = 0.4
+"""The window after the first failure; it doubles with each further one."""
 BACKOFF_MAX_SECONDS = 5.0
 
 
@@ -32,20 +39,24 @@ class ResumableWatch:
         open_stream: Callable[[int], AsyncIterator[Any]],
         apply: Callable[[Any], None],
         bookmark_type: type,
+        *,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.name = name
         self._open_stream = open_stream
         self._apply = apply
         self._bookmark_type = bookmark_type
+        self._backoff = backoff or Backoff(BACKOFF_INITIAL_SECONDS, BACKOFF_MAX_SECONDS)
+        self._sleep = sleep
         self.revision = 0
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
-        attempt = 0
         while True:
             try:
                 async for item in self._open_stream(self.revision):
-                    attempt = 0
+                    self._backoff.reset()
                     self.revision = max(self.revision, item.revision)
                     if isinstance(item, self._bookmark_type):
                         if not self.ready.is_set():
@@ -61,6 +72,6 @@ class ResumableWatch:
                 log.warning(
                     "watch_failed", watch=self.name, code=exc.code().name, details=exc.details(), revision=self.revision
                 )
-            attempt += 1
-            delay = random.uniform(0, min(BACKOFF_MAX_SECONDS, BACKOFF_INITIAL_SECONDS * 2**attempt))  # noqa: S311
-            await asyncio.sleep(delay)
+            except Exception:
+                log.exception("watch_crashed", watch=self.name, revision=self.revision)
+            await self._sleep(self._backoff.next_delay())

@@ -27,12 +27,15 @@ A tick looks for work in one read transaction and takes the event lock only if i
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
 
+from outpost.backoff import Backoff
 from services.scheduler import metrics
 from services.scheduler.clock import Clock, utc_now
 from services.scheduler.domain import cron
@@ -68,21 +71,34 @@ class TickReport:
 
 class Ticker:
     def __init__(
-        self, store: SchedulerStore, hub: WatchHub, clock: Clock = utc_now, leases: LeasePolicy | None = None
+        self,
+        store: SchedulerStore,
+        hub: WatchHub,
+        clock: Clock = utc_now,
+        leases: LeasePolicy | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self._store = store
         self._hub = hub
         self._now = clock
         self._leases = leases or LeasePolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not secrets)
         self._sweep_leases_from = self._lease_grace_end()
 
     async def run(self, interval: float) -> None:
         """Tick every `interval` seconds until cancelled.
 
-        A failed tick (database unreachable, say) is logged and retried with a doubling
-        pause of at most `MAX_RETRY_SECONDS`. The next good tick evaluates each schedule
-        from its stored cursor (`domain.schedules` says what a long gap means).
+        A failed tick (database unreachable, say) is logged and retried after a capped
+        full-jitter backoff (`outpost.backoff`: a window starting at two intervals and
+        doubling up to `MAX_RETRY_SECONDS`, so replicas that failed together do not retry
+        together), but never sooner than one interval; a good tick resets it. The next
+        good tick evaluates each schedule from its stored cursor (`domain.schedules` says
+        what a long gap means). The loop outlives any number of failures.
         """
+        backoff = Backoff(min(2 * interval, MAX_RETRY_SECONDS), MAX_RETRY_SECONDS, self._rng)
         failures = 0
         while True:
             started = time.perf_counter()
@@ -94,10 +110,11 @@ class Ticker:
                 log.warning("tick_failed", error=str(exc), error_type=type(exc).__name__, failures=failures)
             else:
                 failures = 0
+                backoff.reset()
             elapsed = time.perf_counter() - started
             metrics.TICK_SECONDS.observe(elapsed)
-            pause = interval if not failures else min(interval * 2**failures, MAX_RETRY_SECONDS)
-            await asyncio.sleep(max(pause - elapsed, 0.0))
+            pause = interval if not failures else max(interval, backoff.next_delay())
+            await self._sleep(max(pause - elapsed, 0.0))
 
     async def tick(self) -> TickReport:
         """One pass at the clock's current time: a read, then writes only if there is work."""

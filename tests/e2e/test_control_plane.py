@@ -4,7 +4,6 @@ surface every service shows: health, metrics, `server info`, loud plaintext warn
 from __future__ import annotations
 
 import json
-import os
 import signal
 import stat
 import subprocess
@@ -16,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from outpost.ready import read_ready_file
 from tests.conftest import free_port
-from tests.process_harness import BIN, Collector, ControlPlane, Process, wait_for
+from tests.process_harness import BIN, Collector, ControlPlane, Process, pid_running, wait_for
 
 
 def _health(address: str) -> int:
@@ -87,18 +86,9 @@ def test_outpost_run_starts_every_service_and_stops_them_all_on_sigint(tmp_path:
         supervisor.popen.send_signal(signal.SIGINT)  # type: ignore[union-attr]
         assert supervisor.popen.wait(30) == 0  # type: ignore[union-attr]
         for pid in pids:
-            wait_for(lambda pid=pid: not _running(pid), timeout=15, what=f"pid {pid} gone")
+            wait_for(lambda pid=pid: not pid_running(pid), timeout=15, what=f"pid {pid} gone")
     finally:
         supervisor.stop()
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"
 
 
 def test_metrics_count_live_sessions_and_server_info_names_the_instance(tmp_path: Path) -> None:

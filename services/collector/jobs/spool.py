@@ -34,8 +34,9 @@ and counters are queued without waiting (one thread keeps them in order, and los
 to a crash only means a harmless resend). Reads of one row stay on the event loop.
 
 Write failures (disk full, I/O error) are logged once per episode; `put_batch()` keeps
-the batch in memory and retries with a doubling delay, which holds up the scan that
-produced it (backpressure) instead of losing the batch silently.
+the batch in memory and retries after a capped full-jitter backoff (`outpost.backoff`),
+which holds up the scan that produced it (backpressure) instead of losing the batch
+silently.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ import structlog
 from google.protobuf.message import DecodeError
 
 from outpost.agent.v1 import agent_pb2
+from outpost.backoff import Backoff
 from services.collector.jobs.spool_file import COUNTERS, BatchRow, SpoolError, SpoolFile
 from services.collector.jobs.spool_updates import SpoolUpdates
 
@@ -140,7 +142,7 @@ class Spool:
                 )
                 self._count({"dropped_full": 1, "dropped_devices": row.devices}, persist=True)
                 return
-            delay = RETRY_INITIAL
+            backoff = Backoff(RETRY_INITIAL, RETRY_MAX)
             while True:
                 victims = self._oldest_to_fit(row.size)
                 counts = {"dropped_full": len(victims), "dropped_devices": sum(v.devices for v in victims)}
@@ -154,8 +156,7 @@ class Spool:
                     return
                 except (sqlite3.Error, OSError) as exc:
                     self._write_failed(exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, RETRY_MAX)
+                    await asyncio.sleep(backoff.next_delay())
             self._write_recovered()
             for victim in victims:
                 self._forget(_key_of_row(victim))

@@ -10,8 +10,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from outpost.agent.v1 import agent_pb2
+from outpost.backoff import Backoff
 from outpost.session.server import AuthDecision, ServerState
-from services.collector.domain.backoff import Backoff
 from services.collector.domain.server_url import ServerUrl, parse_server_url
 from services.collector.status import StatusFile
 from services.collector.store.identity import Identity, IdentityStore

@@ -16,8 +16,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from outpost.agent.v1 import agent_pb2
+from outpost.backoff import Backoff
 from outpost.session.server import AuthDecision, ServerState
-from services.collector.domain.backoff import Backoff
 from services.collector.domain.server_url import parse_server_url
 from services.collector.jobs.runner import JobRunner
 from services.collector.jobs.spool import Spool

@@ -1,3 +1,5 @@
+"""The collector's reconnect policy (`plan_reconnect`) on top of the shared backoff."""
+
 from __future__ import annotations
 
 import random
@@ -5,9 +7,9 @@ import random
 import pytest
 
 from outpost.agent.v1 import agent_pb2
+from outpost.backoff import Backoff
 from outpost.session.collector import Closed
 from services.collector.connection import ConnectionOutcome
-from services.collector.domain.backoff import Backoff
 from services.collector.domain.server_url import parse_server_url
 from services.collector.supervisor import plan_reconnect
 
@@ -19,50 +21,6 @@ def seeded(initial: float = 0.5, maximum: float = 30.0, seed: int = 7) -> Backof
     return Backoff(initial, maximum, random.Random(seed))
 
 
-def test_each_delay_is_full_jitter_below_a_doubling_ceiling() -> None:
-    backoff = seeded()
-    ceilings = [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
-    for ceiling in ceilings:
-        assert backoff.ceiling() == ceiling
-        assert 0.0 <= backoff.next_delay() <= ceiling
-
-
-def test_delays_are_spread_over_the_window_not_pinned_to_its_top() -> None:
-    backoff = seeded(seed=1)
-    backoff.attempt = 10  # capped at 30 s
-    delays = [backoff.next_delay() for _ in range(200)]
-    assert max(delays) <= 30.0
-    assert min(delays) < 3.0 and max(delays) > 27.0
-
-
-def test_the_cap_holds_after_very_many_failures_without_overflow() -> None:
-    backoff = seeded(maximum=30.0)
-    for _ in range(5000):
-        assert backoff.next_delay() <= 30.0
-    assert backoff.ceiling() == 30.0
-
-
-def test_reset_starts_again_from_the_initial_window() -> None:
-    backoff = seeded()
-    for _ in range(6):
-        backoff.next_delay()
-    backoff.reset()
-    assert backoff.ceiling() == 0.5
-    assert backoff.next_delay() <= 0.5
-
-
-def test_the_same_seed_gives_the_same_delays() -> None:
-    first, second = seeded(seed=3), seeded(seed=3)
-    assert [first.next_delay() for _ in range(10)] == [second.next_delay() for _ in range(10)]
-
-
-@pytest.mark.parametrize(("initial", "maximum"), [(0.0, 30.0), (-1.0, 30.0), (5.0, 1.0)])
-def test_inconsistent_bounds_are_refused(initial: float, maximum: float) -> None:
-    with pytest.raises(ValueError, match="0 < initial <= maximum"):
-        Backoff(initial, maximum)
-
-
-# --- the reconnect policy on top of it -------------------------------------------------
 def outcome(
     reason: int,
     *,
