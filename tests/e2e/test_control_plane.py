@@ -4,6 +4,7 @@ surface every service shows: health, metrics, `server info`, loud plaintext warn
 from __future__ import annotations
 
 import json
+import os
 import signal
 import stat
 import subprocess
