@@ -35,6 +35,8 @@ class Refusal(enum.Enum):
     AUTHENTICATION_FAILED = "authentication_failed"
     BOUND_TO_OTHER_INSTANCE = "bound_to_other_instance"
     NAME_CONFLICT = "name_conflict"
+    PENDING_LIMIT = "pending_limit"
+    """Too many collectors wait as pending (see `pending_limits`); checked on first contact."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class AuthAttempt:
 class Refused:
     refusal: Refusal
     message: str
+    retry_after_seconds: int = 0
+    """When set: seconds before another attempt can succeed."""
 
 
 @dataclass(frozen=True)

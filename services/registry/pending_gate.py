@@ -1,0 +1,78 @@
+"""The pending bounds at work: first contacts checked against them, and refusals' evidence.
+
+`domain.pending_limits` says what the bounds are; this keeps the counts they are checked
+against. The authoritative check runs inside the exclusive transaction that would store
+the newcomer (`check`), so replicas never overshoot. Its counts are kept for
+`CACHE_SECONDS`, and while they say "full", newcomers are refused from them without a
+database transaction (`precheck`): during a flood of fresh keys the database is read about
+once a second per replica, not once per attempt. An admin who makes room on this replica
+clears them (`forget`); on another replica, the newcomer's next retry after
+`retry_after_seconds` gets in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from services.registry import metrics
+from services.registry.domain import authentication as auth
+from services.registry.domain.pending_limits import (
+    EvidenceBudget,
+    PendingCounts,
+    PendingLimits,
+    PendingRefusal,
+    check_pending_room,
+    source_network,
+)
+from services.registry.store.queries import Transaction
+
+CACHE_SECONDS = 1.0
+
+
+class PendingGate:
+    def __init__(
+        self,
+        limits: PendingLimits,
+        *,
+        evidence: EvidenceBudget | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = limits
+        self._evidence = evidence or EvidenceBudget()
+        self._monotonic = monotonic
+        self._counts: PendingCounts | None = None
+        self._read_at = 0.0
+
+    def precheck(self, remote_address: str) -> auth.Refused | None:
+        """A refusal decided from the counts last read, while they are fresh; else None."""
+        if self._counts is None or self._monotonic() - self._read_at > CACHE_SECONDS:
+            return None
+        return self._refused(check_pending_room(self.limits, self._counts, source_network(remote_address)))
+
+    async def check(self, tx: Transaction, remote_address: str) -> auth.Refused | None:
+        """The authoritative check, in the exclusive transaction that stores the newcomer."""
+        network = source_network(remote_address)
+        counts = PendingCounts.of(await tx.pending_addresses(self.limits.max_pending))
+        refusal = check_pending_room(self.limits, counts, network)
+        self._counts = counts if refusal is not None else counts.plus(network)
+        self._read_at = self._monotonic()
+        return self._refused(refusal)
+
+    def forget(self) -> None:
+        """Pending collectors were registered or removed here: read the counts again."""
+        self._counts = None
+
+    def keep_evidence(self, refused: auth.Refused, now: datetime) -> bool:
+        """May the refusal of an unknown collector be written down? Counted when not."""
+        if self._evidence.allow(now):
+            return True
+        metrics.REFUSALS_UNRECORDED.labels(refused.refusal.value).inc()
+        return False
+
+    def _refused(self, refusal: PendingRefusal | None) -> auth.Refused | None:
+        if refusal is None:
+            return None
+        metrics.PENDING_REFUSED.labels(refusal.scope).inc()
+        return auth.Refused(auth.Refusal.PENDING_LIMIT, refusal.message, refusal.retry_after_seconds)
