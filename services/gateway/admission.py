@@ -17,14 +17,15 @@ A blocked attempt is refused with the time until its window ends (`retry_after`)
 collector that honours it gets in on its next try. Blocked attempts are not failures: they
 do not extend the block. Each ledger keeps at most `max_tracked` entries, the least
 recently failed forgotten first (`forgotten` counts them: a bound hit is never silent).
-Pure: the caller passes `now` (any monotonic clock, seconds).
+Pure: the caller passes `now`, read from `clock` (monotonic seconds; tests move it).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 MAX_TRACKED = 10_000
@@ -95,6 +96,7 @@ class Admission:
     max_unauthenticated: int = 1000
     limits: FailureLimits = field(default_factory=FailureLimits)
     unauthenticated: int = 0
+    clock: Callable[[], float] = time.monotonic
     by_address: FailureLedger = field(init=False)
     by_key: FailureLedger = field(init=False)
 

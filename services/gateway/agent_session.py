@@ -139,13 +139,14 @@ class SessionRunner:
 
     def admit(self) -> bool:
         """Apply the gateway's admission limits; False means the core is already closing."""
-        blocked = self.ctx.admission.address_blocked(host_of(self.stream.remote_address), self.loop.time())
+        admission = self.ctx.admission
+        blocked = admission.address_blocked(host_of(self.stream.remote_address), admission.clock())
         if self.ctx.draining:
             self.core.shutdown()
         elif blocked is not None:
             metrics.HANDSHAKES_RATE_LIMITED.labels(blocked.scope).inc()
             self.core.fail(R.DISCONNECT_REASON_RATE_LIMITED, blocked.message, blocked.retry_after)
-        elif not self.ctx.admission.try_begin():
+        elif not admission.try_begin():
             self.core.fail(
                 R.DISCONNECT_REASON_TOO_MANY_CONNECTIONS, "too many connections in the handshake; try again shortly"
             )
@@ -339,8 +340,8 @@ class SessionRunner:
         The proof is checked here too, so a failure is charged to a collector key only when
         the key's holder made it; a bad proof is charged to the address alone.
         """
-        now = self.loop.time()
         admission = self.ctx.admission
+        now = admission.clock()
         host = host_of(self.stream.remote_address)
         public_key = event.hello.public_key
         proven = handshake.verify(event.hello, event.nonce, self.ctx.server_instance, event.signature)
@@ -363,9 +364,9 @@ class SessionRunner:
         host = host_of(self.stream.remote_address)
         forgotten = admission.forgotten
         if public_key is None:
-            admission.record_garbage(host, self.loop.time())
+            admission.record_garbage(host, admission.clock())
         else:
-            admission.record_refused(host, public_key, self.loop.time())
+            admission.record_refused(host, public_key, admission.clock())
         metrics.FAILED_HANDSHAKES.labels(kind).inc()
         metrics.FAILURES_FORGOTTEN.inc(admission.forgotten - forgotten)
 
