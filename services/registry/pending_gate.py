@@ -3,11 +3,11 @@
 `domain.pending_limits` says what the bounds are; this keeps the counts they are checked
 against. The authoritative check runs inside the exclusive transaction that would store
 the newcomer (`check`), so replicas never overshoot. Its counts are kept for
-`CACHE_SECONDS`, and while they say "full", newcomers are refused from them without a
-database transaction (`precheck`): during a flood of fresh keys the database is read about
-once a second per replica, not once per attempt. An admin who makes room on this replica
-clears them (`forget`); on another replica, the newcomer's next retry after
-`retry_after_seconds` gets in.
+`CACHE_SECONDS`, and while they say "full", a newcomer is refused after one read that
+tells it is not known (`refuse_early`), without a write transaction: during a flood of
+fresh keys the counts are read about once a second per replica, and nothing is written.
+An admin who makes room on this replica clears them (`forget`); on another replica, the
+newcomer's next retry after `retry_after_seconds` gets in.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from services.registry.domain.pending_limits import (
     check_pending_room,
     source_network,
 )
-from services.registry.store.queries import Transaction
+from services.registry.store.queries import RegistryStore, Transaction
 
 CACHE_SECONDS = 1.0
 
@@ -45,11 +45,21 @@ class PendingGate:
         self._counts: PendingCounts | None = None
         self._read_at = 0.0
 
-    def precheck(self, remote_address: str) -> auth.Refused | None:
-        """A refusal decided from the counts last read, while they are fresh; else None."""
+    async def refuse_early(self, store: RegistryStore, attempt: auth.AuthAttempt) -> auth.Refused | None:
+        """While the counts last read say a bound is reached, refuse a newcomer on one read.
+
+        None means: decide as usual (the bounds may have room, or the collector is known).
+        A read, not a write transaction (on SQLite: no wait for the writer lock), so a flood
+        of fresh keys neither writes nor queues known collectors' handshakes behind it.
+        """
         if self._counts is None or self._monotonic() - self._read_at > CACHE_SECONDS:
             return None
-        return self._refused(check_pending_room(self.limits, self._counts, source_network(remote_address)))
+        refusal = check_pending_room(self.limits, self._counts, source_network(attempt.remote_address))
+        if refusal is None:
+            return None
+        async with store.read() as tx:
+            known = await tx.collector_by_uid(attempt.hello.instance_uid)
+        return None if known is not None else self._refused(refusal)
 
     async def check(self, tx: Transaction, remote_address: str) -> auth.Refused | None:
         """The authoritative check, in the exclusive transaction that stores the newcomer."""

@@ -79,14 +79,14 @@ class Registry:
             raise errors.InvalidArgument(problem)
         now = self._now()
         refused = auth.check_handshake(attempt, self.info.server_instance)
-        outcome: auth.AuthOutcome | None = None
-        async with self._store.write(exclusive=False) as tx:
-            known = await tx.collector_by_uid(attempt.hello.instance_uid)
-            if known is not None:
-                outcome = await self._authenticate_known(tx, attempt, known, refused, now)
+        early = None if refused else await self._pending.refuse_early(self._store, attempt)
+        outcome = None if early is None else self._outcome(attempt, None, early)
+        if outcome is None:
+            async with self._store.write(exclusive=False) as tx:
+                known = await tx.collector_by_uid(attempt.hello.instance_uid)
+                if known is not None:
+                    outcome = await self._authenticate_known(tx, attempt, known, refused, now)
         if outcome is None and refused is not None:
-            outcome = self._outcome(attempt, None, refused)
-        if outcome is None and (refused := self._pending.precheck(attempt.remote_address)) is not None:
             outcome = self._outcome(attempt, None, refused)
         if outcome is None:
             outcome = await self._authenticate_unknown(attempt, now)
