@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from services.gateway.admission import Admission, FailureLedger, FailureLimits, host_of
+from services.gateway.app import parse_args
+from services.gateway.transports.grpc_stream import listener_options
 
 NAT = "198.51.100.1"
 BAD_KEY = b"\x01" * 32
@@ -92,3 +94,27 @@ def test_unauthenticated_slots_are_bounded_and_given_back() -> None:
 )
 def test_the_host_of_a_remote_address_drops_the_port(remote: str, host: str) -> None:
     assert host_of(remote) == host
+
+
+def test_the_failure_limits_and_stream_bound_come_from_flags_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = parse_args([])
+    assert defaults.failure_limits == FailureLimits(max_per_key=10, max_per_address=200, window=60.0)
+    assert defaults.grpc_max_concurrent_streams == 100
+    monkeypatch.setenv("OUTPOST_GATEWAY_MAX_FAILED_HANDSHAKES_PER_ADDRESS", "500")
+    monkeypatch.setenv("OUTPOST_GATEWAY_GRPC_MAX_CONCURRENT_STREAMS", "8")
+    flagged = parse_args(["--max-failed-handshakes", "3", "--failed-handshake-window", "30"])
+    assert flagged.failure_limits == FailureLimits(max_per_key=3, max_per_address=500, window=30.0)
+    assert flagged.grpc_max_concurrent_streams == 8
+
+
+def test_the_public_grpc_listener_bounds_streams_and_enforces_keepalive() -> None:
+    options = dict(listener_options(max_concurrent_streams=100, handshake_timeout=10.0))
+    assert options["grpc.max_concurrent_streams"] == 100
+    assert options["grpc.keepalive_permit_without_calls"] == 0
+    assert options["grpc.http2.min_recv_ping_interval_without_data_ms"] == 10_000
+    assert options["grpc.http2.max_pings_without_data"] == 0
+    assert options["grpc.server_handshake_timeout_ms"] == 10_000
+    assert options["grpc.max_connection_idle_ms"] > 0
+    assert "grpc.max_connection_age_ms" not in options  # it would cut long-lived collector streams

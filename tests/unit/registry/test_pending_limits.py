@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.registry.app import parse_config
 from services.registry.domain.pending_limits import (
     UNKNOWN_NETWORK,
     EvidenceBudget,
@@ -68,3 +69,17 @@ def test_the_evidence_budget_allows_a_burst_then_refills_with_time() -> None:
     assert not budget.allow(T0 + timedelta(seconds=10))  # half a token
     assert budget.allow(T0 + timedelta(seconds=20))
     assert [budget.allow(T0 + timedelta(hours=1)) for _ in range(4)] == [True, True, True, False]
+
+
+def test_the_pending_bounds_come_from_flags_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_config([]).pending_limits == PendingLimits(max_pending=1000, max_per_network=100)
+    monkeypatch.setenv("OUTPOST_REGISTRY_MAX_PENDING", "50")
+    monkeypatch.setenv("OUTPOST_REGISTRY_MAX_PENDING_PER_NETWORK", "7")
+    assert parse_config([]).pending_limits == PendingLimits(max_pending=50, max_per_network=7)
+    flagged = parse_config(["--max-pending", "9", "--max-pending-per-network", "3"])
+    assert flagged.pending_limits == PendingLimits(max_pending=9, max_per_network=3)
+
+
+def test_a_pending_bound_that_is_not_a_positive_number_stops_the_registry() -> None:
+    with pytest.raises(SystemExit):
+        parse_config(["--max-pending", "0"])
