@@ -129,7 +129,7 @@ def test_tcp_handshake_that_never_completes_is_timed_out(plane: ControlPlane) ->
 
 def test_bad_proof_is_refused_and_repeated_failures_are_rate_limited(own_plane: ControlPlane) -> None:
     host, port = own_plane.gateway_ready["tcp"].rsplit(":", 1)
-    reasons = []
+    reasons: list[int | None] = []
     last = agent_pb2.Disconnect()
     for _ in range(12):
         with socket.create_connection((host, int(port)), timeout=10) as sock:
