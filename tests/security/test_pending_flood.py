@@ -156,3 +156,21 @@ async def test_ten_thousand_fresh_keys_do_not_push_out_registered_collectors_and
         newcomer = FakeCollector("edge-new", verifier=VERIFIER)
         response = await newcomer.authenticate(registry, remote_address="192.0.2.10:4000")
         assert response.decision == ACCEPTED, response.message
+
+
+async def test_a_newcomer_refused_for_the_pending_bound_is_explained_with_what_to_do(database_url: str) -> None:
+    async with running_registry(
+        database_url, pending_limits=PendingLimits(max_pending=1, max_per_network=1)
+    ) as registry:
+        await announce(registry, "edge-first", verifier=VERIFIER)
+        late = FakeCollector("edge-late", verifier=VERIFIER)
+
+        response = await late.authenticate(registry, remote_address="203.0.113.40:5000")
+
+        assert (response.decision, response.refusal) == (REFUSED, R.DISCONNECT_REASON_RATE_LIMITED)
+        explained = await registry.stub.ExplainCollector(registry_pb2.ExplainCollectorRequest(name="edge-late"))
+        assert not explained.live
+        [finding] = [f for f in explained.findings if f.code == "pending_limit"]
+        assert finding.severity == "error"
+        assert "too many collectors waiting for registration" in finding.message
+        assert "register" in finding.advice and "remove" in finding.advice and "reinstall" not in finding.advice
