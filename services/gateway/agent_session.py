@@ -25,7 +25,7 @@ import grpc
 import structlog
 
 from outpost.agent.v1 import agent_pb2
-from outpost.session import codec
+from outpost.session import codec, handshake
 from outpost.session.errors import RemoteProtocolError
 from outpost.session.server import (
     AuthDecision,
@@ -42,6 +42,7 @@ from outpost.session.server import (
     WorkRefused,
 )
 from services.gateway import metrics
+from services.gateway.admission import host_of
 from services.gateway.collector_status import clock_skew_ms, heartbeat_heard, hello_spool
 from services.gateway.domain.session_hub import (
     ChangeKind,
@@ -60,6 +61,12 @@ log = structlog.get_logger(__name__)
 R = agent_pb2.DisconnectReason
 INBOX_SIZE = 16
 SEND_TIMEOUT_SECONDS = 10.0
+# Closes of a session that never got in which only a broken or hostile peer causes: each
+# counts against its address's failed-handshake ceiling (handshake time-outs do not: a
+# slow link is not an attack, and the unauthenticated bound already covers idle peers).
+GARBAGE_REASONS = frozenset(
+    {R.DISCONNECT_REASON_PROTOCOL_ERROR, R.DISCONNECT_REASON_MALFORMED_FRAME, R.DISCONNECT_REASON_FRAME_TOO_LARGE}
+)
 
 
 @dataclass(frozen=True)
@@ -132,14 +139,14 @@ class SessionRunner:
 
     def admit(self) -> bool:
         """Apply the gateway's admission limits; False means the core is already closing."""
-        host = self.stream.remote_address.rsplit(":", 1)[0]
+        admission = self.ctx.admission
+        blocked = admission.address_blocked(host_of(self.stream.remote_address), admission.clock())
         if self.ctx.draining:
             self.core.shutdown()
-        elif self.ctx.admission.blocked(host, self.loop.time()):
-            self.core.fail(
-                R.DISCONNECT_REASON_RATE_LIMITED, "too many failed handshakes from this address; try again later"
-            )
-        elif not self.ctx.admission.try_begin():
+        elif blocked is not None:
+            metrics.HANDSHAKES_RATE_LIMITED.labels(blocked.scope).inc()
+            self.core.fail(R.DISCONNECT_REASON_RATE_LIMITED, blocked.message, blocked.retry_after)
+        elif not admission.try_begin():
             self.core.fail(
                 R.DISCONNECT_REASON_TOO_MANY_CONNECTIONS, "too many connections in the handshake; try again shortly"
             )
@@ -268,14 +275,11 @@ class SessionRunner:
 
     async def _on_event(self, event: object) -> None:
         if isinstance(event, AuthenticationRequested):
-            decision = await self._authenticate(event)
+            decision = await self._decide_handshake(event)
             if self.heartbeat_override is not None and decision.accepted:
                 decision = dataclasses.replace(decision, heartbeat_interval=self.heartbeat_override)
             self.core.authenticated(decision, self.loop.time())
             metrics.HANDSHAKE_SECONDS.observe(self.loop.time() - self.started)
-            if not decision.accepted and decision.refusal == R.DISCONNECT_REASON_AUTHENTICATION_FAILED:
-                host = self.stream.remote_address.rsplit(":", 1)[0]
-                self.ctx.admission.record_failure(host, self.loop.time())
         elif isinstance(event, SessionAccepted):
             self._end_unauthenticated()
             structlog.contextvars.bind_contextvars(collector=event.name)
@@ -326,7 +330,45 @@ class SessionRunner:
             self.close_reason = event.message
             reason = R.Name(event.reason) if event.reason in R.values() else str(event.reason)
             metrics.SESSIONS_CLOSED.labels(reason).inc()
+            if self.live is None and not event.by_peer and event.reason in GARBAGE_REASONS:
+                self._count_failure("protocol_error", None)
             log.info("session_closed", reason=reason, message=event.message, by_peer=event.by_peer)
+
+    async def _decide_handshake(self, event: AuthenticationRequested) -> AuthDecision:
+        """The failed-handshake limits first (see admission.py), then the registry.
+
+        The proof is checked here too, so a failure is charged to a collector key only when
+        the key's holder made it; a bad proof is charged to the address alone.
+        """
+        admission = self.ctx.admission
+        now = admission.clock()
+        host = host_of(self.stream.remote_address)
+        public_key = event.hello.public_key
+        proven = handshake.verify(event.hello, event.nonce, self.ctx.server_instance, event.signature)
+        blocked = admission.key_blocked(host, public_key, now) if proven else admission.address_blocked(host, now)
+        if blocked is not None:
+            metrics.HANDSHAKES_RATE_LIMITED.labels(blocked.scope).inc()
+            return AuthDecision(
+                accepted=False,
+                refusal=R.DISCONNECT_REASON_RATE_LIMITED,
+                message=blocked.message,
+                retry_after=blocked.retry_after,
+            )
+        decision = await self._authenticate(event)
+        if not decision.accepted and decision.refusal == R.DISCONNECT_REASON_AUTHENTICATION_FAILED:
+            self._count_failure("refused" if proven else "bad_proof", public_key if proven else None)
+        return decision
+
+    def _count_failure(self, kind: str, public_key: bytes | None) -> None:
+        admission = self.ctx.admission
+        host = host_of(self.stream.remote_address)
+        forgotten = admission.forgotten
+        if public_key is None:
+            admission.record_garbage(host, admission.clock())
+        else:
+            admission.record_refused(host, public_key, admission.clock())
+        metrics.FAILED_HANDSHAKES.labels(kind).inc()
+        metrics.FAILURES_FORGOTTEN.inc(admission.forgotten - forgotten)
 
     async def _authenticate(self, event: AuthenticationRequested) -> AuthDecision:
         unavailable = AuthDecision(

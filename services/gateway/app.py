@@ -50,7 +50,7 @@ from outpost.runtime import (
     start_metrics,
 )
 from outpost.session.codec import DEFAULT_MAX_FRAME_BYTES
-from services.gateway.admission import Admission
+from services.gateway.admission import Admission, FailureLimits
 from services.gateway.api.gateway_servicer import GatewayServicer, ListenerInfo
 from services.gateway.api.inventory_servicer import InventoryServicer
 from services.gateway.dispatch import Dispatcher
@@ -65,8 +65,12 @@ from services.gateway.resumable_watch import ResumableWatch
 from services.gateway.scheduler_client import DispatchBookmark, SchedulerClient
 from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
+from services.gateway.transports.grpc_stream import (
+    DEFAULT_MAX_CONCURRENT_STREAMS,
+    agent_service_handler,
+    listener_options,
+)
 from services.gateway.transports.grpc_stream import SERVICE_NAME as AGENT_SERVICE
-from services.gateway.transports.grpc_stream import agent_service_handler
 from services.gateway.transports.http_poll import PollSessions, add_poll_route
 from services.gateway.transports.tcp import start_tcp_server
 from services.gateway.transports.websocket import build_websocket_app, start_websocket_site
@@ -95,6 +99,8 @@ class GatewayConfig:
     max_frame_bytes: int
     handshake_timeout: float
     max_unauthenticated: int
+    failure_limits: FailureLimits
+    grpc_max_concurrent_streams: int
     drain_seconds: float
     max_commits_in_flight: int
     commit_timeout: float
@@ -140,6 +146,30 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     p.add_argument("--max-frame-bytes", type=positive(int), default=int(e("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES)))
     p.add_argument("--handshake-timeout", type=positive(float), default=float(e("handshake_timeout", 10.0)))
     p.add_argument("--max-unauthenticated", type=positive(int), default=int(e("max_unauthenticated", 1000)))
+    p.add_argument(
+        "--max-failed-handshakes",
+        type=positive(int),
+        default=int(e("max_failed_handshakes", 10)),
+        help="refused handshakes (after a valid proof) per collector key and address in a window; then RATE_LIMITED",
+    )
+    p.add_argument(
+        "--max-failed-handshakes-per-address",
+        type=positive(int),
+        default=int(e("max_failed_handshakes_per_address", 200)),
+        help="failed handshakes of any kind per remote address in a window: the ceiling for garbage (NATs share it)",
+    )
+    p.add_argument(
+        "--failed-handshake-window",
+        type=positive(float),
+        default=float(e("failed_handshake_window", 60.0)),
+        help="seconds of a failed-handshake counting window; a blocked collector is told when it ends",
+    )
+    p.add_argument(
+        "--grpc-max-concurrent-streams",
+        type=positive(int),
+        default=int(e("grpc_max_concurrent_streams", DEFAULT_MAX_CONCURRENT_STREAMS)),
+        help="calls one connection to the gRPC listener may have open at once",
+    )
     p.add_argument("--drain-seconds", type=positive(float), default=float(e("drain_seconds", 10.0)))
     p.add_argument(
         "--max-commits-in-flight",
@@ -175,6 +205,12 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         max_frame_bytes=a.max_frame_bytes,
         handshake_timeout=a.handshake_timeout,
         max_unauthenticated=a.max_unauthenticated,
+        failure_limits=FailureLimits(
+            max_per_key=a.max_failed_handshakes,
+            max_per_address=a.max_failed_handshakes_per_address,
+            window=a.failed_handshake_window,
+        ),
+        grpc_max_concurrent_streams=a.grpc_max_concurrent_streams,
         drain_seconds=a.drain_seconds,
         max_commits_in_flight=a.max_commits_in_flight,
         commit_timeout=a.commit_timeout,
@@ -240,7 +276,7 @@ async def serve(config: GatewayConfig) -> None:
         registry=registry,
         hub=hub,
         reporter=reporter,
-        admission=Admission(max_unauthenticated=config.max_unauthenticated),
+        admission=Admission(max_unauthenticated=config.max_unauthenticated, limits=config.failure_limits),
         work=WorkContext(config.gateway_id, scheduler, registry, BatchIngest(inventory), gate),
         dispatcher=dispatcher,
     )
@@ -264,7 +300,13 @@ async def serve(config: GatewayConfig) -> None:
         service_names=[AGENT_SERVICE],
         auth=AuthInterceptor.for_public_listener(SERVICE),
         reflection_enabled=False,
-        extra_options=[("grpc.max_receive_message_length", config.max_frame_bytes)],
+        extra_options=[
+            ("grpc.max_receive_message_length", config.max_frame_bytes),
+            *listener_options(
+                max_concurrent_streams=config.grpc_max_concurrent_streams,
+                handshake_timeout=config.handshake_timeout,
+            ),
+        ],
     )
     server.add_generic_rpc_handlers([agent_service_handler(ctx)])
     grpc_port = bind(server, config.grpc_listen, config.tls, "gateway gRPC")

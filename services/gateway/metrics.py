@@ -6,6 +6,30 @@ SESSIONS = Gauge("outpost_gateway_sessions", "Live collector sessions", ["transp
 SESSIONS_OPENED = Counter("outpost_gateway_sessions_opened_total", "Connections accepted", ["transport"])
 SESSIONS_CLOSED = Counter("outpost_gateway_sessions_closed_total", "Sessions closed, by reason", ["reason"])
 UNAUTHENTICATED = Gauge("outpost_gateway_unauthenticated_connections", "Connections still in the handshake")
+HANDSHAKES_RATE_LIMITED = Counter(
+    "outpost_gateway_handshakes_rate_limited_total",
+    "Handshakes refused (RATE_LIMITED, with retry_after) for too many failures, by scope: address or key",
+    ["scope"],
+)
+FAILED_HANDSHAKES = Counter(
+    "outpost_gateway_failed_handshakes_total",
+    "Failed handshakes counted against the limits, by kind: refused (valid proof), bad_proof, protocol_error",
+    ["kind"],
+)
+FAILURES_FORGOTTEN = Counter(
+    "outpost_gateway_failed_handshake_entries_forgotten_total",
+    "Failure-window entries dropped because the ledger was full (least recently failed first)",
+)
+POLLS_REFUSED = Counter(
+    "outpost_gateway_polls_refused_total",
+    "Polls answered without opening a session, by reason: no_hello, too_many_sessions",
+    ["reason"],
+)
+POLL_SESSIONS_EXPIRED = Counter(
+    "outpost_gateway_poll_sessions_expired_total",
+    "Polling sessions ended because the collector stopped polling, by phase: handshake or accepted",
+    ["phase"],
+)
 HANDSHAKE_SECONDS = Histogram(
     "outpost_gateway_handshake_seconds",
     "Time from connection to the registry's decision",

@@ -88,6 +88,7 @@ class RegistryClient:
                 accepted=False,
                 refusal=response.refusal or agent_pb2.DISCONNECT_REASON_AUTHENTICATION_FAILED,
                 message=response.message or "refused by the registry",
+                retry_after=response.retry_after_seconds,
             )
         return AuthDecision(
             accepted=True,

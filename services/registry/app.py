@@ -46,6 +46,8 @@ from outpost.version import VERSION
 from services.registry import metrics
 from services.registry.api.servicer import RegistryServicer
 from services.registry.credentials import Credentials
+from services.registry.domain.pending_limits import PendingLimits
+from services.registry.pending_gate import PendingGate
 from services.registry.registry import Registry, ServerInfo, utc_now
 from services.registry.store.database import open_store
 from services.registry.store.models import AUDIT_EVENTS
@@ -82,6 +84,8 @@ class RegistryConfig:
     shutdown_grace: float = 5.0
     watch_poll_interval: float = 0.25
     watch_bookmark_interval: float = 10.0
+    pending_limits: PendingLimits = field(default_factory=PendingLimits)
+    """How many collectors may wait as pending, in all and per source network."""
     secret_key_file: Path | None = None
     """Key file encrypting credentials at rest. None (in-process tests only: `parse_config`
     always sets one) means a random key held in memory, so credentials die with the process."""
@@ -155,7 +159,7 @@ async def build_server(
         database=redact(config.database_url),
         heartbeat_interval_seconds=config.heartbeat_interval,
     )
-    registry = Registry(store, hub, info, clock)
+    registry = Registry(store, hub, info, clock, PendingGate(config.pending_limits))
     credentials = Credentials(store, box)
     tokens = Tokens(store, clock)
     try:
@@ -286,6 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="first start: the bootstrap admin token is written here (mode 0600), or read from here "
         "when the file exists (default: <data-dir>/admin.token)",
     )
+    parser.add_argument(
+        "--max-pending",
+        type=cfg.positive(int),
+        default=env("max_pending", "1000"),
+        help="collectors that may wait as pending; beyond it newcomers are refused (registered ones never are)",
+    )
+    parser.add_argument(
+        "--max-pending-per-network",
+        type=cfg.positive(int),
+        default=env("max_pending_per_network", "100"),
+        help="pending collectors from one source network (IPv4 /24, IPv6 /64)",
+    )
     parser.add_argument("--tls-cert", default=env("tls_cert"))
     parser.add_argument("--tls-key", default=env("tls_key"))
     parser.add_argument("--ready-file", default=env("ready_file"))
@@ -330,6 +346,7 @@ def parse_config(argv: Sequence[str] | None = None) -> RegistryConfig:
         log_format=args.log_format,
         log_level=args.log_level,
         shutdown_grace=args.shutdown_grace,
+        pending_limits=PendingLimits(max_pending=args.max_pending, max_per_network=args.max_pending_per_network),
         secret_key_file=Path(args.secret_key_file or args.data_dir / DEFAULT_KEY_FILE_NAME),
         admin_token_file=Path(args.admin_token_file or args.data_dir / DEFAULT_ADMIN_TOKEN_FILE_NAME),
         peer_tokens=peer_tokens,

@@ -30,6 +30,16 @@ CREDENTIALS_SEALED = Counter(
     "outpost_registry_credentials_sealed_total",
     "Credentials sealed to collectors: one per credential in each SealCredentials answer.",
 )
+PENDING_REFUSED = Counter(
+    "outpost_registry_pending_refused_total",
+    "First contacts refused because too many collectors wait as pending, by bound: total or network",
+    ["scope"],
+)
+REFUSALS_UNRECORDED = Counter(
+    "outpost_registry_refusals_unrecorded_total",
+    "Refusals of unknown collectors not written as evidence (beyond the per-minute budget), by reason",
+    ["reason"],
+)
 WATCHERS = Gauge("outpost_registry_watchers", "Open WatchCollectors streams on this replica.")
 
 

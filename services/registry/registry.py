@@ -28,8 +28,10 @@ from services.registry.domain.collectors import (
     NameConflict,
     SessionReport,
 )
+from services.registry.domain.pending_limits import PendingLimits
 from services.registry.domain.refusals import HandshakeRefusal
 from services.registry.domain.verifier import credentials_match
+from services.registry.pending_gate import PendingGate
 from services.registry.store.queries import RegistryStore, Transaction
 from services.registry.watch import WatchHub
 
@@ -61,11 +63,13 @@ class Registry:
         hub: WatchHub,
         info: ServerInfo,
         clock: Callable[[], datetime] = utc_now,
+        pending: PendingGate | None = None,
     ) -> None:
         self._store = store
         self._hub = hub
         self.info = info
         self._now = clock
+        self._pending = pending or PendingGate(PendingLimits())
 
     # --- handshakes (gateways) -----------------------------------------------------------
     async def authenticate(self, attempt: auth.AuthAttempt) -> auth.AuthOutcome:
@@ -75,15 +79,22 @@ class Registry:
             raise errors.InvalidArgument(problem)
         now = self._now()
         refused = auth.check_handshake(attempt, self.info.server_instance)
-        outcome: auth.AuthOutcome | None = None
-        async with self._store.write(exclusive=False) as tx:
-            known = await tx.collector_by_uid(attempt.hello.instance_uid)
-            if known is not None:
-                outcome = await self._authenticate_known(tx, attempt, known, refused, now)
+        early = None if refused else await self._pending.refuse_early(self._store, attempt)
+        outcome = None if early is None else self._outcome(attempt, None, early)
+        if outcome is None:
+            async with self._store.write(exclusive=False) as tx:
+                known = await tx.collector_by_uid(attempt.hello.instance_uid)
+                if known is not None:
+                    outcome = await self._authenticate_known(tx, attempt, known, refused, now)
         if outcome is None and refused is not None:
             outcome = self._outcome(attempt, None, refused)
         if outcome is None:
             outcome = await self._authenticate_unknown(attempt, now)
+        # A refused newcomer's evidence is kept within a budget: a flood of fresh keys is no flood of writes.
+        newcomer = outcome.state is None
+        if outcome.refused is not None and newcomer and not self._pending.keep_evidence(outcome.refused, now):
+            metrics.AUTHENTICATIONS.labels(outcome.refused.refusal.value).inc()
+            return outcome
         if outcome.refused is not None:
             await self._record_refusal(attempt, outcome, outcome.refused, now)
         self._record(attempt, outcome)
@@ -136,6 +147,9 @@ class Registry:
             refused = auth.check_name_free(attempt, holder)
             if refused is not None and holder is not None:
                 await tx.record_name_conflict(attempt, fingerprint, holder, now)
+                return self._outcome(attempt, None, refused)
+            refused = await self._pending.check(tx, attempt.remote_address)
+            if refused is not None:
                 return self._outcome(attempt, None, refused)
             pending = Collector(
                 instance_uid=hello.instance_uid,
@@ -245,6 +259,7 @@ class Registry:
                 )
             registered = await tx.change_state(current, change, now, registering=True)
         self._hub.notify(registered.revision)
+        self._pending.forget()
         metrics.REGISTRATIONS.labels("registered").inc()
         log.info(
             "collector_registered",
@@ -288,6 +303,7 @@ class Registry:
             change = rules.plan_removal(collector, actor=actor, reason=reason)
             revision = await tx.remove(collector, change, now)
         self._hub.notify(revision)
+        self._pending.forget()
         log.info(
             "collector_removed",
             collector=name,

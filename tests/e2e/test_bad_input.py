@@ -24,8 +24,9 @@ from tests.process_harness import Collector, ControlPlane, wait_for
 R = agent_pb2.DisconnectReason
 
 
-def _plane(directory: Path) -> Iterator[ControlPlane]:
-    plane = ControlPlane(directory / "server", f"sqlite+aiosqlite:///{directory / 'outpost.db'}").start()
+def _plane(directory: Path, gateway_args: list[str] | None = None) -> Iterator[ControlPlane]:
+    url = f"sqlite+aiosqlite:///{directory / 'outpost.db'}"
+    plane = ControlPlane(directory / "server", url, gateway_args=gateway_args or []).start()
     try:
         yield plane
     finally:
@@ -41,8 +42,12 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
 
 @pytest.fixture
 def own_plane(tmp_path: Path) -> Iterator[ControlPlane]:
-    """A gateway of its own, for abuse that changes how it treats 127.0.0.1 afterwards."""
-    yield from _plane(tmp_path)
+    """A gateway of its own, for abuse that changes how it treats 127.0.0.1 afterwards.
+
+    Bad proofs prove no key, so they count against the address's ceiling only: lowered
+    here from 200 to 10 a minute so that a dozen attempts reach it.
+    """
+    yield from _plane(tmp_path, ["--max-failed-handshakes-per-address", "10"])
 
 
 def _hello(version: int = 1) -> agent_pb2.CollectorMessage:
@@ -124,7 +129,8 @@ def test_tcp_handshake_that_never_completes_is_timed_out(plane: ControlPlane) ->
 
 def test_bad_proof_is_refused_and_repeated_failures_are_rate_limited(own_plane: ControlPlane) -> None:
     host, port = own_plane.gateway_ready["tcp"].rsplit(":", 1)
-    reasons = []
+    reasons: list[int | None] = []
+    last = agent_pb2.Disconnect()
     for _ in range(12):
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.sendall(_frame(_hello()))
@@ -135,15 +141,18 @@ def test_bad_proof_is_refused_and_repeated_failures_are_rate_limited(own_plane: 
             first = agent_pb2.ServerMessage.FromString(sock.recv(struct.unpack(">I", header)[0], socket.MSG_WAITALL))
             if first.WhichOneof("body") == "disconnect":
                 reasons.append(first.disconnect.reason)
+                last = first.disconnect
                 continue
             proof = agent_pb2.CollectorMessage(sequence=2, proof=agent_pb2.Proof(signature=b"\x00" * 64))
             sock.sendall(_frame(proof))
             rest = b""
             while chunk := sock.recv(65536):
                 rest += chunk
-            reasons.append(agent_pb2.ServerMessage.FromString(rest[4:]).disconnect.reason)
+            last = agent_pb2.ServerMessage.FromString(rest[4:]).disconnect
+            reasons.append(last.reason)
     assert reasons[0] == R.DISCONNECT_REASON_AUTHENTICATION_FAILED
     assert reasons[-1] == R.DISCONNECT_REASON_RATE_LIMITED
+    assert last.retry and 0 < last.retry_after_seconds <= 60  # when the window lets it in again
 
 
 def test_websocket_listener_closes_bad_input_with_a_clear_reason(plane: ControlPlane, tmp_path: Path) -> None:

@@ -381,6 +381,28 @@ def test_refused_handshake_disconnects_with_the_refusal(refusal: agent_pb2.Disco
     assert driven.session.next_deadline() is None
 
 
+def test_a_rate_limited_refusal_tells_the_collector_when_to_try_again() -> None:
+    driven = drive_to(S.AUTHENTICATING)
+    reason, message = R.DISCONNECT_REASON_RATE_LIMITED, "too many failed handshakes; try again in 42 s"
+
+    driven.session.authenticated(AuthDecision(accepted=False, refusal=reason, message=message, retry_after=42), NOW)
+
+    expected = disconnect(reason, message, retry=True, retry_after=42)
+    assert driven.session.data_to_send() == driven.sent({"disconnect": expected})
+    assert driven.session.events_received() == [SessionClosed(reason, message, by_peer=False)]
+
+
+def test_failing_a_session_for_a_rate_limit_carries_the_retry_hint() -> None:
+    driven = drive_to(S.AWAIT_HELLO)
+    reason, message = R.DISCONNECT_REASON_RATE_LIMITED, "too many failed handshakes from this address; try again in 9 s"
+
+    driven.session.fail(reason, message, retry_after=9)
+
+    assert driven.session.state is S.CLOSED
+    assert driven.session.data_to_send() == driven.sent({"disconnect": disconnect(reason, message, retry_after=9)})
+    assert driven.session.events_received() == [SessionClosed(reason, message, by_peer=False)]
+
+
 def test_refusal_without_a_message_still_tells_the_collector_why() -> None:
     driven = drive_to(S.AUTHENTICATING)
 

@@ -192,6 +192,8 @@ class AuthDecision:
     heartbeat_interval: float = 30.0
     revision: int = 0
     reason: str = ""
+    retry_after: int = 0
+    """When refused: whole seconds before another attempt can succeed (0: no hint)."""
 
 
 @dataclass
@@ -287,6 +289,7 @@ class ServerSession:
                 decision.message or "the server refused this collector",
                 by_peer=False,
                 retry=decision.refusal not in NO_RETRY_REASONS,
+                retry_after=decision.retry_after,
             )
             return
         assert self.hello is not None
@@ -381,9 +384,12 @@ class ServerSession:
                 retry=True,
             )
 
-    def fail(self, reason: agent_pb2.DisconnectReason, message: str) -> None:
-        """Close because of something the transport or peer did (bad frame, oversize...)."""
-        self._close(reason, message, by_peer=False, retry=reason not in NO_RETRY_REASONS)
+    def fail(self, reason: agent_pb2.DisconnectReason, message: str, retry_after: int = 0) -> None:
+        """Close because of something the transport or peer did (bad frame, oversize, rate limit...).
+
+        `retry_after` is the whole seconds the collector must wait before trying again.
+        """
+        self._close(reason, message, by_peer=False, retry=reason not in NO_RETRY_REASONS, retry_after=retry_after)
 
     def shutdown(
         self,

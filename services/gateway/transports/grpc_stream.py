@@ -16,6 +16,39 @@ from services.gateway.agent_session import run_session
 from services.gateway.gateway_context import GatewayContext
 
 SERVICE_NAME = "outpost.agent.v1.AgentService"
+DEFAULT_MAX_CONCURRENT_STREAMS = 100
+KEEPALIVE_TIME_MS = 30_000
+KEEPALIVE_TIMEOUT_MS = 10_000
+MIN_CLIENT_PING_INTERVAL_MS = 10_000
+MAX_CONNECTION_IDLE_MS = 5 * 60_000
+
+
+def listener_options(*, max_concurrent_streams: int, handshake_timeout: float) -> list[tuple[str, int]]:
+    """Bounds of the public gRPC listener, beyond what `build_grpc_server` sets.
+
+    - A connection may multiplex at most `max_concurrent_streams` calls: a collector needs
+      one, an admin client a few; more from one connection would let it take every
+      handshake slot alone.
+    - Keepalive is enforced: a client pinging more often than every 10 s without data,
+      or at all without a call, collects strikes and is sent GOAWAY; the server's own
+      keepalive pings (every 30 s, 10 s to answer) go on while a stream is quiet, so a
+      vanished collector's connection is found and closed.
+    - The TLS and HTTP/2 handshake must finish within the agent handshake timeout, and a
+      connection with no call for five minutes is closed (a collector always has one).
+      There is no maximum connection age: it would cut long-lived collector streams; a
+      drain moves collectors between gateways instead.
+    """
+    return [
+        ("grpc.max_concurrent_streams", max_concurrent_streams),
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.server_handshake_timeout_ms", max(1000, int(handshake_timeout * 1000))),
+        ("grpc.max_connection_idle_ms", MAX_CONNECTION_IDLE_MS),
+    ]
 
 
 class GrpcAgentStream:

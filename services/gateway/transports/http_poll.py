@@ -7,7 +7,9 @@ of by a read loop: envelopes in, then whatever the hub delivered since the last 
 (admin decisions, queued runs), deadlines, then everything the core produced goes back
 in the response. A polling collector is heard from once per `collector_check_minutes`, so
 its session's liveness is measured in check intervals, and a session that stops polling
-expires after two of them.
+expires after two of them. A session that has not completed its handshake expires at the
+handshake deadline (`--handshake-timeout`), so it holds an unauthenticated slot no longer
+than a streaming connection would, and a first poll without a Hello opens no session.
 
 Sessions live in this gateway's memory: a poll that reaches another replica (or this one
 after a restart) with an unknown token is told to start a new session.
@@ -36,6 +38,7 @@ POLL_PATH = "/v1/poll"
 CONTENT_TYPE = "application/x-protobuf"
 MAX_POLL_SESSIONS = 20_000
 EXPIRY_SWEEP_SECONDS = 5.0
+MIN_SWEEP_SECONDS = 0.25
 MAX_STEPS_PER_POLL = 8
 R = agent_pb2.DisconnectReason
 
@@ -92,7 +95,12 @@ class PollSessions:
             if entry is None:
                 return _goodbye("unknown poll session (expired, or the gateway restarted); start a new session")
         else:
+            if not request.messages:
+                # Nothing to start a session with: holding one would only hold a handshake slot.
+                metrics.POLLS_REFUSED.labels("no_hello").inc()
+                return _goodbye("a new polling session starts with a Hello", R.DISCONNECT_REASON_PROTOCOL_ERROR)
             if len(self._sessions) >= MAX_POLL_SESSIONS:
+                metrics.POLLS_REFUSED.labels("too_many_sessions").inc()
                 return _goodbye(
                     "too many polling sessions on this gateway; try again later",
                     R.DISCONNECT_REASON_TOO_MANY_CONNECTIONS,
@@ -121,7 +129,7 @@ class PollSessions:
                         await runner.handle(item)
                     await runner.flush()
                 out = entry.stream.take()
-                entry.expires_at = self._loop.time() + 2 * self.check_seconds + 60
+                entry.expires_at = self._expiry(runner)
             if runner.core.closed:
                 await self._end(token)
                 token = ""
@@ -138,7 +146,13 @@ class PollSessions:
         runner = SessionRunner(stream, self._ctx, session_id, self._loop, heartbeat_override=float(self.check_seconds))
         metrics.SESSIONS_OPENED.labels(stream.transport).inc()
         runner.admit()
-        return _PollSession(runner, stream, self._loop.time() + 2 * self.check_seconds + 60)
+        return _PollSession(runner, stream, self._expiry(runner))
+
+    def _expiry(self, runner: SessionRunner) -> float:
+        """When to end the session if no poll comes: the handshake deadline until it is in."""
+        if runner.core.state in HANDSHAKE_STATES:
+            return runner.core.next_deadline() or self._loop.time()
+        return self._loop.time() + 2 * self.check_seconds + 60
 
     async def _end(self, token: str) -> None:
         entry = self._sessions.pop(token, None)
@@ -146,15 +160,30 @@ class PollSessions:
             await entry.runner.cleanup()
 
     async def expire(self) -> None:
-        """Close sessions whose collector stopped polling (runs until cancelled)."""
+        """Close sessions whose collector stopped polling (runs until cancelled).
+
+        A session still in the handshake ends at the handshake deadline (HANDSHAKE_TIMEOUT,
+        freeing its unauthenticated slot), so swept often enough for that deadline to hold.
+        """
+        sweep = min(EXPIRY_SWEEP_SECONDS, max(MIN_SWEEP_SECONDS, self._ctx.handshake_timeout / 4))
         while True:
-            await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
-            now = self._loop.time()
-            for token, entry in list(self._sessions.items()):
-                if entry.expires_at <= now and not entry.lock.locked():
-                    entry.runner.core.connection_lost()
-                    await entry.runner.flush()
-                    await self._end(token)
+            await asyncio.sleep(sweep)
+            await self.expire_due(self._loop.time())
+
+    async def expire_due(self, now: float) -> int:
+        """End every session past its expiry at `now`; how many ended."""
+        ended = 0
+        for token, entry in list(self._sessions.items()):
+            if entry.expires_at <= now and not entry.lock.locked():
+                runner = entry.runner
+                handshaking = runner.core.state in HANDSHAKE_STATES
+                runner.core.tick(now)  # the core closes a late handshake with HANDSHAKE_TIMEOUT
+                runner.core.connection_lost()
+                await runner.flush()
+                await self._end(token)
+                metrics.POLL_SESSIONS_EXPIRED.labels("handshake" if handshaking else "accepted").inc()
+                ended += 1
+        return ended
 
     async def shutdown(self) -> None:
         """End every idle session: its next poll, here or elsewhere, starts a new one.

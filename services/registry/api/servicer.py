@@ -57,6 +57,7 @@ REFUSAL_TO_PROTO = {
     auth.Refusal.AUTHENTICATION_FAILED: R.DISCONNECT_REASON_AUTHENTICATION_FAILED,
     auth.Refusal.BOUND_TO_OTHER_INSTANCE: R.DISCONNECT_REASON_BOUND_TO_OTHER_INSTANCE,
     auth.Refusal.NAME_CONFLICT: R.DISCONNECT_REASON_NAME_CONFLICT,
+    auth.Refusal.PENDING_LIMIT: R.DISCONNECT_REASON_RATE_LIMITED,
 }
 KIND_TO_PROTO = {
     EventKind.STATE_CHANGED: registry_pb2.EVENT_KIND_STATE_CHANGED,
@@ -119,6 +120,7 @@ class RegistryServicer(TokenRpcs, registry_pb2_grpc.RegistryServiceServicer):
         if outcome.refused is not None:
             response.refusal = REFUSAL_TO_PROTO[outcome.refused.refusal]
             response.message = outcome.refused.message
+            response.retry_after_seconds = outcome.refused.retry_after_seconds
         return response
 
     async def WatchCollectors(

@@ -12,7 +12,8 @@ The checks run in this order, cheapest and most fundamental first:
    proof covers it, so only the identity key's holder can);
 5. an unknown collector does not ask for a name another collector already holds
    (the first one keeps it; the newcomer is recorded as a name conflict for admins);
-6. otherwise an unknown collector is stored as pending.
+6. otherwise an unknown collector is stored as pending, within the pending bounds
+   (`pending_limits`: in all and per source network).
 
 Everything here is pure: `registry.Registry` reads the rows these functions need and
 writes what they decide, in one transaction.
@@ -35,6 +36,8 @@ class Refusal(enum.Enum):
     AUTHENTICATION_FAILED = "authentication_failed"
     BOUND_TO_OTHER_INSTANCE = "bound_to_other_instance"
     NAME_CONFLICT = "name_conflict"
+    PENDING_LIMIT = "pending_limit"
+    """Too many collectors wait as pending (see `pending_limits`); checked on first contact."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class AuthAttempt:
 class Refused:
     refusal: Refusal
     message: str
+    retry_after_seconds: int = 0
+    """When set: seconds before another attempt can succeed."""
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ class Code(enum.StrEnum):
     AUTH_REFUSED = "auth_refused"
     BOUND_ELSEWHERE = "bound_elsewhere"
     NAME_CONFLICT = "name_conflict"
+    PENDING_LIMIT = "pending_limit"
+    """Refused on first contact: too many collectors wait as pending."""
     REFUSED = "refused"
     """A refusal reason this version does not know (written by a newer replica)."""
     LIVE = "live"
@@ -79,6 +81,7 @@ _REFUSAL_CODES = {
     Refusal.AUTHENTICATION_FAILED.value: Code.AUTH_REFUSED,
     Refusal.BOUND_TO_OTHER_INSTANCE.value: Code.BOUND_ELSEWHERE,
     Refusal.NAME_CONFLICT.value: Code.NAME_CONFLICT,
+    Refusal.PENDING_LIMIT.value: Code.PENDING_LIMIT,
 }
 
 
@@ -230,7 +233,8 @@ def _refusal_findings(
             f"from {latest.remote_address or 'an unknown address'}: {latest.message}"
         )
         code = _REFUSAL_CODES.get(reason, Code.REFUSED)
-        advice = _refusal_advice(code, name, settings)
+        accepted_before = collector is not None and own
+        advice = _refusal_advice(code, name, settings, accepted_before=accepted_before, message=latest.message)
         findings.append(Finding(code, severity, message, at=latest.last_at, advice=advice))
     order = list(Code)
     return sorted(findings, key=lambda f: (-_RANK[f.severity], order.index(f.code)))
@@ -251,7 +255,16 @@ def _refusal_severity(
     return Severity.ERROR
 
 
-def _refusal_advice(code: Code, name: str, settings: ServerSettings) -> str:
+def _refusal_advice(code: Code, name: str, settings: ServerSettings, *, accepted_before: bool, message: str) -> str:
+    if code is Code.PENDING_LIMIT:
+        return (
+            "this server never accepted it: too many collectors already wait for registration. "
+            "`outpostctl collectors list --state pending`, register the ones you expect and remove "
+            "the rest (or raise the registry's --max-pending / --max-pending-per-network); the "
+            "collector retries by itself and announces itself once there is room"
+        )
+    if code is Code.AUTH_REFUSED and not accepted_before:
+        return _never_accepted_advice(message)
     if code is Code.AUTH_REFUSED:
         return (
             "its key or install credentials do not match what this server accepted before: if the "
@@ -271,6 +284,31 @@ def _refusal_advice(code: Code, name: str, settings: ServerSettings) -> str:
             "install the newcomer under another name"
         )
     return "read the message and the collector's log; upgrading the collector may help"
+
+
+def _never_accepted_advice(message: str) -> str:
+    """A handshake refused before this server ever accepted the installation: no reinstall talk."""
+    common = (
+        "; after repeated failures a gateway refuses its handshakes for a while (RATE_LIMITED) "
+        "and tells it when to try again"
+    )
+    if "proof did not verify" in message:
+        return (
+            "this server never accepted it: its signed handshake did not verify. Run the server's "
+            "collector version (an older or newer protocol signs differently), make sure nothing "
+            "between it and the gateway rewrites traffic (a TLS-intercepting proxy), and if its "
+            "key file is damaged reinstall it with a fresh --data-dir" + common
+        )
+    if "unacceptable" in message or "encryption public key" in message:
+        return (
+            "this server never accepted it: it sent credentials or keys this server does not accept "
+            "(the message says which); upgrade the collector to the server's version, or reinstall "
+            "it with a fresh --data-dir" + common
+        )
+    return (
+        "this server never accepted it: read the message and the collector's log, and check the "
+        "collector's version against the server's" + common
+    )
 
 
 # --- the session --------------------------------------------------------------------------

@@ -152,6 +152,11 @@ class Transaction:
             query = query.where(CollectorRow.state == state.value)
         return [_collector(row) for row in await self.session.scalars(query)]
 
+    async def pending_addresses(self, limit: int) -> list[str]:
+        """The last remote address of up to `limit` pending collectors (the pending bounds)."""
+        query = sa.select(CollectorRow.remote_address).where(CollectorRow.state == CollectorState.PENDING.value)
+        return list(await self.session.scalars(query.limit(limit)))
+
     async def name_conflicts(self) -> list[NameConflict]:
         rows = await self.session.scalars(
             sa.select(NameConflictRow).order_by(NameConflictRow.name, NameConflictRow.first_seen)

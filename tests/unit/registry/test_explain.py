@@ -204,6 +204,49 @@ def test_an_unknown_name_lists_the_refusals_under_it_recent_as_errors_old_as_his
     assert "srv-A" in explained.findings[1].advice
 
 
+def test_a_collector_refused_for_the_pending_bound_is_told_to_make_room_not_to_reinstall() -> None:
+    message = (
+        "too many collectors waiting for registration from 203.0.113.0/24 (100, the registry's "
+        "--max-pending-per-network is 100); an admin must register or remove some"
+    )
+    explained = explain(None, refusal("pending_limit", uid="uid-9", name="edge-9", message=message), name="edge-9")
+
+    assert codes(explained) == [("never_connected", "error"), ("pending_limit", "error")]
+    finding = explained.findings[1]
+    assert "from 203.0.113.0/24" in finding.message
+    assert "never accepted" in finding.advice and "register" in finding.advice and "remove" in finding.advice
+    assert "--max-pending" in finding.advice and "reinstall" not in finding.advice
+
+
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        ("handshake proof did not verify", ("never accepted", "version", "proxy", "RATE_LIMITED")),
+        (
+            "collector 'edge-9' sent an unacceptable password verifier: argon2id memory cost too high",
+            ("never accepted", "upgrade", "RATE_LIMITED"),
+        ),
+        ("something new", ("never accepted", "log")),
+    ],
+)
+def test_a_collector_never_accepted_gets_advice_for_why_it_was_refused_not_reinstall_advice(
+    message: str, words: tuple[str, ...]
+) -> None:
+    explained = explain(None, refusal(uid="uid-9", name="edge-9", message=message), name="edge-9")
+
+    advice = next(f.advice for f in explained.findings if f.code is Code.AUTH_REFUSED)
+    assert all(word in advice for word in words), advice
+    assert "was reinstalled" not in advice and "accepted before" not in advice
+
+
+def test_a_known_collector_refused_for_its_key_still_gets_the_reinstall_advice() -> None:
+    offline = collector(connected=False, last_seen=NOW - timedelta(minutes=10))
+    explained = explain(offline, refusal())
+
+    advice = next(f.advice for f in explained.findings if f.code is Code.AUTH_REFUSED)
+    assert "accepted before" in advice and "reinstalled" in advice
+
+
 # --- refused handshakes of this collector and of others ---------------------------------
 def test_refusals_after_the_last_contact_are_why_it_is_offline() -> None:
     refused = refusal(count=3)

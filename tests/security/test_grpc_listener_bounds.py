@@ -1,0 +1,58 @@
+"""The gateway's public gRPC listener bounds how many calls one connection may hold."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from outpost.agent.v1 import agent_pb2
+from tests.process_harness import ControlPlane
+from tests.security.test_poll_flood import hello_poll
+
+CONNECT = "/outpost.agent.v1.AgentService/Connect"
+MAX_STREAMS = 2
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> Iterator[ControlPlane]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'outpost.db'}"
+    plane = ControlPlane(tmp_path / "server", url, gateway_args=["--grpc-max-concurrent-streams", str(MAX_STREAMS)])
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+async def _stalled_handshake(channel: grpc.aio.Channel) -> tuple[float, float]:
+    """Send a Hello, never the proof: (when the Challenge came, when the stream ended)."""
+    call = channel.stream_stream(CONNECT)()
+    hello = agent_pb2.PollRequest.FromString(hello_poll()).messages[0]
+    await call.write(hello.SerializeToString())
+    challenge = agent_pb2.ServerMessage.FromString(await call.read())
+    assert challenge.WhichOneof("body") == "challenge"
+    challenged = time.monotonic()
+    while (data := await call.read()) is not grpc.aio.EOF:
+        message = agent_pb2.ServerMessage.FromString(data)
+        if message.WhichOneof("body") == "disconnect":
+            assert message.disconnect.reason == agent_pb2.DISCONNECT_REASON_HANDSHAKE_TIMEOUT
+    return challenged, time.monotonic()
+
+
+async def _three_streams_on_one_connection(address: str) -> list[tuple[float, float]]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        async with asyncio.timeout(60):
+            return await asyncio.gather(*(_stalled_handshake(channel) for _ in range(MAX_STREAMS + 1)))
+
+
+def test_one_connection_gets_no_more_concurrent_streams_than_the_bound(plane: ControlPlane) -> None:
+    spans = sorted(asyncio.run(_three_streams_on_one_connection(plane.gateway_ready["grpc"])))
+
+    # The third stream waited for one of the first two to end before the gateway heard it.
+    first_end = min(end for _, end in spans[:MAX_STREAMS])
+    assert spans[MAX_STREAMS][0] >= first_end
