@@ -17,11 +17,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from outpost.agent.v1 import agent_pb2
+from outpost.backoff import Backoff
 from outpost.registry.v1 import registry_pb2
 from outpost.session import codec
 from outpost.session.collector import Accepted, Closed, CollectorSession
 from services.collector.connection import ConnectionOutcome
-from services.collector.domain.backoff import Backoff
 from services.collector.domain.server_url import parse_server_url
 from services.collector.supervisor import plan_reconnect
 from services.gateway.admission import Admission, FailureLimits
