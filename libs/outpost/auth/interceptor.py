@@ -148,17 +148,17 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             response_serializer=handler.response_serializer,
         )
 
-    def _admission(
-        self, method: str, rule: policy.Rule | None
-    ) -> Callable[[grpc.aio.ServicerContext], Awaitable[Principal]]:
-        async def admit(context: grpc.aio.ServicerContext) -> Principal:
-            principal = await self._principal(method, rule, context)
+    def _admission(self, method: str, rule: policy.Rule | None) -> Callable[..., Awaitable[Principal]]:
+        async def admit(context: grpc.aio.ServicerContext, request: Any = None) -> Principal:
+            principal = await self._principal(method, rule, context, request)
             bind_principal(principal)
             return principal
 
         return admit
 
-    async def _principal(self, method: str, rule: policy.Rule | None, context: grpc.aio.ServicerContext) -> Principal:
+    async def _principal(
+        self, method: str, rule: policy.Rule | None, context: grpc.aio.ServicerContext, request: Any
+    ) -> Principal:
         if rule is None:
             log.error("rpc_without_rule", method=method, advice="add the method to outpost.auth.policy.RULES")
             await self._refuse(
@@ -204,13 +204,26 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             await self._refuse(context=context, method=method, reason=reason, code=status_for(exc), message=str(exc))
             raise AssertionError("unreachable") from exc
         if not rule.permits(principal):
+            message = (
+                f"{principal.name} ({principal.role_label}) may not call {method.rsplit('/', 1)[-1]}: "
+                f"it needs {rule.describe()}"
+            )
+            if rule.audited and self._trail is not None and request is not None:
+                # an authenticated principal trying a change it may not make is evidence
+                await self._audit(
+                    method=method,
+                    principal=principal,
+                    context=context,
+                    request=request,
+                    outcome=grpc.StatusCode.PERMISSION_DENIED.name,
+                    detail=message,
+                )
             await self._refuse(
                 context=context,
                 method=method,
                 reason="permission_denied",
                 code=grpc.StatusCode.PERMISSION_DENIED,
-                message=f"{principal.name} ({principal.role_label}) may not call {method.rsplit('/', 1)[-1]}: "
-                f"it needs {rule.describe()}",
+                message=message,
                 principal=principal.name,
             )
         return principal
@@ -233,13 +246,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self,
         method: str,
         rule: policy.Rule | None,
-        admit: Callable[[grpc.aio.ServicerContext], Awaitable[Principal]],
+        admit: Callable[[grpc.aio.ServicerContext, Any], Awaitable[Principal]],
         inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]],
     ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
         audited = rule is not None and rule.audited and self._trail is not None
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            principal = await admit(context)
+            principal = await admit(context, request)
             if not audited:
                 return await inner(request, context)
             outcome, detail = "ok", ""
