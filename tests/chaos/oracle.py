@@ -63,7 +63,8 @@ def conservation_problems(plane: ControlPlane, expected: Expected) -> list[str]:
         want = expected.ports.get(device["ip"])
         if want is not None and set(device["open_ports"]) != want:
             problems.append(f"{device['ip']}: open ports {sorted(device['open_ports'])}, expected {sorted(want)}")
-    with GatewayClient(Endpoints(gateway=plane.live_gateway().ready["grpc"])) as gateway:
+    endpoints = Endpoints(gateway=plane.live_gateway().ready["admin"], token=plane.admin_token, auth_origin="the test")
+    with GatewayClient(endpoints) as gateway:
         for ip in sorted(set(by_ip) & set(expected.ports)):
             history = gateway.get_device(ip, expected.zone).history
             problems += history_problems(ip, [(c.field, c.old_value, c.new_value) for c in history])
