@@ -279,7 +279,7 @@ class SessionRunner:
         elif isinstance(event, SessionAccepted):
             self._end_unauthenticated()
             structlog.contextvars.bind_contextvars(collector=event.name)
-            zone = self.core.hello.zone if self.core.hello is not None else ""
+            zone = event.zone  # the registered zone: dispatch, inventory and sealing follow it
             self.live = LiveSession(
                 session_id=self.core.session_id,
                 instance_uid=event.instance_uid,

@@ -94,7 +94,7 @@ class Registry:
     ) -> None:
         """Keep the refusal as evidence for `explain` (its own short transaction, bounded table)."""
         refusal = HandshakeRefusal(
-            name=attempt.hello.name,
+            name=outcome.name,
             instance_uid=attempt.hello.instance_uid,
             fingerprint=outcome.fingerprint,
             remote_address=attempt.remote_address,
@@ -114,7 +114,7 @@ class Registry:
         refused: auth.Refused | None,
         now: datetime,
     ) -> auth.AuthOutcome:
-        refused = refused or auth.check_known_key(attempt, known)
+        refused = refused or auth.check_known_key(attempt, known) or auth.check_known_identity(attempt, known)
         if refused is not None:
             await tx.record_error(known.instance_uid, refused.message, now)
             return self._outcome(attempt, known, refused)
@@ -170,6 +170,7 @@ class Registry:
     ) -> auth.AuthOutcome:
         return auth.AuthOutcome(
             name=collector.name if collector else attempt.hello.name,
+            zone=collector.zone if collector else "",
             instance_uid=attempt.hello.instance_uid,
             fingerprint=handshake.fingerprint(attempt.hello.public_key),
             refused=refused,
@@ -200,7 +201,7 @@ class Registry:
             return
         metrics.AUTHENTICATIONS.labels("accepted").inc()
         if outcome.created:
-            log.info("collector_announced", zone=attempt.hello.zone, **fields)
+            log.info("collector_announced", zone=outcome.zone, **fields)
         log.info("collector_authenticated", state=str(outcome.state), **fields)
 
     # --- admin decisions -----------------------------------------------------------------

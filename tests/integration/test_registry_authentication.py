@@ -64,7 +64,7 @@ async def test_known_collector_reconnecting_is_accepted_in_its_state_and_updated
     async with running_registry(database_url) as registry:
         collector = await announce(registry, "edge-7")
         first = await get(registry, "edge-7")
-        collector.zone, collector.version = "site-b", "2.1.0"
+        collector.version = "2.1.0"
 
         response = await collector.authenticate(registry, remote_address="192.0.2.1:1")
 
@@ -72,7 +72,8 @@ async def test_known_collector_reconnecting_is_accepted_in_its_state_and_updated
         assert response.state == CS.COLLECTOR_STATE_PENDING
         assert response.revision == first.revision
         again = await get(registry, "edge-7")
-        assert (again.zone, again.version, again.remote_address) == ("site-b", "2.1.0", "192.0.2.1:1")
+        assert (again.zone, again.version, again.remote_address) == ("dmz", "2.1.0", "192.0.2.1:1")
+        assert (response.name, response.zone) == ("edge-7", "dmz")
         assert again.first_seen == first.first_seen
         assert again.last_seen.ToDatetime() >= first.last_seen.ToDatetime()
 

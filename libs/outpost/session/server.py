@@ -104,6 +104,8 @@ class SessionAccepted:
     instance_uid: str
     name: str
     state: ServerState
+    zone: str = ""
+    """The registered name and zone (the registry's), never the hello's."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,11 @@ class AuthDecision:
     heartbeat_interval: float = 30.0
     revision: int = 0
     reason: str = ""
+    name: str = ""
+    zone: str = ""
+    """When accepted: the collector's name and zone as the registry holds them (the admin's
+    decision). The session uses these, never the hello's; an empty name means the hello's
+    (a registry that predates canonical identities)."""
 
 
 @dataclass
@@ -302,7 +309,8 @@ class ServerSession:
         self._heartbeat_interval = _wire_interval(decision.heartbeat_interval or self.config.heartbeat_interval)
         self.fingerprint = decision.fingerprint
         self.last_received = max(self.last_received, now)
-        self._events.append(SessionAccepted(self.hello.instance_uid, self.hello.name, state))
+        name = decision.name or self.hello.name
+        self._events.append(SessionAccepted(self.hello.instance_uid, name, state, decision.zone))
         self._enter(state, reason, changed_by="", first=True)
 
     def state_changed(self, state: ServerState, reason: str, changed_by: str, revision: int) -> None:

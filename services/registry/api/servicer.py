@@ -54,6 +54,9 @@ REFUSAL_TO_PROTO = {
     auth.Refusal.AUTHENTICATION_FAILED: R.DISCONNECT_REASON_AUTHENTICATION_FAILED,
     auth.Refusal.BOUND_TO_OTHER_INSTANCE: R.DISCONNECT_REASON_BOUND_TO_OTHER_INSTANCE,
     auth.Refusal.NAME_CONFLICT: R.DISCONNECT_REASON_NAME_CONFLICT,
+    # The collector must be restarted with its registered name and zone: an operator's fix,
+    # like a wrong password (the message names both values).
+    auth.Refusal.IDENTITY_CHANGED: R.DISCONNECT_REASON_AUTHENTICATION_FAILED,
 }
 KIND_TO_PROTO = {
     EventKind.STATE_CHANGED: registry_pb2.EVENT_KIND_STATE_CHANGED,
@@ -107,6 +110,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             state_reason=outcome.state_reason,
             state_changed_by=outcome.state_changed_by,
         )
+        if outcome.accepted:
+            response.name = outcome.name
+            response.zone = outcome.zone
         if outcome.state is not None:
             response.state = STATE_TO_PROTO[outcome.state]
         if outcome.refused is not None:
@@ -379,6 +385,7 @@ def _event(e: CollectorEvent) -> registry_pb2.CollectorEvent:
         kind=KIND_TO_PROTO[e.kind],
         instance_uid=e.instance_uid,
         name=e.name,
+        zone=e.zone,
         reason=e.reason,
         changed_by=e.changed_by,
     )

@@ -10,6 +10,13 @@ The checks run in this order, cheapest and most fundamental first:
 4. a known collector (same `instance_uid`) presents the public key on record, and the
    encryption key on record (a collector that had none may announce one, once: the
    proof covers it, so only the identity key's holder can);
+4b. and the name and zone on record: a collector's name and zone are fixed when it first
+   announces itself and, once registered, are the admin's decision. A hello that says
+   otherwise is refused with both values named, never applied (a collector restarted
+   with `--zone prod` must not move itself into prod's runs, inventory and credentials).
+   This holds for pending collectors too: what the admin reviews in the pending list is
+   what they register; a collector installed with a wrong name or zone is removed and
+   announces itself again;
 5. an unknown collector does not ask for a name another collector already holds
    (the first one keeps it; the newcomer is recorded as a name conflict for admins);
 6. otherwise an unknown collector is stored as pending.
@@ -35,6 +42,7 @@ class Refusal(enum.Enum):
     AUTHENTICATION_FAILED = "authentication_failed"
     BOUND_TO_OTHER_INSTANCE = "bound_to_other_instance"
     NAME_CONFLICT = "name_conflict"
+    IDENTITY_CHANGED = "identity_changed"
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,8 @@ class AuthOutcome:
     name: str
     instance_uid: str
     fingerprint: str
+    zone: str = ""
+    """The zone on record (the admin's decision); empty when refused before one was known."""
     refused: Refused | None = None
     state: CollectorState | None = None
     revision: int = 0
@@ -162,6 +172,27 @@ def check_known_key(attempt: AuthAttempt, known: Collector) -> Refused | None:
             Refusal.AUTHENTICATION_FAILED,
             f"encryption public key does not match the one on record for collector '{known.name}'; "
             "restore its encryption.key, or remove it and register the reinstalled collector",
+        )
+    return None
+
+
+def check_known_identity(attempt: AuthAttempt, known: Collector) -> Refused | None:
+    """Step 4b: the name and zone on record are the collector's; a hello cannot change them."""
+    hello = attempt.hello
+    where = "is registered" if known.registered_at is not None else "announced itself"
+    if hello.name != known.name:
+        return Refused(
+            Refusal.IDENTITY_CHANGED,
+            f"collector '{known.name}' {where} under the name '{known.name}'; this hello says '{hello.name}' "
+            f"— an admin decides names: restart it with --name {known.name}, or remove it and register "
+            "the reinstalled collector",
+        )
+    if hello.zone != known.zone:
+        return Refused(
+            Refusal.IDENTITY_CHANGED,
+            f"collector '{known.name}' {where} in zone '{known.zone}'; this hello says '{hello.zone}' "
+            f"— an admin decides zones: restart it with --zone {known.zone}, or remove it and register "
+            "the reinstalled collector",
         )
     return None
 

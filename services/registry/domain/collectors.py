@@ -112,6 +112,8 @@ class CollectorEvent:
     state: CollectorState | None = None
     reason: str = ""
     changed_by: str = ""
+    zone: str = ""
+    """The registered zone, so gateways route by the admin's decision."""
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ class Code(enum.StrEnum):
     AUTH_REFUSED = "auth_refused"
     BOUND_ELSEWHERE = "bound_elsewhere"
     NAME_CONFLICT = "name_conflict"
+    IDENTITY_CHANGED = "identity_changed"
+    """Its hello named another name or zone than the one on record."""
     REFUSED = "refused"
     """A refusal reason this version does not know (written by a newer replica)."""
     LIVE = "live"
@@ -79,6 +81,7 @@ _REFUSAL_CODES = {
     Refusal.AUTHENTICATION_FAILED.value: Code.AUTH_REFUSED,
     Refusal.BOUND_TO_OTHER_INSTANCE.value: Code.BOUND_ELSEWHERE,
     Refusal.NAME_CONFLICT.value: Code.NAME_CONFLICT,
+    Refusal.IDENTITY_CHANGED.value: Code.IDENTITY_CHANGED,
 }
 
 
@@ -269,6 +272,12 @@ def _refusal_advice(code: Code, name: str, settings: ServerSettings) -> str:
             "see `outpostctl collectors conflicts`: if the collector holding the name was replaced, "
             f"`outpostctl collectors remove {name}` and let the new one announce itself; otherwise "
             "install the newcomer under another name"
+        )
+    if code is Code.IDENTITY_CHANGED:
+        return (
+            "a collector's name and zone are decided when it is registered, never by its hello: restart it "
+            "with the name and zone on record; to move it, "
+            f"`outpostctl collectors remove {name}` and register it again under the new ones"
         )
     return "read the message and the collector's log; upgrading the collector may help"
 

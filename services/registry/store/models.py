@@ -112,6 +112,8 @@ class CollectorEventRow(Base):
     kind: Mapped[str] = mapped_column(sa.String(16))
     instance_uid: Mapped[str] = mapped_column(sa.String(256))
     name: Mapped[str] = mapped_column(sa.String(256))
+    # The collector's zone when the event was written (0004); "" for older events.
+    zone: Mapped[str] = mapped_column(sa.String(256), default="")
     state: Mapped[str] = mapped_column(sa.String(16))
     reason: Mapped[str] = mapped_column(sa.Text(), default="")
     changed_by: Mapped[str] = mapped_column(sa.String(256), default="")

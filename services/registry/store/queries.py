@@ -179,13 +179,15 @@ class Transaction:
         await self.session.execute(sa.insert(CollectorRow).values(**values))
 
     async def record_connection(self, attempt: AuthAttempt, now: datetime) -> None:
-        """An accepted handshake: where the collector is now; pending ones may re-key creds."""
+        """An accepted handshake: where the collector is now; pending ones may re-key creds.
+
+        Never its name or zone: those are fixed (`authentication.check_known_identity`).
+        """
         hello = attempt.hello
         await self.session.execute(
             sa.update(CollectorRow)
             .where(CollectorRow.instance_uid == hello.instance_uid)
             .values(
-                zone=hello.zone,
                 version=hello.version,
                 remote_address=attempt.remote_address,
                 transport=attempt.transport,
@@ -314,6 +316,7 @@ class Transaction:
                 kind=kind.value,
                 instance_uid=collector.instance_uid,
                 name=collector.name,
+                zone=collector.zone,
                 state=change.state.value,
                 reason=change.reason,
                 changed_by=change.changed_by,
@@ -421,6 +424,7 @@ def _event(row: CollectorEventRow) -> CollectorEvent:
         kind=EventKind(row.kind),
         instance_uid=row.instance_uid,
         name=row.name,
+        zone=row.zone,
         state=CollectorState(row.state),
         reason=row.reason,
         changed_by=row.changed_by,
