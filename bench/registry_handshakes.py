@@ -60,7 +60,7 @@ class Caller:
     async def authenticate(self, identity: CollectorIdentity, deadline: float) -> str:
         """The call's outcome: "accepted", "refused" or the gRPC status name."""
         hello = identity.hello("svc-bench", self.verifier)
-        nonce = secrets.token_bytes(handshake.NONCE_BYTES)
+        nonce = handshake.new_nonce(int(time.time() * 1000))
         request = registry_pb2.AuthenticateCollectorRequest(
             hello=hello,
             nonce=nonce,

@@ -25,7 +25,7 @@ import grpc
 import structlog
 
 from outpost.agent.v1 import agent_pb2
-from outpost.session import codec
+from outpost.session import codec, handshake
 from outpost.session.errors import RemoteProtocolError
 from outpost.session.server import (
     AuthDecision,
@@ -116,7 +116,7 @@ class SessionRunner:
                 heartbeat_interval=ctx.heartbeat_interval,
             ),
             session_id=session_id,
-            nonce=secrets.token_bytes(32),
+            nonce=handshake.new_nonce(int(time.time() * 1000)),
             now=loop.time(),
         )
         self.inbox: asyncio.Queue[object] = asyncio.Queue(INBOX_SIZE)

@@ -66,6 +66,7 @@ class Registry:
         self._hub = hub
         self.info = info
         self._now = clock
+        self._nonces_purged_at: datetime | None = None
 
     # --- handshakes (gateways) -----------------------------------------------------------
     async def authenticate(self, attempt: auth.AuthAttempt) -> auth.AuthOutcome:
@@ -74,7 +75,11 @@ class Registry:
         if problem is not None:
             raise errors.InvalidArgument(problem)
         now = self._now()
-        refused = auth.check_handshake(attempt, self.info.server_instance)
+        refused = auth.check_handshake(attempt, self.info.server_instance) or auth.check_nonce_fresh(attempt, now)
+        if refused is None:
+            await self._purge_nonces(now)
+            if not await self._store.use_nonce(attempt.nonce, auth.nonce_kept_until(attempt, now)):
+                refused = auth.replayed_nonce()
         outcome: auth.AuthOutcome | None = None
         async with self._store.write(exclusive=False) as tx:
             known = await tx.collector_by_uid(attempt.hello.instance_uid)
@@ -88,6 +93,14 @@ class Registry:
             await self._record_refusal(attempt, outcome, outcome.refused, now)
         self._record(attempt, outcome)
         return outcome
+
+    async def _purge_nonces(self, now: datetime) -> None:
+        """Delete expired nonces, at most once per `NONCE_MAX_AGE` on this replica."""
+        if self._nonces_purged_at is not None and now - self._nonces_purged_at < auth.NONCE_MAX_AGE:
+            return
+        self._nonces_purged_at = now
+        purged = await self._store.purge_nonces(now)
+        log.debug("handshake_nonces_purged", purged=purged)
 
     async def _record_refusal(
         self, attempt: auth.AuthAttempt, outcome: auth.AuthOutcome, refused: auth.Refused, now: datetime

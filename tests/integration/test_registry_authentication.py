@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -143,7 +142,7 @@ async def test_replayed_handshake_is_refused(database_url: str) -> None:
 
         replayed = registry_pb2.AuthenticateCollectorRequest()
         replayed.CopyFrom(recorded)
-        replayed.nonce = os.urandom(handshake.NONCE_BYTES)  # the gateway's fresh challenge
+        replayed.nonce = handshake.new_nonce(int(datetime.now(UTC).timestamp() * 1000))  # the gateway's fresh challenge
         response = await registry.stub.AuthenticateCollector(replayed)
 
         assert response.decision == REFUSED

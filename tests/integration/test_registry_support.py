@@ -11,7 +11,6 @@ collector does (`outpost.session.handshake.sign` over the transcript).
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -48,6 +47,8 @@ class RunningRegistry:
     port: int
     channel: grpc.aio.Channel
     stub: registry_pb2_grpc.RegistryServiceStub
+    clock: Callable[[], datetime] = utc_now
+    """The registry's clock: handshakes take their nonce's issue time from it."""
 
     @property
     def server_instance(self) -> str:
@@ -78,7 +79,7 @@ async def running_registry(
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield RunningRegistry(server, port, channel, registry_pb2_grpc.RegistryServiceStub(channel))
+        yield RunningRegistry(server, port, channel, registry_pb2_grpc.RegistryServiceStub(channel), clock or utc_now)
     finally:
         await channel.close()
         await server.stop(0)
@@ -139,10 +140,13 @@ class FakeCollector:
         gateway_id: str = "gw-1",
         session_id: str | None = None,
         transport: str = "grpc",
+        issued_at: datetime | None = None,
     ) -> registry_pb2.AuthenticateCollectorRequest:
-        """A correctly signed handshake over a fresh nonce, as a gateway forwards it."""
+        """A correctly signed handshake over a fresh nonce (issued now, or at `issued_at`),
+        as a gateway forwards it."""
         hello = self.hello()
-        nonce = nonce or os.urandom(handshake.NONCE_BYTES)
+        issued_ms = int((issued_at or utc_now()).timestamp() * 1000)
+        nonce = nonce or handshake.new_nonce(issued_ms)
         return registry_pb2.AuthenticateCollectorRequest(
             hello=hello,
             nonce=nonce,
@@ -156,6 +160,7 @@ class FakeCollector:
     async def authenticate(
         self, registry: RunningRegistry, **kwargs: Any
     ) -> registry_pb2.AuthenticateCollectorResponse:
+        kwargs.setdefault("issued_at", registry.clock())
         request = self.request(registry.server_instance, **kwargs)
         response: registry_pb2.AuthenticateCollectorResponse = await registry.stub.AuthenticateCollector(request)
         return response

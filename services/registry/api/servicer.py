@@ -99,6 +99,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             gateway_id=request.gateway_id,
             session_id=request.session_id,
             transport=request.transport,
+            nonce=request.nonce,
+            nonce_issued_at=_nonce_issued_at(request.nonce),
         )
         outcome = await self._registry.authenticate(attempt)
         response = registry_pb2.AuthenticateCollectorResponse(
@@ -377,6 +379,14 @@ def _collector(c: Collector) -> registry_pb2.Collector:
         clock_skew_ms=c.clock_skew_ms or 0,
         spool=None if c.spool is None else _spool_message(c.spool),
     )
+
+
+def _nonce_issued_at(nonce: bytes) -> datetime:
+    """The issue time a challenge nonce carries; the epoch (refused as stale) when unreadable."""
+    try:
+        return datetime.fromtimestamp(handshake.nonce_issued_at_ms(nonce) / 1000, UTC)
+    except (OverflowError, ValueError, OSError):
+        return datetime.fromtimestamp(0, UTC)
 
 
 def _event(e: CollectorEvent) -> registry_pb2.CollectorEvent:

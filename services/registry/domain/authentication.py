@@ -4,6 +4,10 @@ The checks run in this order, cheapest and most fundamental first:
 
 1. the Ed25519 proof over the transcript (hello fields + the gateway's fresh nonce +
    this server instance) verifies — checked at the wire edge, passed in as `proof_valid`;
+1b. the nonce was issued within `NONCE_MAX_AGE` of the registry's clock (its first 8
+   bytes, see `outpost.session.handshake`), and — checked against the database, after
+   every check here passed — was never accepted before: a captured handshake replays
+   neither later nor twice;
 2. the collector is not bound to another server instance;
 3. its password verifier is a well-formed argon2id string with capped costs, and its
    encryption public key, if any, is a 32-byte X25519 key;
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from services.registry.domain.collectors import Collector, CollectorState, SpoolStatus
 from services.registry.domain.verifier import verifier_problem
@@ -36,6 +41,14 @@ from services.registry.domain.verifier import verifier_problem
 MAX_IDENTITY_CHARS = 256
 MAX_TRANSPORT_CHARS = 64
 ENCRYPTION_KEY_BYTES = 32
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NONCE_MAX_AGE = timedelta(seconds=120)
+"""A nonce older than this is refused. It must exceed the gateways' handshake timeout
+(10 s by default) plus the time a handshake waits for the registry, with room for clock
+differences between gateways and registry."""
+NONCE_MAX_AHEAD = timedelta(seconds=30)
+"""A nonce issued this far after the registry's clock is tolerated (gateway clocks ahead)."""
 
 
 class Refusal(enum.Enum):
@@ -72,6 +85,10 @@ class AuthAttempt:
     gateway_id: str
     session_id: str
     transport: str
+    nonce: bytes = b""
+    """The gateway's challenge nonce the proof covers; single use."""
+    nonce_issued_at: datetime = EPOCH
+    """The issue time the nonce carries (`outpost.session.handshake.nonce_issued_at_ms`)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +170,38 @@ def check_handshake(attempt: AuthAttempt, server_instance: str) -> Refused | Non
             f"an X25519 key has {ENCRYPTION_KEY_BYTES}",
         )
     return None
+
+
+def check_nonce_fresh(attempt: AuthAttempt, now: datetime) -> Refused | None:
+    """Step 1b (time): the nonce the proof covers was issued within the window around `now`."""
+    age = now - attempt.nonce_issued_at
+    if age > NONCE_MAX_AGE:
+        return Refused(
+            Refusal.AUTHENTICATION_FAILED,
+            f"handshake nonce was issued {int(age.total_seconds())} s ago (at most "
+            f"{int(NONCE_MAX_AGE.total_seconds())} s are accepted): a replayed handshake, or a gateway whose "
+            "clock is behind the registry's",
+        )
+    if -age > NONCE_MAX_AHEAD:
+        return Refused(
+            Refusal.AUTHENTICATION_FAILED,
+            f"handshake nonce was issued {int(-age.total_seconds())} s in the future: a gateway whose clock is "
+            "ahead of the registry's",
+        )
+    return None
+
+
+def replayed_nonce() -> Refused:
+    """Step 1b (once): the nonce was accepted before."""
+    return Refused(
+        Refusal.AUTHENTICATION_FAILED,
+        "handshake nonce was already used: a replayed handshake (each challenge is good for one proof)",
+    )
+
+
+def nonce_kept_until(attempt: AuthAttempt, now: datetime) -> datetime:
+    """How long an accepted nonce must be remembered: until it would be refused as stale."""
+    return max(attempt.nonce_issued_at, now) + NONCE_MAX_AGE
 
 
 def check_known_key(attempt: AuthAttempt, known: Collector) -> Refused | None:

@@ -46,6 +46,7 @@ from services.registry.store.models import (
     CollectorEventRow,
     CollectorRow,
     CredentialRow,
+    HandshakeNonceRow,
     NameConflictRow,
     ServerInstanceRow,
 )
@@ -94,6 +95,26 @@ class RegistryStore:
     async def newest_revision(self) -> int:
         async with self.read() as tx:
             return await tx.newest_revision()
+
+    async def use_nonce(self, nonce: bytes, expires_at: datetime) -> bool:
+        """Record `nonce` as used; False when it was used before (on any replica).
+
+        Its own transaction: the unique key decides, and a failed insert rolls back nothing
+        else. On PostgreSQL a concurrent insert of the same nonce waits for the first and
+        then fails, so exactly one of two simultaneous replays wins.
+        """
+        try:
+            async with self.write(exclusive=False) as tx:
+                tx.session.add(HandshakeNonceRow(nonce=nonce.hex(), expires_at=expires_at))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    async def purge_nonces(self, now: datetime) -> int:
+        """Forget nonces past their expiry (they are refused as stale by then)."""
+        async with self.write(exclusive=False) as tx:
+            result = await tx.session.execute(sa.delete(HandshakeNonceRow).where(HandshakeNonceRow.expires_at < now))
+            return int(cast(sa.CursorResult[Any], result).rowcount or 0)
 
     async def events_after(self, revision: int, limit: int) -> list[CollectorEvent]:
         async with self.read() as tx:
