@@ -218,11 +218,15 @@ class Registry:
         log.info("collector_authenticated", state=str(outcome.state), **fields)
 
     # --- admin decisions -----------------------------------------------------------------
-    async def register(self, name: str, *, username: str, password: str, enable: bool, actor: str) -> Collector:
+    async def register(
+        self, name: str, *, username: str, password: str, enable: bool, actor: str, fingerprint: str = ""
+    ) -> Collector:
         """Check the install-time credentials, then move a pending collector out of pending.
 
-        argon2 runs outside any transaction (it is slow by design); the write then checks
-        that nothing changed meanwhile, so the admin's check covers what gets registered.
+        The password is checked for the key on record (ADR 0011), and when the admin named
+        the key's `fingerprint`, against that too. argon2 runs outside any transaction (it
+        is slow by design); the write then checks that nothing changed meanwhile, so the
+        admin's check covers what gets registered.
         """
         name = rules.require_name(name)
         async with self._store.read() as tx:
@@ -230,10 +234,12 @@ class Registry:
         if collector is None:
             raise rules.not_found(name)
         rules.plan_registration(collector, enable=enable, actor=actor)
+        rules.check_fingerprint(collector, fingerprint)
         matched = await asyncio.to_thread(
             credentials_match,
             stored_username=collector.username,
             verifier=collector.password_verifier,
+            public_key=collector.public_key,
             username=username,
             password=password,
         )
@@ -249,10 +255,12 @@ class Registry:
             if current is None:
                 raise rules.not_found(name)
             change = rules.plan_registration(current, enable=enable, actor=actor)
-            if (current.instance_uid, current.username, current.password_verifier) != (
+            rules.check_fingerprint(current, fingerprint)
+            if (current.instance_uid, current.username, current.password_verifier, current.public_key) != (
                 collector.instance_uid,
                 collector.username,
                 collector.password_verifier,
+                collector.public_key,
             ):
                 raise errors.FailedPrecondition(
                     f"collector '{name}' reconnected with new credentials while being registered; try again"

@@ -82,7 +82,7 @@ async def test_pending_collector_reinstalled_with_a_new_password_registers_with_
 ) -> None:
     async with running_registry(database_url) as registry:
         collector = await announce(registry, "edge-7")
-        collector.verifier = FakeCollector("x", password="the-new-password").verifier
+        collector.verifier = collector.verifier_for("the-new-password")
         await collector.authenticate(registry)
 
         with pytest.raises(grpc.aio.AioRpcError) as refused:

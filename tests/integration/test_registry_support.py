@@ -4,7 +4,7 @@
 `services.registry.app.build_server` against the `database_url` fixture (SQLite and
 PostgreSQL) and hands back a stub on a real channel; give it a `ManualClock` to move the
 registry's time instead of sleeping. `FakeCollector` holds a real
-Ed25519 key pair and a real argon2id verifier, and builds handshakes the way the
+Ed25519 key pair and a real argon2id verifier bound to that key, and builds handshakes the way the
 collector does (`outpost.session.handshake.sign` over the transcript).
 """
 
@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from outpost.agent.v1 import agent_pb2
+from outpost.registration import verifier_input
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
 from services.registry.app import RegistryConfig, RegistryServer, build_server
@@ -108,7 +109,11 @@ class FakeCollector:
         self.instance_uid = instance_uid or str(uuid.uuid4())
         self.key = key or Ed25519PrivateKey.generate()
         self.bound_server_instance = bound_server_instance
-        self.verifier = verifier if verifier is not None else FAST_HASHER.hash(password)
+        self.verifier = verifier if verifier is not None else self.verifier_for(password)
+
+    def verifier_for(self, password: str) -> str:
+        """The verifier the collector computes: argon2id of `password` bound to its key (ADR 0011)."""
+        return FAST_HASHER.hash(verifier_input(username=self.username, public_key=self.public_key, password=password))
 
     @property
     def public_key(self) -> bytes:

@@ -174,6 +174,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             password=request.password,
             enable=request.enable,
             actor=request.actor,
+            fingerprint=request.fingerprint,
         )
         return registry_pb2.RegisterCollectorResponse(collector=_collector(collector))
 
