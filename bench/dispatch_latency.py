@@ -13,7 +13,7 @@ processes would be ~7 GiB of RSS at 75 MiB each, and measure the machine). Each
 answers a run with RUNNING then SUCCEEDED at once, without scanning.
 
 1. Enrollment: every collector connects and waits PENDING; an admin's RegisterCollector
-   (enable) for each, with one cheap shared argon2 verifier (as `idle_sessions.py` does);
+   (enable) for each, with one cheap argon2 verifier per collector (as `idle_sessions.py` does);
    all go live and stay connected. One discovery per collector (`--collector` it,
    target one loopback address, one port, probes tcp).
 2. Bare baseline: round trips to the scheduler from here, one at a time and 100 at once:
@@ -51,7 +51,6 @@ import psutil
 from _discovery_collector import Arrival, DispatchCollector
 from _discovery_plane import ControlPlane, register_collectors, start_control_plane
 from _discovery_report import REPO, Spread, percentile, write_results
-from argon2 import PasswordHasher, Type
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harness.bare_servers import OWN_CONNECTION
 from harness.idle_collector import CollectorIdentity
@@ -108,7 +107,7 @@ def _timestamp(value: Any) -> float:
 # --- enrollment -------------------------------------------------------------------------------
 async def enroll(plane: ControlPlane, count: int, transport: str) -> list[DispatchCollector]:
     """`count` collectors connected, registered and live; closed again if anything fails."""
-    verifier = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID).hash(PASSWORD)
+    verifier = PASSWORD  # hello() binds it to each key (ADR 0011)
     identities = [CollectorIdentity.generate(f"bench-{i:03d}") for i in range(count)]
     url = parse_server_url(plane.url(transport))
     collectors: list[DispatchCollector] = []

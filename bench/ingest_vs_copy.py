@@ -14,8 +14,8 @@ scheduler and gateway run as real processes on it (each service in its own schem
 in production). The collectors live in this process: `harness.batch_collector.BatchCollector`,
 the real `CollectorSession` over the real collector transport (`--transport`, gRPC by
 default; each collector its own TCP connection), its own key and instance uid, enrolled
-as in the other benches (announce, RegisterCollector with enable, one cheap shared
-argon2 verifier). By default each collector has its own zone (`--zones per-collector`,
+as in the other benches (announce, RegisterCollector with enable, one cheap
+argon2 verifier per collector). By default each collector has its own zone (`--zones per-collector`,
 ADR 0007's common deployment: the gateway serializes commits per zone); `--zones shared`
 puts all of them in one.
 
@@ -77,7 +77,7 @@ import grpc
 import psutil
 from harness.bare_servers import OWN_CONNECTION
 from harness.batch_collector import SEND_WINDOW, BatchCollector
-from harness.enroll import USERNAME, cheap_verifier, close_all, enroll
+from harness.enroll import PASSWORD, USERNAME, close_all, enroll
 from harness.idle_collector import CollectorIdentity
 from harness.machine import finish, machine, markdown_table, raise_fd_limit
 from harness.plane import ADMIN_DSN, Plane, TempDatabase
@@ -413,7 +413,7 @@ async def run(args: argparse.Namespace, plane: Plane, database: TempDatabase, wo
             results["settings"]["postgres_version"] = f"{server_version.major}.{server_version.minor}"
             await prepare_copy_tables(conn)
             stub = scheduler_pb2_grpc.SchedulerServiceStub(channel)
-            verifier = cheap_verifier()
+            verifier = PASSWORD  # hello() binds it to each key (ADR 0011)
             url = parse_server_url(plane.url(args.transport))
 
             def make(i: int) -> BatchCollector:

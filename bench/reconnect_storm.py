@@ -19,7 +19,7 @@ TCP connection), with its own keys and instance uid, in one zone.
 
 1. Enrollment (not measured): collectors start 25 at a time, each waiting until its
    first handshake was answered (PENDING); an admin's RegisterCollector(enable) for each
-   (one cheap shared argon2 verifier, as in the other benches); all go live.
+   (one cheap argon2 verifier per collector, bound to its key, as in the other benches); all go live.
 2. Per `--variants` entry, with all N live: the gateway is sent SIGTERM (it drains:
    refuses new sessions, tells every session to reconnect, exits) or SIGKILL, and is
    started again on the same ports the moment the old process has exited (as a service
@@ -71,7 +71,7 @@ import psutil
 from harness.bare_servers import OWN_CONNECTION
 from harness.connections import _peak_rate, _percentile
 from harness.control_plane import Child
-from harness.enroll import ANNOUNCE_IN_FLIGHT, USERNAME, cheap_verifier, register_all
+from harness.enroll import ANNOUNCE_IN_FLIGHT, PASSWORD, USERNAME, register_all
 from harness.fleet import BareMember, Member, Recorder, quiet_logs
 from harness.machine import finish, machine, markdown_table, raise_fd_limit
 from harness.plane import ADMIN_DSN, Plane, Restart, TempDatabase, stop_async, wait_ready
@@ -298,7 +298,7 @@ async def run(args: argparse.Namespace, plane: Plane, database: TempDatabase | N
             "gateway_args": plane.gateway_args,
             "heartbeat_interval_seconds": plane.heartbeat_interval,
             "fd_limit": list(fds),
-            "verifier": "argon2id t=1 m=8192 p=1, one shared by all collectors",
+            "verifier": "argon2id t=1 m=8 p=1, one per collector, bound to its key",
         },
     }
     step = _stepper()
@@ -309,7 +309,7 @@ async def run(args: argparse.Namespace, plane: Plane, database: TempDatabase | N
         plane.database_url = args.database_url
     await step("registry, scheduler, gateway", plane.start)
     recorder = Recorder()
-    verifier = cheap_verifier()
+    verifier = PASSWORD  # hello() binds it to each key (ADR 0011)
     url = parse_server_url(plane.url(args.transport))
     members = [
         Member(

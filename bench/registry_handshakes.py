@@ -35,7 +35,6 @@ from typing import Any
 
 import grpc
 import psutil
-from argon2 import PasswordHasher, Type
 from harness.control_plane import ControlPlane
 from harness.idle_collector import CollectorIdentity
 from harness.machine import finish, machine, markdown_table
@@ -60,7 +59,7 @@ class Caller:
     async def authenticate(self, identity: CollectorIdentity, deadline: float) -> str:
         """The call's outcome: "accepted", "refused" or the gRPC status name."""
         hello = identity.hello("svc-bench", self.verifier)
-        nonce = secrets.token_bytes(handshake.NONCE_BYTES)
+        nonce = handshake.new_nonce(int(time.time() * 1000))
         request = registry_pb2.AuthenticateCollectorRequest(
             hello=hello,
             nonce=nonce,
@@ -124,7 +123,7 @@ async def wait_idle(pid: int, timeout: float = 30.0) -> None:
 
 async def run(levels: list[int], workdir: Path) -> dict[str, Any]:
     plane = ControlPlane(workdir)
-    verifier = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID).hash("bench")
+    verifier = "bench"  # the password: hello() binds a verifier of it to each key (ADR 0011)
     results: dict[str, Any] = {
         "figure": "registry_handshakes",
         "machine": machine(),

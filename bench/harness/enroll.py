@@ -3,8 +3,8 @@
 What `idle_sessions.py` and `dispatch_latency.py` do, for any `IdleCollector` subclass:
 every collector connects and waits PENDING (a few at a time, retrying a refused
 handshake after a second, as a real collector would), then `RegisterCollector(enable)`
-for each (the registry verifies the password with argon2 per call, so all collectors
-share one deliberately cheap verifier, see `cheap_verifier`), and each connected
+for each (the registry verifies the password with argon2 per call, so every collector's
+verifier, bound to its key, is deliberately cheap: `CollectorIdentity.verifier`), and each connected
 session goes ENABLED through the gateway's registry watch. None of it is measured.
 """
 
@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import grpc
-from argon2 import PasswordHasher, Type
 
 from harness.idle_collector import IdleCollector
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
@@ -30,11 +29,6 @@ REGISTER_IN_FLIGHT = 4
 CONNECT_TIMEOUT = 120.0
 
 C = TypeVar("C", bound=IdleCollector)
-
-
-def cheap_verifier(password: str = PASSWORD) -> str:
-    """One argon2id verifier for every bench collector (t=1, m=8 MiB): enrollment, not argon2."""
-    return PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID).hash(password)
 
 
 async def register_all(

@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from argon2 import PasswordHasher, Type
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from outpost.agent.v1 import agent_pb2
+from outpost.registration import verifier_input
 from outpost.session.codec import decode_server_message
 from outpost.session.collector import Closed, CollectorSession, CollectorState
 from outpost.session.errors import RemoteProtocolError
@@ -31,6 +33,8 @@ from services.collector.domain.server_url import ServerUrl
 from services.collector.transport import CLOSE_TIMEOUT, ClientTls, Transport, TransportError, open_transport
 
 PLAIN = ClientTls()
+BENCH_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
+"""The cheapest argon2id the registry accepts: the benches measure enrollment, not argon2."""
 
 
 @dataclass
@@ -41,12 +45,25 @@ class CollectorIdentity:
     instance_uid: str
     key: Ed25519PrivateKey
     bound_server_instance: str = ""
+    _verifiers: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def generate(cls, name: str) -> CollectorIdentity:
         return cls(name, str(uuid.uuid4()), Ed25519PrivateKey.generate())
 
-    def hello(self, username: str, password_verifier: str) -> agent_pb2.Hello:
+    @property
+    def public_key(self) -> bytes:
+        return self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def verifier(self, username: str, password: str) -> str:
+        """The password's argon2id verifier bound to this key (ADR 0011), computed once."""
+        if (username, password) not in self._verifiers:
+            bound = verifier_input(username=username, public_key=self.public_key, password=password)
+            self._verifiers[username, password] = BENCH_HASHER.hash(bound)
+        return self._verifiers[username, password]
+
+    def hello(self, username: str, password: str) -> agent_pb2.Hello:
+        """What this collector says, with a verifier of `password` bound to its key."""
         return agent_pb2.Hello(
             protocol_version=PROTOCOL_VERSION,
             capabilities=["state_change.v1"],
@@ -55,9 +72,9 @@ class CollectorIdentity:
             zone="bench",
             version=VERSION,
             bound_server_instance=self.bound_server_instance,
-            public_key=self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
+            public_key=self.public_key,
             username=username,
-            password_verifier=password_verifier,
+            password_verifier=self.verifier(username, password),
         )
 
 

@@ -10,6 +10,7 @@ collector is or is not live and exits 0 only when it is, so scripts can gate on 
 from __future__ import annotations
 
 import enum
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -159,15 +160,30 @@ def register_collector(
         typer.Option("--password-file", help="Read the service password from this file."),
     ] = None,
     enable: Annotated[bool, typer.Option("--enable", help="Enable it at once.")] = False,
+    fingerprint: Annotated[
+        str,
+        typer.Option(
+            "--fingerprint",
+            metavar="SHA256:...",
+            help="Register only if the collector's key has this fingerprint (from its log or status file).",
+        ),
+    ] = "",
 ) -> None:
-    """Register a pending collector with the service credentials it was installed with."""
+    """Register a pending collector with the service credentials it was installed with.
+
+    The registry refuses when --fingerprint does not match the collector's key. On a
+    terminal without --fingerprint, the key's fingerprint is shown and must be confirmed
+    (as ssh asks about a new host key); the registration is then bound to that key.
+    """
     source = SecretSource("service password", "--password-file", "--password-stdin", password_stdin, password_file)
     secret_input.check_sources([source])
     secret_input.require(source)
-    password = secret_input.read_secret(source)
     with RegistryClient(endpoints_of(ctx)) as registry:
+        if not fingerprint and _interactive():
+            fingerprint = _confirm_key(registry.get_collector(name))
+        password = secret_input.read_secret(source)
         collector = registry.register_collector(
-            name, username=username, password=password, enable=enable, actor=actor()
+            name, username=username, password=password, enable=enable, actor=actor(), fingerprint=fingerprint
         )
     label = output.safe(collector.name or name)
     if collector.state == "enabled":
@@ -177,6 +193,25 @@ def register_collector(
             f"collector '{label}' registered; it is {output.safe(collector.state)} "
             f"(enable it with `outpostctl collectors enable {label}`)"
         )
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm_key(collector: Collector) -> str:
+    """Show the key an admin is about to register and ask; its fingerprint, or exit 1 on "no"."""
+    where = output.safe(collector.remote_address or "an unknown address")
+    output.print_line(
+        f"collector '{output.safe(collector.name)}' in zone '{output.safe(collector.zone)}' "
+        f"(last connected from {where}) has key fingerprint"
+    )
+    output.print_line(f"    {output.safe(collector.fingerprint)}", "bold")
+    output.print_line("compare it with the collector's log (collector_started) or status file")
+    if not typer.confirm("register this key?", default=False):
+        output.print_error("not registered")
+        raise typer.Exit(1)
+    return collector.fingerprint
 
 
 @app.command("enable")

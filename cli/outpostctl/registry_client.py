@@ -197,9 +197,11 @@ class RegistryClient(Connection):
             collector=_collector(reply.collector) if reply.HasField("collector") else None,
         )
 
-    def register_collector(self, name: str, *, username: str, password: str, enable: bool, actor: str) -> Collector:
+    def register_collector(
+        self, name: str, *, username: str, password: str, enable: bool, actor: str, fingerprint: str = ""
+    ) -> Collector:
         request = registry_pb2.RegisterCollectorRequest(
-            name=name, username=username, password=password, enable=enable, actor=actor
+            name=name, username=username, password=password, enable=enable, actor=actor, fingerprint=fingerprint
         )
         return _collector(self.call(self._stub.RegisterCollector, request).collector)
 

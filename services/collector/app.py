@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -56,7 +56,8 @@ class Settings:
     name: str
     zone: str
     username: str
-    password_verifier: str = field(repr=False)
+    password: str = field(repr=False)
+    """Kept only until the identity is loaded: the verifier binds it to the key (ADR 0011)."""
     data_dir: Path
     tls: ClientTls
     log_format: LogFormat
@@ -178,7 +179,8 @@ def fail(message: str) -> NoReturn:
 def parse_settings(argv: list[str] | None = None) -> Settings:
     """Flags and environment -> Settings; exit 2 with one clear line on a bad setting.
 
-    Hashes the password (argon2id, tens of milliseconds) so Settings never holds it.
+    The password is hashed in `main` once the key pair is loaded: its verifier is bound to
+    the public key (ADR 0011), and only the verifier is kept after that.
     """
     args = build_parser().parse_args(argv)
     urls = args.server or [u for u in (env_default(SERVICE, "servers") or "").split(",") if u.strip()]
@@ -208,8 +210,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         name=args.name,
         zone=args.zone,
         username=args.username,
-        # The password itself is dropped here: only its verifier is kept and sent.
-        password_verifier=password_verifier(_read_password(args.password_file)),
+        password=_read_password(args.password_file),
         data_dir=Path(args.data_dir),
         tls=tls,
         log_format=args.log_format,
@@ -250,6 +251,10 @@ def main(argv: list[str] | None = None) -> None:
         identity = store.load_or_create()
     except IdentityError as exc:
         fail(str(exc))
+    # The password is dropped here: only its verifier, bound to this key, is kept and sent.
+    verifier = password_verifier(settings.password, username=settings.username, public_key=identity.public_key)
+    profile = CollectorProfile(settings.name, settings.zone, settings.username, verifier)
+    settings = replace(settings, password="")
     structlog.contextvars.bind_contextvars(collector=settings.name)
     log.info(
         "collector_started",
@@ -272,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     status.write("disconnected")
     supervisor = Supervisor(
         servers=settings.servers,
-        profile=CollectorProfile(settings.name, settings.zone, settings.username, settings.password_verifier),
+        profile=profile,
         identity=identity,
         identity_store=store,
         status=status,

@@ -47,7 +47,8 @@ MAX_RETRY_AFTER = 3600.0
 ADVICE: dict[int, str] = {
     R.DISCONNECT_REASON_UNSUPPORTED_VERSION: "upgrade the collector to a version the server supports",
     R.DISCONNECT_REASON_AUTHENTICATION_FAILED: (
-        "check --username and the password file against what the admin registered"
+        "check --name, --zone, --username and the password file against what the admin registered "
+        "(the message says which differs)"
     ),
     R.DISCONNECT_REASON_BOUND_TO_OTHER_INSTANCE: (
         "this collector belongs to another server instance; reinstall it with an empty --data-dir to move it"

@@ -123,7 +123,7 @@ class SessionRunner:
                 heartbeat_interval=ctx.heartbeat_interval,
             ),
             session_id=session_id,
-            nonce=secrets.token_bytes(32),
+            nonce=handshake.new_nonce(int(time.time() * 1000)),
             now=loop.time(),
         )
         self.inbox: asyncio.Queue[object] = asyncio.Queue(INBOX_SIZE)
@@ -283,7 +283,7 @@ class SessionRunner:
         elif isinstance(event, SessionAccepted):
             self._end_unauthenticated()
             structlog.contextvars.bind_contextvars(collector=event.name)
-            zone = self.core.hello.zone if self.core.hello is not None else ""
+            zone = event.zone  # the registered zone: dispatch, inventory and sealing follow it
             self.live = LiveSession(
                 session_id=self.core.session_id,
                 instance_uid=event.instance_uid,

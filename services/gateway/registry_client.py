@@ -97,6 +97,8 @@ class RegistryClient:
             heartbeat_interval=float(response.heartbeat_interval_seconds or 30),
             revision=response.revision,
             reason=response.state_reason,
+            name=response.name,
+            zone=response.zone,
         )
 
     async def watch(self, since_revision: int) -> AsyncIterator[CollectorChange | Bookmark]:
@@ -117,6 +119,7 @@ class RegistryClient:
                         state=STATE_BY_PROTO.get(event.state, ServerState.PENDING),
                         reason=event.reason,
                         changed_by=event.changed_by,
+                        zone=event.zone,
                     )
         finally:
             call.cancel()

@@ -198,10 +198,21 @@ class SessionWork:
         # A collector's spool may still hold batches of a run it no longer has (its lease
         # expired meanwhile): an earlier attempt's, or the last attempt's of a run taken back
         # to the queue (no holder). They are real observations, and every commit is confined
-        # to this collector's zone. Only the attempt another collector holds now is refused.
+        # to this collector's registered zone. Refused: a run for another collector or zone,
+        # the attempt another collector holds now, and an attempt never handed out.
+        # A run meant for another collector or zone was never this collector's, at any attempt.
+        if run.target_collector and run.target_collector != self.name:
+            return self._reject(
+                batch, "foreign_run", f"job run {run.id} is for collector '{run.target_collector}', not '{self.name}'"
+            )
+        if run.target_zone and run.target_zone != self.zone:
+            where = f"job run {run.id} is for zone '{run.target_zone}'; this collector is in '{self.zone}'"
+            return self._reject(batch, "foreign_run", where)
         holder = run.collector_instance_uid
         if holder and holder != self.instance_uid and batch.attempt >= run.attempt:
             return self._reject(batch, "foreign_run", "the job run's attempt belongs to another collector")
+        if batch.attempt > run.attempt:
+            return self._reject(batch, "foreign_run", "the job run was never handed out with this attempt")
         scanned = list(run.discovery_snapshot.ports)
         if holder == self.instance_uid:
             self.assigned[run.id] = scanned
@@ -227,6 +238,11 @@ class SessionWork:
         if discovery.ssh_credential and "ssh" not in probes:
             probes.append("ssh")
         sealed = agent_pb2.SealedSecret()
+        if names and not self._leased_here(run):
+            # Sealing follows the lease: never for a run another collector (or another
+            # zone) holds, whatever a claim answered.
+            log.warning("credentials_not_sealed", job_run_id=run.id, reason="run is not leased to this collector")
+            return None
         if names:
             try:
                 sealed = await self.ctx.registry.seal_credentials(
@@ -261,6 +277,15 @@ class SessionWork:
             snmp_port=discovery.snmp_port,
             ssh_port=discovery.ssh_port,
             attempt=run.attempt,
+        )
+
+    def _leased_here(self, run: scheduler_pb2.JobRun) -> bool:
+        """The run's current attempt is leased to this collector, in its registered zone."""
+        return (
+            run.collector_instance_uid == self.instance_uid
+            and run.attempt > 0
+            and (not run.target_collector or run.target_collector == self.name)
+            and (not run.target_zone or run.target_zone == self.zone)
         )
 
     async def job_update_quietly(self, update: agent_pb2.JobUpdate) -> None:

@@ -70,6 +70,7 @@ class Registry:
         self.info = info
         self._now = clock
         self._pending = pending or PendingGate(PendingLimits())
+        self._nonces_purged_at: datetime | None = None
 
     # --- handshakes (gateways) -----------------------------------------------------------
     async def authenticate(self, attempt: auth.AuthAttempt) -> auth.AuthOutcome:
@@ -78,7 +79,11 @@ class Registry:
         if problem is not None:
             raise errors.InvalidArgument(problem)
         now = self._now()
-        refused = auth.check_handshake(attempt, self.info.server_instance)
+        refused = auth.check_handshake(attempt, self.info.server_instance) or auth.check_nonce_fresh(attempt, now)
+        if refused is None:
+            await self._purge_nonces(now)
+            if not await self._store.use_nonce(attempt.nonce, auth.nonce_kept_until(attempt, now)):
+                refused = auth.replayed_nonce()
         early = None if refused else await self._pending.refuse_early(self._store, attempt)
         outcome = None if early is None else self._outcome(attempt, None, early)
         if outcome is None:
@@ -100,12 +105,20 @@ class Registry:
         self._record(attempt, outcome)
         return outcome
 
+    async def _purge_nonces(self, now: datetime) -> None:
+        """Delete expired nonces, at most once per `NONCE_MAX_AGE` on this replica."""
+        if self._nonces_purged_at is not None and now - self._nonces_purged_at < auth.NONCE_MAX_AGE:
+            return
+        self._nonces_purged_at = now
+        purged = await self._store.purge_nonces(now)
+        log.debug("handshake_nonces_purged", purged=purged)
+
     async def _record_refusal(
         self, attempt: auth.AuthAttempt, outcome: auth.AuthOutcome, refused: auth.Refused, now: datetime
     ) -> None:
         """Keep the refusal as evidence for `explain` (its own short transaction, bounded table)."""
         refusal = HandshakeRefusal(
-            name=attempt.hello.name,
+            name=outcome.name,
             instance_uid=attempt.hello.instance_uid,
             fingerprint=outcome.fingerprint,
             remote_address=attempt.remote_address,
@@ -125,7 +138,7 @@ class Registry:
         refused: auth.Refused | None,
         now: datetime,
     ) -> auth.AuthOutcome:
-        refused = refused or auth.check_known_key(attempt, known)
+        refused = refused or auth.check_known_key(attempt, known) or auth.check_known_identity(attempt, known)
         if refused is not None:
             await tx.record_error(known.instance_uid, refused.message, now)
             return self._outcome(attempt, known, refused)
@@ -184,6 +197,7 @@ class Registry:
     ) -> auth.AuthOutcome:
         return auth.AuthOutcome(
             name=collector.name if collector else attempt.hello.name,
+            zone=collector.zone if collector else "",
             instance_uid=attempt.hello.instance_uid,
             fingerprint=handshake.fingerprint(attempt.hello.public_key),
             refused=refused,
@@ -214,15 +228,19 @@ class Registry:
             return
         metrics.AUTHENTICATIONS.labels("accepted").inc()
         if outcome.created:
-            log.info("collector_announced", zone=attempt.hello.zone, **fields)
+            log.info("collector_announced", zone=outcome.zone, **fields)
         log.info("collector_authenticated", state=str(outcome.state), **fields)
 
     # --- admin decisions -----------------------------------------------------------------
-    async def register(self, name: str, *, username: str, password: str, enable: bool, actor: str) -> Collector:
+    async def register(
+        self, name: str, *, username: str, password: str, enable: bool, actor: str, fingerprint: str = ""
+    ) -> Collector:
         """Check the install-time credentials, then move a pending collector out of pending.
 
-        argon2 runs outside any transaction (it is slow by design); the write then checks
-        that nothing changed meanwhile, so the admin's check covers what gets registered.
+        The password is checked for the key on record (ADR 0011), and when the admin named
+        the key's `fingerprint`, against that too. argon2 runs outside any transaction (it
+        is slow by design); the write then checks that nothing changed meanwhile, so the
+        admin's check covers what gets registered.
         """
         name = rules.require_name(name)
         async with self._store.read() as tx:
@@ -230,10 +248,12 @@ class Registry:
         if collector is None:
             raise rules.not_found(name)
         rules.plan_registration(collector, enable=enable, actor=actor)
+        rules.check_fingerprint(collector, fingerprint)
         matched = await asyncio.to_thread(
             credentials_match,
             stored_username=collector.username,
             verifier=collector.password_verifier,
+            public_key=collector.public_key,
             username=username,
             password=password,
         )
@@ -249,10 +269,12 @@ class Registry:
             if current is None:
                 raise rules.not_found(name)
             change = rules.plan_registration(current, enable=enable, actor=actor)
-            if (current.instance_uid, current.username, current.password_verifier) != (
+            rules.check_fingerprint(current, fingerprint)
+            if (current.instance_uid, current.username, current.password_verifier, current.public_key) != (
                 collector.instance_uid,
                 collector.username,
                 collector.password_verifier,
+                collector.public_key,
             ):
                 raise errors.FailedPrecondition(
                     f"collector '{name}' reconnected with new credentials while being registered; try again"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -64,7 +63,7 @@ async def test_known_collector_reconnecting_is_accepted_in_its_state_and_updated
     async with running_registry(database_url) as registry:
         collector = await announce(registry, "edge-7")
         first = await get(registry, "edge-7")
-        collector.zone, collector.version = "site-b", "2.1.0"
+        collector.version = "2.1.0"
 
         response = await collector.authenticate(registry, remote_address="192.0.2.1:1")
 
@@ -72,7 +71,8 @@ async def test_known_collector_reconnecting_is_accepted_in_its_state_and_updated
         assert response.state == CS.COLLECTOR_STATE_PENDING
         assert response.revision == first.revision
         again = await get(registry, "edge-7")
-        assert (again.zone, again.version, again.remote_address) == ("site-b", "2.1.0", "192.0.2.1:1")
+        assert (again.zone, again.version, again.remote_address) == ("dmz", "2.1.0", "192.0.2.1:1")
+        assert (response.name, response.zone) == ("edge-7", "dmz")
         assert again.first_seen == first.first_seen
         assert again.last_seen.ToDatetime() >= first.last_seen.ToDatetime()
 
@@ -82,7 +82,7 @@ async def test_pending_collector_reinstalled_with_a_new_password_registers_with_
 ) -> None:
     async with running_registry(database_url) as registry:
         collector = await announce(registry, "edge-7")
-        collector.verifier = FakeCollector("x", password="the-new-password").verifier
+        collector.verifier = collector.verifier_for("the-new-password")
         await collector.authenticate(registry)
 
         with pytest.raises(grpc.aio.AioRpcError) as refused:
@@ -142,7 +142,7 @@ async def test_replayed_handshake_is_refused(database_url: str) -> None:
 
         replayed = registry_pb2.AuthenticateCollectorRequest()
         replayed.CopyFrom(recorded)
-        replayed.nonce = os.urandom(handshake.NONCE_BYTES)  # the gateway's fresh challenge
+        replayed.nonce = handshake.new_nonce(int(datetime.now(UTC).timestamp() * 1000))  # the gateway's fresh challenge
         response = await registry.stub.AuthenticateCollector(replayed)
 
         assert response.decision == REFUSED

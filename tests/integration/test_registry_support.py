@@ -4,14 +4,13 @@
 `services.registry.app.build_server` against the `database_url` fixture (SQLite and
 PostgreSQL) and hands back a stub on a real channel; give it a `ManualClock` to move the
 registry's time instead of sleeping. `FakeCollector` holds a real
-Ed25519 key pair and a real argon2id verifier, and builds handshakes the way the
+Ed25519 key pair and a real argon2id verifier bound to that key, and builds handshakes the way the
 collector does (`outpost.session.handshake.sign` over the transcript).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from outpost.agent.v1 import agent_pb2
 from outpost.auth import bearer
+from outpost.registration import verifier_input
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
 from services.registry.app import RegistryConfig, RegistryServer, build_server
@@ -51,6 +51,8 @@ class RunningRegistry:
     channel: grpc.aio.Channel
     stub: registry_pb2_grpc.RegistryServiceStub
     credentials: Credentials
+    clock: Callable[[], datetime] = utc_now
+    """The registry's clock: handshakes take their nonce's issue time from it."""
 
     @property
     def server_instance(self) -> str:
@@ -107,7 +109,9 @@ async def running_registry(
     server, port = await build_server(replace(config, **overrides), clock=clock or utc_now)
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=credentials.interceptors())
-    running = RunningRegistry(server, port, channel, registry_pb2_grpc.RegistryServiceStub(channel), credentials)
+    running = RunningRegistry(
+        server, port, channel, registry_pb2_grpc.RegistryServiceStub(channel), credentials, clock or utc_now
+    )
     try:
         if not credentials.person_token_file.exists():
             bearer.write_secret_file(credentials.person_token_file, await running.token("alice", "admin"))
@@ -140,7 +144,11 @@ class FakeCollector:
         self.instance_uid = instance_uid or str(uuid.uuid4())
         self.key = key or Ed25519PrivateKey.generate()
         self.bound_server_instance = bound_server_instance
-        self.verifier = verifier if verifier is not None else FAST_HASHER.hash(password)
+        self.verifier = verifier if verifier is not None else self.verifier_for(password)
+
+    def verifier_for(self, password: str) -> str:
+        """The verifier the collector computes: argon2id of `password` bound to its key (ADR 0011)."""
+        return FAST_HASHER.hash(verifier_input(username=self.username, public_key=self.public_key, password=password))
 
     @property
     def public_key(self) -> bytes:
@@ -172,10 +180,13 @@ class FakeCollector:
         gateway_id: str = "gw-1",
         session_id: str | None = None,
         transport: str = "grpc",
+        issued_at: datetime | None = None,
     ) -> registry_pb2.AuthenticateCollectorRequest:
-        """A correctly signed handshake over a fresh nonce, as a gateway forwards it."""
+        """A correctly signed handshake over a fresh nonce (issued now, or at `issued_at`),
+        as a gateway forwards it."""
         hello = self.hello()
-        nonce = nonce or os.urandom(handshake.NONCE_BYTES)
+        issued_ms = int((issued_at or utc_now()).timestamp() * 1000)
+        nonce = nonce or handshake.new_nonce(issued_ms)
         return registry_pb2.AuthenticateCollectorRequest(
             hello=hello,
             nonce=nonce,
@@ -189,6 +200,7 @@ class FakeCollector:
     async def authenticate(
         self, registry: RunningRegistry, **kwargs: Any
     ) -> registry_pb2.AuthenticateCollectorResponse:
+        kwargs.setdefault("issued_at", registry.clock())
         request = self.request(registry.server_instance, **kwargs)
         response: registry_pb2.AuthenticateCollectorResponse = await registry.stub.AuthenticateCollector(request)
         return response

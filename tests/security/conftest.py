@@ -1,7 +1,10 @@
-"""Security fixtures: one control plane of real processes per module and database.
+"""Security tests: each guards one attack found on a real stack (issue 9).
 
-Module-scoped (starting three services takes seconds, and the attacks in one module do
-not disturb each other); parametrized over SQLite and a fresh PostgreSQL database.
+They start whatever the attack needs: real processes (a control plane and a real
+collector) where the attack is an operator-visible story, the registry in-process with a
+`FakeCollector` where it is one crafted request, on SQLite and PostgreSQL alike.
+`plane` is one control plane per module and database (the attacks of one module do not
+disturb each other); `control_plane` is a fresh one per test.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +37,12 @@ def plane(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         control.stop()
         if name:
             asyncio.run(_drop_database(name))
+
+
+@pytest.fixture
+def control_plane(tmp_path: Path, database_url: str) -> Iterator[ControlPlane]:
+    plane = ControlPlane(tmp_path / "server", database_url).start()
+    try:
+        yield plane
+    finally:
+        plane.stop()

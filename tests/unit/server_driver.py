@@ -77,6 +77,8 @@ def accept(
     *,
     heartbeat_interval: float = HEARTBEAT,
     reason: str = "",
+    name: str = "",
+    zone: str = "",
 ) -> AuthDecision:
     return AuthDecision(
         accepted=True,
@@ -85,6 +87,8 @@ def accept(
         heartbeat_interval=heartbeat_interval,
         revision=revision,
         reason=reason,
+        name=name,
+        zone=zone,
     )
 
 

@@ -185,3 +185,11 @@ def test_fingerprint_is_stable_for_a_key() -> None:
 
 def test_different_keys_have_different_fingerprints() -> None:
     assert handshake.fingerprint(PUBLIC_KEY) != handshake.fingerprint(OTHER_PUBLIC_KEY)
+
+
+def test_a_nonce_carries_its_issue_time_and_random_bytes() -> None:
+    first, second = handshake.new_nonce(1_765_000_000_123), handshake.new_nonce(1_765_000_000_123)
+
+    assert len(first) == handshake.NONCE_BYTES
+    assert handshake.nonce_issued_at_ms(first) == 1_765_000_000_123
+    assert first[:8] == second[:8] and first != second

@@ -313,6 +313,16 @@ def test_accepted_handshake_enters_the_registry_state_and_tells_the_collector(st
     assert session.next_deadline() == decided_at + LIVENESS
 
 
+def test_accepted_session_takes_the_registered_name_and_zone_not_the_hellos() -> None:
+    driven = drive_to(S.AUTHENTICATING)
+
+    driven.session.authenticated(accept(S.ENABLED, name="edge-a", zone="lab"), NOW)
+
+    accepted = driven.session.events_received()[0]
+    assert accepted == SessionAccepted(HELLO.instance_uid, "edge-a", S.ENABLED, "lab")
+    assert HELLO.zone != "lab"
+
+
 def test_accepted_pending_session_carries_the_registry_reason_and_interval() -> None:
     driven = drive_to(S.AUTHENTICATING)
 

@@ -1,15 +1,25 @@
 """What a collector signs to prove its identity, and how a verifier checks it.
 
 The signature covers a transcript of every identity field of the hello plus the
-server's fresh nonce and instance id. A recorded handshake replayed later fails (the nonce
-differs), a hello altered in transit fails (the transcript differs), and a stolen
-database (which holds only public keys and argon2id verifiers) cannot produce one.
+server's fresh nonce and instance id. A hello altered in transit fails (the transcript
+differs), and a stolen database (which holds only public keys and argon2id verifiers)
+cannot produce one.
+
+The nonce is the gateway's, and it says when it was issued: its first 8 bytes are the
+issue time (Unix milliseconds, big-endian), the other 24 are random (`new_nonce`). The
+collector signs it whole, so the time cannot be changed without breaking the proof. The
+registry, which decides every handshake, refuses a nonce outside a short window around
+its own clock and a nonce it has accepted before (recorded under a unique key in its
+database, so the rule holds across replicas): a captured (hello, nonce, signature)
+cannot be replayed, not even against the gateway that issued it. The collector treats
+the nonce as opaque bytes, so older collectors sign these nonces unchanged.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -18,7 +28,18 @@ from outpost.agent.v1 import agent_pb2
 
 CONTEXT = b"outpost-agent-v1-handshake"
 NONCE_BYTES = 32
+NONCE_TIME_BYTES = 8
 PUBLIC_KEY_BYTES = 32
+
+
+def new_nonce(now_unix_ms: int) -> bytes:
+    """A challenge nonce issued at `now_unix_ms`: 8 bytes of issue time, 24 random bytes."""
+    return now_unix_ms.to_bytes(NONCE_TIME_BYTES, "big") + secrets.token_bytes(NONCE_BYTES - NONCE_TIME_BYTES)
+
+
+def nonce_issued_at_ms(nonce: bytes) -> int:
+    """When `nonce` says it was issued (Unix ms); meaningful only once the proof verified."""
+    return int.from_bytes(nonce[:NONCE_TIME_BYTES], "big")
 
 
 def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> bytes:

@@ -104,6 +104,8 @@ class SessionAccepted:
     instance_uid: str
     name: str
     state: ServerState
+    zone: str = ""
+    """The registered name and zone (the registry's), never the hello's."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,11 @@ class AuthDecision:
     reason: str = ""
     retry_after: int = 0
     """When refused: whole seconds before another attempt can succeed (0: no hint)."""
+    name: str = ""
+    zone: str = ""
+    """When accepted: the collector's name and zone as the registry holds them (the admin's
+    decision). The session uses these, never the hello's; an empty name means the hello's
+    (a registry that predates canonical identities)."""
 
 
 @dataclass
@@ -305,7 +312,8 @@ class ServerSession:
         self._heartbeat_interval = _wire_interval(decision.heartbeat_interval or self.config.heartbeat_interval)
         self.fingerprint = decision.fingerprint
         self.last_received = max(self.last_received, now)
-        self._events.append(SessionAccepted(self.hello.instance_uid, self.hello.name, state))
+        name = decision.name or self.hello.name
+        self._events.append(SessionAccepted(self.hello.instance_uid, name, state, decision.zone))
         self._enter(state, reason, changed_by="", first=True)
 
     def state_changed(self, state: ServerState, reason: str, changed_by: str, revision: int) -> None:

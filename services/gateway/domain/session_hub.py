@@ -33,6 +33,8 @@ class CollectorChange:
     state: ServerState
     reason: str
     changed_by: str
+    zone: str = ""
+    """The registered zone (a hello's zone is never used for routing)."""
 
 
 @dataclass(frozen=True)

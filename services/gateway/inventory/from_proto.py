@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from outpost.agent.v1 import agent_pb2
 from services.gateway.inventory.domain.observation import (
@@ -52,9 +52,20 @@ def observations_from_proto(devices: Iterable[agent_pb2.DeviceObservation]) -> O
     return Observations(accepted, rejected)
 
 
+ALLOWED_CLOCK_SKEW = timedelta(seconds=60)
+"""How far ahead of the server a collector's observed_at may be before it is clamped."""
+
+
 def observed_at_from_proto(batch: agent_pb2.ResultBatch, received_at: datetime) -> datetime:
-    """When the collector saw the batch's devices; `received_at` when it did not say."""
-    if batch.observed_at_unix_ms <= 0:
+    """When the collector saw the batch's devices, clamped to `received_at` (server time).
+
+    The collector's clock is its claim: a time later than the server's by more than
+    `ALLOWED_CLOCK_SKEW` (a wrong clock, or a collector writing "last seen 9999" so its
+    sighting wins every merge) is stored as `received_at`. So is a batch that does not say.
+    Earlier times are kept: a spooled batch is legitimately hours or days old.
+    """
+    latest_ms = int((received_at + ALLOWED_CLOCK_SKEW).timestamp() * 1000)
+    if batch.observed_at_unix_ms <= 0 or batch.observed_at_unix_ms > latest_ms:
         return received_at
     return datetime.fromtimestamp(batch.observed_at_unix_ms / 1000, UTC)
 

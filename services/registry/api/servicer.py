@@ -58,6 +58,9 @@ REFUSAL_TO_PROTO = {
     auth.Refusal.BOUND_TO_OTHER_INSTANCE: R.DISCONNECT_REASON_BOUND_TO_OTHER_INSTANCE,
     auth.Refusal.NAME_CONFLICT: R.DISCONNECT_REASON_NAME_CONFLICT,
     auth.Refusal.PENDING_LIMIT: R.DISCONNECT_REASON_RATE_LIMITED,
+    # The collector must be restarted with its registered name and zone: an operator's fix,
+    # like a wrong password (the message names both values).
+    auth.Refusal.IDENTITY_CHANGED: R.DISCONNECT_REASON_AUTHENTICATION_FAILED,
 }
 KIND_TO_PROTO = {
     EventKind.STATE_CHANGED: registry_pb2.EVENT_KIND_STATE_CHANGED,
@@ -104,6 +107,8 @@ class RegistryServicer(TokenRpcs, registry_pb2_grpc.RegistryServiceServicer):
             gateway_id=request.gateway_id,
             session_id=request.session_id,
             transport=request.transport,
+            nonce=request.nonce,
+            nonce_issued_at=_nonce_issued_at(request.nonce),
         )
         outcome = await self._registry.authenticate(attempt)
         response = registry_pb2.AuthenticateCollectorResponse(
@@ -115,6 +120,9 @@ class RegistryServicer(TokenRpcs, registry_pb2_grpc.RegistryServiceServicer):
             state_reason=outcome.state_reason,
             state_changed_by=outcome.state_changed_by,
         )
+        if outcome.accepted:
+            response.name = outcome.name
+            response.zone = outcome.zone
         if outcome.state is not None:
             response.state = STATE_TO_PROTO[outcome.state]
         if outcome.refused is not None:
@@ -175,6 +183,7 @@ class RegistryServicer(TokenRpcs, registry_pb2_grpc.RegistryServiceServicer):
             password=request.password,
             enable=request.enable,
             actor=current_principal().name,
+            fingerprint=request.fingerprint,
         )
         return registry_pb2.RegisterCollectorResponse(collector=_collector(collector))
 
@@ -382,12 +391,21 @@ def _collector(c: Collector) -> registry_pb2.Collector:
     )
 
 
+def _nonce_issued_at(nonce: bytes) -> datetime:
+    """The issue time a challenge nonce carries; the epoch (refused as stale) when unreadable."""
+    try:
+        return datetime.fromtimestamp(handshake.nonce_issued_at_ms(nonce) / 1000, UTC)
+    except (OverflowError, ValueError, OSError):
+        return datetime.fromtimestamp(0, UTC)
+
+
 def _event(e: CollectorEvent) -> registry_pb2.CollectorEvent:
     event = registry_pb2.CollectorEvent(
         revision=e.revision,
         kind=KIND_TO_PROTO[e.kind],
         instance_uid=e.instance_uid,
         name=e.name,
+        zone=e.zone,
         reason=e.reason,
         changed_by=e.changed_by,
     )

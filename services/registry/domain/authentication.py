@@ -4,12 +4,23 @@ The checks run in this order, cheapest and most fundamental first:
 
 1. the Ed25519 proof over the transcript (hello fields + the gateway's fresh nonce +
    this server instance) verifies — checked at the wire edge, passed in as `proof_valid`;
+1b. the nonce was issued within `NONCE_MAX_AGE` of the registry's clock (its first 8
+   bytes, see `outpost.session.handshake`), and — checked against the database, after
+   every check here passed — was never accepted before: a captured handshake replays
+   neither later nor twice;
 2. the collector is not bound to another server instance;
 3. its password verifier is a well-formed argon2id string with capped costs, and its
    encryption public key, if any, is a 32-byte X25519 key;
 4. a known collector (same `instance_uid`) presents the public key on record, and the
    encryption key on record (a collector that had none may announce one, once: the
    proof covers it, so only the identity key's holder can);
+4b. and the name and zone on record: a collector's name and zone are fixed when it first
+   announces itself and, once registered, are the admin's decision. A hello that says
+   otherwise is refused with both values named, never applied (a collector restarted
+   with `--zone prod` must not move itself into prod's runs, inventory and credentials).
+   This holds for pending collectors too: what the admin reviews in the pending list is
+   what they register; a collector installed with a wrong name or zone is removed and
+   announces itself again;
 5. an unknown collector does not ask for a name another collector already holds
    (the first one keeps it; the newcomer is recorded as a name conflict for admins);
 6. otherwise an unknown collector is stored as pending, within the pending bounds
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from services.registry.domain.collectors import Collector, CollectorState, SpoolStatus
 from services.registry.domain.verifier import verifier_problem
@@ -31,6 +43,14 @@ MAX_IDENTITY_CHARS = 256
 MAX_TRANSPORT_CHARS = 64
 ENCRYPTION_KEY_BYTES = 32
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NONCE_MAX_AGE = timedelta(seconds=120)
+"""A nonce older than this is refused. It must exceed the gateways' handshake timeout
+(10 s by default) plus the time a handshake waits for the registry, with room for clock
+differences between gateways and registry."""
+NONCE_MAX_AHEAD = timedelta(seconds=30)
+"""A nonce issued this far after the registry's clock is tolerated (gateway clocks ahead)."""
+
 
 class Refusal(enum.Enum):
     AUTHENTICATION_FAILED = "authentication_failed"
@@ -38,6 +58,7 @@ class Refusal(enum.Enum):
     NAME_CONFLICT = "name_conflict"
     PENDING_LIMIT = "pending_limit"
     """Too many collectors wait as pending (see `pending_limits`); checked on first contact."""
+    IDENTITY_CHANGED = "identity_changed"
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,10 @@ class AuthAttempt:
     gateway_id: str
     session_id: str
     transport: str
+    nonce: bytes = b""
+    """The gateway's challenge nonce the proof covers; single use."""
+    nonce_issued_at: datetime = EPOCH
+    """The issue time the nonce carries (`outpost.session.handshake.nonce_issued_at_ms`)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +109,8 @@ class AuthOutcome:
     name: str
     instance_uid: str
     fingerprint: str
+    zone: str = ""
+    """The zone on record (the admin's decision); empty when refused before one was known."""
     refused: Refused | None = None
     state: CollectorState | None = None
     revision: int = 0
@@ -150,6 +177,38 @@ def check_handshake(attempt: AuthAttempt, server_instance: str) -> Refused | Non
     return None
 
 
+def check_nonce_fresh(attempt: AuthAttempt, now: datetime) -> Refused | None:
+    """Step 1b (time): the nonce the proof covers was issued within the window around `now`."""
+    age = now - attempt.nonce_issued_at
+    if age > NONCE_MAX_AGE:
+        return Refused(
+            Refusal.AUTHENTICATION_FAILED,
+            f"handshake nonce was issued {int(age.total_seconds())} s ago (at most "
+            f"{int(NONCE_MAX_AGE.total_seconds())} s are accepted): a replayed handshake, or a gateway whose "
+            "clock is behind the registry's",
+        )
+    if -age > NONCE_MAX_AHEAD:
+        return Refused(
+            Refusal.AUTHENTICATION_FAILED,
+            f"handshake nonce was issued {int(-age.total_seconds())} s in the future: a gateway whose clock is "
+            "ahead of the registry's",
+        )
+    return None
+
+
+def replayed_nonce() -> Refused:
+    """Step 1b (once): the nonce was accepted before."""
+    return Refused(
+        Refusal.AUTHENTICATION_FAILED,
+        "handshake nonce was already used: a replayed handshake (each challenge is good for one proof)",
+    )
+
+
+def nonce_kept_until(attempt: AuthAttempt, now: datetime) -> datetime:
+    """How long an accepted nonce must be remembered: until it would be refused as stale."""
+    return max(attempt.nonce_issued_at, now) + NONCE_MAX_AGE
+
+
 def check_known_key(attempt: AuthAttempt, known: Collector) -> Refused | None:
     """Step 4: an instance_uid is bound to the keys it first announced, forever.
 
@@ -167,6 +226,27 @@ def check_known_key(attempt: AuthAttempt, known: Collector) -> Refused | None:
             Refusal.AUTHENTICATION_FAILED,
             f"encryption public key does not match the one on record for collector '{known.name}'; "
             "restore its encryption.key, or remove it and register the reinstalled collector",
+        )
+    return None
+
+
+def check_known_identity(attempt: AuthAttempt, known: Collector) -> Refused | None:
+    """Step 4b: the name and zone on record are the collector's; a hello cannot change them."""
+    hello = attempt.hello
+    where = "is registered" if known.registered_at is not None else "announced itself"
+    if hello.name != known.name:
+        return Refused(
+            Refusal.IDENTITY_CHANGED,
+            f"collector '{known.name}' {where} under the name '{known.name}'; this hello says '{hello.name}' "
+            f"— an admin decides names: restart it with --name {known.name}, or remove it and register "
+            "the reinstalled collector",
+        )
+    if hello.zone != known.zone:
+        return Refused(
+            Refusal.IDENTITY_CHANGED,
+            f"collector '{known.name}' {where} in zone '{known.zone}'; this hello says '{hello.zone}' "
+            f"— an admin decides zones: restart it with --zone {known.zone}, or remove it and register "
+            "the reinstalled collector",
         )
     return None
 

@@ -112,6 +112,8 @@ class CollectorEvent:
     state: CollectorState | None = None
     reason: str = ""
     changed_by: str = ""
+    zone: str = ""
+    """The registered zone, so gateways route by the admin's decision."""
 
 
 @dataclass(frozen=True)
@@ -231,3 +233,17 @@ def require_name(name: str) -> str:
     if not name:
         raise errors.InvalidArgument("a collector name is required")
     return name
+
+
+def check_fingerprint(collector: Collector, expected: str) -> None:
+    """An admin who names the key they checked (`--fingerprint`) registers that key or nothing.
+
+    Empty `expected`: no check (the admin did not give one). Base64 padding is ignored.
+    """
+    if not expected:
+        return
+    if expected.strip().rstrip("=") != collector.fingerprint.rstrip("="):
+        raise errors.FailedPrecondition(
+            f"collector '{collector.name}' has key {collector.fingerprint}, not {expected.strip()}; it stays "
+            "pending: compare with the fingerprint in the collector's log (collector_started) or status file"
+        )

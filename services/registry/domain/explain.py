@@ -64,6 +64,8 @@ class Code(enum.StrEnum):
     NAME_CONFLICT = "name_conflict"
     PENDING_LIMIT = "pending_limit"
     """Refused on first contact: too many collectors wait as pending."""
+    IDENTITY_CHANGED = "identity_changed"
+    """Its hello named another name or zone than the one on record."""
     REFUSED = "refused"
     """A refusal reason this version does not know (written by a newer replica)."""
     LIVE = "live"
@@ -82,6 +84,7 @@ _REFUSAL_CODES = {
     Refusal.BOUND_TO_OTHER_INSTANCE.value: Code.BOUND_ELSEWHERE,
     Refusal.NAME_CONFLICT.value: Code.NAME_CONFLICT,
     Refusal.PENDING_LIMIT.value: Code.PENDING_LIMIT,
+    Refusal.IDENTITY_CHANGED.value: Code.IDENTITY_CHANGED,
 }
 
 
@@ -282,6 +285,12 @@ def _refusal_advice(code: Code, name: str, settings: ServerSettings, *, accepted
             "see `outpostctl collectors conflicts`: if the collector holding the name was replaced, "
             f"`outpostctl collectors remove {name}` and let the new one announce itself; otherwise "
             "install the newcomer under another name"
+        )
+    if code is Code.IDENTITY_CHANGED:
+        return (
+            "a collector's name and zone are decided when it is registered, never by its hello: restart it "
+            "with the name and zone on record; to move it, "
+            f"`outpostctl collectors remove {name}` and register it again under the new ones"
         )
     return "read the message and the collector's log; upgrading the collector may help"
 

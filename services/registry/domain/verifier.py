@@ -2,6 +2,9 @@
 
 A collector computes the verifier of its service password itself (ADR 0003), so the
 registry only ever sees a PHC string like `$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>`.
+What it hashes is the password bound to the collector's username and public key
+(`outpost.registration`, ADR 0011): the check recomputes it for the key on record, so a
+verifier copied from another collector's hello onto an attacker's key never matches.
 That string comes from the network and chooses its own cost: an unchecked one with
 `m=4194304` would make the registry allocate 4 GiB on the first registration attempt.
 So the shape is checked strictly and the costs are capped *before* anything is stored,
@@ -15,6 +18,8 @@ import re
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from outpost.registration import verifier_input
 
 MAX_MEMORY_KIB = 262_144
 """256 MiB: above OWASP's and RFC 9106's recommendations, below hurting the registry."""
@@ -47,17 +52,19 @@ def verifier_problem(verifier: str) -> str | None:
     return None
 
 
-def credentials_match(*, stored_username: str, verifier: str, username: str, password: str) -> bool:
-    """True when both match. Runs argon2 even on a wrong username, so timing tells nothing.
+def credentials_match(*, stored_username: str, verifier: str, public_key: bytes, username: str, password: str) -> bool:
+    """True when both match for the collector whose key is `public_key` (the key on record).
 
-    Slow on purpose (that is argon2's job): call it from a worker thread.
+    Runs argon2 even on a wrong username, so timing tells nothing. Slow on purpose (that
+    is argon2's job): call it from a worker thread.
     """
     if verifier_problem(verifier) is not None:
         return False
     username_ok = hmac.compare_digest(stored_username.encode(), username.encode())
     password_ok: bool
     try:
-        password_ok = _hasher.verify(verifier, password)
+        bound = verifier_input(username=username, public_key=public_key, password=password)
+        password_ok = _hasher.verify(verifier, bound)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         password_ok = False
     return username_ok and password_ok

@@ -114,6 +114,8 @@ class CollectorEventRow(Base):
     kind: Mapped[str] = mapped_column(sa.String(16))
     instance_uid: Mapped[str] = mapped_column(sa.String(256))
     name: Mapped[str] = mapped_column(sa.String(256))
+    # The collector's zone when the event was written (0004); "" for older events.
+    zone: Mapped[str] = mapped_column(sa.String(256), default="")
     state: Mapped[str] = mapped_column(sa.String(16))
     reason: Mapped[str] = mapped_column(sa.Text(), default="")
     changed_by: Mapped[str] = mapped_column(sa.String(256), default="")
@@ -158,6 +160,21 @@ class HandshakeRefusalRow(Base):
     first_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_at: Mapped[datetime] = mapped_column(UtcDateTime())
     count: Mapped[int] = mapped_column(sa.BigInteger(), default=1)
+
+
+class HandshakeNonceRow(Base):
+    """Challenge nonces of accepted proofs, each usable once (0005).
+
+    The primary key is what makes a nonce single-use across registry replicas: a second
+    insert of the same nonce fails in the database, whichever replica tries. Rows are
+    deleted once `expires_at` passed: by then the nonce is refused as stale anyway.
+    """
+
+    __tablename__ = "handshake_nonces"
+
+    nonce: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    """Hex of the nonce's bytes."""
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class CredentialRow(Base):

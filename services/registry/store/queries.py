@@ -46,6 +46,7 @@ from services.registry.store.models import (
     CollectorEventRow,
     CollectorRow,
     CredentialRow,
+    HandshakeNonceRow,
     NameConflictRow,
     ServerInstanceRow,
 )
@@ -94,6 +95,26 @@ class RegistryStore:
     async def newest_revision(self) -> int:
         async with self.read() as tx:
             return await tx.newest_revision()
+
+    async def use_nonce(self, nonce: bytes, expires_at: datetime) -> bool:
+        """Record `nonce` as used; False when it was used before (on any replica).
+
+        Its own transaction: the unique key decides, and a failed insert rolls back nothing
+        else. On PostgreSQL a concurrent insert of the same nonce waits for the first and
+        then fails, so exactly one of two simultaneous replays wins.
+        """
+        try:
+            async with self.write(exclusive=False) as tx:
+                tx.session.add(HandshakeNonceRow(nonce=nonce.hex(), expires_at=expires_at))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    async def purge_nonces(self, now: datetime) -> int:
+        """Forget nonces past their expiry (they are refused as stale by then)."""
+        async with self.write(exclusive=False) as tx:
+            result = await tx.session.execute(sa.delete(HandshakeNonceRow).where(HandshakeNonceRow.expires_at < now))
+            return int(cast(sa.CursorResult[Any], result).rowcount or 0)
 
     async def events_after(self, revision: int, limit: int) -> list[CollectorEvent]:
         async with self.read() as tx:
@@ -184,13 +205,15 @@ class Transaction:
         await self.session.execute(sa.insert(CollectorRow).values(**values))
 
     async def record_connection(self, attempt: AuthAttempt, now: datetime) -> None:
-        """An accepted handshake: where the collector is now; pending ones may re-key creds."""
+        """An accepted handshake: where the collector is now; pending ones may re-key creds.
+
+        Never its name or zone: those are fixed (`authentication.check_known_identity`).
+        """
         hello = attempt.hello
         await self.session.execute(
             sa.update(CollectorRow)
             .where(CollectorRow.instance_uid == hello.instance_uid)
             .values(
-                zone=hello.zone,
                 version=hello.version,
                 remote_address=attempt.remote_address,
                 transport=attempt.transport,
@@ -319,6 +342,7 @@ class Transaction:
                 kind=kind.value,
                 instance_uid=collector.instance_uid,
                 name=collector.name,
+                zone=collector.zone,
                 state=change.state.value,
                 reason=change.reason,
                 changed_by=change.changed_by,
@@ -426,6 +450,7 @@ def _event(row: CollectorEventRow) -> CollectorEvent:
         kind=EventKind(row.kind),
         instance_uid=row.instance_uid,
         name=row.name,
+        zone=row.zone,
         state=CollectorState(row.state),
         reason=row.reason,
         changed_by=row.changed_by,

@@ -15,12 +15,15 @@ from services.collector.store.identity import Identity, IdentityStore
 from services.collector.supervisor import CollectorProfile
 
 PASSWORD = "correct horse battery staple"
+USERNAME = "svc-outpost"
+KEY = bytes(range(32))
+"""A public key for verifier tests that need no key pair."""
 WAIT = 5.0
 
 
 @pytest.fixture(scope="session")
 def verifier() -> str:
-    return password_verifier(PASSWORD)
+    return password_verifier(PASSWORD, username=USERNAME, public_key=KEY)
 
 
 @pytest.fixture
@@ -34,8 +37,9 @@ def identity(identity_store: IdentityStore) -> Identity:
 
 
 @pytest.fixture
-def profile(verifier: str) -> CollectorProfile:
-    return CollectorProfile(name="edge-7", zone="lab", username="svc-outpost", password_verifier=verifier)
+def profile(identity: Identity) -> CollectorProfile:
+    verifier = password_verifier(PASSWORD, username=USERNAME, public_key=identity.public_key)
+    return CollectorProfile(name="edge-7", zone="lab", username=USERNAME, password_verifier=verifier)
 
 
 @pytest.fixture

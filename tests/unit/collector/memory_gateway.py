@@ -24,6 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 
 from outpost.agent.v1 import agent_pb2
+from outpost.registration import verifier_input
 from outpost.session import handshake
 from outpost.session.codec import decode_collector_message
 from outpost.session.server import (
@@ -192,7 +193,8 @@ class MemoryGateway:
             return AuthDecision(accepted=False, message="bad proof")
         if self.password is not None:
             try:
-                PasswordHasher().verify(hello.password_verifier, self.password)
+                bound = verifier_input(username=hello.username, public_key=hello.public_key, password=self.password)
+                PasswordHasher().verify(hello.password_verifier, bound)
             except VerificationError:
                 return AuthDecision(accepted=False, message="wrong password")
         decision = self.decide(hello)

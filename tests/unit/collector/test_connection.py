@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from structlog.testing import capture_logs
 
 from outpost.agent.v1 import agent_pb2
+from outpost.registration import verifier_input
 from outpost.session.collector import CollectorSession
 from outpost.session.server import AuthDecision, ServerSession, ServerState
 from outpost.version import PROTOCOL_VERSION, VERSION
@@ -97,7 +98,8 @@ async def test_hello_carries_identity_version_and_a_verifier_not_the_password(
     assert hello.instance_uid == identity.instance_uid
     assert hello.public_key == identity.public_key
     assert hello.bound_server_instance == ""
-    assert PasswordHasher().verify(hello.password_verifier, PASSWORD)
+    bound = verifier_input(username="svc-outpost", public_key=identity.public_key, password=PASSWORD)
+    assert PasswordHasher().verify(hello.password_verifier, bound)
     assert PASSWORD.encode() not in b"".join(m.SerializeToString() for m in served.received)
     task.cancel()
     await gateway.stop()

@@ -112,19 +112,82 @@ class FakeRegistry:
     def list_name_conflicts(self) -> list[Any]:
         return []
 
+    registered: list[dict[str, Any]] = []
+
+    def register_collector(self, name: str, **fields: Any) -> Collector:
+        self.registered.append({"name": name, **fields})
+        return replace(self.collectors[0], state="enabled")
+
 
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> type[FakeRegistry]:
     now = datetime.now(UTC)
     monkeypatch.setattr(FakeRegistry, "explanation", live(now), raising=False)
     monkeypatch.setattr(FakeRegistry, "collectors", [sample(now)], raising=False)
+    monkeypatch.setattr(FakeRegistry, "registered", [], raising=False)
     monkeypatch.setattr(collectors, "RegistryClient", FakeRegistry)
     monkeypatch.setattr(collectors.output.stdout, "width", 200)
     return FakeRegistry
 
 
-def run(*args: str) -> Any:
-    return CliRunner().invoke(app, ["collectors", *args])
+def run(*args: str, stdin: str | None = None) -> Any:
+    return CliRunner().invoke(app, ["collectors", *args], input=stdin)
+
+
+# --- register: the key the admin checked --------------------------------------------------
+@pytest.fixture
+def password_file(tmp_path: Any) -> str:
+    path = tmp_path / "password"
+    path.write_text("s3cret\n")
+    return str(path)
+
+
+def register_args(password_file: str, *extra: str) -> list[str]:
+    return ["register", "edge-7", "--username", "svc", "--password-file", password_file, *extra]
+
+
+def test_register_sends_the_fingerprint_given_for_the_registry_to_check(
+    registry: type[FakeRegistry], password_file: str
+) -> None:
+    result = run(*register_args(password_file, "--fingerprint", "SHA256:seven"))
+
+    assert result.exit_code == 0, result.output
+    assert [(r["name"], r["fingerprint"], r["password"]) for r in registry.registered] == [
+        ("edge-7", "SHA256:seven", "s3cret")
+    ]
+
+
+def test_register_on_a_terminal_shows_the_key_and_registers_it_once_confirmed(
+    registry: type[FakeRegistry], password_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collectors, "_interactive", lambda: True)
+
+    result = run(*register_args(password_file), stdin="y\n")
+
+    assert result.exit_code == 0, result.output
+    assert "SHA256:seven" in result.output and "register this key?" in result.output
+    assert [r["fingerprint"] for r in registry.registered] == ["SHA256:seven"]  # bound to what was shown
+
+
+def test_register_on_a_terminal_answered_no_registers_nothing(
+    registry: type[FakeRegistry], password_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collectors, "_interactive", lambda: True)
+
+    result = run(*register_args(password_file), stdin="n\n")
+
+    assert result.exit_code == 1
+    assert registry.registered == []
+
+
+def test_register_without_a_terminal_or_fingerprint_works_as_before(
+    registry: type[FakeRegistry], password_file: str
+) -> None:
+    result = run(*register_args(password_file))
+
+    assert result.exit_code == 0, result.output
+    assert "register this key?" not in result.output
+    assert [r["fingerprint"] for r in registry.registered] == [""]
 
 
 def test_explain_exits_0_when_live_and_prints_the_summary_first(registry: type[FakeRegistry]) -> None:
