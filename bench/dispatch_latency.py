@@ -107,7 +107,7 @@ def _timestamp(value: Any) -> float:
 # --- enrollment -------------------------------------------------------------------------------
 async def enroll(plane: ControlPlane, count: int, transport: str) -> list[DispatchCollector]:
     """`count` collectors connected, registered and live; closed again if anything fails."""
-    verifier = PASSWORD  # hello() binds it to each key (ADR 0011)
+    verifier = PASSWORD  # hello() binds it to each key (ADR 0013)
     identities = [CollectorIdentity.generate(f"bench-{i:03d}") for i in range(count)]
     url = parse_server_url(plane.url(transport))
     collectors: list[DispatchCollector] = []

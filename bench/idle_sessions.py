@@ -9,7 +9,7 @@ A registry (SQLite in a temp dir) and a gateway run as real processes; this proc
 the load generator, so psutil weighs the gateway pid alone. The collectors are
 `harness.idle_collector.IdleCollector`s: the real `CollectorSession` over the real collector
 transports, each with its own Ed25519 key and instance uid and its own password
-verifier bound to that key (ADR 0011), at the cheapest argon2id cost the registry accepts.
+verifier bound to that key (ADR 0013), at the cheapest argon2id cost the registry accepts.
 
 1. Announce: every collector connects once (transports taken in turn, 25 at a time,
    retrying a refused handshake like a real collector) and waits in PENDING, as an
@@ -301,7 +301,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "verifier": "argon2id t=1 m=8 p=1, one per collector, bound to its key",
         },
     }
-    verifier = PASSWORD  # hello() binds it to each key (ADR 0011)
+    verifier = PASSWORD  # hello() binds it to each key (ADR 0013)
     identities = [CollectorIdentity.generate(f"bench-{i:05d}") for i in range(args.collectors)]
     plane = ControlPlane(workdir, heartbeat_interval=30)
     snapshot = workdir / "gateway.snapshot" if args.tracemalloc else None

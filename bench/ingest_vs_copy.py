@@ -413,7 +413,7 @@ async def run(args: argparse.Namespace, plane: Plane, database: TempDatabase, wo
             results["settings"]["postgres_version"] = f"{server_version.major}.{server_version.minor}"
             await prepare_copy_tables(conn)
             stub = scheduler_pb2_grpc.SchedulerServiceStub(channel)
-            verifier = PASSWORD  # hello() binds it to each key (ADR 0011)
+            verifier = PASSWORD  # hello() binds it to each key (ADR 0013)
             url = parse_server_url(plane.url(args.transport))
 
             def make(i: int) -> BatchCollector:

@@ -309,7 +309,7 @@ async def run(args: argparse.Namespace, plane: Plane, database: TempDatabase | N
         plane.database_url = args.database_url
     await step("registry, scheduler, gateway", plane.start)
     recorder = Recorder()
-    verifier = PASSWORD  # hello() binds it to each key (ADR 0011)
+    verifier = PASSWORD  # hello() binds it to each key (ADR 0013)
     url = parse_server_url(plane.url(args.transport))
     members = [
         Member(

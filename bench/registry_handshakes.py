@@ -123,7 +123,7 @@ async def wait_idle(pid: int, timeout: float = 30.0) -> None:
 
 async def run(levels: list[int], workdir: Path) -> dict[str, Any]:
     plane = ControlPlane(workdir)
-    verifier = "bench"  # the password: hello() binds a verifier of it to each key (ADR 0011)
+    verifier = "bench"  # the password: hello() binds a verifier of it to each key (ADR 0013)
     results: dict[str, Any] = {
         "figure": "registry_handshakes",
         "machine": machine(),

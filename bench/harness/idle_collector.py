@@ -56,7 +56,7 @@ class CollectorIdentity:
         return self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
     def verifier(self, username: str, password: str) -> str:
-        """The password's argon2id verifier bound to this key (ADR 0011), computed once."""
+        """The password's argon2id verifier bound to this key (ADR 0013), computed once."""
         if (username, password) not in self._verifiers:
             bound = verifier_input(username=username, public_key=self.public_key, password=password)
             self._verifiers[username, password] = BENCH_HASHER.hash(bound)

@@ -6,7 +6,7 @@ another collector's hello (or from a database) and sent with an attacker's own k
 would get that key registered the moment an admin typed the real password. So the
 verifier is argon2id over `verifier_input(username, public_key, password)`: the password
 with the collector's service username and Ed25519 public key bound into argon2's input
-(ADR 0011). The registry, given the password by the admin, recomputes it for the key on
+(ADR 0013). The registry, given the password by the admin, recomputes it for the key on
 record; a verifier made for any other key never matches.
 
 The collector and the registry both use this one definition; it needs no protobuf, so

@@ -57,7 +57,7 @@ class Settings:
     zone: str
     username: str
     password: str = field(repr=False)
-    """Kept only until the identity is loaded: the verifier binds it to the key (ADR 0011)."""
+    """Kept only until the identity is loaded: the verifier binds it to the key (ADR 0013)."""
     data_dir: Path
     tls: ClientTls
     log_format: LogFormat
@@ -180,7 +180,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     """Flags and environment -> Settings; exit 2 with one clear line on a bad setting.
 
     The password is hashed in `main` once the key pair is loaded: its verifier is bound to
-    the public key (ADR 0011), and only the verifier is kept after that.
+    the public key (ADR 0013), and only the verifier is kept after that.
     """
     args = build_parser().parse_args(argv)
     urls = args.server or [u for u in (env_default(SERVICE, "servers") or "").split(",") if u.strip()]

@@ -80,11 +80,12 @@ class Registry:
             raise errors.InvalidArgument(problem)
         now = self._now()
         refused = auth.check_handshake(attempt, self.info.server_instance) or auth.check_nonce_fresh(attempt, now)
-        if refused is None:
+        # A newcomer refused for the pending bound costs one read, no write (not even its nonce).
+        early = None if refused else await self._pending.refuse_early(self._store, attempt)
+        if refused is None and early is None:
             await self._purge_nonces(now)
             if not await self._store.use_nonce(attempt.nonce, auth.nonce_kept_until(attempt, now)):
                 refused = auth.replayed_nonce()
-        early = None if refused else await self._pending.refuse_early(self._store, attempt)
         outcome = None if early is None else self._outcome(attempt, None, early)
         if outcome is None:
             async with self._store.write(exclusive=False) as tx:
@@ -237,7 +238,7 @@ class Registry:
     ) -> Collector:
         """Check the install-time credentials, then move a pending collector out of pending.
 
-        The password is checked for the key on record (ADR 0011), and when the admin named
+        The password is checked for the key on record (ADR 0013), and when the admin named
         the key's `fingerprint`, against that too. argon2 runs outside any transaction (it
         is slow by design); the write then checks that nothing changed meanwhile, so the
         admin's check covers what gets registered.

@@ -147,7 +147,7 @@ class FakeCollector:
         self.verifier = verifier if verifier is not None else self.verifier_for(password)
 
     def verifier_for(self, password: str) -> str:
-        """The verifier the collector computes: argon2id of `password` bound to its key (ADR 0011)."""
+        """The verifier the collector computes: argon2id of `password` bound to its key (ADR 0013)."""
         return FAST_HASHER.hash(verifier_input(username=self.username, public_key=self.public_key, password=password))
 
     @property

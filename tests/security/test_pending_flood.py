@@ -9,7 +9,6 @@ one database write each (their evidence is kept within a budget and counted beyo
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -49,7 +48,7 @@ CONCURRENCY = 32
 VERIFIER = FAST_HASHER.hash(CANARY_PASSWORD)  # one argon2 hash for every identity: cheap
 
 
-def fresh_requests(server_instance: str) -> Iterator[registry_pb2.AuthenticateCollectorRequest]:
+def fresh_requests(server_instance: str, now_ms: int) -> Iterator[registry_pb2.AuthenticateCollectorRequest]:
     """Signed first contacts of never-seen keys; the first ones all from one /24."""
     for i in range(FRESH_KEYS):
         key = Ed25519PrivateKey.generate()
@@ -67,7 +66,7 @@ def fresh_requests(server_instance: str) -> Iterator[registry_pb2.AuthenticateCo
             username=USERNAME,
             password_verifier=VERIFIER,
         )
-        nonce = os.urandom(handshake.NONCE_BYTES)
+        nonce = handshake.new_nonce(now_ms)  # issued "now" on the registry's clock
         yield registry_pb2.AuthenticateCollectorRequest(
             hello=hello,
             nonce=nonce,
@@ -81,7 +80,7 @@ def fresh_requests(server_instance: str) -> Iterator[registry_pb2.AuthenticateCo
 
 async def flood(registry: RunningRegistry) -> list[tuple[str, registry_pb2.AuthenticateCollectorResponse]]:
     """Every fresh request, CONCURRENCY at a time; (remote address, response) in order."""
-    requests = list(fresh_requests(registry.server_instance))
+    requests = list(fresh_requests(registry.server_instance, int(registry.clock().timestamp() * 1000)))
     results: list[tuple[str, registry_pb2.AuthenticateCollectorResponse]] = []
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
@@ -106,8 +105,8 @@ async def test_ten_thousand_fresh_keys_do_not_push_out_registered_collectors_and
 ) -> None:
     clock = ManualClock()  # the evidence budget refills with the registry's clock: held still
     async with running_registry(database_url, clock=clock, pending_limits=LIMITS) as registry:
-        enabled = await announce(registry, "edge-enabled", verifier=VERIFIER)
-        disabled = await announce(registry, "edge-disabled", verifier=VERIFIER)
+        enabled = await announce(registry, "edge-enabled")
+        disabled = await announce(registry, "edge-disabled")
         await register(registry, "edge-enabled")
         await register(registry, "edge-disabled", enable=False)
         waiting = await announce(registry, "edge-waiting", verifier=VERIFIER, zone="dmz")

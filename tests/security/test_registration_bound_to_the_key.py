@@ -1,4 +1,4 @@
-"""Registering proves the install password *for this collector's key* (ADR 0011).
+"""Registering proves the install password *for this collector's key* (ADR 0013).
 
 The attack: the argon2 verifier in every hello acted as a bearer value. Copied from
 another collector's hello (or a database) and sent with the attacker's own key, it got
@@ -55,7 +55,7 @@ async def test_the_collectors_own_verifier_registers_with_the_same_password(data
 
 
 async def test_a_verifier_of_the_bare_password_no_longer_registers(database_url: str) -> None:
-    """What collectors before ADR 0011 sent: a pending one must be upgraded (it then re-announces)."""
+    """What collectors before ADR 0013 sent: a pending one must be upgraded (it then re-announces)."""
     async with running_registry(database_url) as registry:
         await announce(registry, "edge-7", verifier=FAST_HASHER.hash(CANARY_PASSWORD))
         with pytest.raises(grpc.aio.AioRpcError) as refused:

@@ -3,7 +3,7 @@
 The collector hashes the password once at start with a fresh salt and sends only the PHC
 string (`$argon2id$v=19$m=19456,t=2,p=1$...`); the registry checks it against the password
 the admin types at registration. What is hashed is the password bound to this collector's
-username and public key (`outpost.registration`, ADR 0011), so the verifier is useless
+username and public key (`outpost.registration`, ADR 0013), so the verifier is useless
 with any other key. The parameters are OWASP's minimum for argon2id (19 MiB, 2 passes,
 1 lane): costly to brute-force, cheap enough for a small collector VM.
 """

@@ -3,7 +3,7 @@
 A collector computes the verifier of its service password itself (ADR 0003), so the
 registry only ever sees a PHC string like `$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>`.
 What it hashes is the password bound to the collector's username and public key
-(`outpost.registration`, ADR 0011): the check recomputes it for the key on record, so a
+(`outpost.registration`, ADR 0013): the check recomputes it for the key on record, so a
 verifier copied from another collector's hello onto an attacker's key never matches.
 That string comes from the network and chooses its own cost: an unchecked one with
 `m=4194304` would make the registry allocate 4 GiB on the first registration attempt.

@@ -1,4 +1,4 @@
-"""The collector's password verifier: argon2id over the password bound to its key (ADR 0011)."""
+"""The collector's password verifier: argon2id over the password bound to its key (ADR 0013)."""
 
 from __future__ import annotations
 
