@@ -12,12 +12,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-import grpc
-
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from outpost.auth.service_tokens import peer_channel  # noqa: E402
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc  # noqa: E402
 from tests.process_harness import Collector, ControlPlane, wait_for  # noqa: E402
 
@@ -37,9 +36,12 @@ def start_control_plane(workdir: Path, heartbeat_interval: int = 30) -> ControlP
     return plane
 
 
-async def register_collectors(registry: str, names: list[str], username: str, password: str) -> None:
-    """What an admin does for each pending collector: RegisterCollector with enable, a few at a time."""
-    async with grpc.aio.insecure_channel(registry) as channel:
+async def register_collectors(registry: str, admin_token: str, names: list[str], username: str, password: str) -> None:
+    """What an admin does for each pending collector: RegisterCollector with enable, a few at a time.
+
+    With the bootstrap admin token the registry wrote (`ControlPlane.admin_token`).
+    """
+    async with peer_channel(registry, None, admin_token) as channel:
         stub = registry_pb2_grpc.RegistryServiceStub(channel)
         gate = asyncio.Semaphore(REGISTER_IN_FLIGHT)
 

@@ -17,7 +17,8 @@ answers a run with RUNNING then SUCCEEDED at once, without scanning.
    all go live and stay connected. One discovery per collector (`--collector` it,
    target one loopback address, one port, probes tcp).
 2. Bare baseline: round trips to the scheduler from here, one at a time and 100 at once:
-   its gRPC health check (the hop alone) and GetSettings (a hop and one database read).
+   its gRPC health check (the hop alone) and GetSettings (a hop, the admin token checked
+   with the registry (one more round trip, issue 9), and one database read).
    A dispatch takes several hops and writes: StartDiscovery's commit, the scheduler's
    watch stream to the gateway, the session's ClaimJobRuns, the assignment frame.
 3. Alone: one StartDiscovery at a time, waiting for its assignment (20 collectors).
@@ -57,6 +58,7 @@ from harness.idle_collector import CollectorIdentity
 from harness.machine import machine, markdown_table
 
 from outpost.agent.v1 import agent_pb2
+from outpost.auth.service_tokens import peer_channel
 from outpost.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from outpost.session.collector import CollectorState
 from services.collector.domain.server_url import parse_server_url
@@ -133,7 +135,7 @@ async def enroll(plane: ControlPlane, count: int, transport: str) -> list[Dispat
         for done in asyncio.as_completed([announce(identity) for identity in identities]):
             collectors.append(await done)
         await register_collectors(
-            plane.registry_ready["grpc"], [c.identity.name for c in collectors], USERNAME, PASSWORD
+            plane.registry_ready["grpc"], plane.admin_token, [c.identity.name for c in collectors], USERNAME, PASSWORD
         )
         await asyncio.gather(*(c.wait_for(CollectorState.ENABLED, CONNECT_TIMEOUT) for c in collectors))
     except BaseException:
@@ -161,7 +163,7 @@ async def create_discoveries(stub: scheduler_pb2_grpc.SchedulerServiceStub, name
 
 # --- the figures --------------------------------------------------------------------------------
 async def rpc_baseline(channel: grpc.aio.Channel, count: int) -> dict[str, Any]:
-    """Round trips to the scheduler: a health check (gRPC alone) and GetSettings (one database read).
+    """Round trips to the scheduler: a health check (gRPC alone) and GetSettings (token check + one read).
 
     Each `count` times one at a time, then `count` at once (timed from the burst's start).
     """
@@ -326,7 +328,7 @@ async def run(args: argparse.Namespace, plane: ControlPlane) -> dict[str, Any]:
     step = _stepper()
     collectors = await step("enroll", lambda: enroll(plane, args.collectors, args.transport))
     try:
-        async with grpc.aio.insecure_channel(plane.scheduler_ready["grpc"]) as channel:
+        async with peer_channel(plane.scheduler_ready["grpc"], None, plane.admin_token) as channel:
             stub = scheduler_pb2_grpc.SchedulerServiceStub(channel)
             names = [c.identity.name for c in collectors]
             await step("create discoveries", lambda: create_discoveries(stub, names))
@@ -402,8 +404,8 @@ def table(results: dict[str, Any]) -> str:
     baseline = results["rpc_baseline"]
     row("bare: scheduler health check, one at a time", baseline["health_check"]["one_at_a_time"])
     row(f"bare: scheduler health check, {n} at once", baseline["health_check"]["burst"])
-    row("bare: GetSettings (one DB read), one at a time", baseline["get_settings"]["one_at_a_time"])
-    row(f"bare: GetSettings (one DB read), {n} at once", baseline["get_settings"]["burst"])
+    row("bare: GetSettings (token check + DB read), one at a time", baseline["get_settings"]["one_at_a_time"])
+    row(f"bare: GetSettings (token check + DB read), {n} at once", baseline["get_settings"]["burst"])
     header = ("what", "n", "median ms", "p99 ms", "max ms", "round medians ms (min-max)")
     cpu = {
         name: Spread.of([r["cpu_seconds_until_last_assignment"][name] for r in rounds]).median

@@ -50,16 +50,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import grpc
 import psutil
 from harness.bare_servers import BARE_CLIENTS, OWN_CONNECTION, Close
 from harness.connections import close_all, connect_all
 from harness.control_plane import Child, ControlPlane, settled_rss
+from harness.enroll import PASSWORD, USERNAME, register_all
 from harness.idle_collector import CollectorIdentity, IdleCollector
 from harness.machine import finish, machine, markdown_table, raise_fd_limit
 from harness.traced_gateway import SNAPSHOT_ENV, growth, take_snapshot
 
-from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session.collector import CollectorState
 from services.collector.domain.server_url import parse_server_url
 from services.collector.transport import grpc_stream
@@ -67,11 +66,8 @@ from services.collector.transport import grpc_stream
 TRANSPORTS = ("grpc", "websocket", "tcp")
 BARE_FOR = {"grpc": "grpc", "websocket": "websocket", "tcp": "tcp"}
 EXTRA_BARE = ("aiohttp",)  # the gateway's WebSocket stack, to tell library cost from session cost
-USERNAME = "svc-bench"
-PASSWORD = "bench-password"
 WARM_UP = 20
 CONNECT_TIMEOUT = 120.0
-REGISTER_IN_FLIGHT = 4
 # Announcing creates a row per collector, the registry's slowest handshake; more at once
 # than it clears within the gateway's 5 s registry deadline only measures refusals.
 ANNOUNCE_IN_FLIGHT = 25
@@ -128,7 +124,9 @@ async def announce_and_register(
         if announced.failures:
             raise RuntimeError(f"{len(announced.failures)} collectors could not announce: {announced.failures[:3]}")
         started = loop.time()
-        await _register_all(plane.registry_ready["grpc"], [c.identity.name for c in collectors])
+        await register_all(
+            plane.registry_ready["grpc"], plane.credentials.admin_token, [c.identity.name for c in collectors]
+        )
         registered = loop.time() - started
         await asyncio.gather(*(c.wait_for(CollectorState.ENABLED, CONNECT_TIMEOUT) for c in collectors))
         live = loop.time() - started
@@ -141,23 +139,6 @@ async def announce_and_register(
         "register_seconds": round(registered, 2),
         "live_seconds": round(live, 2),
     }
-
-
-async def _register_all(registry: str, names: list[str]) -> None:
-    async with grpc.aio.insecure_channel(registry) as channel:
-        stub = registry_pb2_grpc.RegistryServiceStub(channel)
-        gate = asyncio.Semaphore(REGISTER_IN_FLIGHT)
-
-        async def register(name: str) -> None:
-            async with gate:
-                await stub.RegisterCollector(
-                    registry_pb2.RegisterCollectorRequest(
-                        name=name, username=USERNAME, password=PASSWORD, enable=True, actor="bench"
-                    ),
-                    timeout=60,
-                )
-
-        await asyncio.gather(*(register(name) for name in names))
 
 
 # --- phase 3: idle sessions on one transport --------------------------------------------

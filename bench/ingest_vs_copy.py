@@ -73,10 +73,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import grpc
 import psutil
 from harness.bare_servers import OWN_CONNECTION
 from harness.batch_collector import SEND_WINDOW, BatchCollector
+from harness.credentials import authorized_channel
 from harness.enroll import PASSWORD, USERNAME, close_all, enroll
 from harness.idle_collector import CollectorIdentity
 from harness.machine import finish, machine, markdown_table, raise_fd_limit
@@ -406,7 +406,7 @@ async def run(args: argparse.Namespace, plane: Plane, database: TempDatabase, wo
     await step("fresh database", database.create)
     plane.database_url = database.url
     await step("registry, scheduler, gateway", plane.start)
-    async with grpc.aio.insecure_channel(plane.scheduler_ready["grpc"]) as channel:
+    async with authorized_channel(plane.scheduler_ready["grpc"], plane.credentials.admin_token) as channel:
         conn = await asyncpg.connect(database.dsn)
         try:
             server_version = conn.get_server_version()
@@ -424,7 +424,7 @@ async def run(args: argparse.Namespace, plane: Plane, database: TempDatabase, wo
 
             collectors = await step(
                 f"enroll {args.collectors} collectors",
-                lambda: enroll(make, args.collectors, url, plane.registry_ready["grpc"]),
+                lambda: enroll(make, args.collectors, url, plane.registry_ready["grpc"], plane.credentials.admin_token),
             )
             try:
                 collectors.sort(key=lambda c: c.identity.name)

@@ -66,11 +66,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import grpc
 import psutil
 from harness.bare_servers import OWN_CONNECTION
 from harness.connections import _peak_rate, _percentile
 from harness.control_plane import Child
+from harness.credentials import authorized_channel
 from harness.enroll import ANNOUNCE_IN_FLIGHT, PASSWORD, USERNAME, register_all
 from harness.fleet import BareMember, Member, Recorder, quiet_logs
 from harness.machine import finish, machine, markdown_table, raise_fd_limit
@@ -115,7 +115,7 @@ async def enroll(members: list[Member], recorder: Recorder, plane: Plane) -> dic
     await asyncio.gather(*(announce(m) for m in members))
     announced = loop.time() - started
     refused = sum(1 for a in recorder.attempts if a.result != "accepted")
-    await register_all(plane.registry_ready["grpc"], [m.name for m in members])
+    await register_all(plane.registry_ready["grpc"], plane.credentials.admin_token, [m.name for m in members])
     await recorder.wait(lambda: recorder.live_count() == len(members), ENROLL_TIMEOUT, "all live after registering")
     return {
         "announce_seconds": round(announced, 2),
@@ -125,7 +125,7 @@ async def enroll(members: list[Member], recorder: Recorder, plane: Plane) -> dic
 
 
 async def gateway_sessions(plane: Plane) -> int:
-    async with grpc.aio.insecure_channel(plane.gateway_ready["grpc"]) as channel:
+    async with authorized_channel(plane.gateway_ready["admin"], plane.credentials.admin_token) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
         response = await stub.ListSessions(gateway_pb2.ListSessionsRequest(), timeout=30)
     return len(response.sessions)
@@ -309,7 +309,6 @@ async def run(args: argparse.Namespace, plane: Plane, database: TempDatabase | N
         plane.database_url = args.database_url
     await step("registry, scheduler, gateway", plane.start)
     recorder = Recorder()
-    verifier = PASSWORD  # hello() binds it to each key (ADR 0013)
     url = parse_server_url(plane.url(args.transport))
     members = [
         Member(
@@ -317,7 +316,7 @@ async def run(args: argparse.Namespace, plane: Plane, database: TempDatabase | N
             f"storm-{i:05d}",
             "bench",
             USERNAME,
-            verifier,
+            PASSWORD,  # each member binds its verifier to its own key (ADR 0013)
             url,
             Backoff(args.backoff_initial, args.backoff_max),
             args.handshake_timeout,

@@ -17,7 +17,8 @@ at the same moment. This script plays that moment against a real registry proces
   time, unmeasured) authenticate at once: the reconnect storm.
 
 Every call carries a valid proof (the collector's Ed25519 signature over the handshake
-transcript), so the registry does all of its work. Reported per level: calls that made
+transcript, on a fresh nonce stamped with its issue time) and the gateway's service
+identity, as a gateway's call does, so the registry does all of its work. Reported per level: calls that made
 their deadline, calls that did not, completions per second, registry CPU per call.
 Between levels the registry is left to go idle (CPU below 5% for 1 s, bounded).
 """
@@ -36,6 +37,7 @@ from typing import Any
 import grpc
 import psutil
 from harness.control_plane import ControlPlane
+from harness.credentials import authorized_channel
 from harness.idle_collector import CollectorIdentity
 from harness.machine import finish, machine, markdown_table
 
@@ -135,7 +137,8 @@ async def run(levels: list[int], workdir: Path) -> dict[str, Any]:
         plane.start_registry()
         assert plane.registry is not None
         pid = plane.registry.pid
-        async with grpc.aio.insecure_channel(plane.registry_ready["grpc"]) as channel:
+        gateway = plane.credentials.gateway_secret  # what a gateway presents (issue 9)
+        async with authorized_channel(plane.registry_ready["grpc"], gateway) as channel:
             stub = registry_pb2_grpc.RegistryServiceStub(channel)
             info = await stub.GetServerInfo(registry_pb2.GetServerInfoRequest(), timeout=30)
             caller = Caller(stub, info.server_instance, verifier)

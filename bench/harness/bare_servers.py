@@ -10,7 +10,9 @@ reads from it, nothing else:
     tcp        `asyncio.start_server`, reading until EOF
     grpc       a plain `grpc.aio` server with one raw-bytes bidi-stream method; it answers
                the client's one message once (so the client knows the stream is up),
-               then reads until the stream ends
+               then reads until the stream ends; and one raw-bytes unary method,
+               `GRPC_ECHO_METHOD`, that returns its request (no interceptor, no
+               servicer: the floor under any RPC, `admin_auth_cost.py`)
 
 Imported by the bench, `BARE_CLIENTS[kind]` opens one idle client of that kind and
 returns an async close function. Every client gets its own connection: gRPC channels
@@ -38,6 +40,7 @@ from outpost.ready import write_ready_file
 
 HOST = "127.0.0.1"
 GRPC_METHOD = "/bench.Bare/Connect"
+GRPC_ECHO_METHOD = "/bench.Bare/Echo"
 OWN_CONNECTION = ("grpc.use_local_subchannel_pool", 1)
 
 Close = Callable[[], Awaitable[None]]
@@ -93,11 +96,18 @@ async def _serve_grpc(ready: Callable[[int], None], port: int = 0) -> None:
                 await context.write(b"ok")
                 answered = True
 
+    async def echo(request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
+        return request
+
     server = grpc.aio.server()
     server.add_generic_rpc_handlers(
         [
             grpc.method_handlers_generic_handler(
-                "bench.Bare", {"Connect": grpc.stream_stream_rpc_method_handler(connect)}
+                "bench.Bare",
+                {
+                    "Connect": grpc.stream_stream_rpc_method_handler(connect),
+                    "Echo": grpc.unary_unary_rpc_method_handler(echo),
+                },
             )
         ]
     )

@@ -24,6 +24,7 @@ from typing import Any
 
 import psutil
 
+from harness.credentials import Credentials
 from outpost.db import default_sqlite_url
 from outpost.ready import read_ready_file
 
@@ -92,7 +93,8 @@ class ControlPlane:
     """A registry (SQLite in `workdir`) and one gateway at a time, as real processes.
 
     Gateways that dial a scheduler (`--scheduler` in their `--help`) get one, started
-    with the registry; older gateways run without it, so the bench can measure any commit.
+    with the registry; older gateways run without it. Every process runs with the
+    credentials of `harness.credentials` (`credentials.admin_token` for admin calls).
     """
 
     workdir: Path
@@ -107,6 +109,10 @@ class ControlPlane:
     gateway_env: dict[str, str] = field(default_factory=dict)
     _gateways_started: int = 0
 
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.workdir)
+
     def start_registry(self) -> None:
         ready = self.workdir / "registry.ready"
         self.registry = Child(
@@ -120,6 +126,7 @@ class ControlPlane:
                 f"--heartbeat-interval={self.heartbeat_interval}",
                 f"--ready-file={ready}",
                 "--log-format=json",
+                *self.credentials.registry_flags(),
             ],
             self.workdir / "registry.log",
         ).start()
@@ -139,6 +146,7 @@ class ControlPlane:
                 f"--registry={self.registry_ready['grpc']}",
                 f"--ready-file={ready}",
                 "--log-format=json",
+                *self.credentials.scheduler_flags(),
             ],
             self.workdir / "scheduler.log",
         ).start()
@@ -160,6 +168,7 @@ class ControlPlane:
             [
                 *self.gateway_command,
                 "--grpc-listen=127.0.0.1:0",
+                "--admin-listen=127.0.0.1:0",
                 "--ws-listen=127.0.0.1:0",
                 "--tcp-listen=127.0.0.1:0",
                 "--metrics-listen=",
@@ -168,6 +177,7 @@ class ControlPlane:
                 f"--data-dir={self.workdir}",
                 f"--ready-file={ready}",
                 "--log-format=json",
+                *self.credentials.gateway_flags(),
             ],
             self.workdir / f"gateway-{self._gateways_started}.log",
             env=self.gateway_env,

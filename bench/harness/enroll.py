@@ -5,7 +5,8 @@ every collector connects and waits PENDING (a few at a time, retrying a refused
 handshake after a second, as a real collector would), then `RegisterCollector(enable)`
 for each (the registry verifies the password with argon2 per call, so every collector's
 verifier, bound to its key, is deliberately cheap: `CollectorIdentity.verifier`), and each connected
-session goes ENABLED through the gateway's registry watch. None of it is measured.
+session goes ENABLED through the gateway's registry watch, the registration made with
+the admin token (`harness.credentials`). None of it is measured.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-import grpc
-
+from harness.credentials import authorized_channel
 from harness.idle_collector import IdleCollector
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session.collector import CollectorState
@@ -32,10 +32,10 @@ C = TypeVar("C", bound=IdleCollector)
 
 
 async def register_all(
-    registry: str, names: Sequence[str], *, username: str = USERNAME, password: str = PASSWORD
+    registry: str, admin_token: str, names: Sequence[str], *, username: str = USERNAME, password: str = PASSWORD
 ) -> None:
     """What an admin does for each pending collector: RegisterCollector with enable, a few at a time."""
-    async with grpc.aio.insecure_channel(registry) as channel:
+    async with authorized_channel(registry, admin_token) as channel:
         stub = registry_pb2_grpc.RegistryServiceStub(channel)
         gate = asyncio.Semaphore(REGISTER_IN_FLIGHT)
 
@@ -51,7 +51,7 @@ async def register_all(
         await asyncio.gather(*(register(name) for name in names))
 
 
-async def enroll(make: Callable[[int], C], count: int, url: ServerUrl, registry: str) -> list[C]:
+async def enroll(make: Callable[[int], C], count: int, url: ServerUrl, registry: str, admin_token: str) -> list[C]:
     """`count` collectors made by `make(i)`, connected, registered and ENABLED; closed if anything fails."""
     gate = asyncio.Semaphore(ANNOUNCE_IN_FLIGHT)
     collectors: list[C | None] = [None] * count
@@ -73,7 +73,7 @@ async def enroll(make: Callable[[int], C], count: int, url: ServerUrl, registry:
     try:
         await asyncio.gather(*(announce(i) for i in range(count)))
         live = [c for c in collectors if c is not None]
-        await register_all(registry, [c.identity.name for c in live])
+        await register_all(registry, admin_token, [c.identity.name for c in live])
         await asyncio.gather(*(c.wait_for(CollectorState.ENABLED, CONNECT_TIMEOUT) for c in live))
     except BaseException:
         await close_all([c for c in collectors if c is not None])

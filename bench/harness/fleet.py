@@ -47,8 +47,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from websockets.asyncio.client import connect as ws_connect
 
 from harness.bare_servers import GRPC_METHOD, HOST, OWN_CONNECTION
+from harness.idle_collector import BENCH_HASHER
 from outpost.agent.v1 import agent_pb2
 from outpost.backoff import Backoff
+from outpost.registration import verifier_input
 from outpost.session.collector import Closed
 from services.collector.connection import ConnectionOutcome, reason_name
 from services.collector.domain.server_url import ServerUrl
@@ -233,7 +235,7 @@ class Member:
     name: str
     zone: str
     username: str
-    verifier: str
+    password: str
     server: ServerUrl
     backoff: Backoff
     handshake_timeout: float = 15.0
@@ -247,12 +249,17 @@ class Member:
             Ed25519PrivateKey.generate(), str(uuid.uuid4()), "", encryption_key=X25519PrivateKey.generate()
         )
 
+    def _verifier(self) -> str:
+        """The password's verifier bound to this member's key (ADR 0013), at the bench's cheap cost."""
+        bound = verifier_input(username=self.username, public_key=self.identity.public_key, password=self.password)
+        return BENCH_HASHER.hash(bound)
+
     def start(self) -> None:
         supervisor = _RecordedSupervisor(
             self.recorder,
             self.index,
             servers=[self.server],
-            profile=CollectorProfile(self.name, self.zone, self.username, self.verifier),
+            profile=CollectorProfile(self.name, self.zone, self.username, self._verifier()),
             identity=self.identity,
             identity_store=_MemoryIdentityStore(),
             status=_Status(self.recorder, self.index, self.identity),

@@ -28,6 +28,7 @@ from typing import Any
 import asyncpg
 
 from harness.control_plane import BIN, READY_TIMEOUT, Child
+from harness.credentials import Credentials
 from outpost.db import default_sqlite_url
 from outpost.ready import read_ready_file
 
@@ -141,7 +142,11 @@ class Restart:
 
 @dataclass
 class Plane:
-    """Registry, scheduler and gateway; `database_url` None means SQLite files in `workdir`."""
+    """Registry, scheduler and gateway; `database_url` None means SQLite files in `workdir`.
+
+    Every process runs with the credentials of `harness.credentials`; the gateway's admin
+    listener (inventory, sessions) is `gateway_ready["admin"]`, kept across restarts.
+    """
 
     workdir: Path
     database_url: str | None = None
@@ -154,6 +159,10 @@ class Plane:
     scheduler_ready: dict[str, Any] = field(default_factory=dict)
     gateway_ready: dict[str, Any] = field(default_factory=dict)
     gateways_started: int = 0
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.workdir)
 
     def _database(self, service: str) -> str:
         return self.database_url or default_sqlite_url(self.workdir, service)
@@ -177,6 +186,7 @@ class Plane:
                 "--listen=127.0.0.1:0",
                 f"--heartbeat-interval={self.heartbeat_interval}",
                 *self._common("registry", ready),
+                *self.credentials.registry_flags(),
             ],
             self.workdir / "registry.log",
         ).start()
@@ -189,6 +199,7 @@ class Plane:
                 "--listen=127.0.0.1:0",
                 f"--registry={self.registry_ready['grpc']}",
                 *self._common("scheduler", ready),
+                *self.credentials.scheduler_flags(),
             ],
             self.workdir / "scheduler.log",
         ).start()
@@ -196,7 +207,7 @@ class Plane:
         await self.start_gateway()
         return self
 
-    def _spawn_gateway(self, grpc: str, ws: str, tcp: str) -> tuple[Child, Path]:
+    def _spawn_gateway(self, grpc: str, ws: str, tcp: str, admin: str) -> tuple[Child, Path]:
         self.gateways_started += 1
         ready = self.workdir / f"gateway-{self.gateways_started}.ready"
         child = Child(
@@ -204,11 +215,13 @@ class Plane:
             [
                 str(BIN / "outpost-gateway"),
                 f"--grpc-listen={grpc}",
+                f"--admin-listen={admin}",
                 f"--ws-listen={ws}",
                 f"--tcp-listen={tcp}",
                 f"--registry={self.registry_ready['grpc']}",
                 f"--scheduler={self.scheduler_ready['grpc']}",
                 *self._common("gateway", ready),
+                *self.credentials.gateway_flags(),
                 *self.gateway_args,
             ],
             self.workdir / f"gateway-{self.gateways_started}.log",
@@ -217,7 +230,7 @@ class Plane:
 
     async def start_gateway(self) -> None:
         """A gateway on free ports; `restart_gateway` reuses them."""
-        self.gateway, ready = self._spawn_gateway("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
+        self.gateway, ready = self._spawn_gateway("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
         self.gateway_ready = await wait_ready(self.gateway, ready)
 
     async def restart_gateway(self, sig: int, drain_timeout: float = 60.0) -> Restart:
@@ -231,7 +244,7 @@ class Plane:
         signalled = time.monotonic()
         code = await stop_async(self.gateway, sig, drain_timeout)
         exited = time.monotonic()
-        self.gateway, ready = self._spawn_gateway(old["grpc"], old["websocket"], old["tcp"])
+        self.gateway, ready = self._spawn_gateway(old["grpc"], old["websocket"], old["tcp"], old["admin"])
         started = time.monotonic()
         self.gateway_ready = await wait_ready(self.gateway, ready)
         return Restart(signal.Signals(sig).name, signalled, exited, code, started, time.monotonic())
