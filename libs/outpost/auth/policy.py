@@ -138,9 +138,11 @@ RULES: dict[str, Rule] = {
             "SetScheduleEnabled": OPERATOR_CHANGE,
             "StartDiscovery": OPERATOR_CHANGE,
             "ListJobRuns": VIEWER,
-            "GetJobRun": VIEWER,
+            # admins; and gateways, for a run a reconnected collector sends results of
+            "GetJobRun": role(Role.VIEWER, also_services=("gateway",)),
             "CancelJobRun": OPERATOR_CHANGE,
-            "GetSettings": VIEWER,
+            # admins; and gateways, for the polling interval they tell collectors
+            "GetSettings": role(Role.VIEWER, also_services=("gateway",)),
             "UpdateSettings": ADMIN_CHANGE,
             # gateways: dispatch, claims, job updates, lease renewal
             "WatchDispatch": GATEWAY,
