@@ -24,6 +24,7 @@ from typing import Any
 
 from outpost.auth.service_tokens import ensure_service_tokens
 from outpost.ready import read_ready_file
+from tests.conftest import free_port
 
 BIN = Path(sys.executable).parent
 DEFAULT_TIMEOUT = 20.0
@@ -90,6 +91,44 @@ class Process:
                 except json.JSONDecodeError:
                     continue
         return events
+
+
+OUTPOST_RUN_LISTENERS = (
+    "registry",
+    "registry-metrics",
+    "scheduler",
+    "scheduler-metrics",
+    "gateway-grpc",
+    "gateway-admin",
+    "gateway-ws",
+    "gateway-tcp",
+    "gateway-metrics",
+)
+"""Every `--<name>-listen` flag of `outpost-run`: a test gives each a free port, so no
+default port of a parallel test (or of a developer's own `make run`) is ever touched."""
+
+
+def start_outpost_run(workdir: Path, env: dict[str, str] | None = None) -> tuple[Process, dict[str, int], Path]:
+    """`outpost-run` (what `make run` runs) on free ports with its data under `workdir/data`.
+
+    Returns the process, the port of each listener by flag name, and the data directory.
+    """
+    ports = {name: free_port() for name in OUTPOST_RUN_LISTENERS}
+    data_dir = workdir / "data"
+    process = Process(
+        "outpost-run",
+        [
+            str(BIN / "outpost-run"),
+            "--data-dir",
+            str(data_dir),
+            "--log-format",
+            "json",
+            *(arg for name, port in ports.items() for arg in (f"--{name}-listen", f"127.0.0.1:{port}")),
+        ],
+        workdir / "outpost-run.log",
+        env=env or {},
+    ).start()
+    return process, ports, data_dir
 
 
 def pid_running(pid: int) -> bool:

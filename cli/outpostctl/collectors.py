@@ -1,9 +1,9 @@
 """`outpostctl collectors ...`: list, inspect, explain, register, enable, disable, remove.
 
 A collector announces itself and waits as pending; an admin registers it with the service
-username and password set when it was installed. Every change is sent with an actor
-(`OUTPOST_ACTOR`, else the OS user name) and an optional reason, which the registry
-records and shows in `collectors show`. `collectors explain` asks the registry why a
+username and password set when it was installed. Every change may carry a reason; the
+registry records it with the principal of the token the call carried, and shows both in
+`collectors show`. `collectors explain` asks the registry why a
 collector is or is not live and exits 0 only when it is, so scripts can gate on it.
 """
 
@@ -21,7 +21,7 @@ from rich.text import Text
 from outpostctl import output, secret_input
 from outpostctl.endpoints import endpoints_of
 from outpostctl.errors import CommandError
-from outpostctl.options import JsonFlag, Reason, Yes, actor, confirm_removal
+from outpostctl.options import JsonFlag, Reason, Yes, confirm_removal
 from outpostctl.registry_client import Collector, Explanation, NameConflict, RegistryClient, SpoolStatus
 from outpostctl.secret_input import SecretSource
 
@@ -183,7 +183,7 @@ def register_collector(
             fingerprint = _confirm_key(registry.get_collector(name))
         password = secret_input.read_secret(source)
         collector = registry.register_collector(
-            name, username=username, password=password, enable=enable, actor=actor(), fingerprint=fingerprint
+            name, username=username, password=password, enable=enable, fingerprint=fingerprint
         )
     label = output.safe(collector.name or name)
     if collector.state == "enabled":
@@ -218,7 +218,7 @@ def _confirm_key(collector: Collector) -> str:
 def enable_collector(ctx: typer.Context, name: CollectorName, reason: Reason = "") -> None:
     """Enable a registered collector: it receives jobs and its results are accepted."""
     with RegistryClient(endpoints_of(ctx)) as registry:
-        registry.enable_collector(name, actor=actor(), reason=reason)
+        registry.enable_collector(name, reason=reason)
     output.print_line(f"collector '{output.safe(name)}' enabled")
 
 
@@ -226,7 +226,7 @@ def enable_collector(ctx: typer.Context, name: CollectorName, reason: Reason = "
 def disable_collector(ctx: typer.Context, name: CollectorName, reason: Reason = "") -> None:
     """Disable a collector: its live session stops receiving jobs at once."""
     with RegistryClient(endpoints_of(ctx)) as registry:
-        registry.disable_collector(name, actor=actor(), reason=reason)
+        registry.disable_collector(name, reason=reason)
     output.print_line(f"collector '{output.safe(name)}' disabled")
 
 
@@ -241,7 +241,7 @@ def remove_collector(
     question = f"Remove collector '{output.safe(name)}'? It will have to be registered again"
     confirm_removal(question, yes=yes)
     with RegistryClient(endpoints_of(ctx)) as registry:
-        registry.remove_collector(name, actor=actor(), reason=reason)
+        registry.remove_collector(name, reason=reason)
     output.print_line(f"collector '{output.safe(name)}' removed")
 
 

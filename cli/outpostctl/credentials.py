@@ -18,7 +18,7 @@ import typer
 from outpostctl import output, secret_input
 from outpostctl.endpoints import endpoints_of
 from outpostctl.errors import CommandError
-from outpostctl.options import JsonFlag, Yes, actor, confirm_removal
+from outpostctl.options import JsonFlag, Yes, confirm_removal
 from outpostctl.registry_client import RegistryClient, Secret, SnmpV2cSecret, SnmpV3Secret, SshSecret
 from outpostctl.secret_input import SecretSource
 
@@ -158,7 +158,7 @@ def add_credential(
     )
     secret = build_secret(options)
     with RegistryClient(endpoints_of(ctx)) as registry:
-        info = registry.create_credential(name, secret, actor=actor())
+        info = registry.create_credential(name, secret)
     who = f", user '{output.safe(info.username)}'" if info.username else ""
     output.print_line(f"credential '{output.safe(info.name or name)}' ({output.safe(info.type)}{who}) added")
 

@@ -19,7 +19,7 @@ from outpostctl import jobs, output, scan_spec
 from outpostctl.endpoints import endpoints_of
 from outpostctl.errors import CommandError
 from outpostctl.job_wait import wait_for_run
-from outpostctl.options import JsonFlag, Yes, actor, confirm_removal
+from outpostctl.options import JsonFlag, Yes, confirm_removal
 from outpostctl.scheduler_client import Discovery, JobRun, SchedulerClient
 
 app = typer.Typer(help="Discoveries: create, list, show, remove, run now.", no_args_is_help=True)
@@ -209,7 +209,7 @@ def run_discovery(
 ) -> None:
     """Run a discovery now. With --wait, exit 0 only if the run succeeded; Ctrl-C stops waiting, not the run."""
     with SchedulerClient(endpoints_of(ctx)) as scheduler:
-        run = scheduler.start_discovery(name, actor=actor())
+        run = scheduler.start_discovery(name)
         if wait:
             run = wait_for_run(scheduler, run)
     if as_json:

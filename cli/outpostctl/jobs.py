@@ -24,7 +24,7 @@ from rich.text import Text
 
 from outpostctl import output
 from outpostctl.endpoints import endpoints_of
-from outpostctl.options import JsonFlag, Reason, actor
+from outpostctl.options import JsonFlag, Reason
 from outpostctl.scan_spec import ports_text
 from outpostctl.scheduler_client import JobRun, JobRunDetail, SchedulerClient
 
@@ -89,7 +89,7 @@ def show_job(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> No
 def cancel_job(ctx: typer.Context, run_id: RunId, reason: Reason = "") -> None:
     """Cancel a queued or running job run; its collector is told to stop."""
     with SchedulerClient(endpoints_of(ctx)) as scheduler:
-        run = scheduler.cancel_job_run(run_id, reason=reason, actor=actor())
+        run = scheduler.cancel_job_run(run_id, reason=reason)
     label = output.safe(run.id or run_id)
     if run.state == "cancelled":
         output.print_line(f"job run {label} cancelled")

@@ -1,14 +1,13 @@
-"""What every command group takes the same way: `--json`, `--reason`, `--yes`, the actor.
+"""What every command group takes the same way: `--json`, `--reason`, `--yes`.
 
-Changes are sent with an actor (`OUTPOST_ACTOR`, else the OS user name), which the
-services record beside the change. Removing something asks first on a terminal; with
-`--yes`, or when stdin is not a terminal (scripts, CI), it does not ask.
+Who made a change is the services' business: they record the principal of the token the
+call carried (ADR 0012), so outpostctl sends no name of its own. Removing something asks
+first on a terminal; with `--yes`, or when stdin is not a terminal (scripts, CI), it does
+not ask.
 """
 
 from __future__ import annotations
 
-import getpass
-import os
 import sys
 from typing import Annotated
 
@@ -19,17 +18,6 @@ from outpostctl import output
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 Reason = Annotated[str, typer.Option("--reason", help="Why; recorded with the change.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-
-
-def actor() -> str:
-    """Who is making the change, as recorded by the services."""
-    explicit = os.environ.get("OUTPOST_ACTOR")
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
-        return "unknown"
 
 
 def confirm_removal(question: str, *, yes: bool) -> None:

@@ -198,23 +198,23 @@ class RegistryClient(Connection):
         )
 
     def register_collector(
-        self, name: str, *, username: str, password: str, enable: bool, actor: str, fingerprint: str = ""
+        self, name: str, *, username: str, password: str, enable: bool, fingerprint: str = ""
     ) -> Collector:
         request = registry_pb2.RegisterCollectorRequest(
-            name=name, username=username, password=password, enable=enable, actor=actor, fingerprint=fingerprint
+            name=name, username=username, password=password, enable=enable, fingerprint=fingerprint
         )
         return _collector(self.call(self._stub.RegisterCollector, request).collector)
 
-    def enable_collector(self, name: str, *, actor: str, reason: str) -> Collector:
-        request = registry_pb2.EnableCollectorRequest(name=name, actor=actor, reason=reason)
+    def enable_collector(self, name: str, *, reason: str) -> Collector:
+        request = registry_pb2.EnableCollectorRequest(name=name, reason=reason)
         return _collector(self.call(self._stub.EnableCollector, request).collector)
 
-    def disable_collector(self, name: str, *, actor: str, reason: str) -> Collector:
-        request = registry_pb2.DisableCollectorRequest(name=name, actor=actor, reason=reason)
+    def disable_collector(self, name: str, *, reason: str) -> Collector:
+        request = registry_pb2.DisableCollectorRequest(name=name, reason=reason)
         return _collector(self.call(self._stub.DisableCollector, request).collector)
 
-    def remove_collector(self, name: str, *, actor: str, reason: str) -> None:
-        request = registry_pb2.RemoveCollectorRequest(name=name, actor=actor, reason=reason)
+    def remove_collector(self, name: str, *, reason: str) -> None:
+        request = registry_pb2.RemoveCollectorRequest(name=name, reason=reason)
         self.call(self._stub.RemoveCollector, request)
 
     def list_name_conflicts(self) -> list[NameConflict]:
@@ -233,7 +233,7 @@ class RegistryClient(Connection):
             for c in reply.conflicts
         ]
 
-    def create_credential(self, name: str, secret: Secret, *, actor: str) -> CredentialInfo:
+    def create_credential(self, name: str, secret: Secret) -> CredentialInfo:
         credential = agent_pb2.Credential(name=name)
         if isinstance(secret, SnmpV2cSecret):
             credential.snmp_v2c.community = secret.community
@@ -256,7 +256,7 @@ class RegistryClient(Connection):
                     passphrase=secret.passphrase,
                 )
             )
-        request = registry_pb2.CreateCredentialRequest(credential=credential, actor=actor)
+        request = registry_pb2.CreateCredentialRequest(credential=credential)
         return _credential(self.call(self._stub.CreateCredential, request).credential)
 
     def list_credentials(self) -> list[CredentialInfo]:

@@ -148,9 +148,9 @@ class SchedulerClient(Connection):
     def delete_discovery(self, name: str) -> None:
         self.call(self._stub.DeleteDiscovery, scheduler_pb2.DeleteDiscoveryRequest(name=name))
 
-    def start_discovery(self, name: str, *, actor: str) -> JobRun:
+    def start_discovery(self, name: str) -> JobRun:
         """Queue a run now, outside any schedule."""
-        request = scheduler_pb2.StartDiscoveryRequest(name=name, actor=actor)
+        request = scheduler_pb2.StartDiscoveryRequest(name=name)
         return _job_run(self.call(self._stub.StartDiscovery, request).job_run)
 
     # --- schedules ------------------------------------------------------------------------
@@ -204,8 +204,8 @@ class SchedulerClient(Connection):
         snapshot = _discovery(message.discovery_snapshot) if message.HasField("discovery_snapshot") else None
         return JobRunDetail(_job_run(message), snapshot)
 
-    def cancel_job_run(self, run_id: str, *, reason: str, actor: str) -> JobRun:
-        request = scheduler_pb2.CancelJobRunRequest(id=run_id, reason=reason, actor=actor)
+    def cancel_job_run(self, run_id: str, *, reason: str) -> JobRun:
+        request = scheduler_pb2.CancelJobRunRequest(id=run_id, reason=reason)
         return _job_run(self.call(self._stub.CancelJobRun, request).job_run)
 
     # --- settings -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from outpost.ready import read_ready_file
 from tests.conftest import free_port
-from tests.process_harness import BIN, Collector, ControlPlane, Process, pid_running, wait_for
+from tests.process_harness import BIN, Collector, ControlPlane, pid_running, start_outpost_run, wait_for
 
 
 def _health(address: str) -> int:
@@ -25,35 +25,8 @@ def _health(address: str) -> int:
 
 
 def test_outpost_run_starts_every_service_and_stops_them_all_on_sigint(tmp_path: Path) -> None:
-    ports = {
-        name: free_port()
-        for name in (
-            "registry",
-            "registry-metrics",
-            "scheduler",
-            "scheduler-metrics",
-            "gateway-grpc",
-            "gateway-admin",
-            "gateway-ws",
-            "gateway-tcp",
-            "gateway-metrics",
-        )
-    }
-    data_dir = tmp_path / "data"
     cli_config = tmp_path / "home" / ".config" / "outpost" / "config.json"
-    supervisor = Process(
-        "outpost-run",
-        [
-            str(BIN / "outpost-run"),
-            "--data-dir",
-            str(data_dir),
-            "--log-format",
-            "json",
-            *(arg for name, port in ports.items() for arg in (f"--{name}-listen", f"127.0.0.1:{port}")),
-        ],
-        tmp_path / "outpost-run.log",
-        env={"OUTPOST_CONFIG": str(cli_config)},
-    ).start()
+    supervisor, ports, data_dir = start_outpost_run(tmp_path, env={"OUTPOST_CONFIG": str(cli_config)})
     try:
         ready = {
             svc: wait_for(

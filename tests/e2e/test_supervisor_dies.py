@@ -14,19 +14,8 @@ from functools import partial
 from pathlib import Path
 
 from outpost.ready import read_ready_file
-from tests.conftest import free_port
-from tests.process_harness import BIN, Process, pid_running, wait_for
+from tests.process_harness import pid_running, start_outpost_run, wait_for
 
-LISTENERS = (
-    "registry",
-    "registry-metrics",
-    "scheduler",
-    "scheduler-metrics",
-    "gateway-grpc",
-    "gateway-ws",
-    "gateway-tcp",
-    "gateway-metrics",
-)
 SERVICES = ("registry", "scheduler", "gateway")
 
 
@@ -45,20 +34,7 @@ def _bindable(port: int) -> bool:
 
 
 def test_services_exit_and_free_their_ports_when_the_supervisor_is_killed(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in LISTENERS}
-    data_dir = tmp_path / "data"
-    supervisor = Process(
-        "outpost-run",
-        [
-            str(BIN / "outpost-run"),
-            "--data-dir",
-            str(data_dir),
-            "--log-format",
-            "json",
-            *(arg for name, port in ports.items() for arg in (f"--{name}-listen", f"127.0.0.1:{port}")),
-        ],
-        tmp_path / "outpost-run.log",
-    ).start()
+    supervisor, ports, data_dir = start_outpost_run(tmp_path)
     pids: dict[str, int] = {}
     try:
         ready = {
