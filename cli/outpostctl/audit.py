@@ -45,16 +45,16 @@ def list_events(
     else:
         rows: list[list[Text | str]] = [
             [
-                output.iso(e.at) or "-",
+                e.at.strftime("%Y-%m-%d %H:%M:%S") if e.at else "-",
                 e.principal,
-                e.role,
-                f"{e.service}.{e.method}",
+                e.method,
                 e.target,
                 Text(e.outcome, style="green" if e.outcome == "ok" else "red"),
-                e.peer,
+                output.host(e.peer.removeprefix("ipv4:").removeprefix("ipv6:")),
             ]
             for e in shown
         ]
-        output.stdout.print(output.table(["AT", "PRINCIPAL", "ROLE", "CHANGE", "TARGET", "OUTCOME", "PEER"], rows))
+        headers = ["AT (UTC)", "PRINCIPAL", "CHANGE", "TARGET", "OUTCOME", "FROM"]
+        output.stdout.print(output.table(headers, rows, truncate=["PRINCIPAL", "CHANGE", "TARGET", "FROM"]))
     if more:
         output.print_note(f"showing the newest {len(shown)}; older events exist (--limit up to {MAX_LIMIT})")
