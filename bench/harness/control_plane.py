@@ -107,6 +107,7 @@ class ControlPlane:
     gateway_ready: dict[str, Any] = field(default_factory=dict)
     gateway_command: list[str] = field(default_factory=lambda: [str(BIN / "outpost-gateway")])
     gateway_env: dict[str, str] = field(default_factory=dict)
+    registry_args: list[str] = field(default_factory=list)
     _gateways_started: int = 0
 
     @property
@@ -127,6 +128,7 @@ class ControlPlane:
                 f"--ready-file={ready}",
                 "--log-format=json",
                 *self.credentials.registry_flags(),
+                *self.registry_args,
             ],
             self.workdir / "registry.log",
         ).start()
