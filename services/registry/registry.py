@@ -82,13 +82,12 @@ class Registry:
         refused = auth.check_handshake(attempt, self.info.server_instance) or auth.check_nonce_fresh(attempt, now)
         # A newcomer refused for the pending bound costs one read, no write (not even its nonce).
         early = None if refused else await self._pending.refuse_early(self._store, attempt)
-        if refused is None and early is None:
-            await self._purge_nonces(now)
-            if not await self._store.use_nonce(attempt.nonce, auth.nonce_kept_until(attempt, now)):
-                refused = auth.replayed_nonce()
         outcome = None if early is None else self._outcome(attempt, None, early)
         if outcome is None:
+            await self._purge_nonces(now)
             async with self._store.write(exclusive=False) as tx:
+                if refused is None and not await tx.use_nonce(attempt.nonce, auth.nonce_kept_until(attempt, now)):
+                    refused = auth.replayed_nonce()
                 known = await tx.collector_by_uid(attempt.hello.instance_uid)
                 if known is not None:
                     outcome = await self._authenticate_known(tx, attempt, known, refused, now)

@@ -96,20 +96,6 @@ class RegistryStore:
         async with self.read() as tx:
             return await tx.newest_revision()
 
-    async def use_nonce(self, nonce: bytes, expires_at: datetime) -> bool:
-        """Record `nonce` as used; False when it was used before (on any replica).
-
-        Its own transaction: the unique key decides, and a failed insert rolls back nothing
-        else. On PostgreSQL a concurrent insert of the same nonce waits for the first and
-        then fails, so exactly one of two simultaneous replays wins.
-        """
-        try:
-            async with self.write(exclusive=False) as tx:
-                tx.session.add(HandshakeNonceRow(nonce=nonce.hex(), expires_at=expires_at))
-        except sa.exc.IntegrityError:
-            return False
-        return True
-
     async def purge_nonces(self, now: datetime) -> int:
         """Forget nonces past their expiry (they are refused as stale by then)."""
         async with self.write(exclusive=False) as tx:
@@ -153,6 +139,21 @@ class Transaction:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def use_nonce(self, nonce: bytes, expires_at: datetime) -> bool:
+        """Record `nonce` as used; False when it was used before (on any replica).
+
+        In a savepoint of the handshake's own transaction (one commit per handshake, not
+        two): the unique key decides, and a failed insert rolls back only the savepoint.
+        On PostgreSQL a concurrent insert of the same nonce waits for the first
+        transaction and then fails, so exactly one of two simultaneous replays wins.
+        """
+        try:
+            async with self.session.begin_nested():
+                self.session.add(HandshakeNonceRow(nonce=nonce.hex(), expires_at=expires_at))
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
     # --- reading ------------------------------------------------------------------------
     async def newest_revision(self) -> int:
