@@ -13,7 +13,7 @@ acked as rejected and counted, so the collector does not resend it forever.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -132,7 +132,7 @@ class SessionWork:
             if assignment is None:
                 continue
             if core.assign_job(assignment):
-                self.assigned[run.id] = list(assignment.ports)
+                self.assigned[run.id] = tcp_ports_scanned(assignment.ports, assignment.probes)
                 log.info("job_run_dispatched", job_run_id=run.id, discovery=run.discovery)
 
     async def job_update(self, core: ServerSession, update: agent_pb2.JobUpdate) -> None:
@@ -213,7 +213,7 @@ class SessionWork:
             return self._reject(batch, "foreign_run", "the job run's attempt belongs to another collector")
         if batch.attempt > run.attempt:
             return self._reject(batch, "foreign_run", "the job run was never handed out with this attempt")
-        scanned = list(run.discovery_snapshot.ports)
+        scanned = tcp_ports_scanned(run.discovery_snapshot.ports, probes_run(run.discovery_snapshot))
         if holder == self.instance_uid:
             self.assigned[run.id] = scanned
         return scanned
@@ -231,12 +231,8 @@ class SessionWork:
 
     async def _assignment(self, run: scheduler_pb2.JobRun) -> agent_pb2.JobAssignment | None:
         discovery = run.discovery_snapshot
-        probes = list(discovery.probes) or list(DEFAULT_PROBES)
+        probes = probes_run(discovery)
         names = [n for n in (discovery.snmp_credential, discovery.ssh_credential) if n]
-        if discovery.snmp_credential and "snmp" not in probes:
-            probes.append("snmp")
-        if discovery.ssh_credential and "ssh" not in probes:
-            probes.append("ssh")
         sealed = agent_pb2.SealedSecret()
         if names and not self._leased_here(run):
             # Sealing follows the lease: never for a run another collector (or another
@@ -299,3 +295,23 @@ class SessionWork:
 
     def _retry_claim_later(self) -> None:
         asyncio.get_running_loop().call_later(CLAIM_RETRY_SECONDS, self.deliver, RunsAvailable())
+
+
+def probes_run(discovery: scheduler_pb2.Discovery) -> list[str]:
+    """The probes a run of `discovery` runs: its own (else the default set), plus SNMP and
+    SSH when it names their credentials."""
+    probes = list(discovery.probes) or list(DEFAULT_PROBES)
+    if discovery.snmp_credential and "snmp" not in probes:
+        probes.append("snmp")
+    if discovery.ssh_credential and "ssh" not in probes:
+        probes.append("ssh")
+    return probes
+
+
+def tcp_ports_scanned(ports: Iterable[int], probes: Iterable[str]) -> list[int]:
+    """The ports whose state a run measured: its ports when the TCP probe ran, else none.
+
+    Only the TCP probe can find a port closed; an ICMP sweep or an SNMP-only run beside a
+    port scan must not close every open port (issue 10: history flapped open <-> closed).
+    """
+    return list(ports) if "tcp" in probes else []

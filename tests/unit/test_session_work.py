@@ -35,7 +35,7 @@ from outpost.session.server import (
     WorkRefused,
 )
 from services.gateway.ingest_gate import IngestGate
-from services.gateway.session_work import SessionWork, WorkContext
+from services.gateway.session_work import SessionWork, WorkContext, probes_run, tcp_ports_scanned
 from tests.unit.test_session_pair import Pair, connect, registry_decides
 
 NOW = 1.0
@@ -320,3 +320,29 @@ async def test_a_progress_update_the_scheduler_cannot_take_is_not_retried_the_ne
     await work.job_update(pair.server, UPDATE)
 
     assert (scheduler.reported, work.ctx.final_update_retries) == ([], set())
+
+
+async def test_a_run_without_the_tcp_probe_scanned_no_port_so_none_can_be_closed() -> None:
+    icmp_only = scheduler_pb2.Discovery(name="sweep", targets=["10.0.0.0/29"], ports=[22, 80], probes=["icmp"])
+    run = scheduler_pb2.JobRun(
+        id="jr_1", discovery="sweep", collector_instance_uid=UID, attempt=1, discovery_snapshot=icmp_only
+    )
+    pair, work, _, inventory, _ = working(run)
+    assert await send(pair, work, result(1)) == [BatchAcked("jr_1", 1, 1)]
+    assert inventory.stored == {(UID, "jr_1", 1, 1): []}
+
+
+@pytest.mark.parametrize(
+    ("probes", "snmp_credential", "expected"),
+    [
+        ([], "", [22, 80]),  # the default set includes tcp
+        (["tcp"], "", [22, 80]),
+        (["icmp", "dns"], "", []),
+        (["icmp"], "lab-snmp", []),  # a credential adds snmp, never tcp
+    ],
+)
+def test_the_ports_a_run_measured_follow_the_probes_it_ran(
+    probes: list[str], snmp_credential: str, expected: list[int]
+) -> None:
+    discovery = scheduler_pb2.Discovery(name="d", ports=[22, 80], probes=probes, snmp_credential=snmp_credential)
+    assert tcp_ports_scanned(discovery.ports, probes_run(discovery)) == expected
