@@ -24,6 +24,8 @@ one or two `croniter` steps decide.
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -87,6 +89,11 @@ def parse_cron(
         value = given.strip() or "*"
         if len(value) > MAX_FIELD_CHARS or any(c.isspace() for c in value):
             raise errors.InvalidArgument(f"cron field {name} must be one field without spaces, got {value!r}")
+        if not value.isascii():
+            raise errors.InvalidArgument(f"cron field {name} must be ASCII (digits 0-9, names, * , - /), got {value!r}")
+        problem = _backwards_range(name, value)
+        if problem:
+            raise errors.InvalidArgument(problem)
         cleaned[name] = value
     spec = CronSpec(**cleaned, timezone=timezone.strip() or "UTC")
     try:
@@ -94,6 +101,8 @@ def parse_cron(
     except (CroniterError, TypeError) as exc:
         raise errors.InvalidArgument(f"invalid cron expression {spec.expression!r}: {exc}") from None
     try:
+        if spec.timezone not in _iana_zones():
+            raise ValueError(spec.timezone)  # "localtime", file paths: not a zone name
         spec.zone  # noqa: B018 - resolving the zone is the check
     except (ZoneInfoNotFoundError, ValueError):
         raise errors.InvalidArgument(
@@ -102,6 +111,47 @@ def parse_cron(
     if next_due(spec, now) is None:
         raise errors.InvalidArgument(f"cron expression {spec.expression!r} never falls due")
     return spec
+
+
+_NAMES = {
+    "month": {
+        m: i
+        for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
+    },
+    "day_of_week": {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
+}
+
+
+def _backwards_range(name: str, value: str) -> str | None:
+    """Why a range in `value` runs backwards ("5-1"), or None.
+
+    crontab(5) refuses such a range; croniter wraps it around (`5-1` would run at every
+    minute but :02-:04), which is never what was meant.
+    """
+    names = _NAMES.get(name, {})
+    for part in value.split(","):
+        low, dash, high = part.split("/", 1)[0].partition("-")
+        if not dash:
+            continue
+        bounds = [int(b) if b.isdigit() else names.get(b.lower()) for b in (low, high)]
+        if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+            return (
+                f"cron field {name} range {part!r} runs backwards; crontab(5) refuses it: "
+                f"list both parts instead (e.g. '{low}-<max>,<min>-{high}')"
+            )
+    return None
+
+
+_NOT_ZONE_NAMES = frozenset({"localtime", "posixrules", "Factory"})
+"""Files in the zone database directory that are not zones one can name: `localtime` is
+whatever this server's clock says, which a schedule must not silently depend on."""
+
+
+@functools.cache
+def _iana_zones() -> frozenset[str]:
+    return frozenset(
+        z for z in zoneinfo.available_timezones() if z not in _NOT_ZONE_NAMES and not z.startswith(("posix/", "right/"))
+    )
 
 
 def next_due(spec: CronSpec, after: datetime) -> datetime | None:

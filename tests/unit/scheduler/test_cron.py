@@ -218,3 +218,27 @@ def test_newest_due_is_the_last_of_the_stepped_due_times(
     assert stepped == sorted(set(stepped))
     assert all(d.second == 0 and d.microsecond == 0 for d in stepped)
     assert newest_due(s, start, until) == (stepped[-1] if stepped else None)
+
+
+@pytest.mark.parametrize(
+    "expression", ["5-1 * * * *", "0 22-2 * * *", "0 0 * dec-jan *", "0 0 * * fri-mon", "1-59,30-10/2 * * * *"]
+)
+def test_a_backwards_range_is_refused_like_crontab_does(expression: str) -> None:
+    with pytest.raises(errors.InvalidArgument, match="runs backwards"):
+        spec(expression)
+
+
+@pytest.mark.parametrize("expression", ["1-5 * * * *", "0 2-22/4 * * *", "0 0 * jan-dec mon-fri", "*/5 * * * *"])
+def test_forward_ranges_and_steps_are_accepted(expression: str) -> None:
+    assert spec(expression).expression == expression
+
+
+def test_fields_are_ascii_so_a_fullwidth_digit_is_no_three() -> None:
+    with pytest.raises(errors.InvalidArgument, match="ASCII"):
+        spec("\uff13 * * * *")
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "posix/Europe/Berlin"])
+def test_a_zone_that_is_this_servers_clock_or_a_file_alias_is_refused(zone: str) -> None:
+    with pytest.raises(errors.InvalidArgument, match="unknown time zone"):
+        spec("0 2 * * *", zone)
