@@ -304,3 +304,29 @@ def test_every_recorded_change_matches_the_state_before_and_after(
     for key, port in after.ports.items():
         if key in before.ports and before.ports[key].open and not port.open:
             assert key[0] == "tcp" and key[1] in ports and key not in {p.key for p in observation.ports}
+
+
+def test_when_a_ports_service_changes_the_old_services_details_go_and_the_history_says_so() -> None:
+    stored = first()
+    ssh_on_80 = PortObservation(80, service="ssh", banner="SSH-2.0-OpenSSH_9.6")
+    observation = replace(BASE, ports=(BASE.ports[0], ssh_on_80))
+    record, changes = merge(stored, observation, sighting("run-2", T1), new_id=lambda: "unused")
+    port = record.ports[("tcp", 80)]
+    assert (port.service, port.banner, port.details) == ("ssh", "SSH-2.0-OpenSSH_9.6", {})
+    assert fields(changes) == [
+        ("port.80.service", "http", "ssh"),
+        ("port.80.banner", "", "SSH-2.0-OpenSSH_9.6"),
+        ("port.80.http.server", "nginx", ""),
+        ("port.80.http.status", "200", ""),
+        ("port.80.http.title", "Welcome", ""),
+    ]
+    again, repeated = merge(record, observation, sighting("run-3", T1 + timedelta(hours=1)), new_id=lambda: "x")
+    assert repeated == [] and again.ports[("tcp", 80)] == replace(port, last_seen=T1 + timedelta(hours=1))
+
+
+def test_an_unknown_service_in_a_later_run_keeps_what_the_known_one_said() -> None:
+    stored = first()
+    unnamed = PortObservation(80)
+    record, changes = merge(stored, replace(BASE, ports=(BASE.ports[0], unnamed)), sighting("run-2", T1), new_id=str)
+    assert record.ports[("tcp", 80)].details == stored.ports[("tcp", 80)].details
+    assert changes == []

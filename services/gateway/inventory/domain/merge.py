@@ -20,6 +20,10 @@ The rules, in the order an operator asks about them:
   that is a reboot, the rest is the clock.
 - **A new port** records "port.N" "" -> open (its banner and details come with it);
   a port that opens again records closed -> open and any field that differs.
+- **Details belong to their service.** When a port's service changes (both known), the
+  old service's banner and the detail families the new one does not report go with it,
+  each recorded as old -> "" (an SSH server on port 80 keeps no `http.title` of the web
+  server that was there; `http` -> `http-alt` keeps the `http.*` it did not re-read).
 
 `merge` is pure and deterministic given `new_id`: merging the same observation twice
 records no change the second time (tests/unit/inventory/test_merge.py checks this with
@@ -215,6 +219,21 @@ def _merge_ports(
         service = log.known(port_field(key, "service"), old.service, seen.service)
         banner = log.known(port_field(key, "banner"), old.banner, seen.banner)
         details = dict(old.details)
+        if service != old.service and old.service:
+            # Another service answers on this port now: what the old one said about itself
+            # (its banner, its HTTP title, its host key) is no longer true of the port.
+            banner = seen.banner
+            if old.banner and not seen.banner:
+                log.add(port_field(key, "banner"), old.banner, "")
+            # Details come in families ("http.title", "ssh.host_key_type"); a family the new
+            # service does not report at all was the old service's.
+            families = {name.split(".", 1)[0] for name in seen.details}
+            details = {}
+            for name, value in sorted(old.details.items()):
+                if name.split(".", 1)[0] in families:
+                    details[name] = value
+                else:
+                    log.add(port_field(key, name), value, "")
         for name, value in seen.details.items():
             details[name] = log.known(port_field(key, name), old.details.get(name, ""), value)
         ports[key] = replace(
