@@ -18,6 +18,10 @@ DUE_RUNS_MISSED = Counter(
     "outpost_scheduler_due_runs_missed_total",
     "Due minutes not turned into runs because no replica was ticking when they fell due.",
 )
+JOB_RUNS_SUPERSEDED = Counter(
+    "outpost_scheduler_job_runs_superseded_total",
+    "Waiting runs of a skip schedule cancelled because its next run fell due before anyone claimed them.",
+)
 LEASES_EXPIRED = Counter(
     "outpost_scheduler_leases_expired_total",
     "Leases of dispatched or running runs this replica found expired, by outcome: requeued or failed.",

@@ -45,7 +45,7 @@ from services.scheduler.domain import schedules as schedule_rules
 from services.scheduler.domain.job_runs import JobRun, JobState, Trigger
 from services.scheduler.domain.leases import LeasePolicy
 from services.scheduler.domain.schedules import Schedule
-from services.scheduler.store.queries import SchedulerStore
+from services.scheduler.store.queries import SchedulerStore, Transaction
 from services.scheduler.watch import WatchHub
 
 log = structlog.get_logger(__name__)
@@ -153,11 +153,20 @@ class Ticker:
             ]
             inserted = await tx.insert_due_runs(candidates)  # the unique key decides between replicas
             created = [run for run in candidates if run.id in inserted]
-            revision = await tx.append_run_events([run.id for run in created], now)
+            superseded = await _supersede_waiting_runs(tx, created, now)
+            revision = await tx.append_run_events([run.id for run in (*created, *superseded)], now)
             await tx.record_evaluations([e for name, e in evaluations.items() if name in live])
         self._hub.notify(revision)
         if len(created) < len(candidates):
             log.debug("due_runs_created_elsewhere", runs=len(candidates) - len(created))
+        if superseded:
+            metrics.JOB_RUNS_SUPERSEDED.inc(len(superseded))
+            log.warning(
+                "waiting_runs_superseded",
+                runs=len(superseded),
+                schedules=sorted({r.schedule or "" for r in superseded}),
+                advice="no collector claimed them; `outpostctl jobs list` shows which collector or zone they wait for",
+            )
         by_name = {s.name: s for s in due}
         for run in created:
             metrics.JOB_RUNS_CREATED.labels(Trigger.SCHEDULE.value).inc()
@@ -257,3 +266,31 @@ def _missed_minutes(schedule: Schedule, newest: datetime) -> int:
         count += 1
         after = following
     return count
+
+
+SUPERSEDED_WHILE_WAITING = "superseded: never claimed before the schedule's next run fell due (missed-run policy skip)"
+
+
+async def _supersede_waiting_runs(tx: Transaction, created: list[JobRun], now: datetime) -> list[JobRun]:
+    """Cancel the runs a `skip` schedule still has waiting when its next one is created.
+
+    A run nobody claims (its collector is removed, offline, or never existed) must not
+    pile up one per due minute: under `skip` a schedule keeps at most one waiting run,
+    the newest. Retries (attempt >= 1) keep their place: they hold work already begun.
+    """
+    schedules = {run.schedule for run in created if run.schedule}
+    if not schedules:
+        return []
+    policies = await tx.missed_run_policies(schedules)
+    newest = {run.schedule: run.id for run in created}
+    superseded: list[JobRun] = []
+    for schedule in sorted(schedules):
+        if policies.get(schedule) is not schedule_rules.MissedRunPolicy.SKIP:
+            continue
+        for waiting in await tx.queued_runs(schedule=schedule):
+            if waiting.id == newest[schedule] or waiting.attempt > 0:
+                continue
+            changed = rules.cancel_by_scheduler(waiting, SUPERSEDED_WHILE_WAITING, now)
+            if await tx.save_run(changed, expected=waiting):
+                superseded.append(changed)
+    return superseded

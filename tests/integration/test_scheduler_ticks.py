@@ -146,3 +146,26 @@ async def test_a_run_past_its_deadline_whose_lease_also_expired_times_out_rather
 
         assert ([r.id for r in swept.timed_out], swept.requeued, swept.failed) == ([run.id], (), ())
         assert (await get_run(scheduler, run.id)).state == JS.JOB_STATE_TIMED_OUT
+
+
+async def test_a_skip_schedule_nobody_claims_keeps_one_waiting_run_not_one_per_minute(database_url: str) -> None:
+    clock = FakeClock(utc(2025, 6, 2, 9, 59, 30))
+    async with running_scheduler(database_url, clock) as scheduler:
+        await create_discovery(scheduler, collector="nosuch")
+        await create_schedule(scheduler, "every-minute", policy=scheduler_pb2.MISSED_RUN_POLICY_SKIP)
+        await create_schedule(scheduler, "run-once-kept", policy=scheduler_pb2.MISSED_RUN_POLICY_RUN_ONCE)
+        for minute in range(5):  # five due minutes, nobody ever claims
+            clock.set(utc(2025, 6, 2, 10, minute, 1))
+            await scheduler.tick()
+
+        runs = await list_runs(scheduler)
+        skip = [r for r in runs if r.schedule == "every-minute"]
+        waiting = [r for r in skip if r.state == JS.JOB_STATE_QUEUED]
+        assert [r.due_at.ToDatetime(tzinfo=UTC) for r in waiting] == [utc(2025, 6, 2, 10, 4)]
+        cancelled = [r for r in skip if r.state == JS.JOB_STATE_CANCELLED]
+        assert len(cancelled) == 4
+        assert all(
+            r.reason.startswith("superseded: never claimed") and r.cancelled_by == "scheduler" for r in cancelled
+        )
+        kept = [r for r in runs if r.schedule == "run-once-kept"]
+        assert len(kept) == 5 and all(r.state == JS.JOB_STATE_QUEUED for r in kept)  # run_once: the claim decides
