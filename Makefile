@@ -87,6 +87,7 @@ system-deps:
 	command -v nmap >/dev/null 2>&1 || missing="$$missing nmap"; \
 	command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || missing="$$missing snmpd"; \
 	command -v snmpget >/dev/null 2>&1 || missing="$$missing snmp"; \
+	command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v ssh-keygen >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	[ -x $(PY) ] || $(BOOTSTRAP_PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
