@@ -106,6 +106,8 @@ def device_sections(detail: DeviceDetail) -> list[RenderableType]:
     sections += _section("ports", "no open ports", _ports_table(d) if d.services else None)
     facts = output.table(["FACT", "VALUE"], ([k, v] for k, v in d.facts.items())) if d.facts else None
     sections += _section("facts", "no facts", facts)
+    notes = output.table(["NOTE"], ([n] for n in d.notes)) if d.notes else None
+    sections += _section("notes", "no notes", notes)
     history = (
         output.table(
             ["WHEN", "FIELD", "CHANGE", "JOB RUN"],

@@ -102,6 +102,8 @@ class JobRun:
     cancelled_by: str
     attempt: int = 0
     lease_expires_at: datetime | None = None
+    observations_stale: int = 0
+    """Observations the inventory skipped as older than what another run had recorded."""
 
 
 @dataclass(frozen=True)
@@ -330,6 +332,7 @@ def _job_run(r: scheduler_pb2.JobRun) -> JobRun:
         cancelled_by=r.cancelled_by,
         attempt=r.attempt,
         lease_expires_at=time_field(r, "lease_expires_at"),
+        observations_stale=r.observations_stale,
     )
 
 

@@ -28,6 +28,7 @@ from outpost.config import add_common_flags, env_default, positive
 from outpost.logs import LogFormat, configure_logging
 from outpost.process import install_shutdown_signals, is_loopback
 from outpost.version import VERSION
+from services.collector.clock import WallClock
 from services.collector.discovery.host_keys import HostKeyStore
 from services.collector.domain.credentials import password_verifier
 from services.collector.domain.server_url import ServerUrl, ServerUrlError, parse_server_url
@@ -68,6 +69,7 @@ class Settings:
     status_file: str | None
     spool_max_bytes: int = DEFAULT_MAX_BYTES
     spool_max_age: float = DEFAULT_MAX_AGE
+    clock_offset_seconds: float = 0.0
 
 
 def default_data_dir() -> str:
@@ -143,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="results older than this are dropped: seconds, or 12h, 7d, ... "
         "(default 7d, env OUTPOST_COLLECTOR_SPOOL_MAX_AGE)",
+    )
+    parser.add_argument(
+        "--clock-offset-seconds",
+        type=float,
+        default=env("clock_offset_seconds", 0.0),
+        metavar="SECONDS",
+        help="TEST AID: behave as if the wall clock were this far off (e.g. 3600: one hour ahead), to "
+        "exercise the server's clock-skew handling; leave 0 in production "
+        "(env OUTPOST_COLLECTOR_CLOCK_OFFSET_SECONDS)",
     )
     add_common_flags(parser, SERVICE)
     return parser
@@ -221,6 +232,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         status_file=args.status_file,
         spool_max_bytes=args.spool_max_bytes,
         spool_max_age=args.spool_max_age,
+        clock_offset_seconds=float(args.clock_offset_seconds),
     )
 
 
@@ -269,8 +281,11 @@ def main(argv: list[str] | None = None) -> None:
         bound_server_instance=identity.bound_server_instance,
     )
     _warn_about_setup(settings, store)
+    clock = WallClock(settings.clock_offset_seconds)
     try:
-        spool = Spool.open(settings.data_dir, max_bytes=settings.spool_max_bytes, max_age=settings.spool_max_age)
+        spool = Spool.open(
+            settings.data_dir, max_bytes=settings.spool_max_bytes, max_age=settings.spool_max_age, wall_clock=clock
+        )
     except SpoolError as exc:
         fail(str(exc))
     status = StatusFile(settings.status_file, identity.instance_uid, identity.fingerprint, spool=spool.status)
@@ -284,21 +299,22 @@ def main(argv: list[str] | None = None) -> None:
         open_transport=lambda url: open_transport(url, settings.tls),
         backoff=Backoff(settings.backoff_initial, settings.backoff_max),
         handshake_timeout=settings.handshake_timeout,
+        wall_clock=clock,
     )
     host_keys = HostKeyStore(settings.data_dir / "known_hosts")
     try:
-        asyncio.run(_serve(supervisor, spool, host_keys, identity.encryption_key))
+        asyncio.run(_serve(supervisor, spool, host_keys, identity.encryption_key, clock))
     finally:
         spool.close()
     log.info("collector_stopped")
 
 
 async def _serve(
-    supervisor: Supervisor, spool: Spool, host_keys: HostKeyStore, encryption_key: X25519PrivateKey
+    supervisor: Supervisor, spool: Spool, host_keys: HostKeyStore, encryption_key: X25519PrivateKey, clock: WallClock
 ) -> None:
     """Run the supervisor until SIGTERM/SIGINT, then stop the jobs, say goodbye and stop."""
     stop = install_shutdown_signals()
-    runner = JobRunner(spool, engine_discover(host_keys, encryption_key))
+    runner = JobRunner(spool, engine_discover(host_keys, encryption_key, clock), wall_clock=clock)
     supervisor.work = CollectorWork(spool, runner)
     running = asyncio.create_task(supervisor.run(), name="collector-supervisor")
     stopping = asyncio.create_task(stop.wait(), name="collector-stop")
@@ -317,6 +333,12 @@ async def _serve(
 
 
 def _warn_about_setup(settings: Settings, store: IdentityStore) -> None:
+    if settings.clock_offset_seconds:
+        log.warning(
+            "clock_offset_set",
+            clock_offset_seconds=settings.clock_offset_seconds,
+            advice="a test aid: unset --clock-offset-seconds outside tests",
+        )
     if store.key_permissions_open:
         log.warning("private_key_permissions_too_open", path=str(store.key_path), advice="chmod 600")
     for server in settings.servers:

@@ -65,6 +65,7 @@ from services.gateway.resumable_watch import ResumableWatch
 from services.gateway.scheduler_client import DispatchBookmark, SchedulerClient
 from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
+from services.gateway.stale_reports import StaleReports
 from services.gateway.transports.grpc_stream import (
     DEFAULT_MAX_CONCURRENT_STREAMS,
     agent_service_handler,
@@ -266,6 +267,7 @@ async def serve(config: GatewayConfig) -> None:
     hub = SessionHub()
     dispatcher = Dispatcher(hub)
     gate = IngestGate(max_in_flight=config.max_commits_in_flight, commit_timeout=config.commit_timeout)
+    stale_reports = StaleReports(config.gateway_id, scheduler)
     reporter = SessionReporter(registry, config.gateway_id, hub, info.heartbeat_interval)
     leases = LeaseRenewer(scheduler, hub, config.gateway_id, info.heartbeat_interval)
     ctx = GatewayContext(
@@ -277,7 +279,9 @@ async def serve(config: GatewayConfig) -> None:
         hub=hub,
         reporter=reporter,
         admission=Admission(max_unauthenticated=config.max_unauthenticated, limits=config.failure_limits),
-        work=WorkContext(config.gateway_id, scheduler, registry, BatchIngest(inventory), gate),
+        work=WorkContext(
+            config.gateway_id, scheduler, registry, BatchIngest(inventory, on_stale=stale_reports.counted), gate
+        ),
         dispatcher=dispatcher,
     )
     watches = [
@@ -366,6 +370,7 @@ async def serve(config: GatewayConfig) -> None:
     if ws_runner is not None:
         await ws_runner.cleanup()
     unfinished = await gate.close(timeout=config.commit_timeout)
+    await stale_reports.close(timeout=FINAL_REPORT_SECONDS)
     for task in background:
         task.cancel()
     with contextlib.suppress(TimeoutError):

@@ -191,6 +191,8 @@ class FakeInventory:
         collector: str,
         zone: str,
         scanned_ports: Collection[int],
+        clock_skew_ms: int = 0,
+        probes: Collection[str] | None = None,
     ) -> bool:
         if self.failure is not None:
             raise self.failure

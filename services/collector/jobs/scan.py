@@ -8,6 +8,7 @@ call's plan; they are never logged or written anywhere.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -21,7 +22,11 @@ from services.collector.discovery.to_proto import device_to_proto, plan_from_ass
 from services.collector.jobs.runner import Discover
 
 
-def engine_discover(host_keys: HostKeyStore, encryption_key: X25519PrivateKey) -> Discover:
+def engine_discover(
+    host_keys: HostKeyStore, encryption_key: X25519PrivateKey, wall_clock: Callable[[], float] = time.time
+) -> Discover:
+    """The runner's `discover`; `wall_clock` stamps each device's observed time (services/collector/clock.py)."""
+
     async def run(
         assignment: agent_pb2.JobAssignment, on_progress: Callable[[int, int, int], None]
     ) -> AsyncIterator[agent_pb2.DeviceObservation]:
@@ -35,7 +40,7 @@ def engine_discover(host_keys: HostKeyStore, encryption_key: X25519PrivateKey) -
             on_progress(p.targets_done, p.targets_total, p.devices_found)
 
         try:
-            async for device in discover(plan, host_keys=host_keys, on_progress=progress):
+            async for device in discover(plan, host_keys=host_keys, on_progress=progress, wall_clock=wall_clock):
                 yield device_to_proto(device)
         except DeadlineExceeded as exc:
             raise TimeoutError(str(exc)) from exc

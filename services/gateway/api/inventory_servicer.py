@@ -4,11 +4,13 @@ No decisions are made here. Not-found and ambiguous lookups are raised as
 `outpost.errors.*` by the store and become gRPC statuses in the shared interceptor. A
 device shows its open ports only; closed ones live on in its history ("port.80" open ->
 closed). Facts and port details are already the flat string maps the contract names
-("snmp.sys_name", "audit.kernel", "http.title", "tls.not_after", ...).
+("snmp.sys_name", "audit.kernel", "http.title", "tls.not_after", ...). A device's notes
+are its newest per probe ("snmp: no answer"; domain/notes.py), not history.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import grpc
@@ -16,6 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.gateway.inventory.domain.device import Change, DeviceRecord, PortRecord
+from services.gateway.inventory.domain.notes import DeviceNote
 from services.gateway.inventory.store.queries import DEFAULT_LIST_LIMIT, InventoryStore
 
 SERVICE_NAME = "outpost.gateway.v1.InventoryService"
@@ -29,16 +32,20 @@ class InventoryServicer(gateway_pb2_grpc.InventoryServiceServicer):
         self, request: gateway_pb2.ListDevicesRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListDevicesResponse:
         found = await self._store.list_devices(zone=request.zone or None, limit=request.limit or DEFAULT_LIST_LIMIT)
-        return gateway_pb2.ListDevicesResponse(devices=[_device(d) for d in found])
+        notes = await self._store.notes([d.id for d in found])
+        return gateway_pb2.ListDevicesResponse(devices=[_device(d, notes.get(d.id, ())) for d in found])
 
     async def GetDevice(
         self, request: gateway_pb2.GetDeviceRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.GetDeviceResponse:
         device, history = await self._store.get_device(request.ip, zone=request.zone or None)
-        return gateway_pb2.GetDeviceResponse(device=_device(device), history=[_change(c) for c in history])
+        notes = await self._store.notes([device.id])
+        return gateway_pb2.GetDeviceResponse(
+            device=_device(device, notes.get(device.id, ())), history=[_change(c) for c in history]
+        )
 
 
-def _device(device: DeviceRecord) -> gateway_pb2.Device:
+def _device(device: DeviceRecord, notes: Iterable[DeviceNote] = ()) -> gateway_pb2.Device:
     return gateway_pb2.Device(
         id=device.id,
         zone=device.zone,
@@ -52,6 +59,7 @@ def _device(device: DeviceRecord) -> gateway_pb2.Device:
         last_seen=_timestamp(device.last_seen),
         last_collector=device.last_collector,
         last_job_run_id=device.last_job_run_id,
+        notes=[note.text for note in notes],
     )
 
 

@@ -148,6 +148,8 @@ class JobRunRow(Base):
     # Added by 0003, hence the server default (runs stored before it were never re-tried).
     attempt: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Added by 0005; the gateway's count of the run's observations skipped as stale.
+    observations_stale: Mapped[int] = mapped_column(sa.BigInteger(), default=0, server_default="0")
 
 
 class DispatchEventRow(Base):

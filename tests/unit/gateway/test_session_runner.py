@@ -97,6 +97,8 @@ class HeldInventory:
         collector: str,
         zone: str,
         scanned_ports: Collection[int],
+        clock_skew_ms: int = 0,
+        probes: Collection[str] | None = None,
     ) -> bool:
         self.started.set()
         await self.release.wait()
