@@ -125,3 +125,32 @@ async def _migrate_to(url: str, revision: str, *, downgrade: bool = False) -> No
     cfg.attributes["database_url"] = url
     cfg.attributes["schema"] = SCHEMA
     await asyncio.to_thread(command.downgrade if downgrade else command.upgrade, cfg, revision)
+
+
+async def test_upgrading_from_0002_keeps_batches_and_devices_with_no_notes_and_nothing_stale(database_url: str) -> None:
+    await _migrate_to(database_url, "0002")
+    at = T0.replace(tzinfo=None) if database_url.startswith("sqlite") else T0
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO ingested_batches (collector_instance_uid, job_run_id, attempt, sequence,"
+                    " committed_at, devices) VALUES ('uid-1', 'run-1', 1, 1, :at, 1)"
+                ),
+                {"at": at},
+            )
+    finally:
+        await engine.dispose()
+
+    store = await open_inventory(database_url)  # migrates to head
+    try:
+        async with store.read() as conn:
+            rows = (await conn.execute(sa.text("SELECT job_run_id, stale_observations FROM ingested_batches"))).all()
+            notes = (await conn.execute(sa.text("SELECT count(*) FROM device_notes"))).scalar_one()
+        assert ([tuple(row) for row in rows], notes) == ([("run-1", 0)], 0)
+    finally:
+        await store.close()
+
+    await _migrate_to(database_url, "0002", downgrade=True)  # and back: the table, column and index go
+    await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
