@@ -9,6 +9,7 @@ from rich.console import Console
 
 from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2
+from outpostctl import output
 from outpostctl.jobs import attempt_text, detail_fields, lease_text, runs_table
 from outpostctl.scheduler_client import JobRun, JobRunDetail, _job_run
 
@@ -50,3 +51,12 @@ def test_list_and_show_carry_the_attempt_and_lease() -> None:
     shown = dict(detail_fields(JobRunDetail(run, None)))
     assert shown["attempt"] == "3"
     assert str(shown["lease expires"]).endswith("(in 9m)")
+
+
+def test_show_says_how_many_observations_were_skipped_as_stale_and_json_carries_the_count() -> None:
+    assert _job_run(scheduler_pb2.JobRun(id="jr_3", observations_stale=2)).observations_stale == 2
+    quiet = dict(detail_fields(JobRunDetail(BASE, None)))
+    stale = dict(detail_fields(JobRunDetail(dataclasses.replace(BASE, observations_stale=2), None)))
+    assert quiet["stale observations"] == "0"
+    assert stale["stale observations"] == "2 (skipped: older than what another run recorded for the device)"
+    assert output.plain(dataclasses.replace(BASE, observations_stale=2))["observations_stale"] == 2
