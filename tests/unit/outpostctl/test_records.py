@@ -113,6 +113,8 @@ def test_device_json_has_open_ports_and_services() -> None:
     message.ports.add(port=443, protocol="tcp", service="https", details={"tls.subject": "CN=sw"})
     message.ports.add(port=22, protocol="tcp", service="ssh", banner="SSH-2.0-OpenSSH_9.6")
     message.ports.add(port=22, protocol="udp")
+    message.ports.add(port=25, protocol="tcp", state="filtered")
+    message.ports.add(port=23, protocol="tcp", state="closed")
     plain = output.plain(_device(message))
     assert list(plain)[:9] == [
         "ip",
@@ -126,10 +128,17 @@ def test_device_json_has_open_ports_and_services() -> None:
         "last_seen",
     ]
     assert plain["open_ports"] == [22, 443]
-    assert [(s["port"], s["protocol"]) for s in plain["services"]] == [(22, "tcp"), (22, "udp"), (443, "tcp")]
+    assert [(s["port"], s["protocol"], s["state"]) for s in plain["services"]] == [
+        (22, "tcp", "open"),
+        (22, "udp", "open"),
+        (23, "tcp", "closed"),
+        (25, "tcp", "filtered"),
+        (443, "tcp", "open"),
+    ]
     assert plain["services"][1] == {
         "port": 22,
         "protocol": "udp",
+        "state": "open",
         "service": "",
         "banner": "",
         "details": {},
