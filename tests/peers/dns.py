@@ -18,6 +18,7 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[imp
 
 class _ZoneResolver(BaseResolver):
     def __init__(self, names: dict[str, str]) -> None:
+        self.failing = False
         self.set_names(names)
 
     def set_names(self, names: dict[str, str]) -> None:
@@ -28,7 +29,9 @@ class _ZoneResolver(BaseResolver):
     def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
         reply = request.reply()
         question = str(request.q.qname)
-        if question in self.pointers:
+        if self.failing:
+            reply.header.rcode = RCODE.SERVFAIL
+        elif question in self.pointers:
             if request.q.qtype == QTYPE.PTR:
                 reply.add_answer(RR(question, QTYPE.PTR, rdata=PTR(self.pointers[question]), ttl=60))
         elif question.lower() in self.addresses:
@@ -55,6 +58,10 @@ class DnsServer:
         """Serve this zone from now on; an IP left out gets NXDOMAIN."""
         self.names = dict(names)
         self._server.server.resolver.set_names(names)
+
+    def fail(self, failing: bool = True) -> None:
+        """Answer every query with SERVFAIL (a broken resolver) until told otherwise."""
+        self._server.server.resolver.failing = failing
 
     def stop(self) -> None:
         self._server.stop()

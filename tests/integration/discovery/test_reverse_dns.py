@@ -41,6 +41,25 @@ async def test_a_resolver_that_does_not_answer_is_a_note_not_a_failure(scan: Sca
     assert len(device.notes) == 1 and device.notes[0].startswith("dns: ")
 
 
+async def test_a_resolver_that_fails_is_a_note_and_the_name_is_not_measured(dns_server: DnsServer, scan: Scan) -> None:
+    plan = DiscoveryPlan(
+        targets=(WEB_HOST,),
+        exclusions=(),
+        ports=(free_port(WEB_HOST),),
+        probes=frozenset({"tcp", "dns"}),
+        dns_resolver=dns_server.address,
+        timeout=0.5,
+    )
+    dns_server.fail()
+    try:
+        device = (await scan(plan))[WEB_HOST]
+    finally:
+        dns_server.fail(False)
+
+    assert device.hostname is None
+    assert device.notes == ("dns: the resolver failed to answer (SERVFAIL or refused)",)
+
+
 async def test_host_name_targets_are_resolved_with_the_jobs_resolver(dns_server: DnsServer, scan: Scan) -> None:
     plan = DiscoveryPlan(
         targets=(WEB_NAME, "missing.lab.test"),
