@@ -268,14 +268,35 @@ class ControlPlane:
 
     def start(self, tls: tuple[Path, Path] | None = None) -> ControlPlane:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._start_registry("127.0.0.1:0")
+        if tls:
+            self.gateway_args = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1]), *self.gateway_args]
+        for replica in [self._scheduler_replica() for _ in range(self.scheduler_count)]:
+            replica.launch()
+        for replica in self.schedulers:
+            replica.wait_ready()
+        for replica in [self._gateway_replica() for _ in range(self.gateway_count)]:
+            replica.launch()
+        for replica in self.gateways:
+            replica.wait_ready()
+        return self
+
+    def restart_registry(self) -> None:
+        """SIGTERM the registry (it must exit 0) and start it again on the port it had."""
+        assert self.registry is not None
+        assert self.registry.stop() == 0, self.registry.log()[-3000:]
+        self._start_registry(self.registry_ready["grpc"])
+
+    def _start_registry(self, listen: str) -> None:
         ready = self.workdir / "registry.ready"
+        ready.unlink(missing_ok=True)
         identities = self.identities
         self.registry = Process(
             "registry",
             [
                 str(BIN / "outpost-registry"),
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--metrics-listen",
                 "127.0.0.1:0",
                 "--data-dir",
@@ -298,17 +319,6 @@ class ControlPlane:
             self.workdir / "registry.log",
         ).start()
         self.registry_ready = wait_ready(self.registry, ready)
-        if tls:
-            self.gateway_args = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1]), *self.gateway_args]
-        for replica in [self._scheduler_replica() for _ in range(self.scheduler_count)]:
-            replica.launch()
-        for replica in self.schedulers:
-            replica.wait_ready()
-        for replica in [self._gateway_replica() for _ in range(self.gateway_count)]:
-            replica.launch()
-        for replica in self.gateways:
-            replica.wait_ready()
-        return self
 
     # --- the first replica, as tests of one gateway and one scheduler know it -----------
 

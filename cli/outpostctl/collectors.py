@@ -84,6 +84,7 @@ def show_collector(ctx: typer.Context, name: CollectorName, as_json: JsonFlag = 
                 ("status", output.online_text(c.online)),
                 ("connected (gateway)", output.yes_no(c.connected)),
                 ("transport", c.transport or "-"),
+                ("checks in", f"every {c.check_in_seconds} s (polling)" if c.check_in_seconds else "-"),
                 ("gateway", c.gateway_id or "-"),
                 ("remote address", c.remote_address or "-"),
                 ("fingerprint", c.fingerprint),

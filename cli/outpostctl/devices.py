@@ -1,7 +1,8 @@
 """`outpostctl devices ...`: the inventory the collectors built: list and show.
 
 A device is keyed by its IP within a zone (the same private address can exist in two
-zones). `show` adds each port's details, every fact, and the device's history: which
+zones). `show` adds every port the device ever had open or filtered with its state now
+("open", "closed", "filtered") and details, every fact, and the device's history: which
 field changed from what to what, when, and in which job run.
 """
 
@@ -103,7 +104,7 @@ def device_sections(detail: DeviceDetail) -> list[RenderableType]:
             ]
         )
     ]
-    sections += _section("ports", "no open ports", _ports_table(d) if d.services else None)
+    sections += _section("ports", "no ports known", _ports_table(d) if d.services else None)
     facts = output.table(["FACT", "VALUE"], ([k, v] for k, v in d.facts.items())) if d.facts else None
     sections += _section("facts", "no facts", facts)
     notes = output.table(["NOTE"], ([n] for n in d.notes)) if d.notes else None
@@ -130,11 +131,12 @@ def change_text(old: str, new: str) -> str:
 
 def _ports_table(d: Device) -> RenderableType:
     return output.table(
-        ["PORT", "PROTO", "SERVICE", "BANNER", "DETAILS", "LAST SEEN"],
+        ["PORT", "PROTO", "STATE", "SERVICE", "BANNER", "DETAILS", "LAST SEEN"],
         (
             [
                 str(p.port),
                 p.protocol or "-",
+                p.state,
                 p.service or "-",
                 p.banner or "-",
                 "; ".join(f"{k}={v}" for k, v in p.details.items()) or "-",

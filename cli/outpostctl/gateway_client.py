@@ -1,8 +1,9 @@
 """The gateway's admin calls as plain records: its own info, and the device inventory.
 
 The inventory (`InventoryService`) is served on the gateway's address: devices the
-collectors found, keyed by IP within a zone, each with its open ports and facts, and the
-history of what changed between job runs.
+collectors found, keyed by IP within a zone, each with every port it ever had open or
+filtered (and that port's state now), its facts, and the history of what changed between
+job runs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from datetime import UTC, datetime
 
 from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from outpostctl.endpoints import Connection, Endpoints, time_field
+
+OPEN = "open"
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,12 @@ class GatewayInfo:
 
 @dataclass(frozen=True)
 class Port:
-    """One open port and what answered on it (a device's `services` in JSON)."""
+    """One known port, its state, and what answered on it (a device's `services` in JSON)."""
 
     port: int
     protocol: str
+    # "open", "closed" or "filtered", as `nmap -sT` names them.
+    state: str
     service: str
     banner: str
     # HTTP status/server/title, TLS subject/issuer/expiry, SSH host key, ...
@@ -124,11 +129,12 @@ class GatewayClient(Connection):
 
 def _device(d: gateway_pb2.Device) -> Device:
     ports = sorted((_port(p) for p in d.ports), key=lambda p: (p.port, p.protocol))
+    open_ports = sorted({p.port for p in ports if p.state == OPEN})
     return Device(
         ip=d.ip,
         zone=d.zone,
         hostname=d.hostname,
-        open_ports=sorted({p.port for p in ports}),
+        open_ports=open_ports,
         services=ports,
         mac_addresses=list(d.mac_addresses),
         facts=dict(sorted(d.facts.items())),
@@ -146,6 +152,7 @@ def _port(p: gateway_pb2.Port) -> Port:
     return Port(
         port=p.port,
         protocol=p.protocol,
+        state=p.state or OPEN,  # a gateway that predates states lists open ports only
         service=p.service,
         banner=p.banner,
         details=dict(sorted(p.details.items())),

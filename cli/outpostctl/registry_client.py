@@ -64,6 +64,8 @@ class Collector:
     last_error_at: datetime | None
     clock_skew_ms: int
     spool: SpoolStatus | None
+    check_in_seconds: int = 0
+    """A polling collector's wait between check-ins; 0 for a streaming session."""
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,7 @@ def _collector(c: registry_pb2.Collector) -> Collector:
         last_error_at=time_field(c, "last_error_at"),
         clock_skew_ms=c.clock_skew_ms,
         spool=_spool(c.spool) if c.HasField("spool") else None,
+        check_in_seconds=c.check_in_seconds,
     )
 
 

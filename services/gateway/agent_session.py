@@ -100,8 +100,9 @@ class SessionRunner:
     Streaming transports call `run()`, which reads frames in a task and loops until the
     session closes. HTTP polling calls `admit()` once, then per poll `handle()` for each
     envelope and pending inbox item, `tick()` and `flush()` (see transports/http_poll.py).
-    `heartbeat_override` replaces the registry's heartbeat interval (polling collectors
-    are heard from once per check interval, not every heartbeat).
+    A `polling` session's heartbeat interval is the check interval, not the registry's
+    (a polling collector is heard from once per check-in), and a change of the check
+    interval changes both in its ConfigUpdate.
     """
 
     def __init__(
@@ -110,7 +111,7 @@ class SessionRunner:
         ctx: GatewayContext,
         session_id: str,
         loop: asyncio.AbstractEventLoop,
-        heartbeat_override: float | None = None,
+        polling: bool = False,
     ) -> None:
         self.stream = stream
         self.ctx = ctx
@@ -132,7 +133,7 @@ class SessionRunner:
         self.unauthenticated = False
         self.close_reason = ""
         self.reader: asyncio.Task[None] | None = None
-        self.heartbeat_override = heartbeat_override
+        self.polling = polling
         # Heard before the session is accepted too (the Hello), so the LiveSession starts right.
         self.heard_at = time.time()
         self.clock_skew_ms = 0
@@ -216,7 +217,27 @@ class SessionRunner:
         elif isinstance(item, RunCancelled):
             self.core.cancel_job(item.job_run_id, item.reason)
         elif isinstance(item, CheckIntervalChanged):
-            self.core.update_config(agent_pb2.ConfigUpdate(collector_check_minutes=item.collector_check_minutes))
+            self.core.update_config(self._config_update())
+
+    def _check_seconds(self) -> int:
+        return self.ctx.dispatcher.check_interval.seconds
+
+    def _config_update(self) -> agent_pb2.ConfigUpdate:
+        """The settings the collector follows, as this gateway holds them now.
+
+        Every session gets the check interval (from its first session on: the gateway
+        accepts none before it read the stored value); a polling one also gets it as its
+        heartbeat interval, so its heartbeats do not make it poll more often than that.
+        """
+        interval = self.ctx.dispatcher.check_interval
+        return agent_pb2.ConfigUpdate(
+            collector_check_minutes=interval.minutes,
+            heartbeat_interval_seconds=interval.seconds if self.polling else 0,
+        )
+
+    def heard(self) -> None:
+        """The collector checked in without an envelope (an empty poll): it is alive."""
+        self._heard(0)
 
     def _heard(self, sent_at_unix_ms: int) -> None:
         self.heard_at = time.time()
@@ -276,8 +297,8 @@ class SessionRunner:
     async def _on_event(self, event: object) -> None:
         if isinstance(event, AuthenticationRequested):
             decision = await self._decide_handshake(event)
-            if self.heartbeat_override is not None and decision.accepted:
-                decision = dataclasses.replace(decision, heartbeat_interval=self.heartbeat_override)
+            if self.polling and decision.accepted:
+                decision = dataclasses.replace(decision, heartbeat_interval=float(self._check_seconds()))
             self.core.authenticated(decision, self.loop.time())
             metrics.HANDSHAKE_SECONDS.observe(self.loop.time() - self.started)
         elif isinstance(event, SessionAccepted):
@@ -297,11 +318,10 @@ class SessionRunner:
                 last_message_at=self.heard_at,
                 clock_skew_ms=self.clock_skew_ms,
                 spool=hello_spool(self.core.hello),
+                check_in_seconds=self._check_seconds() if self.polling else 0,
             )
             self.work = SessionWork(self.ctx.work, event.instance_uid, event.name, zone, self.deliver)
-            self.core.update_config(
-                agent_pb2.ConfigUpdate(collector_check_minutes=self.ctx.dispatcher.collector_check_minutes)
-            )
+            self.core.update_config(self._config_update())
             newest = self.ctx.hub.attach(self.live)
             metrics.SESSIONS.labels(self.stream.transport).inc()
             if newest is not None:

@@ -3,7 +3,9 @@
 Start-up order matters: the registry must answer (server instance, heartbeat interval)
 and both watches (the registry's collector states, the scheduler's dispatch) must deliver
 their first bookmark before any listener accepts a collector, so no admin decision and no
-queued run can be missed. The inventory's tables are migrated before that.
+queued run can be missed; the dispatch watch is ready only once the scheduler's settings
+were read, so every collector's first session is told the stored check interval. The
+inventory's tables are migrated before that.
 
 On SIGTERM the gateway drains (ADR 0010, "Drain and failover"): health goes NOT_SERVING,
 new connections are told to go elsewhere, and every session is told
@@ -54,6 +56,7 @@ from services.gateway.admission import Admission, FailureLimits
 from services.gateway.api.gateway_servicer import GatewayServicer, ListenerInfo
 from services.gateway.api.inventory_servicer import InventoryServicer
 from services.gateway.dispatch import Dispatcher
+from services.gateway.domain.check_interval import SECONDS_PER_MINUTE, CheckInterval
 from services.gateway.domain.session_hub import SessionHub
 from services.gateway.gateway_context import GatewayContext, Shutdown
 from services.gateway.ingest_gate import DEFAULT_COMMIT_TIMEOUT_SECONDS, DEFAULT_MAX_IN_FLIGHT, IngestGate
@@ -109,6 +112,7 @@ class GatewayConfig:
     log_format: str
     log_level: str
     token_file: Path | None = None
+    check_minute_seconds: int = SECONDS_PER_MINUTE
 
 
 def parse_args(argv: list[str] | None = None) -> GatewayConfig:
@@ -184,6 +188,13 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         default=float(e("commit_timeout", DEFAULT_COMMIT_TIMEOUT_SECONDS)),
         help="seconds one commit (and its wait for a slot) may take before the batch is throttled",
     )
+    p.add_argument(
+        "--check-minute-seconds",
+        type=positive(int),
+        default=int(e("check_minute_seconds", SECONDS_PER_MINUTE)),
+        help="for tests only: seconds in one minute of collector_check_minutes (default 60), "
+        "so a test's polling collectors check in every few seconds",
+    )
     p.add_argument("--ready-file", default=e("ready_file"))
     p.add_argument("--data-dir", default=e("data_dir", ".outpost"), help="where the SQLite inventory lives by default")
     service_tokens.add_identity_flags(p, SERVICE, calls_peers=True, called_by=False)
@@ -216,6 +227,7 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         max_commits_in_flight=a.max_commits_in_flight,
         commit_timeout=a.commit_timeout,
         ready_file=a.ready_file,
+        check_minute_seconds=a.check_minute_seconds,
         log_format=a.log_format,
         log_level=a.log_level,
         token_file=a.token_file,
@@ -265,7 +277,9 @@ async def serve(config: GatewayConfig) -> None:
     info = await _wait_for_registry(registry, config.registry)
     inventory = await open_inventory(config.database_url)
     hub = SessionHub()
-    dispatcher = Dispatcher(hub)
+    if config.check_minute_seconds != SECONDS_PER_MINUTE:
+        log.warning("check_minute_shortened", seconds_per_minute=config.check_minute_seconds, advice="for tests only")
+    dispatcher = Dispatcher(hub, CheckInterval(seconds_per_minute=config.check_minute_seconds))
     gate = IngestGate(max_in_flight=config.max_commits_in_flight, commit_timeout=config.commit_timeout)
     stale_reports = StaleReports(config.gateway_id, scheduler)
     reporter = SessionReporter(registry, config.gateway_id, hub, info.heartbeat_interval)
@@ -284,9 +298,13 @@ async def serve(config: GatewayConfig) -> None:
         ),
         dispatcher=dispatcher,
     )
+
+    async def read_settings() -> None:
+        dispatcher.settings_read(await scheduler.settings())
+
     watches = [
         ResumableWatch("registry", registry.watch, hub.apply, Bookmark),
-        ResumableWatch("dispatch", scheduler.watch, dispatcher.apply, DispatchBookmark),
+        ResumableWatch("dispatch", scheduler.watch, dispatcher.apply, DispatchBookmark, resync=read_settings),
     ]
     background = [asyncio.create_task(w.run()) for w in watches]
     background += [asyncio.create_task(reporter.run()), asyncio.create_task(leases.run())]

@@ -72,3 +72,12 @@ INGEST_COOL_DOWN_SECONDS = Gauge(
 # Leases (services/gateway/lease_renewal.py).
 LEASE_RENEWALS = Counter("outpost_gateway_lease_renewals_total", "RenewLeases calls, by result", ["result"])
 LEASES_LOST = Counter("outpost_gateway_leases_lost_total", "Runs the scheduler did not renew (JobCancel sent)")
+CHECK_INTERVAL_SECONDS = Gauge(
+    "outpost_gateway_collector_check_seconds",
+    "The check interval this gateway tells polling collectors (collector_check_minutes, in seconds)",
+)
+POLL_INTERVAL_SECONDS = Histogram(
+    "outpost_gateway_poll_interval_seconds",
+    "Time between two polls of one accepted polling session (its collector's check-in cadence)",
+    buckets=(1, 5, 15, 30, 60, 90, 120, 180, 300, 450, 600, 900, 1800, 3600, 7200),
+)

@@ -50,6 +50,8 @@ class SessionReport:
     last_heard_at: float = 0.0
     clock_skew_ms: int = 0
     spool: SpoolStatus | None = None
+    check_in_seconds: int = 0
+    """A polling session's wait between polls; 0 for a streaming one."""
 
 
 class RegistryClient:
@@ -152,6 +154,7 @@ def _report_to_proto(report: SessionReport) -> registry_pb2.SessionReport:
         transport=report.transport,
         last_error=report.last_error,
         clock_skew_ms=report.clock_skew_ms,
+        check_in_seconds=report.check_in_seconds,
     )
     if report.last_heard_at:
         heard = Timestamp()

@@ -63,9 +63,9 @@ class SchedulerClient:
         self._stub = scheduler_pb2_grpc.SchedulerServiceStub(channel)
 
     async def settings(self) -> int:
-        """collector_check_minutes."""
+        """The stored collector_check_minutes (0 only from a scheduler that sends none)."""
         response = await self._stub.GetSettings(scheduler_pb2.GetSettingsRequest(), timeout=CALL_TIMEOUT_SECONDS)
-        return response.settings.collector_check_minutes or 5
+        return response.settings.collector_check_minutes
 
     async def watch(self, since_revision: int) -> AsyncIterator[DispatchBookmark | RunChanged | SettingsChanged]:
         call = self._stub.WatchDispatch(scheduler_pb2.WatchDispatchRequest(since_revision=since_revision))

@@ -5,7 +5,9 @@ interval a complete list of live sessions follows, each with when the collector 
 heard (any frame), its clock skew and its spool: the registry calls a collector online
 only while that report is fresh (`now - last_heard_at <= 2 x heartbeat interval`, ADR
 0010), so a cut link shows as offline within two intervals, and collectors that vanished
-from this gateway are marked disconnected. Reports that fail are retried with the next
+from this gateway are marked disconnected. A polling session also carries the wait
+between polls its collector was told (`check_in_seconds`), which the registry adds to
+that window: a polling collector is silent between check-ins by design. Reports that fail are retried with the next
 flush; the queue is bounded, and the next complete report repairs anything dropped.
 """
 
@@ -39,6 +41,7 @@ def live_reports(hub: SessionHub) -> list[SessionReport]:
             last_heard_at=s.last_message_at,
             clock_skew_ms=s.clock_skew_ms,
             spool=s.spool,
+            check_in_seconds=s.check_in_seconds,
         )
         for s in hub.sessions()
     ]

@@ -349,6 +349,12 @@ class Registry:
             )
         if problem is not None:
             raise errors.InvalidArgument(f"session report refused: {problem}")
+        for report in reports:
+            if not 0 <= report.check_in_seconds <= rules.MAX_CHECK_IN_SECONDS:
+                raise errors.InvalidArgument(
+                    f"session report refused: check_in_seconds {report.check_in_seconds} is beyond "
+                    f"{rules.MAX_CHECK_IN_SECONDS} (collector_check_minutes 1440)"
+                )
         reports = [replace(r, last_error=r.last_error[:MAX_ERROR_CHARS]) for r in reports]
         async with self._store.write(exclusive=False) as tx:
             await tx.report_sessions(gateway_id, reports, complete, self._now())

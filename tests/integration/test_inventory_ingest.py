@@ -118,7 +118,11 @@ async def test_a_second_run_records_exactly_the_port_that_closed_and_the_banner_
             ("port.80", "open", "closed", "run-2"),
         ]
         shown = (await inventory.device("10.0.0.5")).device
-        assert [(p.port, p.banner) for p in shown.ports] == [(22, "SSH-2.0-OpenSSH_9.7")]
+        # Every known port is served with its state; the closed one keeps what it said.
+        assert [(p.port, p.banner, p.state) for p in shown.ports] == [
+            (22, "SSH-2.0-OpenSSH_9.7", "open"),
+            (80, "", "closed"),
+        ]
         assert shown.ports[0].first_seen.ToDatetime() < shown.ports[0].last_seen.ToDatetime()
 
 

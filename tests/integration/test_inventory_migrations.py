@@ -127,8 +127,52 @@ async def _migrate_to(url: str, revision: str, *, downgrade: bool = False) -> No
     await asyncio.to_thread(command.downgrade if downgrade else command.upgrade, cfg, revision)
 
 
-async def test_upgrading_from_0002_keeps_batches_and_devices_with_no_notes_and_nothing_stale(database_url: str) -> None:
+async def test_ports_stored_before_states_become_open_or_closed_and_read_as_such(database_url: str) -> None:
     await _migrate_to(database_url, "0002")
+    sqlite = database_url.startswith("sqlite")
+    at = T0.replace(tzinfo=None) if sqlite else T0
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO devices (id, zone, ip, ip_sort, hostname, mac_addresses, snmp_engine_id, facts,"
+                    " first_seen, last_seen, last_collector, last_job_run_id)"
+                    " VALUES ('dev-1', 'lab', '10.0.0.5', 'x', 'web', '[]', '', '{}', :at, :at, 'edge-1', 'run-1')"
+                ),
+                {"at": at},
+            )
+            for number, is_open in ((22, True), (80, False)):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO device_ports (device_id, protocol, port, service, banner, details,"
+                        ' first_seen, last_seen, "open")'
+                        " VALUES ('dev-1', 'tcp', :port, '', '', '{}', :at, :at, :open)"
+                    ),
+                    {"port": number, "at": at, "open": is_open},
+                )
+    finally:
+        await engine.dispose()
+
+    store = await open_inventory(database_url)  # migrates to head
+    try:
+        device, _ = await store.get_device("10.0.0.5")
+        assert [(p.port, p.state) for p in device.known_ports()] == [(22, "open"), (80, "closed")]
+    finally:
+        await store.close()
+
+    await _migrate_to(database_url, "0002", downgrade=True)
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text('SELECT port, "open" FROM device_ports ORDER BY port'))).all()
+    finally:
+        await engine.dispose()
+    assert [(row[0], bool(row[1])) for row in rows] == [(22, True), (80, False)]
+
+
+async def test_upgrading_from_0003_keeps_batches_with_nothing_stale_and_no_notes(database_url: str) -> None:
+    await _migrate_to(database_url, "0003")
     at = T0.replace(tzinfo=None) if database_url.startswith("sqlite") else T0
     engine = create_engine(database_url, SCHEMA)
     try:
@@ -152,5 +196,5 @@ async def test_upgrading_from_0002_keeps_batches_and_devices_with_no_notes_and_n
     finally:
         await store.close()
 
-    await _migrate_to(database_url, "0002", downgrade=True)  # and back: the table, column and index go
+    await _migrate_to(database_url, "0003", downgrade=True)  # and back: the table, column and index go
     await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)

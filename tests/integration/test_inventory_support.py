@@ -110,7 +110,7 @@ def port(number: int, banner: str = "", service: str = "", **parts: object) -> a
 def device(
     ip: str,
     *ports: agent_pb2.PortObservation,
-    hostname: str = "",
+    hostname: str | None = None,
     macs: Sequence[str] = (),
     snmp: agent_pb2.SnmpFacts | None = None,
 ) -> agent_pb2.DeviceObservation:

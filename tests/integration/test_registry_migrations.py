@@ -110,3 +110,45 @@ async def test_0003_downgrades_to_0002_and_upgrades_again(database_url: str) -> 
     assert "handshake_refusals" not in tables
     assert not {"spool", "clock_skew_ms", "reported_at", "state_changed_at"} & columns
     await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
+
+
+async def test_0007_reads_existing_collectors_as_streaming_and_downgrades(database_url: str) -> None:
+    """Rows written under 0006 read under 0007 with no check-in interval: the online rule as before."""
+    seen = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+    stored = seen.replace(tzinfo=None) if is_sqlite(database_url) else seen
+    await _migrate(database_url, "0006")
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO collectors (instance_uid, name, zone, version, username, password_verifier, "
+                    "public_key, fingerprint, state, state_reason, state_changed_by, remote_address, transport, "
+                    "gateway_id, session_id, connected, first_seen, last_seen, revision, last_error) "
+                    "VALUES ('uid-9', 'edge-poll', 'dmz', '1.0', 'svc', 'x', :key, 'SHA256:x', 'enabled', "
+                    "'', 'bob', '', 'http_poll', 'gw-1', 's-1', true, :at, :at, 1, '')"
+                ),
+                {"key": b"k" * 32, "at": stored},
+            )
+    finally:
+        await engine.dispose()
+
+    await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
+    store = RegistryStore(create_engine(database_url, SCHEMA))
+    try:
+        async with store.read() as tx:
+            collector = await tx.collector_by_name("edge-poll")
+    finally:
+        await store.dispose()
+    assert collector is not None
+    assert (collector.transport, collector.check_in_seconds, collector.last_seen) == ("http_poll", 0, seen)
+
+    await _migrate(database_url, "0006", down=True)
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(lambda sync: {c["name"] for c in sa.inspect(sync).get_columns("collectors")})
+    finally:
+        await engine.dispose()
+    assert "check_in_seconds" not in columns
+    await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)

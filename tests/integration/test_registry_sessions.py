@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import grpc
+import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from outpost.agent.v1 import agent_pb2
@@ -18,6 +20,7 @@ from tests.integration.test_registry_support import (
     RunningRegistry,
     announce,
     get,
+    register,
     running_registry,
 )
 
@@ -43,17 +46,19 @@ def session(
     heard: datetime | None = None,
     skew_ms: int = 0,
     spool: agent_pb2.SpoolStatus | None = None,
+    check_in_seconds: int = 0,
 ) -> registry_pb2.SessionReport:
     return registry_pb2.SessionReport(
         instance_uid=instance_uid,
         session_id=session_id,
         connected=connected,
         remote_address="198.51.100.20:7000",
-        transport="tcp",
+        transport="http_poll" if check_in_seconds else "tcp",
         last_error=last_error,
         last_heard_at=None if heard is None else stamp(heard),
         clock_skew_ms=skew_ms,
         spool=spool,
+        check_in_seconds=check_in_seconds,
     )
 
 
@@ -311,3 +316,77 @@ async def test_the_hello_spool_is_recorded_at_the_handshake(database_url: str) -
 
         assert response.decision == registry_pb2.DECISION_ACCEPTED
         assert (await get(registry, "edge-7")).spool == agent_pb2.SpoolStatus(batches=9, bytes=900, dropped_expired=1)
+
+
+async def test_a_polling_collector_checking_in_every_five_minutes_stays_online_between_check_ins(
+    database_url: str,
+) -> None:
+    """Its gateway reports it every half heartbeat with the last poll's time; `collectors list`,
+    `show` and `explain` all call it online until its check-in is overdue by the grace."""
+    clock = ManualClock()
+    async with running_registry(database_url, heartbeat_interval=INTERVAL, clock=clock) as registry:
+        polling = await announce(registry, "edge-poll")
+        streaming = await announce(registry, "edge-tcp")
+        for name in ("edge-poll", "edge-tcp"):
+            await register(registry, name)
+        polled = clock.now
+        for _ in range(2):  # two check-ins, five minutes apart
+            for _ in range(10):  # the gateway's complete reports in between, with the same poll time
+                await report(
+                    registry,
+                    "gw-1",
+                    session(polling.instance_uid, "s-p", connected=True, heard=polled, check_in_seconds=300),
+                    session(streaming.instance_uid, "s-t", connected=True, heard=polled),
+                    complete=True,
+                )
+                listed = {
+                    c.name: c
+                    for c in (await registry.stub.ListCollectors(registry_pb2.ListCollectorsRequest())).collectors
+                }
+                assert listed["edge-poll"].online, clock.now - polled
+                assert listed["edge-poll"].check_in_seconds == 300
+                explained = await registry.stub.ExplainCollector(registry_pb2.ExplainCollectorRequest(name="edge-poll"))
+                assert explained.live, explained.summary
+                clock.advance(29)
+            assert not listed["edge-tcp"].online  # the same silence from a streaming collector is offline
+            clock.advance(10)
+            last_poll, polled = polled, clock.now  # it checks in
+
+        clock.advance(2 * INTERVAL + 1)  # that check-in never came, and the grace is spent
+        gateway_still_holds_it = session(
+            polling.instance_uid, "s-p", connected=True, heard=last_poll, check_in_seconds=300
+        )
+        await report(registry, "gw-1", gateway_still_holds_it, complete=True)
+        shown = await get(registry, "edge-poll")
+        assert shown.connected and not shown.online
+        explained = await registry.stub.ExplainCollector(registry_pb2.ExplainCollectorRequest(name="edge-poll"))
+        assert not explained.live
+        assert "check-in interval plus 2 heartbeat intervals" in explained.summary
+
+
+async def test_a_new_session_forgets_the_previous_sessions_check_in_interval(database_url: str) -> None:
+    clock = ManualClock()
+    async with running_registry(database_url, heartbeat_interval=INTERVAL, clock=clock) as registry:
+        collector = await announce(registry, "edge-7")
+        await report(
+            registry,
+            "gw-1",
+            session(collector.instance_uid, "s-1", connected=True, heard=clock.now, check_in_seconds=300),
+        )
+        assert (await get(registry, "edge-7")).check_in_seconds == 300
+        await collector.authenticate(registry, gateway_id="gw-2", session_id="s-2", transport="grpc")
+        again = await get(registry, "edge-7")
+        assert (again.transport, again.check_in_seconds) == ("grpc", 0)
+        clock.advance(2 * INTERVAL + 1)
+        assert not (await get(registry, "edge-7")).online
+
+
+async def test_a_check_in_interval_beyond_the_settings_bound_is_refused(database_url: str) -> None:
+    async with running_registry(database_url) as registry:
+        collector = await announce(registry, "edge-7")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await report(
+                registry, "gw-1", session(collector.instance_uid, "s-1", connected=True, check_in_seconds=86_401)
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "check_in_seconds 86401 is beyond 86400" in str(refused.value.details())

@@ -6,7 +6,10 @@ backlog of 0 whose one accept-queue place is taken by a connection we never acce
 The kernel then drops further SYNs, and a client's connect() hangs until it gives up,
 just as behind a firewall that drops packets.
 
-Open listeners are served by one daemon thread that accepts and closes at once.
+Open listeners are served by one daemon thread that accepts and closes at once. A port
+can also be *reserved*: bound but not listening, so connects are refused (closed) while no
+other socket can take it; `open()` on it later starts listening there, and `shut()`
+stops an open port and holds it closed again.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class TcpListeners:
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
         self._sockets: list[socket.socket] = []
+        self._held: dict[tuple[str, int], socket.socket] = {}
         self._fillers: list[socket.socket] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -32,10 +36,34 @@ class TcpListeners:
 
     def open(self, host: str, port: int = 0) -> int:
         """A port on host that accepts (and closes) connections; returns the port."""
-        sock = self._listen(host, port, backlog=128)
+        held = self._held.pop((host, port), None)
+        if held is not None:
+            held.listen(128)
+            sock = held
+        else:
+            sock = self._listen(host, port, backlog=128)
         sock.setblocking(False)
         self._selector.register(sock, selectors.EVENT_READ)
         return int(sock.getsockname()[1])
+
+    def reserve(self, host: str, port: int = 0) -> int:
+        """A closed port on host (connects are refused) that stays ours; returns the port."""
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        self._sockets.append(sock)
+        bound = int(sock.getsockname()[1])
+        self._held[(host, bound)] = sock
+        return bound
+
+    def shut(self, host: str, port: int) -> None:
+        """Stop accepting on an open port: from now on connects are refused (closed)."""
+        for sock in self._sockets:
+            if sock.fileno() >= 0 and sock.getsockname() == (host, port) and (host, port) not in self._held:
+                self._selector.unregister(sock)
+                sock.close()
+                break
+        self.reserve(host, port)
 
     def filtered(self, host: str, port: int = 0) -> int:
         """A port on host where connect() gets no answer at all; returns the port."""

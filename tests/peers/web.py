@@ -32,6 +32,11 @@ class WebServer:
     _server: ThreadingHTTPServer = field(repr=False)
     _thread: threading.Thread = field(repr=False)
 
+    def set_title(self, title: str) -> None:
+        """Serve pages with this <title> from the next request on ("" : an empty one)."""
+        self.title = title
+        self._server.title = title
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()

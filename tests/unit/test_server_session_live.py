@@ -279,6 +279,28 @@ def test_liveness_is_counted_from_acceptance_when_the_registry_was_slow() -> Non
     assert driven.session.next_deadline() == NOW + 8 + LIVENESS
 
 
+def test_a_heartbeat_interval_sent_in_a_config_update_becomes_the_sessions_own() -> None:
+    """A polling session told a new check interval (its heartbeat interval) expects
+    messages at that pace from then on; a ConfigUpdate without one changes nothing."""
+    driven = drive_to(S.ENABLED)
+
+    assert driven.session.update_config(agent_pb2.ConfigUpdate(collector_check_minutes=2))
+    assert driven.session.next_deadline() == NOW + LIVENESS
+    assert driven.session.update_config(
+        agent_pb2.ConfigUpdate(collector_check_minutes=5, heartbeat_interval_seconds=300)
+    )
+
+    assert driven.session.next_deadline() == NOW + 300 * 3
+    sent = [m.config_update for m in driven.session.data_to_send()]
+    assert [(c.collector_check_minutes, c.heartbeat_interval_seconds) for c in sent] == [(2, 0), (5, 300)]
+
+
+def test_no_config_update_is_sent_before_the_session_is_accepted() -> None:
+    driven = drive_to(S.AUTHENTICATING)
+    assert not driven.session.update_config(agent_pb2.ConfigUpdate(heartbeat_interval_seconds=300))
+    assert driven.session.data_to_send() == []
+
+
 # --- closing ----------------------------------------------------------------------------
 def test_shutdown_tells_the_collector_to_reconnect_to_another_gateway() -> None:
     driven = drive_to(S.ENABLED)

@@ -370,8 +370,15 @@ class ServerSession:
         return True
 
     def update_config(self, config: agent_pb2.ConfigUpdate) -> bool:
+        """Send settings to the collector; False (nothing sent) before it is accepted.
+
+        A new `heartbeat_interval_seconds` (not 0) is this session's from now on too, so
+        the liveness deadline follows the interval the collector was told.
+        """
         if self.state not in ACCEPTED_STATES:
             return False
+        if config.heartbeat_interval_seconds:
+            self._heartbeat_interval = _wire_interval(config.heartbeat_interval_seconds)
         self._send(config_update=config)
         return True
 

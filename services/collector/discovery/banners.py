@@ -92,7 +92,12 @@ def first_line(data: bytes) -> str:
 
 
 def parse_http_response(data: bytes) -> HttpInfo | None:
-    """Status, Server header and <title> of a (possibly truncated) HTTP/1.x response."""
+    """Status, Server header and <title> of a (possibly truncated) HTTP/1.x response.
+
+    The title is "" when the page was read and has none (measured: the inventory drops an
+    old title), and None when the body was cut short before a title could show up (a
+    timeout mid-page: not measured, the inventory keeps what it had).
+    """
     if not data.startswith(b"HTTP/"):
         return None
     head, separator, body = data.partition(b"\r\n\r\n")
@@ -107,12 +112,17 @@ def parse_http_response(data: bytes) -> HttpInfo | None:
         name, colon, value = line.partition(":")
         if colon:
             headers.setdefault(name.strip().lower(), value.strip())
+    complete = bool(separator) or len(data) >= MAX_READ
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = dechunk(body)
+        body, ended = _dechunk(body)
+        complete = complete and ended
+    elif headers.get("content-length", "").isdigit():
+        complete = complete and len(body) >= int(headers["content-length"])
+    title = html_title(body, _charset(headers.get("content-type", "")))
     return HttpInfo(
         status=int(status_fields[1]),
         server=_printable(headers.get("server", "").encode("iso-8859-1"))[:MAX_BANNER],
-        title=html_title(body, _charset(headers.get("content-type", ""))),
+        title=title if title or complete or len(data) >= MAX_READ else None,
     )
 
 
@@ -129,6 +139,11 @@ def html_title(body: bytes, charset: str = "utf-8") -> str:
 
 def dechunk(body: bytes) -> bytes:
     """The payload of a chunked body, as much of it as arrived."""
+    return _dechunk(body)[0]
+
+
+def _dechunk(body: bytes) -> tuple[bytes, bool]:
+    """The payload of a chunked body, and whether its last (zero-size) chunk arrived."""
     payload = bytearray()
     rest = body
     while rest:
@@ -140,10 +155,10 @@ def dechunk(body: bytes) -> bytes:
         except ValueError:
             break
         if size == 0:
-            break
+            return bytes(payload), True
         payload += rest[:size]
         rest = rest[size:].lstrip(b"\r\n")
-    return bytes(payload)
+    return bytes(payload), False
 
 
 def parse_certificate(der: bytes) -> TlsInfo:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from services.collector.discovery import tcp
 from services.collector.discovery.limiter import ProbeLimiter
+from services.collector.discovery.model import PortState
 
 # How long a worker may keep the event loop when every connect is answered at once.
 HOLD_LOOP_SECONDS = 0.01
@@ -28,6 +29,7 @@ class HostScan:
     pending: int
     tcp_done: asyncio.Event = field(default_factory=asyncio.Event)
     open_ports: list[int] = field(default_factory=list)
+    filtered_ports: list[int] = field(default_factory=list)
     answered: bool = False
     tcp_rtt_ms: float | None = None
     family: int = field(init=False)
@@ -37,11 +39,14 @@ class HostScan:
         if self.pending == 0:
             self.tcp_done.set()
 
-    def record(self, port: int, state: tcp.PortState, rtt_ms: float) -> None:
-        if state is not tcp.PortState.FILTERED:
+    def record(self, port: int, state: PortState, rtt_ms: float) -> None:
+        """One port's answer. Closed ports are only counted: a scanned port not listed was closed."""
+        if state is PortState.FILTERED:
+            self.filtered_ports.append(port)
+        else:
             self.answered = True
             self.tcp_rtt_ms = rtt_ms if self.tcp_rtt_ms is None else min(self.tcp_rtt_ms, rtt_ms)
-            if state is tcp.PortState.OPEN:
+            if state is PortState.OPEN:
                 self.open_ports.append(port)
         self.pending -= 1
         if self.pending == 0:

@@ -53,6 +53,7 @@ from services.collector.discovery.model import (
     DeviceObservation,
     DiscoveryPlan,
     PortObservation,
+    PortState,
     Progress,
     SnmpOutcome,
     SshOutcome,
@@ -250,6 +251,10 @@ class _Run:
             port: found or PortObservation(port=port, service=banners.WELL_KNOWN.get(port, ""))
             for port, found in ports.items()
         }
+        # Filtered ports are reported as such (nothing else is known of them); closed ports
+        # are left out: a port the run scanned and did not list was refused.
+        for port in host.filtered_ports:
+            observed.setdefault(port, PortObservation(port=port, state=PortState.FILTERED))
         audit = None
         ssh_outcome = ssh.result() if ssh is not None else None
         if ssh_outcome is not None:
@@ -262,7 +267,7 @@ class _Run:
         return DeviceObservation(
             ip=host.ip,
             alive_by=alive_by,
-            hostname=name.result() if name is not None else "",
+            hostname=name.result() if name is not None else None,
             rtt_ms=round(ping_rtt if ping_rtt is not None else host.tcp_rtt_ms or 0.0, 3),
             ports=tuple(observed[port] for port in sorted(observed)),
             snmp=snmp_facts,
@@ -309,18 +314,21 @@ class _Run:
         async with self._limiter.slot():
             return await self._snmp.query(ip)
 
-    async def _reverse_lookup(self, ip: str, notes: list[str]) -> str:
+    async def _reverse_lookup(self, ip: str, notes: list[str]) -> str | None:
+        """The host's PTR name, "" when it has none, None when that could not be learned (noted)."""
         if self._resolver is None:
             notes.append(NO_RESOLVER_NOTE)
-            return ""
+            return None
         try:
             async with self._limiter.slot():
-                return await reverse_dns.reverse_lookup(self._resolver, ip) or ""
+                return await reverse_dns.reverse_lookup(self._resolver, ip)
         except dns.exception.Timeout:
             notes.append("dns: the resolver did not answer in time")
+        except dns.resolver.NoNameservers:
+            notes.append("dns: the resolver failed to answer (SERVFAIL or refused)")
         except dns.exception.DNSException as exc:
             notes.append(f"dns: {exc}")
-        return ""
+        return None
 
     async def _grab(self, ip: str, port: int) -> PortObservation:
         async with self._limiter.slot():

@@ -7,6 +7,7 @@ secrets in `repr()` (and so never in a log line or a traceback that prints them)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from outpost.errors import InvalidArgument, OutpostError
 
@@ -143,11 +144,21 @@ class DiscoveryPlan:
             raise InvalidArgument("the tcp probe needs at least one port")
 
 
+class PortState(Enum):
+    """A TCP port as `nmap -sT` names it: open = connected, closed = refused, filtered = no answer."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    FILTERED = "filtered"
+
+
 @dataclass(frozen=True)
 class HttpInfo:
+    """`title` None: no page was read; "": a page was read and has no <title>."""
+
     status: int
     server: str = ""
-    title: str = ""
+    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,8 +179,11 @@ class SshInfo:
 
 @dataclass(frozen=True)
 class PortObservation:
+    """A port the scan found open (with what answered on it) or filtered (nothing else known)."""
+
     port: int
     protocol: str = "tcp"
+    state: PortState = PortState.OPEN
     service: str = ""
     banner: str = ""
     http: HttpInfo | None = None
@@ -210,11 +224,17 @@ class HostAudit:
 
 @dataclass(frozen=True)
 class DeviceObservation:
-    """One live host: how it was seen alive, its open ports and what they told us."""
+    """One live host: how it was seen alive, its open and filtered ports and what they told us.
+
+    `hostname` None: not measured (no dns probe, or the resolver did not answer); "": the
+    resolver answered that there is no name (NXDOMAIN, no PTR record). The difference is
+    what lets the inventory drop a name that is gone and keep one it could not check.
+    Closed ports are not listed: a scanned port that is not in `ports` was refused.
+    """
 
     ip: str
     alive_by: str
-    hostname: str = ""
+    hostname: str | None = None
     rtt_ms: float = 0.0
     ports: tuple[PortObservation, ...] = ()
     snmp: SnmpFacts | None = None

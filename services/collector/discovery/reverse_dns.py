@@ -32,19 +32,21 @@ def make_resolver(server: tuple[str, int] | None, timeout: float) -> dns.asyncre
     return resolver
 
 
-async def reverse_lookup(resolver: dns.asyncresolver.Resolver, ip: str) -> str | None:
-    """The PTR name of `ip` without the trailing dot; None when there is none.
+async def reverse_lookup(resolver: dns.asyncresolver.Resolver, ip: str) -> str:
+    """The PTR name of `ip` without the trailing dot; "" when the resolver says there is none.
 
-    A resolver that does not answer in time raises dns.exception.Timeout (its
-    LifetimeTimeout); the caller notes it.
+    "" is a measurement (NXDOMAIN, or the name exists without a PTR record): the inventory
+    records that the old name is gone. A resolver that does not answer in time raises
+    dns.exception.Timeout (its LifetimeTimeout), and one that fails (SERVFAIL, REFUSED)
+    dns.resolver.NoNameservers: nothing was learned, and the caller notes why.
     """
     try:
         answer = await resolver.resolve(dns.reversename.from_address(ip), "PTR")
-    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.NoNameservers):
-        return None
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return ""
     for record in answer:
         return str(record.target).rstrip(".")
-    return None
+    return ""
 
 
 async def forward_lookup(

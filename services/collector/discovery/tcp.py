@@ -19,16 +19,11 @@ import errno
 import socket
 import struct
 import time
-from enum import Enum
+
+from services.collector.discovery.model import PortState
 
 _LINGER_RST = struct.pack("ii", 1, 0)
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY, errno.EWOULDBLOCK}
-
-
-class PortState(Enum):
-    OPEN = "open"
-    CLOSED = "closed"
-    FILTERED = "filtered"
 
 
 async def probe_port(ip: str, port: int, timeout: float, *, family: int = socket.AF_INET) -> tuple[PortState, float]:

@@ -16,6 +16,7 @@ from services.collector.discovery.model import (
     HostAudit,
     NetworkInterface,
     PortObservation,
+    PortState,
     SnmpCredential,
     SnmpFacts,
     SnmpV2cCredential,
@@ -117,7 +118,7 @@ def parse_resolver(text: str) -> tuple[str, int] | None:
 def device_to_proto(device: DeviceObservation) -> agent_pb2.DeviceObservation:
     message = agent_pb2.DeviceObservation(
         ip=device.ip,
-        hostname=device.hostname,
+        hostname=device.hostname,  # None leaves it unset: not measured
         alive_by=device.alive_by,
         rtt_ms=device.rtt_ms,
         ports=[_port(port) for port in device.ports],
@@ -132,9 +133,20 @@ def device_to_proto(device: DeviceObservation) -> agent_pb2.DeviceObservation:
     return message
 
 
+_PORT_STATES = {
+    PortState.OPEN: agent_pb2.PORT_STATE_OPEN,
+    PortState.CLOSED: agent_pb2.PORT_STATE_CLOSED,
+    PortState.FILTERED: agent_pb2.PORT_STATE_FILTERED,
+}
+
+
 def _port(port: PortObservation) -> agent_pb2.PortObservation:
     message = agent_pb2.PortObservation(
-        port=port.port, protocol=port.protocol, service=port.service, banner=port.banner
+        port=port.port,
+        protocol=port.protocol,
+        service=port.service,
+        banner=port.banner,
+        state=_PORT_STATES[port.state],
     )
     if port.http is not None:
         message.http.CopyFrom(

@@ -108,6 +108,12 @@ class CollectorWork:
         elif isinstance(event, Throttled):
             self._throttle(event)
         elif isinstance(event, ConfigChanged):
+            # Once per session and per change: the server's settings as this collector follows them.
+            log.info(
+                "config_received",
+                collector_check_minutes=event.config.collector_check_minutes,
+                heartbeat_interval_seconds=event.config.heartbeat_interval_seconds,
+            )
             if event.config.collector_check_minutes:
                 self.collector_check_minutes = event.config.collector_check_minutes
         elif isinstance(event, StateChanged) and event.state is not CollectorState.ENABLED and self.runner.running:

@@ -2,10 +2,11 @@
 
 No decisions are made here. Not-found and ambiguous lookups are raised as
 `outpost.errors.*` by the store and become gRPC statuses in the shared interceptor. A
-device shows its open ports only; closed ones live on in its history ("port.80" open ->
-closed). Facts and port details are already the flat string maps the contract names
-("snmp.sys_name", "audit.kernel", "http.title", "tls.not_after", ...). A device's notes
-are its newest per probe ("snmp: no answer"; domain/notes.py), not history.
+device lists every port it ever had open or filtered, each with its state ("open",
+"closed", "filtered"); how it got there is in its history ("port.80" open -> filtered).
+Facts and port details are already the flat string maps the contract names
+("snmp.sys_name", "audit.kernel", "http.title", "tls.not_after", ...).
+A device's notes are its newest per probe ("snmp: no answer"; domain/notes.py), not history.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _device(device: DeviceRecord, notes: Iterable[DeviceNote] = ()) -> gateway_p
         hostname=device.hostname,
         mac_addresses=list(device.mac_addresses),
         snmp_engine_id=device.snmp_engine_id,
-        ports=[_port(p) for p in device.open_ports()],
+        ports=[_port(p) for p in device.known_ports()],
         facts=dict(device.facts),
         first_seen=_timestamp(device.first_seen),
         last_seen=_timestamp(device.last_seen),
@@ -72,6 +73,7 @@ def _port(port: PortRecord) -> gateway_pb2.Port:
         details=dict(port.details),
         first_seen=_timestamp(port.first_seen),
         last_seen=_timestamp(port.last_seen),
+        state=port.state,
     )
 
 

@@ -97,6 +97,10 @@ class LiveSession:
     clock_skew_ms: int = 0
     spool: SpoolStatus | None = None
     running_job_run_ids: frozenset[str] = frozenset()
+    check_in_seconds: int = 0
+    """A polling session: the wait between polls its collector was last told; 0 for a
+    streaming session (heard every heartbeat interval). Reported to the registry, whose
+    online rule follows it."""
     # Runs whose final update this session forwarded: a heartbeat may still list them
     # until the collector knows the update arrived; their leases are not renewed.
     finished_job_run_ids: frozenset[str] = frozenset()

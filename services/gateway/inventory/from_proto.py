@@ -18,6 +18,9 @@ from datetime import UTC, datetime
 from outpost.agent.v1 import agent_pb2
 from services.gateway.inventory.domain.clock import server_time
 from services.gateway.inventory.domain.observation import (
+    CLOSED,
+    FILTERED,
+    OPEN,
     TCP,
     DeviceObservation,
     HostAudit,
@@ -90,10 +93,14 @@ def observation_from_proto(
             if rejected is not None:
                 rejected.append(f"device {ip}: port {port.port} is outside 1-{MAX_PORT}")
             continue
-        ports.append(_port(port))
+        try:
+            ports.append(_port(port))
+        except ValueError as exc:
+            if rejected is not None:
+                rejected.append(f"device {ip}: {exc}")
     return DeviceObservation(
         ip=ip,
-        hostname=_text(device.hostname),
+        hostname=_text(device.hostname) if device.HasField("hostname") else None,
         ports=tuple(ports),
         mac_addresses=tuple(_text(mac) for mac in device.mac_addresses),
         snmp=_snmp(device.snmp) if device.HasField("snmp") else None,
@@ -114,13 +121,30 @@ def canonical_ip(raw: str) -> str:
         raise ValueError(f"device ip {raw[:64]!r} is not an IP address") from None
 
 
+_PORT_STATES = {
+    agent_pb2.PORT_STATE_UNSPECIFIED: OPEN,  # collectors that predate states list open ports only
+    agent_pb2.PORT_STATE_OPEN: OPEN,
+    agent_pb2.PORT_STATE_CLOSED: CLOSED,
+    agent_pb2.PORT_STATE_FILTERED: FILTERED,
+}
+
+
 def _port(port: agent_pb2.PortObservation) -> PortObservation:
+    """One port; raises ValueError for a state this gateway does not know (a newer collector's)."""
+    state = _PORT_STATES.get(port.state)
+    if state is None:
+        raise ValueError(f"port {port.port}: unknown state {port.state}")
     return PortObservation(
         port=port.port,
         protocol=_text(port.protocol).lower() or TCP,
+        state=state,
         service=_text(port.service),
         banner=_text(port.banner, MAX_BANNER_CHARS),
-        http=HttpInfo(port.http.status, _text(port.http.server), _text(port.http.title))
+        http=HttpInfo(
+            port.http.status,
+            _text(port.http.server),
+            _text(port.http.title) if port.http.HasField("title") else None,
+        )
         if port.HasField("http")
         else None,
         tls=_tls(port.tls) if port.HasField("tls") else None,

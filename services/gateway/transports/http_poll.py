@@ -7,7 +7,11 @@ of by a read loop: envelopes in, then whatever the hub delivered since the last 
 (admin decisions, queued runs), deadlines, then everything the core produced goes back
 in the response. A polling collector is heard from once per `collector_check_minutes`, so
 its session's liveness is measured in check intervals, and a session that stops polling
-expires after two of them. A session that has not completed its handshake expires at the
+expires after two of them. Every poll counts as hearing from it (an empty one too); the
+wait each response names is kept on the session (`check_in_seconds`) and reported to the
+registry, whose online rule gives a polling collector its check interval plus grace.
+The time between two polls is the `outpost_gateway_poll_interval_seconds` histogram
+(and a `poll_checked_in` debug line). A session that has not completed its handshake expires at the
 handshake deadline (`--handshake-timeout`), so it holds an unauthenticated slot no longer
 than a streaming connection would, and a first poll without a Hello opens no session.
 
@@ -72,6 +76,8 @@ class _PollSession:
     stream: PollStream
     expires_at: float
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    polled_at: float | None = None
+    """Loop time of the last poll once the session was accepted (None before)."""
 
 
 class PollSessions:
@@ -82,7 +88,7 @@ class PollSessions:
 
     @property
     def check_seconds(self) -> int:
-        return max(1, self._ctx.dispatcher.collector_check_minutes) * 60
+        return self._ctx.dispatcher.check_interval.seconds
 
     async def poll(self, request: agent_pb2.PollRequest, remote_address: str) -> agent_pb2.PollResponse:
         token = request.session_token
@@ -111,6 +117,7 @@ class PollSessions:
         runner = entry.runner
         with structlog.contextvars.bound_contextvars(session_id=runner.core.session_id, transport=PollStream.transport):
             async with entry.lock:
+                self._checked_in(entry)
                 for message in request.messages:
                     if self._ctx.draining:
                         break  # between frames: the rest is not acked, and is resent elsewhere
@@ -130,20 +137,41 @@ class PollSessions:
                     await runner.flush()
                 out = entry.stream.take()
                 entry.expires_at = self._expiry(runner)
+                handshaking = runner.core.state in HANDSHAKE_STATES
+                next_poll = 0 if handshaking else self.check_seconds
+                if runner.live is not None:
+                    runner.live.check_in_seconds = next_poll
             if runner.core.closed:
                 await self._end(token)
                 token = ""
-        handshaking = runner.core.state in HANDSHAKE_STATES
         return agent_pb2.PollResponse(
             session_token=token,
             messages=[agent_pb2.ServerMessage.FromString(data) for data in out],
-            next_poll_seconds=0 if handshaking else self.check_seconds,
+            next_poll_seconds=next_poll,
         )
+
+    def _checked_in(self, entry: _PollSession) -> None:
+        """A poll of an accepted session: the collector is alive; measure its cadence."""
+        runner = entry.runner
+        if runner.live is None:
+            return
+        runner.heard()
+        now = self._loop.time()
+        if entry.polled_at is not None:
+            since = now - entry.polled_at
+            metrics.POLL_INTERVAL_SECONDS.observe(since)
+            log.debug(
+                "poll_checked_in",
+                collector=runner.live.name,
+                since_previous_seconds=round(since, 3),
+                check_in_seconds=runner.live.check_in_seconds,
+            )
+        entry.polled_at = now
 
     def _open(self, remote_address: str) -> _PollSession:
         stream = PollStream(remote_address)
         session_id = secrets.token_hex(8)
-        runner = SessionRunner(stream, self._ctx, session_id, self._loop, heartbeat_override=float(self.check_seconds))
+        runner = SessionRunner(stream, self._ctx, session_id, self._loop, polling=True)
         metrics.SESSIONS_OPENED.labels(stream.transport).inc()
         runner.admit()
         return _PollSession(runner, stream, self._expiry(runner))

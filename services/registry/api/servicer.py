@@ -305,6 +305,7 @@ def _session_report(s: registry_pb2.SessionReport) -> SessionReport:
         last_heard_at=heard,
         clock_skew_ms=s.clock_skew_ms if heard is not None else None,
         spool=_spool(s.spool) if s.HasField("spool") else None,
+        check_in_seconds=s.check_in_seconds,
     )
 
 
@@ -388,6 +389,7 @@ def _collector(c: Collector) -> registry_pb2.Collector:
         last_error_at=_timestamp(c.last_error_at),
         clock_skew_ms=c.clock_skew_ms or 0,
         spool=None if c.spool is None else _spool_message(c.spool),
+        check_in_seconds=c.check_in_seconds,
     )
 
 

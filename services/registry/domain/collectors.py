@@ -22,7 +22,14 @@ Gateways report every live session every half interval with the time they last h
 from it (ADR 0010), so a healthy collector is never older than about one interval. A
 gateway killed with -9 never reports the disconnect, and a cut link stops the messages:
 this window is what turns such collectors offline, without waiting for a TCP timeout.
+
+A polling collector is heard from once per check-in, not every heartbeat: its window is
+its check-in interval plus this same grace (`online_window`).
 """
+
+MAX_CHECK_IN_SECONDS = 1440 * 60
+"""The longest check-in interval a gateway may report: the scheduler's upper bound of
+`collector_check_minutes` (1440). A longer one is refused, never stored."""
 
 
 class CollectorState(enum.StrEnum):
@@ -97,6 +104,9 @@ class Collector:
     """Collector clock minus gateway clock at its last message; None until a gateway measures it."""
     spool: SpoolStatus | None = None
     """None until the collector reports one (versions before ADR 0010 do not)."""
+    check_in_seconds: int = 0
+    """A polling collector's wait between check-ins as its gateway last reported it; 0 for
+    a streaming session (and until the first report of a new session)."""
     online: bool = False
     """Never stored: `is_online` at the time of reading, set by `Registry` for people."""
 
@@ -147,6 +157,8 @@ class SessionReport:
     last_heard_at: datetime | None = None
     clock_skew_ms: int | None = None
     spool: SpoolStatus | None = None
+    check_in_seconds: int = 0
+    """A polling session's wait between polls; 0 for a streaming session."""
 
 
 @dataclass(frozen=True)
@@ -163,13 +175,25 @@ def is_online(collector: Collector, now: datetime, heartbeat_interval_seconds: i
 
     `connected` alone is what a gateway last reported, and stays true forever when that
     gateway dies without reporting; `last_seen` (the last message of any kind) is what
-    ages. The rule is `connected and now - last_seen <= ONLINE_HEARTBEATS x interval`.
+    ages. The rule is `connected and now - last_seen <= online_window(...)`: two
+    heartbeat intervals for a streaming collector, its check-in interval plus two
+    heartbeat intervals for a polling one.
     """
-    return collector.connected and now - collector.last_seen <= online_window(heartbeat_interval_seconds)
+    window = online_window(heartbeat_interval_seconds, collector.check_in_seconds)
+    return collector.connected and now - collector.last_seen <= window
 
 
-def online_window(heartbeat_interval_seconds: int) -> timedelta:
-    return timedelta(seconds=ONLINE_HEARTBEATS * heartbeat_interval_seconds)
+def online_window(heartbeat_interval_seconds: int, check_in_seconds: int = 0) -> timedelta:
+    """How long a connected collector may be silent and still be online.
+
+    A streaming collector sends a heartbeat every interval: ONLINE_HEARTBEATS intervals
+    leave room for one lost or late one and the gateway's half-interval report. A polling
+    collector (`check_in_seconds` > 0) is silent for its whole check-in interval by
+    design, and then needs the same grace (the poll's own latency, the report's delay):
+    a collector polling every 5 minutes under a 30 s heartbeat is online for 6 minutes
+    after each check-in.
+    """
+    return timedelta(seconds=max(0, check_in_seconds) + ONLINE_HEARTBEATS * heartbeat_interval_seconds)
 
 
 def heard_at(report: SessionReport, now: datetime) -> datetime:

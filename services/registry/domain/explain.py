@@ -330,10 +330,12 @@ def _session_findings(
     finding already says it, the last error is not repeated.
     """
     where = _where(c)
+    every = _ago(timedelta(seconds=c.check_in_seconds), ago=False)
+    polls = f"; it polls, checking in every {every}" if c.check_in_seconds else ""
     if online:
         code, severity = (Code.LIVE, Severity.OK) if live else (Code.ONLINE, Severity.INFO)
         state = "online and enabled" if live else f"online, but {c.state}"
-        return [Finding(code, severity, f"{state}: last heard {_ago(now - c.last_seen)} via {where}")]
+        return [Finding(code, severity, f"{state}: last heard {_ago(now - c.last_seen)} via {where}{polls}")]
     interval = settings.heartbeat_interval_seconds
     severity = Severity.ERROR if c.state is CollectorState.ENABLED else Severity.WARNING
     silent = f"last heard {_ago(now - c.last_seen)} via {where}"
@@ -358,14 +360,24 @@ def _session_findings(
             "they notice it is gone",
         )
     else:
+        window = int(online_window(interval, c.check_in_seconds).total_seconds())
+        if c.check_in_seconds:
+            longer = (
+                f"its check-in interval plus {ONLINE_HEARTBEATS} heartbeat intervals "
+                f"({c.check_in_seconds} + {ONLINE_HEARTBEATS * interval} = {window} s)"
+            )
+            closes = "the gateway ends a polling session after two check-in intervals without a poll"
+        else:
+            longer = f"{ONLINE_HEARTBEATS} heartbeat intervals ({window} s)"
+            closes = "the gateway closes the session after missed heartbeats"
         offline = Finding(
             Code.OFFLINE,
             severity,
             f"offline: gateway {c.gateway_id} still holds its session but has heard nothing for "
-            f"longer than {ONLINE_HEARTBEATS} heartbeat intervals ({ONLINE_HEARTBEATS * interval} s); {silent}",
+            f"longer than {longer}; {silent}{polls}",
             at=c.last_seen,
             advice="the link or the collector is stuck: check the collector's process and log, and the "
-            "network path to the gateway; the gateway closes the session after missed heartbeats",
+            f"network path to the gateway; {closes}",
         )
     findings = [offline]
     if c.last_error and c.last_error not in refused:

@@ -99,6 +99,9 @@ class CollectorRow(Base):
     reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     clock_skew_ms: Mapped[int | None] = mapped_column(sa.BigInteger(), nullable=True)
     spool: Mapped[dict[str, Any] | None] = mapped_column(SPOOL_TYPE, nullable=True)
+    # A polling collector's wait between check-ins as its gateway reported it; 0 for a
+    # streaming session (0007). The online rule reads it (`domain.collectors.online_window`).
+    check_in_seconds: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
 
 
 class CollectorEventRow(Base):

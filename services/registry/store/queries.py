@@ -223,6 +223,8 @@ class Transaction:
                 connected=True,
                 last_seen=now,
                 reported_at=now,
+                # A new session: how often it checks in is the gateway's next report.
+                check_in_seconds=0,
             )
         )
         if hello.spool is not None:
@@ -422,6 +424,7 @@ _COLLECTOR_FIELDS = (
     "state_changed_at",
     "reported_at",
     "clock_skew_ms",
+    "check_in_seconds",
 )
 
 

@@ -68,12 +68,18 @@ async def report_sessions(
                 session_id=sa.bindparam("b_session"),
                 remote_address=sa.bindparam("b_remote"),
                 transport=sa.bindparam("b_transport"),
+                check_in_seconds=sa.bindparam("b_check_in"),
                 reported_at=now,
                 **status,
             ),
             [
                 _status_params(r, now)
-                | {"b_session": r.session_id, "b_remote": r.remote_address, "b_transport": r.transport}
+                | {
+                    "b_session": r.session_id,
+                    "b_remote": r.remote_address,
+                    "b_transport": r.transport,
+                    "b_check_in": r.check_in_seconds,
+                }
                 for r in up
             ],
         )

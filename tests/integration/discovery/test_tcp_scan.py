@@ -18,6 +18,7 @@ import pytest
 
 from services.collector.discovery import DeadlineExceeded, DeviceObservation, DiscoveryPlan, Progress, discover
 from services.collector.discovery.host_keys import HostKeyStore
+from services.collector.discovery.model import PortState
 from tests.integration.discovery.conftest import Scan
 from tests.peers.process import free_port
 from tests.peers.tcp import TcpListeners
@@ -97,7 +98,8 @@ async def test_the_first_device_arrives_before_a_slow_host_is_done(
     assert arrivals[0][0] < timeout * 0.75
     assert arrivals[1][0] >= timeout * 0.95
     assert [port.port for port in arrivals[0][1].ports] == [fast_port]
-    assert arrivals[1][1].ports == ()  # filtered is not open
+    # Filtered is reported as filtered (open would be a lie, closed too: nothing answered).
+    assert [(port.port, port.state) for port in arrivals[1][1].ports] == [(slow_port, PortState.FILTERED)]
     assert progress[0] == Progress(targets_done=1, targets_total=2, devices_found=1)
     assert progress[-1] == Progress(targets_done=2, targets_total=2, devices_found=2)
 

@@ -40,7 +40,17 @@ def test_http_status_server_and_title() -> None:
 
 
 def test_http_without_server_or_title_and_with_bare_newlines() -> None:
-    assert parse_http_response(b"HTTP/1.0 204 No Content\n\n") == HttpInfo(status=204)
+    assert parse_http_response(b"HTTP/1.0 204 No Content\n\n") == HttpInfo(status=204, title="")
+
+
+def test_a_page_read_without_a_title_is_measured_empty_and_a_cut_one_is_not_measured() -> None:
+    page = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n<p>hi</p>\r\n"
+    assert parse_http_response(page) == HttpInfo(status=200, title="")
+    assert parse_http_response(page[:-5]) == HttpInfo(status=200, title=None)
+    assert parse_http_response(b"HTTP/1.1 200 OK\r\nServer: x\r\n") == HttpInfo(status=200, server="x")
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n<p>\r\n"
+    assert parse_http_response(chunked) == HttpInfo(status=200, title=None)
+    assert parse_http_response(chunked + b"0\r\n\r\n") == HttpInfo(status=200, title="")
 
 
 def test_a_truncated_title_is_kept_and_bounded() -> None:

@@ -12,6 +12,7 @@ from services.collector.discovery.model import (
     HttpInfo,
     NetworkInterface,
     PortObservation,
+    PortState,
     SnmpFacts,
     SnmpV2cCredential,
     SnmpV3Credential,
@@ -145,6 +146,7 @@ def test_a_device_becomes_its_protobuf_message_field_for_field() -> None:
                 protocol="tcp",
                 service="ssh",
                 banner="SSH-2.0-x",
+                state=agent_pb2.PORT_STATE_OPEN,
                 ssh=agent_pb2.SshInfo(
                     banner="SSH-2.0-x",
                     host_key_type="ssh-ed25519",
@@ -157,6 +159,7 @@ def test_a_device_becomes_its_protobuf_message_field_for_field() -> None:
                 protocol="tcp",
                 service="https",
                 banner="HTTP/1.1 200 OK",
+                state=agent_pb2.PORT_STATE_OPEN,
                 http=agent_pb2.HttpInfo(status=200, server="nginx", title="Home"),
                 tls=agent_pb2.TlsInfo(
                     subject="CN=web",
@@ -192,3 +195,24 @@ def test_a_device_becomes_its_protobuf_message_field_for_field() -> None:
 def test_a_device_without_snmp_or_audit_leaves_those_fields_unset() -> None:
     message = device_to_proto(DeviceObservation(ip="10.0.0.5", alive_by="tcp"))
     assert not message.HasField("snmp") and not message.HasField("audit")
+
+
+def test_not_measured_is_unset_and_measured_empty_is_set_to_empty() -> None:
+    unmeasured = device_to_proto(
+        DeviceObservation(ip="10.0.0.5", alive_by="tcp", ports=(PortObservation(80, http=HttpInfo(200)),))
+    )
+    assert not unmeasured.HasField("hostname") and not unmeasured.ports[0].http.HasField("title")
+    empty = device_to_proto(
+        DeviceObservation(
+            ip="10.0.0.5", alive_by="tcp", hostname="", ports=(PortObservation(80, http=HttpInfo(200, "", "")),)
+        )
+    )
+    assert empty.HasField("hostname") and empty.hostname == ""
+    assert empty.ports[0].http.HasField("title") and empty.ports[0].http.title == ""
+
+
+def test_filtered_ports_are_sent_with_their_state() -> None:
+    message = device_to_proto(
+        DeviceObservation(ip="10.0.0.5", alive_by="icmp", ports=(PortObservation(25, state=PortState.FILTERED),))
+    )
+    assert [(p.port, p.state) for p in message.ports] == [(25, agent_pb2.PORT_STATE_FILTERED)]

@@ -25,11 +25,14 @@ from outpost.session.server import AuthDecision, ServerState
 from services.gateway.admission import Admission
 from services.gateway.agent_session import run_session
 from services.gateway.dispatch import Dispatcher
+from services.gateway.domain.check_interval import CheckInterval
 from services.gateway.domain.session_hub import SessionHub, SpoolStatus
 from services.gateway.gateway_context import GatewayContext, Shutdown
 from services.gateway.ingest_gate import IngestGate
+from services.gateway.scheduler_client import SettingsChanged
 from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
+from services.gateway.transports.http_poll import PollSessions
 from tests.unit.collector_identity import make_hello, sign
 
 R = agent_pb2.DisconnectReason
@@ -253,3 +256,57 @@ async def test_a_connection_arriving_while_draining_is_sent_away_at_once(ctx: Ga
     await asyncio.wait_for(run_session(stream, ctx), 5)
     first = stream.outbound.get_nowait()
     assert (first.disconnect.reason, first.disconnect.retry) == (R.DISCONNECT_REASON_SHUTTING_DOWN, True)
+
+
+async def test_a_streaming_collector_is_told_the_stored_check_interval_in_its_first_session(
+    ctx: GatewayContext,
+) -> None:
+    ctx.dispatcher.settings_read(1)  # what the gateway read from the scheduler before serving
+    collector, session = await open_session(ctx)
+    await collector.hear(lambda m: m.WhichOneof("body") == "config_update")
+    config = collector.heard[-1].config_update
+    assert (config.collector_check_minutes, config.heartbeat_interval_seconds) == (1, 0)
+
+    [live] = ctx.hub.sessions()
+    assert live.check_in_seconds == 0  # heard every heartbeat: the registry's usual rule
+    ctx.dispatcher.apply(SettingsChanged(revision=8, collector_check_minutes=7))
+    await collector.hear(lambda m: m.WhichOneof("body") == "config_update")
+    assert collector.heard[-1].config_update.collector_check_minutes == 7
+    session.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await session
+
+
+async def poll(sessions: PollSessions, token: str, collector: CollectorSession) -> agent_pb2.PollResponse:
+    """One poll carrying what the collector core has to send; its core hears the answer."""
+    request = agent_pb2.PollRequest(session_token=token, messages=collector.data_to_send())
+    response = await sessions.poll(request, "10.9.8.7:40000")
+    for message in response.messages:
+        collector.receive(message, 0.0)
+    return response
+
+
+async def test_a_polling_collector_is_told_to_check_in_at_the_stored_interval_and_its_session_says_so(
+    ctx: GatewayContext,
+) -> None:
+    ctx.dispatcher = Dispatcher(ctx.hub, CheckInterval(seconds_per_minute=3))
+    ctx.dispatcher.settings_read(2)
+    sessions = PollSessions(ctx)
+    collector = CollectorSession(HELLO, sign, now=0.0)
+    collector.start(0.0)
+    response = await poll(sessions, "", collector)
+    while collector.state is not CollectorState.ENABLED:
+        assert response.next_poll_seconds == 0  # the handshake goes at once
+        response = await poll(sessions, response.session_token, collector)
+    assert response.next_poll_seconds == 6  # 2 "minutes" of 3 s
+    assert collector.heartbeat_interval == 6  # its heartbeats do not make it poll sooner
+    [live] = ctx.hub.sessions()
+    assert live.check_in_seconds == 6
+    heard = live.last_message_at
+
+    ctx.dispatcher.apply(SettingsChanged(revision=9, collector_check_minutes=1))
+    response = await poll(sessions, response.session_token, collector)  # an empty poll is a check-in
+    assert response.next_poll_seconds == 3 and live.check_in_seconds == 3
+    assert collector.heartbeat_interval == 3
+    assert live.last_message_at >= heard
+    await sessions.shutdown()

@@ -181,3 +181,37 @@ def test_no_collector_input_makes_the_conversion_raise(device: agent_pb2.DeviceO
     assert len(converted.devices) + (1 if converted.rejected and not converted.devices else 0) == 1
     for observation in converted.devices:
         assert all("\x00" not in p.banner for p in observation.ports)
+
+
+def test_port_states_arrive_and_an_old_collectors_unspecified_state_means_open() -> None:
+    device = agent_pb2.DeviceObservation(
+        ip="10.0.0.5",
+        ports=[
+            agent_pb2.PortObservation(port=22),
+            agent_pb2.PortObservation(port=23, state=agent_pb2.PORT_STATE_OPEN),
+            agent_pb2.PortObservation(port=25, state=agent_pb2.PORT_STATE_FILTERED),
+            agent_pb2.PortObservation(port=26, state=agent_pb2.PORT_STATE_CLOSED),
+            agent_pb2.PortObservation(port=27, state=99),  # type: ignore[arg-type]  # a newer collector's
+        ],
+    )
+    result = observations_from_proto([device])
+    [observation] = result.devices
+    assert [(p.port, p.state) for p in observation.ports] == [
+        (22, "open"),
+        (23, "open"),
+        (25, "filtered"),
+        (26, "closed"),
+    ]
+    assert result.rejected == ["device 10.0.0.5: port 27: unknown state 99"]
+
+
+def test_field_presence_tells_not_measured_from_measured_empty() -> None:
+    unset = agent_pb2.DeviceObservation(ip="10.0.0.5", ports=[agent_pb2.PortObservation(port=80, http={"status": 200})])
+    empty = agent_pb2.DeviceObservation(
+        ip="10.0.0.5", hostname="", ports=[agent_pb2.PortObservation(port=80, http={"status": 200, "title": ""})]
+    )
+    [not_measured] = observations_from_proto([unset]).devices
+    [measured] = observations_from_proto([empty]).devices
+    assert not_measured.hostname is None and not_measured.ports[0].http is not None
+    assert not_measured.ports[0].http.title is None
+    assert measured.hostname == "" and measured.ports[0].http is not None and measured.ports[0].http.title == ""

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.gateway.inventory.domain.device import DeviceRecord, Sighting
+from services.gateway.inventory.domain.device import DeviceRecord, Sighting, port_field
 from services.gateway.inventory.domain.merge import is_stale, merge
 from services.gateway.inventory.domain.observation import (
     DeviceObservation,
@@ -81,7 +81,46 @@ CASES = [
         [("hostname", "web.example", "www.example")],
         id="hostname-changed",
     ),
-    pytest.param(replace(BASE, hostname=""), SCANNED, [], id="unresolved-hostname-is-unknown-not-empty"),
+    pytest.param(replace(BASE, hostname=None), SCANNED, [], id="hostname-not-measured-is-left-alone"),
+    pytest.param(
+        replace(BASE, hostname=""), SCANNED, [("hostname", "web.example", "")], id="hostname-measured-empty-nxdomain"
+    ),
+    pytest.param(
+        replace(BASE, ports=(BASE.ports[0], PortObservation(80, service="http", http=HttpInfo(200, "nginx")))),
+        SCANNED,
+        [],
+        id="title-not-read-is-left-alone",
+    ),
+    pytest.param(
+        replace(BASE, ports=(BASE.ports[0], PortObservation(80, service="http", http=HttpInfo(200, "nginx", "")))),
+        SCANNED,
+        [("port.80.http.title", "Welcome", "")],
+        id="page-without-title-drops-the-old-title",
+    ),
+    pytest.param(
+        replace(BASE, ports=(BASE.ports[0], PortObservation(80, state="filtered"))),
+        SCANNED,
+        [("port.80", "open", "filtered")],
+        id="port-filtered-keeps-its-service-and-details",
+    ),
+    pytest.param(
+        replace(BASE, ports=(*BASE.ports, PortObservation(443, state="filtered"))),
+        SCANNED,
+        [("port.443", "", "filtered")],
+        id="new-filtered-port",
+    ),
+    pytest.param(
+        replace(BASE, ports=(BASE.ports[0], PortObservation(80, state="closed"))),
+        SCANNED,
+        [("port.80", "open", "closed")],
+        id="port-listed-closed",
+    ),
+    pytest.param(
+        replace(BASE, ports=(*BASE.ports, PortObservation(443, state="closed"))),
+        SCANNED,
+        [],
+        id="closed-port-never-seen-is-not-stored",
+    ),
     pytest.param(
         replace(BASE, ports=(*BASE.ports, PortObservation(443, service="https"))),
         SCANNED,
@@ -194,6 +233,55 @@ def test_a_closed_port_keeps_its_last_banner_and_reopening_is_recorded() -> None
     assert reopened.ports[("tcp", 80)].first_seen == T0
 
 
+def test_filtered_port_transitions_are_recorded_and_keep_what_the_port_said() -> None:
+    stored = first()
+    filtered_80 = replace(BASE, ports=(BASE.ports[0], PortObservation(80, state="filtered")))
+    filtered, changes = merge(stored, filtered_80, sighting("run-2", T1))
+    assert fields(changes) == [("port.80", "open", "filtered")]
+    port = filtered.ports[("tcp", 80)]
+    assert (port.state, port.service, port.details) == ("filtered", "http", stored.ports[("tcp", 80)].details)
+    assert [p.port for p in filtered.open_ports()] == [22]
+
+    reopened, changes = merge(filtered, BASE, sighting("run-3", T1 + timedelta(hours=1)))
+    assert fields(changes) == [("port.80", "filtered", "open")]
+
+    closed, changes = merge(reopened, replace(BASE, ports=BASE.ports[:1]), sighting("run-4", T1 + timedelta(hours=2)))
+    assert fields(changes) == [("port.80", "open", "closed")]
+    refiltered, changes = merge(closed, filtered_80, sighting("run-5", T1 + timedelta(hours=3)))
+    assert fields(changes) == [("port.80", "closed", "filtered")]
+    again, changes = merge(refiltered, replace(BASE, ports=BASE.ports[:1]), sighting("run-6", T1 + timedelta(hours=4)))
+    assert fields(changes) == [("port.80", "filtered", "closed")]
+    assert again.ports[("tcp", 80)].details == stored.ports[("tcp", 80)].details
+
+
+def test_a_filtered_port_not_scanned_by_the_run_stays_filtered() -> None:
+    filtered, _ = merge(
+        first(), replace(BASE, ports=(BASE.ports[0], PortObservation(80, state="filtered"))), sighting("run-2", T1)
+    )
+    record, changes = merge(filtered, replace(BASE, ports=()), sighting("run-3", T1, frozenset()))
+    assert changes == [] and record.ports[("tcp", 80)].state == "filtered"
+    assert record.ports[("tcp", 22)].state == "open"
+
+
+def test_a_port_listed_open_and_filtered_in_one_observation_is_open() -> None:
+    both = replace(
+        BASE, ports=(PortObservation(80, state="filtered"), *BASE.ports, PortObservation(22, state="filtered"))
+    )
+    record, changes = merge(first(), both, sighting("run-2", T1))
+    assert changes == []
+    assert [p.state for p in record.known_ports()] == ["open", "open"]
+
+
+def test_a_first_sighting_keeps_filtered_ports_and_not_closed_ones() -> None:
+    observed = replace(
+        BASE, hostname="", ports=(PortObservation(23, state="closed"), PortObservation(25, state="filtered"))
+    )
+    record, changes = merge(None, observed, sighting(), new_id=lambda: "dev-1")
+    assert fields(changes) == [("created", "", "10.0.0.5")]
+    assert [(p.port, p.state) for p in record.known_ports()] == [(25, "filtered")]
+    assert record.hostname == ""
+
+
 def test_a_second_report_in_the_same_run_only_adds_ports() -> None:
     existing = first()
     fragment = replace(BASE, ports=(PortObservation(443, service="https"),))
@@ -230,9 +318,10 @@ _port = st.builds(
     PortObservation,
     port=st.sampled_from([22, 80, 443, 8080]),
     protocol=st.sampled_from(["tcp", "udp"]),
+    state=st.sampled_from(["open", "open", "filtered", "closed"]),
     service=_text,
     banner=_text,
-    http=st.none() | st.builds(HttpInfo, status=st.sampled_from([0, 200, 404]), server=_text, title=_text),
+    http=st.none() | st.builds(HttpInfo, status=st.sampled_from([0, 200, 404]), server=_text, title=st.none() | _text),
     tls=st.none() | st.builds(TlsInfo, subject=_text, issuer=_text, not_after=st.none() | st.just(T1)),
     ssh=st.none() | st.builds(SshInfo, host_key_fingerprint=_text, host_key_changed=st.booleans()),
 )
@@ -253,7 +342,7 @@ _audit = st.builds(
 observations = st.builds(
     DeviceObservation,
     ip=st.sampled_from(["10.0.0.1", "10.0.0.2"]),
-    hostname=_text,
+    hostname=st.none() | _text,
     ports=st.lists(_port, max_size=6).map(tuple),
     mac_addresses=st.lists(_mac, max_size=3).map(tuple),
     snmp=st.none() | _snmp,
@@ -301,9 +390,15 @@ def test_every_recorded_change_matches_the_state_before_and_after(
             assert after.facts.get(fact, "") == change.new_value
         if change.field == "hostname":
             assert (before.hostname, after.hostname) == (change.old_value, change.new_value)
+        if change.field.startswith("port.") and change.field.count(".") == 1:
+            key = next(k for k in after.ports if port_field(k) == change.field)
+            assert (before.ports[key].state if key in before.ports else "") == change.old_value
+            assert after.ports[key].state == change.new_value
+    listed = {p.key for p in observation.ports}
     for key, port in after.ports.items():
-        if key in before.ports and before.ports[key].open and not port.open:
-            assert key[0] == "tcp" and key[1] in ports and key not in {p.key for p in observation.ports}
+        if key in before.ports and before.ports[key].state != port.state and key not in listed:
+            # Only the absence of a scanned TCP port changes a state the observation does not list.
+            assert key[0] == "tcp" and key[1] in ports and port.state == "closed"
 
 
 def test_when_a_ports_service_changes_the_old_services_details_go_and_the_history_says_so() -> None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from rich.console import Console, Group
 
 from outpost.agent.v1 import agent_pb2
 from outpost.gateway.v1 import gateway_pb2
 from outpost.registry.v1 import registry_pb2
 from outpost.scheduler.v1 import scheduler_pb2
 from outpostctl import output
-from outpostctl.gateway_client import _device
+from outpostctl.devices import device_sections
+from outpostctl.gateway_client import DeviceDetail, _device
 from outpostctl.job_wait import progress_label
 from outpostctl.jobs import JobState, progress_text, run_seconds, trigger_text
 from outpostctl.registry_client import credential_type_name
@@ -113,6 +116,8 @@ def test_device_json_has_open_ports_and_services() -> None:
     message.ports.add(port=443, protocol="tcp", service="https", details={"tls.subject": "CN=sw"})
     message.ports.add(port=22, protocol="tcp", service="ssh", banner="SSH-2.0-OpenSSH_9.6")
     message.ports.add(port=22, protocol="udp")
+    message.ports.add(port=25, protocol="tcp", state="filtered")
+    message.ports.add(port=23, protocol="tcp", state="closed")
     plain = output.plain(_device(message))
     assert list(plain)[:9] == [
         "ip",
@@ -126,10 +131,17 @@ def test_device_json_has_open_ports_and_services() -> None:
         "last_seen",
     ]
     assert plain["open_ports"] == [22, 443]
-    assert [(s["port"], s["protocol"]) for s in plain["services"]] == [(22, "tcp"), (22, "udp"), (443, "tcp")]
+    assert [(s["port"], s["protocol"], s["state"]) for s in plain["services"]] == [
+        (22, "tcp", "open"),
+        (22, "udp", "open"),
+        (23, "tcp", "closed"),
+        (25, "tcp", "filtered"),
+        (443, "tcp", "open"),
+    ]
     assert plain["services"][1] == {
         "port": 22,
         "protocol": "udp",
+        "state": "open",
         "service": "",
         "banner": "",
         "details": {},
@@ -137,6 +149,21 @@ def test_device_json_has_open_ports_and_services() -> None:
         "last_seen": None,
     }
     assert list(plain["facts"]) == ["a", "b"]
+
+
+def test_device_show_lists_every_known_port_with_its_state() -> None:
+    message = gateway_pb2.Device(ip="10.0.0.9", zone="lab")
+    message.ports.add(port=22, protocol="tcp", service="ssh", state="open")
+    message.ports.add(port=8080, protocol="tcp", service="http", state="filtered")
+    message.ports.add(port=23, protocol="tcp", state="closed")
+    console = Console(record=True, width=200)
+    console.print(Group(*device_sections(DeviceDetail(_device(message), []))))
+    text = console.export_text()
+
+    assert re.search(r"^open ports\s+22\s*$", text, re.MULTILINE)
+    assert re.search(r"^PORT\s+PROTO\s+STATE\s+SERVICE", text, re.MULTILINE)
+    rows = [line.split()[:3] for line in text.splitlines() if re.match(r"^\d+\s+tcp", line)]
+    assert rows == [["22", "tcp", "open"], ["23", "tcp", "closed"], ["8080", "tcp", "filtered"]]
 
 
 def test_run_duration_is_start_to_finish_or_to_now() -> None:

@@ -131,6 +131,34 @@ def test_a_gateway_still_holding_a_silent_session_points_at_the_link() -> None:
     assert "(60 s)" in message
 
 
+def test_a_polling_collector_between_check_ins_is_live_and_says_how_often_it_checks_in() -> None:
+    polling = collector(transport="http_poll", check_in_seconds=300, last_seen=NOW - timedelta(minutes=4))
+
+    explained = explain(polling)
+
+    assert explained.live
+    assert only(explained, Code.LIVE) == (
+        "online and enabled: last heard 4 min ago via gateway gw-1 (http_poll from 198.51.100.7:50123); "
+        "it polls, checking in every 5 min"
+    )
+
+
+def test_a_polling_collector_that_missed_its_check_in_is_offline_with_the_window_it_missed() -> None:
+    late = collector(
+        transport="http_poll",
+        check_in_seconds=300,
+        last_seen=NOW - timedelta(seconds=361),
+        reported_at=NOW - timedelta(seconds=5),
+    )
+
+    explained = explain(late)
+
+    assert not explained.live
+    message = only(explained, Code.OFFLINE)
+    assert "its check-in interval plus 2 heartbeat intervals (300 + 60 = 360 s)" in message
+    assert "two check-in intervals without a poll" in explained.findings[0].advice
+
+
 def test_an_ended_session_shows_its_last_error_and_when() -> None:
     ended = collector(
         connected=False,

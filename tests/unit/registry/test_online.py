@@ -1,4 +1,5 @@
-"""The online rule: connected and heard from within two heartbeat intervals (ADR 0010)."""
+"""The online rule: connected and heard from within two heartbeat intervals (ADR 0010); a
+polling collector within its check-in interval plus those two (issue 10, item 12)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.registry.domain.collectors import (
     SessionReport,
     heard_at,
     is_online,
+    online_window,
 )
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -66,3 +68,41 @@ def test_a_heard_time_in_the_registrys_future_is_capped_at_now() -> None:
     behind = SessionReport("uid-7", "s-1", connected=True, last_heard_at=NOW - timedelta(seconds=7))
     assert heard_at(ahead, NOW) == NOW
     assert heard_at(behind, NOW) == NOW - timedelta(seconds=7)
+
+
+POLLING = replace(COLLECTOR, transport="http_poll", check_in_seconds=300)
+
+
+@pytest.mark.parametrize(
+    ("silent", "online"),
+    [
+        (timedelta(0), True),
+        (timedelta(seconds=2 * INTERVAL + 1), True),  # beyond a streaming collector's window
+        (timedelta(minutes=4, seconds=59), True),  # just before its next check-in
+        (timedelta(minutes=5, seconds=40), True),  # the check-in is late by less than the grace
+        (timedelta(seconds=300 + 2 * INTERVAL), True),
+        (timedelta(seconds=300 + 2 * INTERVAL, microseconds=1), False),  # a check-in missed
+    ],
+)
+def test_a_polling_collector_is_online_for_its_check_in_interval_plus_two_heartbeat_intervals(
+    silent: timedelta, online: bool
+) -> None:
+    assert is_online(replace(POLLING, last_seen=NOW - silent), NOW, INTERVAL) is online
+
+
+def test_a_polling_collector_stays_online_on_an_injected_clock_between_check_ins() -> None:
+    """Checking in every 5 minutes under a 30 s heartbeat, it never looks offline."""
+    collector = replace(POLLING, last_seen=NOW)
+    clock = NOW
+    for _ in range(3):  # three check-ins, looked at every 10 s in between
+        for _ in range(30):
+            clock += timedelta(seconds=10)
+            assert is_online(collector, clock, INTERVAL), clock - collector.last_seen
+        collector = replace(collector, last_seen=clock)  # it checked in
+    assert not is_online(collector, clock + timedelta(minutes=7), INTERVAL)
+
+
+def test_the_window_is_the_check_in_interval_plus_the_streaming_window() -> None:
+    assert online_window(30) == timedelta(seconds=60)
+    assert online_window(30, 300) == timedelta(seconds=360)
+    assert online_window(2, 60) == timedelta(seconds=64)

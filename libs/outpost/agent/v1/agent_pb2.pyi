@@ -45,6 +45,13 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_FAILED: _ClassVar[JobState]
     JOB_STATE_TIMED_OUT: _ClassVar[JobState]
     JOB_STATE_CANCELLED: _ClassVar[JobState]
+
+class PortState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PORT_STATE_UNSPECIFIED: _ClassVar[PortState]
+    PORT_STATE_OPEN: _ClassVar[PortState]
+    PORT_STATE_CLOSED: _ClassVar[PortState]
+    PORT_STATE_FILTERED: _ClassVar[PortState]
 COLLECTOR_STATE_UNSPECIFIED: CollectorState
 COLLECTOR_STATE_PENDING: CollectorState
 COLLECTOR_STATE_ENABLED: CollectorState
@@ -75,6 +82,10 @@ JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_TIMED_OUT: JobState
 JOB_STATE_CANCELLED: JobState
+PORT_STATE_UNSPECIFIED: PortState
+PORT_STATE_OPEN: PortState
+PORT_STATE_CLOSED: PortState
+PORT_STATE_FILTERED: PortState
 
 class CollectorMessage(_message.Message):
     __slots__ = ("sequence", "sent_at_unix_ms", "hello", "proof", "heartbeat", "disconnect", "job_update", "result_batch")
@@ -423,7 +434,7 @@ class DeviceObservation(_message.Message):
     def __init__(self, ip: _Optional[str] = ..., hostname: _Optional[str] = ..., alive_by: _Optional[str] = ..., rtt_ms: _Optional[float] = ..., ports: _Optional[_Iterable[_Union[PortObservation, _Mapping]]] = ..., snmp: _Optional[_Union[SnmpFacts, _Mapping]] = ..., audit: _Optional[_Union[HostAudit, _Mapping]] = ..., mac_addresses: _Optional[_Iterable[str]] = ..., notes: _Optional[_Iterable[str]] = ..., observed_at_unix_ms: _Optional[int] = ...) -> None: ...
 
 class PortObservation(_message.Message):
-    __slots__ = ("port", "protocol", "service", "banner", "http", "tls", "ssh")
+    __slots__ = ("port", "protocol", "service", "banner", "http", "tls", "ssh", "state")
     PORT_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
@@ -431,6 +442,7 @@ class PortObservation(_message.Message):
     HTTP_FIELD_NUMBER: _ClassVar[int]
     TLS_FIELD_NUMBER: _ClassVar[int]
     SSH_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     port: int
     protocol: str
     service: str
@@ -438,7 +450,8 @@ class PortObservation(_message.Message):
     http: HttpInfo
     tls: TlsInfo
     ssh: SshInfo
-    def __init__(self, port: _Optional[int] = ..., protocol: _Optional[str] = ..., service: _Optional[str] = ..., banner: _Optional[str] = ..., http: _Optional[_Union[HttpInfo, _Mapping]] = ..., tls: _Optional[_Union[TlsInfo, _Mapping]] = ..., ssh: _Optional[_Union[SshInfo, _Mapping]] = ...) -> None: ...
+    state: PortState
+    def __init__(self, port: _Optional[int] = ..., protocol: _Optional[str] = ..., service: _Optional[str] = ..., banner: _Optional[str] = ..., http: _Optional[_Union[HttpInfo, _Mapping]] = ..., tls: _Optional[_Union[TlsInfo, _Mapping]] = ..., ssh: _Optional[_Union[SshInfo, _Mapping]] = ..., state: _Optional[_Union[PortState, str]] = ...) -> None: ...
 
 class HttpInfo(_message.Message):
     __slots__ = ("status", "server", "title")

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from outpost.agent.v1 import agent_pb2 as outpost_dot_agent_dot_v1_dot_agent__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n outpost/gateway/v1/gateway.proto\x12\x12outpost.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1coutpost/agent/v1/agent.proto\";\n\x08Listener\x12\x11\n\ttransport\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0b\n\x03tls\x18\x03 \x01(\x08\"\x17\n\x15GetGatewayInfoRequest\"\xb0\x01\n\x16GetGatewayInfoResponse\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12/\n\tlisteners\x18\x03 \x03(\x0b\x32\x1c.outpost.gateway.v1.Listener\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sessions\x18\x05 \x01(\r\"\x81\x02\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0cinstance_uid\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\ttransport\x18\x04 \x01(\t\x12\x16\n\x0eremote_address\x18\x05 \x01(\t\x12/\n\x05state\x18\x06 \x01(\x0e\x32 .outpost.agent.v1.CollectorState\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_message_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x15\n\x13ListSessionsRequest\"E\n\x14ListSessionsResponse\x12-\n\x08sessions\x18\x01 \x03(\x0b\x32\x1b.outpost.gateway.v1.Session\"\x8e\x02\n\x04Port\x12\x0c\n\x04port\x18\x01 \x01(\r\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0e\n\x06\x62\x61nner\x18\x04 \x01(\t\x12\x36\n\x07\x64\x65tails\x18\x05 \x03(\x0b\x32%.outpost.gateway.v1.Port.DetailsEntry\x12.\n\nfirst_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9b\x03\n\x06\x44\x65vice\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\n\n\x02ip\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x15\n\rmac_addresses\x18\x05 \x03(\t\x12\x16\n\x0esnmp_engine_id\x18\x06 \x01(\t\x12\'\n\x05ports\x18\x07 \x03(\x0b\x32\x18.outpost.gateway.v1.Port\x12\x34\n\x05\x66\x61\x63ts\x18\x08 \x03(\x0b\x32%.outpost.gateway.v1.Device.FactsEntry\x12.\n\nfirst_seen\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0elast_collector\x18\x0b \x01(\t\x12\x17\n\x0flast_job_run_id\x18\x0c \x01(\t\x12\r\n\x05notes\x18\r \x03(\t\x1a,\n\nFactsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x87\x01\n\x0c\x44\x65viceChange\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x11\n\told_value\x18\x02 \x01(\t\x12\x11\n\tnew_value\x18\x03 \x01(\t\x12.\n\nchanged_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\njob_run_id\x18\x05 \x01(\t\"1\n\x12ListDevicesRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"B\n\x13ListDevicesResponse\x12+\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x1a.outpost.gateway.v1.Device\",\n\x10GetDeviceRequest\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\"r\n\x11GetDeviceResponse\x12*\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x1a.outpost.gateway.v1.Device\x12\x31\n\x07history\x18\x02 \x03(\x0b\x32 .outpost.gateway.v1.DeviceChange2\xdc\x01\n\x0eGatewayService\x12g\n\x0eGetGatewayInfo\x12).outpost.gateway.v1.GetGatewayInfoRequest\x1a*.outpost.gateway.v1.GetGatewayInfoResponse\x12\x61\n\x0cListSessions\x12\'.outpost.gateway.v1.ListSessionsRequest\x1a(.outpost.gateway.v1.ListSessionsResponse2\xcc\x01\n\x10InventoryService\x12^\n\x0bListDevices\x12&.outpost.gateway.v1.ListDevicesRequest\x1a\'.outpost.gateway.v1.ListDevicesResponse\x12X\n\tGetDevice\x12$.outpost.gateway.v1.GetDeviceRequest\x1a%.outpost.gateway.v1.GetDeviceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n outpost/gateway/v1/gateway.proto\x12\x12outpost.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1coutpost/agent/v1/agent.proto\";\n\x08Listener\x12\x11\n\ttransport\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0b\n\x03tls\x18\x03 \x01(\x08\"\x17\n\x15GetGatewayInfoRequest\"\xb0\x01\n\x16GetGatewayInfoResponse\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12/\n\tlisteners\x18\x03 \x03(\x0b\x32\x1c.outpost.gateway.v1.Listener\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sessions\x18\x05 \x01(\r\"\x81\x02\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0cinstance_uid\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\ttransport\x18\x04 \x01(\t\x12\x16\n\x0eremote_address\x18\x05 \x01(\t\x12/\n\x05state\x18\x06 \x01(\x0e\x32 .outpost.agent.v1.CollectorState\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_message_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x15\n\x13ListSessionsRequest\"E\n\x14ListSessionsResponse\x12-\n\x08sessions\x18\x01 \x03(\x0b\x32\x1b.outpost.gateway.v1.Session\"\x9d\x02\n\x04Port\x12\x0c\n\x04port\x18\x01 \x01(\r\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0e\n\x06\x62\x61nner\x18\x04 \x01(\t\x12\x36\n\x07\x64\x65tails\x18\x05 \x03(\x0b\x32%.outpost.gateway.v1.Port.DetailsEntry\x12.\n\nfirst_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05state\x18\x08 \x01(\t\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9b\x03\n\x06\x44\x65vice\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\n\n\x02ip\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x15\n\rmac_addresses\x18\x05 \x03(\t\x12\x16\n\x0esnmp_engine_id\x18\x06 \x01(\t\x12\'\n\x05ports\x18\x07 \x03(\x0b\x32\x18.outpost.gateway.v1.Port\x12\x34\n\x05\x66\x61\x63ts\x18\x08 \x03(\x0b\x32%.outpost.gateway.v1.Device.FactsEntry\x12.\n\nfirst_seen\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0elast_collector\x18\x0b \x01(\t\x12\x17\n\x0flast_job_run_id\x18\x0c \x01(\t\x12\r\n\x05notes\x18\r \x03(\t\x1a,\n\nFactsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x87\x01\n\x0c\x44\x65viceChange\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x11\n\told_value\x18\x02 \x01(\t\x12\x11\n\tnew_value\x18\x03 \x01(\t\x12.\n\nchanged_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\njob_run_id\x18\x05 \x01(\t\"1\n\x12ListDevicesRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"B\n\x13ListDevicesResponse\x12+\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x1a.outpost.gateway.v1.Device\",\n\x10GetDeviceRequest\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\"r\n\x11GetDeviceResponse\x12*\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x1a.outpost.gateway.v1.Device\x12\x31\n\x07history\x18\x02 \x03(\x0b\x32 .outpost.gateway.v1.DeviceChange2\xdc\x01\n\x0eGatewayService\x12g\n\x0eGetGatewayInfo\x12).outpost.gateway.v1.GetGatewayInfoRequest\x1a*.outpost.gateway.v1.GetGatewayInfoResponse\x12\x61\n\x0cListSessions\x12\'.outpost.gateway.v1.ListSessionsRequest\x1a(.outpost.gateway.v1.ListSessionsResponse2\xcc\x01\n\x10InventoryService\x12^\n\x0bListDevices\x12&.outpost.gateway.v1.ListDevicesRequest\x1a\'.outpost.gateway.v1.ListDevicesResponse\x12X\n\tGetDevice\x12$.outpost.gateway.v1.GetDeviceRequest\x1a%.outpost.gateway.v1.GetDeviceResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,25 +50,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTSESSIONSRESPONSE']._serialized_start=667
   _globals['_LISTSESSIONSRESPONSE']._serialized_end=736
   _globals['_PORT']._serialized_start=739
-  _globals['_PORT']._serialized_end=1009
-  _globals['_PORT_DETAILSENTRY']._serialized_start=963
-  _globals['_PORT_DETAILSENTRY']._serialized_end=1009
-  _globals['_DEVICE']._serialized_start=1012
-  _globals['_DEVICE']._serialized_end=1423
-  _globals['_DEVICE_FACTSENTRY']._serialized_start=1379
-  _globals['_DEVICE_FACTSENTRY']._serialized_end=1423
-  _globals['_DEVICECHANGE']._serialized_start=1426
-  _globals['_DEVICECHANGE']._serialized_end=1561
-  _globals['_LISTDEVICESREQUEST']._serialized_start=1563
-  _globals['_LISTDEVICESREQUEST']._serialized_end=1612
-  _globals['_LISTDEVICESRESPONSE']._serialized_start=1614
-  _globals['_LISTDEVICESRESPONSE']._serialized_end=1680
-  _globals['_GETDEVICEREQUEST']._serialized_start=1682
-  _globals['_GETDEVICEREQUEST']._serialized_end=1726
-  _globals['_GETDEVICERESPONSE']._serialized_start=1728
-  _globals['_GETDEVICERESPONSE']._serialized_end=1842
-  _globals['_GATEWAYSERVICE']._serialized_start=1845
-  _globals['_GATEWAYSERVICE']._serialized_end=2065
-  _globals['_INVENTORYSERVICE']._serialized_start=2068
-  _globals['_INVENTORYSERVICE']._serialized_end=2272
+  _globals['_PORT']._serialized_end=1024
+  _globals['_PORT_DETAILSENTRY']._serialized_start=978
+  _globals['_PORT_DETAILSENTRY']._serialized_end=1024
+  _globals['_DEVICE']._serialized_start=1027
+  _globals['_DEVICE']._serialized_end=1438
+  _globals['_DEVICE_FACTSENTRY']._serialized_start=1394
+  _globals['_DEVICE_FACTSENTRY']._serialized_end=1438
+  _globals['_DEVICECHANGE']._serialized_start=1441
+  _globals['_DEVICECHANGE']._serialized_end=1576
+  _globals['_LISTDEVICESREQUEST']._serialized_start=1578
+  _globals['_LISTDEVICESREQUEST']._serialized_end=1627
+  _globals['_LISTDEVICESRESPONSE']._serialized_start=1629
+  _globals['_LISTDEVICESRESPONSE']._serialized_end=1695
+  _globals['_GETDEVICEREQUEST']._serialized_start=1697
+  _globals['_GETDEVICEREQUEST']._serialized_end=1741
+  _globals['_GETDEVICERESPONSE']._serialized_start=1743
+  _globals['_GETDEVICERESPONSE']._serialized_end=1857
+  _globals['_GATEWAYSERVICE']._serialized_start=1860
+  _globals['_GATEWAYSERVICE']._serialized_end=2080
+  _globals['_INVENTORYSERVICE']._serialized_start=2083
+  _globals['_INVENTORYSERVICE']._serialized_end=2287
 # @@protoc_insertion_point(module_scope)

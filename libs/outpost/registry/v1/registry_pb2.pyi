@@ -54,7 +54,7 @@ ROLE_OPERATOR: Role
 ROLE_ADMIN: Role
 
 class Collector(_message.Message):
-    __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision", "online", "last_error", "last_error_at", "clock_skew_ms", "spool")
+    __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision", "online", "last_error", "last_error_at", "clock_skew_ms", "spool", "check_in_seconds")
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,7 @@ class Collector(_message.Message):
     LAST_ERROR_AT_FIELD_NUMBER: _ClassVar[int]
     CLOCK_SKEW_MS_FIELD_NUMBER: _ClassVar[int]
     SPOOL_FIELD_NUMBER: _ClassVar[int]
+    CHECK_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     instance_uid: str
     name: str
     zone: str
@@ -99,7 +100,8 @@ class Collector(_message.Message):
     last_error_at: _timestamp_pb2.Timestamp
     clock_skew_ms: int
     spool: _agent_pb2.SpoolStatus
-    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ..., online: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ...) -> None: ...
+    check_in_seconds: int
+    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ..., online: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ..., check_in_seconds: _Optional[int] = ...) -> None: ...
 
 class AuthenticateCollectorRequest(_message.Message):
     __slots__ = ("hello", "nonce", "signature", "remote_address", "gateway_id", "session_id", "transport")
@@ -176,7 +178,7 @@ class CollectorEvent(_message.Message):
     def __init__(self, revision: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., reason: _Optional[str] = ..., changed_by: _Optional[str] = ..., zone: _Optional[str] = ...) -> None: ...
 
 class SessionReport(_message.Message):
-    __slots__ = ("instance_uid", "session_id", "connected", "remote_address", "transport", "last_error", "last_heard_at", "clock_skew_ms", "spool")
+    __slots__ = ("instance_uid", "session_id", "connected", "remote_address", "transport", "last_error", "last_heard_at", "clock_skew_ms", "spool", "check_in_seconds")
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +188,7 @@ class SessionReport(_message.Message):
     LAST_HEARD_AT_FIELD_NUMBER: _ClassVar[int]
     CLOCK_SKEW_MS_FIELD_NUMBER: _ClassVar[int]
     SPOOL_FIELD_NUMBER: _ClassVar[int]
+    CHECK_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     instance_uid: str
     session_id: str
     connected: bool
@@ -195,7 +198,8 @@ class SessionReport(_message.Message):
     last_heard_at: _timestamp_pb2.Timestamp
     clock_skew_ms: int
     spool: _agent_pb2.SpoolStatus
-    def __init__(self, instance_uid: _Optional[str] = ..., session_id: _Optional[str] = ..., connected: _Optional[bool] = ..., remote_address: _Optional[str] = ..., transport: _Optional[str] = ..., last_error: _Optional[str] = ..., last_heard_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ...) -> None: ...
+    check_in_seconds: int
+    def __init__(self, instance_uid: _Optional[str] = ..., session_id: _Optional[str] = ..., connected: _Optional[bool] = ..., remote_address: _Optional[str] = ..., transport: _Optional[str] = ..., last_error: _Optional[str] = ..., last_heard_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ..., check_in_seconds: _Optional[int] = ...) -> None: ...
 
 class ReportSessionsRequest(_message.Message):
     __slots__ = ("gateway_id", "sessions", "complete")

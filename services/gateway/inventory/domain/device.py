@@ -2,7 +2,7 @@
 
 History field names are the operator's vocabulary, shown verbatim by `outpostctl devices
 show`: "created", "ip", "hostname", "mac_addresses", "snmp_engine_id", "port.22" (open /
-closed), "port.80.banner", "port.80.service", "port.443.tls.not_after" (a port detail),
+closed / filtered), "port.80.banner", "port.80.service", "port.443.tls.not_after" (a port detail),
 "facts.audit.kernel" (a fact). A TCP port is named by its number alone; any other protocol
 adds it: "port.161/udp".
 """
@@ -14,16 +14,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.gateway.inventory.domain.observation import TCP, PortKey
+from services.gateway.inventory.domain.observation import CLOSED, FILTERED, OPEN, PORT_STATES, TCP, PortKey
 
-OPEN = "open"
-CLOSED = "closed"
+__all__ = ["CLOSED", "CREATED", "FILTERED", "OPEN", "PORT_STATES"]
+
 CREATED = "created"
 
 
 @dataclass(frozen=True)
 class PortRecord:
-    """One port of one device; a closed port keeps what was last seen on it."""
+    """One port of one device; `state` is "open", "closed" or "filtered" (`PORT_STATES`).
+
+    A closed or filtered port keeps what was last seen on it while it was open.
+    """
 
     protocol: str
     port: int
@@ -32,16 +35,20 @@ class PortRecord:
     details: Mapping[str, str]
     first_seen: datetime
     last_seen: datetime
-    open: bool
+    state: str
 
     @property
     def key(self) -> PortKey:
         return (self.protocol, self.port)
 
+    @property
+    def open(self) -> bool:
+        return self.state == OPEN
+
 
 @dataclass(frozen=True)
 class DeviceRecord:
-    """One device of a zone, with every port it ever had open (`open` says which still are)."""
+    """One device of a zone, with every port it ever had open or filtered, in its last known state."""
 
     id: str
     zone: str
@@ -57,7 +64,11 @@ class DeviceRecord:
     last_job_run_id: str
 
     def open_ports(self) -> list[PortRecord]:
-        return sorted((p for p in self.ports.values() if p.open), key=lambda p: (p.port, p.protocol))
+        return [p for p in self.known_ports() if p.open]
+
+    def known_ports(self) -> list[PortRecord]:
+        """Every port, in any state, by number."""
+        return sorted(self.ports.values(), key=lambda p: (p.port, p.protocol))
 
 
 @dataclass(frozen=True)
@@ -76,8 +87,9 @@ class Change:
 class Sighting:
     """What every observation of one batch shares: where, when, by whom, and what was scanned.
 
-    `scanned_ports` are the TCP ports the job run probed (its assignment's `ports`). Only a
-    port in it can be found *closed*; pass an empty set when unknown, and ports only open.
+    `scanned_ports` are the TCP ports the job run probed (its assignment's `ports`, if the
+    tcp probe ran). Only a port in it can be found *closed* by its absence; pass an empty
+    set when unknown, and ports only open or turn filtered as the observation lists them.
     """
 
     zone: str

@@ -4,22 +4,30 @@ The rules, in the order an operator asks about them:
 
 - **First sighting** creates the device and records exactly one change, "created" (new
   value: the IP). What the first scan found is the device's starting state, not history.
-- **Unknown is not empty.** An empty hostname, banner, service, fact or detail, a missing
-  SNMP or audit part, or an empty MAC list leaves the stored value alone: proto3 cannot
-  tell "not measured" from "empty", and a probe that did not run must not wipe what an
-  earlier one found. So a value that really disappears is not recorded, with one
-  exception: a source (SNMP, audit) that lists interfaces lists all of them, and an
-  interface it no longer lists is recorded as removed.
-- **A port is closed only if it was scanned.** A stored open TCP port that is in the job
-  run's scanned ports but not in the observation is recorded "port.N" open -> closed. A
-  port the run did not scan (or of another protocol, or any port when the scanned list
-  is unknown) stays as it was. A device already seen in this job run (an earlier batch of
-  the same run) only gains ports: one run reports a device once, and a second report in
-  the same run is a fragment, not a full picture.
+- **Unknown is not empty.** An empty banner, service, fact or detail, a missing SNMP or
+  audit part, or an empty MAC list leaves the stored value alone: proto3 cannot tell "not
+  measured" from "empty" for them, and a probe that did not run must not wipe what an
+  earlier one found. Where the contract can tell (field presence), *measured empty* is a
+  change: a hostname measured "" (NXDOMAIN) records `hostname old -> ""`, a page read
+  without a title records `port.80.http.title old -> ""`; not measured (None) leaves them
+  alone. One more exception: a source (SNMP, audit) that lists interfaces lists all of
+  them, and an interface it no longer lists is recorded as removed.
+- **Only a port probed in the run changes state.** A port the observation lists changes to
+  the state it lists: open, filtered (no answer in time) or closed. A stored open or
+  filtered TCP port that is in the job run's scanned ports but not listed was refused:
+  "port.N" open -> closed, filtered -> closed. A port the run did not scan (or of another
+  protocol, or any port when the scanned list is unknown) stays as it was. A device
+  already seen in this job run (an earlier batch of the same run) is not closed by
+  absence: one run reports a device once, and a second report in the same run is a
+  fragment, not a full picture.
+- **A filtered port keeps what it said.** Filtered means nothing answered, so nothing was
+  learned about its service: its service, banner and details stay as they were.
 - **Volatile facts** (uptimes) are stored every time but recorded only when they go down:
   that is a reboot, the rest is the clock.
-- **A new port** records "port.N" "" -> open (its banner and details come with it);
-  a port that opens again records closed -> open and any field that differs.
+- **A new port** records "port.N" "" -> open (its banner and details come with it) or
+  "" -> filtered; a port that opens again records closed -> open (or filtered -> open)
+  and any field that differs. A port never seen open or filtered and now closed is not
+  stored: "every port a device ever had open or filtered" is what the inventory lists.
 - **Details belong to their service.** When a port's service changes (both known), the
   old service's banner and the detail families the new one does not report go with it,
   each recorded as old -> "" (an SSH server on port 80 keeps no `http.title` of the web
@@ -39,6 +47,7 @@ from datetime import datetime
 from services.gateway.inventory.domain.device import (
     CLOSED,
     CREATED,
+    FILTERED,
     OPEN,
     Change,
     DeviceRecord,
@@ -57,6 +66,7 @@ from services.gateway.inventory.domain.observation import (
     normalize_macs,
     observed_facts,
     port_banner,
+    port_cleared_details,
     port_details,
     reported_interface_prefixes,
 )
@@ -79,11 +89,11 @@ def merge(
             id=new_id(),
             zone=sighting.zone,
             ip=observation.ip,
-            hostname=observation.hostname,
+            hostname=observation.hostname or "",
             mac_addresses=macs,
             snmp_engine_id=engine_id,
             facts=observed_facts(observation),
-            ports={key: _opened(key, port, at) for key, port in seen_ports.items()},
+            ports={key: _new_port(key, port, at) for key, port in seen_ports.items() if port.state != CLOSED},
             first_seen=at,
             last_seen=at,
             last_collector=sighting.collector,
@@ -94,7 +104,7 @@ def merge(
     log = _ChangeLog(existing.id, sighting)
     if existing.ip != observation.ip:
         log.add("ip", existing.ip, observation.ip)
-    hostname = log.known("hostname", existing.hostname, observation.hostname)
+    hostname = log.measured("hostname", existing.hostname, observation.hostname)
     if macs and macs != existing.mac_addresses:
         log.add("mac_addresses", ",".join(existing.mac_addresses), ",".join(macs))
     snmp_engine_id = log.known("snmp_engine_id", existing.snmp_engine_id, engine_id)
@@ -130,25 +140,48 @@ def is_stale(existing: DeviceRecord, sighting: Sighting) -> bool:
 
 @dataclass(frozen=True)
 class _SeenPort:
+    state: str
     service: str
     banner: str
     details: Mapping[str, str]
+    cleared: frozenset[str]
+    """Details measured empty (a page without a title): their stored values go."""
+
+
+_STATE_STRENGTH = {FILTERED: 0, CLOSED: 1, OPEN: 2}
+"""A port listed twice in different states: an answer beats silence, a connection beats a refusal."""
 
 
 def _collapse(ports: Iterable[PortObservation]) -> dict[PortKey, _SeenPort]:
-    """One entry per port; a port listed twice keeps the later non-empty values."""
+    """One entry per port; a port listed twice keeps the later non-empty values.
+
+    Only an open listing says anything about the service: a filtered or closed one brings
+    its state alone.
+    """
     seen: dict[PortKey, _SeenPort] = {}
     for port in ports:
-        before = seen.get(port.key, _SeenPort("", "", {}))
+        before = seen.get(port.key)
+        state = port.state
+        if before is not None and _STATE_STRENGTH[before.state] > _STATE_STRENGTH[state]:
+            state = before.state
+        if port.state != OPEN:
+            seen[port.key] = (
+                _SeenPort(state, "", "", {}, frozenset()) if before is None else replace(before, state=state)
+            )
+            continue
+        before = before or _SeenPort(state, "", "", {}, frozenset())
+        details = {**before.details, **port_details(port)}
         seen[port.key] = _SeenPort(
+            state=state,
             service=port.service or before.service,
             banner=port_banner(port) or before.banner,
-            details={**before.details, **port_details(port)},
+            details=details,
+            cleared=(before.cleared | port_cleared_details(port)) - details.keys(),
         )
     return seen
 
 
-def _opened(key: PortKey, port: _SeenPort, at: datetime) -> PortRecord:
+def _new_port(key: PortKey, port: _SeenPort, at: datetime) -> PortRecord:
     protocol, number = key
     return PortRecord(
         protocol=protocol,
@@ -158,7 +191,7 @@ def _opened(key: PortKey, port: _SeenPort, at: datetime) -> PortRecord:
         details=dict(port.details),
         first_seen=at,
         last_seen=at,
-        open=True,
+        state=port.state,
     )
 
 
@@ -174,6 +207,13 @@ class _ChangeLog:
         self.changes.append(
             Change(self._device_id, field, old, new, self._sighting.observed_at, self._sighting.job_run_id)
         )
+
+    def measured(self, field: str, old: str, new: str | None) -> str:
+        """`new` if it was measured (not None; "" is a measured empty) and differs, else `old`."""
+        if new is None or new == old:
+            return old
+        self.add(field, old, new)
+        return new
 
     def known(self, field: str, old: str, new: str) -> str:
         """`new` if it is known and differs (recording the change), else `old`."""
@@ -215,44 +255,59 @@ def _merge_ports(
     for key, seen in seen_ports.items():
         old = ports.get(key)
         if old is None:
-            log.add(port_field(key), "", OPEN)
-            ports[key] = _opened(key, seen, at)
+            if seen.state != CLOSED:
+                log.add(port_field(key), "", seen.state)
+                ports[key] = _new_port(key, seen, at)
             continue
-        if not old.open:
-            log.add(port_field(key), CLOSED, OPEN)
-        service = log.known(port_field(key, "service"), old.service, seen.service)
-        banner = log.known(port_field(key, "banner"), old.banner, seen.banner)
-        details = dict(old.details)
-        if service != old.service and old.service:
-            # Another service answers on this port now: what the old one said about itself
-            # (its banner, its HTTP title, its host key) is no longer true of the port.
-            banner = seen.banner
-            if old.banner and not seen.banner:
-                log.add(port_field(key, "banner"), old.banner, "")
-            # Details come in families ("http.title", "ssh.host_key_type"); a family the new
-            # service does not report at all was the old service's.
-            families = {name.split(".", 1)[0] for name in seen.details}
-            details = {}
-            for name, value in sorted(old.details.items()):
-                if name.split(".", 1)[0] in families:
-                    details[name] = value
-                else:
-                    log.add(port_field(key, name), value, "")
-        for name, value in seen.details.items():
-            details[name] = log.known(port_field(key, name), old.details.get(name, ""), value)
-        ports[key] = replace(
-            old,
-            service=service,
-            banner=banner,
-            details=details,
-            last_seen=max(old.last_seen, at),
-            open=True,
-        )
+        if old.state != seen.state:
+            log.add(port_field(key), old.state, seen.state)
+        if seen.state == OPEN:
+            ports[key] = _merge_open_port(key, old, seen, at, log)
+        elif seen.state == FILTERED:
+            # Nothing answered: what the port said about itself while open still stands.
+            ports[key] = replace(old, state=FILTERED, last_seen=max(old.last_seen, at))
+        else:
+            ports[key] = replace(old, state=CLOSED)
     if existing.last_job_run_id == sighting.job_run_id:
-        return ports  # a second report in the same run only adds
+        return ports  # a second report in the same run is not closed by absence
     for key, old in existing.ports.items():
         protocol, number = key
-        if old.open and protocol == TCP and number in sighting.scanned_ports and key not in seen_ports:
-            log.add(port_field(key), OPEN, CLOSED)
-            ports[key] = replace(old, open=False)
+        if old.state != CLOSED and protocol == TCP and number in sighting.scanned_ports and key not in seen_ports:
+            log.add(port_field(key), old.state, CLOSED)
+            ports[key] = replace(old, state=CLOSED)
     return ports
+
+
+def _merge_open_port(key: PortKey, old: PortRecord, seen: _SeenPort, at: datetime, log: _ChangeLog) -> PortRecord:
+    """A stored port found open: what answered on it now, over what it said before."""
+    service = log.known(port_field(key, "service"), old.service, seen.service)
+    banner = log.known(port_field(key, "banner"), old.banner, seen.banner)
+    details = dict(old.details)
+    if service != old.service and old.service:
+        # Another service answers on this port now: what the old one said about itself
+        # (its banner, its HTTP title, its host key) is no longer true of the port.
+        banner = seen.banner
+        if old.banner and not seen.banner:
+            log.add(port_field(key, "banner"), old.banner, "")
+        # Details come in families ("http.title", "ssh.host_key_type"); a family the new
+        # service does not report at all was the old service's.
+        families = {name.split(".", 1)[0] for name in seen.details}
+        details = {}
+        for name, value in sorted(old.details.items()):
+            if name.split(".", 1)[0] in families:
+                details[name] = value
+            else:
+                log.add(port_field(key, name), value, "")
+    for name, value in seen.details.items():
+        details[name] = log.known(port_field(key, name), old.details.get(name, ""), value)
+    for name in sorted(seen.cleared):
+        if details.get(name):
+            log.add(port_field(key, name), details.pop(name), "")
+    return replace(
+        old,
+        service=service,
+        banner=banner,
+        details=details,
+        last_seen=max(old.last_seen, at),
+        state=OPEN,
+    )

@@ -1,9 +1,10 @@
 """What a collector reported about one device in one result batch, as plain values.
 
 These mirror `outpost.agent.v1.DeviceObservation` and its parts; `from_proto` builds them at
-the edge. proto3 cannot tell "empty" from "not measured", so throughout the inventory an
-empty string, a zero number or a missing part means *unknown*, never "now empty": it leaves
-what is stored alone (see `merge`).
+the edge. Where the contract has field presence (`hostname`, `http.title`), None means *not
+measured* and "" means *measured, empty*: the old value is gone. Everywhere else an empty
+string, a zero number or a missing part means *unknown*, never "now empty": it leaves what
+is stored alone (see `merge`).
 
 `observed_facts` and `port_details` flatten the structured parts into the string maps the
 inventory stores and the admin API shows ("snmp.sys_name", "http.title", ...).
@@ -18,12 +19,20 @@ from datetime import UTC, datetime
 
 TCP = "tcp"
 
+OPEN = "open"
+CLOSED = "closed"
+FILTERED = "filtered"
+PORT_STATES = (OPEN, CLOSED, FILTERED)
+"""A port's state as `nmap -sT` names it: connected, refused, no answer in time."""
+
 
 @dataclass(frozen=True)
 class HttpInfo:
+    """`title` None: not read; "": a page was read and has no title."""
+
     status: int = 0
     server: str = ""
-    title: str = ""
+    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,10 +53,15 @@ class SshInfo:
 
 @dataclass(frozen=True)
 class PortObservation:
-    """A port found open, and what answered on it."""
+    """A port found open (and what answered on it), or filtered, or closed.
+
+    A filtered or closed port says nothing about its service: its service, banner and
+    details are ignored.
+    """
 
     port: int
     protocol: str = TCP
+    state: str = OPEN
     service: str = ""
     banner: str = ""
     http: HttpInfo | None = None
@@ -98,10 +112,14 @@ class HostAudit:
 
 @dataclass(frozen=True)
 class DeviceObservation:
-    """One device as one job run saw it. `ip` is canonical (`ipaddress` form)."""
+    """One device as one job run saw it. `ip` is canonical (`ipaddress` form).
+
+    `hostname` None: not measured (no dns probe, or no answer); "": the resolver said there
+    is no name.
+    """
 
     ip: str
-    hostname: str = ""
+    hostname: str | None = None
     ports: tuple[PortObservation, ...] = ()
     mac_addresses: tuple[str, ...] = ()
     snmp: SnmpFacts | None = None
@@ -182,7 +200,7 @@ def port_details(port: PortObservation) -> dict[str, str]:
     if port.http is not None:
         _put(details, "http.status", port.http.status)
         _put(details, "http.server", port.http.server)
-        _put(details, "http.title", port.http.title)
+        _put(details, "http.title", port.http.title or "")
     if port.tls is not None:
         _put(details, "tls.subject", port.tls.subject)
         _put(details, "tls.issuer", port.tls.issuer)
@@ -196,6 +214,13 @@ def port_details(port: PortObservation) -> dict[str, str]:
             # Only meaningful next to a key the probe actually read.
             details["ssh.host_key_changed"] = "true" if port.ssh.host_key_changed else "false"
     return details
+
+
+def port_cleared_details(port: PortObservation) -> frozenset[str]:
+    """Details this port was measured *without*: their old values are gone ("http.title")."""
+    if port.http is not None and port.http.title == "":
+        return frozenset({"http.title"})
+    return frozenset()
 
 
 def port_banner(port: PortObservation) -> str:

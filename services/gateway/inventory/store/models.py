@@ -77,7 +77,10 @@ device_ports = sa.Table(
     sa.Column("first_seen", UtcDateTime(), nullable=False),
     sa.Column("last_seen", UtcDateTime(), nullable=False),
     sa.Column("open", sa.Boolean(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, server_default="open"),
 )
+"""`state` is "open", "closed" or "filtered"; `open` (state = "open") stays for readers that
+predate states (a gateway replica not yet upgraded, a downgrade)."""
 
 device_changes = sa.Table(
     "device_changes",

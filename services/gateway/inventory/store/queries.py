@@ -110,7 +110,7 @@ def _canonical_ip(ip: str) -> str:
 
 
 async def load_ports(conn: AsyncConnection, device_ids: Sequence[str]) -> dict[str, dict[PortKey, PortRecord]]:
-    """Every port (open or closed) of these devices, by device id."""
+    """Every port (open, closed or filtered) of these devices, by device id."""
     ports: dict[str, dict[PortKey, PortRecord]] = {}
     for chunk in chunked(device_ids, IN_CHUNK):
         rows = await conn.execute(sa.select(device_ports).where(device_ports.c.device_id.in_(chunk)))
@@ -193,6 +193,7 @@ def port_row(device_id: str, port: PortRecord) -> dict[str, Any]:
         "first_seen": port.first_seen,
         "last_seen": port.last_seen,
         "open": port.open,
+        "state": port.state,
     }
 
 
@@ -216,7 +217,7 @@ def _port(row: sa.RowMapping) -> PortRecord:
         details=dict(row["details"]),
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
-        open=row["open"],
+        state=row["state"],
     )
 
 
