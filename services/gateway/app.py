@@ -57,6 +57,11 @@ from services.gateway.dispatch import Dispatcher
 from services.gateway.domain.session_hub import SessionHub
 from services.gateway.gateway_context import GatewayContext, Shutdown
 from services.gateway.ingest_gate import DEFAULT_COMMIT_TIMEOUT_SECONDS, DEFAULT_MAX_IN_FLIGHT, IngestGate
+from services.gateway.inventory.domain.lifecycle import (
+    DEFAULT_RETIRE_AFTER_DAYS,
+    DEFAULT_RETIRE_AFTER_MISSED_RUNS,
+    RetirementRule,
+)
 from services.gateway.inventory.ingest import BatchIngest
 from services.gateway.inventory.store.database import open_inventory
 from services.gateway.lease_renewal import LeaseRenewer
@@ -104,6 +109,7 @@ class GatewayConfig:
     drain_seconds: float
     max_commits_in_flight: int
     commit_timeout: float
+    retirement: RetirementRule
     ready_file: str | None
     log_format: str
     log_level: str
@@ -183,6 +189,18 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         default=float(e("commit_timeout", DEFAULT_COMMIT_TIMEOUT_SECONDS)),
         help="seconds one commit (and its wait for a slot) may take before the batch is throttled",
     )
+    p.add_argument(
+        "--retire-after-missed-runs",
+        type=_non_negative,
+        default=int(e("retire_after_missed_runs", DEFAULT_RETIRE_AFTER_MISSED_RUNS)),
+        help="retire a device after this many successful runs in a row that covered it and did not find it; 0: never",
+    )
+    p.add_argument(
+        "--retire-after-days",
+        type=_non_negative,
+        default=int(e("retire_after_days", DEFAULT_RETIRE_AFTER_DAYS)),
+        help="retire a device not seen for this many days (checked when a run of its zone ends); 0: never",
+    )
     p.add_argument("--ready-file", default=e("ready_file"))
     p.add_argument("--data-dir", default=e("data_dir", ".outpost"), help="where the SQLite inventory lives by default")
     service_tokens.add_identity_flags(p, SERVICE, calls_peers=True, called_by=False)
@@ -214,11 +232,19 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         drain_seconds=a.drain_seconds,
         max_commits_in_flight=a.max_commits_in_flight,
         commit_timeout=a.commit_timeout,
+        retirement=RetirementRule(missed_runs=a.retire_after_missed_runs, days=a.retire_after_days),
         ready_file=a.ready_file,
         log_format=a.log_format,
         log_level=a.log_level,
         token_file=a.token_file,
     )
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
+    return value
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -277,7 +303,7 @@ async def serve(config: GatewayConfig) -> None:
         hub=hub,
         reporter=reporter,
         admission=Admission(max_unauthenticated=config.max_unauthenticated, limits=config.failure_limits),
-        work=WorkContext(config.gateway_id, scheduler, registry, BatchIngest(inventory), gate),
+        work=WorkContext(config.gateway_id, scheduler, registry, BatchIngest(inventory, rule=config.retirement), gate),
         dispatcher=dispatcher,
     )
     watches = [

@@ -182,6 +182,7 @@ class FakeInventory:
     def __init__(self) -> None:
         self.stored: dict[tuple[str, str, int, int], list[int]] = {}
         self.failure: Exception | None = None
+        self.ended: list[dict[str, object]] = []
 
     async def commit(
         self,
@@ -191,6 +192,7 @@ class FakeInventory:
         collector: str,
         zone: str,
         scanned_ports: Collection[int],
+        discovery: str = "",
     ) -> bool:
         if self.failure is not None:
             raise self.failure
@@ -198,6 +200,9 @@ class FakeInventory:
         new = key not in self.stored
         self.stored.setdefault(key, list(scanned_ports))
         return new
+
+    async def run_ended(self, **run: object) -> None:
+        self.ended.append(run)
 
 
 class Clock:
