@@ -137,10 +137,10 @@ async def _write_counters(
             .values(missed_runs=sa.bindparam("missed"), last_run_id=sa.bindparam("run")),
             [
                 {
-                    "key_device_id": i,
+                    "key_id": i,
                     "key_discovery": discovery,
-                    "new_missed": c.missed_runs,
-                    "new_last_run_id": c.last_run_id,
+                    "missed": c.missed_runs,
+                    "run": c.last_run_id,
                 }
                 for i, c in changed
             ],
