@@ -183,3 +183,28 @@ async def test_a_run_with_a_host_name_exclusion_counts_nobody_as_missed(database
         await world.run("run-1", [host(A), host(B)])
         assert await world.run("run-2", [host(A)], exclusions=["db.example"]) == RunEnd(0, 0, 0)
         assert (await world.shown(B)).missed_runs == 0
+
+
+async def test_a_host_whose_observation_was_skipped_as_stale_still_missed_no_run(database_url: str) -> None:
+    async with lab(database_url, RetirementRule(missed_runs=1)) as world:
+
+        async def commit(run_id: str, discovery: str, hours: int, *found: agent_pb2.DeviceObservation) -> int:
+            result = await world.ingest.ingest(
+                batch(run_id, 1, found, T0 + timedelta(hours=hours)),
+                instance_uid="uid-1",
+                collector="edge-1",
+                zone="dmz",
+                scanned_ports=[22],
+                discovery=discovery,
+            )
+            return result.stale
+
+        world.clock[0] = T0 + timedelta(days=1)  # the gateway's now: no observation is in its future
+        await commit("net-1", "net", 1, host(A), host(B))
+        await world.end("net-1")
+        await commit("other-1", "other", 10, host(A))  # newer than what net-2 will say
+        assert await commit("net-2", "net", 2, host(A)) == 1  # stale for A: skipped, but A answered
+        assert await world.end("net-2") == RunEnd(covered=2, missed=1, retired=1)
+
+        assert ((await world.shown(A)).missed_runs, (await world.shown(A)).retired) == (0, False)
+        assert (await world.listed(include_retired=True))[B].retired

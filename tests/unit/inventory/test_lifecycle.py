@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.gateway.inventory.domain.device import Change, DeviceRecord, Sighting
-from services.gateway.inventory.domain.lifecycle import MissedRuns, RetirementRule, after_run, unretire_seen
+from services.gateway.inventory.domain.lifecycle import (
+    MissedRuns,
+    RetirementRule,
+    after_run,
+    reported_device_ids,
+    unretire_seen,
+)
+from services.gateway.inventory.domain.observation import DeviceObservation
 from services.gateway.inventory.domain.run_targets import run_coverage
 
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
@@ -90,3 +98,9 @@ def test_host_name_targets_cover_nothing_and_a_host_name_exclusion_makes_coverag
     assert coverage is not None and "10.0.0.1" in coverage and "10.0.0.2" not in coverage
     assert run_coverage(["10.0.0.0/24"], ["db.example"]) is None
     assert run_coverage(["not a target!"], []) is None
+
+
+def test_a_device_whose_observation_was_stale_still_answered_so_it_missed_nothing() -> None:
+    elsewhere = replace(device("d3"), ip="10.0.0.9")
+    ids = reported_device_ids([device("d1"), elsewhere], [DeviceObservation(ip="10.0.0.1")], [device("d4")])
+    assert ids == ["d4", "d1"]

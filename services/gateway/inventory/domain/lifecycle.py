@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from services.gateway.inventory.domain.device import Change, DeviceRecord, Sighting
+from services.gateway.inventory.domain.observation import DeviceObservation
 
 RETIRED = "retired"
 """The history field of retiring ("" -> reason) and un-retiring (reason -> "")."""
@@ -67,6 +68,17 @@ def after_run(counter: MissedRuns | None, job_run_id: str) -> MissedRuns | None:
     if counter is not None and counter.last_run_id == job_run_id:
         return None
     return MissedRuns((counter.missed_runs if counter is not None else 0) + 1, job_run_id)
+
+
+def reported_device_ids(
+    stored: Iterable[DeviceRecord], observations: Iterable[DeviceObservation], touched: Iterable[DeviceRecord]
+) -> list[str]:
+    """The devices a batch shows alive: those it wrote, and those at its IPs whose observation
+    was skipped as stale (the host answered; only what it said was older than what is stored)."""
+    ips = {o.ip for o in observations}
+    ids = dict.fromkeys(d.id for d in touched)
+    ids.update(dict.fromkeys(d.id for d in stored if d.ip in ips))
+    return list(ids)
 
 
 def retired_change(device_id: str, reason: str, now: datetime, job_run_id: str) -> Change:

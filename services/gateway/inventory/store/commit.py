@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from outpost import errors
 from services.gateway.inventory.domain.batch import BatchPlan, plan_batch
 from services.gateway.inventory.domain.device import DeviceRecord, Sighting
-from services.gateway.inventory.domain.lifecycle import unretire_seen
+from services.gateway.inventory.domain.lifecycle import reported_device_ids, unretire_seen
 from services.gateway.inventory.domain.observation import DeviceObservation, normalize_engine_id, normalize_macs
 from services.gateway.inventory.store.missed_runs import mark_seen
 from services.gateway.inventory.store.models import device_changes, device_ports, devices, ingested_batches
@@ -136,7 +136,7 @@ async def commit_batch(
         seen, unretired = unretire_seen(plan.devices, sighting)
         plan = replace(plan, devices=seen, changes=plan.changes + unretired)
         await _write(conn, insert, plan)
-        await mark_seen(conn, insert, [d.id for d in plan.devices], discovery, job_run_id)
+        await mark_seen(conn, insert, reported_device_ids(stored, observations, plan.devices), discovery, job_run_id)
     return CommitResult(duplicate=False, devices=len(plan.devices), changes=len(plan.changes), stale=plan.stale)
 
 
