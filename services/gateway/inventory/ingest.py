@@ -8,29 +8,42 @@ collector's spool sends the batch again; dedup makes that safe) or
 `errors.InvalidArgument` (the batch can never be stored). Any other exception is a bug
 and propagates as it is. Devices the collector described badly are left out and logged
 once per batch, never fatal.
+
+`BatchIngest.run_ended` is the session's entry for a run that ended successfully: the
+devices it covered and did not report have missed it, and the retirement rule runs
+(`store.lifecycle`, `domain.lifecycle`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 
 import structlog
 
 from outpost import errors
 from outpost.agent.v1 import agent_pb2
+from services.gateway.inventory.domain.lifecycle import RetirementRule
+from services.gateway.inventory.domain.run_targets import run_coverage
 from services.gateway.inventory.from_proto import observations_from_proto, observed_at_from_proto
 from services.gateway.inventory.store.commit import CommitResult, commit_batch
 from services.gateway.inventory.store.failures import commit_failure
+from services.gateway.inventory.store.lifecycle import RunEnd, record_run_end
 from services.gateway.inventory.store.queries import InventoryStore
 
 log = structlog.get_logger(__name__)
 
 
 class BatchIngest:
-    def __init__(self, store: InventoryStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        store: InventoryStore,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rule: RetirementRule | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._rule = rule or RetirementRule()
 
     async def commit(
         self,
@@ -40,10 +53,16 @@ class BatchIngest:
         collector: str,
         zone: str,
         scanned_ports: Collection[int],
+        discovery: str = "",
     ) -> bool:
         """Commit `batch`; True if it was new, False if it had been committed before."""
         result = await self.ingest(
-            batch, instance_uid=instance_uid, collector=collector, zone=zone, scanned_ports=scanned_ports
+            batch,
+            instance_uid=instance_uid,
+            collector=collector,
+            zone=zone,
+            scanned_ports=scanned_ports,
+            discovery=discovery,
         )
         return not result.duplicate
 
@@ -55,6 +74,7 @@ class BatchIngest:
         collector: str,
         zone: str,
         scanned_ports: Collection[int],
+        discovery: str = "",
     ) -> CommitResult:
         """Commit `batch` and say what it did (devices written, changes recorded, duplicate).
 
@@ -83,6 +103,7 @@ class BatchIngest:
                 observations=observations.devices,
                 observed_at=observed_at_from_proto(batch, now),
                 now=now,
+                discovery=discovery,
             )
         except errors.OutpostError:
             raise
@@ -91,3 +112,40 @@ class BatchIngest:
             if failure is None:
                 raise
             raise failure from exc
+
+    async def run_ended(
+        self, *, zone: str, discovery: str, job_run_id: str, targets: Sequence[str], exclusions: Sequence[str]
+    ) -> RunEnd:
+        """A run of `discovery` in `zone` ended successfully: count misses, apply the retirement rule.
+
+        Safe to call more than once for a run. Raises `errors.Unavailable` when the database
+        cannot take it now (the caller logs it; the next run's end counts again).
+        """
+        coverage = run_coverage(targets, exclusions)
+        if coverage is None:
+            log.warning("run_coverage_unknown", job_run_id=job_run_id, discovery=discovery)
+        try:
+            ended = await record_run_end(
+                self._store,
+                zone=zone,
+                discovery=discovery,
+                job_run_id=job_run_id,
+                coverage=coverage,
+                rule=self._rule,
+                now=self._clock(),
+            )
+        except Exception as exc:
+            failure = commit_failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+        if ended.missed or ended.retired:
+            log.info(
+                "run_end_counted",
+                job_run_id=job_run_id,
+                discovery=discovery,
+                covered=ended.covered,
+                missed=ended.missed,
+                retired=ended.retired,
+            )
+        return ended

@@ -14,13 +14,14 @@ The transaction, step by step:
    the other transaction never touched, and two commits would each create it.
 3. Load, with one query, every stored device of the zone the batch may touch (its IPs,
    MAC addresses, SNMP engine ids), and their ports with a second.
-4. Plan in memory (`domain.batch.plan_batch`): identities, merges, changes.
+4. Plan in memory (`domain.batch.plan_batch`): identities, merges, changes; a retired
+   device the batch reports is un-retired (`domain.lifecycle`).
 5. Write with bulk statements: park moved devices on a placeholder IP (one UPDATE), upsert
    devices and ports with multi-row INSERT ... ON CONFLICT DO UPDATE, insert the history
    with multi-row INSERTs. Each is compiled once and sent as multi-row pages by
    SQLAlchemy's "insertmanyvalues" (which needs the RETURNING clause they carry), a page
    as large as the databases' bound-parameter limit allows (about 2,700 devices or 3,600
-   ports).
+   ports). The reporting discovery's missed-runs counters of these devices go to 0.
 
 Failure is all or nothing: an exception rolls everything back, including the batch's
 identity, so the caller must not ack and the collector sends the batch again.
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from outpost import errors
 from services.gateway.inventory.domain.batch import BatchPlan, plan_batch
 from services.gateway.inventory.domain.device import DeviceRecord, Sighting
+from services.gateway.inventory.domain.lifecycle import reported_device_ids, unretire_seen
 from services.gateway.inventory.domain.observation import DeviceObservation, normalize_engine_id, normalize_macs
+from services.gateway.inventory.store.missed_runs import mark_seen
 from services.gateway.inventory.store.models import device_changes, device_ports, devices, ingested_batches
 from services.gateway.inventory.store.queries import (
     IN_CHUNK,
@@ -87,13 +90,16 @@ async def commit_batch(
     observations: Sequence[DeviceObservation],
     observed_at: datetime,
     now: datetime | None = None,
+    discovery: str = "",
 ) -> CommitResult:
     """Commit one batch exactly once (see the module docstring); raises on failure, then retry.
 
     `zone` is the collector's zone as the registry knows it; `attempt` the run's attempt the
     batch belongs to (0 from collectors that predate attempts); `scanned_ports` the TCP
     ports of the job run's assignment (empty when unknown: then no port is found closed).
-    Raises `errors.InvalidArgument` for an identity that can never be stored.
+    `discovery` names the run's discovery: the devices it reports have missed none of its
+    runs (a retired one is un-retired). Raises `errors.InvalidArgument` for an identity
+    that can never be stored.
     """
     if not collector_instance_uid or not job_run_id:
         raise errors.InvalidArgument("a result batch needs a collector instance uid and a job run id")
@@ -127,7 +133,10 @@ async def commit_batch(
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ZONE_LOCK_NAMESPACE, zone_lock_key(zone))))
         stored = await _load_zone_devices(conn, zone, observations)
         plan = plan_batch(stored, observations, sighting)
+        seen, unretired = unretire_seen(plan.devices, sighting)
+        plan = replace(plan, devices=seen, changes=plan.changes + unretired)
         await _write(conn, insert, plan)
+        await mark_seen(conn, insert, reported_device_ids(stored, observations, plan.devices), discovery, job_run_id)
     return CommitResult(duplicate=False, devices=len(plan.devices), changes=len(plan.changes), stale=plan.stale)
 
 
