@@ -1,9 +1,11 @@
-"""`outpostctl devices ...`: the inventory the collectors built: list and show.
+"""`outpostctl devices ...`: the inventory the collectors built: list, show and history.
 
 A device is keyed by its IP within a zone (the same private address can exist in two
 zones). `show` adds every port the device ever had open or filtered with its state now
-("open", "closed", "filtered") and details, every fact, and the device's history: which
-field changed from what to what, when, and in which job run.
+("open", "closed", "filtered") and details, every fact, and the device's newest history:
+which field changed from what to what, when, and in which job run; when older entries exist
+it says how many, and `history` pages through all of them. `list` leaves retired devices
+out (not seen for the gateway's retirement rule) unless `--include-retired`.
 """
 
 from __future__ import annotations
@@ -17,28 +19,38 @@ from rich.text import Text
 
 from outpostctl import output, scan_spec
 from outpostctl.endpoints import endpoints_of
-from outpostctl.gateway_client import Device, DeviceDetail, GatewayClient
+from outpostctl.gateway_client import Device, DeviceChange, DeviceDetail, GatewayClient
 from outpostctl.options import JsonFlag
 
-app = typer.Typer(help="The device inventory: list, show.", no_args_is_help=True)
+app = typer.Typer(help="The device inventory: list, show, history.", no_args_is_help=True)
 
 Zone = Annotated[str, typer.Option("--zone", metavar="ZONE", help="Only this zone.")]
 
 
+IncludeRetired = Annotated[
+    bool, typer.Option("--include-retired", help="Also list retired devices (not seen for the retirement rule).")
+]
+HISTORY_COUNT_CAP = 10_000
+"""`show` counts the older history entries up to this many, then says "10,000+"."""
+
+
 @app.command("list")
-def list_devices(ctx: typer.Context, zone: Zone = "", as_json: JsonFlag = False) -> None:
-    """List devices: address, zone, host name, open ports, last seen."""
+def list_devices(
+    ctx: typer.Context, zone: Zone = "", include_retired: IncludeRetired = False, as_json: JsonFlag = False
+) -> None:
+    """List devices: address, zone, host name, open ports, last seen (retired ones with --include-retired)."""
     with GatewayClient(endpoints_of(ctx)) as gateway:
-        devices = gateway.list_devices(zone)
+        devices = gateway.list_devices(zone, include_retired=include_retired)
     if as_json:
         output.print_json(devices)
         return
     if not devices:
         output.print_line(f"no devices in zone '{output.safe(zone)}'" if zone else "no devices")
         return
+    headers = ["IP", "ZONE", "HOSTNAME", "OPEN PORTS", "MAC", "LAST SEEN"] + (["RETIRED"] if include_retired else [])
     output.stdout.print(
         output.table(
-            ["IP", "ZONE", "HOSTNAME", "OPEN PORTS", "MAC", "LAST SEEN"],
+            headers,
             (
                 [
                     d.ip,
@@ -48,6 +60,7 @@ def list_devices(ctx: typer.Context, zone: Zone = "", as_json: JsonFlag = False)
                     ",".join(d.mac_addresses) or "-",
                     output.ago(d.last_seen),
                 ]
+                + ([output.ago(d.retired_at) if d.retired else "-"] if include_retired else [])
                 for d in sorted(devices, key=device_order)
             ),
             truncate=["OPEN PORTS"],
@@ -71,10 +84,59 @@ def show_device(
         raise typer.BadParameter(f"'{ip}' is not an IP address", param_hint="IP") from None
     with GatewayClient(endpoints_of(ctx)) as gateway:
         detail = gateway.get_device(address, zone)
+        older, beyond = (
+            gateway.device_history(address, zone, limit=HISTORY_COUNT_CAP, page_token=detail.history_next_page_token)
+            if detail.history_next_page_token
+            else ([], False)
+        )
     if as_json:
-        output.print_json({**output.plain(detail.device), "history": output.plain(detail.history)})
-        return
-    output.stdout.print(Group(*device_sections(detail)))
+        output.print_json(
+            {
+                **output.plain(detail.device),
+                "history": output.plain(detail.history),
+                "history_next_page_token": detail.history_next_page_token,
+            }
+        )
+    else:
+        output.stdout.print(Group(*device_sections(detail)))
+    if older:
+        more = f"{len(older):,}{'+' if beyond else ''}"
+        zone_flag = f" --zone {output.safe(zone)}" if zone else ""
+        note = f"… {more} more: outpostctl devices history {address}{zone_flag}"
+        if as_json:
+            output.print_note(note)
+        else:
+            output.print_line(note, style="dim")
+
+
+@app.command("history")
+def device_history(
+    ctx: typer.Context,
+    ip: Annotated[str, typer.Argument(metavar="IP", help="The device's IP address.")],
+    zone: Annotated[
+        str, typer.Option("--zone", metavar="ZONE", help="Its zone; needed when the IP exists in several.")
+    ] = "",
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Only the newest N entries; default: every entry.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every history entry of one device (oldest first), fetched page by page."""
+    try:
+        address = str(ipaddress.ip_address(ip.strip()))
+    except ValueError:
+        raise typer.BadParameter(f"'{ip}' is not an IP address", param_hint="IP") from None
+    with GatewayClient(endpoints_of(ctx)) as gateway:
+        newest_first, more = gateway.device_history(address, zone, limit=limit)
+    changes = list(reversed(newest_first))
+    if as_json:
+        output.print_json(changes)
+    elif changes:
+        output.stdout.print(_history_table(changes))
+    else:
+        output.print_line("no changes recorded", style="dim")
+    if more:
+        output.print_note(f"showing the newest {len(changes):,}; older entries exist (raise --limit, or drop it)")
 
 
 def device_order(device: Device) -> tuple[str, int, int, str]:
@@ -101,6 +163,8 @@ def device_sections(detail: DeviceDetail) -> list[RenderableType]:
                 ("last seen", output.moment(d.last_seen)),
                 ("last collector", d.last_collector or "-"),
                 ("last job run", d.last_job_run_id or "-"),
+                ("missed runs", str(d.missed_runs)),
+                ("retired", output.moment(d.retired_at) if d.retired else "no"),
             ]
         )
     ]
@@ -109,19 +173,19 @@ def device_sections(detail: DeviceDetail) -> list[RenderableType]:
     sections += _section("facts", "no facts", facts)
     notes = output.table(["NOTE"], ([n] for n in d.notes)) if d.notes else None
     sections += _section("notes", "no notes", notes)
-    history = (
-        output.table(
-            ["WHEN", "FIELD", "CHANGE", "JOB RUN"],
-            (
-                [output.iso(c.changed_at) or "-", c.field, change_text(c.old_value, c.new_value), c.job_run_id or "-"]
-                for c in detail.history
-            ),
-        )
-        if detail.history
-        else None
-    )
+    history = _history_table(detail.history) if detail.history else None
     sections += _section("history", "no changes recorded", history)
     return sections
+
+
+def _history_table(changes: list[DeviceChange]) -> RenderableType:
+    return output.table(
+        ["WHEN", "FIELD", "CHANGE", "JOB RUN"],
+        (
+            [output.iso(c.changed_at) or "-", c.field, change_text(c.old_value, c.new_value), c.job_run_id or "-"]
+            for c in changes
+        ),
+    )
 
 
 def change_text(old: str, new: str) -> str:

@@ -68,6 +68,10 @@ class Device:
     last_job_run_id: str
     notes: list[str] = field(default_factory=list)
     """What the probes said besides facts ("snmp: no answer"): the newest per probe, not history."""
+    # Lifecycle: hidden from `devices list` while retired; missed runs in a row (docs/inventory.md).
+    retired: bool = False
+    missed_runs: int = 0
+    retired_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,13 @@ class DeviceChange:
 class DeviceDetail:
     device: Device
     history: list[DeviceChange]
+    """The newest entries, oldest first."""
+    history_next_page_token: str = ""
+    """Non-empty when older entries exist (`device_history` pages through them)."""
+
+
+HISTORY_PAGE_SIZE = 1000
+"""The most ListDeviceHistory returns in one page."""
 
 
 class GatewayClient(Connection):
@@ -106,25 +117,43 @@ class GatewayClient(Connection):
             sessions=reply.sessions,
         )
 
-    def list_devices(self, zone: str = "") -> list[Device]:
+    def list_devices(self, zone: str = "", *, include_retired: bool = False) -> list[Device]:
         """Every device, or those of one zone; the gateway decides how many at most."""
-        reply = self.call(self._inventory.ListDevices, gateway_pb2.ListDevicesRequest(zone=zone))
+        reply = self.call(
+            self._inventory.ListDevices, gateway_pb2.ListDevicesRequest(zone=zone, include_retired=include_retired)
+        )
         return [_device(d) for d in reply.devices]
 
     def get_device(self, ip: str, zone: str = "") -> DeviceDetail:
-        """One device and its history; `zone` is needed when the IP exists in several."""
+        """One device and its newest history; `zone` is needed when the IP exists in several."""
         reply = self.call(self._inventory.GetDevice, gateway_pb2.GetDeviceRequest(ip=ip, zone=zone))
-        history = [
-            DeviceChange(
-                field=c.field,
-                old_value=c.old_value,
-                new_value=c.new_value,
-                changed_at=time_field(c, "changed_at"),
-                job_run_id=c.job_run_id,
-            )
-            for c in reply.history
-        ]
-        return DeviceDetail(_device(reply.device), history)
+        history = [_change(c) for c in reply.history]
+        return DeviceDetail(_device(reply.device), history, reply.history_next_page_token)
+
+    def device_history_page(
+        self, ip: str, zone: str = "", *, page_size: int = HISTORY_PAGE_SIZE, page_token: str = ""
+    ) -> tuple[list[DeviceChange], str]:
+        """One page of a device's history, newest first, and the next page's token ("" at the end)."""
+        reply = self.call(
+            self._inventory.ListDeviceHistory,
+            gateway_pb2.ListDeviceHistoryRequest(ip=ip, zone=zone, page_size=page_size, page_token=page_token),
+        )
+        return [_change(c) for c in reply.changes], reply.next_page_token
+
+    def device_history(
+        self, ip: str, zone: str = "", *, limit: int | None = None, page_token: str = ""
+    ) -> tuple[list[DeviceChange], bool]:
+        """The newest `limit` entries (all without one), newest first, and whether older ones exist."""
+        changes: list[DeviceChange] = []
+        token = page_token
+        while True:
+            wanted = HISTORY_PAGE_SIZE if limit is None else min(HISTORY_PAGE_SIZE, limit - len(changes))
+            page, token = self.device_history_page(ip, zone, page_size=wanted, page_token=token)
+            changes.extend(page)
+            if not token:
+                return changes, False
+            if limit is not None and len(changes) >= limit:
+                return changes, True
 
 
 def _device(d: gateway_pb2.Device) -> Device:
@@ -145,6 +174,19 @@ def _device(d: gateway_pb2.Device) -> Device:
         last_collector=d.last_collector,
         last_job_run_id=d.last_job_run_id,
         notes=list(d.notes),
+        retired=d.retired,
+        missed_runs=d.missed_runs,
+        retired_at=time_field(d, "retired_at"),
+    )
+
+
+def _change(c: gateway_pb2.DeviceChange) -> DeviceChange:
+    return DeviceChange(
+        field=c.field,
+        old_value=c.old_value,
+        new_value=c.new_value,
+        changed_at=time_field(c, "changed_at"),
+        job_run_id=c.job_run_id,
     )
 
 

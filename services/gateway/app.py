@@ -60,6 +60,11 @@ from services.gateway.domain.check_interval import SECONDS_PER_MINUTE, CheckInte
 from services.gateway.domain.session_hub import SessionHub
 from services.gateway.gateway_context import GatewayContext, Shutdown
 from services.gateway.ingest_gate import DEFAULT_COMMIT_TIMEOUT_SECONDS, DEFAULT_MAX_IN_FLIGHT, IngestGate
+from services.gateway.inventory.domain.lifecycle import (
+    DEFAULT_RETIRE_AFTER_DAYS,
+    DEFAULT_RETIRE_AFTER_MISSED_RUNS,
+    RetirementRule,
+)
 from services.gateway.inventory.ingest import BatchIngest
 from services.gateway.inventory.store.database import open_inventory
 from services.gateway.lease_renewal import LeaseRenewer
@@ -108,6 +113,7 @@ class GatewayConfig:
     drain_seconds: float
     max_commits_in_flight: int
     commit_timeout: float
+    retirement: RetirementRule
     ready_file: str | None
     log_format: str
     log_level: str
@@ -195,6 +201,18 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         help="for tests only: seconds in one minute of collector_check_minutes (default 60), "
         "so a test's polling collectors check in every few seconds",
     )
+    p.add_argument(
+        "--retire-after-missed-runs",
+        type=_non_negative,
+        default=int(e("retire_after_missed_runs", DEFAULT_RETIRE_AFTER_MISSED_RUNS)),
+        help="retire a device after this many successful runs in a row that covered it and did not find it; 0: never",
+    )
+    p.add_argument(
+        "--retire-after-days",
+        type=_non_negative,
+        default=int(e("retire_after_days", DEFAULT_RETIRE_AFTER_DAYS)),
+        help="retire a device not seen for this many days (checked when a run of its zone ends); 0: never",
+    )
     p.add_argument("--ready-file", default=e("ready_file"))
     p.add_argument("--data-dir", default=e("data_dir", ".outpost"), help="where the SQLite inventory lives by default")
     service_tokens.add_identity_flags(p, SERVICE, calls_peers=True, called_by=False)
@@ -226,12 +244,20 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         drain_seconds=a.drain_seconds,
         max_commits_in_flight=a.max_commits_in_flight,
         commit_timeout=a.commit_timeout,
+        retirement=RetirementRule(missed_runs=a.retire_after_missed_runs, days=a.retire_after_days),
         ready_file=a.ready_file,
         check_minute_seconds=a.check_minute_seconds,
         log_format=a.log_format,
         log_level=a.log_level,
         token_file=a.token_file,
     )
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
+    return value
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -294,7 +320,11 @@ async def serve(config: GatewayConfig) -> None:
         reporter=reporter,
         admission=Admission(max_unauthenticated=config.max_unauthenticated, limits=config.failure_limits),
         work=WorkContext(
-            config.gateway_id, scheduler, registry, BatchIngest(inventory, on_stale=stale_reports.counted), gate
+            config.gateway_id,
+            scheduler,
+            registry,
+            BatchIngest(inventory, rule=config.retirement, on_stale=stale_reports.counted),
+            gate,
         ),
         dispatcher=dispatcher,
     )

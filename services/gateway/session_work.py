@@ -7,19 +7,22 @@ and are acknowledged only after the commit. A batch that cannot be committed now
 (database down, gateway busy) is answered with Throttle instead, so the collector keeps it
 spooled and sends it again later; a batch sent twice is stored once (the inventory dedups
 by batch identity: collector, run, attempt, sequence). A batch that can never be stored is
-acked as rejected and counted, so the collector does not resend it forever.
+acked as rejected and counted, so the collector does not resend it forever. A run the
+scheduler records as succeeded reaches the inventory once more (`WorkContext.run_ended`):
+the devices it covered and did not report have missed it (docs/inventory.md, "Lifecycle").
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
 import structlog
 
+from outpost import errors
 from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2
 from outpost.session.server import ServerSession, ServerState
@@ -65,6 +68,7 @@ class Inventory(Protocol):
         scanned_ports: list[int],
         clock_skew_ms: int = 0,
         probes: list[str] | None = None,
+        discovery: str = "",
     ) -> bool:
         """Commit a batch; True if it was new, False if it was a duplicate.
 
@@ -72,6 +76,14 @@ class Inventory(Protocol):
         every frame); `probes` the probes the batch's run ran (None: unknown).
 
         Raises `errors.Unavailable` (retry later) or `errors.InvalidArgument` (never storable).
+        """
+
+    async def run_ended(
+        self, *, zone: str, discovery: str, job_run_id: str, targets: Sequence[str], exclusions: Sequence[str]
+    ) -> object:
+        """A run ended successfully: count the devices it covered and did not report as missed.
+
+        Idempotent per run. Raises `errors.Unavailable` when the database cannot take it now.
         """
 
 
@@ -87,25 +99,47 @@ class WorkContext:
     final_update_retries: set[asyncio.Task[None]] = field(default_factory=set)
     retry_pauses: tuple[float, ...] = FINAL_UPDATE_RETRY_SECONDS
 
-    def retry_final_update(self, instance_uid: str, update: agent_pb2.JobUpdate) -> None:
+    def retry_final_update(self, instance_uid: str, update: agent_pb2.JobUpdate, zone: str) -> None:
         """Keep reporting a run's final update in the background until the scheduler takes it."""
-        task = asyncio.get_running_loop().create_task(self._report_until_taken(instance_uid, update))
+        task = asyncio.get_running_loop().create_task(self._report_until_taken(instance_uid, update, zone))
         self.final_update_retries.add(task)
         task.add_done_callback(self.final_update_retries.discard)
 
-    async def _report_until_taken(self, instance_uid: str, update: agent_pb2.JobUpdate) -> None:
+    async def _report_until_taken(self, instance_uid: str, update: agent_pb2.JobUpdate, zone: str) -> None:
         for pause in self.retry_pauses:
             await asyncio.sleep(pause)
             try:
-                await self.scheduler.report(gateway_id=self.gateway_id, instance_uid=instance_uid, update=update)
+                run = await self.scheduler.report(gateway_id=self.gateway_id, instance_uid=instance_uid, update=update)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in RETRYABLE_CODES:
                     continue
                 log.warning("final_update_refused", job_run_id=update.job_run_id, code=exc.code().name)
                 return
             log.info("final_update_recorded_after_retry", job_run_id=update.job_run_id)
+            await self.run_ended(run, zone)
             return
         log.warning("final_update_given_up", job_run_id=update.job_run_id, advice="the run's lease decides its fate")
+
+    async def run_ended(self, run: scheduler_pb2.JobRun, zone: str) -> None:
+        """The one place a run's end reaches the inventory (missed runs, retirement).
+
+        Only a run the scheduler recorded as succeeded counts: a failed, timed-out or
+        cancelled run did not look at all of its targets, so not being reported proves
+        nothing. The targets are the run's discovery snapshot, as the collector scanned them.
+        """
+        if run.state != agent_pb2.JOB_STATE_SUCCEEDED or not run.id:
+            return
+        snapshot = run.discovery_snapshot
+        try:
+            await self.inventory.run_ended(
+                zone=zone,
+                discovery=run.discovery,
+                job_run_id=run.id,
+                targets=list(snapshot.targets),
+                exclusions=list(snapshot.exclusions),
+            )
+        except errors.OutpostError as exc:
+            log.warning("run_end_not_counted", job_run_id=run.id, reason=str(exc))
 
 
 @dataclass
@@ -118,6 +152,8 @@ class SessionWork:
     assigned: dict[str, list[int]] = field(default_factory=dict)
     probes: dict[str, list[str]] = field(default_factory=dict)
     """The probes each run in `assigned` runs (whose notes a batch replaces)."""
+    discoveries: dict[str, str] = field(default_factory=dict)
+    """The discovery of each run this session holds: its sightings reset that discovery's missed runs."""
 
     async def claim(self, core: ServerSession) -> None:
         """Ask the scheduler for runs this collector should run now and send them."""
@@ -141,6 +177,7 @@ class SessionWork:
             if core.assign_job(assignment):
                 self.assigned[run.id] = tcp_ports_scanned(assignment.ports, assignment.probes)
                 self.probes[run.id] = list(assignment.probes)
+                self.discoveries[run.id] = run.discovery
                 log.info("job_run_dispatched", job_run_id=run.id, discovery=run.discovery)
 
     async def job_update(self, core: ServerSession, update: agent_pb2.JobUpdate) -> None:
@@ -153,7 +190,7 @@ class SessionWork:
                 "job_update_not_recorded", job_run_id=update.job_run_id, code=exc.code().name, details=exc.details()
             )
             if exc.code() in RETRYABLE_CODES and update.state in TERMINAL_STATES:
-                self.ctx.retry_final_update(self.instance_uid, update)
+                self.ctx.retry_final_update(self.instance_uid, update, self.zone)
                 return
             if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and update.state not in TERMINAL_STATES:
                 # The run is no longer this collector's (requeued elsewhere, or unknown):
@@ -169,7 +206,9 @@ class SessionWork:
         if update.state in TERMINAL_STATES:
             self.assigned.pop(update.job_run_id, None)
             self.probes.pop(update.job_run_id, None)
+            self.discoveries.pop(update.job_run_id, None)
             log.info("job_run_finished", job_run_id=update.job_run_id, state=agent_pb2.JobState.Name(update.state))
+            await self.ctx.run_ended(run, self.zone)
             await self.claim(core)
 
     async def result_batch(self, core: ServerSession, batch: agent_pb2.ResultBatch, clock_skew_ms: int = 0) -> None:
@@ -190,6 +229,7 @@ class SessionWork:
                     scanned_ports=scanned,
                     clock_skew_ms=clock_skew_ms,
                     probes=probes,
+                    discovery=self.discoveries.get(batch.job_run_id, ""),
                 ),
             )
         else:
@@ -237,6 +277,7 @@ class SessionWork:
         if holder == self.instance_uid:
             self.assigned[run.id] = scanned
             self.probes[run.id] = probes
+            self.discoveries[run.id] = run.discovery
         return scanned
 
     def _reject(self, batch: agent_pb2.ResultBatch, reason: str, message: str) -> Rejected:

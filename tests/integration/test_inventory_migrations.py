@@ -16,7 +16,8 @@ from alembic.migration import MigrationContext
 from outpost.db import create_engine, ensure_schema, migrate
 from services.gateway.inventory.store.commit import commit_batch
 from services.gateway.inventory.store.database import MIGRATIONS_DIR, SCHEMA, open_inventory
-from services.gateway.inventory.store.models import metadata
+from services.gateway.inventory.store.models import device_changes, devices, metadata
+from services.gateway.inventory.store.queries import ip_sort_key
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -114,6 +115,52 @@ async def test_batches_committed_before_attempts_keep_attempt_0_and_still_dedupe
         await store.close()
 
 
+async def test_devices_stored_before_the_lifecycle_are_active_with_their_history_in_pages(database_url: str) -> None:
+    await _migrate_to(database_url, "0002")
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        async with engine.begin() as conn:  # the columns 0002 has, written as the store wrote them
+            await conn.execute(
+                sa.insert(devices).values(
+                    id="d1",
+                    zone="dmz",
+                    ip="10.0.0.5",
+                    ip_sort=ip_sort_key("10.0.0.5"),
+                    hostname="old",
+                    mac_addresses=[],
+                    snmp_engine_id="",
+                    facts={},
+                    first_seen=T0,
+                    last_seen=T0,
+                    last_collector="edge-1",
+                    last_job_run_id="run-1",
+                )
+            )
+            await conn.execute(
+                sa.insert(device_changes),
+                [
+                    {"device_id": "d1", "field": f, "old_value": "", "new_value": v, "changed_at": T0, "job_run_id": r}
+                    for f, v, r in (("created", "10.0.0.5", "run-1"), ("hostname", "old", "run-2"))
+                ],
+            )
+    finally:
+        await engine.dispose()
+
+    store = await open_inventory(database_url)  # migrates to head
+    try:
+        device, history, token = await store.get_device("10.0.0.5", history_page_size=1)
+        assert (device.retired_at, device.retired_reason, device.missed_runs) == (None, "", 0)
+        assert ([c.field for c in history], bool(token)) == (["hostname"], True)
+        older, last = await store.list_device_history("10.0.0.5", page_token=token)
+        assert ([c.field for c in older], last) == (["created"], "")
+        assert [d.ip for d in await store.list_devices()] == ["10.0.0.5"]
+    finally:
+        await store.close()
+
+    await _migrate_to(database_url, "0002", downgrade=True)
+    await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
+
+
 async def _migrate_to(url: str, revision: str, *, downgrade: bool = False) -> None:
     engine = create_engine(url, SCHEMA)
     try:
@@ -156,7 +203,7 @@ async def test_ports_stored_before_states_become_open_or_closed_and_read_as_such
 
     store = await open_inventory(database_url)  # migrates to head
     try:
-        device, _ = await store.get_device("10.0.0.5")
+        device, _, _ = await store.get_device("10.0.0.5")
         assert [(p.port, p.state) for p in device.known_ports()] == [(22, "open"), (80, "closed")]
     finally:
         await store.close()
@@ -171,8 +218,8 @@ async def test_ports_stored_before_states_become_open_or_closed_and_read_as_such
     assert [(row[0], bool(row[1])) for row in rows] == [(22, True), (80, False)]
 
 
-async def test_upgrading_from_0003_keeps_batches_with_nothing_stale_and_no_notes(database_url: str) -> None:
-    await _migrate_to(database_url, "0003")
+async def test_upgrading_from_0005_keeps_batches_with_nothing_stale_and_no_notes(database_url: str) -> None:
+    await _migrate_to(database_url, "0005")
     at = T0.replace(tzinfo=None) if database_url.startswith("sqlite") else T0
     engine = create_engine(database_url, SCHEMA)
     try:
@@ -196,5 +243,5 @@ async def test_upgrading_from_0003_keeps_batches_with_nothing_stale_and_no_notes
     finally:
         await store.close()
 
-    await _migrate_to(database_url, "0003", downgrade=True)  # and back: the table, column and index go
+    await _migrate_to(database_url, "0005", downgrade=True)  # and back: the table, column and index go
     await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)

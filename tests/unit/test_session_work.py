@@ -182,6 +182,8 @@ class FakeInventory:
     def __init__(self) -> None:
         self.stored: dict[tuple[str, str, int, int], list[int]] = {}
         self.failure: Exception | None = None
+        self.ended: list[dict[str, object]] = []
+        self.discoveries: list[str] = []
 
     async def commit(
         self,
@@ -193,13 +195,18 @@ class FakeInventory:
         scanned_ports: Collection[int],
         clock_skew_ms: int = 0,
         probes: Collection[str] | None = None,
+        discovery: str = "",
     ) -> bool:
         if self.failure is not None:
             raise self.failure
         key = (instance_uid, batch.job_run_id, batch.attempt, batch.sequence)
+        self.discoveries.append(discovery)
         new = key not in self.stored
         self.stored.setdefault(key, list(scanned_ports))
         return new
+
+    async def run_ended(self, **run: object) -> None:
+        self.ended.append(run)
 
 
 class Clock:
@@ -348,3 +355,51 @@ def test_the_ports_a_run_measured_follow_the_probes_it_ran(
 ) -> None:
     discovery = scheduler_pb2.Discovery(name="d", ports=[22, 80], probes=probes, snmp_credential=snmp_credential)
     assert tcp_ports_scanned(discovery.ports, probes_run(discovery)) == expected
+
+
+async def test_a_run_the_scheduler_recorded_as_succeeded_reaches_the_inventory_with_its_targets() -> None:
+    pair, work, scheduler, inventory, _ = working()
+    scheduler.run.state = agent_pb2.JOB_STATE_SUCCEEDED
+    final = agent_pb2.JobUpdate(job_run_id="jr_1", state=agent_pb2.JOB_STATE_SUCCEEDED, attempt=1)
+
+    await work.job_update(pair.server, final)
+
+    assert inventory.ended == [
+        {
+            "zone": "lab",
+            "discovery": "lab",
+            "job_run_id": "jr_1",
+            "targets": list(DISCOVERY.targets),
+            "exclusions": list(DISCOVERY.exclusions),
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "state", [agent_pb2.JOB_STATE_FAILED, agent_pb2.JOB_STATE_TIMED_OUT, agent_pb2.JOB_STATE_CANCELLED]
+)
+async def test_a_run_that_did_not_succeed_counts_no_device_as_missed(state: agent_pb2.JobState) -> None:
+    pair, work, scheduler, inventory, _ = working()
+    scheduler.run.state = state
+    await work.job_update(pair.server, agent_pb2.JobUpdate(job_run_id="jr_1", state=state, attempt=1))
+    assert inventory.ended == []
+
+
+async def test_a_succeeded_run_whose_final_update_was_retried_reaches_the_inventory_once_taken() -> None:
+    pair, work, scheduler, inventory, _ = working()
+    work.ctx.retry_pauses = (0.0, 0.0)
+    scheduler.run.state = agent_pb2.JOB_STATE_SUCCEEDED
+    scheduler.report_errors = [unavailable(grpc.StatusCode.UNAVAILABLE), unavailable(grpc.StatusCode.UNAVAILABLE)]
+    final = agent_pb2.JobUpdate(job_run_id="jr_1", state=agent_pb2.JOB_STATE_SUCCEEDED, attempt=1)
+
+    await work.job_update(pair.server, final)
+    await asyncio.gather(*work.ctx.final_update_retries)
+
+    assert [e["job_run_id"] for e in inventory.ended] == ["jr_1"]
+
+
+async def test_a_batch_is_committed_with_its_runs_discovery_so_its_devices_missed_none_of_its_runs() -> None:
+    pair, work, _, inventory, _ = working()
+    await send(pair, work, result(1))
+    await send(pair, work, result(2))
+    assert inventory.discoveries == ["lab", "lab"]

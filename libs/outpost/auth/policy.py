@@ -157,7 +157,7 @@ RULES: dict[str, Rule] = {
     ),
     **_methods(
         "outpost.gateway.v1.InventoryService",
-        {"ListDevices": VIEWER, "GetDevice": VIEWER},
+        {"ListDevices": VIEWER, "GetDevice": VIEWER, "ListDeviceHistory": VIEWER},
     ),
     **_methods(
         "outpost.audit.v1.AuditService",

@@ -4,7 +4,9 @@ No decisions are made here. Not-found and ambiguous lookups are raised as
 `outpost.errors.*` by the store and become gRPC statuses in the shared interceptor. A
 device lists every port it ever had open or filtered, each with its state ("open",
 "closed", "filtered"); how it got there is in its history ("port.80" open -> filtered).
-Facts and port details are already the flat string maps the contract names
+History comes in pages (`store/history.py`): GetDevice carries the newest page and a token
+when older entries exist; ListDeviceHistory pages on from there. Facts and
+port details are already the flat string maps the contract names
 ("snmp.sys_name", "audit.kernel", "http.title", "tls.not_after", ...).
 A device's notes are its newest per probe ("snmp: no answer"; domain/notes.py), not history.
 """
@@ -32,18 +34,37 @@ class InventoryServicer(gateway_pb2_grpc.InventoryServiceServicer):
     async def ListDevices(
         self, request: gateway_pb2.ListDevicesRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListDevicesResponse:
-        found = await self._store.list_devices(zone=request.zone or None, limit=request.limit or DEFAULT_LIST_LIMIT)
+        found = await self._store.list_devices(
+            zone=request.zone or None,
+            limit=request.limit or DEFAULT_LIST_LIMIT,
+            include_retired=request.include_retired,
+        )
         notes = await self._store.notes([d.id for d in found])
         return gateway_pb2.ListDevicesResponse(devices=[_device(d, notes.get(d.id, ())) for d in found])
 
     async def GetDevice(
         self, request: gateway_pb2.GetDeviceRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.GetDeviceResponse:
-        device, history = await self._store.get_device(request.ip, zone=request.zone or None)
+        device, history, next_token = await self._store.get_device(
+            request.ip,
+            zone=request.zone or None,
+            history_page_size=request.history_page_size,
+            history_page_token=request.history_page_token,
+        )
         notes = await self._store.notes([device.id])
         return gateway_pb2.GetDeviceResponse(
-            device=_device(device, notes.get(device.id, ())), history=[_change(c) for c in history]
+            device=_device(device, notes.get(device.id, ())),
+            history=[_change(c) for c in history],
+            history_next_page_token=next_token,
         )
+
+    async def ListDeviceHistory(
+        self, request: gateway_pb2.ListDeviceHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ListDeviceHistoryResponse:
+        changes, next_token = await self._store.list_device_history(
+            request.ip, zone=request.zone or None, page_size=request.page_size, page_token=request.page_token
+        )
+        return gateway_pb2.ListDeviceHistoryResponse(changes=[_change(c) for c in changes], next_page_token=next_token)
 
 
 def _device(device: DeviceRecord, notes: Iterable[DeviceNote] = ()) -> gateway_pb2.Device:
@@ -61,6 +82,9 @@ def _device(device: DeviceRecord, notes: Iterable[DeviceNote] = ()) -> gateway_p
         last_collector=device.last_collector,
         last_job_run_id=device.last_job_run_id,
         notes=[note.text for note in notes],
+        retired=device.retired_at is not None,
+        missed_runs=device.missed_runs,
+        retired_at=_timestamp(device.retired_at) if device.retired_at is not None else None,
     )
 
 

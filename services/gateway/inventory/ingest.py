@@ -9,6 +9,10 @@ collector's spool sends the batch again; dedup makes that safe) or
 and propagates as it is. Devices the collector described badly are left out and logged
 once per batch, never fatal.
 
+`BatchIngest.run_ended` is the session's entry for a run that ended successfully: the
+devices it covered and did not report have missed it, and the retirement rule runs
+(`store.lifecycle`, `domain.lifecycle`).
+
 Times are server time: each observation's collector time corrected by the session's
 measured `clock_skew_ms` and never later than the batch's arrival (`domain.clock`). An
 observation skipped as stale (older than what another run recorded for its device) is
@@ -19,7 +23,7 @@ job_run_id, run_total)`, which app.py wires to the scheduler's `JobRun.observati
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -27,9 +31,12 @@ import structlog
 from outpost import errors
 from outpost.agent.v1 import agent_pb2
 from services.gateway import metrics
+from services.gateway.inventory.domain.lifecycle import RetirementRule
+from services.gateway.inventory.domain.run_targets import run_coverage
 from services.gateway.inventory.from_proto import observations_from_proto, observed_at_from_proto
 from services.gateway.inventory.store.commit import CommitResult, commit_batch
 from services.gateway.inventory.store.failures import commit_failure
+from services.gateway.inventory.store.lifecycle import RunEnd, record_run_end
 from services.gateway.inventory.store.queries import InventoryStore
 
 log = structlog.get_logger(__name__)
@@ -44,10 +51,12 @@ class BatchIngest:
         self,
         store: InventoryStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rule: RetirementRule | None = None,
         on_stale: StaleCounted | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._rule = rule or RetirementRule()
         self._on_stale = on_stale
 
     async def commit(
@@ -60,6 +69,7 @@ class BatchIngest:
         scanned_ports: Collection[int],
         clock_skew_ms: int = 0,
         probes: Collection[str] | None = None,
+        discovery: str = "",
     ) -> bool:
         """Commit `batch`; True if it was new, False if it had been committed before."""
         result = await self.ingest(
@@ -70,6 +80,7 @@ class BatchIngest:
             scanned_ports=scanned_ports,
             clock_skew_ms=clock_skew_ms,
             probes=probes,
+            discovery=discovery,
         )
         return not result.duplicate
 
@@ -83,6 +94,7 @@ class BatchIngest:
         scanned_ports: Collection[int],
         clock_skew_ms: int = 0,
         probes: Collection[str] | None = None,
+        discovery: str = "",
     ) -> CommitResult:
         """Commit `batch` and say what it did (devices written, changes recorded, duplicate).
 
@@ -113,6 +125,7 @@ class BatchIngest:
                 observed_at=observed_at_from_proto(batch, now, clock_skew_ms),
                 now=now,
                 probes=probes,
+                discovery=discovery,
             )
         except errors.OutpostError:
             raise
@@ -146,3 +159,40 @@ class BatchIngest:
             )
         if self._on_stale is not None:
             self._on_stale(instance_uid, batch.job_run_id, result.run_stale_total)
+
+    async def run_ended(
+        self, *, zone: str, discovery: str, job_run_id: str, targets: Sequence[str], exclusions: Sequence[str]
+    ) -> RunEnd:
+        """A run of `discovery` in `zone` ended successfully: count misses, apply the retirement rule.
+
+        Safe to call more than once for a run. Raises `errors.Unavailable` when the database
+        cannot take it now (the caller logs it; the next run's end counts again).
+        """
+        coverage = run_coverage(targets, exclusions)
+        if coverage is None:
+            log.warning("run_coverage_unknown", job_run_id=job_run_id, discovery=discovery)
+        try:
+            ended = await record_run_end(
+                self._store,
+                zone=zone,
+                discovery=discovery,
+                job_run_id=job_run_id,
+                coverage=coverage,
+                rule=self._rule,
+                now=self._clock(),
+            )
+        except Exception as exc:
+            failure = commit_failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+        if ended.missed or ended.retired:
+            log.info(
+                "run_end_counted",
+                job_run_id=job_run_id,
+                discovery=discovery,
+                covered=ended.covered,
+                missed=ended.missed,
+                retired=ended.retired,
+            )
+        return ended

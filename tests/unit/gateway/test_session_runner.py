@@ -91,6 +91,7 @@ class HeldInventory:
         self.started = asyncio.Event()
         self.release = asyncio.Event()
         self.committed: list[int] = []
+        self.ended: list[dict[str, object]] = []
 
     async def commit(
         self,
@@ -102,11 +103,15 @@ class HeldInventory:
         scanned_ports: Collection[int],
         clock_skew_ms: int = 0,
         probes: Collection[str] | None = None,
+        discovery: str = "",
     ) -> bool:
         self.started.set()
         await self.release.wait()
         self.committed.append(batch.sequence)
         return True
+
+    async def run_ended(self, **run: object) -> None:
+        self.ended.append(run)
 
 
 class Collector:

@@ -96,7 +96,7 @@ class Port(_message.Message):
     def __init__(self, port: _Optional[int] = ..., protocol: _Optional[str] = ..., service: _Optional[str] = ..., banner: _Optional[str] = ..., details: _Optional[_Mapping[str, str]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[str] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ("id", "zone", "ip", "hostname", "mac_addresses", "snmp_engine_id", "ports", "facts", "first_seen", "last_seen", "last_collector", "last_job_run_id", "notes")
+    __slots__ = ("id", "zone", "ip", "hostname", "mac_addresses", "snmp_engine_id", "ports", "facts", "first_seen", "last_seen", "last_collector", "last_job_run_id", "notes", "retired", "missed_runs", "retired_at")
     class FactsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +117,9 @@ class Device(_message.Message):
     LAST_COLLECTOR_FIELD_NUMBER: _ClassVar[int]
     LAST_JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_FIELD_NUMBER: _ClassVar[int]
+    MISSED_RUNS_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     zone: str
     ip: str
@@ -130,7 +133,10 @@ class Device(_message.Message):
     last_collector: str
     last_job_run_id: str
     notes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., ip: _Optional[str] = ..., hostname: _Optional[str] = ..., mac_addresses: _Optional[_Iterable[str]] = ..., snmp_engine_id: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., facts: _Optional[_Mapping[str, str]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_collector: _Optional[str] = ..., last_job_run_id: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+    retired: bool
+    missed_runs: int
+    retired_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., ip: _Optional[str] = ..., hostname: _Optional[str] = ..., mac_addresses: _Optional[_Iterable[str]] = ..., snmp_engine_id: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., facts: _Optional[_Mapping[str, str]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_collector: _Optional[str] = ..., last_job_run_id: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., retired: _Optional[bool] = ..., missed_runs: _Optional[int] = ..., retired_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeviceChange(_message.Message):
     __slots__ = ("field", "old_value", "new_value", "changed_at", "job_run_id")
@@ -147,12 +153,14 @@ class DeviceChange(_message.Message):
     def __init__(self, field: _Optional[str] = ..., old_value: _Optional[str] = ..., new_value: _Optional[str] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., job_run_id: _Optional[str] = ...) -> None: ...
 
 class ListDevicesRequest(_message.Message):
-    __slots__ = ("zone", "limit")
+    __slots__ = ("zone", "limit", "include_retired")
     ZONE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_RETIRED_FIELD_NUMBER: _ClassVar[int]
     zone: str
     limit: int
-    def __init__(self, zone: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    include_retired: bool
+    def __init__(self, zone: _Optional[str] = ..., limit: _Optional[int] = ..., include_retired: _Optional[bool] = ...) -> None: ...
 
 class ListDevicesResponse(_message.Message):
     __slots__ = ("devices",)
@@ -161,17 +169,43 @@ class ListDevicesResponse(_message.Message):
     def __init__(self, devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ...) -> None: ...
 
 class GetDeviceRequest(_message.Message):
-    __slots__ = ("ip", "zone")
+    __slots__ = ("ip", "zone", "history_page_size", "history_page_token")
     IP_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     ip: str
     zone: str
-    def __init__(self, ip: _Optional[str] = ..., zone: _Optional[str] = ...) -> None: ...
+    history_page_size: int
+    history_page_token: str
+    def __init__(self, ip: _Optional[str] = ..., zone: _Optional[str] = ..., history_page_size: _Optional[int] = ..., history_page_token: _Optional[str] = ...) -> None: ...
 
 class GetDeviceResponse(_message.Message):
-    __slots__ = ("device", "history")
+    __slots__ = ("device", "history", "history_next_page_token")
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     device: Device
     history: _containers.RepeatedCompositeFieldContainer[DeviceChange]
-    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., history: _Optional[_Iterable[_Union[DeviceChange, _Mapping]]] = ...) -> None: ...
+    history_next_page_token: str
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., history: _Optional[_Iterable[_Union[DeviceChange, _Mapping]]] = ..., history_next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListDeviceHistoryRequest(_message.Message):
+    __slots__ = ("ip", "zone", "page_size", "page_token")
+    IP_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ip: str
+    zone: str
+    page_size: int
+    page_token: str
+    def __init__(self, ip: _Optional[str] = ..., zone: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListDeviceHistoryResponse(_message.Message):
+    __slots__ = ("changes", "next_page_token")
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[DeviceChange]
+    next_page_token: str
+    def __init__(self, changes: _Optional[_Iterable[_Union[DeviceChange, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

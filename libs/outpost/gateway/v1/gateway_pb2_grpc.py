@@ -160,6 +160,11 @@ class InventoryServiceStub:
                 request_serializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceRequest.SerializeToString,
                 response_deserializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceResponse.FromString,
                 _registered_method=True)
+        self.ListDeviceHistory = channel.unary_unary(
+                '/outpost.gateway.v1.InventoryService/ListDeviceHistory',
+                request_serializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDeviceHistoryRequest.SerializeToString,
+                response_deserializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDeviceHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -178,6 +183,13 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeviceHistory(self, request, context):
+        """One device's history, newest first, a page at a time (AIP-158 page tokens).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -190,6 +202,11 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.GetDevice,
                     request_deserializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceRequest.FromString,
                     response_serializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceResponse.SerializeToString,
+            ),
+            'ListDeviceHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeviceHistory,
+                    request_deserializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDeviceHistoryRequest.FromString,
+                    response_serializer=outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDeviceHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -247,6 +264,33 @@ class InventoryService:
             '/outpost.gateway.v1.InventoryService/GetDevice',
             outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceRequest.SerializeToString,
             outpost_dot_gateway_dot_v1_dot_gateway__pb2.GetDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeviceHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.gateway.v1.InventoryService/ListDeviceHistory',
+            outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDeviceHistoryRequest.SerializeToString,
+            outpost_dot_gateway_dot_v1_dot_gateway__pb2.ListDeviceHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,11 @@ class DeviceRecord:
     last_seen: datetime
     last_collector: str
     last_job_run_id: str
+    # Lifecycle (domain/lifecycle.py): the merge leaves these alone; commits and run ends set them.
+    retired_at: datetime | None = None
+    retired_reason: str = ""
+    missed_runs: int = 0
+    """Read-only view: the smallest missed-runs count over the discoveries that scan it."""
 
     def open_ports(self) -> list[PortRecord]:
         return [p for p in self.known_ports() if p.open]

@@ -14,14 +14,15 @@ The transaction, step by step:
    the other transaction never touched, and two commits would each create it.
 3. Load, with one query, every stored device of the zone the batch may touch (its IPs,
    MAC addresses, SNMP engine ids), and their ports with a second.
-4. Plan in memory (`domain.batch.plan_batch`): identities, merges, changes.
+4. Plan in memory (`domain.batch.plan_batch`): identities, merges, changes; a retired
+   device the batch reports is un-retired (`domain.lifecycle`).
 5. Write with bulk statements: park moved devices on a placeholder IP (one UPDATE), upsert
    devices and ports with multi-row INSERT ... ON CONFLICT DO UPDATE, insert the history
    with multi-row INSERTs, replace the notes of the sources the batch speaks for (one
    DELETE per distinct set of sources, one multi-row INSERT). Each is compiled once and sent as multi-row pages by
    SQLAlchemy's "insertmanyvalues" (which needs the RETURNING clause they carry), a page
    as large as the databases' bound-parameter limit allows (about 2,700 devices or 3,600
-   ports).
+   ports). The reporting discovery's missed-runs counters of these devices go to 0.
 
 6. If the plan skipped observations as stale, record their number on the batch's row and
    sum the run's (`run_stale_total`, for the scheduler's `JobRun.observations_stale`).
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,7 +46,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from outpost import errors
 from services.gateway.inventory.domain.batch import BatchPlan, StaleObservation, plan_batch
 from services.gateway.inventory.domain.device import DeviceRecord, Sighting
+from services.gateway.inventory.domain.lifecycle import reported_device_ids, unretire_seen
 from services.gateway.inventory.domain.observation import DeviceObservation, normalize_engine_id, normalize_macs
+from services.gateway.inventory.store.missed_runs import mark_seen
 from services.gateway.inventory.store.models import (
     device_changes,
     device_notes,
@@ -102,6 +105,7 @@ async def commit_batch(
     observed_at: datetime,
     now: datetime | None = None,
     probes: Collection[str] | None = None,
+    discovery: str = "",
 ) -> CommitResult:
     """Commit one batch exactly once (see the module docstring); raises on failure, then retry.
 
@@ -109,7 +113,9 @@ async def commit_batch(
     batch belongs to (0 from collectors that predate attempts); `scanned_ports` the TCP
     ports of the job run's assignment (empty when unknown: then no port is found closed);
     `probes` the probes the run ran (None when unknown: then only the sources a note names
-    have their notes replaced). Raises `errors.InvalidArgument` for an identity that can never be stored.
+    have their notes replaced). `discovery` names the run's discovery: the devices it
+    reports have missed none of its runs (a retired one is un-retired). Raises
+    `errors.InvalidArgument` for an identity that can never be stored.
     """
     if not collector_instance_uid or not job_run_id:
         raise errors.InvalidArgument("a result batch needs a collector instance uid and a job run id")
@@ -143,7 +149,10 @@ async def commit_batch(
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ZONE_LOCK_NAMESPACE, zone_lock_key(zone))))
         stored = await _load_zone_devices(conn, zone, observations)
         plan = plan_batch(stored, observations, sighting, probes=probes)
+        seen, unretired = unretire_seen(plan.devices, sighting)
+        plan = replace(plan, devices=seen, changes=plan.changes + unretired)
         await _write(conn, insert, plan)
+        await mark_seen(conn, insert, reported_device_ids(stored, observations, plan.devices), discovery, job_run_id)
         run_stale_total = 0
         if plan.stale:
             run_stale_total = await _count_stale(

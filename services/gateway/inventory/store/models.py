@@ -58,12 +58,16 @@ devices = sa.Table(
     sa.Column("last_seen", UtcDateTime(), nullable=False),
     sa.Column("last_collector", sa.String(256), nullable=False),
     sa.Column("last_job_run_id", sa.String(256), nullable=False),
+    sa.Column("retired_at", UtcDateTime(), nullable=True),
+    sa.Column("retired_reason", sa.Text(), nullable=False, server_default=""),
     sa.UniqueConstraint("zone", "ip", name="uq_devices_zone_ip"),
     sa.Index("ix_devices_zone_ip_sort", "zone", "ip_sort"),
     sa.Index("ix_devices_zone_snmp_engine_id", "zone", "snmp_engine_id"),
     sa.Index("ix_devices_ip", "ip"),
 )
-"""`ip_sort` orders addresses numerically (hex of the 16-byte IPv6 form); the store sets it."""
+"""`ip_sort` orders addresses numerically (hex of the 16-byte IPv6 form); the store sets it.
+`retired_at` is set while the retirement rule holds the device retired (`retired_reason` says
+which rule: "missed 5 runs", "not seen for 30 days"); a sighting clears both."""
 
 device_ports = sa.Table(
     "device_ports",
@@ -93,7 +97,21 @@ device_changes = sa.Table(
     sa.Column("changed_at", UtcDateTime(), nullable=False),
     sa.Column("job_run_id", sa.String(256), nullable=False),
     sa.Index("ix_device_changes_device_id_id", "device_id", "id"),
+    sa.Index("ix_device_changes_device_id_changed_at_id", "device_id", "changed_at", "id"),
 )
+"""History pages walk (changed_at, id) newest first: the second index serves that keyset."""
+
+device_missed_runs = sa.Table(
+    "device_missed_runs",
+    metadata,
+    sa.Column("device_id", sa.String(32), sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("discovery", sa.String(256), primary_key=True),
+    sa.Column("missed_runs", sa.Integer(), nullable=False),
+    sa.Column("last_run_id", sa.String(256), nullable=False),
+)
+"""Per device and discovery: the discovery's runs in a row that covered the device and did not
+report it. `last_run_id` is the run that last reset or counted the row, so a run's end is
+counted once however often it is reported."""
 
 device_notes = sa.Table(
     "device_notes",

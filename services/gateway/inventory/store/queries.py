@@ -21,12 +21,11 @@ from outpost import errors
 from services.gateway.inventory.domain.device import Change, DeviceRecord, PortRecord
 from services.gateway.inventory.domain.notes import DeviceNote
 from services.gateway.inventory.domain.observation import PortKey
-from services.gateway.inventory.store.models import device_changes, device_notes, device_ports, devices
+from services.gateway.inventory.store import history
+from services.gateway.inventory.store.models import device_missed_runs, device_notes, device_ports, devices
 
 DEFAULT_LIST_LIMIT = 1000
 MAX_LIST_LIMIT = 10_000
-HISTORY_LIMIT = 1000
-"""GetDevice returns at most this many changes: the newest, oldest first."""
 IN_CHUNK = 5000
 """Values per IN (...) list: well under both databases' bound-parameter limits."""
 
@@ -60,46 +59,80 @@ class InventoryStore:
         async with self.read() as conn:
             return await load_notes(conn, device_ids)
 
-    async def list_devices(self, zone: str | None = None, limit: int = DEFAULT_LIST_LIMIT) -> list[DeviceRecord]:
-        """Devices ordered by zone, then numerically by IP; at most `limit` (capped)."""
+    async def list_devices(
+        self, zone: str | None = None, limit: int = DEFAULT_LIST_LIMIT, *, include_retired: bool = False
+    ) -> list[DeviceRecord]:
+        """Devices ordered by zone, then numerically by IP; at most `limit` (capped).
+
+        Retired devices are left out unless `include_retired`.
+        """
         limit = max(1, min(limit, MAX_LIST_LIMIT))
         query = sa.select(devices).order_by(devices.c.zone, devices.c.ip_sort).limit(limit)
         if zone is not None:
             query = query.where(devices.c.zone == zone)
+        if not include_retired:
+            query = query.where(devices.c.retired_at.is_(None))
         async with self.read() as conn:
             rows = (await conn.execute(query)).mappings().all()
-            ports = await load_ports(conn, [row["id"] for row in rows])
-        return [device_record(row, ports.get(row["id"], {})) for row in rows]
+            ids = [row["id"] for row in rows]
+            ports = await load_ports(conn, ids)
+            missed = await load_missed_runs(conn, ids)
+        return [device_record(row, ports.get(row["id"], {}), missed.get(row["id"], 0)) for row in rows]
 
-    async def get_device(self, ip: str, zone: str | None = None) -> tuple[DeviceRecord, list[Change]]:
-        """One device and its history (oldest first). Without a zone the IP must be unique."""
-        canonical = _canonical_ip(ip)
-        query = sa.select(devices).where(devices.c.ip == canonical).order_by(devices.c.zone)
-        if zone is not None:
-            query = query.where(devices.c.zone == zone)
+    async def get_device(
+        self, ip: str, zone: str | None = None, *, history_page_size: int = 0, history_page_token: str = ""
+    ) -> tuple[DeviceRecord, list[Change], str]:
+        """One device, a page of its history (the newest `history_page_size`, or those after
+        the token; listed oldest first) and the token of the next, older page ("" if none).
+
+        Without a zone the IP must be unique.
+        """
+        size = history.page_size(history_page_size, history.GET_DEVICE_DEFAULT_PAGE_SIZE)
         async with self.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-            if not rows:
-                where = f" in zone {zone!r}" if zone is not None else ""
-                raise errors.NotFound(f"no device with ip {canonical}{where}")
-            if len(rows) > 1:
-                zones = ", ".join(row["zone"] or "''" for row in rows)
-                raise errors.InvalidArgument(f"ip {canonical} exists in zones {zones}; pass --zone")
-            row = rows[0]
+            row = await find_device_row(conn, ip, zone)
             ports = await load_ports(conn, [row["id"]])
-            history = (
-                (
-                    await conn.execute(
-                        sa.select(device_changes)
-                        .where(device_changes.c.device_id == row["id"])
-                        .order_by(device_changes.c.id.desc())
-                        .limit(HISTORY_LIMIT)
-                    )
-                )
-                .mappings()
-                .all()
-            )
-        return device_record(row, ports.get(row["id"], {})), [_change(c) for c in reversed(history)]
+            missed = await load_missed_runs(conn, [row["id"]])
+            page, next_token = await history.read_page(conn, row["id"], size, history_page_token)
+        record = device_record(row, ports.get(row["id"], {}), missed.get(row["id"], 0))
+        return record, list(reversed(page)), next_token
+
+    async def list_device_history(
+        self, ip: str, zone: str | None = None, *, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[Change], str]:
+        """A page of one device's history, newest first, and the next page's token ("" if none)."""
+        size = history.page_size(page_size, history.DEFAULT_PAGE_SIZE)
+        async with self.read() as conn:
+            row = await find_device_row(conn, ip, zone)
+            return await history.read_page(conn, row["id"], size, page_token)
+
+
+async def find_device_row(conn: AsyncConnection, ip: str, zone: str | None) -> sa.RowMapping:
+    """The device at `ip` (in `zone`); NotFound, or InvalidArgument when the IP is in several zones."""
+    canonical = _canonical_ip(ip)
+    query = sa.select(devices).where(devices.c.ip == canonical).order_by(devices.c.zone)
+    if zone is not None:
+        query = query.where(devices.c.zone == zone)
+    rows = (await conn.execute(query)).mappings().all()
+    if not rows:
+        where = f" in zone {zone!r}" if zone is not None else ""
+        raise errors.NotFound(f"no device with ip {canonical}{where}")
+    if len(rows) > 1:
+        zones = ", ".join(row["zone"] or "''" for row in rows)
+        raise errors.InvalidArgument(f"ip {canonical} exists in zones {zones}; pass --zone")
+    return rows[0]
+
+
+async def load_missed_runs(conn: AsyncConnection, device_ids: Sequence[str]) -> dict[str, int]:
+    """Each device's missed runs: the smallest count over the discoveries that scan it."""
+    missed: dict[str, int] = {}
+    for chunk in chunked(device_ids, IN_CHUNK):
+        rows = await conn.execute(
+            sa.select(device_missed_runs.c.device_id, sa.func.min(device_missed_runs.c.missed_runs))
+            .where(device_missed_runs.c.device_id.in_(chunk))
+            .group_by(device_missed_runs.c.device_id)
+        )
+        missed.update((device_id, int(count)) for device_id, count in rows)
+    return missed
 
 
 def _canonical_ip(ip: str) -> str:
@@ -148,7 +181,7 @@ def ip_sort_key(ip: str) -> str:
     return address.packed.hex()
 
 
-def device_record(row: sa.RowMapping, ports: Mapping[PortKey, PortRecord]) -> DeviceRecord:
+def device_record(row: sa.RowMapping, ports: Mapping[PortKey, PortRecord], missed_runs: int = 0) -> DeviceRecord:
     return DeviceRecord(
         id=row["id"],
         zone=row["zone"],
@@ -162,6 +195,9 @@ def device_record(row: sa.RowMapping, ports: Mapping[PortKey, PortRecord]) -> De
         last_seen=row["last_seen"],
         last_collector=row["last_collector"],
         last_job_run_id=row["last_job_run_id"],
+        retired_at=row["retired_at"],
+        retired_reason=row["retired_reason"],
+        missed_runs=missed_runs,
     )
 
 
@@ -179,6 +215,8 @@ def device_row(device: DeviceRecord) -> dict[str, Any]:
         "last_seen": device.last_seen,
         "last_collector": device.last_collector,
         "last_job_run_id": device.last_job_run_id,
+        "retired_at": device.retired_at,
+        "retired_reason": device.retired_reason,
     }
 
 
@@ -218,15 +256,4 @@ def _port(row: sa.RowMapping) -> PortRecord:
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
         state=row["state"],
-    )
-
-
-def _change(row: sa.RowMapping) -> Change:
-    return Change(
-        device_id=row["device_id"],
-        field=row["field"],
-        old_value=row["old_value"],
-        new_value=row["new_value"],
-        changed_at=row["changed_at"],
-        job_run_id=row["job_run_id"],
     )
