@@ -24,7 +24,7 @@ from rich.text import Text
 
 from outpostctl import output
 from outpostctl.endpoints import endpoints_of
-from outpostctl.options import JsonFlag, Reason
+from outpostctl.options import JsonFlag, Reason, whole_number
 from outpostctl.scan_spec import ports_text
 from outpostctl.scheduler_client import JobRun, JobRunDetail, SchedulerClient
 
@@ -56,7 +56,9 @@ def list_jobs(
     state: Annotated[JobState | None, typer.Option("--state", help="Only runs in this state.")] = None,
     limit: Annotated[
         int | None,
-        typer.Option("--limit", min=1, max=MAX_LIMIT, help="At most this many, newest first; default: the server's."),
+        typer.Option(
+            "--limit", parser=whole_number(1, MAX_LIMIT), help="At most this many, newest first; default: the server's."
+        ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:

@@ -34,6 +34,7 @@ from outpost.auth.registry_tokens import RegistryTokens
 from outpost.auth.service_tokens import peer_channel
 from outpost.db import default_sqlite_url, redact
 from outpost.logs import LogFormat, configure_logging
+from outpost.numbers import is_ascii_digits, parse_ascii_int
 from outpost.runtime import (
     TlsFiles,
     bind,
@@ -193,7 +194,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def _address(text: str) -> str:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
+    if not sep or not host or not is_ascii_digits(port) or int(port) > 65535:
         raise argparse.ArgumentTypeError(f"expected host:port (port 0 for any free one), got {text!r}")
     return text
 
@@ -217,9 +218,9 @@ def _tick_interval(text: str) -> float:
 def _bounded_int(low: int, high: int, why: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            value = parse_ascii_int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a whole number in ASCII digits, got {text!r}") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be >= {low} and <= {high} ({why}), got {text}")
         return value
