@@ -91,6 +91,14 @@ def create_discovery(
             help="UDP port of the snmp probe; default 161.",
         ),
     ] = None,
+    allow_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown",
+            help="Accept a collector or zone the registry does not know yet (refused by default: a typo's runs wait "
+            "forever).",
+        ),
+    ] = False,
     ssh_port: Annotated[
         int | None,
         typer.Option(
@@ -124,7 +132,7 @@ def create_discovery(
         raise typer.BadParameter("give at least one target", param_hint="--targets")
     _check_credentials_match_probes(discovery)
     with SchedulerClient(endpoints_of(ctx)) as scheduler:
-        created = scheduler.create_discovery(discovery)
+        created = scheduler.create_discovery(discovery, allow_unknown=allow_unknown)
     label = output.safe(created.name or name)
     output.print_line(
         f"discovery '{label}' created: {len(created.targets)} target(s), {len(created.ports)} port(s), "

@@ -114,6 +114,13 @@ def progress_text(run: JobRun) -> str:
     return f"{run.targets_done}/{run.targets_total or '?'}"
 
 
+def reason_text(run: JobRun) -> str:
+    """Why a queued run waits ("waiting: collector 'x' is disabled"), else the run's reason."""
+    if run.state == "queued" and run.waiting_reason:
+        return f"waiting: {run.waiting_reason}"
+    return run.reason or ""
+
+
 def trigger_text(run: JobRun) -> str:
     """ "manual", or "schedule NAME" for a scheduled run."""
     if run.schedule:
@@ -172,7 +179,7 @@ def runs_table(runs: Sequence[JobRun]) -> Table:
                 progress_text(r),
                 str(r.devices_found),
                 output.ago(r.created_at),
-                r.reason or "",
+                reason_text(r),
             ]
             for r in runs
         ),
@@ -203,6 +210,7 @@ def detail_fields(detail: JobRunDetail) -> list[tuple[str, Text | str]]:
         ("trigger", Text(trigger_text(r))),
         ("state", output.state_text(r.state)),
         ("reason", r.reason or "-"),
+        *([("waiting", r.waiting_reason)] if r.state == "queued" and r.waiting_reason else []),
         ("cancelled by", r.cancelled_by or "-"),
         ("runs on", f"collector {r.target_collector}" if r.target_collector else f"zone {r.target_zone or '-'}"),
         ("collector", r.collector or "-"),
