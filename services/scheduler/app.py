@@ -241,7 +241,7 @@ def _bounded_int(low: int, high: int, why: str) -> Callable[[str], int]:
         try:
             value = parse_ascii_int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number in ASCII digits, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be >= {low} and <= {high} ({why}), got {text}")
         return value
