@@ -102,6 +102,8 @@ class JobRun:
     cancelled_by: str
     attempt: int = 0
     lease_expires_at: datetime | None = None
+    waiting_reason: str = ""
+    """While queued: why no collector has taken it (empty: nothing known holds it back)."""
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,10 @@ class SchedulerClient(Connection):
 
     # --- discoveries ----------------------------------------------------------------------
 
-    def create_discovery(self, discovery: Discovery) -> Discovery:
-        request = scheduler_pb2.CreateDiscoveryRequest(discovery=_discovery_message(discovery))
+    def create_discovery(self, discovery: Discovery, *, allow_unknown: bool = False) -> Discovery:
+        request = scheduler_pb2.CreateDiscoveryRequest(
+            discovery=_discovery_message(discovery), allow_unknown=allow_unknown
+        )
         return _discovery(self.call(self._stub.CreateDiscovery, request).discovery)
 
     def list_discoveries(self) -> list[Discovery]:
@@ -330,6 +334,7 @@ def _job_run(r: scheduler_pb2.JobRun) -> JobRun:
         cancelled_by=r.cancelled_by,
         attempt=r.attempt,
         lease_expires_at=time_field(r, "lease_expires_at"),
+        waiting_reason=r.waiting_reason,
     )
 
 

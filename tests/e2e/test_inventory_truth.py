@@ -187,11 +187,14 @@ def test_the_inventory_equals_the_world_after_every_run(
             ],
         )
 
-        # The host goes silent (every port dropped): it is not seen, and nothing changes.
+        # The host goes silent (every port dropped): it is not seen, and nothing changes but
+        # its missed-runs counter (the lifecycle's evidence that a run covered it).
         for port in ports:
             port_filter.drop(WORLD, port)
         assert run(control_plane, "world")["devices_found"] == 0
-        assert device(control_plane, WORLD) == shown
+        after = device(control_plane, WORLD)
+        assert after.pop("missed_runs") == shown.pop("missed_runs") + 1
+        assert after == shown
     finally:
         if collector is not None:
             collector.stop()

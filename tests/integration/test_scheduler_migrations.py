@@ -129,6 +129,7 @@ async def test_upgrading_from_0002_gives_runs_handed_out_one_attempt_and_active_
         "jr_succeeded": 1,
         "jr_cancelled": 0,
     }
+    assert {(run.waiting_reason, run.waiting_cause) for run in runs.values()} == {("", "")}  # 0006: not checked yet
     leased = {run_id: run.lease_expires_at for run_id, run in runs.items() if run.lease_expires_at is not None}
     assert set(leased) == {"jr_dispatched", "jr_running"}
     lease = timedelta(seconds=90)

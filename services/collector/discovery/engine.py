@@ -43,6 +43,7 @@ import dns.resolver
 import structlog
 
 from outpost.errors import OutpostError
+from outpost.targets import TargetSet, host_names, parse_target
 from services.collector.discovery import banners, icmp, reverse_dns
 from services.collector.discovery.connect_scan import HostScan, PortFeed, connect_worker
 from services.collector.discovery.host_facts import is_real_mac
@@ -58,7 +59,6 @@ from services.collector.discovery.model import (
     SnmpOutcome,
     SshOutcome,
 )
-from services.collector.discovery.targets import TargetSet, host_names, parse_target
 
 if TYPE_CHECKING:
     from services.collector.discovery.snmp import SnmpProber
@@ -83,7 +83,8 @@ async def discover(
 
     Raises `outpost.errors.InvalidArgument` for targets that do not parse or expand past
     the limit, and `DeadlineExceeded` when `plan.deadline` passes (after yielding what was
-    found). `on_progress` is called at most every 0.25 s, and once at the end.
+    found). `on_progress` is called once the targets are expanded (with the total), then
+    at most every 0.25 s, and once at the end.
 
     To stop early, leave the loop inside `contextlib.aclosing(discover(...))` (or cancel
     the consuming task): the scan stops and every socket is closed before that returns.
@@ -164,6 +165,9 @@ class _Run:
         log.info(
             "discovery_started", targets_total=self._total, ports=len(self.plan.ports), probes=sorted(self.plan.probes)
         )
+        # The total is known now: say so before the first host finishes (a /16 of silent
+        # hosts would otherwise show "0/0 targets" for as long as the first timeout).
+        self._report_progress(final=True)
         if "icmp" in self.plan.probes and self._icmp is icmp.IcmpAccess.NOT_PERMITTED:
             log.warning("icmp_not_permitted", note=icmp.NOT_PERMITTED_NOTE)
         if "snmp" in self.plan.probes and self.plan.snmp is not None:

@@ -166,4 +166,6 @@ def job_run(row: JobRunRow) -> JobRun:
         attempt=row.attempt,
         lease_expires_at=row.lease_expires_at,
         last_event_at=row.last_event_at,
+        waiting_reason=row.waiting_reason,
+        waiting_cause=row.waiting_cause,
     )
