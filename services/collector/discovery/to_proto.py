@@ -133,7 +133,12 @@ def device_to_proto(device: DeviceObservation) -> agent_pb2.DeviceObservation:
 
 def _port(port: PortObservation) -> agent_pb2.PortObservation:
     message = agent_pb2.PortObservation(
-        port=port.port, protocol=port.protocol, service=port.service, banner=port.banner
+        port=port.port,
+        protocol=port.protocol,
+        service=port.service,
+        banner=port.banner,
+        service_product=port.service_product,
+        service_version=port.service_version,
     )
     if port.http is not None:
         message.http.CopyFrom(

@@ -421,7 +421,7 @@ class DeviceObservation(_message.Message):
     def __init__(self, ip: _Optional[str] = ..., hostname: _Optional[str] = ..., alive_by: _Optional[str] = ..., rtt_ms: _Optional[float] = ..., ports: _Optional[_Iterable[_Union[PortObservation, _Mapping]]] = ..., snmp: _Optional[_Union[SnmpFacts, _Mapping]] = ..., audit: _Optional[_Union[HostAudit, _Mapping]] = ..., mac_addresses: _Optional[_Iterable[str]] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PortObservation(_message.Message):
-    __slots__ = ("port", "protocol", "service", "banner", "http", "tls", "ssh")
+    __slots__ = ("port", "protocol", "service", "banner", "http", "tls", "ssh", "service_product", "service_version")
     PORT_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
@@ -429,6 +429,8 @@ class PortObservation(_message.Message):
     HTTP_FIELD_NUMBER: _ClassVar[int]
     TLS_FIELD_NUMBER: _ClassVar[int]
     SSH_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_VERSION_FIELD_NUMBER: _ClassVar[int]
     port: int
     protocol: str
     service: str
@@ -436,7 +438,9 @@ class PortObservation(_message.Message):
     http: HttpInfo
     tls: TlsInfo
     ssh: SshInfo
-    def __init__(self, port: _Optional[int] = ..., protocol: _Optional[str] = ..., service: _Optional[str] = ..., banner: _Optional[str] = ..., http: _Optional[_Union[HttpInfo, _Mapping]] = ..., tls: _Optional[_Union[TlsInfo, _Mapping]] = ..., ssh: _Optional[_Union[SshInfo, _Mapping]] = ...) -> None: ...
+    service_product: str
+    service_version: str
+    def __init__(self, port: _Optional[int] = ..., protocol: _Optional[str] = ..., service: _Optional[str] = ..., banner: _Optional[str] = ..., http: _Optional[_Union[HttpInfo, _Mapping]] = ..., tls: _Optional[_Union[TlsInfo, _Mapping]] = ..., ssh: _Optional[_Union[SshInfo, _Mapping]] = ..., service_product: _Optional[str] = ..., service_version: _Optional[str] = ...) -> None: ...
 
 class HttpInfo(_message.Message):
     __slots__ = ("status", "server", "title")

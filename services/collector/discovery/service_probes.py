@@ -1,0 +1,631 @@
+"""nmap's service fingerprints (`nmap-service-probes`): parse the file, match a server's bytes.
+
+Theory of operation
+-------------------
+The file (https://nmap.org/book/vscan-fileformat.html) is a list of *probes*: bytes to
+send (`Probe TCP GetRequest q|GET / HTTP/1.0\\r\\n\\r\\n|`; the `NULL` probe sends nothing
+and waits for a greeting) with the ports they suit (`ports`, `sslports`), how rare a
+useful answer is (`rarity` 1-9, compared with an *intensity* as nmap's
+`--version-intensity`), which other probes' patterns also apply to its answers
+(`fallback`; every TCP probe also falls back to `NULL`), and `match`/`softmatch` lines: a
+service name, a Perl-style regex `m|...|flags` and version templates
+(`p/product/ v/version/ i/info/ h/host/ o/os/ d/device/ cpe:/.../`) with `$1`, `$P(1)`,
+`$SUBST(1,"_",".")` and `$I(1,">")` substitutions.
+
+`parse_service_probes` is a pure function of the text: no regex is compiled there. Each
+`Match` compiles its pattern on first use (the file holds ~12,000; a run meets a few), and
+most patterns start with a literal after `^`, so `Match.could_match` rules out most of a
+probe's patterns by comparing that prefix before anything is compiled. `match_response`
+walks a probe's patterns and then its fallbacks' as nmap does: the first hard `match`
+wins; a `softmatch` only names the service and is kept while looking for a hard one.
+
+Regex dialect. nmap uses PCRE; Python's `re` takes most of it (Python 3.11 has atomic
+groups and possessive quantifiers). `python_regex` rewrites what it does not take:
+`\\z` -> `\\Z`, PCRE `\\Z` -> `(?=\\n?\\Z)`, `\\h` -> `[ \\t]`, `\\e` -> `\\x1b`, `\\xH` and
+`\\x{HH}` -> `\\xHH`, `\\cX` -> the control byte, `\\Q...\\E` -> escaped text, POSIX
+classes `[:alpha:]` inside sets, `(?<name>`/`(?'name'` -> `(?P<name>`, `\\k<name>` ->
+`(?P=name)`, a `{` that is not a quantifier (PCRE takes `{,n}` literally) and `[`, `&`,
+`~`, `|`, `-` doubled inside sets (Python warns on them as future set operations).
+Skipped — the pattern is counted as not compiled and never matches: recursion (`(?R)`,
+`(?1)`), `\\p{...}` properties, `\\K`, `\\G`, `\\R`, `\\X`, inline flags in the middle of
+a pattern, and anything else `re` refuses. `ProbeDatabase.check_patterns()` counts them; the
+collector logs that count once at start, so no fingerprint is lost silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+DEFAULT_INTENSITY = 7
+DEFAULT_SERVICE_PROBES_FILE = "/usr/share/nmap/nmap-service-probes"  # Debian package nmap
+DEFAULT_TOTAL_WAIT_MS = 5000  # nmap's default when a probe has no totalwaitms line
+MAX_FIELD = 256
+
+_TEMPLATE_FIELDS = {"p": "product", "v": "version", "i": "info", "h": "hostname", "o": "os", "d": "device"}
+
+
+class ServiceProbesError(ValueError):
+    """The file does not follow the nmap-service-probes grammar (with the line number)."""
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What a matched pattern says about a service; version fields are "" when not given."""
+
+    service: str
+    soft: bool = False
+    product: str = ""
+    version: str = ""
+    info: str = ""
+    hostname: str = ""
+    os: str = ""
+    device: str = ""
+    cpes: tuple[str, ...] = ()
+    probe: str = ""
+
+
+@dataclass(eq=False)
+class Match:
+    """One `match`/`softmatch` line; the regex is compiled on first use."""
+
+    service: str
+    pattern: str
+    flags: str
+    soft: bool
+    templates: dict[str, str]
+    cpes: tuple[str, ...]
+    line: int
+    _prefix: bytes | None = field(default=None, init=False, repr=False)
+    _regex: re.Pattern[bytes] | None = field(default=None, init=False, repr=False)
+    _compiled: bool = field(default=False, init=False, repr=False)
+    error: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        prefix = literal_prefix(self.pattern)
+        self._prefix = prefix.lower() if "i" in self.flags else prefix
+
+    def could_match(self, data: bytes, lowered: bytes) -> bool:
+        """False when the pattern's literal prefix rules `data` out (cheap: nothing compiled)."""
+        if not self._prefix:
+            return True
+        return (lowered if "i" in self.flags else data).startswith(self._prefix)
+
+    @property
+    def regex(self) -> re.Pattern[bytes] | None:
+        """The compiled pattern, or None if Python cannot take it (see `error`)."""
+        if not self._compiled:
+            self._regex, self.error = self.compile()
+            self._compiled = True
+        return self._regex
+
+    def compile(self) -> tuple[re.Pattern[bytes] | None, str]:
+        """Compile without keeping the result: (pattern, "") or (None, why not)."""
+        try:
+            flags = (re.IGNORECASE if "i" in self.flags else 0) | (re.DOTALL if "s" in self.flags else 0)
+            return re.compile(python_regex(self.pattern).encode("latin-1"), flags), ""
+        except (re.error, UnsupportedRegex, UnicodeEncodeError, OverflowError, RecursionError) as exc:
+            return None, str(exc) or type(exc).__name__
+
+    def recognise(self, data: bytes, probe: str = "") -> Recognition | None:
+        regex = self.regex
+        found = regex.search(data) if regex is not None else None
+        if found is None:
+            return None
+        values = {name: _fill(template, found) for name, template in self.templates.items()}
+        return Recognition(
+            service=self.service,
+            soft=self.soft,
+            product=values.get("product", ""),
+            version=values.get("version", ""),
+            info=values.get("info", ""),
+            hostname=values.get("hostname", ""),
+            os=values.get("os", ""),
+            device=values.get("device", ""),
+            cpes=tuple(filter(None, (_fill(cpe, found) for cpe in self.cpes))),
+            probe=probe,
+        )
+
+
+@dataclass(eq=False)
+class Probe:
+    """One `Probe` section: what to send, where it suits, and the patterns for its answers."""
+
+    protocol: str
+    name: str
+    payload: bytes
+    line: int
+    rarity: int = 1
+    ports: frozenset[int] = frozenset()
+    sslports: frozenset[int] = frozenset()
+    fallbacks: tuple[str, ...] = ()
+    total_wait_ms: int = DEFAULT_TOTAL_WAIT_MS
+    tcpwrapped_ms: int = 0
+    matches: list[Match] = field(default_factory=list)
+
+    def suits(self, port: int, *, tls: bool = False) -> bool:
+        """The probe lists this port (its `sslports` when the port speaks TLS)."""
+        return port in (self.sslports if tls else self.ports)
+
+
+@dataclass(frozen=True)
+class CompileReport:
+    patterns: int
+    failed: int
+    first_failures: tuple[str, ...]
+
+
+class ProbeDatabase:
+    """The parsed file: probes by protocol and name, in file order."""
+
+    def __init__(self, probes: Iterable[Probe], excluded_ports: frozenset[int] = frozenset(), source: str = "") -> None:
+        self.probes = tuple(probes)
+        self.excluded_ports = excluded_ports
+        self.source = source
+        self._by_name = {(probe.protocol, probe.name): probe for probe in self.probes}
+
+    def probe(self, name: str, protocol: str = "TCP") -> Probe | None:
+        return self._by_name.get((protocol, name))
+
+    @property
+    def pattern_count(self) -> int:
+        return sum(len(probe.matches) for probe in self.probes)
+
+    def tcp_sequence(self, port: int, intensity: int = DEFAULT_INTENSITY, *, tls: bool = False) -> list[Probe]:
+        """TCP request probes for a port in nmap's order, NULL left out.
+
+        As nmap's `ServiceNFO::nextProbe`: first the probes that list the port (whatever
+        their rarity), in file order, then the others whose rarity is within `intensity`.
+        """
+        candidates = [p for p in self.probes if p.protocol == "TCP" and p.name != "NULL"]
+        listed = [p for p in candidates if p.suits(port, tls=tls)]
+        others = [p for p in candidates if not p.suits(port, tls=tls) and p.rarity <= intensity]
+        return listed + others
+
+    def match_response(self, probe: Probe, data: bytes) -> Recognition | None:
+        """The first hard match for `data` among the probe's patterns and its fallbacks'.
+
+        Failing a hard match, the first softmatch; None when nothing matches.
+        """
+        if not data:
+            return None
+        lowered = data.lower()
+        soft: Recognition | None = None
+        for source in self._with_fallbacks(probe):
+            for match in source.matches:
+                if soft is not None and match.soft:
+                    continue
+                if not match.could_match(data, lowered):
+                    continue
+                found = match.recognise(data, probe.name)
+                if found is None:
+                    continue
+                if not found.soft:
+                    return found
+                soft = found
+        return soft
+
+    def _with_fallbacks(self, probe: Probe) -> Iterator[Probe]:
+        yield probe
+        for name in probe.fallbacks:
+            fallback = self.probe(name, probe.protocol)
+            if fallback is not None and fallback is not probe:
+                yield fallback
+        null = self.probe("NULL", probe.protocol)
+        if probe.protocol == "TCP" and null is not None and null is not probe and "NULL" not in probe.fallbacks:
+            yield null
+
+    def check_patterns(self, keep: int = 5) -> CompileReport:
+        """Compile every pattern once and throw it away: how many Python cannot take, and why.
+
+        The lazily compiled patterns are left alone (memory stays as small as what a run
+        uses); `re`'s own cache is purged after, for the same reason. About 1.2 s of CPU
+        for nmap 7.93's ~12,000 patterns: the collector runs it once, in a thread.
+        """
+        failed: list[str] = []
+        for probe in self.probes:
+            for match in probe.matches:
+                regex, error = match.compile()
+                if regex is None:
+                    failed.append(f"line {match.line} ({match.service}): {error}")
+        re.purge()
+        return CompileReport(self.pattern_count, len(failed), tuple(failed[:keep]))
+
+
+# --- the file ---------------------------------------------------------------------------
+
+
+def parse_service_probes(text: str, source: str = "") -> ProbeDatabase:
+    """The probes of an nmap-service-probes text (decoded as latin-1: the file is bytes)."""
+    probes: list[Probe] = []
+    excluded: set[int] = set()
+    current: Probe | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        directive, _, rest = line.partition(" ")
+        rest = rest.strip()
+        try:
+            if directive == "Exclude":
+                excluded |= {p for spec in rest.split(",") if spec.strip()[:2] not in ("U:",) for p in _ports(spec)}
+                continue
+            if directive == "Probe":
+                current = _probe(rest, number)
+                probes.append(current)
+                continue
+            if current is None:
+                raise ServiceProbesError(f"{directive!r} before the first Probe")
+            if directive in ("match", "softmatch"):
+                current.matches.append(_match(rest, number, soft=directive == "softmatch"))
+            elif directive == "ports":
+                current.ports = frozenset(_ports(rest))
+            elif directive == "sslports":
+                current.sslports = frozenset(_ports(rest))
+            elif directive == "rarity":
+                current.rarity = int(rest)
+            elif directive == "fallback":
+                current.fallbacks = tuple(name.strip() for name in rest.split(",") if name.strip())
+            elif directive == "totalwaitms":
+                current.total_wait_ms = int(rest)
+            elif directive == "tcpwrappedms":
+                current.tcpwrapped_ms = int(rest)
+            else:
+                raise ServiceProbesError(f"unknown directive {directive!r}")
+        except (ValueError, IndexError) as exc:
+            where = f"{source or 'nmap-service-probes'} line {number}"
+            raise ServiceProbesError(f"{where}: {exc}") from None
+    return ProbeDatabase(probes, frozenset(excluded), source)
+
+
+def load_service_probes(path: str) -> ProbeDatabase:
+    """Read and parse a file; OSError if unreadable, ServiceProbesError if malformed."""
+    with open(path, encoding="latin-1") as handle:
+        return parse_service_probes(handle.read(), path)
+
+
+def _probe(rest: str, line: int) -> Probe:
+    protocol, _, rest = rest.partition(" ")
+    name, _, rest = rest.strip().partition(" ")
+    rest = rest.strip()
+    if protocol not in ("TCP", "UDP") or not name or not rest.startswith("q") or len(rest) < 3:
+        raise ServiceProbesError(f"malformed Probe line: {rest[:60]!r}")
+    delimiter = rest[1]
+    end = rest.index(delimiter, 2)
+    return Probe(protocol=protocol, name=name, payload=unescape_payload(rest[2:end]), line=line)
+
+
+def _match(rest: str, line: int, *, soft: bool) -> Match:
+    service, _, rest = rest.partition(" ")
+    rest = rest.strip()
+    if not service or not rest.startswith("m") or len(rest) < 3:
+        raise ServiceProbesError(f"malformed match line for {service!r}")
+    delimiter = rest[1]
+    end = rest.index(delimiter, 2)
+    pattern = rest[2:end]
+    position = end + 1
+    flags = ""
+    while position < len(rest) and rest[position] in "is":
+        flags += rest[position]
+        position += 1
+    templates, cpes = _version_templates(rest[position:])
+    return Match(service=service, pattern=pattern, flags=flags, soft=soft, templates=templates, cpes=cpes, line=line)
+
+
+def _version_templates(text: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """`p/x/ v/$1/ cpe:/a:b:c/a` -> ({"product": "x", "version": "$1"}, ("cpe:/a:b:c",))."""
+    templates: dict[str, str] = {}
+    cpes: list[str] = []
+    position = 0
+    while position < len(text):
+        if text[position].isspace():
+            position += 1
+            continue
+        if text.startswith("cpe:", position):
+            delimiter = text[position + 4]
+            end = text.index(delimiter, position + 5)
+            cpes.append("cpe:/" + text[position + 5 : end])
+            position = end + 1
+            if position < len(text) and text[position] == "a":  # "a": the CPE names the application
+                position += 1
+            continue
+        key = text[position]
+        if key not in _TEMPLATE_FIELDS or position + 1 >= len(text):
+            raise ServiceProbesError(f"unknown version field at {text[position : position + 20]!r}")
+        delimiter = text[position + 1]
+        end = text.index(delimiter, position + 2)
+        templates[_TEMPLATE_FIELDS[key]] = text[position + 2 : end]
+        position = end + 1
+    return templates, tuple(cpes)
+
+
+def _ports(text: str) -> Iterator[int]:
+    for item in text.split(","):
+        spec = item.strip().removeprefix("T:").removeprefix("U:")
+        if not spec:
+            continue
+        low, dash, high = spec.partition("-")
+        first = int(low)
+        last = int(high) if dash else first
+        if not 0 <= first <= last <= 65535:
+            raise ValueError(f"port range {spec!r} is outside 0-65535")
+        yield from range(first, last + 1)
+
+
+_PAYLOAD_ESCAPES = {"0": 0, "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92}
+
+
+def unescape_payload(text: str) -> bytes:
+    """A probe string's C-style escapes (`\\r`, `\\0`, `\\xHH`) as bytes."""
+    out = bytearray()
+    position = 0
+    while position < len(text):
+        char = text[position]
+        if char != "\\" or position + 1 >= len(text):
+            out += char.encode("latin-1")
+            position += 1
+            continue
+        code = text[position + 1]
+        if code == "x":
+            out.append(int(text[position + 2 : position + 4], 16))
+            position += 4
+        elif code in _PAYLOAD_ESCAPES:
+            out.append(_PAYLOAD_ESCAPES[code])
+            position += 2
+        else:
+            out += code.encode("latin-1")
+            position += 2
+    return bytes(out)
+
+
+# --- version templates --------------------------------------------------------------------
+
+_SUBSTITUTION = re.compile(r'\$(?:(\d)|P\((\d)\)|SUBST\((\d),"([^"]*)","([^"]*)"\)|I\((\d),"([<>])"\))')
+
+
+def _fill(template: str, found: re.Match[bytes]) -> str:
+    """A version template with the match's groups put in, printable and bounded."""
+
+    def group(number: str) -> bytes:
+        index = int(number)
+        if index > (found.re.groups or 0):
+            return b""
+        return found.group(index) or b""
+
+    def substitute(m: re.Match[str]) -> str:
+        plain, printable, subst, old, new, integer, endian = m.groups()
+        if plain:
+            return group(plain).decode("latin-1")
+        if printable:
+            return bytes(b for b in group(printable) if 0x20 <= b < 0x7F).decode("ascii")
+        if subst:
+            return group(subst).decode("latin-1").replace(old, new)
+        raw = group(integer)
+        return str(int.from_bytes(raw, "big" if endian == ">" else "little")) if raw else ""
+
+    text = _SUBSTITUTION.sub(substitute, template)
+    return "".join(char if char.isprintable() else " " for char in text).strip()[:MAX_FIELD]
+
+
+# --- PCRE -> Python re ------------------------------------------------------------------------
+
+
+class UnsupportedRegex(ValueError):
+    """A PCRE construct Python's `re` has no equivalent for."""
+
+
+_POSIX_CLASSES = {
+    "alpha": "a-zA-Z",
+    "digit": "0-9",
+    "alnum": "a-zA-Z0-9",
+    "upper": "A-Z",
+    "lower": "a-z",
+    "space": r" \t\n\r\f\v",
+    "blank": r" \t",
+    "xdigit": "0-9A-Fa-f",
+    "punct": r"!-/:-@\[-`{-~",
+    "print": r"\x20-\x7e",
+    "graph": r"\x21-\x7e",
+    "cntrl": r"\x00-\x1f\x7f",
+    "word": r"\w",
+}
+_UNSUPPORTED_ESCAPES = set("pPKGRXCNgE")
+_HEX = set("0123456789abcdefABCDEF")
+
+
+def python_regex(pattern: str) -> str:
+    """A PCRE pattern (as nmap writes them) rewritten for Python's `re` (see the module doc)."""
+    out: list[str] = []
+    position = 0
+    in_set = False
+    set_start = 0
+    length = len(pattern)
+    while position < length:
+        char = pattern[position]
+        if char == "\\":
+            if position + 1 >= length:
+                raise UnsupportedRegex("pattern ends with a backslash")
+            code = pattern[position + 1]
+            escaped, position = _escape(pattern, position, code, in_set)
+            out.append(escaped)
+            continue
+        if in_set:
+            if char == "]" and position > set_start:
+                in_set = False
+                out.append("]")
+            elif char == "[" and pattern.startswith("[:", position):
+                end = pattern.find(":]", position + 2)
+                name = pattern[position + 2 : end] if end > 0 else ""
+                negated = name.startswith("^")
+                if name.lstrip("^") not in _POSIX_CLASSES or negated:
+                    raise UnsupportedRegex(f"POSIX class [:{name}:]")
+                out.append(_POSIX_CLASSES[name])
+                position = end + 2
+                continue
+            elif char in "[&~|" or (char == "-" and pattern.startswith("--", position)):
+                out.append("\\" + char)
+            else:
+                out.append(char)
+            position += 1
+            continue
+        if char == "[":
+            in_set = True
+            out.append("[")
+            position += 1
+            if position < length and pattern[position] == "^":
+                out.append("^")
+                position += 1
+            set_start = position  # a "]" right here is a literal, in PCRE as in Python
+            if position < length and pattern[position] == "]":
+                out.append("\\]")
+                position += 1
+            continue
+        if char == "(" and pattern.startswith("(?", position):
+            out.append(_group_opening(pattern, position))
+            position += len(_GROUP_OPENING.match(pattern, position).group(0))  # type: ignore[union-attr]
+            continue
+        if char == "{" and not _QUANTIFIER.match(pattern, position):
+            out.append("\\{")
+        elif char == "}" and not _closes_quantifier(pattern, position):
+            out.append("\\}")
+        else:
+            out.append(char)
+        position += 1
+    if in_set:
+        raise UnsupportedRegex("unterminated character set")
+    return "".join(out)
+
+
+_QUANTIFIER = re.compile(r"\{\d+(?:,\d*)?\}")
+_GROUP_OPENING = re.compile(r"\(\?(?:<(?![=!])[A-Za-z_]\w*>|'[A-Za-z_]\w*'|P?<[=!]?|[^)]?)")
+
+
+def _closes_quantifier(pattern: str, position: int) -> bool:
+    start = pattern.rfind("{", 0, position)
+    return start >= 0 and _QUANTIFIER.fullmatch(pattern, start, position + 1) is not None
+
+
+def _group_opening(pattern: str, position: int) -> str:
+    opening = _GROUP_OPENING.match(pattern, position)
+    assert opening is not None
+    text = opening.group(0)
+    if text.startswith("(?<") and text.endswith(">") and text[3] not in "=!":
+        return "(?P<" + text[3:]
+    if text.startswith("(?'"):
+        return "(?P<" + text[3:-1] + ">"
+    if text in ("(?R", "(?&", "(?+", "(?-") or (len(text) == 3 and text[2].isdigit()):
+        raise UnsupportedRegex("recursion or subroutine call")
+    if position > 0 and re.match(r"\(\?[imsx-]+\)", pattern[position:]):
+        raise UnsupportedRegex("inline flags in the middle of the pattern")
+    return text
+
+
+def _escape(pattern: str, position: int, code: str, in_set: bool) -> tuple[str, int]:
+    """One backslash escape at `position`: (its Python spelling, the position after it)."""
+    after = position + 2
+    if code == "x":
+        if pattern.startswith("{", after):
+            end = pattern.index("}", after)
+            value = int(pattern[after + 1 : end], 16)
+            if value > 0xFF:
+                raise UnsupportedRegex(f"\\x{{{value:x}}} is beyond a byte")
+            return f"\\x{value:02x}", end + 1
+        digits = ""
+        while len(digits) < 2 and after + len(digits) < len(pattern) and pattern[after + len(digits)] in _HEX:
+            digits += pattern[after + len(digits)]
+        return f"\\x{int(digits or '0', 16):02x}", after + len(digits)
+    if code == "z":
+        return "\\Z", after
+    if code == "Z":
+        if in_set:
+            raise UnsupportedRegex("\\Z in a character set")
+        return "(?=\\n?\\Z)", after
+    if code == "h":
+        return (r" \t" if in_set else r"[ \t]"), after
+    if code == "H":
+        if in_set:
+            raise UnsupportedRegex("\\H in a character set")
+        return r"[^ \t]", after
+    if code == "e":
+        return r"\x1b", after
+    if code == "c" and after < len(pattern):
+        return f"\\x{ord(pattern[after].upper()) ^ 0x40:02x}", after + 1
+    if code == "Q":
+        end = pattern.find("\\E", after)
+        end = len(pattern) if end < 0 else end
+        return re.escape(pattern[after:end]), min(end + 2, len(pattern))
+    if code == "k" and pattern.startswith("<", after):
+        end = pattern.index(">", after)
+        return f"(?P={pattern[after + 1 : end]})", end + 1
+    if code in _UNSUPPORTED_ESCAPES:
+        raise UnsupportedRegex(f"\\{code} has no Python equivalent")
+    return "\\" + code, after
+
+
+def literal_prefix(pattern: str) -> bytes:
+    """The bytes every match must start with, for a pattern anchored with `^` (else b"").
+
+    Conservative: it stops at the first construct it does not understand, drops a literal
+    that a quantifier makes optional, and gives up on a pattern with a top-level `|`.
+    """
+    if not pattern.startswith("^") or _has_top_level_alternation(pattern):
+        return b""
+    out = bytearray()
+    position = 1
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "\\" and position + 1 < len(pattern):
+            code = pattern[position + 1]
+            if code == "x":
+                digits = pattern[position + 2 : position + 4]
+                if len(digits) < 2 or not set(digits) <= _HEX:
+                    break
+                literal, step = int(digits, 16), 4
+            elif code == "0" and not pattern[position + 2 : position + 3].isdigit():
+                literal, step = 0, 2
+            elif code in "rnt":
+                literal, step = {"r": 13, "n": 10, "t": 9}[code], 2
+            elif not code.isalnum() and ord(code) < 128:
+                literal, step = ord(code), 2
+            else:
+                break
+        elif char in "\\^$.|?*+()[]{}" or ord(char) > 0xFF:
+            break
+        else:
+            literal, step = ord(char), 1
+        following = pattern[position + step : position + step + 1]
+        if following in ("?", "*", "{"):
+            break
+        out.append(literal)
+        position += step
+        if following == "+":
+            break
+    return bytes(out)
+
+
+def _has_top_level_alternation(pattern: str) -> bool:
+    depth = 0
+    in_set = False
+    position = 0
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "\\":
+            position += 2
+            continue
+        if in_set:
+            in_set = char != "]"
+        elif char == "[":
+            in_set = True
+            if pattern[position + 1 : position + 2] == "^":
+                position += 1
+            if pattern[position + 1 : position + 2] == "]":
+                position += 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return True
+        position += 1
+    return False
