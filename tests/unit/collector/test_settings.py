@@ -180,3 +180,24 @@ def test_a_ca_file_that_is_not_pem_exits_2(
     bogus = tmp_path / "ca.pem"
     bogus.write_text("not a certificate")
     assert "is not a PEM CA bundle" in exit_line(capsys, [*base_args(password_file), "--ca-file", str(bogus)])
+
+
+def test_service_recognition_reads_nmaps_file_at_intensity_7_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, password_file: Path
+) -> None:
+    defaults = parse_settings(base_args(password_file))
+    assert (defaults.service_probes_file, defaults.service_intensity) == ("/usr/share/nmap/nmap-service-probes", 7)
+    flags = parse_settings(base_args(password_file, "--service-probes-file", "/opt/p", "--service-intensity", "2"))
+    assert (flags.service_probes_file, flags.service_intensity) == ("/opt/p", 2)
+    monkeypatch.setenv("OUTPOST_COLLECTOR_SERVICE_PROBES_FILE", "/srv/probes")
+    monkeypatch.setenv("OUTPOST_COLLECTOR_SERVICE_INTENSITY", "9")
+    from_env = parse_settings(base_args(password_file))
+    assert (from_env.service_probes_file, from_env.service_intensity) == ("/srv/probes", 9)
+
+
+@pytest.mark.parametrize("intensity", ["10", "-1", "7.5", "\uff13", "high"])  # \uff13: a fullwidth 3
+def test_an_intensity_outside_0_to_9_is_refused(
+    capsys: pytest.CaptureFixture[str], password_file: Path, intensity: str
+) -> None:
+    line = exit_line(capsys, base_args(password_file, f"--service-intensity={intensity}"))
+    assert "--service-intensity" in line and "0 to 9" in line

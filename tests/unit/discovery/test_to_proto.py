@@ -192,3 +192,13 @@ def test_a_device_becomes_its_protobuf_message_field_for_field() -> None:
 def test_a_device_without_snmp_or_audit_leaves_those_fields_unset() -> None:
     message = device_to_proto(DeviceObservation(ip="10.0.0.5", alive_by="tcp"))
     assert not message.HasField("snmp") and not message.HasField("audit")
+
+
+def test_a_recognised_product_and_version_travel_in_their_own_fields() -> None:
+    device = DeviceObservation(
+        ip="10.0.0.6",
+        alive_by="tcp",
+        ports=(PortObservation(21, service="ftp", service_product="vsftpd", service_version="3.0.3"),),
+    )
+    (port,) = device_to_proto(device).ports
+    assert (port.service, port.service_product, port.service_version) == ("ftp", "vsftpd", "3.0.3")
