@@ -36,6 +36,7 @@ start, so no fingerprint is lost silently (nmap 7.93: all ~12,000 compile).
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -67,31 +68,43 @@ class Recognition:
     probe: str = ""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Match:
-    """One `match`/`softmatch` line; the regex is compiled on first use."""
+    """One `match`/`softmatch` line; the regex is compiled, the templates parsed, on first use.
+
+    Lean on purpose (slots, the version templates kept as their text): a collector holds
+    ~12,000 of these for its lifetime, and most are never used.
+    """
 
     service: str
     pattern: str
     flags: str
     soft: bool
-    templates: dict[str, str]
-    cpes: tuple[str, ...]
+    version_info: str
     line: int
-    _prefix: bytes | None = field(default=None, init=False, repr=False)
+    prefix: bytes = field(default=b"", init=False, repr=False)
     _regex: re.Pattern[bytes] | None = field(default=None, init=False, repr=False)
     _compiled: bool = field(default=False, init=False, repr=False)
     error: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
         prefix = literal_prefix(self.pattern)
-        self._prefix = prefix.lower() if "i" in self.flags else prefix
+        self.prefix = prefix.lower() if "i" in self.flags else prefix
+
+    @property
+    def templates(self) -> dict[str, str]:
+        """{"product": "vsftpd", "version": "$1", ...} from `p/vsftpd/ v/$1/`."""
+        return _version_templates(self.version_info)[0]
+
+    @property
+    def cpes(self) -> tuple[str, ...]:
+        return _version_templates(self.version_info)[1]
 
     def could_match(self, data: bytes, lowered: bytes) -> bool:
         """False when the pattern's literal prefix rules `data` out (cheap: nothing compiled)."""
-        if not self._prefix:
+        if not self.prefix:
             return True
-        return (lowered if "i" in self.flags else data).startswith(self._prefix)
+        return (lowered if "i" in self.flags else data).startswith(self.prefix)
 
     @property
     def regex(self) -> re.Pattern[bytes] | None:
@@ -114,7 +127,8 @@ class Match:
         found = regex.search(data) if regex is not None else None
         if found is None:
             return None
-        values = {name: _fill(template, found) for name, template in self.templates.items()}
+        templates, cpes = _version_templates(self.version_info)
+        values = {name: _fill(template, found) for name, template in templates.items()}
         return Recognition(
             service=self.service,
             soft=self.soft,
@@ -124,7 +138,7 @@ class Match:
             hostname=values.get("hostname", ""),
             os=values.get("os", ""),
             device=values.get("device", ""),
-            cpes=tuple(filter(None, (_fill(cpe, found) for cpe in self.cpes))),
+            cpes=tuple(filter(None, (_fill(cpe, found) for cpe in cpes))),
             probe=probe,
         )
 
@@ -237,12 +251,13 @@ class ProbeDatabase:
 # --- the file ---------------------------------------------------------------------------
 
 
-def parse_service_probes(text: str, source: str = "") -> ProbeDatabase:
-    """The probes of an nmap-service-probes text (decoded as latin-1: the file is bytes)."""
+def parse_service_probes(text: str | Iterable[str], source: str = "") -> ProbeDatabase:
+    """The probes of an nmap-service-probes text or its lines (decoded as latin-1: the file is bytes)."""
     probes: list[Probe] = []
     excluded: set[int] = set()
     current: Probe | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines() if isinstance(text, str) else text
+    for number, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -282,8 +297,8 @@ def parse_service_probes(text: str, source: str = "") -> ProbeDatabase:
 
 def load_service_probes(path: str) -> ProbeDatabase:
     """Read and parse a file; OSError if unreadable, ServiceProbesError if malformed."""
-    with open(path, encoding="latin-1") as handle:
-        return parse_service_probes(handle.read(), path)
+    with open(path, encoding="latin-1", newline="") as handle:  # line by line: no 2.5 MB copy held
+        return parse_service_probes(handle, path)
 
 
 def _probe(rest: str, line: int) -> Probe:
@@ -310,8 +325,16 @@ def _match(rest: str, line: int, *, soft: bool) -> Match:
     while position < len(rest) and rest[position] in "is":
         flags += rest[position]
         position += 1
-    templates, cpes = _version_templates(rest[position:])
-    return Match(service=service, pattern=pattern, flags=flags, soft=soft, templates=templates, cpes=cpes, line=line)
+    version_info = rest[position:].strip()
+    _version_templates(version_info)  # refuse a malformed line now, not when it first matches
+    return Match(
+        service=sys.intern(service),
+        pattern=pattern,
+        flags=sys.intern(flags),
+        soft=soft,
+        version_info=version_info,
+        line=line,
+    )
 
 
 def _version_templates(text: str) -> tuple[dict[str, str], tuple[str, ...]]:
