@@ -7,10 +7,11 @@ Theory of operation
 -------------------
 A child process (this script with `--serve`) runs loopback servers from
 `tests/peers/greeters.py` on 127.0.3.1, so their CPU is not charged to what is measured:
-SMTP (Postfix greeting), FTP (vsftpd), POP3 (Dovecot), HTTP (nginx page), a Redis-like
-server (answers inline commands, hangs up on an HTTP header as Redis does) and a silent
-port (accepts, never speaks). Ports are ephemeral, so no probe is chosen by port number:
-what is measured is the general path.
+SMTP (Postfix greeting), FTP (vsftpd), POP3 (Dovecot), HTTP (an nginx page), HTTP that no
+pattern names with a 60 KiB page (the worst case for matching), a Redis-like server
+(answers inline commands, hangs up on an HTTP header as Redis does) and a silent port
+(accepts, never speaks). Ports are ephemeral, so no probe is chosen by port number: what
+is measured is the general path.
 
 For each server, `grab_banner` (the collector's banner step, `services/collector/
 discovery/banners.py`) runs `--repeats` times *plain* (no recognizer: today's behaviour
@@ -51,7 +52,13 @@ from services.collector.discovery.service_probes import (  # noqa: E402
 )
 
 HOST = "127.0.3.1"
-KINDS = ("smtp", "ftp", "pop3", "http", "redis", "silent")
+KINDS = ("smtp", "ftp", "pop3", "http", "http-unknown", "redis", "silent")
+# The worst case for matching: a web server no pattern names, with a 60 KiB page.
+UNKNOWN_PAGE = b"<html><head><title>x</title></head><body>" + b"lorem ipsum dolor sit amet " * 2200 + b"</body></html>"
+UNKNOWN_HTTP = (
+    b"HTTP/1.1 200 OK\r\nServer: acme-unknown/9\r\nContent-Type: text/html\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(UNKNOWN_PAGE)
+) + UNKNOWN_PAGE
 
 
 def serve() -> None:
@@ -64,6 +71,7 @@ def serve() -> None:
         "ftp": servers.greeter(HOST, FTP_GREETING),
         "pop3": servers.greeter(HOST, POP3_GREETING, reply=b"-ERR unknown command\r\n"),
         "http": servers.http(HOST),
+        "http-unknown": servers.http(HOST, UNKNOWN_HTTP),
         "redis": servers.redis(HOST),
         "silent": servers.silent(HOST),
     }

@@ -92,7 +92,7 @@ class Greeters:
 
         return self._listen(host, talk)
 
-    def http(self, host: str) -> int:
+    def http(self, host: str, response: bytes = HTTP_RESPONSE) -> int:
         def talk(conn: socket.socket) -> None:
             data = b""
             while b"\r\n\r\n" not in data and b"\n\n" not in data:
@@ -100,7 +100,7 @@ class Greeters:
                 if not chunk:
                     return
                 data += chunk
-            conn.sendall(HTTP_RESPONSE)
+            conn.sendall(response)
 
         return self._listen(host, talk)
 

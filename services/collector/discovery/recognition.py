@@ -17,8 +17,9 @@ port's time budget is spent.
 Budget. A port's recognition has `BUDGET_FACTOR` x the probe timeout in all, counted from
 the start of its banner conversation (which alone never took more than 2 x timeout);
 each further probe waits for its answer at most a quarter of the timeout (nmap waits
-`totalwaitms`, 5-6 s: too long for a sweep), and stops reading early on a match, on EOF
-or when the answer pauses for `QUIET_SECONDS`. Probes left untried when the budget runs
+`totalwaitms`, 5-6 s: too long for a sweep), and stops reading on EOF or when the answer
+pauses for `QUIET_SECONDS`. A port our own parsers named (HTTP, SSH) gets no further
+probes: its name is known, only product and version could be missing. Probes left untried when the budget runs
 out are counted in `RecognitionStats.budget_exhausted`, reported with the run.
 
 Names. `service` is nmap's name, except that HTTP over TLS is "https" (nmap says
@@ -110,7 +111,9 @@ class ServiceRecognizer:
         stats.ports += 1
         found = self.label(heard) if heard is not None else None
         tls = heard.tls if heard is not None else False
-        if (found is None or found.soft) and not tls and port not in self.database.excluded_ports:
+        # A port our own parsers named (HTTP, SSH) is not probed further: its name is known.
+        named = observation is not None and (observation.http is not None or observation.ssh is not None)
+        if (found is None or found.soft) and not (tls or named) and port not in self.database.excluded_ports:
             deadline = started + BUDGET_FACTOR * timeout
             found = (
                 await self.probe_further(
@@ -158,9 +161,13 @@ class ServiceRecognizer:
         return soft
 
     async def _exchange(self, ip: str, port: int, probe: Probe, wait: float) -> Recognition | None:
-        """Send one probe on a new connection and match what comes back within `wait`."""
+        """Send one probe on a new connection; match what came back within `wait`, once.
+
+        Reading ends at EOF, at MAX_READ, after a `QUIET_SECONDS` pause once something
+        came, or at `wait`; the answer is matched once then (matching a large answer
+        against a few thousand patterns costs tens of milliseconds of CPU).
+        """
         data = bytearray()
-        found: Recognition | None = None
         with contextlib.suppress(TimeoutError, OSError, ssl.SSLError, EOFError):
             async with asyncio.timeout(wait):
                 reader, writer = await asyncio.open_connection(ip, port, limit=MAX_READ)
@@ -176,12 +183,9 @@ class ServiceRecognizer:
                         if not chunk:
                             break
                         data += chunk
-                        found = self.database.match_response(probe, bytes(data))
-                        if found is not None and not found.soft:
-                            return found
                 finally:
                     writer.transport.abort()
-        return found if found is not None else self.database.match_response(probe, bytes(data))
+        return self.database.match_response(probe, bytes(data))
 
 
 def _can_name(probe: Probe, service: str) -> bool:

@@ -119,7 +119,7 @@ class Match:
         try:
             flags = (re.IGNORECASE if "i" in self.flags else 0) | (re.DOTALL if "s" in self.flags else 0)
             return re.compile(python_regex(self.pattern).encode("latin-1"), flags), ""
-        except (re.error, UnsupportedRegex, UnicodeEncodeError, OverflowError, RecursionError) as exc:
+        except (re.error, ValueError, OverflowError, RecursionError) as exc:  # UnsupportedRegex, or a malformed escape
             return None, str(exc) or type(exc).__name__
 
     def recognise(self, data: bytes, probe: str = "") -> Recognition | None:
@@ -158,6 +158,31 @@ class Probe:
     total_wait_ms: int = DEFAULT_TOTAL_WAIT_MS
     tcpwrapped_ms: int = 0
     matches: list[Match] = field(default_factory=list)
+    _index: dict[int, list[Match]] | None = field(default=None, init=False, repr=False)
+    _unprefixed: list[Match] = field(default_factory=list, init=False, repr=False)
+
+    def candidates(self, first: int) -> list[Match]:
+        """The patterns (in file order) an answer starting with byte `first` could match.
+
+        Those whose literal prefix starts with that byte (either case under `i`) and
+        those without a prefix; indexed on first use, per probe.
+        """
+        if self._index is None:
+            index: dict[int, list[Match]] = {}
+            unprefixed: list[Match] = []
+            for match in self.matches:
+                if not match.prefix:
+                    unprefixed.append(match)
+                    for bucket in index.values():
+                        bucket.append(match)
+                    continue
+                keys = {match.prefix[0]}
+                if "i" in match.flags:
+                    keys |= {bytes([match.prefix[0]]).upper()[0]}
+                for key in keys:
+                    index.setdefault(key, list(unprefixed)).append(match)
+            self._index, self._unprefixed = index, unprefixed
+        return self._index.get(first, self._unprefixed)
 
     def suits(self, port: int, *, tls: bool = False) -> bool:
         """The probe lists this port (its `sslports` when the port speaks TLS)."""
@@ -208,7 +233,7 @@ class ProbeDatabase:
         lowered = data.lower()
         soft: Recognition | None = None
         for source in self._with_fallbacks(probe):
-            for match in source.matches:
+            for match in source.candidates(data[0]):
                 if soft is not None and match.soft:
                     continue
                 if not match.could_match(data, lowered):
