@@ -8,10 +8,16 @@ Which conversation to try is chosen by port and then by listening:
   the certificate, then `GET /` over it (then plain HTTP if TLS fails).
 - any other port: listen first for a moment; a server that speaks first (SSH, SMTP, FTP)
   is recognised by its first bytes. A silent one gets `GET /` on the same connection; if
-  what comes back is not HTTP, TLS is tried on a new connection.
+  it answers with a TLS record, or hangs up without a word, TLS is tried on a new
+  connection.
 
 Every conversation has the probe timeout, reads at most `MAX_READ` bytes, and aborts its
 connection when it ends. Parsers are pure functions of bytes, tested on their own.
+
+With a `ServiceRecognizer` (nmap's fingerprints), what a conversation heard is then
+matched against the nmap probe it stands for (a greeting: `NULL`; an answer to `GET /`:
+`GetRequest`), and nmap's further probes are sent when that names nothing
+(`recognition.py`).
 """
 
 from __future__ import annotations
@@ -376,7 +382,8 @@ async def grab_banner(
                 found = await _attempt(_tls(ip, port, timeout)) or found
         else:
             found, try_tls = await _sniff(ip, port, timeout)
-            sent.add("GetRequest")
+            if found[1] is None or found[1].probe == "GetRequest":
+                sent.add("GetRequest")  # said on the sniffing connection when the server was silent
             if try_tls:
                 sent |= TLS_PROBES
                 found = await _attempt(_tls(ip, port, timeout)) or found

@@ -9,15 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.collector.discovery.pcre import UnsupportedRegex, literal_prefix, python_regex
 from services.collector.discovery.service_probes import (
     DEFAULT_SERVICE_PROBES_FILE,
     ProbeDatabase,
     ServiceProbesError,
-    UnsupportedRegex,
-    literal_prefix,
     load_service_probes,
     parse_service_probes,
-    python_regex,
     unescape_payload,
 )
 from tests.peers.greeters import (
