@@ -18,7 +18,8 @@ discovery/banners.py`) runs `--repeats` times *plain* (no recognizer: today's be
 when the file is missing) and as many times *recognised* (nmap's database at intensity
 7), alternating plain/recognised so both see the same machine noise. Each call is timed
 from start to return with `time.perf_counter()`; the table gives the median and the p90
-(nearest rank) per server and mode, and the extra cost of recognition. The very first
+(nearest rank) per server and mode, the extra cost of recognition, and the median CPU
+time of this process per call (`time.process_time()`: the servers run in the child). The very first
 recognised call of each server (its patterns compiled lazily) is reported apart as
 "first" and left out of the medians. Loading the file (parse), the memory that costs, and
 the one-off check that compiles every pattern are measured once at the start.
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import subprocess
 import sys
 import time
@@ -94,13 +96,17 @@ async def measure(ports: dict[str, int], recognizer: ServiceRecognizer, repeats:
         started = time.perf_counter()
         first = await banners.grab_banner(HOST, port, timeout, recognizer=recognizer, stats=stats)
         first_ms = (time.perf_counter() - started) * 1000
+        plain_cpu: list[float] = []
+        recognised_cpu: list[float] = []
         for _ in range(repeats):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             await banners.grab_banner(HOST, port, timeout)
             plain.append((time.perf_counter() - started) * 1000)
-            started = time.perf_counter()
+            plain_cpu.append((time.process_time() - cpu) * 1000)
+            started, cpu = time.perf_counter(), time.process_time()
             found = await banners.grab_banner(HOST, port, timeout, recognizer=recognizer, stats=stats)
             recognised.append((time.perf_counter() - started) * 1000)
+            recognised_cpu.append((time.process_time() - cpu) * 1000)
         per_kind[kind] = {
             "service": found.service,
             "product": found.service_product,
@@ -109,6 +115,8 @@ async def measure(ports: dict[str, int], recognizer: ServiceRecognizer, repeats:
             "first_service": first.service,
             "plain_ms": [round(v, 3) for v in plain],
             "recognised_ms": [round(v, 3) for v in recognised],
+            "plain_cpu_ms": [round(v, 3) for v in plain_cpu],
+            "recognised_cpu_ms": [round(v, 3) for v in recognised_cpu],
             "probes_sent_per_port": round(stats.probes_sent / (repeats + 1), 2),
             "budget_exhausted": stats.budget_exhausted,
         }
@@ -126,6 +134,7 @@ def row(kind: str, figures: dict[str, Any]) -> tuple[str, ...]:
         f"{p50[0]:.1f} / {p90[0]:.1f}",
         f"{p50[1]:.1f} / {p90[1]:.1f}",
         f"{p50[1] - p50[0]:+.1f}",
+        f"{percentile(figures['plain_cpu_ms'], 50):.1f} / {percentile(figures['recognised_cpu_ms'], 50):.1f}",
         f"{figures['first_recognised_ms']:.1f}",
         f"{figures['probes_sent_per_port']:g}",
     )
@@ -179,7 +188,15 @@ def main() -> None:
     compiled = sum(1 for probe in database.probes for match in probe.matches if match._compiled)
     results["load"]["patterns_compiled_by_the_runs"] = compiled
 
-    header = ("server", "recognised as", "plain p50 / p90 ms", "recognised p50 / p90 ms", "extra p50 ms", "first ms")
+    header = (
+        "server",
+        "recognised as",
+        "plain p50 / p90 ms",
+        "recognised p50 / p90 ms",
+        "extra p50 ms",
+        "CPU p50 ms plain / recognised",
+        "first ms",
+    )
     rows: list[tuple[str, ...]] = [(*header, "probes sent")]
     rows += [row(kind, figures) for kind, figures in results["servers"].items()]
     load = results["load"]
@@ -189,6 +206,7 @@ def main() -> None:
         f"{load['not_compiled']} not compiled; the runs compiled {compiled} patterns "
         f"(RSS +{load['rss_after_runs_mib']} MiB in all)"
     )
+    results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     finish(results, table, args.json, wall)
 
 
