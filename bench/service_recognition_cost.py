@@ -19,10 +19,11 @@ when the file is missing) and as many times *recognised* (nmap's database at int
 7), alternating plain/recognised so both see the same machine noise. Each call is timed
 from start to return with `time.perf_counter()`; the table gives the median and the p90
 (nearest rank) per server and mode, the extra cost of recognition, and the median CPU
-time of this process per call (`time.process_time()`: the servers run in the child). The very first
-recognised call of each server (its patterns compiled lazily) is reported apart as
-"first" and left out of the medians. Loading the file (parse), the memory that costs, and
-the one-off check that compiles every pattern are measured once at the start.
+time of this process per call (`time.process_time()`: the servers run in the child).
+The very first recognised call of each server (its patterns compiled lazily) is
+reported apart as "first" and left out of the medians. Loading the file (parse), the
+memory that costs, and the one-off check that compiles every pattern are measured once
+at the start.
 """
 
 from __future__ import annotations
