@@ -386,7 +386,11 @@ def _load_recognizer(path: str, intensity: int) -> ServiceRecognizer | None:
     )
 
     def check() -> None:
-        report = database.check_patterns()
+        try:
+            report = database.check_patterns()
+        except Exception:  # a thread's boundary: log it, recognition still works lazily
+            log.exception("service_probes_check_failed", path=path)
+            return
         log.info(
             "service_probes_checked",
             path=path,
