@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
         handshake_timeout=settings.handshake_timeout,
     )
     host_keys = HostKeyStore(settings.data_dir / "known_hosts")
-    recognizer = _load_recognizer(settings.service_probes_file, settings.service_intensity)
+    recognizer = load_recognizer(settings.service_probes_file, settings.service_intensity)
     try:
         asyncio.run(_serve(supervisor, spool, host_keys, identity.encryption_key, recognizer))
     finally:
@@ -356,7 +356,7 @@ async def _serve(
         await running
 
 
-def _load_recognizer(path: str, intensity: int) -> ServiceRecognizer | None:
+def load_recognizer(path: str, intensity: int) -> ServiceRecognizer | None:
     """nmap's fingerprints, or None (one warning) when the file is missing: HTTP/TLS/SSH only.
 
     A file that is there but malformed ends the process: it is the operator's to fix.

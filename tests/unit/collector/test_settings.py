@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
-from services.collector.app import parse_settings
+from services.collector.app import load_recognizer, parse_settings
 from services.collector.domain.server_url import parse_server_url
+from tests.peers.process import wait_until
 
 from .conftest import PASSWORD
 
@@ -201,3 +203,32 @@ def test_an_intensity_outside_0_to_9_is_refused(
 ) -> None:
     line = exit_line(capsys, base_args(password_file, f"--service-intensity={intensity}"))
     assert "--service-intensity" in line and "0 to 9" in line
+
+
+def test_the_fingerprint_file_is_loaded_and_its_uncompilable_patterns_counted_once() -> None:
+    sample = Path(__file__).parents[1] / "discovery" / "data" / "service-probes-sample"
+    with capture_logs() as logs:
+        recognizer = load_recognizer(str(sample), 5)
+        wait_until(lambda: any(line["event"] == "service_probes_checked" for line in logs), "pattern check")
+    assert recognizer is not None and recognizer.intensity == 5
+    (loaded,) = [line for line in logs if line["event"] == "service_probes_loaded"]
+    assert (loaded["probes"], loaded["patterns"]) == (4, 13)
+    (checked,) = [line for line in logs if line["event"] == "service_probes_checked"]
+    assert (checked["patterns"], checked["not_compiled"], len(checked["first_not_compiled"])) == (13, 2, 2)
+
+
+def test_a_missing_fingerprint_file_is_one_warning_and_no_recognizer(tmp_path: Path) -> None:
+    with capture_logs() as logs:
+        assert load_recognizer(str(tmp_path / "absent"), 7) is None
+    assert [line["event"] for line in logs] == ["service_probes_missing"]
+
+
+def test_a_malformed_fingerprint_file_stops_the_collector_at_start(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "probes"
+    bad.write_text("match x m|a|\n")
+    with pytest.raises(SystemExit) as exited:
+        load_recognizer(str(bad), 7)
+    assert exited.value.code == 2
+    assert "--service-probes-file" in capsys.readouterr().err
