@@ -147,10 +147,10 @@ class ServiceRecognizer:
             for probe in self.database.tcp_sequence(port, self.intensity)
             if probe.name not in sent and (soft is None or _can_name(probe, soft.service))
         ]
-        for position, probe in enumerate(sequence):
+        for probe in sequence:
             remaining = deadline - time.monotonic()
             if remaining <= 0.01:
-                stats.budget_exhausted += 1 if sequence[position:] else 0
+                stats.budget_exhausted += 1  # probes were left: counted, not cut silently
                 return soft
             wait = min(remaining, timeout * PROBE_WAIT_FACTOR, probe.total_wait_ms / 1000)
             stats.probes_sent += 1
