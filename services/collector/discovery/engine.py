@@ -59,6 +59,7 @@ from services.collector.discovery.model import (
     SnmpOutcome,
     SshOutcome,
 )
+from services.collector.discovery.recognition import RecognitionStats, ServiceRecognizer
 
 if TYPE_CHECKING:
     from services.collector.discovery.snmp import SnmpProber
@@ -78,8 +79,13 @@ async def discover(
     *,
     host_keys: HostKeyStore,
     on_progress: Callable[[Progress], None] | None = None,
+    recognizer: ServiceRecognizer | None = None,
 ) -> AsyncGenerator[DeviceObservation, None]:
     """Yield each live host of `plan` as soon as its probes finish.
+
+    With a `recognizer` (nmap's fingerprints, `recognition.py`) the banner probe names
+    each open port's service, product and version; without one, only HTTP, TLS and SSH
+    are recognised and other ports are named by their number.
 
     Raises `outpost.errors.InvalidArgument` for targets that do not parse or expand past
     the limit, and `DeadlineExceeded` when `plan.deadline` passes (after yielding what was
@@ -89,7 +95,7 @@ async def discover(
     To stop early, leave the loop inside `contextlib.aclosing(discover(...))` (or cancel
     the consuming task): the scan stops and every socket is closed before that returns.
     """
-    run = _Run(plan, host_keys, on_progress)
+    run = _Run(plan, host_keys, on_progress, recognizer)
     runner = asyncio.create_task(run.run(), name="discovery-runner")
     try:
         while True:
@@ -107,9 +113,15 @@ async def discover(
 
 class _Run:
     def __init__(
-        self, plan: DiscoveryPlan, host_keys: HostKeyStore, on_progress: Callable[[Progress], None] | None
+        self,
+        plan: DiscoveryPlan,
+        host_keys: HostKeyStore,
+        on_progress: Callable[[Progress], None] | None,
+        recognizer: ServiceRecognizer | None = None,
     ) -> None:
         self.plan = plan
+        self._recognizer = recognizer
+        self._recognition = RecognitionStats()
         self.results: asyncio.Queue[DeviceObservation | None] = asyncio.Queue(plan.batch_max_devices)
         self.error: Exception | None = None
         self._host_keys = host_keys
@@ -156,6 +168,8 @@ class _Run:
             devices_found=self._found,
             seconds=round(time.monotonic() - started, 3),
             error=str(self.error) if self.error else None,
+            service_recognition=self._recognizer is not None,
+            **self._recognition.as_log(),
         )
         await self.results.put(None)
 
@@ -328,7 +342,14 @@ class _Run:
 
     async def _grab(self, ip: str, port: int) -> PortObservation:
         async with self._limiter.slot():
-            return await banners.grab_banner(ip, port, self.plan.timeout, ssh_port=self.plan.ssh_port)
+            return await banners.grab_banner(
+                ip,
+                port,
+                self.plan.timeout,
+                ssh_port=self.plan.ssh_port,
+                recognizer=self._recognizer,
+                stats=self._recognition,
+            )
 
     async def _probe_ssh(self, ip: str) -> SshOutcome:
         from services.collector.discovery import ssh_audit

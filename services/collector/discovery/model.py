@@ -191,6 +191,9 @@ class PortObservation:
     http: HttpInfo | None = None
     tls: TlsInfo | None = None
     ssh: SshInfo | None = None
+    service_product: str = ""
+    """From nmap's fingerprints (`recognition.py`): "Postfix smtpd", "OpenSSH"; "" if unknown."""
+    service_version: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,14 @@ from outpost.sealing import open_sealed
 from services.collector.discovery.engine import discover
 from services.collector.discovery.host_keys import HostKeyStore
 from services.collector.discovery.model import DeadlineExceeded, Progress
+from services.collector.discovery.recognition import ServiceRecognizer
 from services.collector.discovery.to_proto import device_to_proto, plan_from_assignment
 from services.collector.jobs.runner import Discover
 
 
-def engine_discover(host_keys: HostKeyStore, encryption_key: X25519PrivateKey) -> Discover:
+def engine_discover(
+    host_keys: HostKeyStore, encryption_key: X25519PrivateKey, recognizer: ServiceRecognizer | None = None
+) -> Discover:
     async def run(
         assignment: agent_pb2.JobAssignment, on_progress: Callable[[int, int, int], None]
     ) -> AsyncIterator[agent_pb2.DeviceObservation]:
@@ -35,7 +38,7 @@ def engine_discover(host_keys: HostKeyStore, encryption_key: X25519PrivateKey) -
             on_progress(p.targets_done, p.targets_total, p.devices_found)
 
         try:
-            async for device in discover(plan, host_keys=host_keys, on_progress=progress):
+            async for device in discover(plan, host_keys=host_keys, on_progress=progress, recognizer=recognizer):
                 yield device_to_proto(device)
         except DeadlineExceeded as exc:
             raise TimeoutError(str(exc)) from exc
