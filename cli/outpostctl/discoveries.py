@@ -47,9 +47,13 @@ def create_discovery(
         ),
     ],
     ports: Annotated[
-        list[str],
-        typer.Option("--ports", metavar="PORTS", help="TCP ports to probe, with ranges: 22,80,443,8000-8010."),
-    ],
+        list[str] | None,
+        typer.Option(
+            "--ports",
+            metavar="PORTS",
+            help="TCP ports to probe, with ranges: 22,80,443,8000-8010 (needed when the tcp probe runs).",
+        ),
+    ] = None,
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", metavar="CIDR[,...]", help="Addresses never to touch.")
     ] = None,
@@ -115,7 +119,7 @@ def create_discovery(
         name=name,
         targets=_parsed(scan_spec.parse_targets, targets, "--targets"),
         exclusions=_parsed(scan_spec.parse_targets, exclude or [], "--exclude"),
-        ports=_parsed(scan_spec.parse_ports, ports, "--ports"),
+        ports=_parsed(scan_spec.parse_ports, ports, "--ports") if ports else [],
         probes=_parsed(scan_spec.parse_probes, probes or [], "--probes"),
         snmp_credential=snmp_credential,
         ssh_credential=ssh_credential,
