@@ -171,7 +171,9 @@ async def create_discoveries(stub: scheduler_pb2_grpc.SchedulerServiceStub, name
             scheduler_pb2.CreateDiscoveryRequest(
                 discovery=scheduler_pb2.Discovery(
                     name=f"ingest-{name}",
-                    targets=["10.0.0.0/8"],
+                    # The synthetic collectors answer without scanning; the scheduler refuses
+                    # a /8 (16,777,216 addresses) at create, as a collector would at run time.
+                    targets=["10.0.0.0/12"],
                     ports=SCANNED_PORTS,
                     probes=["tcp", "banners"],
                     collector=name,

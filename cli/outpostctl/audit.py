@@ -15,7 +15,7 @@ from rich.text import Text
 from outpostctl import output
 from outpostctl.access_client import AuditClient, AuditEvent
 from outpostctl.endpoints import endpoints_of
-from outpostctl.options import JsonFlag
+from outpostctl.options import JsonFlag, whole_number
 
 app = typer.Typer(help="The audit trail: every change with its authenticated principal.", no_args_is_help=True)
 
@@ -26,7 +26,9 @@ MAX_LIMIT = 1000
 @app.command("list")
 def list_events(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=MAX_LIMIT, help="Newest events to show.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", parser=whole_number(1, MAX_LIMIT), help="Newest events to show.")
+    ] = 50,
     as_json: JsonFlag = False,
 ) -> None:
     """Changes across the registry and the scheduler, newest first."""

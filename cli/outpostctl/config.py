@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from outpost.errors import brief
+from outpost.numbers import parse_ascii_int
 from outpostctl import output
 from outpostctl.endpoints import endpoints_of
 from outpostctl.options import JsonFlag
@@ -60,7 +62,7 @@ def get_config(
         )
 
 
-@app.command("set")
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_config(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(metavar="KEY", help="The setting, e.g. collector_check_minutes.")],
@@ -90,9 +92,9 @@ def setting_value(name: str, text: str) -> int:
     setting = SETTINGS[name]
     expected = f"{name} takes a whole number of {setting.unit} from {setting.minimum} to {setting.maximum}"
     try:
-        number = int(text.strip())
+        number = parse_ascii_int(text, name)
     except ValueError:
-        raise ValueError(f"{expected}, not '{text}'") from None
+        raise ValueError(f"{expected}, not {brief(text)}") from None
     if not setting.minimum <= number <= setting.maximum:
         raise ValueError(f"{expected}, not {number}")
     return number

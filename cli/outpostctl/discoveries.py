@@ -19,7 +19,7 @@ from outpostctl import jobs, output, scan_spec
 from outpostctl.endpoints import endpoints_of
 from outpostctl.errors import CommandError
 from outpostctl.job_wait import wait_for_run
-from outpostctl.options import JsonFlag, Yes, confirm_removal
+from outpostctl.options import JsonFlag, Yes, confirm_removal, whole_number
 from outpostctl.scheduler_client import Discovery, JobRun, SchedulerClient
 
 app = typer.Typer(help="Discoveries: create, list, show, remove, run now.", no_args_is_help=True)
@@ -47,9 +47,13 @@ def create_discovery(
         ),
     ],
     ports: Annotated[
-        list[str],
-        typer.Option("--ports", metavar="PORTS", help="TCP ports to probe, with ranges: 22,80,443,8000-8010."),
-    ],
+        list[str] | None,
+        typer.Option(
+            "--ports",
+            metavar="PORTS",
+            help="TCP ports to probe, with ranges: 22,80,443,8000-8010 (needed when the tcp probe runs).",
+        ),
+    ] = None,
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", metavar="CIDR[,...]", help="Addresses never to touch.")
     ] = None,
@@ -68,24 +72,42 @@ def create_discovery(
     collector: Annotated[str, typer.Option("--collector", metavar="NAME", help="Run on this collector.")] = "",
     zone: Annotated[str, typer.Option("--zone", metavar="ZONE", help="Run on any collector of this zone.")] = "",
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", metavar="N", min=1, max=UINT32_MAX, help="Connections in flight.")
+        int | None,
+        typer.Option("--concurrency", metavar="N", parser=whole_number(1, UINT32_MAX), help="Connections in flight."),
     ] = None,
     rate: Annotated[
-        int | None, typer.Option("--rate", metavar="N", min=1, max=UINT32_MAX, help="New connections per second.")
+        int | None,
+        typer.Option("--rate", metavar="N", parser=whole_number(1, UINT32_MAX), help="New connections per second."),
     ] = None,
     timeout_ms: Annotated[
-        int | None, typer.Option("--timeout-ms", metavar="N", min=1, max=UINT32_MAX, help="Per-probe timeout, ms.")
+        int | None,
+        typer.Option("--timeout-ms", metavar="N", parser=whole_number(1, UINT32_MAX), help="Per-probe timeout, ms."),
     ] = None,
     dns_resolver: Annotated[
         str | None, typer.Option("--dns-resolver", metavar="HOST:PORT", help="DNS server for reverse lookups.")
     ] = None,
     snmp_port: Annotated[
         int | None,
-        typer.Option("--snmp-port", metavar="N", min=1, max=PORT_MAX, help="UDP port of the snmp probe; default 161."),
+        typer.Option(
+            "--snmp-port",
+            metavar="N",
+            parser=whole_number(1, PORT_MAX),
+            help="UDP port of the snmp probe; default 161.",
+        ),
     ] = None,
+    allow_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown",
+            help="Accept a collector or zone the registry does not know yet (refused by default: a typo's runs wait "
+            "forever).",
+        ),
+    ] = False,
     ssh_port: Annotated[
         int | None,
-        typer.Option("--ssh-port", metavar="N", min=1, max=PORT_MAX, help="TCP port of the ssh audit; default 22."),
+        typer.Option(
+            "--ssh-port", metavar="N", parser=whole_number(1, PORT_MAX), help="TCP port of the ssh audit; default 22."
+        ),
     ] = None,
 ) -> None:
     """Create a discovery. Give exactly one of --collector and --zone; unset limits use the server's defaults."""
@@ -97,7 +119,7 @@ def create_discovery(
         name=name,
         targets=_parsed(scan_spec.parse_targets, targets, "--targets"),
         exclusions=_parsed(scan_spec.parse_targets, exclude or [], "--exclude"),
-        ports=_parsed(scan_spec.parse_ports, ports, "--ports"),
+        ports=_parsed(scan_spec.parse_ports, ports, "--ports") if ports else [],
         probes=_parsed(scan_spec.parse_probes, probes or [], "--probes"),
         snmp_credential=snmp_credential,
         ssh_credential=ssh_credential,
@@ -114,7 +136,7 @@ def create_discovery(
         raise typer.BadParameter("give at least one target", param_hint="--targets")
     _check_credentials_match_probes(discovery)
     with SchedulerClient(endpoints_of(ctx)) as scheduler:
-        created = scheduler.create_discovery(discovery)
+        created = scheduler.create_discovery(discovery, allow_unknown=allow_unknown)
     label = output.safe(created.name or name)
     output.print_line(
         f"discovery '{label}' created: {len(created.targets)} target(s), {len(created.ports)} port(s), "

@@ -69,10 +69,11 @@ def progress_label(run: JobRun) -> str:
         preposition = "to" if run.state == "dispatched" else "on"
         return f"{state} {preposition} {output.safe(run.collector)}"
     if run.state == "queued":
+        why = f": {output.safe(run.waiting_reason)}" if run.waiting_reason else ""
         if run.target_collector:
-            return f"queued for collector {output.safe(run.target_collector)}"
+            return f"queued for collector {output.safe(run.target_collector)}{why}"
         if run.target_zone:
-            return f"queued for zone {output.safe(run.target_zone)}"
+            return f"queued for zone {output.safe(run.target_zone)}{why}"
     return state
 
 

@@ -24,7 +24,7 @@ from rich.text import Text
 
 from outpostctl import output
 from outpostctl.endpoints import endpoints_of
-from outpostctl.options import JsonFlag, Reason
+from outpostctl.options import JsonFlag, Reason, whole_number
 from outpostctl.scan_spec import ports_text
 from outpostctl.scheduler_client import JobRun, JobRunDetail, SchedulerClient
 
@@ -56,7 +56,9 @@ def list_jobs(
     state: Annotated[JobState | None, typer.Option("--state", help="Only runs in this state.")] = None,
     limit: Annotated[
         int | None,
-        typer.Option("--limit", min=1, max=MAX_LIMIT, help="At most this many, newest first; default: the server's."),
+        typer.Option(
+            "--limit", parser=whole_number(1, MAX_LIMIT), help="At most this many, newest first; default: the server's."
+        ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -110,6 +112,13 @@ def progress_text(run: JobRun) -> str:
     if run.targets_total == 0 and run.targets_done == 0:
         return "-"
     return f"{run.targets_done}/{run.targets_total or '?'}"
+
+
+def reason_text(run: JobRun) -> str:
+    """Why a queued run waits ("waiting: collector 'x' is disabled"), else the run's reason."""
+    if run.state == "queued" and run.waiting_reason:
+        return f"waiting: {run.waiting_reason}"
+    return run.reason or ""
 
 
 def trigger_text(run: JobRun) -> str:
@@ -170,7 +179,7 @@ def runs_table(runs: Sequence[JobRun]) -> Table:
                 progress_text(r),
                 str(r.devices_found),
                 output.ago(r.created_at),
-                r.reason or "",
+                reason_text(r),
             ]
             for r in runs
         ),
@@ -208,6 +217,7 @@ def detail_fields(detail: JobRunDetail) -> list[tuple[str, Text | str]]:
         ("trigger", Text(trigger_text(r))),
         ("state", output.state_text(r.state)),
         ("reason", r.reason or "-"),
+        *([("waiting", r.waiting_reason)] if r.state == "queued" and r.waiting_reason else []),
         ("cancelled by", r.cancelled_by or "-"),
         ("runs on", f"collector {r.target_collector}" if r.target_collector else f"zone {r.target_zone or '-'}"),
         ("collector", r.collector or "-"),

@@ -12,6 +12,10 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 
+from outpost import targets
+from outpost.errors import InvalidArgument
+from outpost.numbers import is_ascii_digits
+
 PROBES = ("icmp", "tcp", "dns", "banners", "snmp", "ssh")
 MAX_PORT = 65535
 
@@ -51,12 +55,19 @@ def ports_text(ports: Sequence[int]) -> str:
 
 
 def parse_targets(values: Iterable[str]) -> list[str]:
-    """Addresses, CIDRs ("10.0.0.0/24"), ranges ("10.0.0.5-10.0.0.20") and host names.
+    """Addresses, CIDRs ("10.0.0.0/24"), ranges ("10.0.0.5-10.0.0.20", "10.0.0.5-20") and host names.
 
-    CIDRs and addresses come back in their canonical form; a CIDR with host bits set is
+    The scheduler's and the collector's parser (`outpost.targets`), so what is accepted
+    here runs there. Each comes back in its canonical form; a CIDR with host bits set is
     refused (the scan would not cover what it seems to), with the network it probably means.
     """
-    return [_target(item) for item in split_list(values)]
+    parsed = []
+    for item in split_list(values):
+        try:
+            parsed.append(targets.canonical_target(item))
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from None
+    return list(dict.fromkeys(parsed))
 
 
 def parse_probes(values: Iterable[str]) -> list[str]:
@@ -90,39 +101,12 @@ def parse_resolver(value: str) -> str:
 
 def _port_number(text: str, item: str) -> int:
     text = text.strip()
-    if not text.isdecimal():
+    if not is_ascii_digits(text):
         raise ValueError(f"'{item}' is not a port or a port range (like 22 or 8000-8010)")
     number = int(text)
     if not 1 <= number <= MAX_PORT:
         raise ValueError(f"port {number} in '{item}' is outside 1-{MAX_PORT}")
     return number
-
-
-def _target(item: str) -> str:
-    if "/" in item:
-        try:
-            return str(ipaddress.ip_network(item, strict=True))
-        except ValueError:
-            try:
-                network = ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"'{item}' is not a CIDR like 10.0.0.0/24") from None
-            raise ValueError(f"'{item}' has host bits set: did you mean {network}?") from None
-    first, dash, last = item.partition("-")
-    if dash and _is_address(first):
-        if not _is_address(last):
-            raise ValueError(f"'{item}' is not an address range like 10.0.0.5-10.0.0.20")
-        low, high = ipaddress.ip_address(first), ipaddress.ip_address(last)
-        if low.version != high.version:
-            raise ValueError(f"range '{item}' mixes IPv4 and IPv6")
-        if int(high) < int(low):
-            raise ValueError(f"range '{item}' runs backwards: write {high}-{low}")
-        return f"{low}-{high}"
-    if _is_address(item):
-        return str(ipaddress.ip_address(item))
-    if _is_host_name(item):
-        return item
-    raise ValueError(f"'{item}' is not an address, CIDR (10.0.0.0/24), range (10.0.0.5-10.0.0.20) or host name")
 
 
 def _is_address(text: str) -> bool:
@@ -138,4 +122,4 @@ def _is_host_name(text: str) -> bool:
     labels = text.removesuffix(".").split(".")
     if len(text) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         return False
-    return not all(label.isdecimal() for label in labels)
+    return not all(is_ascii_digits(label) for label in labels)

@@ -104,6 +104,8 @@ class JobRun:
     lease_expires_at: datetime | None = None
     observations_stale: int = 0
     """Observations the inventory skipped as older than what another run had recorded."""
+    waiting_reason: str = ""
+    """While queued: why no collector has taken it (empty: nothing known holds it back)."""
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,10 @@ class SchedulerClient(Connection):
 
     # --- discoveries ----------------------------------------------------------------------
 
-    def create_discovery(self, discovery: Discovery) -> Discovery:
-        request = scheduler_pb2.CreateDiscoveryRequest(discovery=_discovery_message(discovery))
+    def create_discovery(self, discovery: Discovery, *, allow_unknown: bool = False) -> Discovery:
+        request = scheduler_pb2.CreateDiscoveryRequest(
+            discovery=_discovery_message(discovery), allow_unknown=allow_unknown
+        )
         return _discovery(self.call(self._stub.CreateDiscovery, request).discovery)
 
     def list_discoveries(self) -> list[Discovery]:
@@ -333,6 +337,7 @@ def _job_run(r: scheduler_pb2.JobRun) -> JobRun:
         attempt=r.attempt,
         lease_expires_at=time_field(r, "lease_expires_at"),
         observations_stale=r.observations_stale,
+        waiting_reason=r.waiting_reason,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from outpost.numbers import is_ascii_digits
 from outpostctl import output
 from outpostctl.access_client import TokenClient
 from outpostctl.endpoints import endpoints_of
@@ -20,7 +21,7 @@ from outpostctl.options import JsonFlag
 
 app = typer.Typer(help="Admin tokens: create (shown once), list, revoke.", no_args_is_help=True)
 
-_DURATION = re.compile(r"(\d+)([smhdw])")
+_DURATION = re.compile(r"([0-9]+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
@@ -36,7 +37,7 @@ TokenName = Annotated[str, typer.Argument(metavar="NAME", help="The token's name
 def parse_duration(text: str) -> int:
     """`90d`, `12h`, `1w2d`, `30m` or plain seconds, as whole seconds (> 0)."""
     text = text.strip().lower()
-    if text.isdigit():
+    if is_ascii_digits(text):
         seconds = int(text)
     else:
         parts = _DURATION.findall(text)

@@ -3,7 +3,8 @@
 Servicers raise `OutpostError` subclasses and never touch status codes. A database
 that is unreachable right now (`db_failures`) becomes UNAVAILABLE, so callers retry.
 Other unexpected exceptions become INTERNAL with a generic message; the traceback goes
-to the log only.
+to the log only. A message longer than `MAX_DETAILS_CHARS` is cut (domain code quotes
+input with `errors.brief`; this is the backstop), so a status always fits its trailer.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ STATUS_BY_ERROR: dict[type[errors.OutpostError], grpc.StatusCode] = {
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
+
+
+MAX_DETAILS_CHARS = 2000
+
+
+def details_for(exc: errors.OutpostError) -> str:
+    """The status message: the error's text, cut to `MAX_DETAILS_CHARS`."""
+    text = str(exc)
+    if len(text) <= MAX_DETAILS_CHARS:
+        return text
+    return text[: MAX_DETAILS_CHARS - 30] + f"… ({len(text):,} characters in all)"
 
 
 def status_for(exc: errors.OutpostError) -> grpc.StatusCode:
@@ -77,7 +89,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     return await inner(request, context)
                 except errors.OutpostError as exc:
-                    await context.abort(status_for(exc), str(exc))
+                    await context.abort(status_for(exc), details_for(exc))
                 except grpc.aio.AbortError:
                     raise  # an inner interceptor ended the call with its own status
                 except Exception as exc:
@@ -96,7 +108,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                     async for item in inner_stream(request, context):
                         yield item
                 except errors.OutpostError as exc:
-                    await context.abort(status_for(exc), str(exc))
+                    await context.abort(status_for(exc), details_for(exc))
                 except grpc.aio.AbortError:
                     raise
                 except Exception as exc:

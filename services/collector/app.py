@@ -15,6 +15,8 @@ import contextlib
 import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +32,13 @@ from outpost.process import install_shutdown_signals, is_loopback
 from outpost.version import VERSION
 from services.collector.clock import WallClock
 from services.collector.discovery.host_keys import HostKeyStore
+from services.collector.discovery.recognition import ServiceRecognizer
+from services.collector.discovery.service_probes import (
+    DEFAULT_INTENSITY,
+    DEFAULT_SERVICE_PROBES_FILE,
+    ServiceProbesError,
+    load_service_probes,
+)
 from services.collector.domain.credentials import password_verifier
 from services.collector.domain.server_url import ServerUrl, ServerUrlError, parse_server_url
 from services.collector.domain.spool_bounds import parse_byte_size, parse_duration
@@ -69,6 +78,8 @@ class Settings:
     status_file: str | None
     spool_max_bytes: int = DEFAULT_MAX_BYTES
     spool_max_age: float = DEFAULT_MAX_AGE
+    service_probes_file: str = DEFAULT_SERVICE_PROBES_FILE
+    service_intensity: int = DEFAULT_INTENSITY
     clock_offset_seconds: float = 0.0
 
 
@@ -147,6 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 7d, env OUTPOST_COLLECTOR_SPOOL_MAX_AGE)",
     )
     parser.add_argument(
+        "--service-probes-file",
+        default=env("service_probes_file", DEFAULT_SERVICE_PROBES_FILE),
+        metavar="FILE",
+        help="nmap's service fingerprints, read at start to name the services on open ports; when the file "
+        "is missing, only HTTP, TLS and SSH are recognised (default "
+        f"{DEFAULT_SERVICE_PROBES_FILE}, Debian package nmap; env OUTPOST_COLLECTOR_SERVICE_PROBES_FILE)",
+    )
+    parser.add_argument(
+        "--service-intensity",
+        type=_intensity,
+        default=env("service_intensity", str(DEFAULT_INTENSITY)),
+        metavar="0-9",
+        help="send nmap's request probes up to this rarity to a port that did not say what it is, as nmap's "
+        f"--version-intensity (default {DEFAULT_INTENSITY}; env OUTPOST_COLLECTOR_SERVICE_INTENSITY)",
+    )
+    parser.add_argument(
         "--clock-offset-seconds",
         type=float,
         default=env("clock_offset_seconds", 0.0),
@@ -157,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common_flags(parser, SERVICE)
     return parser
+
+
+def _intensity(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 9:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 9, got {text!r}")
+    return int(text)
 
 
 def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -232,6 +265,8 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         status_file=args.status_file,
         spool_max_bytes=args.spool_max_bytes,
         spool_max_age=args.spool_max_age,
+        service_probes_file=args.service_probes_file,
+        service_intensity=args.service_intensity,
         clock_offset_seconds=float(args.clock_offset_seconds),
     )
 
@@ -302,19 +337,26 @@ def main(argv: list[str] | None = None) -> None:
         wall_clock=clock,
     )
     host_keys = HostKeyStore(settings.data_dir / "known_hosts")
+    recognizer = load_recognizer(settings.service_probes_file, settings.service_intensity)
     try:
-        asyncio.run(_serve(supervisor, spool, host_keys, identity.encryption_key, clock))
+        asyncio.run(_serve(supervisor, spool, host_keys, identity.encryption_key, recognizer, clock=clock))
     finally:
         spool.close()
     log.info("collector_stopped")
 
 
 async def _serve(
-    supervisor: Supervisor, spool: Spool, host_keys: HostKeyStore, encryption_key: X25519PrivateKey, clock: WallClock
+    supervisor: Supervisor,
+    spool: Spool,
+    host_keys: HostKeyStore,
+    encryption_key: X25519PrivateKey,
+    recognizer: ServiceRecognizer | None,
+    *,
+    clock: WallClock,
 ) -> None:
     """Run the supervisor until SIGTERM/SIGINT, then stop the jobs, say goodbye and stop."""
     stop = install_shutdown_signals()
-    runner = JobRunner(spool, engine_discover(host_keys, encryption_key, clock), wall_clock=clock)
+    runner = JobRunner(spool, engine_discover(host_keys, encryption_key, recognizer, clock), wall_clock=clock)
     supervisor.work = CollectorWork(spool, runner)
     running = asyncio.create_task(supervisor.run(), name="collector-supervisor")
     stopping = asyncio.create_task(stop.wait(), name="collector-stop")
@@ -330,6 +372,53 @@ async def _serve(
         running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await running
+
+
+def load_recognizer(path: str, intensity: int) -> ServiceRecognizer | None:
+    """nmap's fingerprints, or None (one warning) when the file is missing: HTTP/TLS/SSH only.
+
+    A file that is there but malformed ends the process: it is the operator's to fix.
+    Which patterns Python's `re` cannot take is found by compiling them all once in a
+    thread (~1.2 s of CPU) and logged once; a run compiles only the patterns it meets.
+    """
+    started = time.monotonic()
+    try:
+        database = load_service_probes(path)
+    except FileNotFoundError:
+        log.warning(
+            "service_probes_missing",
+            path=path,
+            note="service recognition is off: only HTTP, TLS and SSH are recognised; install nmap's data "
+            "file (Debian package nmap) or give --service-probes-file",
+        )
+        return None
+    except (OSError, ServiceProbesError) as exc:
+        fail(f"cannot use --service-probes-file {path}: {exc}")
+    log.info(
+        "service_probes_loaded",
+        path=path,
+        probes=len(database.probes),
+        patterns=database.pattern_count,
+        intensity=intensity,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+    def check() -> None:
+        try:
+            report = database.check_patterns()
+        except Exception:  # a thread's boundary: log it, recognition still works lazily
+            log.exception("service_probes_check_failed", path=path)
+            return
+        log.info(
+            "service_probes_checked",
+            path=path,
+            patterns=report.patterns,
+            not_compiled=report.failed,
+            first_not_compiled=list(report.first_failures),
+        )
+
+    threading.Thread(target=check, name="service-probes-check", daemon=True).start()
+    return ServiceRecognizer(database, intensity)
 
 
 def _warn_about_setup(settings: Settings, store: IdentityStore) -> None:

@@ -34,6 +34,7 @@ from outpost.auth import audit, service_tokens
 from outpost.auth.interceptor import Authenticator, AuthInterceptor
 from outpost.db import default_sqlite_url, is_sqlite, redact
 from outpost.logs import LogFormat, configure_logging
+from outpost.numbers import is_ascii_digits
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.runtime import (
     TlsFiles,
@@ -226,7 +227,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def _address(text: str) -> str:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
+    if not sep or not host or not is_ascii_digits(port) or int(port) > 65535:
         raise argparse.ArgumentTypeError(f"expected host:port (port 0 for any free one), got {text!r}")
     return text
 

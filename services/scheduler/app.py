@@ -7,7 +7,9 @@ watches end (gateways re-open them elsewhere), in-flight calls get `--shutdown-g
 seconds, the engine is disposed, exit 0. Bad configuration exits non-zero with one line.
 
 Admin calls carry bearer tokens, which the scheduler checks with the registry at
-`--registry` (presenting its own identity, `--token-file`); gateways call it with theirs
+`--registry` (presenting its own identity, `--token-file`); with the same identity it
+lists collectors there, to refuse discoveries for unknown ones and to say why queued
+runs wait. Gateways call it with theirs
 (`--peer-token gateway=FILE`). Changes are audited in its own `audit_events` table.
 """
 
@@ -34,6 +36,7 @@ from outpost.auth.registry_tokens import RegistryTokens
 from outpost.auth.service_tokens import peer_channel
 from outpost.db import default_sqlite_url, redact
 from outpost.logs import LogFormat, configure_logging
+from outpost.numbers import is_ascii_digits, parse_ascii_int
 from outpost.runtime import (
     TlsFiles,
     bind,
@@ -53,10 +56,12 @@ from services.scheduler.domain.leases import (
     MAX_LEASE_SECONDS,
     LeasePolicy,
 )
+from services.scheduler.registry_client import RegistryCollectors
 from services.scheduler.store.database import open_store
 from services.scheduler.store.models import AUDIT_EVENTS
 from services.scheduler.store.queries import SchedulerStore
 from services.scheduler.ticker import Ticker
+from services.scheduler.waiting_reasons import WaitingReasons
 from services.scheduler.watch import WatchHub
 
 SERVICE = "scheduler"
@@ -107,6 +112,8 @@ class SchedulerServer:
     ticker: Ticker
     tick_interval: float
     registry_channel: grpc.aio.Channel | None = None
+    waiting: WaitingReasons | None = None
+    """Why queued runs wait (needs the registry); refreshed beside the tick loop."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -114,6 +121,8 @@ class SchedulerServer:
         await self.grpc_server.start()
         if self.tick_interval > 0:
             self._tasks.append(asyncio.create_task(self.ticker.run(self.tick_interval), name="scheduler-tick"))
+            if self.waiting is not None:
+                self._tasks.append(asyncio.create_task(self.waiting.run(), name="scheduler-waiting-reasons"))
         await set_serving(self.health, [SERVICE_NAME], serving=True)
 
     async def stop(self, grace: float | None) -> None:
@@ -139,9 +148,6 @@ async def build_server(config: SchedulerConfig, *, clock: Clock = utc_now) -> tu
         raise StartupError(f"cannot open database {redact(config.database_url)}: {type(exc).__name__}: {exc}") from exc
     hub = WatchHub(store, poll_interval=config.watch_poll_interval, bookmark_interval=config.watch_bookmark_interval)
     leases = LeasePolicy(seconds=config.lease_seconds, max_attempts=config.max_attempts)
-    catalog = Catalog(store, hub, clock)
-    dispatcher = Dispatcher(store, hub, clock, leases)
-    ticker = Ticker(store, hub, clock, leases)
     try:
         peers = service_tokens.load_peer_digests(config.peer_tokens)
         own_secret = bearer.read_secret_file(config.token_file) if config.token_file else None
@@ -150,9 +156,16 @@ async def build_server(config: SchedulerConfig, *, clock: Clock = utc_now) -> tu
         raise StartupError(f"cannot read a token file: {exc}") from exc
     registry_channel = None
     admin_tokens = None
+    collectors = None
+    waiting = None
     if own_secret is not None:
         registry_channel = peer_channel(config.registry, config.registry_ca_file, own_secret)
         admin_tokens = RegistryTokens(registry_channel)
+        collectors = RegistryCollectors(registry_channel)
+        waiting = WaitingReasons(store, collectors, clock)
+    catalog = Catalog(store, hub, clock, collectors)
+    dispatcher = Dispatcher(store, hub, clock, leases)
+    ticker = Ticker(store, hub, clock, leases)
     trail = audit.SqlAuditTrail(store.engine, AUDIT_EVENTS)
     auth = AuthInterceptor(Authenticator(peers, admin_tokens), service=SERVICE, trail=trail)
     server, health_servicer = build_grpc_server(service_names=[SERVICE_NAME, audit.SERVICE_NAME], auth=auth)
@@ -164,7 +177,16 @@ async def build_server(config: SchedulerConfig, *, clock: Clock = utc_now) -> tu
         await store.dispose()
         raise
     built = SchedulerServer(
-        server, health_servicer, store, hub, catalog, dispatcher, ticker, config.tick_interval, registry_channel
+        server,
+        health_servicer,
+        store,
+        hub,
+        catalog,
+        dispatcher,
+        ticker,
+        config.tick_interval,
+        registry_channel,
+        waiting,
     )
     return built, port
 
@@ -193,7 +215,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def _address(text: str) -> str:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
+    if not sep or not host or not is_ascii_digits(port) or int(port) > 65535:
         raise argparse.ArgumentTypeError(f"expected host:port (port 0 for any free one), got {text!r}")
     return text
 
@@ -217,7 +239,7 @@ def _tick_interval(text: str) -> float:
 def _bounded_int(low: int, high: int, why: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            value = parse_ascii_int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if not low <= value <= high:

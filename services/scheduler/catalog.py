@@ -21,9 +21,11 @@ from services.scheduler.domain import discoveries as discovery_rules
 from services.scheduler.domain import job_runs as run_rules
 from services.scheduler.domain import schedules as schedule_rules
 from services.scheduler.domain import settings as settings_rules
+from services.scheduler.domain import waiting as waiting_rules
 from services.scheduler.domain.discoveries import Discovery
 from services.scheduler.domain.schedules import MissedRunPolicy, Schedule
 from services.scheduler.domain.settings import Settings
+from services.scheduler.registry_client import ListCollectors
 from services.scheduler.store.queries import SchedulerStore, Transaction
 from services.scheduler.watch import WatchHub
 
@@ -31,14 +33,28 @@ log = structlog.get_logger(__name__)
 
 
 class Catalog:
-    def __init__(self, store: SchedulerStore, hub: WatchHub, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        store: SchedulerStore,
+        hub: WatchHub,
+        clock: Clock = utc_now,
+        collectors: ListCollectors | None = None,
+    ) -> None:
         self._store = store
         self._hub = hub
         self._now = clock
+        self._collectors = collectors
 
     # --- discoveries --------------------------------------------------------------------
-    async def create_discovery(self, requested: Discovery) -> Discovery:
+    async def create_discovery(self, requested: Discovery, *, allow_unknown: bool = False) -> Discovery:
+        """Validate (every limit a collector enforces), check where it runs, store.
+
+        Unless `allow_unknown`, the collector (or zone) must be known to the registry: a
+        discovery for a name nobody registered would queue runs nobody ever takes.
+        """
         discovery = discovery_rules.validate_discovery(requested, self._now())
+        if not allow_unknown:
+            await self._check_placement(discovery)
         try:
             async with self._store.write(exclusive=False) as tx:
                 if await tx.discovery(discovery.name) is not None:
@@ -52,8 +68,25 @@ class Catalog:
             collector=discovery.collector,
             zone=discovery.zone,
             targets=len(discovery.targets),
+            allow_unknown=allow_unknown,
         )
         return discovery
+
+    async def _check_placement(self, discovery: Discovery) -> None:
+        where = f"collector {discovery.collector!r}" if discovery.collector else f"zone {discovery.zone!r}"
+        if self._collectors is None:
+            raise errors.FailedPrecondition(
+                f"this scheduler has no registry identity (--token-file), so it cannot check {where}; "
+                "pass --allow-unknown to create the discovery unchecked"
+            )
+        try:
+            known = await self._collectors()
+        except errors.Unavailable as exc:
+            raise errors.Unavailable(f"cannot check {where}: {exc}; retry, or pass --allow-unknown") from exc
+        problem = waiting_rules.placement_problem(discovery.collector, discovery.zone, known)
+        if problem is not None:
+            log.info("discovery_refused", discovery=discovery.name, collector=discovery.collector, zone=discovery.zone)
+            raise errors.NotFound(f"discovery {discovery.name!r} not created: {problem}")
 
     async def list_discoveries(self) -> list[Discovery]:
         async with self._store.read() as tx:

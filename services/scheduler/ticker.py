@@ -290,7 +290,12 @@ async def _supersede_waiting_runs(tx: Transaction, created: list[JobRun], now: d
         for waiting in await tx.queued_runs(schedule=schedule):
             if waiting.id == newest[schedule] or waiting.attempt > 0:
                 continue
-            changed = rules.cancel_by_scheduler(waiting, SUPERSEDED_WHILE_WAITING, now)
+            why = (
+                f"{SUPERSEDED_WHILE_WAITING}; it waited because {waiting.waiting_reason}"
+                if waiting.waiting_reason
+                else ""
+            )
+            changed = rules.cancel_by_scheduler(waiting, why or SUPERSEDED_WHILE_WAITING, now)
             if await tx.save_run(changed, expected=waiting):
                 superseded.append(changed)
     return superseded

@@ -31,13 +31,15 @@ import pytest
 from tests.e2e.test_discovery_flow import enabled_collector
 from tests.peers.dns import start_dns_server
 from tests.peers.firewall import PortFilter
-from tests.peers.snmpd import start_snmpd
+from tests.peers.snmpd import snmpget, start_snmpd
 from tests.peers.tcp import TcpListeners
 from tests.peers.web import start_web_server
 from tests.process_harness import ControlPlane
 
 HOST = "127.0.50.1"
 WORLD = "127.0.53.1"
+MOVER_FROM, MOVER_TO = "127.0.54.1", "127.0.54.2"
+SNMP_ENGINE_ID = "1.3.6.1.6.3.10.2.1.1.0"
 TIMEOUT_MS = "1500"
 
 
@@ -187,11 +189,14 @@ def test_the_inventory_equals_the_world_after_every_run(
             ],
         )
 
-        # The host goes silent (every port dropped): it is not seen, and nothing changes.
+        # The host goes silent (every port dropped): it is not seen, and nothing changes but
+        # its missed-runs counter (the lifecycle's evidence that a run covered it).
         for port in ports:
             port_filter.drop(WORLD, port)
         assert run(control_plane, "world")["devices_found"] == 0
-        assert device(control_plane, WORLD) == shown
+        after = device(control_plane, WORLD)
+        assert after.pop("missed_runs") == shown.pop("missed_runs") + 1
+        assert after == shown
     finally:
         if collector is not None:
             collector.stop()
@@ -249,6 +254,61 @@ def test_runs_without_the_tcp_probe_after_a_tcp_run_change_no_port(
         assert now["services"] == after_tcp["services"]
         port_changes = [c for c in now["history"] if c["field"].startswith("port.")]
         assert port_changes == [c for c in after_tcp["history"] if c["field"].startswith("port.")]
+    finally:
+        collector.stop()
+        agent.stop()
+
+
+def test_a_host_that_moves_to_another_address_is_the_same_device(control_plane: ControlPlane, tmp_path: Path) -> None:
+    """snmpd moves from one address to another with its engine id:
+    the inventory keeps one device, records exactly `ip` old -> new, and has nothing left at
+    the old address. snmpget is the oracle for the engine id."""
+    agent = start_snmpd(tmp_path / "snmpd", MOVER_FROM, sys_name="mover", engine_id_text="outpost-mover")
+    collector = enabled_collector(control_plane, tmp_path, "edge-mover")
+    try:
+        community = tmp_path / "community"
+        community.write_text(agent.community + "\n")
+        control_plane.ctl("credentials", "add", "mover-snmp", "--type", "snmp-v2c", "--community-file", str(community))
+        control_plane.ctl(
+            "discoveries",
+            "create",
+            "movers",
+            "--targets",
+            f"{MOVER_FROM}-2",
+            "--collector",
+            "edge-mover",
+            "--probes",
+            "snmp",
+            "--snmp-credential",
+            "mover-snmp",
+            "--snmp-port",
+            str(agent.port),
+            "--timeout-ms",
+            TIMEOUT_MS,
+        )
+        engine_id = snmpget(agent, [SNMP_ENGINE_ID])[SNMP_ENGINE_ID]
+        assert run(control_plane, "movers")["devices_found"] == 1
+        before = device(control_plane, MOVER_FROM)
+        assert before["facts"]["snmp.sys_name"] == "mover"
+
+        agent.stop()
+        agent = start_snmpd(
+            tmp_path / "snmpd",
+            MOVER_TO,
+            sys_name="mover",
+            port=agent.port,
+            community=agent.community,
+            engine_id_text="outpost-mover",
+        )
+        assert snmpget(agent, [SNMP_ENGINE_ID])[SNMP_ENGINE_ID] == engine_id  # the same agent, elsewhere
+
+        assert run(control_plane, "movers")["devices_found"] == 1
+        after = device(control_plane, MOVER_TO)
+        assert after["id"] == before["id"]
+        assert after["snmp_engine_id"] == before["snmp_engine_id"] != ""
+        assert changes_by_run(after)[1:] == [[("ip", MOVER_FROM, MOVER_TO)]]
+        listed = json.loads(control_plane.ctl("devices", "list", "--json").stdout)
+        assert [d["ip"] for d in listed if d["ip"] in (MOVER_FROM, MOVER_TO)] == [MOVER_TO]
     finally:
         collector.stop()
         agent.stop()

@@ -129,6 +129,7 @@ async def test_upgrading_from_0002_gives_runs_handed_out_one_attempt_and_active_
         "jr_succeeded": 1,
         "jr_cancelled": 0,
     }
+    assert {(run.waiting_reason, run.waiting_cause) for run in runs.values()} == {("", "")}  # 0006: not checked yet
     leased = {run_id: run.lease_expires_at for run_id, run in runs.items() if run.lease_expires_at is not None}
     assert set(leased) == {"jr_dispatched", "jr_running"}
     lease = timedelta(seconds=90)
@@ -138,8 +139,8 @@ async def test_upgrading_from_0002_gives_runs_handed_out_one_attempt_and_active_
     await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
 
 
-async def test_upgrading_from_0004_counts_no_stale_observations_and_the_count_only_rises(database_url: str) -> None:
-    await _alembic(database_url, "upgrade", "0004")
+async def test_upgrading_from_0006_counts_no_stale_observations_and_the_count_only_rises(database_url: str) -> None:
+    await _alembic(database_url, "upgrade", "0006")
     sqlite = not is_postgres(database_url)
     engine = create_engine(database_url, SCHEMA)
     try:
@@ -164,5 +165,5 @@ async def test_upgrading_from_0004_counts_no_stale_observations_and_the_count_on
     finally:
         await store.dispose()
 
-    await _alembic(database_url, "downgrade", "0004")
+    await _alembic(database_url, "downgrade", "0006")
     await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)

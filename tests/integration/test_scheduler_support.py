@@ -23,7 +23,7 @@ from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from services.scheduler.app import SchedulerConfig, SchedulerServer, build_server
 from services.scheduler.store.queries import EVENTS_LOCK_KEY
-from tests.integration.test_registry_support import running_registry
+from tests.integration.test_registry_support import RunningRegistry, running_registry
 
 JS = agent_pb2.JobState
 WAIT_SECONDS = 10.0
@@ -56,9 +56,15 @@ class RunningScheduler:
     channel: grpc.aio.Channel
     stub: scheduler_pb2_grpc.SchedulerServiceStub
     clock: FakeClock
+    registry: RunningRegistry | None = None
+    """The registry beside it: register collectors there for the scheduler to find."""
 
     async def tick(self) -> Any:
         return await self.server.ticker.tick()
+
+    async def refresh_waiting_reasons(self) -> int:
+        assert self.server.waiting is not None
+        return await self.server.waiting.refresh()
 
 
 @asynccontextmanager
@@ -87,7 +93,9 @@ async def running_scheduler(
         await server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=credentials.interceptors())
         try:
-            yield RunningScheduler(server, port, channel, scheduler_pb2_grpc.SchedulerServiceStub(channel), clock)
+            yield RunningScheduler(
+                server, port, channel, scheduler_pb2_grpc.SchedulerServiceStub(channel), clock, registry
+            )
         finally:
             await channel.close()
             await server.stop(0)
@@ -102,14 +110,29 @@ def registry_url(database_url: str) -> str:
 
 
 async def create_discovery(
-    scheduler: RunningScheduler, name: str = "dmz-sweep", *, collector: str = "", zone: str = "", **fields: Any
+    scheduler: RunningScheduler,
+    name: str = "dmz-sweep",
+    *,
+    collector: str = "",
+    zone: str = "",
+    allow_unknown: bool = True,
+    **fields: Any,
 ) -> scheduler_pb2.Discovery:
+    """CreateDiscovery; by default for a collector or zone the registry beside it does not know
+    (these tests play the gateway themselves), hence `allow_unknown`."""
     if not collector and not zone:
         zone = "dmz"
     message = scheduler_pb2.Discovery(
-        name=name, targets=fields.pop("targets", ["10.0.0.0/24"]), collector=collector, zone=zone, **fields
+        name=name,
+        targets=fields.pop("targets", ["10.0.0.0/24"]),
+        ports=fields.pop("ports", [22]),
+        collector=collector,
+        zone=zone,
+        **fields,
     )
-    response = await scheduler.stub.CreateDiscovery(scheduler_pb2.CreateDiscoveryRequest(discovery=message))
+    response = await scheduler.stub.CreateDiscovery(
+        scheduler_pb2.CreateDiscoveryRequest(discovery=message, allow_unknown=allow_unknown)
+    )
     created: scheduler_pb2.Discovery = response.discovery
     return created
 

@@ -54,15 +54,27 @@ class SnmpAgent:
         }
 
 
-def start_snmpd(directory: Path, host: str, sys_name: str = "outpost-snmp-test") -> SnmpAgent:
+def start_snmpd(
+    directory: Path,
+    host: str,
+    sys_name: str = "outpost-snmp-test",
+    *,
+    port: int | None = None,
+    community: str | None = None,
+    engine_id_text: str | None = None,
+) -> SnmpAgent:
+    """snmpd on `host`. `engine_id_text` fixes the engine id (snmpd builds it from the text),
+    so with `port` and `community` a test can move one agent to another address."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "client").mkdir(exist_ok=True)
-    community = "c-" + secrets.token_hex(8)
+    community = community or "c-" + secrets.token_hex(8)
     users = {
         "sha-aes": SnmpV3User("outpost-sha", "SHA", secrets.token_hex(8), "AES", secrets.token_hex(8)),
         "sha256-aes256": SnmpV3User("outpost-sha256", "SHA-256", secrets.token_hex(8), "AES-256", secrets.token_hex(8)),
     }
     lines = [f"rocommunity {community} 127.0.0.1", f"sysName {sys_name}", "sysLocation outpost test lab"]
+    if engine_id_text:
+        lines.append(f"engineID {engine_id_text}")
     for user in users.values():
         lines.append(
             f'createUser {user.name} {user.auth_protocol} "{user.auth_key}" {user.priv_protocol} "{user.priv_key}"'
@@ -70,7 +82,8 @@ def start_snmpd(directory: Path, host: str, sys_name: str = "outpost-snmp-test")
         lines.append(f"rouser {user.name} priv")
     config = directory / "snmpd.conf"
     config.write_text("\n".join(lines) + "\n")
-    port = free_port(host, kind=socket.SOCK_DGRAM)
+    port = port or free_port(host, kind=socket.SOCK_DGRAM)
+    (directory / "snmpd.log").unlink(missing_ok=True)  # a restart waits for its own "ready" line
     agent = SnmpAgent(host, port, community, users, sys_name, directory)
     agent.process = PeerProcess(
         [

@@ -80,7 +80,17 @@ def test_every_change_records_the_principal_the_time_and_the_peer(plane: Control
 def test_a_scheduler_change_is_audited_with_its_principal(plane: ControlPlane) -> None:
     dana = _token(plane, "dana-ops", "operator")
     plane.ctl(
-        "discoveries", "create", "audited", "--targets", "127.0.77.0/30", "--ports", "22", "--zone", "lab", token=dana
+        "discoveries",
+        "create",
+        "audited",
+        "--targets",
+        "127.0.77.0/30",
+        "--ports",
+        "22",
+        "--zone",
+        "lab",
+        "--allow-unknown",
+        token=dana,
     )
     plane.ctl("discoveries", "remove", "audited", "--yes", token=dana)
     events = [e for e in _events(plane) if e["service"] == "scheduler"]

@@ -109,7 +109,8 @@ RULES: dict[str, Rule] = {
             # admins
             # admins, and gateways at start (server instance, heartbeat interval)
             "GetServerInfo": role(Role.VIEWER, also_services=("gateway", "scheduler")),
-            "ListCollectors": VIEWER,
+            # admins; and schedulers, to check a discovery's collector or zone and say why runs wait
+            "ListCollectors": role(Role.VIEWER, also_services=("scheduler",)),
             "GetCollector": VIEWER,
             "ListNameConflicts": VIEWER,
             "ExplainCollector": VIEWER,

@@ -8,10 +8,16 @@ Which conversation to try is chosen by port and then by listening:
   the certificate, then `GET /` over it (then plain HTTP if TLS fails).
 - any other port: listen first for a moment; a server that speaks first (SSH, SMTP, FTP)
   is recognised by its first bytes. A silent one gets `GET /` on the same connection; if
-  what comes back is not HTTP, TLS is tried on a new connection.
+  it answers with a TLS record, or hangs up without a word, TLS is tried on a new
+  connection.
 
 Every conversation has the probe timeout, reads at most `MAX_READ` bytes, and aborts its
 connection when it ends. Parsers are pure functions of bytes, tested on their own.
+
+With a `ServiceRecognizer` (nmap's fingerprints), what a conversation heard is then
+matched against the nmap probe it stands for (a greeting: `NULL`; an answer to `GET /`:
+`GetRequest`), and nmap's further probes are sent when that names nothing
+(`recognition.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import contextlib
 import html
 import re
 import ssl
+import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +36,13 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from services.collector.discovery.model import HttpInfo, PortObservation, SshInfo, TlsInfo
+from services.collector.discovery.recognition import (
+    QUIET_SECONDS,
+    TLS_PROBES,
+    Heard,
+    RecognitionStats,
+    ServiceRecognizer,
+)
 
 MAX_READ = 64 * 1024
 MAX_TITLE = 512
@@ -224,15 +238,27 @@ async def _read_some(stream: _Stream, seconds: float) -> bytes:
         return b""
 
 
-async def _read_response(stream: _Stream, already: bytes = b"") -> bytes:
-    """Read until EOF, MAX_READ bytes or a complete <title>; keep what came on timeout."""
+async def _read_response(stream: _Stream, already: bytes = b"", seconds: float | None = None) -> bytes:
+    """Read until EOF, MAX_READ bytes or a complete <title>; keep what came on timeout.
+
+    An answer that is not HTTP (a database's error line) often leaves the connection
+    open: once its first bytes are in, a pause of `QUIET_SECONDS` ends the read.
+    """
     data = bytearray(already)
     with contextlib.suppress(TimeoutError, OSError, ssl.SSLError, asyncio.IncompleteReadError):
-        while len(data) < MAX_READ and b"</title" not in data.lower():
-            chunk = await stream.reader.read(MAX_READ - len(data))
-            if not chunk:
-                break
-            data += chunk
+        async with asyncio.timeout(seconds):
+            while len(data) < MAX_READ and b"</title" not in data.lower():
+                quiet = QUIET_SECONDS if len(data) >= 5 and not data.startswith(b"HTTP/") else None
+                try:
+                    async with asyncio.timeout(quiet):
+                        chunk = await stream.reader.read(MAX_READ - len(data))
+                except TimeoutError:
+                    if quiet is None:
+                        raise
+                    break
+                if not chunk:
+                    break
+                data += chunk
     return bytes(data)
 
 
@@ -247,7 +273,11 @@ def unverified_tls_context() -> ssl.SSLContext:
     return context
 
 
-async def _ssh(ip: str, port: int, timeout: float) -> PortObservation | None:
+_Found = tuple[PortObservation | None, Heard | None]
+"""What a conversation learned with our own parsers, and what it heard for nmap's patterns."""
+
+
+async def _ssh(ip: str, port: int, timeout: float) -> _Found:
     async with asyncio.timeout(timeout), _connect(ip, port) as stream:
         data = b""
         while len(data) < 8192 and not _has_identification(data):
@@ -255,10 +285,11 @@ async def _ssh(ip: str, port: int, timeout: float) -> PortObservation | None:
             if not chunk:
                 break
             data += chunk
+    heard = Heard(data, "NULL")
     line = parse_ssh_identification(data)
     if line is None:
-        return None
-    return PortObservation(port=port, service="ssh", banner=line, ssh=SshInfo(banner=line))
+        return None, heard
+    return PortObservation(port=port, service="ssh", banner=line, ssh=SshInfo(banner=line)), heard
 
 
 def _has_identification(data: bytes) -> bool:
@@ -266,14 +297,14 @@ def _has_identification(data: bytes) -> bool:
     return start >= 0 and b"\n" in data[start:]
 
 
-async def _http(ip: str, port: int, timeout: float) -> PortObservation | None:
+async def _http(ip: str, port: int, timeout: float) -> _Found:
     async with asyncio.timeout(timeout), _connect(ip, port) as stream:
         stream.writer.write(http_request(ip, port))
         data = await _read_response(stream)
-    return _classify(port, data)
+    return _classify(port, data), Heard(data, "GetRequest")
 
 
-async def _tls(ip: str, port: int, timeout: float) -> PortObservation | None:
+async def _tls(ip: str, port: int, timeout: float) -> _Found:
     """Handshake, read the certificate, then ask for / over the same connection."""
     async with contextlib.AsyncExitStack() as stack:
         async with asyncio.timeout(timeout):
@@ -289,25 +320,37 @@ async def _tls(ip: str, port: int, timeout: float) -> PortObservation | None:
                 stream.writer.write(http_request(ip, port))
                 response = await _read_response(stream)
     http = parse_http_response(response)
-    return PortObservation(
+    observation = PortObservation(
         port=port,
         service="https" if http else WELL_KNOWN.get(port, "tls"),
         banner=first_line(response) if http else "",
         http=http,
         tls=tls,
     )
+    return observation, Heard(response, "GetRequest", tls=True)
 
 
-async def _sniff(ip: str, port: int, timeout: float) -> tuple[PortObservation | None, bool]:
-    """Listen, then try HTTP on the same connection; (finding, worth trying TLS)."""
-    async with asyncio.timeout(timeout), _connect(ip, port) as stream:
+async def _sniff(ip: str, port: int, timeout: float) -> tuple[_Found, bool]:
+    """Listen, then try HTTP on the same connection; (what was found, worth trying TLS).
+
+    TLS is worth a try when the server sent a TLS record, or hung up on `GET /` without a
+    word; not when it stayed silent to the end (a TLS server answers a GET at once).
+    """
+    deadline = time.monotonic() + timeout
+    async with contextlib.AsyncExitStack() as stack:
+        async with asyncio.timeout(timeout):
+            stream = await stack.enter_async_context(_connect(ip, port))
         data = await _read_some(stream, min(SNIFF_SECONDS, timeout / 2))
+        probe = "NULL"
         if not data:
+            probe = "GetRequest"
             stream.writer.write(http_request(ip, port))
-            data = await _read_response(stream)
-    if not data or data[:1] in (b"\x15", b"\x16"):  # nothing, or a TLS alert/handshake record
-        return None, True
-    return _classify(port, data), False
+            data = await _read_response(stream, seconds=max(deadline - time.monotonic(), 0.0))
+    if data[:1] in (b"\x15", b"\x16"):  # a TLS alert/handshake record
+        return (None, None), True
+    if not data:
+        return (None, None), time.monotonic() < deadline
+    return (_classify(port, data), Heard(data, probe)), False
 
 
 def _classify(port: int, data: bytes) -> PortObservation | None:
@@ -322,28 +365,61 @@ def _classify(port: int, data: bytes) -> PortObservation | None:
     return PortObservation(port=port, service=WELL_KNOWN.get(port, ""), banner=first_line(data))
 
 
-async def grab_banner(ip: str, port: int, timeout: float, *, ssh_port: int = 22) -> PortObservation:
-    """Talk to an open port; always returns an observation (with what could be learned)."""
-    finding: PortObservation | None = None
+async def grab_banner(
+    ip: str,
+    port: int,
+    timeout: float,
+    *,
+    ssh_port: int = 22,
+    recognizer: ServiceRecognizer | None = None,
+    stats: RecognitionStats | None = None,
+) -> PortObservation:
+    """Talk to an open port; always returns an observation (with what could be learned).
+
+    With a `recognizer`, what the conversation heard is matched against nmap's
+    fingerprints, and nmap's request probes are sent when that was not enough
+    (`recognition.py`); without one, the port is named by our parsers and its number.
+    """
+    started = time.monotonic()
+    found: _Found = (None, None)
+    sent = {"NULL"}
     try:
         if port in SSH_PORTS or port == ssh_port:
-            finding = await _ssh(ip, port, timeout)
+            found = await _ssh(ip, port, timeout)
         elif port in TLS_PORTS:
-            finding = await _attempt(_tls(ip, port, timeout)) or await _attempt(_http(ip, port, timeout))
+            sent |= {"GetRequest", *TLS_PROBES}
+            found = await _attempt(_tls(ip, port, timeout)) or await _attempt(_http(ip, port, timeout)) or found
         elif port in HTTP_PORTS:
-            finding = await _attempt(_http(ip, port, timeout))
-            if finding is None or finding.http is None:
-                finding = await _attempt(_tls(ip, port, timeout)) or finding
+            sent.add("GetRequest")
+            found = await _attempt(_http(ip, port, timeout)) or found
+            if found[0] is None or found[0].http is None:
+                sent |= TLS_PROBES
+                found = await _attempt(_tls(ip, port, timeout)) or found
         else:
-            finding, try_tls = await _sniff(ip, port, timeout)
+            found, try_tls = await _sniff(ip, port, timeout)
+            if found[1] is None or found[1].probe == "GetRequest":
+                sent.add("GetRequest")  # said on the sniffing connection when the server was silent
             if try_tls:
-                finding = await _attempt(_tls(ip, port, timeout))
+                sent |= TLS_PROBES
+                found = await _attempt(_tls(ip, port, timeout)) or found
     except (TimeoutError, OSError, ssl.SSLError, EOFError):
-        finding = None
-    return finding or PortObservation(port=port, service=WELL_KNOWN.get(port, ""))
+        pass
+    observation, heard = found
+    if recognizer is not None:
+        observation = await recognizer.recognise(
+            ip,
+            port,
+            timeout=timeout,
+            started=started,
+            observation=observation,
+            heard=heard,
+            sent=frozenset(sent),
+            stats=stats or RecognitionStats(),
+        )
+    return observation or PortObservation(port=port, service=WELL_KNOWN.get(port, ""))
 
 
-async def _attempt(conversation: Coroutine[Any, Any, PortObservation | None]) -> PortObservation | None:
+async def _attempt(conversation: Coroutine[Any, Any, _Found]) -> _Found | None:
     """Await one conversation; a failure of the network kind is "nothing learned"."""
     try:
         return await conversation

@@ -43,6 +43,7 @@ import dns.resolver
 import structlog
 
 from outpost.errors import OutpostError
+from outpost.targets import TargetSet, host_names, parse_target
 from services.collector.discovery import banners, icmp, reverse_dns
 from services.collector.discovery.connect_scan import HostScan, PortFeed, connect_worker
 from services.collector.discovery.host_facts import is_real_mac
@@ -58,7 +59,7 @@ from services.collector.discovery.model import (
     SnmpOutcome,
     SshOutcome,
 )
-from services.collector.discovery.targets import TargetSet, host_names, parse_target
+from services.collector.discovery.recognition import RecognitionStats, ServiceRecognizer
 
 if TYPE_CHECKING:
     from services.collector.discovery.snmp import SnmpProber
@@ -78,19 +79,25 @@ async def discover(
     *,
     host_keys: HostKeyStore,
     on_progress: Callable[[Progress], None] | None = None,
+    recognizer: ServiceRecognizer | None = None,
     wall_clock: Callable[[], float] = time.time,
 ) -> AsyncGenerator[DeviceObservation, None]:
     """Yield each live host of `plan` as soon as its probes finish.
 
+    With a `recognizer` (nmap's fingerprints, `recognition.py`) the banner probe names
+    each open port's service, product and version; without one, only HTTP, TLS and SSH
+    are recognised and other ports are named by their number.
+
     Raises `outpost.errors.InvalidArgument` for targets that do not parse or expand past
     the limit, and `DeadlineExceeded` when `plan.deadline` passes (after yielding what was
-    found). `on_progress` is called at most every 0.25 s, and once at the end. Each device's
+    found). `on_progress` is called once the targets are expanded (with the total), then
+    at most every 0.25 s, and once at the end. Each device's
     `observed_at_unix_ms` is `wall_clock` (the collector's clock) when its probes finished.
 
     To stop early, leave the loop inside `contextlib.aclosing(discover(...))` (or cancel
     the consuming task): the scan stops and every socket is closed before that returns.
     """
-    run = _Run(plan, host_keys, on_progress, wall_clock)
+    run = _Run(plan, host_keys, on_progress, recognizer, wall_clock)
     runner = asyncio.create_task(run.run(), name="discovery-runner")
     try:
         while True:
@@ -112,9 +119,12 @@ class _Run:
         plan: DiscoveryPlan,
         host_keys: HostKeyStore,
         on_progress: Callable[[Progress], None] | None,
+        recognizer: ServiceRecognizer | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.plan = plan
+        self._recognizer = recognizer
+        self._recognition = RecognitionStats()
         self._wall_clock = wall_clock
         self.results: asyncio.Queue[DeviceObservation | None] = asyncio.Queue(plan.batch_max_devices)
         self.error: Exception | None = None
@@ -162,6 +172,8 @@ class _Run:
             devices_found=self._found,
             seconds=round(time.monotonic() - started, 3),
             error=str(self.error) if self.error else None,
+            service_recognition=self._recognizer is not None,
+            **self._recognition.as_log(),
         )
         await self.results.put(None)
 
@@ -171,6 +183,9 @@ class _Run:
         log.info(
             "discovery_started", targets_total=self._total, ports=len(self.plan.ports), probes=sorted(self.plan.probes)
         )
+        # The total is known now: say so before the first host finishes (a /16 of silent
+        # hosts would otherwise show "0/0 targets" for as long as the first timeout).
+        self._report_progress(final=True)
         if "icmp" in self.plan.probes and self._icmp is icmp.IcmpAccess.NOT_PERMITTED:
             log.warning("icmp_not_permitted", note=icmp.NOT_PERMITTED_NOTE)
         if "snmp" in self.plan.probes and self.plan.snmp is not None:
@@ -332,7 +347,14 @@ class _Run:
 
     async def _grab(self, ip: str, port: int) -> PortObservation:
         async with self._limiter.slot():
-            return await banners.grab_banner(ip, port, self.plan.timeout, ssh_port=self.plan.ssh_port)
+            return await banners.grab_banner(
+                ip,
+                port,
+                self.plan.timeout,
+                ssh_port=self.plan.ssh_port,
+                recognizer=self._recognizer,
+                stats=self._recognition,
+            )
 
     async def _probe_ssh(self, ip: str) -> SshOutcome:
         from services.collector.discovery import ssh_audit

@@ -6,12 +6,14 @@ secrets in `repr()` (and so never in a log line or a traceback that prints them)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
+from outpost import scan_limits
 from outpost.errors import InvalidArgument, OutpostError
 
-PROBES = frozenset({"icmp", "tcp", "dns", "banners", "snmp", "ssh"})
+PROBES = frozenset(scan_limits.PROBES)
 
 # Names the job's SnmpV3 credential may use; "" means none (noAuthNoPriv / authNoPriv).
 SNMP_AUTH_PROTOCOLS = frozenset({"", "MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"})
@@ -122,26 +124,26 @@ class DiscoveryPlan:
     batch_max_devices: int = 64
 
     def __post_init__(self) -> None:
-        unknown = set(self.probes) - PROBES
-        if unknown:
-            raise InvalidArgument(f"unknown probes {sorted(unknown)}; known: {sorted(PROBES)}")
+        # The scheduler checked the discovery with these same rules when it was created
+        # (`outpost.scan_limits`); a run is refused here only if something bypassed it.
+        scan_limits.check_probes(self.probes)
         if not self.targets:
             raise InvalidArgument("a discovery needs at least one target")
-        for port in (*self.ports, self.snmp_port, self.ssh_port):
-            if not 1 <= port <= 65535:
-                raise InvalidArgument(f"port {port} is outside 1-65535")
         if len(set(self.ports)) != len(self.ports):
             raise InvalidArgument("ports are listed more than once")
-        if self.concurrency < 1:
-            raise InvalidArgument(f"concurrency must be at least 1, not {self.concurrency}")
-        if self.rate_per_second < 0:
-            raise InvalidArgument(f"rate_per_second must be 0 (unlimited) or more, not {self.rate_per_second}")
-        if not self.timeout > 0 or not self.deadline > 0:
-            raise InvalidArgument("timeout and deadline must be positive")
-        if self.batch_max_devices < 1:
-            raise InvalidArgument("batch_max_devices must be at least 1")
+        scan_limits.check_ports((*self.ports, self.snmp_port, self.ssh_port), self.probes, empty_means_default=False)
         if "tcp" in self.probes and not self.ports:
             raise InvalidArgument("the tcp probe needs at least one port")
+        if not self.timeout > 0 or not self.deadline > 0:
+            raise InvalidArgument("timeout and deadline must be positive")
+        scan_limits.check_rates(
+            concurrency=self.concurrency,
+            rate_per_second=self.rate_per_second,
+            timeout_ms=math.ceil(self.timeout * 1000),
+            deadline_seconds=math.ceil(self.deadline),
+        )
+        if self.batch_max_devices < 1:
+            raise InvalidArgument("batch_max_devices must be at least 1")
 
 
 class PortState(Enum):
@@ -189,6 +191,9 @@ class PortObservation:
     http: HttpInfo | None = None
     tls: TlsInfo | None = None
     ssh: SshInfo | None = None
+    service_product: str = ""
+    """From nmap's fingerprints (`recognition.py`): "Postfix smtpd", "OpenSSH"; "" if unknown."""
+    service_version: str = ""
 
 
 @dataclass(frozen=True)

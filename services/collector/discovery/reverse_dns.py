@@ -17,7 +17,7 @@ import dns.exception
 import dns.resolver
 import dns.reversename
 
-from services.collector.discovery.targets import IPAddress
+from outpost.targets import IPAddress
 
 
 def make_resolver(server: tuple[str, int] | None, timeout: float) -> dns.asyncresolver.Resolver:

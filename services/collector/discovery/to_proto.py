@@ -147,6 +147,8 @@ def _port(port: PortObservation) -> agent_pb2.PortObservation:
         service=port.service,
         banner=port.banner,
         state=_PORT_STATES[port.state],
+        service_product=port.service_product,
+        service_version=port.service_version,
     )
     if port.http is not None:
         message.http.CopyFrom(

@@ -23,7 +23,7 @@ SIZE_UNITS = {
     "tib": 1024**4,
 }
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_QUANTITY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+_QUANTITY = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*")  # ASCII digits only
 
 
 def parse_byte_size(text: str) -> int:

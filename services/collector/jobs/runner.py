@@ -146,8 +146,11 @@ class JobRunner:
         linger_until = 0.0
 
         def on_progress(done: int, total: int, found: int) -> None:
+            new_total = total != run.targets_total
             run.targets_done, run.targets_total, run.devices_found = done, total, found
-            if time.monotonic() - run.last_progress >= PROGRESS_INTERVAL_SECONDS:
+            # A new total (the targets were just expanded) goes out at once, so a run
+            # shows "0/65536", not "0/0", while its first hosts are still being probed.
+            if new_total or time.monotonic() - run.last_progress >= PROGRESS_INTERVAL_SECONDS:
                 self._update(run, agent_pb2.JOB_STATE_RUNNING)
 
         devices = self.discover(run.assignment, on_progress)

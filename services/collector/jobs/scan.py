@@ -18,12 +18,16 @@ from outpost.sealing import open_sealed
 from services.collector.discovery.engine import discover
 from services.collector.discovery.host_keys import HostKeyStore
 from services.collector.discovery.model import DeadlineExceeded, Progress
+from services.collector.discovery.recognition import ServiceRecognizer
 from services.collector.discovery.to_proto import device_to_proto, plan_from_assignment
 from services.collector.jobs.runner import Discover
 
 
 def engine_discover(
-    host_keys: HostKeyStore, encryption_key: X25519PrivateKey, wall_clock: Callable[[], float] = time.time
+    host_keys: HostKeyStore,
+    encryption_key: X25519PrivateKey,
+    recognizer: ServiceRecognizer | None = None,
+    wall_clock: Callable[[], float] = time.time,
 ) -> Discover:
     """The runner's `discover`; `wall_clock` stamps each device's observed time (services/collector/clock.py)."""
 
@@ -40,7 +44,9 @@ def engine_discover(
             on_progress(p.targets_done, p.targets_total, p.devices_found)
 
         try:
-            async for device in discover(plan, host_keys=host_keys, on_progress=progress, wall_clock=wall_clock):
+            async for device in discover(
+                plan, host_keys=host_keys, on_progress=progress, recognizer=recognizer, wall_clock=wall_clock
+            ):
                 yield device_to_proto(device)
         except DeadlineExceeded as exc:
             raise TimeoutError(str(exc)) from exc

@@ -156,6 +156,8 @@ def _port(port: agent_pb2.PortObservation) -> PortObservation:
         )
         if port.HasField("ssh")
         else None,
+        service_product=_text(port.service_product),
+        service_version=_text(port.service_version),
     )
 
 

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 from outpost import errors
 
+MAX_NAME_CHARS = 256
+"""A collector's name is kept in a 256-character column (hello fields are bounded alike)."""
 ONLINE_HEARTBEATS = 2
 """A collector is online only if it was heard from within this many heartbeat intervals.
 
@@ -248,14 +250,19 @@ def plan_removal(collector: Collector, *, actor: str, reason: str) -> StateChang
 
 def not_found(name: str) -> errors.NotFound:
     return errors.NotFound(
-        f"no collector named '{name}'; `outpostctl collectors list --state pending` shows those waiting"
+        f"no collector named {errors.brief(name)}; `outpostctl collectors list --state pending` shows those waiting"
     )
 
 
 def require_name(name: str) -> str:
+    """A name as an admin typed it; longer than any collector may have is refused unquoted."""
     name = name.strip()
     if not name:
         raise errors.InvalidArgument("a collector name is required")
+    if len(name) > MAX_NAME_CHARS:
+        raise errors.InvalidArgument(
+            f"collector name {errors.brief(name)} is longer than {MAX_NAME_CHARS} characters; no collector has it"
+        )
     return name
 
 

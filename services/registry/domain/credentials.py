@@ -141,7 +141,7 @@ def validate(credential: Credential) -> Credential:
         else:
             problem = _ssh_problem(secret)
     if problem is not None:
-        raise errors.InvalidArgument(f"credential '{name}' refused: {problem}" if name else problem)
+        raise errors.InvalidArgument(f"credential {errors.brief(name)} refused: {problem}" if name else problem)
     return Credential(name=name, secret=secret)
 
 
@@ -149,6 +149,8 @@ def require_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise errors.InvalidArgument("a credential name is required")
+    if len(name) > MAX_NAME_CHARS:
+        raise errors.InvalidArgument(f"credential name {errors.brief(name)} is longer than {MAX_NAME_CHARS} characters")
     return name
 
 

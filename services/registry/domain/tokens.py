@@ -51,7 +51,7 @@ def require_name(name: str) -> str:
     name = name.strip()
     if not _NAME.fullmatch(name):
         raise errors.InvalidArgument(
-            f"token name {name!r} must be 1-64 letters, digits or . _ @ -, starting with a letter or digit"
+            f"token name {errors.brief(name)} must be 1-64 letters, digits or . _ @ -, starting with a letter or digit"
         )
     if name.startswith("service:"):
         raise errors.InvalidArgument("token names starting with 'service:' are reserved for service identities")

@@ -29,7 +29,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     async def CreateDiscovery(
         self, request: scheduler_pb2.CreateDiscoveryRequest, context: grpc.aio.ServicerContext
     ) -> scheduler_pb2.CreateDiscoveryResponse:
-        created = await self._catalog.create_discovery(convert.discovery_from_proto(request.discovery))
+        created = await self._catalog.create_discovery(
+            convert.discovery_from_proto(request.discovery), allow_unknown=request.allow_unknown
+        )
         return scheduler_pb2.CreateDiscoveryResponse(discovery=convert.discovery(created))
 
     async def ListDiscoveries(

@@ -8,31 +8,34 @@ enabled collector of the zone may take a run, and the database gives it to one).
 
 `validate_discovery` turns an admin's request into a stored discovery: zero limits become
 the defaults, and anything a collector could not act on is refused here with a message
-naming the field, not discovered later on a remote site.
+naming the field, not discovered later on a remote site. Targets, probes, ports and
+rates are checked by the code the collector runs (`outpost.targets`,
+`outpost.scan_limits`): a /8 is refused here, with its address count and the limit.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from outpost import errors
+from outpost import errors, scan_limits
+from outpost import targets as targets_rules
+from outpost.numbers import is_ascii_digits
 
-PROBES = ("icmp", "tcp", "dns", "banners", "snmp", "ssh")
+PROBES = scan_limits.PROBES
 DEFAULT_CONCURRENCY = 256
 DEFAULT_TIMEOUT_MS = 1000
 DEFAULT_DEADLINE_SECONDS = 3600
-MAX_CONCURRENCY = 65_535
-MAX_TIMEOUT_MS = 600_000
-MAX_DEADLINE_SECONDS = 7 * 86_400
-MAX_TARGETS = 10_000
+MAX_CONCURRENCY = scan_limits.MAX_CONCURRENCY
+MAX_TIMEOUT_MS = scan_limits.MAX_TIMEOUT_MS
+MAX_DEADLINE_SECONDS = scan_limits.MAX_DEADLINE_SECONDS
+MAX_TARGETS = targets_rules.MAX_TARGET_ITEMS
 MAX_TEXT_CHARS = 256
 
+MAX_NAME_CHARS = 128
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 @dataclass(frozen=True)
@@ -57,14 +60,18 @@ class Discovery:
 
 
 def validate_name(kind: str, name: str) -> str:
-    """A discovery or schedule name: letters, digits, '.', '_' and '-', at most 128."""
+    """A discovery or schedule name: letters, digits, '.', '_' and '-', at most 128.
+
+    The length is checked before anything quotes the name, and a refusal quotes it
+    briefly: a 10,000-character name gets the rule, not a transport error.
+    """
     name = name.strip()
     if not name:
         raise errors.InvalidArgument(f"a {kind} name is required")
-    if not NAME_PATTERN.match(name):
+    if len(name) > MAX_NAME_CHARS or not NAME_PATTERN.match(name):
         raise errors.InvalidArgument(
-            f"{kind} name {name!r} is not allowed: use letters, digits, '.', '_' and '-' "
-            "(starting with a letter or digit), at most 128 characters"
+            f"{kind} name {errors.brief(name)} is not allowed: use letters, digits, '.', '_' and '-' "
+            f"(starting with a letter or digit), at most {MAX_NAME_CHARS} characters"
         )
     return name
 
@@ -80,32 +87,32 @@ def validate_discovery(requested: Discovery, now: datetime) -> Discovery:
         )
     for label, text in (("collector", collector), ("zone", zone)):
         _check_text(label, text)
-    targets = tuple(t.strip() for t in requested.targets if t.strip())
-    if not targets:
-        raise errors.InvalidArgument(f"discovery {name!r} needs at least one target (CIDR, range or host name)")
-    exclusions = tuple(t.strip() for t in requested.exclusions if t.strip())
-    if len(targets) + len(exclusions) > MAX_TARGETS:
-        raise errors.InvalidArgument(f"at most {MAX_TARGETS} targets and exclusions together")
-    for label, values in (("target", targets), ("exclusion", exclusions)):
-        for value in values:
-            problem = target_problem(value)
-            if problem:
-                raise errors.InvalidArgument(f"{label} {value!r}: {problem}")
-    ports = tuple(sorted(set(requested.ports)))
-    if any(not 1 <= p <= 65_535 for p in ports):
-        raise errors.InvalidArgument("ports must be between 1 and 65535")
-    probes = tuple(dict.fromkeys(p.strip().lower() for p in requested.probes if p.strip()))
-    unknown = [p for p in probes if p not in PROBES]
-    if unknown:
-        raise errors.InvalidArgument(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(PROBES)}")
+    try:
+        target_list, exclusion_list = targets_rules.check_target_lists(
+            [t for t in requested.targets if t.strip()], [t for t in requested.exclusions if t.strip()]
+        )
+        probes = scan_limits.check_probes(requested.probes)
+        ports = scan_limits.check_ports(requested.ports, probes)
+    except errors.InvalidArgument as exc:
+        raise errors.InvalidArgument(f"discovery {name!r}: {exc}") from None
+    targets, exclusions = tuple(target_list), tuple(exclusion_list)
     for label, text in (("snmp_credential", requested.snmp_credential), ("ssh_credential", requested.ssh_credential)):
         _check_text(label, text.strip())
     dns_resolver = requested.dns_resolver.strip()
     if dns_resolver and not _is_host_port(dns_resolver):
-        raise errors.InvalidArgument(f"dns_resolver must be host:port, got {dns_resolver!r}")
+        raise errors.InvalidArgument(f"dns_resolver must be host:port, got {errors.brief(dns_resolver)}")
     for label, port in (("snmp_port", requested.snmp_port), ("ssh_port", requested.ssh_port)):
         if not 0 <= port <= 65_535:
             raise errors.InvalidArgument(f"{label} must be between 1 and 65535 (0 for the standard port), got {port}")
+    limits = {
+        "concurrency": _limit("concurrency", requested.concurrency, DEFAULT_CONCURRENCY, MAX_CONCURRENCY),
+        "rate_per_second": _limit("rate_per_second", requested.rate_per_second, 0, scan_limits.MAX_RATE_PER_SECOND),
+        "timeout_ms": _limit("timeout_ms", requested.timeout_ms, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS),
+        "deadline_seconds": _limit(
+            "deadline_seconds", requested.deadline_seconds, DEFAULT_DEADLINE_SECONDS, MAX_DEADLINE_SECONDS
+        ),
+    }
+    scan_limits.check_rates(**limits)
     return replace(
         requested,
         name=name,
@@ -117,48 +124,10 @@ def validate_discovery(requested: Discovery, now: datetime) -> Discovery:
         probes=probes,
         snmp_credential=requested.snmp_credential.strip(),
         ssh_credential=requested.ssh_credential.strip(),
-        concurrency=_limit("concurrency", requested.concurrency, DEFAULT_CONCURRENCY, MAX_CONCURRENCY),
-        rate_per_second=_limit("rate_per_second", requested.rate_per_second, 0, 1_000_000),
-        timeout_ms=_limit("timeout_ms", requested.timeout_ms, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS),
-        deadline_seconds=_limit(
-            "deadline_seconds", requested.deadline_seconds, DEFAULT_DEADLINE_SECONDS, MAX_DEADLINE_SECONDS
-        ),
+        **limits,
         dns_resolver=dns_resolver,
         created_at=now,
     )
-
-
-def target_problem(value: str) -> str | None:
-    """Why `value` is not a CIDR, an address range ("a-b") or a host name; None if it is one."""
-    if len(value) > MAX_TEXT_CHARS:
-        return "too long"
-    if "/" in value:
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError as exc:
-            return f"not a CIDR: {exc}"
-        return None
-    if "-" in value and _looks_like_address(value.split("-", 1)[0]):
-        first_text, last_text = (part.strip() for part in value.split("-", 1))
-        try:
-            first, last = ipaddress.ip_address(first_text), ipaddress.ip_address(last_text)
-        except ValueError:
-            return "a range is two addresses of one family, e.g. 10.0.0.5-10.0.0.20"
-        if first.version != last.version:
-            return "a range is two addresses of one family, e.g. 10.0.0.5-10.0.0.20"
-        if int(first) > int(last):
-            return "the range ends before it starts"
-        return None
-    if _looks_like_address(value):
-        try:
-            ipaddress.ip_address(value)
-        except ValueError as exc:
-            return str(exc)
-        return None
-    labels = value.rstrip(".").split(".")
-    if not all(_HOST_LABEL.match(label) for label in labels):
-        return "not a CIDR, range (a-b) or host name"
-    return None
 
 
 def snapshot(discovery: Discovery) -> dict[str, Any]:
@@ -225,11 +194,6 @@ def _check_text(label: str, text: str) -> None:
         raise errors.InvalidArgument(f"{label} must be printable text of at most {MAX_TEXT_CHARS} characters")
 
 
-def _looks_like_address(text: str) -> bool:
-    text = text.strip()
-    return ":" in text or (bool(text) and all(part.isdigit() for part in text.split(".")))
-
-
 def _is_host_port(text: str) -> bool:
     host, sep, port = text.rpartition(":")
-    return bool(sep and host and port.isdigit() and 0 < int(port) <= 65_535)
+    return bool(sep and host and is_ascii_digits(port) and 0 < int(port) <= 65_535)

@@ -4,7 +4,8 @@ A gateway claims on behalf of one collector (by name, with its zone). Its candid
 the queued runs aimed at it: by name, or at its zone. Before any is handed out:
 
 1. Missed runs. A scheduled run whose due minute is older than the *missed threshold*
-   fell due while the collector was away. The threshold is the polling interval plus a
+   fell due while the collector was away (or disabled: the reason the run last waited
+   for, `domain.waiting`, says which). The threshold is the polling interval plus a
    minute (`collector_check_minutes * 60 + 60` s), so a collector that polls every five
    minutes is not "missing" the runs it picks up on its normal poll. Per schedule:
    `skip` cancels all of its missed runs; `run_once` keeps only its newest queued run
@@ -29,8 +30,10 @@ from datetime import datetime, timedelta
 from services.scheduler.domain.job_runs import JobRun, Trigger
 from services.scheduler.domain.schedules import MissedRunPolicy
 from services.scheduler.domain.settings import Settings
+from services.scheduler.domain.waiting import WaitingCause
 
 MISSED_WHILE_OFFLINE = "missed: collector was offline when it fell due"
+MISSED_WHILE_DISABLED = "missed: collector was disabled when it fell due"
 SUPERSEDED_BY_MISSED = "superseded by a newer missed run"
 SUPERSEDED_BY_NEWER = "superseded by a newer run"
 DEFAULT_CLAIM_LIMIT = 1
@@ -88,12 +91,19 @@ def plan_missed_runs(
             continue
         policy = policies.get(schedule, MissedRunPolicy.RUN_ONCE)
         if policy is MissedRunPolicy.SKIP:
-            cancelled += [MissedRun(r, MISSED_WHILE_OFFLINE) for r in missed]
+            cancelled += [MissedRun(r, missed_reason(r)) for r in missed]
             continue
         newest = max(runs, key=_age_key)
         reason = SUPERSEDED_BY_MISSED if newest.due_at < cutoff else SUPERSEDED_BY_NEWER
         cancelled += [MissedRun(r, reason) for r in missed if r.id != newest.id]
     return sorted(cancelled, key=lambda m: _age_key(m.run))
+
+
+def missed_reason(run: JobRun) -> str:
+    """Why a run missed its minute: what held it back while it waited (`domain.waiting`)."""
+    if run.waiting_cause in (WaitingCause.DISABLED, WaitingCause.ZONE_DISABLED):
+        return MISSED_WHILE_DISABLED
+    return MISSED_WHILE_OFFLINE
 
 
 def claim_limit(requested: int) -> int:

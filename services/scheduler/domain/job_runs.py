@@ -112,6 +112,9 @@ class JobRun:
     Written only by `record_stale_observations`, never with a state change, so a count
     recorded while the run changes state is not overwritten by the copy read before it."""
     last_event_at: datetime | None = field(default=None, compare=False)
+    waiting_reason: str = field(default="", compare=False)
+    """While queued: why no collector took it yet (`domain.waiting`; refreshed by the ticker)."""
+    waiting_cause: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -336,4 +339,4 @@ def deadline_passed(run: JobRun, now: datetime) -> bool:
 
 
 def not_found(run_id: str) -> errors.NotFound:
-    return errors.NotFound(f"no job run with id '{run_id}'; `outpostctl jobs list` shows recent ones")
+    return errors.NotFound(f"no job run with id {errors.brief(run_id)}; `outpostctl jobs list` shows recent ones")

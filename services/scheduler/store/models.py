@@ -148,7 +148,10 @@ class JobRunRow(Base):
     # Added by 0003, hence the server default (runs stored before it were never re-tried).
     attempt: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    # Added by 0005; the gateway's count of the run's observations skipped as stale.
+    # Added by 0006: why a queued run waits (`domain.waiting`), refreshed by the ticker.
+    waiting_reason: Mapped[str] = mapped_column(sa.Text(), default="", server_default="")
+    waiting_cause: Mapped[str] = mapped_column(sa.String(32), default="", server_default="")
+    # Added by 0005 (which follows 0006); the gateway's count of the run's observations skipped as stale.
     observations_stale: Mapped[int] = mapped_column(sa.BigInteger(), default=0, server_default="0")
 
 

@@ -292,6 +292,38 @@ class Transaction:
         )
         return int(count or 0)
 
+    async def queued_targets(self) -> list[tuple[str, str]]:
+        """Each distinct (target collector, target zone) that queued runs wait for."""
+        result = await self.session.execute(
+            sa.select(JobRunRow.target_collector, JobRunRow.target_zone)
+            .where(JobRunRow.state == JobState.QUEUED.value)
+            .distinct()
+        )
+        return [(collector, zone) for collector, zone in result.all()]
+
+    async def active_counts(self) -> dict[str, int]:
+        """Runs dispatched or running, per collector name."""
+        result = await self.session.execute(
+            sa.select(JobRunRow.collector, sa.func.count())
+            .where(JobRunRow.state.in_(_ACTIVE))
+            .group_by(JobRunRow.collector)
+        )
+        return {collector: int(count) for collector, count in result.all()}
+
+    async def save_waiting_reason(self, collector: str, zone: str, reason: str, cause: str) -> int:
+        """Set the reason of every queued run aimed at exactly this target; runs changed."""
+        result = await self.session.execute(
+            sa.update(JobRunRow)
+            .where(
+                JobRunRow.state == JobState.QUEUED.value,
+                JobRunRow.target_collector == collector,
+                JobRunRow.target_zone == zone,
+                sa.or_(JobRunRow.waiting_reason != reason, JobRunRow.waiting_cause != cause),
+            )
+            .values(waiting_reason=reason, waiting_cause=cause)
+        )
+        return _rowcount(result)
+
     async def queued_runs(self, *, discovery: str = "", schedule: str = "") -> list[JobRun]:
         query = sa.select(JobRunRow).where(JobRunRow.state == JobState.QUEUED.value)
         if discovery:

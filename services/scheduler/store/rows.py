@@ -167,4 +167,6 @@ def job_run(row: JobRunRow) -> JobRun:
         lease_expires_at=row.lease_expires_at,
         observations_stale=row.observations_stale,
         last_event_at=row.last_event_at,
+        waiting_reason=row.waiting_reason,
+        waiting_cause=row.waiting_cause,
     )

@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
-from services.collector.app import parse_settings
+from services.collector.app import load_recognizer, parse_settings
 from services.collector.domain.server_url import parse_server_url
+from tests.peers.process import wait_until
 
 from .conftest import PASSWORD
 
@@ -180,3 +182,53 @@ def test_a_ca_file_that_is_not_pem_exits_2(
     bogus = tmp_path / "ca.pem"
     bogus.write_text("not a certificate")
     assert "is not a PEM CA bundle" in exit_line(capsys, [*base_args(password_file), "--ca-file", str(bogus)])
+
+
+def test_service_recognition_reads_nmaps_file_at_intensity_7_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, password_file: Path
+) -> None:
+    defaults = parse_settings(base_args(password_file))
+    assert (defaults.service_probes_file, defaults.service_intensity) == ("/usr/share/nmap/nmap-service-probes", 7)
+    flags = parse_settings(base_args(password_file, "--service-probes-file", "/opt/p", "--service-intensity", "2"))
+    assert (flags.service_probes_file, flags.service_intensity) == ("/opt/p", 2)
+    monkeypatch.setenv("OUTPOST_COLLECTOR_SERVICE_PROBES_FILE", "/srv/probes")
+    monkeypatch.setenv("OUTPOST_COLLECTOR_SERVICE_INTENSITY", "9")
+    from_env = parse_settings(base_args(password_file))
+    assert (from_env.service_probes_file, from_env.service_intensity) == ("/srv/probes", 9)
+
+
+@pytest.mark.parametrize("intensity", ["10", "-1", "7.5", "\uff13", "high"])  # \uff13: a fullwidth 3
+def test_an_intensity_outside_0_to_9_is_refused(
+    capsys: pytest.CaptureFixture[str], password_file: Path, intensity: str
+) -> None:
+    line = exit_line(capsys, base_args(password_file, f"--service-intensity={intensity}"))
+    assert "--service-intensity" in line and "0 to 9" in line
+
+
+def test_the_fingerprint_file_is_loaded_and_its_uncompilable_patterns_counted_once() -> None:
+    sample = Path(__file__).parents[1] / "discovery" / "data" / "service-probes-sample"
+    with capture_logs() as logs:
+        recognizer = load_recognizer(str(sample), 5)
+        wait_until(lambda: any(line["event"] == "service_probes_checked" for line in logs), "pattern check")
+    assert recognizer is not None and recognizer.intensity == 5
+    (loaded,) = [line for line in logs if line["event"] == "service_probes_loaded"]
+    assert (loaded["probes"], loaded["patterns"]) == (4, 13)
+    (checked,) = [line for line in logs if line["event"] == "service_probes_checked"]
+    assert (checked["patterns"], checked["not_compiled"], len(checked["first_not_compiled"])) == (13, 2, 2)
+
+
+def test_a_missing_fingerprint_file_is_one_warning_and_no_recognizer(tmp_path: Path) -> None:
+    with capture_logs() as logs:
+        assert load_recognizer(str(tmp_path / "absent"), 7) is None
+    assert [line["event"] for line in logs] == ["service_probes_missing"]
+
+
+def test_a_malformed_fingerprint_file_stops_the_collector_at_start(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "probes"
+    bad.write_text("match x m|a|\n")
+    with pytest.raises(SystemExit) as exited:
+        load_recognizer(str(bad), 7)
+    assert exited.value.code == 2
+    assert "--service-probes-file" in capsys.readouterr().err

@@ -31,4 +31,14 @@ async def test_everything_excluded_is_an_empty_run(tmp_path: Path) -> None:
     devices = [device async for device in discover(plan, host_keys=HostKeyStore(tmp_path), on_progress=progress.append)]
 
     assert devices == []
-    assert progress == [Progress(targets_done=0, targets_total=0, devices_found=0)]
+    assert progress == [Progress(targets_done=0, targets_total=0, devices_found=0)] * 2  # expanded, then the end
+
+
+async def test_the_total_is_reported_as_soon_as_the_targets_are_expanded(tmp_path: Path) -> None:
+    """A running job shows 0/4, not 0/0, before its first host finishes."""
+    plan = DiscoveryPlan(targets=("127.0.0.0/30",), exclusions=(), ports=(9,), probes=frozenset({"tcp"}))
+    progress: list[Progress] = []
+    async for _ in discover(plan, host_keys=HostKeyStore(tmp_path), on_progress=progress.append):
+        pass
+
+    assert progress[0] == Progress(targets_done=0, targets_total=4, devices_found=0)

@@ -57,7 +57,7 @@ def test_plan_defaults() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"probes": frozenset({"tcp", "arp"})}, "unknown probes"),
+        ({"probes": frozenset({"tcp", "arp"})}, r"unknown probe\(s\) arp"),
         ({"targets": ()}, "at least one target"),
         ({"ports": (0,)}, "outside 1-65535"),
         ({"ports": (22, 22)}, "more than once"),

@@ -216,3 +216,13 @@ def test_filtered_ports_are_sent_with_their_state() -> None:
         DeviceObservation(ip="10.0.0.5", alive_by="icmp", ports=(PortObservation(25, state=PortState.FILTERED),))
     )
     assert [(p.port, p.state) for p in message.ports] == [(25, agent_pb2.PORT_STATE_FILTERED)]
+
+
+def test_a_recognised_product_and_version_travel_in_their_own_fields() -> None:
+    device = DeviceObservation(
+        ip="10.0.0.6",
+        alive_by="tcp",
+        ports=(PortObservation(21, service="ftp", service_product="vsftpd", service_version="3.0.3"),),
+    )
+    (port,) = device_to_proto(device).ports
+    assert (port.service, port.service_product, port.service_version) == ("ftp", "vsftpd", "3.0.3")

@@ -215,3 +215,21 @@ def test_field_presence_tells_not_measured_from_measured_empty() -> None:
     assert not_measured.hostname is None and not_measured.ports[0].http is not None
     assert not_measured.ports[0].http.title is None
     assert measured.hostname == "" and measured.ports[0].http is not None and measured.ports[0].http.title == ""
+
+
+def test_a_recognised_product_and_version_become_the_ports_service_details() -> None:
+    device = agent_pb2.DeviceObservation(
+        ip="10.0.0.6",
+        ports=[
+            agent_pb2.PortObservation(port=21, service="ftp", service_product="vsftpd", service_version="3.0.3"),
+            agent_pb2.PortObservation(port=25, service="smtp", service_product="Postfix smtpd"),
+            agent_pb2.PortObservation(port=8001),
+        ],
+    )
+    (observation,) = observations_from_proto([device]).devices
+    ftp, smtp, unknown = observation.ports
+
+    assert (ftp.service_product, ftp.service_version) == ("vsftpd", "3.0.3")
+    assert port_details(ftp) == {"service.product": "vsftpd", "service.version": "3.0.3"}
+    assert port_details(smtp) == {"service.product": "Postfix smtpd"}
+    assert port_details(unknown) == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from rich.console import Console
 
 from outpost.agent.v1 import agent_pb2
@@ -51,6 +52,28 @@ def test_list_and_show_carry_the_attempt_and_lease() -> None:
     shown = dict(detail_fields(JobRunDetail(run, None)))
     assert shown["attempt"] == "3"
     assert str(shown["lease expires"]).endswith("(in 9m)")
+
+
+def test_a_queued_run_says_why_it_waits_in_the_table_and_in_show(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = scheduler_pb2.JobRun(
+        id="jr_3",
+        discovery="lab",
+        trigger="manual",
+        state=agent_pb2.JOB_STATE_QUEUED,
+        target_collector="nosuch",
+        reason="started by alice",
+        waiting_reason="no collector named 'nosuch' is registered",
+    )
+    run = _job_run(message)
+    console = Console(width=400, record=True)
+    monkeypatch.setattr(output, "stdout", console)  # the table fits its columns to the terminal
+    console.print(runs_table([run]))
+    assert "waiting: no collector named 'nosuch' is registered" in console.export_text()
+    shown = dict(detail_fields(JobRunDetail(run, None)))
+    assert shown["waiting"] == "no collector named 'nosuch' is registered"
+    assert shown["reason"] == "started by alice"
+    finished = dataclasses.replace(run, state="cancelled", reason="cancelled by alice")
+    assert "waiting" not in dict(detail_fields(JobRunDetail(finished, None)))
 
 
 def test_show_says_how_many_observations_were_skipped_as_stale_and_json_carries_the_count() -> None:

@@ -75,6 +75,10 @@ def test_printed_ports_parse_back_to_the_same_set(ports: list[int]) -> None:
         ("2001:db8::1-2001:db8::ff", "2001:db8::1-2001:db8::ff"),
         ("core-sw-1.lab", "core-sw-1.lab"),
         ("printer", "printer"),
+        ("10.0.0.5-20", "10.0.0.5-10.0.0.20"),
+        ("::ffff:127.0.50.1", "127.0.50.1"),
+        ("::ffff:127.0.50.0/120", "127.0.50.0/24"),
+        ("ad_host.corp", "ad_host.corp"),
     ],
 )
 def test_targets_are_addresses_cidrs_ranges_or_host_names(value: str, expected: str) -> None:
@@ -85,13 +89,13 @@ def test_targets_are_addresses_cidrs_ranges_or_host_names(value: str, expected: 
     ("value", "message"),
     [
         ("10.0.0.1/24", "'10.0.0.1/24' has host bits set: did you mean 10.0.0.0/24?"),
-        ("10.0.0.0/33", "is not a CIDR"),
-        ("10.0.0.300", "is not an address, CIDR"),
-        ("10.0.0.20-10.0.0.5", "runs backwards: write 10.0.0.5-10.0.0.20"),
+        ("10.0.0.0/33", "is not a valid CIDR"),
+        ("10.0.0.300", "is not a valid IP address"),
+        ("10.0.0.20-10.0.0.5", "ends before it starts: write 10.0.0.5-10.0.0.20"),
         ("10.0.0.1-2001:db8::1", "mixes IPv4 and IPv6"),
-        ("10.0.0.1-host", "is not an address range"),
-        ("under_score", "is not an address, CIDR"),
-        ("-leading.dash", "is not an address, CIDR"),
+        ("10.0.0.1-host", "'host' is not an IP address"),
+        ("bad host!", "is not an address, a CIDR"),
+        ("-leading.dash", "is not an address, a CIDR"),
     ],
 )
 def test_bad_targets_are_refused_naming_the_item(value: str, message: str) -> None:

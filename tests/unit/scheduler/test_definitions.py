@@ -15,7 +15,6 @@ from services.scheduler.domain.discoveries import (
     Discovery,
     from_snapshot,
     snapshot,
-    target_problem,
     validate_discovery,
 )
 from services.scheduler.domain.schedules import MissedRunPolicy
@@ -25,7 +24,7 @@ NOW = datetime(2025, 6, 1, 12, 0, 20, tzinfo=UTC)
 
 
 def discovery(**changes: Any) -> Discovery:
-    base = Discovery(name="dmz-sweep", targets=("10.0.0.0/24",), zone="dmz", concurrency=0, timeout_ms=0)
+    base = Discovery(name="dmz-sweep", targets=("10.0.0.0/24",), zone="dmz", ports=(22,), concurrency=0, timeout_ms=0)
     return replace(base, **({"deadline_seconds": 0} | changes))
 
 
@@ -41,11 +40,18 @@ def test_zero_limits_become_the_defaults() -> None:
         ({"collector": "edge-7"}, "exactly one of collector or zone.*both"),
         ({"zone": ""}, "exactly one of collector or zone.*neither"),
         ({"targets": ()}, "at least one target"),
-        ({"targets": ("10.0.0.0/33",)}, "target '10.0.0.0/33': not a CIDR"),
-        ({"targets": ("10.0.0.9-10.0.0.1",)}, "ends before it starts"),
-        ({"exclusions": ("10.0.0.1-::1",)}, "two addresses of one family"),
-        ({"targets": ("bad host!",)}, "not a CIDR, range"),
-        ({"ports": (0, 22)}, "ports must be between 1 and 65535"),
+        ({"targets": ("10.0.0.0/33",)}, "target '10.0.0.0/33' is not a valid CIDR"),
+        ({"targets": ("10.0.0.9-10.0.0.1",)}, "ends before it starts: write 10.0.0.1-10.0.0.9"),
+        ({"exclusions": ("10.0.0.1-::1",)}, "exclusion '10.0.0.1-::1' mixes IPv4 and IPv6"),
+        ({"targets": ("bad host!",)}, "is not an address, a CIDR"),
+        ({"targets": ("10.0.0.7/24",)}, r"has host bits set: did you mean 10.0.0.0/24\?"),
+        ({"targets": ("127.0.0.0/8",)}, "expand to 16,777,216 addresses; a discovery scans at most 1,048,576"),
+        (
+            {"targets": ("10.0.0.0/12",), "exclusions": ("10.0.0.0/13",), "ports": ()},
+            "tcp probe needs at least one port",
+        ),
+        ({"targets": tuple(f"10.0.{i // 256}.{i % 256}" for i in range(10_001))}, "at most 10,000 together"),
+        ({"ports": (0, 22)}, "port 0 is outside 1-65535"),
         ({"probes": ("icmp", "telnet")}, "unknown probe.*telnet"),
         ({"concurrency": 70_000}, "concurrency must be between 1 and 65535"),
         ({"deadline_seconds": 30 * 86_400}, "deadline_seconds must be between"),
@@ -60,10 +66,29 @@ def test_a_bad_discovery_is_refused_naming_the_field(changes: dict[str, Any], me
 
 
 @pytest.mark.parametrize(
-    "target", ["10.0.0.0/24", "10.0.0.5", "10.0.0.5-10.0.0.20", "2001:db8::/64", "fe80::1-fe80::9", "core-sw1.lan"]
+    ("target", "stored"),
+    [
+        ("10.0.0.0/24", "10.0.0.0/24"),
+        ("10.0.0.5", "10.0.0.5"),
+        ("10.0.0.5-10.0.0.20", "10.0.0.5-10.0.0.20"),
+        ("10.0.0.5-20", "10.0.0.5-10.0.0.20"),
+        ("2001:DB8::/120", "2001:db8::/120"),
+        ("fe80::1-fe80::9", "fe80::1-fe80::9"),
+        ("core-sw1.lan", "core-sw1.lan"),
+        ("::ffff:127.0.50.1", "127.0.50.1"),
+        ("::ffff:127.0.50.0/120", "127.0.50.0/24"),
+    ],
 )
-def test_cidrs_ranges_addresses_and_host_names_are_targets(target: str) -> None:
-    assert target_problem(target) is None
+def test_cidrs_ranges_addresses_and_host_names_are_stored_canonical(target: str, stored: str) -> None:
+    assert validate_discovery(discovery(targets=(target,)), NOW).targets == (stored,)
+
+
+def test_a_huge_name_gets_the_naming_rule_without_being_echoed() -> None:
+    with pytest.raises(errors.InvalidArgument) as info:
+        validate_discovery(discovery(name="a" * 10_000), NOW)
+    message = str(info.value)
+    assert "at most 128 characters" in message and "(10,000 characters)" in message
+    assert len(message) < 300
 
 
 def test_a_snapshot_round_trips_through_json_data() -> None:

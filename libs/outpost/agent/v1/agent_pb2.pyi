@@ -434,7 +434,7 @@ class DeviceObservation(_message.Message):
     def __init__(self, ip: _Optional[str] = ..., hostname: _Optional[str] = ..., alive_by: _Optional[str] = ..., rtt_ms: _Optional[float] = ..., ports: _Optional[_Iterable[_Union[PortObservation, _Mapping]]] = ..., snmp: _Optional[_Union[SnmpFacts, _Mapping]] = ..., audit: _Optional[_Union[HostAudit, _Mapping]] = ..., mac_addresses: _Optional[_Iterable[str]] = ..., notes: _Optional[_Iterable[str]] = ..., observed_at_unix_ms: _Optional[int] = ...) -> None: ...
 
 class PortObservation(_message.Message):
-    __slots__ = ("port", "protocol", "service", "banner", "http", "tls", "ssh", "state")
+    __slots__ = ("port", "protocol", "service", "banner", "http", "tls", "ssh", "state", "service_product", "service_version")
     PORT_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
@@ -443,6 +443,8 @@ class PortObservation(_message.Message):
     TLS_FIELD_NUMBER: _ClassVar[int]
     SSH_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_VERSION_FIELD_NUMBER: _ClassVar[int]
     port: int
     protocol: str
     service: str
@@ -451,7 +453,9 @@ class PortObservation(_message.Message):
     tls: TlsInfo
     ssh: SshInfo
     state: PortState
-    def __init__(self, port: _Optional[int] = ..., protocol: _Optional[str] = ..., service: _Optional[str] = ..., banner: _Optional[str] = ..., http: _Optional[_Union[HttpInfo, _Mapping]] = ..., tls: _Optional[_Union[TlsInfo, _Mapping]] = ..., ssh: _Optional[_Union[SshInfo, _Mapping]] = ..., state: _Optional[_Union[PortState, str]] = ...) -> None: ...
+    service_product: str
+    service_version: str
+    def __init__(self, port: _Optional[int] = ..., protocol: _Optional[str] = ..., service: _Optional[str] = ..., banner: _Optional[str] = ..., http: _Optional[_Union[HttpInfo, _Mapping]] = ..., tls: _Optional[_Union[TlsInfo, _Mapping]] = ..., ssh: _Optional[_Union[SshInfo, _Mapping]] = ..., state: _Optional[_Union[PortState, str]] = ..., service_product: _Optional[str] = ..., service_version: _Optional[str] = ...) -> None: ...
 
 class HttpInfo(_message.Message):
     __slots__ = ("status", "server", "title")

@@ -67,6 +67,8 @@ class PortObservation:
     http: HttpInfo | None = None
     tls: TlsInfo | None = None
     ssh: SshInfo | None = None
+    service_product: str = ""
+    service_version: str = ""
 
     @property
     def key(self) -> PortKey:
@@ -197,6 +199,8 @@ def reported_interface_prefixes(observation: DeviceObservation) -> tuple[str, ..
 def port_details(port: PortObservation) -> dict[str, str]:
     """The flattened service details of one port; unknown values are left out."""
     details: dict[str, str] = {}
+    _put(details, "service.product", port.service_product)
+    _put(details, "service.version", port.service_version)
     if port.http is not None:
         _put(details, "http.status", port.http.status)
         _put(details, "http.server", port.http.server)

@@ -1,8 +1,8 @@
 """Which addresses a job run looked at: its discovery's targets minus its exclusions.
 
-The one place the gateway parses targets. It uses the collector's parser (the one that
-decides what a run scans) until the shared parser in `libs/` replaces it; then only this
-import changes. Host names are not resolved here: a device found through a host-name
+The one place the gateway parses targets, with the parser the CLI, the scheduler and the
+collector share (`outpost.targets`), so the gateway's idea of what a run covered is the
+collector's idea of what it scanned. Host names are not resolved here: a device found through a host-name
 target is never counted as missed by that run, and a run with a host-name *exclusion*
 counts nobody (its excluded addresses are unknown, and counting them would retire devices
 the run was told not to scan).
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from outpost.errors import InvalidArgument
-from services.collector.discovery.targets import HostName, TargetSet, parse_target
+from outpost.targets import HostName, TargetSet, parse_target
 
 UNLIMITED = 2**128
 """Membership needs no expansion limit: a TargetSet is a few intervals whatever its size."""

@@ -1,4 +1,4 @@
-"""Target parsing and expansion: checked against a brute-force model with hypothesis."""
+"""The shared target parser: every documented form, the limits, and expansion checked against a brute-force model."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from outpost.errors import InvalidArgument
-from services.collector.discovery.targets import (
+from outpost.targets import (
     MAX_TARGETS,
     AddressRange,
     HostName,
     TargetSet,
+    canonical_target,
+    check_target_lists,
     host_names,
     parse_target,
 )
@@ -109,24 +111,80 @@ def test_ipv6_cidrs_ranges_and_singles() -> None:
 
 
 def test_ipv4_comes_before_ipv6_and_families_do_not_merge() -> None:
-    target_set = TargetSet.build([parse_target("::ffff:0"), parse_target("0.0.0.1")])
-    assert list(target_set) == ["0.0.0.1", "::ffff:0"]
+    target_set = TargetSet.build([parse_target("::1"), parse_target("0.0.0.1")])
+    assert list(target_set) == ["0.0.0.1", "::1"]
+
+
+# Every form docs/discovery.md documents ("Targets and exclusions"), one row each, with
+# the addresses it means and the canonical text create time stores.
+DOCUMENTED_FORMS = [
+    # (form, as written, first, last, canonical)
+    ("CIDR", "10.0.0.0/24", "10.0.0.0", "10.0.0.255", "10.0.0.0/24"),
+    ("CIDR (IPv6)", "2001:db8::/120", "2001:db8::", "2001:db8::ff", "2001:db8::/120"),
+    ("Range", "10.0.0.5-10.0.0.20", "10.0.0.5", "10.0.0.20", "10.0.0.5-10.0.0.20"),
+    ("Range (IPv6)", "2001:db8::1-2001:db8::ff", "2001:db8::1", "2001:db8::ff", "2001:db8::1-2001:db8::ff"),
+    ("Last-octet range", "10.0.0.5-20", "10.0.0.5", "10.0.0.20", "10.0.0.5-10.0.0.20"),
+    ("Address", "10.0.0.7", "10.0.0.7", "10.0.0.7", "10.0.0.7"),
+    ("Address (IPv6)", "::1", "::1", "::1", "::1"),
+    ("IPv4-mapped address", "::ffff:127.0.50.1", "127.0.50.1", "127.0.50.1", "127.0.50.1"),
+    ("IPv4-mapped CIDR", "::ffff:127.0.50.0/120", "127.0.50.0", "127.0.50.255", "127.0.50.0/24"),
+    ("IPv4-mapped range", "::ffff:127.0.50.1-::ffff:127.0.50.9", "127.0.50.1", "127.0.50.9", "127.0.50.1-127.0.50.9"),
+]
+
+
+@pytest.mark.parametrize(("form", "text", "first", "last", "canonical"), DOCUMENTED_FORMS)
+def test_every_documented_address_form_parses_to_its_addresses(
+    form: str, text: str, first: str, last: str, canonical: str
+) -> None:
+    spec = parse_target(text)
+    assert isinstance(spec, AddressRange), form
+    assert (str(spec.first), str(spec.last)) == (first, last), form
+    assert canonical_target(text) == canonical, form
+    assert canonical_target(canonical) == canonical, form  # what is stored parses to itself
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("10.0.0.5", AddressRange(ipaddress.ip_address("10.0.0.5"), ipaddress.ip_address("10.0.0.5"))),
-        (" 10.0.0.5-20 ", AddressRange(ipaddress.ip_address("10.0.0.5"), ipaddress.ip_address("10.0.0.20"))),
-        ("10.0.0.5-10.0.1.2", AddressRange(ipaddress.ip_address("10.0.0.5"), ipaddress.ip_address("10.0.1.2"))),
-        ("10.0.0.77/24", AddressRange(ipaddress.ip_address("10.0.0.0"), ipaddress.ip_address("10.0.0.255"))),
-        ("web-1.lab.test", HostName("web-1.lab.test")),
-        ("Web-1.Lab.Test.", HostName("web-1.lab.test")),
-        ("router", HostName("router")),
-    ],
+    ("text", "name"),
+    [("core-sw1.lab.example", "core-sw1.lab.example"), ("Web-1.Lab.Test.", "web-1.lab.test"), ("router", "router")],
 )
-def test_parse_target(text: str, expected: object) -> None:
-    assert parse_target(text) == expected
+def test_host_names_are_kept_lowercased_for_the_collector_to_resolve(text: str, name: str) -> None:
+    assert parse_target(text) == HostName(name)
+    assert canonical_target(text) == name
+
+
+def test_a_cidr_with_host_bits_runs_its_network_but_is_refused_at_create() -> None:
+    spec = parse_target("10.0.0.77/24")
+    assert isinstance(spec, AddressRange)
+    assert (str(spec.first), str(spec.last)) == ("10.0.0.0", "10.0.0.255")
+    with pytest.raises(InvalidArgument, match=r"has host bits set: did you mean 10.0.0.0/24\?"):
+        canonical_target("10.0.0.77/24")
+
+
+def test_ipv4_mapped_addresses_are_one_host_with_their_ipv4_address() -> None:
+    target_set = TargetSet.build([parse_target("::ffff:127.0.50.1"), parse_target("127.0.50.1")])
+    assert list(target_set) == ["127.0.50.1"]
+    assert "::ffff:127.0.50.1" in target_set
+    resolved = {"dual.lab": [ipaddress.ip_address("::ffff:10.0.0.1")]}
+    assert list(TargetSet.build([parse_target("dual.lab")], resolved=resolved)) == ["10.0.0.1"]
+
+
+def test_a_limit_refusal_says_the_count_and_the_limit_before_any_scan() -> None:
+    with pytest.raises(InvalidArgument, match=r"expand to 16,777,216 addresses; a discovery scans at most 1,048,576"):
+        check_target_lists(["127.0.0.0/8"])
+    assert check_target_lists(["10.0.0.0/12", "gw.lab", "10.0.0.0/12"], ["10.0.0.5"]) == (
+        ["10.0.0.0/12", "gw.lab"],
+        ["10.0.0.5"],
+    )
+    with pytest.raises(InvalidArgument, match="exclusion 'x!' is not"):
+        check_target_lists(["10.0.0.0/24"], ["x!"])
+
+
+def test_long_or_non_ascii_targets_are_refused_without_echoing_them_whole() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        parse_target("a" * 10_000)
+    assert "(10000 characters)" in str(info.value) and len(str(info.value)) < 200
+    with pytest.raises(InvalidArgument, match="ASCII only"):
+        parse_target("\uff11\uff10.0.0.1")  # fullwidth "10"
 
 
 @pytest.mark.parametrize(
@@ -140,8 +198,8 @@ def test_parse_target(text: str, expected: object) -> None:
         ("10.0.0.5-::1", "mixes IPv4 and IPv6"),
         ("10.0.0.5-x", "is not an IP address"),
         ("fe80::1%eth0", "scoped IPv6"),
-        ("bad_name!", "neither an IP address"),
-        ("-leading.dash", "neither an IP address"),
+        ("bad_name!", "is not an address, a CIDR"),
+        ("-leading.dash", "is not an address, a CIDR"),
     ],
 )
 def test_invalid_targets_are_refused_with_the_text_in_the_message(text: str, message: str) -> None:
