@@ -31,6 +31,7 @@ import pytest
 from tests.e2e.test_discovery_flow import enabled_collector
 from tests.peers.dns import start_dns_server
 from tests.peers.firewall import PortFilter
+from tests.peers.greeters import SSH_GREETING, Greeters
 from tests.peers.snmpd import snmpget, start_snmpd
 from tests.peers.tcp import TcpListeners
 from tests.peers.web import start_web_server
@@ -39,6 +40,7 @@ from tests.process_harness import ControlPlane
 HOST = "127.0.50.1"
 WORLD = "127.0.53.1"
 MOVER_FROM, MOVER_TO = "127.0.54.1", "127.0.54.2"
+SWAPPED = "127.0.55.1"
 SNMP_ENGINE_ID = "1.3.6.1.6.3.10.2.1.1.0"
 TIMEOUT_MS = "1500"
 
@@ -312,3 +314,75 @@ def test_a_host_that_moves_to_another_address_is_the_same_device(control_plane: 
     finally:
         collector.stop()
         agent.stop()
+
+
+def nmap_service(host: str, port: int) -> str:
+    """The oracle for a port's service name: `nmap -sV -n -Pn` (light version probing)."""
+    out = subprocess.run(
+        ["nmap", "-sT", "-sV", "--version-light", "-n", "-Pn", "-p", str(port), "-oX", "-", host],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=180,
+    ).stdout
+    service = ET.fromstring(out).find(".//port/service")
+    return "" if service is None else service.get("name", "")
+
+
+def test_another_service_on_the_same_port_leaves_nothing_of_the_old_one(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """A web server (title "Five") gives way to an SSH server on the same port: the service
+    is what nmap -sV says each time, no http.* detail outlives the web server, and the
+    history of the second run is exactly the difference between the two states."""
+    first, second = Greeters(), Greeters()
+    page = (
+        b"HTTP/1.0 200 OK\r\nServer: nginx/1.18.0\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n"
+        b"<html><head><title>Five</title></head><body>five</body></html>\n"
+    )
+    port = first.http(SWAPPED, page)
+    collector = enabled_collector(control_plane, tmp_path, "edge-swap")
+    try:
+        control_plane.ctl(
+            "discoveries",
+            "create",
+            "swap",
+            "--targets",
+            SWAPPED,
+            "--ports",
+            str(port),
+            "--collector",
+            "edge-swap",
+            "--probes",
+            "tcp,banners",
+            "--timeout-ms",
+            TIMEOUT_MS,
+        )
+        run(control_plane, "swap")
+        [web] = device(control_plane, SWAPPED)["services"]
+        assert web["service"] == nmap_service(SWAPPED, port) == "http"
+        assert web["details"]["http.title"] == "Five"
+
+        first.close()
+        second.greeter(SWAPPED, SSH_GREETING, port=port)
+        run(control_plane, "swap")
+        shown = device(control_plane, SWAPPED)
+        [ssh] = shown["services"]
+        assert ssh["service"] == nmap_service(SWAPPED, port) == "ssh"
+        assert ssh["banner"].startswith("SSH-2.0-OpenSSH_8.9p1")
+        assert not [name for name in ssh["details"] if name.startswith("http.")]
+
+        field = f"port.{port}"
+        expected = {(f"{field}.service", "http", "ssh")}
+        if web["banner"] != ssh["banner"]:
+            expected.add((f"{field}.banner", web["banner"], ssh["banner"]))
+        for name in web["details"].keys() | ssh["details"].keys():
+            old, new = web["details"].get(name, ""), ssh["details"].get(name, "")
+            if old != new:
+                expected.add((f"{field}.{name}", old, new))
+        assert (f"{field}.http.title", "Five", "") in expected
+        assert set(changes_by_run(shown)[-1]) == expected
+    finally:
+        collector.stop()
+        first.close()
+        second.close()

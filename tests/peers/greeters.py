@@ -66,13 +66,15 @@ class Greeters:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
 
-    def greeter(self, host: str, greeting: bytes, reply: bytes = b"500 unrecognised command\r\n") -> int:
+    def greeter(
+        self, host: str, greeting: bytes, reply: bytes = b"500 unrecognised command\r\n", *, port: int = 0
+    ) -> int:
         def talk(conn: socket.socket) -> None:
             conn.sendall(greeting)
             for _ in _LineReader(conn):
                 conn.sendall(reply)
 
-        return self._listen(host, talk)
+        return self._listen(host, talk, port)
 
     def redis(self, host: str) -> int:
         def talk(conn: socket.socket) -> None:
@@ -92,7 +94,7 @@ class Greeters:
 
         return self._listen(host, talk)
 
-    def http(self, host: str, response: bytes = HTTP_RESPONSE) -> int:
+    def http(self, host: str, response: bytes = HTTP_RESPONSE, *, port: int = 0) -> int:
         def talk(conn: socket.socket) -> None:
             data = b""
             while b"\r\n\r\n" not in data and b"\n\n" not in data:
@@ -102,7 +104,7 @@ class Greeters:
                 data += chunk
             conn.sendall(response)
 
-        return self._listen(host, talk)
+        return self._listen(host, talk, port)
 
     def silent(self, host: str) -> int:
         def talk(conn: socket.socket) -> None:
@@ -120,10 +122,12 @@ class Greeters:
         for thread in self._threads:
             thread.join(5)
 
-    def _listen(self, host: str, talk: Conversation) -> int:
+    def _listen(self, host: str, talk: Conversation, port: int = 0) -> int:
+        """Serve `talk` on (host, port); port 0 lets the kernel pick (a given port lets a test
+        put another server where one was)."""
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, 0))
+        sock.bind((host, port))
         sock.listen(512)
         sock.settimeout(0.2)
         self._sockets.append(sock)
