@@ -171,6 +171,8 @@ def device_sections(detail: DeviceDetail) -> list[RenderableType]:
     sections += _section("ports", "no ports known", _ports_table(d) if d.services else None)
     facts = output.table(["FACT", "VALUE"], ([k, v] for k, v in d.facts.items())) if d.facts else None
     sections += _section("facts", "no facts", facts)
+    notes = output.table(["NOTE"], ([n] for n in d.notes)) if d.notes else None
+    sections += _section("notes", "no notes", notes)
     history = _history_table(detail.history) if detail.history else None
     sections += _section("history", "no changes recorded", history)
     return sections

@@ -8,7 +8,7 @@ job runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
@@ -66,6 +66,8 @@ class Device:
     snmp_engine_id: str
     last_collector: str
     last_job_run_id: str
+    notes: list[str] = field(default_factory=list)
+    """What the probes said besides facts ("snmp: no answer"): the newest per probe, not history."""
     # Lifecycle: hidden from `devices list` while retired; missed runs in a row (docs/inventory.md).
     retired: bool = False
     missed_runs: int = 0
@@ -171,6 +173,7 @@ def _device(d: gateway_pb2.Device) -> Device:
         snmp_engine_id=d.snmp_engine_id,
         last_collector=d.last_collector,
         last_job_run_id=d.last_job_run_id,
+        notes=list(d.notes),
         retired=d.retired,
         missed_runs=d.missed_runs,
         retired_at=time_field(d, "retired_at"),

@@ -187,6 +187,13 @@ def runs_table(runs: Sequence[JobRun]) -> Table:
     )
 
 
+def stale_text(count: int) -> str:
+    """ "0", or the count and what it means (docs/inventory.md, "Time you can trust")."""
+    if not count:
+        return "0"
+    return f"{count} (skipped: older than what another run recorded for the device)"
+
+
 def summary_fields(run: JobRun) -> list[tuple[str, Text | str]]:
     """The few lines that say how a run ended (`discoveries run --wait`)."""
     return [
@@ -220,6 +227,7 @@ def detail_fields(detail: JobRunDetail) -> list[tuple[str, Text | str]]:
         ("targets done", progress_text(r)),
         ("devices found", str(r.devices_found)),
         ("batches sent", str(r.batches_sent)),
+        ("stale observations", stale_text(r.observations_stale)),
         ("due", output.moment(r.due_at) if r.due_at else "-"),
         ("created", output.moment(r.created_at)),
         ("dispatched", output.moment(r.dispatched_at) if r.dispatched_at else "-"),

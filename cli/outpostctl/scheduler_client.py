@@ -102,6 +102,8 @@ class JobRun:
     cancelled_by: str
     attempt: int = 0
     lease_expires_at: datetime | None = None
+    observations_stale: int = 0
+    """Observations the inventory skipped as older than what another run had recorded."""
     waiting_reason: str = ""
     """While queued: why no collector has taken it (empty: nothing known holds it back)."""
 
@@ -334,6 +336,7 @@ def _job_run(r: scheduler_pb2.JobRun) -> JobRun:
         cancelled_by=r.cancelled_by,
         attempt=r.attempt,
         lease_expires_at=time_field(r, "lease_expires_at"),
+        observations_stale=r.observations_stale,
         waiting_reason=r.waiting_reason,
     )
 

@@ -30,6 +30,7 @@ from outpost.config import add_common_flags, env_default, positive
 from outpost.logs import LogFormat, configure_logging
 from outpost.process import install_shutdown_signals, is_loopback
 from outpost.version import VERSION
+from services.collector.clock import WallClock
 from services.collector.discovery.host_keys import HostKeyStore
 from services.collector.discovery.recognition import ServiceRecognizer
 from services.collector.discovery.service_probes import (
@@ -79,6 +80,7 @@ class Settings:
     spool_max_age: float = DEFAULT_MAX_AGE
     service_probes_file: str = DEFAULT_SERVICE_PROBES_FILE
     service_intensity: int = DEFAULT_INTENSITY
+    clock_offset_seconds: float = 0.0
 
 
 def default_data_dir() -> str:
@@ -171,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="send nmap's request probes up to this rarity to a port that did not say what it is, as nmap's "
         f"--version-intensity (default {DEFAULT_INTENSITY}; env OUTPOST_COLLECTOR_SERVICE_INTENSITY)",
     )
+    parser.add_argument(
+        "--clock-offset-seconds",
+        type=float,
+        default=env("clock_offset_seconds", 0.0),
+        metavar="SECONDS",
+        help="TEST AID: behave as if the wall clock were this far off (e.g. 3600: one hour ahead), to "
+        "exercise the server's clock-skew handling; leave 0 in production "
+        "(env OUTPOST_COLLECTOR_CLOCK_OFFSET_SECONDS)",
+    )
     add_common_flags(parser, SERVICE)
     return parser
 
@@ -256,6 +267,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         spool_max_age=args.spool_max_age,
         service_probes_file=args.service_probes_file,
         service_intensity=args.service_intensity,
+        clock_offset_seconds=float(args.clock_offset_seconds),
     )
 
 
@@ -304,8 +316,11 @@ def main(argv: list[str] | None = None) -> None:
         bound_server_instance=identity.bound_server_instance,
     )
     _warn_about_setup(settings, store)
+    clock = WallClock(settings.clock_offset_seconds)
     try:
-        spool = Spool.open(settings.data_dir, max_bytes=settings.spool_max_bytes, max_age=settings.spool_max_age)
+        spool = Spool.open(
+            settings.data_dir, max_bytes=settings.spool_max_bytes, max_age=settings.spool_max_age, wall_clock=clock
+        )
     except SpoolError as exc:
         fail(str(exc))
     status = StatusFile(settings.status_file, identity.instance_uid, identity.fingerprint, spool=spool.status)
@@ -319,11 +334,12 @@ def main(argv: list[str] | None = None) -> None:
         open_transport=lambda url: open_transport(url, settings.tls),
         backoff=Backoff(settings.backoff_initial, settings.backoff_max),
         handshake_timeout=settings.handshake_timeout,
+        wall_clock=clock,
     )
     host_keys = HostKeyStore(settings.data_dir / "known_hosts")
     recognizer = load_recognizer(settings.service_probes_file, settings.service_intensity)
     try:
-        asyncio.run(_serve(supervisor, spool, host_keys, identity.encryption_key, recognizer))
+        asyncio.run(_serve(supervisor, spool, host_keys, identity.encryption_key, recognizer, clock=clock))
     finally:
         spool.close()
     log.info("collector_stopped")
@@ -335,10 +351,12 @@ async def _serve(
     host_keys: HostKeyStore,
     encryption_key: X25519PrivateKey,
     recognizer: ServiceRecognizer | None,
+    *,
+    clock: WallClock,
 ) -> None:
     """Run the supervisor until SIGTERM/SIGINT, then stop the jobs, say goodbye and stop."""
     stop = install_shutdown_signals()
-    runner = JobRunner(spool, engine_discover(host_keys, encryption_key, recognizer))
+    runner = JobRunner(spool, engine_discover(host_keys, encryption_key, recognizer, clock), wall_clock=clock)
     supervisor.work = CollectorWork(spool, runner)
     running = asyncio.create_task(supervisor.run(), name="collector-supervisor")
     stopping = asyncio.create_task(stop.wait(), name="collector-stop")
@@ -404,6 +422,12 @@ def load_recognizer(path: str, intensity: int) -> ServiceRecognizer | None:
 
 
 def _warn_about_setup(settings: Settings, store: IdentityStore) -> None:
+    if settings.clock_offset_seconds:
+        log.warning(
+            "clock_offset_set",
+            clock_offset_seconds=settings.clock_offset_seconds,
+            advice="a test aid: unset --clock-offset-seconds outside tests",
+        )
     if store.key_permissions_open:
         log.warning("private_key_permissions_too_open", path=str(store.key_path), advice="chmod 600")
     for server in settings.servers:

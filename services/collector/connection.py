@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -108,8 +109,10 @@ class Connection:
         identity_store: IdentityStore,
         status: StatusFile,
         work: Work | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.transport = transport
+        self._wall_clock = wall_clock
         self.work = work
         self._recv: asyncio.Task[bytes | None] | None = None
         self.session = session
@@ -202,7 +205,7 @@ class Connection:
 
     async def _flush(self) -> None:
         for message in self.session.data_to_send():
-            message.sent_at_unix_ms = time.time_ns() // 1_000_000
+            message.sent_at_unix_ms = int(self._wall_clock() * 1000)
             try:
                 await self.transport.send(message.SerializeToString())
             except TransportError as exc:

@@ -21,6 +21,7 @@ Stopping is cancellation (see `connection.Connection`).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
@@ -123,6 +124,7 @@ class Supervisor:
         handshake_timeout: float,
         sleep: Sleep = asyncio.sleep,
         work: Work | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if not servers:
             raise ValueError("at least one server URL is needed")
@@ -136,6 +138,7 @@ class Supervisor:
         self.handshake_timeout = handshake_timeout
         self.sleep = sleep
         self.work = work
+        self.wall_clock = wall_clock
 
     async def run(self) -> NoReturn:
         """Connect, and reconnect after every end, until cancelled."""
@@ -179,6 +182,7 @@ class Supervisor:
                 identity_store=self.identity_store,
                 status=self.status,
                 work=self.work,
+                wall_clock=self.wall_clock,
             )
             return await connection.run()
         except Exception:

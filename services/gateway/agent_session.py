@@ -342,7 +342,7 @@ class SessionRunner:
                 self.live.finished_job_run_ids |= {event.update.job_run_id}
             await self.work.job_update(self.core, event.update)
         elif isinstance(event, ResultBatchReceived) and self.work is not None:
-            await self.work.result_batch(self.core, event.batch)
+            await self.work.result_batch(self.core, event.batch, self.clock_skew_ms)
         elif isinstance(event, WorkRefused):
             metrics.WORK_REFUSED.labels(event.kind).inc()
             log.warning("work_refused", kind=event.kind, job_run_id=event.job_run_id, state=event.state.value)

@@ -73,6 +73,7 @@ from services.gateway.resumable_watch import ResumableWatch
 from services.gateway.scheduler_client import DispatchBookmark, SchedulerClient
 from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
+from services.gateway.stale_reports import StaleReports
 from services.gateway.transports.grpc_stream import (
     DEFAULT_MAX_CONCURRENT_STREAMS,
     agent_service_handler,
@@ -306,6 +307,7 @@ async def serve(config: GatewayConfig) -> None:
         log.warning("check_minute_shortened", seconds_per_minute=config.check_minute_seconds, advice="for tests only")
     dispatcher = Dispatcher(hub, CheckInterval(seconds_per_minute=config.check_minute_seconds))
     gate = IngestGate(max_in_flight=config.max_commits_in_flight, commit_timeout=config.commit_timeout)
+    stale_reports = StaleReports(config.gateway_id, scheduler)
     reporter = SessionReporter(registry, config.gateway_id, hub, info.heartbeat_interval)
     leases = LeaseRenewer(scheduler, hub, config.gateway_id, info.heartbeat_interval)
     ctx = GatewayContext(
@@ -317,7 +319,13 @@ async def serve(config: GatewayConfig) -> None:
         hub=hub,
         reporter=reporter,
         admission=Admission(max_unauthenticated=config.max_unauthenticated, limits=config.failure_limits),
-        work=WorkContext(config.gateway_id, scheduler, registry, BatchIngest(inventory, rule=config.retirement), gate),
+        work=WorkContext(
+            config.gateway_id,
+            scheduler,
+            registry,
+            BatchIngest(inventory, rule=config.retirement, on_stale=stale_reports.counted),
+            gate,
+        ),
         dispatcher=dispatcher,
     )
 
@@ -410,6 +418,7 @@ async def serve(config: GatewayConfig) -> None:
     if ws_runner is not None:
         await ws_runner.cleanup()
     unfinished = await gate.close(timeout=config.commit_timeout)
+    await stale_reports.close(timeout=FINAL_REPORT_SECONDS)
     for task in background:
         task.cancel()
     with contextlib.suppress(TimeoutError):

@@ -61,6 +61,10 @@ COMMIT_SECONDS = Histogram(
     "Time one inventory commit took, failed ones included",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+OBSERVATIONS_STALE = Counter(
+    "outpost_gateway_observations_stale_total",
+    "Device observations skipped because another job run had recorded a newer sighting (server time)",
+)
 INGEST_COOL_DOWN_SECONDS = Gauge(
     "outpost_gateway_ingest_cool_down_seconds", "Current ingest cool-down after database failures; 0 when healthy"
 )

@@ -96,10 +96,15 @@ class SchedulerClient:
         )
         return list(response.job_runs)
 
-    async def report(self, *, gateway_id: str, instance_uid: str, update: agent_pb2.JobUpdate) -> scheduler_pb2.JobRun:
+    async def report(
+        self, *, gateway_id: str, instance_uid: str, update: agent_pb2.JobUpdate, observations_stale: int = 0
+    ) -> scheduler_pb2.JobRun:
         response = await self._stub.ReportJobUpdate(
             scheduler_pb2.ReportJobUpdateRequest(
-                gateway_id=gateway_id, collector_instance_uid=instance_uid, update=update
+                gateway_id=gateway_id,
+                collector_instance_uid=instance_uid,
+                update=update,
+                observations_stale=observations_stale,
             ),
             timeout=CALL_TIMEOUT_SECONDS,
         )

@@ -66,9 +66,14 @@ class Inventory(Protocol):
         collector: str,
         zone: str,
         scanned_ports: list[int],
+        clock_skew_ms: int = 0,
+        probes: list[str] | None = None,
         discovery: str = "",
     ) -> bool:
         """Commit a batch; True if it was new, False if it was a duplicate.
+
+        `clock_skew_ms` is the collector's clock minus ours (the session measures it on
+        every frame); `probes` the probes the batch's run ran (None: unknown).
 
         Raises `errors.Unavailable` (retry later) or `errors.InvalidArgument` (never storable).
         """
@@ -145,6 +150,8 @@ class SessionWork:
     zone: str
     deliver: Callable[[object], None]
     assigned: dict[str, list[int]] = field(default_factory=dict)
+    probes: dict[str, list[str]] = field(default_factory=dict)
+    """The probes each run in `assigned` runs (whose notes a batch replaces)."""
     discoveries: dict[str, str] = field(default_factory=dict)
     """The discovery of each run this session holds: its sightings reset that discovery's missed runs."""
 
@@ -169,6 +176,7 @@ class SessionWork:
                 continue
             if core.assign_job(assignment):
                 self.assigned[run.id] = tcp_ports_scanned(assignment.ports, assignment.probes)
+                self.probes[run.id] = list(assignment.probes)
                 self.discoveries[run.id] = run.discovery
                 log.info("job_run_dispatched", job_run_id=run.id, discovery=run.discovery)
 
@@ -197,15 +205,20 @@ class SessionWork:
             core.cancel_job(update.job_run_id, run.reason or "cancelled by an admin", attempt=update.attempt)
         if update.state in TERMINAL_STATES:
             self.assigned.pop(update.job_run_id, None)
+            self.probes.pop(update.job_run_id, None)
             self.discoveries.pop(update.job_run_id, None)
             log.info("job_run_finished", job_run_id=update.job_run_id, state=agent_pb2.JobState.Name(update.state))
             await self.ctx.run_ended(run, self.zone)
             await self.claim(core)
 
-    async def result_batch(self, core: ServerSession, batch: agent_pb2.ResultBatch) -> None:
-        """Commit through the gate, then ack (committed or rejected) or throttle."""
+    async def result_batch(self, core: ServerSession, batch: agent_pb2.ResultBatch, clock_skew_ms: int = 0) -> None:
+        """Commit through the gate, then ack (committed or rejected) or throttle.
+
+        `clock_skew_ms`: the collector's clock minus ours, measured on this very frame.
+        """
         scanned = await self._scanned_ports(batch)
         if isinstance(scanned, list):
+            probes = self.probes.get(batch.job_run_id)
             outcome = await self.ctx.gate.commit(
                 BatchKey(self.instance_uid, batch.job_run_id, batch.attempt, batch.sequence),
                 lambda: self.ctx.inventory.commit(
@@ -214,6 +227,8 @@ class SessionWork:
                     collector=self.name,
                     zone=self.zone,
                     scanned_ports=scanned,
+                    clock_skew_ms=clock_skew_ms,
+                    probes=probes,
                     discovery=self.discoveries.get(batch.job_run_id, ""),
                 ),
             )
@@ -257,9 +272,11 @@ class SessionWork:
             return self._reject(batch, "foreign_run", "the job run's attempt belongs to another collector")
         if batch.attempt > run.attempt:
             return self._reject(batch, "foreign_run", "the job run was never handed out with this attempt")
-        scanned = tcp_ports_scanned(run.discovery_snapshot.ports, probes_run(run.discovery_snapshot))
+        probes = probes_run(run.discovery_snapshot)
+        scanned = tcp_ports_scanned(run.discovery_snapshot.ports, probes)
         if holder == self.instance_uid:
             self.assigned[run.id] = scanned
+            self.probes[run.id] = probes
             self.discoveries[run.id] = run.discovery
         return scanned
 

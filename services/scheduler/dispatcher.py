@@ -162,17 +162,32 @@ class Dispatcher:
             )
         return claimed
 
-    async def report(self, gateway_id: str, instance_uid: str, update: JobUpdate) -> JobRun:
+    async def report(
+        self, gateway_id: str, instance_uid: str, update: JobUpdate, *, observations_stale: int = 0
+    ) -> JobRun:
         """Record a collector's update; the answer is the run as it stands afterwards.
 
         An update for a run that is already final (e.g. cancelled by an admin meanwhile)
         changes nothing, and the answer says so: the gateway then stops the collector. An
         update from the holder renews its lease; one about a superseded attempt is refused.
+
+        `observations_stale` is the gateway's own total for the run (its inventory skipped
+        that many observations as stale): recorded first, in any state and from any
+        reporter, since a spooled batch may land after the run ended or its lease moved.
+        A report with only that (no state) changes nothing else.
         """
         _require("gateway_id", gateway_id)
         instance_uid = _require("collector_instance_uid", instance_uid)
         run_id = _require("job_run_id", update.job_run_id)
         now = self._now()
+        if observations_stale > 0:
+            await self._record_stale(run_id, observations_stale)
+            if update.state is None:
+                async with self._store.read() as tx:
+                    counted = await tx.job_run(run_id)
+                if counted is None:
+                    raise rules.not_found(run_id)
+                return counted
         coalesced = await self._record_progress_quietly(run_id, instance_uid, update, now)
         if coalesced is not None:
             return coalesced
@@ -203,6 +218,12 @@ class Dispatcher:
                 revision=revision,
             )
         return replace(changed, last_event_at=now)
+
+    async def _record_stale(self, run_id: str, total: int) -> None:
+        async with self._store.write(exclusive=False) as tx:
+            if not await tx.record_stale_observations(run_id, total):
+                raise rules.not_found(run_id)
+        log.info("job_run_observations_stale", job_run_id=run_id, observations_stale=total)
 
     async def renew_leases(self, gateway_id: str, holds: list[LeaseHold]) -> list[LostLease]:
         """Extend the lease of each hold still true; the ones that are not, with why.

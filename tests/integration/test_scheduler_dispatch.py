@@ -9,6 +9,7 @@ from datetime import UTC
 
 import grpc
 
+from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2
 from tests.integration.test_scheduler_admin import expect_error
 from tests.integration.test_scheduler_support import (
@@ -249,3 +250,41 @@ async def test_a_cancelled_run_stays_cancelled_whatever_its_collector_reports(da
                 "cancelled by alice",
                 0,
             )
+
+
+async def test_the_gateways_stale_count_is_recorded_in_any_state_and_never_goes_down(database_url: str) -> None:
+    async with running_scheduler(database_url) as scheduler:
+        await create_discovery(scheduler, collector="edge-7")
+        run = await start_run(scheduler)
+        await claim(scheduler, "edge-7")
+        await report(scheduler, run.id, JS.JOB_STATE_SUCCEEDED, devices_found=2)
+
+        async def stale(total: int, uid: str = "uid-edge-7") -> scheduler_pb2.JobRun:
+            response = await scheduler.stub.ReportJobUpdate(
+                scheduler_pb2.ReportJobUpdateRequest(
+                    gateway_id="gw-1",
+                    collector_instance_uid=uid,
+                    update=agent_pb2.JobUpdate(job_run_id=run.id),
+                    observations_stale=total,
+                )
+            )
+            return response.job_run
+
+        # A spooled batch landing after the run ended, from whichever collector delivered it.
+        answered = await stale(2, uid="uid-edge-8")
+        assert (answered.state, answered.observations_stale) == (JS.JOB_STATE_SUCCEEDED, 2)
+        await stale(1)  # an older total, delivered late
+        stored = await get_run(scheduler, run.id)
+        assert (stored.state, stored.devices_found, stored.observations_stale) == (JS.JOB_STATE_SUCCEEDED, 2, 2)
+        await expect_error(stale_for_unknown_run(scheduler), grpc.StatusCode.NOT_FOUND, "jr_nosuch")
+
+
+async def stale_for_unknown_run(scheduler: RunningScheduler) -> None:
+    await scheduler.stub.ReportJobUpdate(
+        scheduler_pb2.ReportJobUpdateRequest(
+            gateway_id="gw-1",
+            collector_instance_uid="uid-edge-7",
+            update=agent_pb2.JobUpdate(job_run_id="jr_nosuch"),
+            observations_stale=1,
+        )
+    )

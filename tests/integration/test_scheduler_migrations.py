@@ -137,3 +137,33 @@ async def test_upgrading_from_0002_gives_runs_handed_out_one_attempt_and_active_
 
     await _alembic(database_url, "downgrade", "0002")  # and back: the columns and index go cleanly
     await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
+
+
+async def test_upgrading_from_0006_counts_no_stale_observations_and_the_count_only_rises(database_url: str) -> None:
+    await _alembic(database_url, "upgrade", "0006")
+    sqlite = not is_postgres(database_url)
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        async with engine.begin() as conn:
+            job_runs = await conn.run_sync(lambda sync: sa.Table("job_runs", sa.MetaData(), autoload_with=sync))
+            await conn.execute(job_runs.insert(), [_run_row("jr_done", "succeeded", dispatched=True, sqlite=sqlite)])
+    finally:
+        await engine.dispose()
+
+    await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
+
+    store = SchedulerStore(create_engine(database_url, SCHEMA))
+    try:
+        async with store.read() as tx:
+            assert (await tx.job_runs_by_id(["jr_done"]))["jr_done"].observations_stale == 0
+        async with store.write(exclusive=False) as tx:
+            assert await tx.record_stale_observations("jr_done", 3)  # a finished run still takes it
+            assert await tx.record_stale_observations("jr_done", 2)  # an older total lowers nothing
+            assert not await tx.record_stale_observations("jr_nosuch", 1)
+        async with store.read() as tx:
+            assert (await tx.job_runs_by_id(["jr_done"]))["jr_done"].observations_stale == 3
+    finally:
+        await store.dispose()
+
+    await _alembic(database_url, "downgrade", "0006")
+    await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)

@@ -193,6 +193,8 @@ class FakeInventory:
         collector: str,
         zone: str,
         scanned_ports: Collection[int],
+        clock_skew_ms: int = 0,
+        probes: Collection[str] | None = None,
         discovery: str = "",
     ) -> bool:
         if self.failure is not None:

@@ -80,6 +80,7 @@ async def discover(
     host_keys: HostKeyStore,
     on_progress: Callable[[Progress], None] | None = None,
     recognizer: ServiceRecognizer | None = None,
+    wall_clock: Callable[[], float] = time.time,
 ) -> AsyncGenerator[DeviceObservation, None]:
     """Yield each live host of `plan` as soon as its probes finish.
 
@@ -90,12 +91,13 @@ async def discover(
     Raises `outpost.errors.InvalidArgument` for targets that do not parse or expand past
     the limit, and `DeadlineExceeded` when `plan.deadline` passes (after yielding what was
     found). `on_progress` is called once the targets are expanded (with the total), then
-    at most every 0.25 s, and once at the end.
+    at most every 0.25 s, and once at the end. Each device's
+    `observed_at_unix_ms` is `wall_clock` (the collector's clock) when its probes finished.
 
     To stop early, leave the loop inside `contextlib.aclosing(discover(...))` (or cancel
     the consuming task): the scan stops and every socket is closed before that returns.
     """
-    run = _Run(plan, host_keys, on_progress, recognizer)
+    run = _Run(plan, host_keys, on_progress, recognizer, wall_clock)
     runner = asyncio.create_task(run.run(), name="discovery-runner")
     try:
         while True:
@@ -118,10 +120,12 @@ class _Run:
         host_keys: HostKeyStore,
         on_progress: Callable[[Progress], None] | None,
         recognizer: ServiceRecognizer | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.plan = plan
         self._recognizer = recognizer
         self._recognition = RecognitionStats()
+        self._wall_clock = wall_clock
         self.results: asyncio.Queue[DeviceObservation | None] = asyncio.Queue(plan.batch_max_devices)
         self.error: Exception | None = None
         self._host_keys = host_keys
@@ -226,6 +230,7 @@ class _Run:
         try:
             device = await self._observe(host)
             if device is not None:
+                device = replace(device, observed_at_unix_ms=int(self._wall_clock() * 1000))
                 self._found += 1
                 await self.results.put(device)
         finally:

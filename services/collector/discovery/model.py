@@ -246,6 +246,8 @@ class DeviceObservation:
     audit: HostAudit | None = None
     mac_addresses: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    observed_at_unix_ms: int = 0
+    """When the host's probes finished, by the collector's wall clock (0: unknown)."""
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,7 @@ def device_to_proto(device: DeviceObservation) -> agent_pb2.DeviceObservation:
         ports=[_port(port) for port in device.ports],
         mac_addresses=list(device.mac_addresses),
         notes=list(device.notes),
+        observed_at_unix_ms=device.observed_at_unix_ms,
     )
     if device.snmp is not None:
         message.snmp.CopyFrom(_snmp(device.snmp))

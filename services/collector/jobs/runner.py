@@ -1,10 +1,13 @@
 """Run assigned discoveries: scan, batch what is found, report progress, obey cancels.
 
 One task per job run. The engine yields a device as soon as its probes finish; devices
-are grouped into batches (at most `batch_max_devices`, or whatever arrived within
-`BATCH_LINGER_SECONDS`) so results stream to the server while the scan runs. Progress
-updates are rate-limited; the final update carries the number of batches. Cancelling a
-run (admin cancel, collector disabled, deadline) stops its probes at once.
+are grouped into batches so results stream to the server while the scan runs: a batch
+goes when it holds `batch_max_devices`, or when `BATCH_LINGER_SECONDS` have passed since
+its first device arrived. The linger is a timer, not a check made when the next device
+comes: a host found before a stretch of silent addresses is sent within the linger time,
+not when (or if) another host answers. Progress updates are rate-limited; the final
+update carries the number of batches. Cancelling a run (admin cancel, collector
+disabled, deadline) stops its probes at once.
 
 Batches and updates carry the assignment's attempt: a run handed out again after its
 lease expired is a new attempt, numbers its batches from 1 again, and must not collide
@@ -16,6 +19,7 @@ old attempt is cancelled and the new one starts once it has stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -53,6 +57,9 @@ class _Run:
 class JobRunner:
     spool: Spool
     discover: Discover
+    wall_clock: Callable[[], float] = time.time
+    """The collector's wall clock (services/collector/clock.py), for the batch's observed time."""
+    linger_seconds: float = BATCH_LINGER_SECONDS
     _runs: dict[str, _Run] = field(default_factory=dict)
 
     def assign(self, assignment: agent_pb2.JobAssignment) -> None:
@@ -133,6 +140,7 @@ class JobRunner:
         )
 
     async def _scan(self, run: _Run) -> None:
+        """Batch the engine's devices: full, or `linger_seconds` after the batch's first device."""
         limit = run.assignment.batch_max_devices or 64
         pending: list[agent_pb2.DeviceObservation] = []
         linger_until = 0.0
@@ -145,15 +153,40 @@ class JobRunner:
             if new_total or time.monotonic() - run.last_progress >= PROGRESS_INTERVAL_SECONDS:
                 self._update(run, agent_pb2.JOB_STATE_RUNNING)
 
+        devices = self.discover(run.assignment, on_progress)
+        # The next device is awaited in a task of its own, so the linger can run out while the
+        # engine is still probing silent addresses: waiting on it with a timeout leaves it running.
+        next_device: asyncio.Future[agent_pb2.DeviceObservation] | None = None
         try:
-            async for device in self.discover(run.assignment, on_progress):
+            while True:
+                if next_device is None:
+                    next_device = asyncio.ensure_future(anext(devices))
+                timeout = max(0.0, linger_until - time.monotonic()) if pending else None
+                done, _ = await asyncio.wait({next_device}, timeout=timeout)
+                if not done:
+                    await self._emit(run, pending)  # the linger ran out: send what is here
+                    pending = []
+                    continue
+                arrived, next_device = next_device, None
+                try:
+                    device = arrived.result()
+                except StopAsyncIteration:
+                    break
                 if not pending:
-                    linger_until = time.monotonic() + BATCH_LINGER_SECONDS
+                    linger_until = time.monotonic() + self.linger_seconds
                 pending.append(device)
-                if len(pending) >= limit or time.monotonic() >= linger_until:
+                if len(pending) >= limit:
                     await self._emit(run, pending)
                     pending = []
         finally:
+            if next_device is not None:
+                # A cancel or deadline: stop the engine where it is and let its probes close.
+                next_device.cancel()
+                await asyncio.shield(asyncio.wait({next_device}))
+                if not next_device.cancelled() and next_device.exception() is None:
+                    pending.append(next_device.result())  # it arrived just as the run was stopped
+            with contextlib.suppress(Exception):
+                await asyncio.shield(_close(devices))
             if pending:
                 # Results found before a cancel or deadline are still results.
                 await asyncio.shield(self._emit(run, pending))
@@ -165,7 +198,7 @@ class JobRunner:
             sequence=run.batches,
             attempt=run.assignment.attempt,
             devices=devices,
-            observed_at_unix_ms=int(time.time() * 1000),
+            observed_at_unix_ms=int(self.wall_clock() * 1000),
         )
         await self.spool.put_batch(batch)
 
@@ -183,3 +216,10 @@ class JobRunner:
                 batches_sent=run.batches,
             )
         )
+
+
+async def _close(devices: AsyncIterator[agent_pb2.DeviceObservation]) -> None:
+    """Close the engine's generator (its `finally` stops the scan and closes every socket)."""
+    close = getattr(devices, "aclose", None)
+    if close is not None:
+        await close()

@@ -8,6 +8,7 @@ call's plan; they are never logged or written anywhere.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -23,8 +24,13 @@ from services.collector.jobs.runner import Discover
 
 
 def engine_discover(
-    host_keys: HostKeyStore, encryption_key: X25519PrivateKey, recognizer: ServiceRecognizer | None = None
+    host_keys: HostKeyStore,
+    encryption_key: X25519PrivateKey,
+    recognizer: ServiceRecognizer | None = None,
+    wall_clock: Callable[[], float] = time.time,
 ) -> Discover:
+    """The runner's `discover`; `wall_clock` stamps each device's observed time (services/collector/clock.py)."""
+
     async def run(
         assignment: agent_pb2.JobAssignment, on_progress: Callable[[int, int, int], None]
     ) -> AsyncIterator[agent_pb2.DeviceObservation]:
@@ -38,7 +44,9 @@ def engine_discover(
             on_progress(p.targets_done, p.targets_total, p.devices_found)
 
         try:
-            async for device in discover(plan, host_keys=host_keys, on_progress=progress, recognizer=recognizer):
+            async for device in discover(
+                plan, host_keys=host_keys, on_progress=progress, recognizer=recognizer, wall_clock=wall_clock
+            ):
                 yield device_to_proto(device)
         except DeadlineExceeded as exc:
             raise TimeoutError(str(exc)) from exc

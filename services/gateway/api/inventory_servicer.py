@@ -8,10 +8,12 @@ History comes in pages (`store/history.py`): GetDevice carries the newest page a
 when older entries exist; ListDeviceHistory pages on from there. Facts and
 port details are already the flat string maps the contract names
 ("snmp.sys_name", "audit.kernel", "http.title", "tls.not_after", ...).
+A device's notes are its newest per probe ("snmp: no answer"; domain/notes.py), not history.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import grpc
@@ -19,6 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.gateway.inventory.domain.device import Change, DeviceRecord, PortRecord
+from services.gateway.inventory.domain.notes import DeviceNote
 from services.gateway.inventory.store.queries import DEFAULT_LIST_LIMIT, InventoryStore
 
 SERVICE_NAME = "outpost.gateway.v1.InventoryService"
@@ -36,7 +39,8 @@ class InventoryServicer(gateway_pb2_grpc.InventoryServiceServicer):
             limit=request.limit or DEFAULT_LIST_LIMIT,
             include_retired=request.include_retired,
         )
-        return gateway_pb2.ListDevicesResponse(devices=[_device(d) for d in found])
+        notes = await self._store.notes([d.id for d in found])
+        return gateway_pb2.ListDevicesResponse(devices=[_device(d, notes.get(d.id, ())) for d in found])
 
     async def GetDevice(
         self, request: gateway_pb2.GetDeviceRequest, context: grpc.aio.ServicerContext
@@ -47,8 +51,11 @@ class InventoryServicer(gateway_pb2_grpc.InventoryServiceServicer):
             history_page_size=request.history_page_size,
             history_page_token=request.history_page_token,
         )
+        notes = await self._store.notes([device.id])
         return gateway_pb2.GetDeviceResponse(
-            device=_device(device), history=[_change(c) for c in history], history_next_page_token=next_token
+            device=_device(device, notes.get(device.id, ())),
+            history=[_change(c) for c in history],
+            history_next_page_token=next_token,
         )
 
     async def ListDeviceHistory(
@@ -60,7 +67,7 @@ class InventoryServicer(gateway_pb2_grpc.InventoryServiceServicer):
         return gateway_pb2.ListDeviceHistoryResponse(changes=[_change(c) for c in changes], next_page_token=next_token)
 
 
-def _device(device: DeviceRecord) -> gateway_pb2.Device:
+def _device(device: DeviceRecord, notes: Iterable[DeviceNote] = ()) -> gateway_pb2.Device:
     return gateway_pb2.Device(
         id=device.id,
         zone=device.zone,
@@ -74,6 +81,7 @@ def _device(device: DeviceRecord) -> gateway_pb2.Device:
         last_seen=_timestamp(device.last_seen),
         last_collector=device.last_collector,
         last_job_run_id=device.last_job_run_id,
+        notes=[note.text for note in notes],
         retired=device.retired_at is not None,
         missed_runs=device.missed_runs,
         retired_at=_timestamp(device.retired_at) if device.retired_at is not None else None,

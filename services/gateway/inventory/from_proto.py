@@ -13,9 +13,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from outpost.agent.v1 import agent_pb2
+from services.gateway.inventory.domain.clock import server_time
 from services.gateway.inventory.domain.observation import (
     CLOSED,
     FILTERED,
@@ -44,37 +45,47 @@ class Observations:
     rejected: list[str]
 
 
-def observations_from_proto(devices: Iterable[agent_pb2.DeviceObservation]) -> Observations:
+def observations_from_proto(
+    devices: Iterable[agent_pb2.DeviceObservation], *, clock_skew_ms: int = 0, received_at: datetime | None = None
+) -> Observations:
+    """The batch's devices; each one's own observed time in server time when `received_at` is given."""
     accepted: list[DeviceObservation] = []
     rejected: list[str] = []
     for device in devices:
         try:
-            accepted.append(observation_from_proto(device, rejected))
+            accepted.append(
+                observation_from_proto(device, rejected, clock_skew_ms=clock_skew_ms, received_at=received_at)
+            )
         except ValueError as exc:
             rejected.append(str(exc))
     return Observations(accepted, rejected)
 
 
-ALLOWED_CLOCK_SKEW = timedelta(seconds=60)
-"""How far ahead of the server a collector's observed_at may be before it is clamped."""
+def observed_at_from_proto(batch: agent_pb2.ResultBatch, received_at: datetime, clock_skew_ms: int = 0) -> datetime:
+    """When the collector saw the batch's devices, in server time (`domain.clock.server_time`).
 
-
-def observed_at_from_proto(batch: agent_pb2.ResultBatch, received_at: datetime) -> datetime:
-    """When the collector saw the batch's devices, clamped to `received_at` (server time).
-
-    The collector's clock is its claim: a time later than the server's by more than
-    `ALLOWED_CLOCK_SKEW` (a wrong clock, or a collector writing "last seen 9999" so its
-    sighting wins every merge) is stored as `received_at`. So is a batch that does not say.
-    Earlier times are kept: a spooled batch is legitimately hours or days old.
+    The collector's clock is corrected by the session's measured skew and bounded by
+    `received_at`: an observation is never later than its arrival, whatever the collector's
+    clock says (a wrong clock, or a collector writing "last seen 9999" so its sighting wins
+    every merge). A batch that does not say counts as received. Earlier times are kept: a
+    spooled batch is legitimately hours or days old.
     """
-    latest_ms = int((received_at + ALLOWED_CLOCK_SKEW).timestamp() * 1000)
-    if batch.observed_at_unix_ms <= 0 or batch.observed_at_unix_ms > latest_ms:
-        return received_at
-    return datetime.fromtimestamp(batch.observed_at_unix_ms / 1000, UTC)
+    at = server_time(batch.observed_at_unix_ms, clock_skew_ms=clock_skew_ms, received_at=received_at)
+    return received_at if at is None else at
 
 
-def observation_from_proto(device: agent_pb2.DeviceObservation, rejected: list[str] | None = None) -> DeviceObservation:
-    """One device; raises ValueError when its IP is unusable. Bad ports go to `rejected`."""
+def observation_from_proto(
+    device: agent_pb2.DeviceObservation,
+    rejected: list[str] | None = None,
+    *,
+    clock_skew_ms: int = 0,
+    received_at: datetime | None = None,
+) -> DeviceObservation:
+    """One device; raises ValueError when its IP is unusable. Bad ports go to `rejected`.
+
+    Its `observed_at` is its own `observed_at_unix_ms` in server time when `received_at`
+    is given and the collector said it (older collectors do not: then None, the batch's time).
+    """
     ip = canonical_ip(device.ip)
     ports = []
     for port in device.ports:
@@ -96,6 +107,9 @@ def observation_from_proto(device: agent_pb2.DeviceObservation, rejected: list[s
         audit=_audit(device.audit) if device.HasField("audit") else None,
         alive_by=_text(device.alive_by),
         notes=tuple(_text(note) for note in device.notes),
+        observed_at=server_time(device.observed_at_unix_ms, clock_skew_ms=clock_skew_ms, received_at=received_at)
+        if received_at is not None
+        else None,
     )
 
 

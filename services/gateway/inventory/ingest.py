@@ -12,6 +12,13 @@ once per batch, never fatal.
 `BatchIngest.run_ended` is the session's entry for a run that ended successfully: the
 devices it covered and did not report have missed it, and the retirement rule runs
 (`store.lifecycle`, `domain.lifecycle`).
+
+Times are server time: each observation's collector time corrected by the session's
+measured `clock_skew_ms` and never later than the batch's arrival (`domain.clock`). An
+observation skipped as stale (older than what another run recorded for its device) is
+never silent: one `observation_stale` log line each, the
+`outpost_gateway_observations_stale_total` counter, and `on_stale(instance_uid,
+job_run_id, run_total)`, which app.py wires to the scheduler's `JobRun.observations_stale`.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import structlog
 
 from outpost import errors
 from outpost.agent.v1 import agent_pb2
+from services.gateway import metrics
 from services.gateway.inventory.domain.lifecycle import RetirementRule
 from services.gateway.inventory.domain.run_targets import run_coverage
 from services.gateway.inventory.from_proto import observations_from_proto, observed_at_from_proto
@@ -34,16 +42,22 @@ from services.gateway.inventory.store.queries import InventoryStore
 log = structlog.get_logger(__name__)
 
 
+StaleCounted = Callable[[str, str, int], None]
+"""(collector instance uid, job run id, the run's stale observations so far)."""
+
+
 class BatchIngest:
     def __init__(
         self,
         store: InventoryStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rule: RetirementRule | None = None,
+        on_stale: StaleCounted | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._rule = rule or RetirementRule()
+        self._on_stale = on_stale
 
     async def commit(
         self,
@@ -53,6 +67,8 @@ class BatchIngest:
         collector: str,
         zone: str,
         scanned_ports: Collection[int],
+        clock_skew_ms: int = 0,
+        probes: Collection[str] | None = None,
         discovery: str = "",
     ) -> bool:
         """Commit `batch`; True if it was new, False if it had been committed before."""
@@ -62,6 +78,8 @@ class BatchIngest:
             collector=collector,
             zone=zone,
             scanned_ports=scanned_ports,
+            clock_skew_ms=clock_skew_ms,
+            probes=probes,
             discovery=discovery,
         )
         return not result.duplicate
@@ -74,14 +92,17 @@ class BatchIngest:
         collector: str,
         zone: str,
         scanned_ports: Collection[int],
+        clock_skew_ms: int = 0,
+        probes: Collection[str] | None = None,
         discovery: str = "",
     ) -> CommitResult:
         """Commit `batch` and say what it did (devices written, changes recorded, duplicate).
 
+        `clock_skew_ms`: the collector's clock minus ours, as the session measured it.
         Raises `errors.Unavailable` or `errors.InvalidArgument` (see the module docstring).
         """
         now = self._clock()
-        observations = observations_from_proto(batch.devices)
+        observations = observations_from_proto(batch.devices, clock_skew_ms=clock_skew_ms, received_at=now)
         if observations.rejected:
             log.warning(
                 "batch_observations_rejected",
@@ -91,7 +112,7 @@ class BatchIngest:
                 first=observations.rejected[0],
             )
         try:
-            return await commit_batch(
+            result = await commit_batch(
                 self._store,
                 collector_instance_uid=instance_uid,
                 collector_name=collector,
@@ -101,8 +122,9 @@ class BatchIngest:
                 sequence=batch.sequence,
                 scanned_ports=scanned_ports,
                 observations=observations.devices,
-                observed_at=observed_at_from_proto(batch, now),
+                observed_at=observed_at_from_proto(batch, now, clock_skew_ms),
                 now=now,
+                probes=probes,
                 discovery=discovery,
             )
         except errors.OutpostError:
@@ -112,6 +134,31 @@ class BatchIngest:
             if failure is None:
                 raise
             raise failure from exc
+        if result.stale:
+            self._count_stale(result, batch, instance_uid, collector, clock_skew_ms)
+        return result
+
+    def _count_stale(
+        self, result: CommitResult, batch: agent_pb2.ResultBatch, instance_uid: str, collector: str, skew_ms: int
+    ) -> None:
+        # Rare (a late spooled batch): one line per observation is what an operator needs.
+        metrics.OBSERVATIONS_STALE.inc(result.stale)
+        for skipped in result.skipped:
+            log.warning(
+                "observation_stale",
+                ip=skipped.ip,
+                device_id=skipped.device_id,
+                job_run_id=batch.job_run_id,
+                attempt=batch.attempt,
+                sequence=batch.sequence,
+                collector=collector,
+                observed_at=skipped.observed_at.isoformat(),
+                last_seen=skipped.last_seen.isoformat(),
+                last_job_run_id=skipped.last_job_run_id,
+                clock_skew_ms=skew_ms,
+            )
+        if self._on_stale is not None:
+            self._on_stale(instance_uid, batch.job_run_id, result.run_stale_total)
 
     async def run_ended(
         self, *, zone: str, discovery: str, job_run_id: str, targets: Sequence[str], exclusions: Sequence[str]

@@ -129,6 +129,7 @@ def job_run(r: JobRun) -> scheduler_pb2.JobRun:
         attempt=r.attempt,
         lease_expires_at=timestamp(r.lease_expires_at),
         waiting_reason=r.waiting_reason if r.state is JobState.QUEUED else "",
+        observations_stale=r.observations_stale,
     )
 
 

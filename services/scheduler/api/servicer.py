@@ -157,7 +157,10 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         self, request: scheduler_pb2.ReportJobUpdateRequest, context: grpc.aio.ServicerContext
     ) -> scheduler_pb2.ReportJobUpdateResponse:
         run = await self._dispatcher.report(
-            request.gateway_id, request.collector_instance_uid, convert.job_update(request.update)
+            request.gateway_id,
+            request.collector_instance_uid,
+            convert.job_update(request.update),
+            observations_stale=request.observations_stale,
         )
         return scheduler_pb2.ReportJobUpdateResponse(job_run=convert.job_run(run))
 

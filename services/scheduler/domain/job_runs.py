@@ -107,6 +107,10 @@ class JobRun:
     """How many times the run was handed out; the current (or last) attempt's number."""
     lease_expires_at: datetime | None = None
     """While dispatched or running: when it returns to the queue unless renewed."""
+    observations_stale: int = 0
+    """Observations the gateway's inventory skipped as stale (its count, not the collector's).
+    Written only by `record_stale_observations`, never with a state change, so a count
+    recorded while the run changes state is not overwritten by the copy read before it."""
     last_event_at: datetime | None = field(default=None, compare=False)
     waiting_reason: str = field(default="", compare=False)
     """While queued: why no collector took it yet (`domain.waiting`; refreshed by the ticker)."""

@@ -151,6 +151,8 @@ class JobRunRow(Base):
     # Added by 0006: why a queued run waits (`domain.waiting`), refreshed by the ticker.
     waiting_reason: Mapped[str] = mapped_column(sa.Text(), default="", server_default="")
     waiting_cause: Mapped[str] = mapped_column(sa.String(32), default="", server_default="")
+    # Added by 0005 (which follows 0006); the gateway's count of the run's observations skipped as stale.
+    observations_stale: Mapped[int] = mapped_column(sa.BigInteger(), default=0, server_default="0")
 
 
 class DispatchEventRow(Base):

@@ -402,6 +402,21 @@ class Transaction:
         )
         return _rowcount(result) == 1
 
+    async def record_stale_observations(self, run_id: str, total: int) -> bool:
+        """Raise the run's stale-observation count to `total` (never lower it); False if no such run.
+
+        One statement of its own, not part of `save_run`: the count is the gateway's, may
+        arrive in any state (a spooled batch after the run ended), and a total reported
+        twice or out of order must not lower it.
+        """
+        column = JobRunRow.observations_stale
+        result = await self.session.execute(
+            sa.update(JobRunRow)
+            .where(JobRunRow.id == run_id)
+            .values(observations_stale=sa.case((column < total, total), else_=column))
+        )
+        return _rowcount(result) == 1
+
     async def append_run_event(self, run_id: str, now: datetime) -> int:
         """Exclusive transactions only: the run changed; watchers will read its current state."""
         return await self.append_run_events([run_id], now)

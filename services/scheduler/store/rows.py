@@ -165,6 +165,7 @@ def job_run(row: JobRunRow) -> JobRun:
         cancelled_by=row.cancelled_by,
         attempt=row.attempt,
         lease_expires_at=row.lease_expires_at,
+        observations_stale=row.observations_stale,
         last_event_at=row.last_event_at,
         waiting_reason=row.waiting_reason,
         waiting_cause=row.waiting_cause,

@@ -101,6 +101,8 @@ class HeldInventory:
         collector: str,
         zone: str,
         scanned_ports: Collection[int],
+        clock_skew_ms: int = 0,
+        probes: Collection[str] | None = None,
         discovery: str = "",
     ) -> bool:
         self.started.set()

@@ -74,3 +74,12 @@ def test_a_queued_run_says_why_it_waits_in_the_table_and_in_show(monkeypatch: py
     assert shown["reason"] == "started by alice"
     finished = dataclasses.replace(run, state="cancelled", reason="cancelled by alice")
     assert "waiting" not in dict(detail_fields(JobRunDetail(finished, None)))
+
+
+def test_show_says_how_many_observations_were_skipped_as_stale_and_json_carries_the_count() -> None:
+    assert _job_run(scheduler_pb2.JobRun(id="jr_3", observations_stale=2)).observations_stale == 2
+    quiet = dict(detail_fields(JobRunDetail(BASE, None)))
+    stale = dict(detail_fields(JobRunDetail(dataclasses.replace(BASE, observations_stale=2), None)))
+    assert quiet["stale observations"] == "0"
+    assert stale["stale observations"] == "2 (skipped: older than what another run recorded for the device)"
+    assert output.plain(dataclasses.replace(BASE, observations_stale=2))["observations_stale"] == 2

@@ -410,7 +410,7 @@ class ResultBatch(_message.Message):
     def __init__(self, job_run_id: _Optional[str] = ..., sequence: _Optional[int] = ..., devices: _Optional[_Iterable[_Union[DeviceObservation, _Mapping]]] = ..., observed_at_unix_ms: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class DeviceObservation(_message.Message):
-    __slots__ = ("ip", "hostname", "alive_by", "rtt_ms", "ports", "snmp", "audit", "mac_addresses", "notes")
+    __slots__ = ("ip", "hostname", "alive_by", "rtt_ms", "ports", "snmp", "audit", "mac_addresses", "notes", "observed_at_unix_ms")
     IP_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     ALIVE_BY_FIELD_NUMBER: _ClassVar[int]
@@ -420,6 +420,7 @@ class DeviceObservation(_message.Message):
     AUDIT_FIELD_NUMBER: _ClassVar[int]
     MAC_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     ip: str
     hostname: str
     alive_by: str
@@ -429,7 +430,8 @@ class DeviceObservation(_message.Message):
     audit: HostAudit
     mac_addresses: _containers.RepeatedScalarFieldContainer[str]
     notes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, ip: _Optional[str] = ..., hostname: _Optional[str] = ..., alive_by: _Optional[str] = ..., rtt_ms: _Optional[float] = ..., ports: _Optional[_Iterable[_Union[PortObservation, _Mapping]]] = ..., snmp: _Optional[_Union[SnmpFacts, _Mapping]] = ..., audit: _Optional[_Union[HostAudit, _Mapping]] = ..., mac_addresses: _Optional[_Iterable[str]] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+    observed_at_unix_ms: int
+    def __init__(self, ip: _Optional[str] = ..., hostname: _Optional[str] = ..., alive_by: _Optional[str] = ..., rtt_ms: _Optional[float] = ..., ports: _Optional[_Iterable[_Union[PortObservation, _Mapping]]] = ..., snmp: _Optional[_Union[SnmpFacts, _Mapping]] = ..., audit: _Optional[_Union[HostAudit, _Mapping]] = ..., mac_addresses: _Optional[_Iterable[str]] = ..., notes: _Optional[_Iterable[str]] = ..., observed_at_unix_ms: _Optional[int] = ...) -> None: ...
 
 class PortObservation(_message.Message):
     __slots__ = ("port", "protocol", "service", "banner", "http", "tls", "ssh", "state", "service_product", "service_version")

@@ -96,7 +96,7 @@ class Port(_message.Message):
     def __init__(self, port: _Optional[int] = ..., protocol: _Optional[str] = ..., service: _Optional[str] = ..., banner: _Optional[str] = ..., details: _Optional[_Mapping[str, str]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[str] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ("id", "zone", "ip", "hostname", "mac_addresses", "snmp_engine_id", "ports", "facts", "first_seen", "last_seen", "last_collector", "last_job_run_id", "retired", "missed_runs", "retired_at")
+    __slots__ = ("id", "zone", "ip", "hostname", "mac_addresses", "snmp_engine_id", "ports", "facts", "first_seen", "last_seen", "last_collector", "last_job_run_id", "notes", "retired", "missed_runs", "retired_at")
     class FactsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,7 @@ class Device(_message.Message):
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
     LAST_COLLECTOR_FIELD_NUMBER: _ClassVar[int]
     LAST_JOB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
     RETIRED_FIELD_NUMBER: _ClassVar[int]
     MISSED_RUNS_FIELD_NUMBER: _ClassVar[int]
     RETIRED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -131,10 +132,11 @@ class Device(_message.Message):
     last_seen: _timestamp_pb2.Timestamp
     last_collector: str
     last_job_run_id: str
+    notes: _containers.RepeatedScalarFieldContainer[str]
     retired: bool
     missed_runs: int
     retired_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., ip: _Optional[str] = ..., hostname: _Optional[str] = ..., mac_addresses: _Optional[_Iterable[str]] = ..., snmp_engine_id: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., facts: _Optional[_Mapping[str, str]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_collector: _Optional[str] = ..., last_job_run_id: _Optional[str] = ..., retired: _Optional[bool] = ..., missed_runs: _Optional[int] = ..., retired_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., ip: _Optional[str] = ..., hostname: _Optional[str] = ..., mac_addresses: _Optional[_Iterable[str]] = ..., snmp_engine_id: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., facts: _Optional[_Mapping[str, str]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_collector: _Optional[str] = ..., last_job_run_id: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., retired: _Optional[bool] = ..., missed_runs: _Optional[int] = ..., retired_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeviceChange(_message.Message):
     __slots__ = ("field", "old_value", "new_value", "changed_at", "job_run_id")

@@ -89,7 +89,7 @@ class Schedule(_message.Message):
     def __init__(self, name: _Optional[str] = ..., discovery: _Optional[str] = ..., minute: _Optional[str] = ..., hour: _Optional[str] = ..., day_of_month: _Optional[str] = ..., month: _Optional[str] = ..., day_of_week: _Optional[str] = ..., timezone: _Optional[str] = ..., enabled: _Optional[bool] = ..., missed_run_policy: _Optional[_Union[MissedRunPolicy, str]] = ..., next_due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class JobRun(_message.Message):
-    __slots__ = ("id", "discovery", "schedule", "trigger", "target_collector", "target_zone", "collector", "collector_instance_uid", "gateway_id", "state", "reason", "targets_done", "targets_total", "devices_found", "due_at", "created_at", "dispatched_at", "started_at", "finished_at", "batches_sent", "cancelled_by", "discovery_snapshot", "attempt", "lease_expires_at", "waiting_reason")
+    __slots__ = ("id", "discovery", "schedule", "trigger", "target_collector", "target_zone", "collector", "collector_instance_uid", "gateway_id", "state", "reason", "targets_done", "targets_total", "devices_found", "due_at", "created_at", "dispatched_at", "started_at", "finished_at", "batches_sent", "cancelled_by", "discovery_snapshot", "attempt", "lease_expires_at", "observations_stale", "waiting_reason")
     ID_FIELD_NUMBER: _ClassVar[int]
     DISCOVERY_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +114,7 @@ class JobRun(_message.Message):
     DISCOVERY_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATIONS_STALE_FIELD_NUMBER: _ClassVar[int]
     WAITING_REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     discovery: str
@@ -139,8 +140,9 @@ class JobRun(_message.Message):
     discovery_snapshot: Discovery
     attempt: int
     lease_expires_at: _timestamp_pb2.Timestamp
+    observations_stale: int
     waiting_reason: str
-    def __init__(self, id: _Optional[str] = ..., discovery: _Optional[str] = ..., schedule: _Optional[str] = ..., trigger: _Optional[str] = ..., target_collector: _Optional[str] = ..., target_zone: _Optional[str] = ..., collector: _Optional[str] = ..., collector_instance_uid: _Optional[str] = ..., gateway_id: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.JobState, str]] = ..., reason: _Optional[str] = ..., targets_done: _Optional[int] = ..., targets_total: _Optional[int] = ..., devices_found: _Optional[int] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dispatched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., batches_sent: _Optional[int] = ..., cancelled_by: _Optional[str] = ..., discovery_snapshot: _Optional[_Union[Discovery, _Mapping]] = ..., attempt: _Optional[int] = ..., lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting_reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., discovery: _Optional[str] = ..., schedule: _Optional[str] = ..., trigger: _Optional[str] = ..., target_collector: _Optional[str] = ..., target_zone: _Optional[str] = ..., collector: _Optional[str] = ..., collector_instance_uid: _Optional[str] = ..., gateway_id: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.JobState, str]] = ..., reason: _Optional[str] = ..., targets_done: _Optional[int] = ..., targets_total: _Optional[int] = ..., devices_found: _Optional[int] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dispatched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., batches_sent: _Optional[int] = ..., cancelled_by: _Optional[str] = ..., discovery_snapshot: _Optional[_Union[Discovery, _Mapping]] = ..., attempt: _Optional[int] = ..., lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., observations_stale: _Optional[int] = ..., waiting_reason: _Optional[str] = ...) -> None: ...
 
 class Settings(_message.Message):
     __slots__ = ("collector_check_minutes",)
@@ -367,14 +369,16 @@ class ClaimJobRunsResponse(_message.Message):
     def __init__(self, job_runs: _Optional[_Iterable[_Union[JobRun, _Mapping]]] = ...) -> None: ...
 
 class ReportJobUpdateRequest(_message.Message):
-    __slots__ = ("gateway_id", "collector_instance_uid", "update")
+    __slots__ = ("gateway_id", "collector_instance_uid", "update", "observations_stale")
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTOR_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     UPDATE_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATIONS_STALE_FIELD_NUMBER: _ClassVar[int]
     gateway_id: str
     collector_instance_uid: str
     update: _agent_pb2.JobUpdate
-    def __init__(self, gateway_id: _Optional[str] = ..., collector_instance_uid: _Optional[str] = ..., update: _Optional[_Union[_agent_pb2.JobUpdate, _Mapping]] = ...) -> None: ...
+    observations_stale: int
+    def __init__(self, gateway_id: _Optional[str] = ..., collector_instance_uid: _Optional[str] = ..., update: _Optional[_Union[_agent_pb2.JobUpdate, _Mapping]] = ..., observations_stale: _Optional[int] = ...) -> None: ...
 
 class ReportJobUpdateResponse(_message.Message):
     __slots__ = ("job_run",)

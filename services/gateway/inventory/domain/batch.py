@@ -14,16 +14,23 @@ id), or several stored devices carry it. Devices are processed in batch order, e
 seeing the ones before it, so a device listed twice in one batch is merged twice, not
 created twice.
 
+Each observation is merged at its own time when it has one (the collector's
+`observed_at_unix_ms`, in server time), else at the batch's. One older than what another
+run already recorded for its device is skipped (`merge.is_stale`) and listed in `skipped`,
+so the caller can log and count it: never silently.
+
 The plan lists what to write: every device touched (final state), the ids of stored devices
 whose IP changes (the store moves them out of the way first, so a device may take an IP
-another one is leaving in the same batch), the port rows that changed, and the history.
+another one is leaving in the same batch), the port rows that changed, the history, and
+the devices' notes (`domain.notes`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from services.gateway.inventory.domain.device import (
     Change,
@@ -33,7 +40,22 @@ from services.gateway.inventory.domain.device import (
     new_device_id,
 )
 from services.gateway.inventory.domain.merge import is_stale, merge
+from services.gateway.inventory.domain.notes import NotesUpdate, notes_update
 from services.gateway.inventory.domain.observation import DeviceObservation, normalize_engine_id, normalize_macs
+
+
+@dataclass(frozen=True)
+class StaleObservation:
+    """An observation skipped: its device already shows a newer sighting by another run."""
+
+    device_id: str
+    ip: str
+    observed_at: datetime
+    """The observation's time (server time)."""
+    last_seen: datetime
+    """The stored device's newer time."""
+    last_job_run_id: str
+    """The run that recorded it."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +69,10 @@ class BatchPlan:
     changes: list[Change]
     stale: int
     """Observations skipped because another run already recorded something newer."""
+    skipped: list[StaleObservation] = field(default_factory=list)
+    """Those observations, one entry each."""
+    notes: list[NotesUpdate] = field(default_factory=list)
+    """At most one per device: the notes to replace and store."""
 
 
 def plan_batch(
@@ -55,23 +81,44 @@ def plan_batch(
     sighting: Sighting,
     *,
     new_id: Callable[[], str] = new_device_id,
+    probes: Collection[str] | None = None,
 ) -> BatchPlan:
-    """Decide what `observations` do to the zone's `stored` devices (those the batch may touch)."""
+    """Decide what `observations` do to the zone's `stored` devices (those the batch may touch).
+
+    `probes`: the probes the batch's run ran (None: unknown), which decide whose notes go.
+    """
     originals = {device.id: device for device in stored}
     index = ZoneIndex(originals.values())
     ignored_macs, ignored_engines = _shared_identifiers(observations)
     touched: dict[str, DeviceRecord] = {}
     changes: list[Change] = []
-    stale = 0
+    skipped: list[StaleObservation] = []
+    notes: dict[str, NotesUpdate] = {}
     for observation in observations:
-        current = index.find(observation, sighting, ignored_macs, ignored_engines)
-        if current is not None and is_stale(current, sighting):
-            stale += 1
+        seen = sighting if observation.observed_at is None else replace(sighting, observed_at=observation.observed_at)
+        current = index.find(observation, seen, ignored_macs, ignored_engines)
+        if current is not None and is_stale(current, seen):
+            skipped.append(
+                StaleObservation(
+                    current.id, observation.ip, seen.observed_at, current.last_seen, current.last_job_run_id
+                )
+            )
             continue
-        record, device_changes = merge(current, observation, sighting, new_id=new_id)
+        same_run = current is not None and current.last_job_run_id == seen.job_run_id
+        record, device_changes = merge(current, observation, seen, new_id=new_id)
         index.put(current, record)
         touched[record.id] = record
         changes.extend(device_changes)
+        update = notes_update(
+            record.id,
+            observation.notes,
+            at=seen.observed_at,
+            job_run_id=seen.job_run_id,
+            probes=probes,
+            same_run=same_run,
+        )
+        if update is not None:
+            notes[record.id] = _then(notes.get(record.id), update)
     moved = [i for i, record in touched.items() if i in originals and originals[i].ip != record.ip]
     ports = [
         (device.id, port)
@@ -79,7 +126,15 @@ def plan_batch(
         for key, port in sorted(device.ports.items())
         if device.id not in originals or originals[device.id].ports.get(key) != port
     ]
-    return BatchPlan(list(touched.values()), moved, ports, changes, stale)
+    return BatchPlan(list(touched.values()), moved, ports, changes, len(skipped), skipped, list(notes.values()))
+
+
+def _then(earlier: NotesUpdate | None, later: NotesUpdate) -> NotesUpdate:
+    """Two updates of one device's notes in one batch, as one."""
+    if earlier is None:
+        return later
+    kept = tuple(note for note in earlier.notes if note.source not in later.replaced)
+    return NotesUpdate(later.device_id, earlier.replaced | later.replaced, kept + later.notes)
 
 
 class ZoneIndex:

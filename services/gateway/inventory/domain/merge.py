@@ -129,7 +129,11 @@ def is_stale(existing: DeviceRecord, sighting: Sighting) -> bool:
     """An observation older than what another job run already recorded: it changes nothing.
 
     A spool can deliver an old run's batch after a newer run's (a collector that was offline
-    for a while); applying it would record the newer state being undone.
+    for a while); applying it would record the newer state being undone. Both times are
+    server time (`domain.clock.server_time`: the collector's clock corrected by the skew
+    the gateway measured, never later than the batch's arrival), so a collector whose clock
+    is ahead cannot freeze a device, nor one behind have its results dropped. The caller
+    counts every observation skipped here (`BatchPlan.skipped`): never silently.
     """
     return existing.last_job_run_id != sighting.job_run_id and existing.last_seen > sighting.observed_at
 

@@ -128,6 +128,9 @@ class DeviceObservation:
     audit: HostAudit | None = None
     alive_by: str = ""
     notes: tuple[str, ...] = field(default=(), compare=False)
+    observed_at: datetime | None = field(default=None, compare=False)
+    """When the device was observed, in server time (`domain.clock.server_time`); None: the
+    batch's time applies."""
 
 
 VOLATILE_FACTS = frozenset({"snmp.sys_uptime_seconds", "audit.uptime_seconds"})

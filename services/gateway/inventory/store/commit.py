@@ -18,10 +18,14 @@ The transaction, step by step:
    device the batch reports is un-retired (`domain.lifecycle`).
 5. Write with bulk statements: park moved devices on a placeholder IP (one UPDATE), upsert
    devices and ports with multi-row INSERT ... ON CONFLICT DO UPDATE, insert the history
-   with multi-row INSERTs. Each is compiled once and sent as multi-row pages by
+   with multi-row INSERTs, replace the notes of the sources the batch speaks for (one
+   DELETE per distinct set of sources, one multi-row INSERT). Each is compiled once and sent as multi-row pages by
    SQLAlchemy's "insertmanyvalues" (which needs the RETURNING clause they carry), a page
    as large as the databases' bound-parameter limit allows (about 2,700 devices or 3,600
    ports). The reporting discovery's missed-runs counters of these devices go to 0.
+
+6. If the plan skipped observations as stale, record their number on the batch's row and
+   sum the run's (`run_stale_total`, for the scheduler's `JobRun.observations_stale`).
 
 Failure is all or nothing: an exception rolls everything back, including the batch's
 identity, so the caller must not ack and the collector sends the batch again.
@@ -40,12 +44,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outpost import errors
-from services.gateway.inventory.domain.batch import BatchPlan, plan_batch
+from services.gateway.inventory.domain.batch import BatchPlan, StaleObservation, plan_batch
 from services.gateway.inventory.domain.device import DeviceRecord, Sighting
 from services.gateway.inventory.domain.lifecycle import reported_device_ids, unretire_seen
 from services.gateway.inventory.domain.observation import DeviceObservation, normalize_engine_id, normalize_macs
 from services.gateway.inventory.store.missed_runs import mark_seen
-from services.gateway.inventory.store.models import device_changes, device_ports, devices, ingested_batches
+from services.gateway.inventory.store.models import (
+    device_changes,
+    device_notes,
+    device_ports,
+    devices,
+    ingested_batches,
+)
 from services.gateway.inventory.store.queries import (
     IN_CHUNK,
     InventoryStore,
@@ -75,6 +85,10 @@ class CommitResult:
     """History entries recorded."""
     stale: int = 0
     """Observations skipped because another job run had already recorded newer ones."""
+    skipped: tuple[StaleObservation, ...] = ()
+    """Those observations, one entry each (for the log)."""
+    run_stale_total: int = 0
+    """When `stale` > 0: the run's stale observations over all its committed batches."""
 
 
 async def commit_batch(
@@ -90,16 +104,18 @@ async def commit_batch(
     observations: Sequence[DeviceObservation],
     observed_at: datetime,
     now: datetime | None = None,
+    probes: Collection[str] | None = None,
     discovery: str = "",
 ) -> CommitResult:
     """Commit one batch exactly once (see the module docstring); raises on failure, then retry.
 
     `zone` is the collector's zone as the registry knows it; `attempt` the run's attempt the
     batch belongs to (0 from collectors that predate attempts); `scanned_ports` the TCP
-    ports of the job run's assignment (empty when unknown: then no port is found closed).
-    `discovery` names the run's discovery: the devices it reports have missed none of its
-    runs (a retired one is un-retired). Raises `errors.InvalidArgument` for an identity
-    that can never be stored.
+    ports of the job run's assignment (empty when unknown: then no port is found closed);
+    `probes` the probes the run ran (None when unknown: then only the sources a note names
+    have their notes replaced). `discovery` names the run's discovery: the devices it
+    reports have missed none of its runs (a retired one is un-retired). Raises
+    `errors.InvalidArgument` for an identity that can never be stored.
     """
     if not collector_instance_uid or not job_run_id:
         raise errors.InvalidArgument("a result batch needs a collector instance uid and a job run id")
@@ -132,12 +148,49 @@ async def commit_batch(
         if not store.sqlite:
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ZONE_LOCK_NAMESPACE, zone_lock_key(zone))))
         stored = await _load_zone_devices(conn, zone, observations)
-        plan = plan_batch(stored, observations, sighting)
+        plan = plan_batch(stored, observations, sighting, probes=probes)
         seen, unretired = unretire_seen(plan.devices, sighting)
         plan = replace(plan, devices=seen, changes=plan.changes + unretired)
         await _write(conn, insert, plan)
         await mark_seen(conn, insert, reported_device_ids(stored, observations, plan.devices), discovery, job_run_id)
-    return CommitResult(duplicate=False, devices=len(plan.devices), changes=len(plan.changes), stale=plan.stale)
+        run_stale_total = 0
+        if plan.stale:
+            run_stale_total = await _count_stale(
+                conn, (collector_instance_uid, job_run_id, attempt, sequence), plan.stale
+            )
+    return CommitResult(
+        duplicate=False,
+        devices=len(plan.devices),
+        changes=len(plan.changes),
+        stale=plan.stale,
+        skipped=tuple(plan.skipped),
+        run_stale_total=run_stale_total,
+    )
+
+
+async def _count_stale(conn: AsyncConnection, key: tuple[str, str, int, int], stale: int) -> int:
+    """Record the batch's stale count; the run's total over every committed batch (any collector).
+
+    `key` is the batch's identity: (collector instance uid, job run id, attempt, sequence).
+    """
+    instance_uid, job_run_id, attempt, sequence = key
+    batch = ingested_batches.c
+    await conn.execute(
+        sa.update(ingested_batches)
+        .where(
+            batch.collector_instance_uid == instance_uid,
+            batch.job_run_id == job_run_id,
+            batch.attempt == attempt,
+            batch.sequence == sequence,
+        )
+        .values(stale_observations=stale)
+    )
+    total = await conn.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(batch.stale_observations), 0)).where(
+            batch.job_run_id == job_run_id, batch.stale_observations > 0
+        )
+    )
+    return int(total or 0)
 
 
 def zone_lock_key(zone: str) -> int:
@@ -200,6 +253,35 @@ async def _write(conn: AsyncConnection, insert: Any, plan: BatchPlan) -> None:
             sa.insert(device_changes).returning(device_changes.c.id).execution_options(**_BULK),
             [change_row(c) for c in plan.changes],
         )
+    await _write_notes(conn, plan)
+
+
+async def _write_notes(conn: AsyncConnection, plan: BatchPlan) -> None:
+    """Drop the notes of the sources each device's update speaks for, then store the new ones."""
+    by_sources: dict[frozenset[str], list[str]] = {}
+    for update in plan.notes:
+        if update.replaced:
+            by_sources.setdefault(update.replaced, []).append(update.device_id)
+    for sources, device_ids in by_sources.items():
+        for chunk in chunked(device_ids, IN_CHUNK):
+            await conn.execute(
+                sa.delete(device_notes).where(
+                    device_notes.c.device_id.in_(chunk), device_notes.c.source.in_(sorted(sources))
+                )
+            )
+    rows = [
+        {
+            "device_id": update.device_id,
+            "source": note.source,
+            "note": note.text,
+            "noted_at": note.noted_at,
+            "job_run_id": note.job_run_id,
+        }
+        for update in plan.notes
+        for note in update.notes
+    ]
+    if rows:
+        await conn.execute(sa.insert(device_notes).returning(device_notes.c.device_id).execution_options(**_BULK), rows)
 
 
 async def _upsert(

@@ -113,6 +113,17 @@ device_missed_runs = sa.Table(
 report it. `last_run_id` is the run that last reset or counted the row, so a run's end is
 counted once however often it is reported."""
 
+device_notes = sa.Table(
+    "device_notes",
+    metadata,
+    sa.Column("device_id", sa.String(32), sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("note", sa.Text(), primary_key=True),
+    sa.Column("noted_at", UtcDateTime(), nullable=False),
+    sa.Column("job_run_id", sa.String(256), nullable=False),
+)
+"""Per device and source (the probe), the newest notes (domain/notes.py): not history."""
+
 ingested_batches = sa.Table(
     "ingested_batches",
     metadata,
@@ -122,7 +133,15 @@ ingested_batches = sa.Table(
     sa.Column("sequence", sa.BigInteger(), primary_key=True, autoincrement=False),
     sa.Column("committed_at", UtcDateTime(), nullable=False),
     sa.Column("devices", sa.Integer(), nullable=False),
+    sa.Column("stale_observations", sa.Integer(), nullable=False, server_default="0"),
     sa.Index("ix_ingested_batches_committed_at", "committed_at"),
+    sa.Index(
+        "ix_ingested_batches_job_run_id_stale",
+        "job_run_id",
+        postgresql_where=sa.text("stale_observations > 0"),
+        sqlite_where=sa.text("stale_observations > 0"),
+    ),
 )
 """One row per committed batch: its identity (collector, run, attempt, sequence) is the dedup
-key, so a resend is never a second commit and a run's next attempt is not mistaken for one."""
+key, so a resend is never a second commit and a run's next attempt is not mistaken for one.
+`stale_observations`: how many of its observations were skipped as stale (summed per run)."""

@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outpost import errors
 from services.gateway.inventory.domain.device import Change, DeviceRecord, PortRecord
+from services.gateway.inventory.domain.notes import DeviceNote
 from services.gateway.inventory.domain.observation import PortKey
 from services.gateway.inventory.store import history
-from services.gateway.inventory.store.models import device_missed_runs, device_ports, devices
+from services.gateway.inventory.store.models import device_missed_runs, device_notes, device_ports, devices
 
 DEFAULT_LIST_LIMIT = 1000
 MAX_LIST_LIMIT = 10_000
@@ -52,6 +53,11 @@ class InventoryStore:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    async def notes(self, device_ids: Sequence[str]) -> dict[str, list[DeviceNote]]:
+        """The devices' notes (domain/notes.py), by device id; a device without notes is absent."""
+        async with self.read() as conn:
+            return await load_notes(conn, device_ids)
 
     async def list_devices(
         self, zone: str | None = None, limit: int = DEFAULT_LIST_LIMIT, *, include_retired: bool = False
@@ -145,6 +151,21 @@ async def load_ports(conn: AsyncConnection, device_ids: Sequence[str]) -> dict[s
             port = _port(row)
             ports.setdefault(row["device_id"], {})[port.key] = port
     return ports
+
+
+async def load_notes(conn: AsyncConnection, device_ids: Sequence[str]) -> dict[str, list[DeviceNote]]:
+    """The notes of these devices, by device id, by source then text."""
+    notes: dict[str, list[DeviceNote]] = {}
+    for chunk in chunked(device_ids, IN_CHUNK):
+        rows = await conn.execute(
+            sa.select(device_notes)
+            .where(device_notes.c.device_id.in_(chunk))
+            .order_by(device_notes.c.device_id, device_notes.c.source, device_notes.c.note)
+        )
+        for row in rows.mappings():
+            note = DeviceNote(row["source"], row["note"], row["noted_at"], row["job_run_id"])
+            notes.setdefault(row["device_id"], []).append(note)
+    return notes
 
 
 def chunked(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
