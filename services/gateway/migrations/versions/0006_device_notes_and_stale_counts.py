@@ -10,10 +10,7 @@ than what another run had recorded; the gateway sums them per run for the schedu
 partial index holds only batches that skipped something, so summing a run reads a few rows
 and costs the hot path nothing.
 
-0004 was assigned before 0005 (device lifecycle) but landed after it: it follows 0005, so a
-database already at 0005 still runs it.
-
-Revision ID: 0004
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-07
 """
@@ -23,7 +20,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
+revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,9 +1,6 @@
 """Job runs count the observations the gateway's inventory skipped as stale (issue 10, item 3).
 
-0005 was assigned before 0006 (waiting reasons) but landed after it: it follows 0006, so a
-database already at 0006 still runs it.
-
-Revision ID: 0005
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-07
 """
@@ -13,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
+revision: str = "0007"
 down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
