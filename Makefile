@@ -100,6 +100,7 @@ system-deps:
 	apt-get update && apt-get install -y --no-install-recommends $$missing
 
 bench: venv
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@if [ -z "$(wildcard bench/[!_]*.py)" ]; then echo "no benchmarks in bench/"; exit 0; fi; \
 	for script in $(wildcard bench/[!_]*.py); do \
 		echo "== $$script"; \
