@@ -308,7 +308,12 @@ def test_a_host_that_moves_to_another_address_is_the_same_device(control_plane: 
         after = device(control_plane, MOVER_TO)
         assert after["id"] == before["id"]
         assert after["snmp_engine_id"] == before["snmp_engine_id"] != ""
-        assert changes_by_run(after)[1:] == [[("ip", MOVER_FROM, MOVER_TO)]]
+        # Restarting snmpd is a reboot: its uptime may have gone down, which the history
+        # records (docs/inventory.md, volatile facts). Besides that, only the address moved.
+        [moved] = changes_by_run(after)[1:]
+        uptime = [c for c in moved if c[0] == "facts.snmp.sys_uptime_seconds"]
+        assert all(int(new) < int(old) for _, old, new in uptime)
+        assert [c for c in moved if c not in uptime] == [("ip", MOVER_FROM, MOVER_TO)]
         listed = json.loads(control_plane.ctl("devices", "list", "--json").stdout)
         assert [d["ip"] for d in listed if d["ip"] in (MOVER_FROM, MOVER_TO)] == [MOVER_TO]
     finally:

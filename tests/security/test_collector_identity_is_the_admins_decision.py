@@ -179,6 +179,9 @@ async def test_accepted_handshakes_and_watch_events_carry_the_registered_name_an
     async with running_registry(database_url) as registry:
         collector = await announce(registry, "edge-a", zone="lab")
         async with watching(registry) as watch:
+            # The first bookmark says the watch is live; a change before it is history the
+            # watcher is assumed to have listed (a fresh watch starts at the newest revision).
+            assert (await watch.next()).kind == registry_pb2.EVENT_KIND_BOOKMARK
             await register(registry, "edge-a")
             event = await watch.next_change()
             assert (event.name, event.zone) == ("edge-a", "lab")
