@@ -16,8 +16,9 @@ Outpost's framing around Noise, all of it covered by the test vectors in
   altered byte fails the handshake. Later frames are bare Noise messages.
 - The payload of message 1 starts with the access-key id: one length byte (1..64) and
   that many printable ASCII bytes; the rest is the caller's payload. In IK it is
-  encrypted to the server's static key; in XX it is in clear (the responder must pick
-  the PSK before it can read message 3). Other payloads are the caller's bytes as they are.
+  encrypted to the server's static key; in XX anyone can read it (Noise encrypts it under
+  a key made of public values only: integrity, no confidentiality), because the responder
+  must pick the PSK before it can read message 3. Other payloads are the caller's bytes.
 - Every handshake frame is at most `MAX_HANDSHAKE_FRAME_BYTES`; a larger one is refused
   before any Diffie-Hellman work.
 
@@ -78,7 +79,7 @@ MAX_HANDSHAKE_FRAME_BYTES = (
 _MIN_MESSAGE_BYTES: dict[tuple[Pattern, int], int] = {
     (Pattern.IK, 0): KEY_BYTES + (KEY_BYTES + TAG_BYTES) + 2 + TAG_BYTES,
     (Pattern.IK, 1): KEY_BYTES + TAG_BYTES,
-    (Pattern.XX, 0): KEY_BYTES + 2,
+    (Pattern.XX, 0): KEY_BYTES + 2 + TAG_BYTES,
     (Pattern.XX, 1): KEY_BYTES + (KEY_BYTES + TAG_BYTES) + TAG_BYTES,
     (Pattern.XX, 2): (KEY_BYTES + TAG_BYTES) + TAG_BYTES,
 }
@@ -354,6 +355,12 @@ class Responder(_Handshake):
         )
 
     def _read_first(self, frame: bytes) -> bytes:
+        if len(frame) > MAX_HANDSHAKE_FRAME_BYTES:
+            self._failed = True
+            raise SealedSessionError(
+                CloseCause.MALFORMED_HANDSHAKE,
+                f"handshake message 1 of {len(frame)} bytes exceeds {MAX_HANDSHAKE_FRAME_BYTES}",
+            )
         if not frame or frame[0] not in Pattern._value2member_map_:
             self._failed = True
             raise SealedSessionError(
