@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from outpost.agent.v1 import agent_pb2
+from outpost.session.codec import FrameDecoder, decode_collector_message, encode_frame
 from outpost.session.errors import LocalProtocolError
 from outpost.session.noise import CloseCause, RekeyPolicy, SealedChannel, SealedSessionError
 from outpost.session.noise.channel import FLAG_MORE, FLAG_REKEY, MAX_FRAGMENT_BYTES, MAX_RECORD_BYTES
@@ -214,3 +215,34 @@ def test_any_single_bit_flip_anywhere_in_a_record_is_refused(envelope, position,
     with pytest.raises(SealedSessionError) as refused:
         gateway.open(bytes(altered))
     assert refused.value.cause is CloseCause.RECORD_AUTHENTICATION_FAILED
+
+
+def test_a_transport_feeds_tcp_bytes_in_any_chunking_and_gets_envelopes_or_a_reason_to_close():
+    """What the TCP adapter of the next increment does: bytes -> frames -> records -> envelopes."""
+    collector, gateway = confirmed_pair()
+    sent = [
+        agent_pb2.CollectorMessage(sequence=n, heartbeat=agent_pb2.Heartbeat()).SerializeToString() for n in range(5)
+    ]
+    sent.append(
+        agent_pb2.CollectorMessage(
+            sequence=5, result_batch=agent_pb2.ResultBatch(job_run_id="x" * 100_000)
+        ).SerializeToString()
+    )
+    stream = b"".join(encode_frame(record) for envelope in sent for record in collector.seal(envelope, now=0.0))
+    decoder = FrameDecoder(max_frame_bytes=MAX_RECORD_BYTES)
+    received = []
+    for start in range(0, len(stream), 777):
+        for frame in decoder.feed(stream[start : start + 777]):
+            envelope = gateway.open(frame)
+            if envelope is not None:
+                received.append(decode_collector_message(envelope))
+    assert [m.sequence for m in received] == list(range(6))
+    assert received[-1].result_batch.job_run_id == "x" * 100_000
+
+    injected = encode_frame(b"\x00" * 40)  # a frame injected on the path
+    with pytest.raises(SealedSessionError) as refused:
+        for frame in decoder.feed(injected):
+            gateway.open(frame)
+    disconnect = agent_pb2.Disconnect(reason=refused.value.reason, message=refused.value.message)
+    assert disconnect.reason == R.DISCONNECT_REASON_MALFORMED_FRAME
+    assert collector.open(gateway.seal(disconnect.SerializeToString(), now=0.0)[0]) is not None

@@ -39,6 +39,7 @@ reads a clock or does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 from noise.connection import NoiseConnection
 from noise.exceptions import NoiseInvalidMessage, NoiseMaxNonceError
@@ -67,6 +68,10 @@ class RekeyPolicy:
 
     records: int = REKEY_EVERY_RECORDS
     seconds: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.records < 1 or not self.seconds > 0:
+            raise LocalProtocolError(f"a rekey policy needs records >= 1 and seconds > 0, not {self}")
 
 
 class SealedChannel:
@@ -205,6 +210,6 @@ class SealedChannel:
             f"record {n} failed authentication: altered, truncated, replayed, reordered or not of this session",
         )
 
-    def _fail(self, cause: CloseCause, message: str) -> None:
+    def _fail(self, cause: CloseCause, message: str) -> NoReturn:
         self._failed = True
         raise SealedSessionError(cause, message)
