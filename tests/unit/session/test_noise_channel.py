@@ -246,3 +246,15 @@ def test_a_transport_feeds_tcp_bytes_in_any_chunking_and_gets_envelopes_or_a_rea
     disconnect = agent_pb2.Disconnect(reason=refused.value.reason, message=refused.value.message)
     assert disconnect.reason == R.DISCONNECT_REASON_MALFORMED_FRAME
     assert collector.open(gateway.seal(disconnect.SerializeToString(), now=0.0)[0]) is not None
+
+
+def test_a_direction_that_used_every_nonce_ends_the_session_rather_than_reuse_one():
+    collector, gateway = confirmed_pair()
+    collector._connection.noise_protocol.cipher_state_encrypt.n = 2**64 - 1  # reserved by Noise for rekey
+    with pytest.raises(SealedSessionError) as exhausted:
+        collector.seal(b"one too many", now=0.0)
+    assert exhausted.value.cause is CloseCause.NONCE_EXHAUSTED
+    gateway._connection.noise_protocol.cipher_state_decrypt.n = 2**64 - 1
+    with pytest.raises(SealedSessionError) as refused:
+        gateway.open(bytes(40))
+    assert refused.value.cause is CloseCause.NONCE_EXHAUSTED
