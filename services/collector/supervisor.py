@@ -28,6 +28,7 @@ from typing import NoReturn
 
 import structlog
 
+from outpost import sealing
 from outpost.agent.v1 import agent_pb2
 from outpost.backoff import Backoff
 from outpost.session.collector import CollectorSession
@@ -86,6 +87,8 @@ class CollectorProfile:
             password_verifier=self.password_verifier,
             encryption_public_key=identity.encryption_public_key,
             spool=spool,
+            # What `outpost.sealing.open_sealed` opens: the registry seals with HPKE only then.
+            sealing_algorithms=list(sealing.OPENS),
         )
 
 
