@@ -71,6 +71,9 @@ class CollectorProfile:
     zone: str
     username: str
     password_verifier: str
+    sealing_algorithms: tuple[str, ...] = sealing.OPENS
+    """What `outpost.sealing.open_sealed` opens, listed in the hello: the registry seals with HPKE
+    only then (ADR 0020). Empty under --legacy-sealing, as collectors before HPKE."""
 
     def hello(self, identity: Identity, spool: agent_pb2.SpoolStatus | None = None) -> agent_pb2.Hello:
         """The Hello for `identity`, with the spool as it stands when the session starts."""
@@ -87,8 +90,7 @@ class CollectorProfile:
             password_verifier=self.password_verifier,
             encryption_public_key=identity.encryption_public_key,
             spool=spool,
-            # What `outpost.sealing.open_sealed` opens: the registry seals with HPKE only then.
-            sealing_algorithms=list(sealing.OPENS),
+            sealing_algorithms=list(self.sealing_algorithms),
         )
 
 
