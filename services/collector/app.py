@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from outpost import sealing
 from outpost.backoff import Backoff
 from outpost.config import add_common_flags, env_default, positive
 from outpost.logs import LogFormat, configure_logging
@@ -81,6 +82,8 @@ class Settings:
     service_probes_file: str = DEFAULT_SERVICE_PROBES_FILE
     service_intensity: int = DEFAULT_INTENSITY
     clock_offset_seconds: float = 0.0
+    legacy_sealing: bool = False
+    """Advertise no sealing algorithms, as collectors before ADR 0020 did (it still opens both)."""
 
 
 def default_data_dir() -> str:
@@ -182,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
         "exercise the server's clock-skew handling; leave 0 in production "
         "(env OUTPOST_COLLECTOR_CLOCK_OFFSET_SECONDS)",
     )
+    parser.add_argument(
+        "--legacy-sealing",
+        action="store_true",
+        default=str(env("legacy_sealing", "")).lower() in ("1", "true", "yes"),
+        help="list no sealing algorithms in the hello, as collectors before HPKE did, so credentials come "
+        "sealed with the legacy algorithm: for a control plane older than this collector (which would not "
+        "verify a hello that lists them) or to pin the legacy algorithm (env OUTPOST_COLLECTOR_LEGACY_SEALING=1)",
+    )
     add_common_flags(parser, SERVICE)
     return parser
 
@@ -268,6 +279,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         service_probes_file=args.service_probes_file,
         service_intensity=args.service_intensity,
         clock_offset_seconds=float(args.clock_offset_seconds),
+        legacy_sealing=bool(args.legacy_sealing),
     )
 
 
@@ -300,7 +312,13 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(exc))
     # The password is dropped here: only its verifier, bound to this key, is kept and sent.
     verifier = password_verifier(settings.password, username=settings.username, public_key=identity.public_key)
-    profile = CollectorProfile(settings.name, settings.zone, settings.username, verifier)
+    profile = CollectorProfile(
+        settings.name,
+        settings.zone,
+        settings.username,
+        verifier,
+        sealing_algorithms=() if settings.legacy_sealing else sealing.OPENS,
+    )
     settings = replace(settings, password="")
     structlog.contextvars.bind_contextvars(collector=settings.name)
     log.info(
@@ -314,6 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         data_dir=str(settings.data_dir),
         new_identity=store.created,
         bound_server_instance=identity.bound_server_instance,
+        sealing_algorithms=list(profile.sealing_algorithms),
     )
     _warn_about_setup(settings, store)
     clock = WallClock(settings.clock_offset_seconds)

@@ -28,6 +28,7 @@ from typing import NoReturn
 
 import structlog
 
+from outpost import sealing
 from outpost.agent.v1 import agent_pb2
 from outpost.backoff import Backoff
 from outpost.session.collector import CollectorSession
@@ -70,6 +71,9 @@ class CollectorProfile:
     zone: str
     username: str
     password_verifier: str
+    sealing_algorithms: tuple[str, ...] = sealing.OPENS
+    """What `outpost.sealing.open_sealed` opens, listed in the hello: the registry seals with HPKE
+    only then (ADR 0020). Empty under --legacy-sealing, as collectors before HPKE."""
 
     def hello(self, identity: Identity, spool: agent_pb2.SpoolStatus | None = None) -> agent_pb2.Hello:
         """The Hello for `identity`, with the spool as it stands when the session starts."""
@@ -86,6 +90,7 @@ class CollectorProfile:
             password_verifier=self.password_verifier,
             encryption_public_key=identity.encryption_public_key,
             spool=spool,
+            sealing_algorithms=list(self.sealing_algorithms),
         )
 
 

@@ -10,8 +10,9 @@ clear only for the length of one call:
   decrypt there.
 - **Seal** (gateways, per job run): the collector must exist, be enabled and have an
   encryption key; every name must exist; then decrypt, gather a `CredentialSet`, and
-  seal it to that collector's X25519 key for the given context (`outpost.sealing`).
-  Only that collector can open it, and only as that job run.
+  seal it to that collector's X25519 key for the given context (`outpost.sealing`):
+  with HPKE (RFC 9180) when the collector's last signed hello listed it, with the legacy
+  ECIES otherwise (ADR 0020). Only that collector can open it, and only as that job run.
 
 The stored plaintext *is* the wire message on purpose: sealing re-encodes nothing, and
 the collector reads exactly what the admin wrote. That makes this the one module outside
@@ -114,8 +115,12 @@ class Credentials:
         credential_set = agent_pb2.CredentialSet()
         for encrypted in chosen:
             credential_set.credentials.add().ParseFromString(self._decrypt(encrypted))
+        # HPKE only to a collector whose signed hello says it opens it (ADR 0020).
+        algorithm = sealing.choose_algorithm(collector.sealing_algorithms)
         try:
-            sealed = sealing.seal(collector.encryption_public_key, credential_set.SerializeToString(), context)
+            sealed = sealing.seal(
+                collector.encryption_public_key, credential_set.SerializeToString(), context, algorithm=algorithm
+            )
         except sealing.SealedSecretError as exc:
             raise errors.FailedPrecondition(
                 f"cannot seal credentials to collector '{collector.name}': {exc}; "
@@ -129,6 +134,7 @@ class Credentials:
             credentials=wanted,
             types=[c.info.type.value for c in chosen],
             context=context,
+            algorithm=algorithm,
         )
         return sealed
 

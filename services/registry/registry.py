@@ -173,6 +173,7 @@ class Registry:
                 password_verifier=hello.password_verifier,
                 public_key=hello.public_key,
                 encryption_public_key=hello.encryption_public_key,
+                sealing_algorithms=hello.sealing_algorithms,
                 fingerprint=fingerprint,
                 state=CollectorState.PENDING,
                 first_seen=now,

@@ -11,7 +11,7 @@ import json
 import socket
 import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -58,8 +58,11 @@ def nmap_open_ports(hosts: list[str], ports: list[int]) -> set[tuple[str, int]]:
     return found
 
 
-def enabled_collector(plane: ControlPlane, tmp_path: Path, name: str, transport: str = "grpc") -> Collector:
-    collector = Collector(tmp_path, name, [plane.url(transport)], PASSWORD, zone="lab").start()
+def enabled_collector(
+    plane: ControlPlane, tmp_path: Path, name: str, transport: str = "grpc", extra_args: Sequence[str] = ()
+) -> Collector:
+    collector = Collector(tmp_path, name, [plane.url(transport)], PASSWORD, zone="lab", extra_args=list(extra_args))
+    collector.start()
     collector.wait_state("pending")
     plane.ctl(
         "collectors",

@@ -11,8 +11,10 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
 
+from outpost.sealing import HPKE_ALGORITHM, LEGACY_ALGORITHM
 from tests.e2e.test_discovery_flow import enabled_collector
 from tests.peers.snmpd import start_snmpd
 from tests.peers.tcp import TcpListeners
@@ -46,11 +48,18 @@ def _everything_written(plane: ControlPlane, tmp_path: Path) -> bytes:
     return b"\n".join(blobs)
 
 
+@pytest.mark.parametrize(
+    ("collector_args", "algorithm"),
+    [([], HPKE_ALGORITHM), (["--legacy-sealing"], LEGACY_ALGORITHM)],
+    ids=["hpke", "collector-without-hpke"],
+)
 def test_snmp_community_is_used_but_never_logged_or_stored_in_clear(
-    control_plane: ControlPlane, tmp_path: Path
+    control_plane: ControlPlane, tmp_path: Path, collector_args: list[str], algorithm: str
 ) -> None:
+    """Also ADR 0020: a current collector gets HPKE; one whose hello lists no sealing algorithms
+    (as collectors before HPKE) gets the legacy algorithm, and its discovery runs all the same."""
     agent = start_snmpd(tmp_path / "snmpd", "127.0.0.31", sys_name="canary-switch")
-    collector = enabled_collector(control_plane, tmp_path, "edge-secret")
+    collector = enabled_collector(control_plane, tmp_path, "edge-secret", extra_args=collector_args)
     try:
         community_file = tmp_path / "snmpd" / "community"
         community_file.write_text(agent.community + "\n")
@@ -80,6 +89,9 @@ def test_snmp_community_is_used_but_never_logged_or_stored_in_clear(
         assert summary["state"] == "succeeded", summary
         device = json.loads(control_plane.ctl("devices", "show", "127.0.0.31", "--json").stdout)
         assert device["facts"]["snmp.sys_name"] == "canary-switch"  # the community really was used
+        assert control_plane.registry is not None
+        sealed = [e for e in control_plane.registry.log_events() if e.get("event") == "credentials_sealed"]
+        assert sealed and {e["algorithm"] for e in sealed} == {algorithm}, sealed
     finally:
         collector.stop()
         agent.stop()

@@ -14,6 +14,7 @@ import re
 import stat
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +38,7 @@ from structlog.testing import capture_logs
 from outpost.agent.v1 import agent_pb2
 from outpost.db import create_engine, ensure_schema, is_sqlite
 from outpost.registry.v1 import registry_pb2
-from outpost.sealing import SealedSecretError, open_sealed, public_key_bytes
+from outpost.sealing import HPKE_ALGORITHM, LEGACY_ALGORITHM, OPENS, SealedSecretError, open_sealed, public_key_bytes
 from outpost.session import handshake
 from services.registry.app import StartupError, build_server, parse_config
 from services.registry.store.database import MIGRATIONS_DIR, SCHEMA
@@ -109,16 +110,26 @@ def ssh(name: str = "core-ssh", **fields: str) -> agent_pb2.Credential:
 class SealingCollector(FakeCollector):
     """A FakeCollector that also announces an X25519 encryption key (None: announces none)."""
 
-    def __init__(self, name: str, *, with_encryption_key: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        with_encryption_key: bool = True,
+        sealing_algorithms: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name, **kwargs)
         self.encryption_key: x25519.X25519PrivateKey | None = (
             x25519.X25519PrivateKey.generate() if with_encryption_key else None
         )
+        self.sealing_algorithms = list(sealing_algorithms)
+        """What its hello lists; empty (the default) is a collector older than HPKE (ADR 0020)."""
 
     def hello(self) -> agent_pb2.Hello:
         hello = super().hello()
         if self.encryption_key is not None:
             hello.encryption_public_key = public_key_bytes(self.encryption_key)
+        hello.sealing_algorithms.extend(self.sealing_algorithms)
         return hello
 
     def open(self, sealed: agent_pb2.SealedSecret, context: str = CONTEXT) -> agent_pb2.CredentialSet:
@@ -389,6 +400,63 @@ async def test_credentials_sealed_for_an_enabled_collector_open_only_with_its_ke
             open_sealed(x25519.X25519PrivateKey.generate(), sealed, CONTEXT)
         with pytest.raises(SealedSecretError):
             collector.open(sealed, context="job-run-0002")
+
+
+async def test_hpke_is_sealed_only_to_a_collector_whose_hello_lists_it(database_url: str, tmp_path: Path) -> None:
+    async with running_registry(database_url, secret_key_file=key_file(tmp_path)) as registry:
+        current = await enabled_collector(registry, "edge-new", sealing_algorithms=OPENS)
+        older = await enabled_collector(registry, "edge-old")  # lists nothing: predates HPKE
+        await create(registry, snmp_v2c())
+
+        with capture_logs() as logs:
+            to_current = await seal(registry, current.instance_uid, "lab-v2c")
+            to_older = await seal(registry, older.instance_uid, "lab-v2c")
+
+        assert to_current.algorithm == HPKE_ALGORITHM
+        assert not to_current.nonce
+        assert to_older.algorithm == LEGACY_ALGORITHM
+        assert list(current.open(to_current).credentials) == list(older.open(to_older).credentials) == [snmp_v2c()]
+        sealed_lines = [e for e in logs if e["event"] == "credentials_sealed"]
+        assert [(e["collector"], e["algorithm"]) for e in sealed_lines] == [
+            ("edge-new", HPKE_ALGORITHM),
+            ("edge-old", LEGACY_ALGORITHM),
+        ]
+        for sealed in (to_current, to_older):  # the caller (a gateway) holds no key that opens it
+            with pytest.raises(SealedSecretError, match="does not open"):
+                open_sealed(x25519.X25519PrivateKey.generate(), sealed, CONTEXT)
+
+
+async def test_the_algorithm_follows_the_collectors_last_accepted_hello(database_url: str, tmp_path: Path) -> None:
+    async with running_registry(database_url, secret_key_file=key_file(tmp_path)) as registry:
+        collector = await enabled_collector(registry, sealing_algorithms=OPENS)
+        await create(registry, snmp_v2c())
+        assert (await seal(registry, collector.instance_uid, "lab-v2c")).algorithm == HPKE_ALGORITHM
+
+        collector.sealing_algorithms = []  # rolled back to a version before HPKE
+        assert (await collector.authenticate(registry)).decision == ACCEPTED
+        rolled_back = await seal(registry, collector.instance_uid, "lab-v2c")
+        assert rolled_back.algorithm == LEGACY_ALGORITHM
+        assert list(collector.open(rolled_back).credentials) == [snmp_v2c()]
+
+        collector.sealing_algorithms = [LEGACY_ALGORITHM, HPKE_ALGORITHM]  # upgraded again
+        assert (await collector.authenticate(registry)).decision == ACCEPTED
+        assert (await seal(registry, collector.instance_uid, "lab-v2c")).algorithm == HPKE_ALGORITHM
+
+
+async def test_a_hello_listing_too_many_sealing_algorithms_is_refused_and_nothing_stored(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running_registry(database_url, secret_key_file=key_file(tmp_path)) as registry:
+        collector = SealingCollector("edge-9", sealing_algorithms=[f"alg-{i}" for i in range(9)])
+
+        response = await collector.authenticate(registry)
+
+        assert response.decision == REFUSED
+        assert response.message == (
+            "collector 'edge-9' listed 9 sealing algorithms; at most 8 ids of 1 to 64 characters are accepted"
+        )
+        listed = await registry.stub.ListCollectors(registry_pb2.ListCollectorsRequest())
+        assert "edge-9" not in [c.name for c in listed.collectors]
 
 
 async def test_pending_disabled_and_unknown_collectors_get_no_credentials(database_url: str, tmp_path: Path) -> None:

@@ -165,6 +165,62 @@ def test_proof_over_any_field_values_verifies_for_exactly_those_values(
     assert not handshake.verify(altered, nonce, server_instance, signature)
 
 
+# --- sealing algorithms (ADR 0020) ---------------------------------------------------------
+SEALING = ["hpke-base-x25519-sha256-chacha20poly1305", "x25519-hkdf-sha256-chacha20poly1305"]
+HPKE_HELLO = make_hello(sealing_algorithms=SEALING)
+HPKE_SIGNATURE = handshake.sign(PRIVATE_KEY, HPKE_HELLO, NONCE, SERVER_INSTANCE)
+
+
+def _parts(*parts: bytes) -> bytes:
+    return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+
+
+def test_a_hello_without_sealing_algorithms_signs_the_transcript_older_collectors_sign() -> None:
+    assert not HELLO.sealing_algorithms
+    older = _parts(
+        handshake.CONTEXT,
+        NONCE,
+        SERVER_INSTANCE.encode(),
+        HELLO.instance_uid.encode(),
+        HELLO.name.encode(),
+        HELLO.zone.encode(),
+        HELLO.username.encode(),
+        HELLO.password_verifier.encode(),
+        HELLO.public_key,
+        HELLO.bound_server_instance.encode(),
+        HELLO.protocol_version.to_bytes(4, "big"),
+        HELLO.encryption_public_key,
+    )
+    assert handshake.transcript(HELLO, NONCE, SERVER_INSTANCE) == older
+
+
+def test_the_sealing_algorithms_are_appended_as_a_named_part_of_length_prefixed_ids() -> None:
+    base = handshake.transcript(HELLO, NONCE, SERVER_INSTANCE)
+    ids = _parts(*(a.encode() for a in SEALING))
+    assert handshake.transcript(HPKE_HELLO, NONCE, SERVER_INSTANCE) == base + _parts(b"sealing_algorithms", ids)
+    assert handshake.verify(HPKE_HELLO, NONCE, SERVER_INSTANCE, HPKE_SIGNATURE)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        [],
+        SEALING[1:],
+        SEALING[:1],
+        list(reversed(SEALING)),
+        [*SEALING, "x"],
+        ["hpke-base-x25519-sha256-chacha20poly1305x25519", "-hkdf-sha256-chacha20poly1305"],
+    ],
+    ids=["stripped", "legacy-only", "hpke-only", "reordered", "added", "bytes-moved"],
+)
+def test_a_sealing_list_changed_in_transit_breaks_the_proof(changed: list[str]) -> None:
+    assert not handshake.verify(make_hello(sealing_algorithms=changed), NONCE, SERVER_INSTANCE, HPKE_SIGNATURE)
+
+
+def test_a_sealing_list_added_to_an_older_collectors_hello_breaks_its_proof() -> None:
+    assert not handshake.verify(make_hello(sealing_algorithms=SEALING), NONCE, SERVER_INSTANCE, SIGNATURE)
+
+
 # --- fingerprints -------------------------------------------------------------------------
 FINGERPRINT_FORMAT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 

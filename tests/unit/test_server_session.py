@@ -246,6 +246,20 @@ def test_hello_with_capabilities_at_their_limits_is_challenged() -> None:
     assert_hello_challenged(make_hello(capabilities=capabilities))
 
 
+@pytest.mark.parametrize(
+    "algorithms",
+    [[f"alg-{i}" for i in range(9)], ["hpke-base-x25519-sha256-chacha20poly1305", "a" * 65], [""]],
+    ids=["too-many", "one-too-long", "empty-id"],
+)
+def test_hello_with_an_oversized_sealing_list_is_a_protocol_error(algorithms: list[str]) -> None:
+    message = f"hello sealing_algorithms: at most 8 ids of 1 to 64 characters each, got {len(algorithms)}"
+    assert_hello_refused(make_hello(sealing_algorithms=algorithms), message)
+
+
+def test_hello_with_sealing_algorithms_at_their_limits_is_challenged() -> None:
+    assert_hello_challenged(make_hello(sealing_algorithms=[f"{i}" + "a" * 63 for i in range(8)]))
+
+
 @pytest.mark.parametrize("length", [0, 31, 33, 64])
 def test_hello_public_key_that_is_not_32_bytes_is_a_protocol_error(length: int) -> None:
     assert_hello_refused(make_hello(public_key=b"\x01" * length), "hello public_key must be a 32-byte Ed25519 key")

@@ -13,6 +13,12 @@ its own clock and a nonce it has accepted before (recorded under a unique key in
 database, so the rule holds across replicas): a captured (hello, nonce, signature)
 cannot be replayed, not even against the gateway that issued it. The collector treats
 the nonce as opaque bytes, so older collectors sign these nonces unchanged.
+
+`Hello.sealing_algorithms` (ADR 0020) is covered too, appended only when non-empty as the
+part ``sealing_algorithms`` followed by one part holding each id length-prefixed: a hello
+without it signs the transcript older collectors sign, and a list added, removed or
+changed in transit breaks the proof (nobody on the path can ask the registry for the
+legacy sealing algorithm on a collector's behalf).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -58,6 +65,14 @@ def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> by
         hello.protocol_version.to_bytes(4, "big"),
         hello.encryption_public_key,
     ]
+    if hello.sealing_algorithms:
+        # Optional trailing fields are a (name, value) pair of parts and present only when
+        # set, so the transcript of a hello without them is what older collectors sign.
+        parts += [b"sealing_algorithms", _length_prefixed(a.encode() for a in hello.sealing_algorithms)]
+    return _length_prefixed(parts)
+
+
+def _length_prefixed(parts: Iterable[bytes]) -> bytes:
     return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
 
 

@@ -34,6 +34,7 @@ import enum
 import math
 from dataclasses import dataclass, field
 
+from outpost import sealing
 from outpost.agent.v1 import agent_pb2
 from outpost.session import handshake
 from outpost.session.errors import LocalProtocolError, RemoteProtocolError
@@ -594,6 +595,9 @@ def _check_hello(hello: agent_pb2.Hello) -> None:
             R.DISCONNECT_REASON_PROTOCOL_ERROR,
             f"hello capabilities: at most {MAX_CAPABILITIES} of at most {MAX_FIELD_CHARS} characters each",
         )
+    problem = sealing.advertised_problem(hello.sealing_algorithms)
+    if problem is not None:
+        raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, f"hello {problem}")
     if len(hello.public_key) != handshake.PUBLIC_KEY_BYTES:
         raise RemoteProtocolError(
             R.DISCONNECT_REASON_PROTOCOL_ERROR,

@@ -101,6 +101,7 @@ class RegistryServicer(TokenRpcs, registry_pb2_grpc.RegistryServiceServicer):
                 password_verifier=hello.password_verifier,
                 encryption_public_key=hello.encryption_public_key,
                 spool=_spool(hello.spool) if hello.HasField("spool") else None,
+                sealing_algorithms=tuple(hello.sealing_algorithms),
             ),
             proof_valid=handshake.verify(hello, request.nonce, info.server_instance, request.signature),
             remote_address=request.remote_address,

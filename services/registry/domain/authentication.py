@@ -42,6 +42,9 @@ from services.registry.domain.verifier import verifier_problem
 MAX_IDENTITY_CHARS = 256
 MAX_TRANSPORT_CHARS = 64
 ENCRYPTION_KEY_BYTES = 32
+MAX_SEALING_ALGORITHMS = 8
+MAX_SEALING_ALGORITHM_CHARS = 64
+"""Bounds on the sealing algorithms a hello lists (the same as `outpost.sealing`'s)."""
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NONCE_MAX_AGE = timedelta(seconds=120)
@@ -76,6 +79,8 @@ class Hello:
     encryption_public_key: bytes = b""
     spool: SpoolStatus | None = None
     """The spool as the collector starts the session; None from versions before ADR 0010."""
+    sealing_algorithms: tuple[str, ...] = ()
+    """Sealed-secret algorithms the collector opens (ADR 0020); empty from versions before it."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,15 @@ def check_handshake(attempt: AuthAttempt, server_instance: str) -> Refused | Non
             Refusal.AUTHENTICATION_FAILED,
             f"collector '{hello.name}' sent a {key_bytes}-byte encryption public key; "
             f"an X25519 key has {ENCRYPTION_KEY_BYTES}",
+        )
+    algorithms = hello.sealing_algorithms
+    if len(algorithms) > MAX_SEALING_ALGORITHMS or any(
+        not a or len(a) > MAX_SEALING_ALGORITHM_CHARS for a in algorithms
+    ):
+        return Refused(
+            Refusal.AUTHENTICATION_FAILED,
+            f"collector '{hello.name}' listed {len(algorithms)} sealing algorithms; at most "
+            f"{MAX_SEALING_ALGORITHMS} ids of 1 to {MAX_SEALING_ALGORITHM_CHARS} characters are accepted",
         )
     return None
 

@@ -97,6 +97,8 @@ class Collector:
     last_error_at: datetime | None = None
     encryption_public_key: bytes = b""
     """Raw X25519 key credentials are sealed to; empty until a collector announces one."""
+    sealing_algorithms: tuple[str, ...] = ()
+    """What its last accepted hello said it opens (ADR 0020); empty: only the legacy algorithm."""
     state_changed_at: datetime | None = None
     """When `state` last changed (registration, enable, disable); None for rows older than 0003
     whose change-log entry was missing."""

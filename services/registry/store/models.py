@@ -102,6 +102,9 @@ class CollectorRow(Base):
     # A polling collector's wait between check-ins as its gateway reported it; 0 for a
     # streaming session (0007). The online rule reads it (`domain.collectors.online_window`).
     check_in_seconds: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
+    # Sealed-secret algorithm ids its last accepted hello listed, as a JSON array; NULL: none
+    # listed, so credentials are sealed with the legacy algorithm (0008, ADR 0020).
+    sealing_algorithms: Mapped[list[str] | None] = mapped_column(SPOOL_TYPE, nullable=True)
 
 
 class CollectorEventRow(Base):

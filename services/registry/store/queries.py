@@ -202,6 +202,7 @@ class Transaction:
         values = {f: getattr(collector, f) for f in _COLLECTOR_FIELDS}
         values["state"] = collector.state.value
         values["encryption_public_key"] = collector.encryption_public_key or None
+        values["sealing_algorithms"] = list(collector.sealing_algorithms) or None
         values["spool"] = status.spool_json(collector.spool)
         await self.session.execute(sa.insert(CollectorRow).values(**values))
 
@@ -225,6 +226,8 @@ class Transaction:
                 reported_at=now,
                 # A new session: how often it checks in is the gateway's next report.
                 check_in_seconds=0,
+                # What this version opens: an upgrade gets HPKE, a rollback the legacy algorithm.
+                sealing_algorithms=list(hello.sealing_algorithms) or None,
             )
         )
         if hello.spool is not None:
@@ -433,6 +436,7 @@ def _collector(row: CollectorRow) -> Collector:
     return Collector(
         state=CollectorState(row.state),
         encryption_public_key=row.encryption_public_key or b"",
+        sealing_algorithms=tuple(row.sealing_algorithms or ()),
         spool=status.spool_from_json(row.spool),
         **values,
     )

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from outpost.sealing import open_sealed, seal
+from outpost.sealing import OPENS, open_sealed, seal
 from outpost.session import handshake
 from services.collector.store.identity import IdentityError, IdentityStore
 from services.collector.supervisor import CollectorProfile
@@ -223,3 +223,11 @@ def test_the_hello_carries_the_encryption_public_key_under_the_signature(tmp_pat
     assert handshake.verify(hello, nonce, "instance-a", signature)
     hello.encryption_public_key = bytes(32)  # swapped in transit
     assert not handshake.verify(hello, nonce, "instance-a", signature)
+
+
+def test_the_hello_lists_the_sealing_algorithms_the_collector_opens(tmp_path: Path) -> None:
+    identity = IdentityStore(tmp_path / "data").load_or_create()
+    current = CollectorProfile("edge-7", "lab", "svc", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+    assert list(current.hello(identity).sealing_algorithms) == list(OPENS)
+    legacy = CollectorProfile("edge-7", "lab", "svc", current.password_verifier, sealing_algorithms=())
+    assert list(legacy.hello(identity).sealing_algorithms) == []

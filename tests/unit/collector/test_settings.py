@@ -232,3 +232,12 @@ def test_a_malformed_fingerprint_file_stops_the_collector_at_start(
         load_recognizer(str(bad), 7)
     assert exited.value.code == 2
     assert "--service-probes-file" in capsys.readouterr().err
+
+
+def test_the_collector_lists_every_sealing_algorithm_it_opens_unless_told_legacy(
+    password_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert parse_settings(base_args(password_file)).legacy_sealing is False
+    assert parse_settings(base_args(password_file, "--legacy-sealing")).legacy_sealing is True
+    monkeypatch.setenv("OUTPOST_COLLECTOR_LEGACY_SEALING", "1")
+    assert parse_settings(base_args(password_file)).legacy_sealing is True
