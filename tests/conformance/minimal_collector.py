@@ -12,6 +12,7 @@ Section numbers in comments refer to docs/protocol.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import secrets
@@ -47,28 +48,24 @@ ARGON2_SALT_BYTES = 16
 MAX_FRAME_BYTES = 1024 * 1024
 PROTOCOL_VERSION = 1
 
-_generated: ModuleType | None = None
 
-
+@functools.cache
 def agent_messages() -> ModuleType:
     """`agent_pb2`, generated once per process from protos/ into a temporary directory."""
-    global _generated
-    if _generated is None:
-        out = Path(tempfile.mkdtemp(prefix="minimal-collector-protos-"))
-        include = Path(protoc.__file__).parent / "_proto"
-        source = PROTOS / "outpost" / "agent" / "v1" / "agent.proto"
-        if protoc.main(["protoc", f"-I{PROTOS}", f"-I{include}", f"--python_out={out}", str(source)]) != 0:
-            raise RuntimeError("protoc failed on agent.proto")
-        # A private package name, so it can never shadow (or be shadowed by) the project's.
-        package = out / "minimal_collector_protos"
-        (out / "outpost" / "agent" / "v1").rename(package)
-        (package / "__init__.py").touch()
-        sys.path.insert(0, str(out))
-        try:
-            _generated = importlib.import_module("minimal_collector_protos.agent_pb2")
-        finally:
-            sys.path.remove(str(out))
-    return _generated
+    out = Path(tempfile.mkdtemp(prefix="minimal-collector-protos-"))
+    include = Path(protoc.__file__).parent / "_proto"
+    source = PROTOS / "outpost" / "agent" / "v1" / "agent.proto"
+    if protoc.main(["protoc", f"-I{PROTOS}", f"-I{include}", f"--python_out={out}", str(source)]) != 0:
+        raise RuntimeError("protoc failed on agent.proto")
+    # A private package name, so it can never shadow (or be shadowed by) the project's.
+    package = out / "minimal_collector_protos"
+    (out / "outpost" / "agent" / "v1").rename(package)
+    (package / "__init__.py").touch()
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module("minimal_collector_protos.agent_pb2")
+    finally:
+        sys.path.remove(str(out))
 
 
 # --- §4.2, §5, §2.1: the byte-exact constructions ---------------------------------------------
@@ -119,7 +116,7 @@ def password_verifier(username: str, public_key: bytes, password: str, salt: byt
 
 
 def fingerprint(public_key: bytes) -> str:
-    """"SHA256:" + unpadded standard base64 of SHA-256 over the raw key (§4.4)."""
+    """The admin-facing fingerprint: "SHA256:" + unpadded standard base64 of SHA-256 over the raw key (§4.4)."""
     return "SHA256:" + b64encode(hashlib.sha256(public_key).digest()).decode().rstrip("=")
 
 

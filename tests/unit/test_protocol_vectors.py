@@ -147,7 +147,9 @@ def test_the_document_derives_the_same_transcript_and_signature(vector: dict[str
 def test_the_document_derives_the_same_verifier() -> None:
     vector = VECTOR_DATA["verifier"]
     public_key = bytes.fromhex(vector["public_key_hex"])
-    assert minimal.verifier_input(vector["username"], public_key, vector["password"]).hex() == vector["verifier_input_hex"]
+    assert (
+        minimal.verifier_input(vector["username"], public_key, vector["password"]).hex() == vector["verifier_input_hex"]
+    )
     phc = minimal.password_verifier(
         vector["username"], public_key, vector["password"], salt=bytes.fromhex(vector["salt_hex"])
     )
@@ -271,9 +273,7 @@ def generate() -> dict[str, Any]:
             agent_pb2.ServerMessage(
                 sequence=1,
                 sent_at_unix_ms=1_796_601_600_001,
-                challenge=agent_pb2.Challenge(
-                    nonce=bytes.fromhex(first["nonce_hex"]), server_instance=server_instance
-                ),
+                challenge=agent_pb2.Challenge(nonce=bytes.fromhex(first["nonce_hex"]), server_instance=server_instance),
             ),
         ),
         (
