@@ -35,6 +35,7 @@ from services.registry.domain.verifier import credentials_match, verifier_proble
 from tests.conformance import minimal_collector as minimal
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "handshake_transcript.json"
+DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 BYTES_FIELDS = ("public_key", "encryption_public_key")
 
 
@@ -163,6 +164,32 @@ def test_the_document_derives_the_same_frame(vector: dict[str, Any]) -> None:
     payload = json_format.ParseDict(vector["envelope"], cls()).SerializeToString(deterministic=True)
     assert payload.hex() == vector["payload_hex"]
     assert minimal.tcp_frame(payload).hex() == vector["frame_hex"]
+
+
+# --- the document quotes the vectors ---------------------------------------------------------
+def annotated_transcript(text: str, marker: str) -> list[tuple[str, str]]:
+    """The `length part` hex lines of the fenced block after `<!-- transcript: marker -->`."""
+    after = text.split(f"<!-- transcript: {marker} -->", 1)[1]
+    block = after.split("```text\n", 1)[1].split("```", 1)[0]
+    return [(line.split()[0], line.split()[1] if len(line.split()) > 1 else "") for line in block.splitlines()]
+
+
+def test_the_documents_annotated_transcript_is_the_vectors() -> None:
+    text = DOCUMENT.read_text()
+    vector = HANDSHAKES[1]
+    lines = annotated_transcript(text, "handshake[1]")
+    for length, part in lines:
+        assert int(length, 16) == len(bytes.fromhex(part)), (length, part)
+    assert "".join(length + part for length, part in lines) == vector["transcript_hex"]
+    assert vector["signature_hex"] in text
+
+
+def test_the_document_quotes_the_verifier_and_a_frame() -> None:
+    text = DOCUMENT.read_text()
+    assert VECTOR_DATA["verifier"]["phc"] in text
+    heartbeat = next(f for f in FRAMES if f["name"] == "heartbeat")
+    assert heartbeat["frame_hex"][:8] in text
+    assert heartbeat["payload_hex"] in text
 
 
 # --- generating the file -----------------------------------------------------------------------
