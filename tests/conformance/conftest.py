@@ -17,7 +17,6 @@ from its usual environment (`OUTPOST_SERVER`, `OUTPOST_CA_FILE`, ...).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -25,7 +24,6 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -64,9 +62,6 @@ class Admin:
                 f"outpostctl {' '.join(args)} failed ({result.returncode}): {result.stderr}{result.stdout}"
             )
         return result
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "--json").stdout)
 
     def background(self, *args: str, stdin: str | None = None) -> Future[subprocess.CompletedProcess[str]]:
         return self.pool.submit(self.run, *args, stdin=stdin)

@@ -8,6 +8,7 @@ that it closes the connection after a Disconnect. Section numbers refer to the d
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -88,6 +89,20 @@ def idle(driver: Driver, seconds: float) -> None:
             return
 
 
+def admin_alive(driver: Driver, target: Target, *args: str) -> str:
+    """Run outpostctl while the session stays alive (heartbeats on time); its stdout.
+
+    A loaded machine can take seconds to start outpostctl: longer than three heartbeat
+    intervals of a test control plane, after which the gateway would close a silent session.
+    """
+    running = target.admin.background(*args)
+    deadline = time.monotonic() + 60
+    while not running.done():
+        assert time.monotonic() < deadline, f"outpostctl {' '.join(args)} did not finish"
+        idle(driver, 0.1)
+    return running.result().stdout
+
+
 def reason(driver: Driver, name: str) -> int:
     return int(driver.pb.DisconnectReason.Value(name))
 
@@ -159,8 +174,10 @@ def test_a_job_is_assigned_and_its_batch_acknowledged_after_commit(new_collector
     enabled(driver, target)
     name = driver.hello_fields["name"]
     ip = f"192.0.2.{10 if driver.kind == 'project' else 11}"
-    target.admin.run(
-        "discoveries", "create", name, "--targets", ip, "--ports", "22", "--probes", "tcp", "--collector", name
+    admin_alive(
+        driver,
+        target,
+        *("discoveries", "create", name, "--targets", ip, "--ports", "22", "--probes", "tcp", "--collector", name),
     )
     started = target.admin.background("discoveries", "run", name, "--json")
     assignment = driver.expect("job_assignment", timeout=30).job_assignment
@@ -203,10 +220,11 @@ def test_a_job_is_assigned_and_its_batch_acknowledged_after_commit(new_collector
     )
 
     deadline = time.monotonic() + 30
-    while target.admin.json("jobs", "show", run_id)["state"] != "succeeded":
+    while json.loads(admin_alive(driver, target, "jobs", "show", run_id, "--json"))["state"] != "succeeded":
         assert time.monotonic() < deadline, "the run never became succeeded"
         idle(driver, 0.2)
-    devices = [d for d in target.admin.json("devices", "list") if d["ip"] == ip and d["zone"] == ZONE]
+    listed = json.loads(admin_alive(driver, target, "devices", "list", "--json"))
+    devices = [d for d in listed if d["ip"] == ip and d["zone"] == ZONE]
     assert len(devices) == 1 and 22 in devices[0]["open_ports"]
 
 
