@@ -168,6 +168,27 @@ def test_an_admin_enabling_it_reaches_the_live_session(new_collector: Factory, t
     driver.expect("heartbeat_ack")
 
 
+def test_an_admin_disabling_it_reaches_the_live_session(new_collector: Factory, target: Target) -> None:
+    driver = new_collector()
+    enabled(driver, target)
+    name = driver.hello_fields["name"]
+    disabling = target.admin.background("collectors", "disable", name, "--reason", "conformance")
+    change = driver.expect("state_change", timeout=30).state_change
+    disabling.result(timeout=30)
+    assert change.state == driver.pb.COLLECTOR_STATE_DISABLED
+    assert change.reason == "conformance"
+
+
+def test_an_admin_removing_it_ends_the_session_for_good(new_collector: Factory, target: Target) -> None:
+    driver = new_collector()
+    assert driver.handshake().WhichOneof("body") == "pending"
+    removing = target.admin.background("collectors", "remove", driver.hello_fields["name"], "--yes")
+    disconnect = disconnect_of(driver, timeout=30)
+    removing.result(timeout=30)
+    assert disconnect.reason == reason(driver, "DISCONNECT_REASON_REMOVED")
+    assert not disconnect.retry
+
+
 # --- §7 jobs, §8 result batches -----------------------------------------------------------------
 def test_a_job_is_assigned_and_its_batch_acknowledged_after_commit(new_collector: Factory, target: Target) -> None:
     driver = new_collector()
