@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Test files run in parallel, each file in one worker (its tests share loopback
 # addresses); most e2e time is spent waiting on real processes, so 3 workers fit 2 cores.
 PYTEST_WORKERS ?= 3
-TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e tests/security tests/chaos)
+TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e tests/security tests/chaos tests/conformance)
 
 export DEBIAN_FRONTEND := noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK := 1

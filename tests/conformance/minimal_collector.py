@@ -1,0 +1,296 @@
+"""A minimal collector written from docs/protocol.md alone: TCP framing, handshake, session.
+
+It must not import the project's packages (`outpost`, `services`, `outpostctl`, `tests`;
+`test_no_project_imports.py` checks the imports of this file): what it knows of the
+protocol is what the document says, so when it passes the conformance suite the document
+is enough to write a collector. It uses only the standard library, `protobuf` and
+`grpc_tools` (to generate its own message classes from `protos/` into a temporary
+directory), `cryptography` (Ed25519) and `argon2-cffi` (the verifier).
+
+Section numbers in comments refer to docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import secrets
+import socket
+import sys
+import tempfile
+import time
+from base64 import b64encode
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import argon2
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from grpc_tools import protoc
+
+PROTOS = Path(__file__).resolve().parents[2] / "protos"
+
+# §4.2 The signed transcript.
+HANDSHAKE_CONTEXT = b"outpost-agent-v1-handshake"
+# §5 The password verifier.
+VERIFIER_CONTEXT = b"outpost-registration-v1"
+ARGON2_TIME_COST = 2
+ARGON2_MEMORY_KIB = 19456
+ARGON2_PARALLELISM = 1
+ARGON2_HASH_BYTES = 32
+ARGON2_SALT_BYTES = 16
+# §2.1 Raw TCP.
+MAX_FRAME_BYTES = 1024 * 1024
+PROTOCOL_VERSION = 1
+
+
+@functools.cache
+def agent_messages() -> ModuleType:
+    """`agent_pb2`, generated once per process from protos/ into a temporary directory."""
+    out = Path(tempfile.mkdtemp(prefix="minimal-collector-protos-"))
+    include = Path(protoc.__file__).parent / "_proto"
+    source = PROTOS / "outpost" / "agent" / "v1" / "agent.proto"
+    if protoc.main(["protoc", f"-I{PROTOS}", f"-I{include}", f"--python_out={out}", str(source)]) != 0:
+        raise RuntimeError("protoc failed on agent.proto")
+    # A private package name, so it can never shadow (or be shadowed by) the project's.
+    package = out / "minimal_collector_protos"
+    (out / "outpost" / "agent" / "v1").rename(package)
+    (package / "__init__.py").touch()
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module("minimal_collector_protos.agent_pb2")
+    finally:
+        sys.path.remove(str(out))
+
+
+# --- §4.2, §5, §2.1: the byte-exact constructions ---------------------------------------------
+def length_prefixed(parts: Iterable[bytes]) -> bytes:
+    """Each part as a 4-byte big-endian unsigned length, then its bytes."""
+    return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
+
+
+def handshake_transcript(hello: dict[str, Any], nonce: bytes, server_instance: str) -> bytes:
+    """The bytes the collector signs (§4.2); `hello` maps Hello field names to values."""
+    text = lambda name: str(hello.get(name, "")).encode("utf-8")  # noqa: E731
+    parts = [
+        HANDSHAKE_CONTEXT,
+        nonce,
+        server_instance.encode("utf-8"),
+        text("instance_uid"),
+        text("name"),
+        text("zone"),
+        text("username"),
+        text("password_verifier"),
+        bytes(hello.get("public_key", b"")),
+        text("bound_server_instance"),
+        int(hello.get("protocol_version", 0)).to_bytes(4, "big"),
+        bytes(hello.get("encryption_public_key", b"")),
+    ]
+    algorithms = list(hello.get("sealing_algorithms", ()))
+    if algorithms:
+        parts += [b"sealing_algorithms", length_prefixed(a.encode("utf-8") for a in algorithms)]
+    return length_prefixed(parts)
+
+
+def verifier_input(username: str, public_key: bytes, password: str) -> bytes:
+    """What argon2id hashes (§5): the password bound to the username and the identity key."""
+    return length_prefixed([VERIFIER_CONTEXT, username.encode("utf-8"), public_key, password.encode("utf-8")])
+
+
+def password_verifier(username: str, public_key: bytes, password: str, salt: bytes | None = None) -> str:
+    """The argon2id PHC string sent as `Hello.password_verifier` (§5)."""
+    return argon2.low_level.hash_secret(
+        verifier_input(username, public_key, password),
+        salt if salt is not None else secrets.token_bytes(ARGON2_SALT_BYTES),
+        time_cost=ARGON2_TIME_COST,
+        memory_cost=ARGON2_MEMORY_KIB,
+        parallelism=ARGON2_PARALLELISM,
+        hash_len=ARGON2_HASH_BYTES,
+        type=argon2.low_level.Type.ID,
+    ).decode("ascii")
+
+
+def fingerprint(public_key: bytes) -> str:
+    """The admin-facing fingerprint: "SHA256:" + unpadded standard base64 of SHA-256 over the raw key (§4.4)."""
+    return "SHA256:" + b64encode(hashlib.sha256(public_key).digest()).decode().rstrip("=")
+
+
+def tcp_frame(payload: bytes) -> bytes:
+    """One TCP frame (§2.1): 4-byte big-endian length, then the serialized envelope."""
+    return len(payload).to_bytes(4, "big") + payload
+
+
+def raw_key(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+# --- the session ---------------------------------------------------------------------------
+class ConnectionClosed(Exception):
+    """The gateway closed the TCP connection."""
+
+
+class MinimalCollector:
+    """One TCP session to a gateway, driven step by step by the caller (the conformance tests).
+
+    `expect(kind)` reads envelopes until one of `kind` arrives, answering heartbeats on time
+    meanwhile (§6); envelopes of other kinds are kept in `received`.
+    """
+
+    kind = "minimal"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        zone: str,
+        username: str,
+        password: str,
+        sealing_algorithms: Sequence[str] = (),
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
+            raise ValueError(f"the minimal collector speaks tcp://HOST:PORT only, not {url!r}")
+        self.address = (parts.hostname, parts.port)
+        self.pb = agent_messages()
+        self.identity_key = Ed25519PrivateKey.generate()
+        self.encryption_key = X25519PrivateKey.generate()
+        self.public_key = raw_key(self.identity_key)
+        self.hello_fields: dict[str, Any] = {
+            "protocol_version": PROTOCOL_VERSION,
+            "instance_uid": secrets.token_hex(16),
+            "name": name,
+            "zone": zone,
+            "version": "minimal-collector/1",
+            "bound_server_instance": "",
+            "public_key": self.public_key,
+            "username": username,
+            "password_verifier": password_verifier(username, self.public_key, password),
+            "encryption_public_key": raw_key(self.encryption_key),
+            "sealing_algorithms": list(sealing_algorithms),
+        }
+        self.sock: socket.socket | None = None
+        self._buffer = b""
+        self._sequence = 0
+        self.heartbeat_interval = 30.0
+        self._next_heartbeat = float("inf")
+        self.received: list[Any] = []
+        self.challenge: Any = None
+
+    # transport (§2.1)
+    def connect(self) -> None:
+        self.sock = socket.create_connection(self.address, timeout=5)
+        self.sock.settimeout(0.05)
+
+    def send_raw(self, data: bytes) -> None:
+        assert self.sock is not None
+        self.sock.sendall(data)
+
+    def send(self, **body: Any) -> Any:
+        """Send one CollectorMessage with the next sequence number (§3.1)."""
+        self._sequence += 1
+        message = self.pb.CollectorMessage(sequence=self._sequence, sent_at_unix_ms=int(time.time() * 1000), **body)
+        self.send_raw(tcp_frame(message.SerializeToString()))
+        return message
+
+    def recv(self, timeout: float) -> Any:
+        """The next ServerMessage; ConnectionClosed at EOF, TimeoutError after `timeout`."""
+        assert self.sock is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self._buffer) >= 4:
+                length = int.from_bytes(self._buffer[:4], "big")
+                if length > MAX_FRAME_BYTES:
+                    raise ValueError(f"server frame of {length} bytes")
+                if len(self._buffer) >= 4 + length:
+                    payload, self._buffer = self._buffer[4 : 4 + length], self._buffer[4 + length :]
+                    return self.pb.ServerMessage.FromString(payload)
+            self._heartbeat_if_due()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no server message within {timeout:g}s")
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                raise ConnectionClosed("the gateway closed the connection")
+            self._buffer += chunk
+
+    def expect(self, kind: str, timeout: float = 15.0) -> Any:
+        """Read until a message whose body is `kind`; a Disconnect instead fails loudly."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.recv(max(0.0, deadline - time.monotonic()))
+            self._observe(message)
+            body = message.WhichOneof("body")
+            if body == kind:
+                return message
+            if body == "disconnect":
+                raise AssertionError(f"expected {kind}, got Disconnect: {message.disconnect}")
+            self.received.append(message)
+
+    def wait_closed(self, timeout: float = 10.0) -> None:
+        """Read until the gateway closes the connection (after a Disconnect)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._observe(self.recv(max(0.0, deadline - time.monotonic())))
+            except ConnectionClosed:
+                return
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    # the handshake (§4)
+    def hello(self) -> Any:
+        return self.send(hello=self.pb.Hello(**self.hello_fields))
+
+    def prove(self, challenge: Any) -> Any:
+        data = handshake_transcript(self.hello_fields, challenge.nonce, challenge.server_instance)
+        return self.send(proof=self.pb.Proof(signature=self.identity_key.sign(data)))
+
+    def handshake(self) -> Any:
+        """Hello, Challenge, Proof; the gateway's answer (Pending, Welcome or Disconnect)."""
+        self.hello()
+        self.challenge = self.expect("challenge").challenge
+        self.prove(self.challenge)
+        while True:
+            message = self.recv(15.0)
+            self._observe(message)
+            if message.WhichOneof("body") in ("pending", "welcome", "disconnect"):
+                return message
+            self.received.append(message)
+
+    # session (§6-§8)
+    def heartbeat(self) -> None:
+        self.send(heartbeat=self.pb.Heartbeat())
+        self._next_heartbeat = time.monotonic() + self.heartbeat_interval
+
+    def _heartbeat_if_due(self) -> None:
+        if time.monotonic() >= self._next_heartbeat:
+            self.heartbeat()
+
+    def _observe(self, message: Any) -> None:
+        """Follow the heartbeat interval the server gives (§6)."""
+        body = message.WhichOneof("body")
+        interval = 0
+        if body in ("pending", "welcome"):
+            interval = getattr(message, body).heartbeat_interval_seconds
+        elif body == "config_update":
+            interval = message.config_update.heartbeat_interval_seconds
+        if interval:
+            self.heartbeat_interval = float(interval)
+            self._next_heartbeat = time.monotonic() + self.heartbeat_interval
+
+    def job_update(self, **fields: Any) -> None:
+        self.send(job_update=self.pb.JobUpdate(**fields))
+
+    def result_batch(self, **fields: Any) -> None:
+        self.send(result_batch=self.pb.ResultBatch(**fields))

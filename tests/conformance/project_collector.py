@@ -1,0 +1,166 @@
+"""The project's own collector session code, driven over raw TCP like the minimal collector.
+
+`outpost.session.collector.CollectorSession` decides what to send (Hello, Proof, heartbeats,
+job updates, batches) and checks what it receives; this wrapper only moves frames
+(`outpost.session.codec`) between it and a socket, with the same methods as
+`minimal_collector.MinimalCollector`, so one conformance suite drives both.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from outpost import sealing
+from outpost.agent.v1 import agent_pb2
+from outpost.session import codec
+from outpost.session.collector import ACCEPTED_STATES, CollectorSession
+from outpost.version import PROTOCOL_VERSION
+from services.collector.domain.credentials import password_verifier
+from tests.conformance.minimal_collector import ConnectionClosed, raw_key
+
+
+class ProjectCollector:
+    kind = "project"
+
+    def __init__(self, url: str, *, name: str, zone: str, username: str, password: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
+            raise ValueError(f"the conformance suite drives tcp://HOST:PORT, not {url!r}")
+        self.address = (parts.hostname, parts.port)
+        self.pb = agent_pb2
+        self.identity_key = Ed25519PrivateKey.generate()
+        self.public_key = raw_key(self.identity_key)
+        self.hello_fields: dict[str, Any] = {
+            "protocol_version": PROTOCOL_VERSION,
+            "capabilities": ["state_change.v1"],
+            "instance_uid": secrets.token_hex(16),
+            "name": name,
+            "zone": zone,
+            "version": "conformance",
+            "public_key": self.public_key,
+            "username": username,
+            "password_verifier": password_verifier(password, username=username, public_key=self.public_key),
+            "encryption_public_key": sealing.public_key_bytes(X25519PrivateKey.generate()),
+            "sealing_algorithms": list(sealing.OPENS),
+        }
+        self.core: CollectorSession | None = None
+        self.sock: socket.socket | None = None
+        self._decoder = codec.FrameDecoder()
+        self._frames: list[bytes] = []
+        self._raw_sequence = 0
+        self.received: list[Any] = []
+        self.challenge: Any = None
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection(self.address, timeout=5)
+        self.sock.settimeout(0.05)
+
+    def send_raw(self, data: bytes) -> None:
+        assert self.sock is not None
+        self.sock.sendall(data)
+
+    def send(self, **body: Any) -> Any:
+        """An envelope the session would not send (bad-input tests), framed by the codec."""
+        self._raw_sequence += 1
+        message = agent_pb2.CollectorMessage(sequence=self._raw_sequence, **body)
+        self.send_raw(codec.encode_frame(message.SerializeToString()))
+        return message
+
+    def _flush(self) -> None:
+        assert self.core is not None
+        for message in self.core.data_to_send():
+            message.sent_at_unix_ms = int(time.time() * 1000)
+            self.send_raw(codec.encode_frame(message.SerializeToString()))
+        self.core.events_received()
+
+    def recv(self, timeout: float) -> Any:
+        assert self.sock is not None
+        deadline = time.monotonic() + timeout
+        while not self._frames:
+            if self.core is not None:
+                self.core.tick(time.monotonic())  # heartbeats on time
+                self._flush()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no server message within {timeout:g}s")
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                raise ConnectionClosed("the gateway closed the connection")
+            self._frames.extend(self._decoder.feed(chunk))
+        message = codec.decode_server_message(self._frames.pop(0))
+        if self.core is not None:
+            self.core.receive(message, time.monotonic())
+            self._flush()
+        return message
+
+    def expect(self, kind: str, timeout: float = 15.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.recv(max(0.0, deadline - time.monotonic()))
+            body = message.WhichOneof("body")
+            if body == kind:
+                return message
+            if body == "disconnect":
+                raise AssertionError(f"expected {kind}, got Disconnect: {message.disconnect}")
+            self.received.append(message)
+
+    def wait_closed(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.recv(max(0.0, deadline - time.monotonic()))
+            except ConnectionClosed:
+                return
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def hello(self) -> Any:
+        """Start the session core: it sends the Hello and answers the Challenge itself."""
+        self.core = CollectorSession(
+            hello=agent_pb2.Hello(**self.hello_fields), sign=self.identity_key.sign, now=time.monotonic()
+        )
+        self.core.start(time.monotonic())
+        self._flush()
+
+    def handshake(self) -> Any:
+        self.hello()
+        assert self.core is not None
+        while True:
+            message = self.recv(15.0)
+            body = message.WhichOneof("body")
+            if body == "challenge":
+                self.challenge = message.challenge
+            elif body in ("pending", "welcome", "disconnect"):
+                assert body == "disconnect" or self.core.state in ACCEPTED_STATES
+                return message
+            else:
+                self.received.append(message)
+
+    def heartbeat(self) -> None:
+        assert self.core is not None
+        due = self.core.next_deadline()
+        assert due is not None, "no heartbeat outside an accepted session"
+        self.core.tick(max(due, time.monotonic()))
+        self._flush()
+
+    def job_update(self, **fields: Any) -> None:
+        assert self.core is not None
+        assert self.core.send_job_update(agent_pb2.JobUpdate(**fields))
+        self._flush()
+
+    def result_batch(self, **fields: Any) -> None:
+        assert self.core is not None
+        assert self.core.send_result_batch(agent_pb2.ResultBatch(**fields))
+        self._flush()
