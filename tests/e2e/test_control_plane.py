@@ -34,7 +34,10 @@ def test_outpost_run_starts_every_service_and_stops_them_all_on_sigint(tmp_path:
             )
             for svc in ("registry", "scheduler", "gateway")
         }
-        wait_for(lambda: f"127.0.0.1:{ports['gateway-tcp']}" in supervisor.log(), what="addresses printed")
+        # The banner comes after the CLI context is saved; the `service_ready` log lines
+        # before it already name the addresses, so waiting on an address alone races.
+        wait_for(lambda: "Ctrl-C stops everything." in supervisor.log(), what="the banner printed")
+        assert f"TCP 127.0.0.1:{ports['gateway-tcp']}" in supervisor.log()
         for address in (ready["registry"]["grpc"], ready["scheduler"]["grpc"], ready["gateway"]["grpc"]):
             assert _health(address) == health_pb2.HealthCheckResponse.SERVING
         assert (data_dir / "registry.db").exists()
