@@ -81,3 +81,7 @@ POLL_INTERVAL_SECONDS = Histogram(
     "Time between two polls of one accepted polling session (its collector's check-in cadence)",
     buckets=(1, 5, 15, 30, 60, 90, 120, 180, 300, 450, 600, 900, 1800, 3600, 7200),
 )
+ACCESS_KEYS = Gauge(
+    "outpost_gateway_access_keys",
+    "Access keys this gateway would grant now (from the registry's WatchAccessKeys; expired ones excluded)",
+)
