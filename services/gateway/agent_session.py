@@ -68,6 +68,10 @@ GARBAGE_REASONS = frozenset(
     {R.DISCONNECT_REASON_PROTOCOL_ERROR, R.DISCONNECT_REASON_MALFORMED_FRAME, R.DISCONNECT_REASON_FRAME_TOO_LARGE}
 )
 
+# Registry refusals charged as failed handshakes (ADR 0011): a wrong password or key, and a
+# refused enrollment token (ADR 0022), so tokens cannot be guessed at any speed.
+CHARGED_REFUSALS = frozenset({R.DISCONNECT_REASON_AUTHENTICATION_FAILED, R.DISCONNECT_REASON_ENROLLMENT_REFUSED})
+
 
 @dataclass(frozen=True)
 class _PeerClosed:
@@ -375,7 +379,7 @@ class SessionRunner:
                 retry_after=blocked.retry_after,
             )
         decision = await self._authenticate(event)
-        if not decision.accepted and decision.refusal == R.DISCONNECT_REASON_AUTHENTICATION_FAILED:
+        if not decision.accepted and decision.refusal in CHARGED_REFUSALS:
             self._count_failure("refused" if proven else "bad_proof", public_key if proven else None)
         return decision
 

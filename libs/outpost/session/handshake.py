@@ -19,6 +19,10 @@ part ``sealing_algorithms`` followed by one part holding each id length-prefixed
 without it signs the transcript older collectors sign, and a list added, removed or
 changed in transit breaks the proof (nobody on the path can ask the registry for the
 legacy sealing algorithm on a collector's behalf).
+
+`Hello.enrollment_token` (ADR 0022) is covered the same way, after it: the part
+``enrollment_token`` followed by the token text, only when set. The registry enrolls the
+key that signed the token, so a token cannot be moved onto another collector's hello.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> by
         # Optional trailing fields are a (name, value) pair of parts and present only when
         # set, so the transcript of a hello without them is what older collectors sign.
         parts += [b"sealing_algorithms", _length_prefixed(a.encode() for a in hello.sealing_algorithms)]
+    if hello.enrollment_token:
+        parts += [b"enrollment_token", hello.enrollment_token.encode()]
     return _length_prefixed(parts)
 
 
