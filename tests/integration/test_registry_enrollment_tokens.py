@@ -59,7 +59,9 @@ async def create(
     return str(reply.enrollment_token_text)
 
 
-async def tokens(registry: RunningRegistry, *, include_revoked: bool = True) -> dict[str, registry_pb2.EnrollmentTokenInfo]:
+async def tokens(
+    registry: RunningRegistry, *, include_revoked: bool = True
+) -> dict[str, registry_pb2.EnrollmentTokenInfo]:
     reply = await registry.stub.ListEnrollmentTokens(
         registry_pb2.ListEnrollmentTokensRequest(include_revoked=include_revoked)
     )
