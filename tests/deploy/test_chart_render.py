@@ -189,7 +189,7 @@ def test_values_schema_rejects_wrong_types_and_unknown_keys(chart: Path, values:
         (CONTROL_PLANE, ["secretKey.existingSecret=sk"], "database.existingSecret"),
         (CONTROL_PLANE, ["database.existingSecret=db"], "secretKey.existingSecret"),
         (COLLECTOR, ["servers[0]=tcp://gw:6600", "credentials.existingSecret=pw"], "zone is required"),
-        (COLLECTOR, COLLECTOR_REQUIRED + ["replicas=2", "name=edge-1"], "leave it empty with replicas > 1"),
+        (COLLECTOR, [*COLLECTOR_REQUIRED, "replicas=2", "name=edge-1"], "leave it empty with replicas > 1"),
     ],
 )
 def test_a_release_missing_what_it_needs_does_not_render(chart: Path, values: list[str], message: str) -> None:
@@ -199,6 +199,9 @@ def test_a_release_missing_what_it_needs_does_not_render(chart: Path, values: li
 
 def test_chart_readmes_values_tables_are_fresh() -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "chart_readme.py"), "--check"], capture_output=True, text=True
+        [sys.executable, str(ROOT / "scripts" / "chart_readme.py"), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
