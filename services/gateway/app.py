@@ -41,6 +41,7 @@ from outpost.config import add_common_flags, env_default, positive
 from outpost.db import default_sqlite_url
 from outpost.gateway.v1 import gateway_pb2_grpc
 from outpost.logs import configure_logging
+from outpost.migrate_command import is_migrate_command, migrate_main
 from outpost.ready import write_ready_file
 from outpost.runtime import (
     TlsFiles,
@@ -126,7 +127,9 @@ class GatewayConfig:
 def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     e = lambda key, default=None: env_default(SERVICE, key, default)  # noqa: E731
     p = argparse.ArgumentParser(
-        prog="outpost-gateway", description="Outpost ingest gateway: collector sessions over gRPC, WebSocket and TCP"
+        prog="outpost-gateway",
+        description="Outpost ingest gateway: collector sessions over gRPC, WebSocket and TCP. "
+        "`outpost-gateway migrate --help`: migrate the inventory's tables and exit.",
     )
     p.add_argument(
         "--grpc-listen",
@@ -470,7 +473,15 @@ def _warn_plaintext(host: str, ssl_context: ssl.SSLContext | None, what: str) ->
         )
 
 
+async def migrate_database(url: str) -> None:
+    """`outpost-gateway migrate`: the inventory's tables as start-up migrates them, then close."""
+    inventory = await open_inventory(url)
+    await inventory.close()
+
+
 def main(argv: list[str] | None = None) -> None:
+    if is_migrate_command(argv):
+        migrate_main(SERVICE, argv, migrate_database)
     config = parse_args(argv)
     configure_logging(config.log_format, config.log_level, service=SERVICE)  # type: ignore[arg-type]
     with contextlib.suppress(KeyboardInterrupt):
