@@ -273,7 +273,6 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         tls = ClientTls.from_ca_file(args.ca_file)
     except (OSError, ValueError) as exc:
         fail(f"cannot use --ca-file {args.ca_file}: {exc}")
-    access_key = _read_access_key(args.access_key_file)
     return Settings(
         servers=servers,
         name=args.name,
@@ -288,7 +287,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         backoff_initial=float(args.backoff_initial),
         backoff_max=float(args.backoff_max),
         status_file=args.status_file,
-        access_key=access_key,
+        access_key=_read_access_key(args.access_key_file),
         spool_max_bytes=args.spool_max_bytes,
         spool_max_age=args.spool_max_age,
         service_probes_file=args.service_probes_file,
