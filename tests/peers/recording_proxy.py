@@ -5,17 +5,17 @@ tests: put it between a collector and a gateway (any transport: it relays raw TC
 WebSocket and HTTP polling pass through unchanged) and read `recorded()` afterwards.
 
 With `tamper` set (TCP transport only, whose frames are `4-byte length || body`), it
-parses the collector's frames on the *first* connection and, at the first frame of at
-least `min_bytes` after the handshake's first two, does one thing an attacker on the path
-can do:
+parses the collector's frames and, once `arm()` was called, at the next frame of at least
+`min_bytes` (a test arms it just before a discovery run, so that frame is the first result
+batch), does one thing an attacker on the path can do, once:
 
 - `flip`:    flip one bit of that frame;
 - `replay`:  send an earlier frame of the same connection (the collector's first record)
              again just before it;
 - `reorder`: hold it back and send the frame after it first.
 
-Later connections pass untouched, so the collector's reconnect can finish its work. The
-proxy runs its own event loop on a daemon thread; `stop()` closes every socket it made.
+Everything after that passes untouched, so the collector's reconnect can finish its work.
+The proxy runs its own event loop on a daemon thread; `stop()` closes every socket it made.
 """
 
 from __future__ import annotations
@@ -41,15 +41,13 @@ class Recording:
 
 
 class _FrameTamper:
-    """Re-frames the collector's byte stream and applies the attack once."""
+    """Re-frames the collector's byte stream of one connection and applies the attack once."""
 
-    def __init__(self, attack: Tamper, min_bytes: int) -> None:
-        self.attack = attack
-        self.min_bytes = min_bytes
+    def __init__(self, proxy: RecordingProxy) -> None:
+        self.proxy = proxy
         self.buffer = bytearray()
         self.frames: list[bytes] = []
         self.held: bytes | None = None
-        self.done = False
 
     def feed(self, data: bytes) -> bytes:
         """Bytes to forward now for `data` received."""
@@ -70,14 +68,15 @@ class _FrameTamper:
         if self.held is not None:  # reorder: this one goes first, then the held one
             held, self.held = self.held, None
             return frame + held
-        if self.done or index < 2 or len(frame) - 4 < self.min_bytes:
+        proxy = self.proxy
+        if not proxy.armed.is_set() or proxy.tampered.is_set() or index < 2 or len(frame) - 4 < proxy.min_bytes:
             return frame
-        self.done = True
-        if self.attack == "flip":
+        proxy.tampered.set()
+        if proxy.tamper == "flip":
             altered = bytearray(frame)
             altered[4 + len(frame) // 2] ^= 0x01
             return bytes(altered)
-        if self.attack == "replay":
+        if proxy.tamper == "replay":
             return self.frames[1] + frame
         self.held = frame
         return b""
@@ -91,6 +90,7 @@ class RecordingProxy:
         self.min_bytes = min_bytes
         self.port = 0
         self.connections: list[Recording] = []
+        self.armed = threading.Event()
         self.tampered = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="recording-proxy")
@@ -102,6 +102,10 @@ class RecordingProxy:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
         return self
+
+    def arm(self) -> None:
+        """Tamper with the next collector frame of at least `min_bytes`."""
+        self.armed.set()
 
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
@@ -136,7 +140,6 @@ class RecordingProxy:
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         recording = Recording()
         with self._lock:
-            first = not self.connections
             self.connections.append(recording)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
@@ -144,7 +147,7 @@ class RecordingProxy:
             client_writer.close()
             return
         self._writers |= {client_writer, upstream_writer}
-        tamper = _FrameTamper(self.tamper, self.min_bytes) if self.tamper and first else None
+        tamper = _FrameTamper(self) if self.tamper else None
         await asyncio.gather(
             self._pump(client_reader, upstream_writer, recording.to_gateway, tamper),
             self._pump(upstream_reader, client_writer, recording.to_collector, None),
@@ -165,8 +168,6 @@ class RecordingProxy:
                     record += data
                 if tamper is not None:
                     data = tamper.feed(data)
-                    if tamper.done:
-                        self.tampered.set()
                 writer.write(data)
                 await writer.drain()
         except (OSError, ConnectionError):
