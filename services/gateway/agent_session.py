@@ -110,9 +110,9 @@ class SessionRunner:
     session closes. HTTP polling calls `admit()` once, then per poll `handle()` for each
     envelope and pending inbox item, `tick()` and `flush()` (see transports/http_poll.py).
     `seal` is the connection's sealed session (the transport runs it): its `binding` goes
-    into the proof check and to the registry. A `polling` session's heartbeat interval is the check interval, not the registry's
-    (a polling collector is heard from once per check-in), and a change of the check
-    interval changes both in its ConfigUpdate.
+    into the proof check and to the registry. A `polling` session's heartbeat interval is
+    the check interval, not the registry's (a polling collector is heard from once per
+    check-in), and a change of the check interval changes both in its ConfigUpdate.
     """
 
     def __init__(
@@ -121,6 +121,7 @@ class SessionRunner:
         ctx: GatewayContext,
         session_id: str,
         loop: asyncio.AbstractEventLoop,
+        *,
         polling: bool = False,
         seal: GatewaySeal | None = None,
     ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +37,17 @@ async def _stalled_handshake(channel: grpc.aio.Channel, access_key_file: Path) -
     await call.write(end.first_frame())
     for frame in end.read_reply(await call.read(), 0.0):
         await call.write(frame)
-    hello = agent_pb2.CollectorMessage(sequence=1, hello=agent_pb2.Hello(protocol_version=1, name="stalled"))
+    hello = agent_pb2.CollectorMessage(
+        sequence=1,
+        hello=agent_pb2.Hello(
+            protocol_version=1,
+            instance_uid=str(uuid.uuid4()),
+            name=f"stalled-{uuid.uuid4().hex[:8]}",
+            public_key=bytes(32),
+            username="svc",
+            password_verifier="$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        ),
+    )
     for record in end.seal(hello.SerializeToString(), 0.0):
         await call.write(record)
     challenge = agent_pb2.ServerMessage.FromString(end.open(await call.read()) or b"")
@@ -52,15 +63,11 @@ async def _stalled_handshake(channel: grpc.aio.Channel, access_key_file: Path) -
 async def _three_streams_on_one_connection(address: str, access_key_file: Path) -> list[tuple[float, float]]:
     async with grpc.aio.insecure_channel(address) as channel:
         async with asyncio.timeout(60):
-            return await asyncio.gather(
-                *(_stalled_handshake(channel, access_key_file) for _ in range(MAX_STREAMS + 1))
-            )
+            return await asyncio.gather(*(_stalled_handshake(channel, access_key_file) for _ in range(MAX_STREAMS + 1)))
 
 
 def test_one_connection_gets_no_more_concurrent_streams_than_the_bound(plane: ControlPlane) -> None:
-    spans = sorted(
-        asyncio.run(_three_streams_on_one_connection(plane.gateway_ready["grpc"], plane.access_key_file))
-    )
+    spans = sorted(asyncio.run(_three_streams_on_one_connection(plane.gateway_ready["grpc"], plane.access_key_file)))
 
     # The third stream waited for one of the first two to end before the gateway heard it.
     first_end = min(end for _, end in spans[:MAX_STREAMS])

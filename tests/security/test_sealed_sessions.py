@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from outpost.access_key import AccessKey, read_access_key_file, write_access_key_file
-from outpost.session.codec import FrameDecoder, encode_frame
 from outpost.agent.v1 import agent_pb2
+from outpost.session.codec import FrameDecoder, encode_frame
 from outpost.session.handshake import fingerprint
 from tests.peers.greeters import Greeters
 from tests.peers.recording_proxy import RecordingProxy, Tamper
@@ -191,8 +191,7 @@ def test_an_altered_replayed_or_reordered_frame_closes_the_session_and_the_run_s
     failed = events(gateway_log, "sealed_record_failed")
     assert any(e["cause"] == "record_authentication_failed" for e in failed), failed
     assert (
-        metric(plane, "outpost_gateway_sealed_failures_total", cause="record_authentication_failed")
-        > failures_before
+        metric(plane, "outpost_gateway_sealed_failures_total", cause="record_authentication_failed") > failures_before
     )
     # What the tampered session carried was never acted on; the resend after the reconnect
     # was stored once: one device per target, each with its one open port.
@@ -331,7 +330,9 @@ def test_with_first_contact_off_only_a_collector_that_holds_the_server_key_gets_
     ).start()
     try:
         refused = wait_for(
-            lambda: events(refused_collector.log_events(), "handshake_refused"), timeout=30, what="first contact refused"
+            lambda: events(refused_collector.log_events(), "handshake_refused"),
+            timeout=30,
+            what="first contact refused",
         )
     finally:
         refused_collector.stop()

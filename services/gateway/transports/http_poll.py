@@ -127,7 +127,9 @@ class PollSessions:
             if not request.records:
                 # Nothing to start a session with: holding one would only hold a handshake slot.
                 metrics.POLLS_REFUSED.labels("no_hello").inc()
-                return _goodbye("a new polling session starts with a sealed handshake", R.DISCONNECT_REASON_PROTOCOL_ERROR)
+                return _goodbye(
+                    "a new polling session starts with a sealed handshake", R.DISCONNECT_REASON_PROTOCOL_ERROR
+                )
             if len(self._sessions) >= MAX_POLL_SESSIONS:
                 metrics.POLLS_REFUSED.labels("too_many_sessions").inc()
                 return _goodbye(
@@ -267,7 +269,9 @@ class PollSessions:
         return len(self._sessions)
 
 
-def _goodbye(message: str, reason: int = R.DISCONNECT_REASON_UNAVAILABLE, sealed: bool = False) -> agent_pb2.PollResponse:
+def _goodbye(
+    message: str, reason: int = R.DISCONNECT_REASON_UNAVAILABLE, sealed: bool = False
+) -> agent_pb2.PollResponse:
     """A response that ends the poll session (no token).
 
     `sealed`: to a collector waiting for its handshake reply, as a typed refusal in

@@ -42,8 +42,10 @@ def count_failure(seal: GatewaySeal, error: RemoteProtocolError) -> None:
     else:
         return
     access_key_id = seal.grant.key_id if seal.grant is not None else None
-    if isinstance(error, AccessRefused) or seal.in_handshake or (
-        isinstance(error, SealedSessionError) and error.cause is CloseCause.HANDSHAKE_FAILED
+    if (
+        isinstance(error, AccessRefused)
+        or seal.in_handshake
+        or (isinstance(error, SealedSessionError) and error.cause is CloseCause.HANDSHAKE_FAILED)
     ):
         metrics.HANDSHAKE_REFUSALS.labels(label).inc()
         log.warning("sealed_handshake_refused", cause=label, access_key_id=access_key_id, detail=error.message)

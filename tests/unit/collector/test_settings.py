@@ -15,7 +15,6 @@ from tests.peers.process import wait_until
 
 from .conftest import PASSWORD
 
-
 ACCESS_KEY = AccessKey(key_id="ak_test", secret=bytes(range(32)))
 
 

@@ -20,7 +20,6 @@ import pytest
 
 from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2
-from outpost.session import codec
 from outpost.session.collector import CollectorSession, CollectorState
 from outpost.session.server import AuthDecision, ServerState
 from services.gateway.admission import Admission
@@ -306,7 +305,7 @@ async def test_a_streaming_collector_is_told_the_stored_check_interval_in_its_fi
 
 
 async def poll(
-    sessions: PollSessions, token: str, collector: CollectorSession, peer: SealedPeer, first: list[bytes] = []
+    sessions: PollSessions, token: str, collector: CollectorSession, peer: SealedPeer, first: tuple[bytes, ...] = ()
 ) -> agent_pb2.PollResponse:
     """One poll carrying `first` and what the collector core has to send, sealed; its core hears the answer."""
     records = list(first)
@@ -320,7 +319,7 @@ async def poll(
         for message in heard:
             collector.receive(message, 0.0)
     if replies:  # XX message 3: it goes with the next poll
-        return await poll(sessions, response.session_token, collector, peer, replies)
+        return await poll(sessions, response.session_token, collector, peer, tuple(replies))
     return response
 
 
@@ -333,7 +332,7 @@ async def test_a_polling_collector_is_told_to_check_in_at_the_stored_interval_an
     collector = CollectorSession(HELLO, sign, now=0.0)
     collector.start(0.0)
     peer = SealedPeer(WORLD, transport="poll")
-    response = await poll(sessions, "", collector, peer, [peer.first_frame()])
+    response = await poll(sessions, "", collector, peer, (peer.first_frame(),))
     while collector.state is not CollectorState.ENABLED:
         assert response.next_poll_seconds == 0  # the handshake goes at once
         response = await poll(sessions, response.session_token, collector, peer)

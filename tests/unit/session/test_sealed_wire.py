@@ -29,7 +29,9 @@ def grants(world: World, zone: str | None = None) -> dict[str, AccessKeyGrant]:
     }
 
 
-def gateway(world: World, *, zone: str | None = None, first_contact: bool = True, transport: str = "tcp") -> GatewaySeal:
+def gateway(
+    world: World, *, zone: str | None = None, first_contact: bool = True, transport: str = "tcp"
+) -> GatewaySeal:
     table = grants(world, zone)
     return GatewaySeal(
         static_private=world.server.private,
@@ -39,7 +41,9 @@ def gateway(world: World, *, zone: str | None = None, first_contact: bool = True
     )
 
 
-def collector(world: World, *, pinned: bool = True, key_id: str = ACCESS_KEY_ID, transport: str = "tcp") -> InitiatorEnd:
+def collector(
+    world: World, *, pinned: bool = True, key_id: str = ACCESS_KEY_ID, transport: str = "tcp"
+) -> InitiatorEnd:
     return InitiatorEnd(
         static_private=world.collector.private,
         access_key_id=key_id,

@@ -172,4 +172,6 @@ def _decode_refusal(data: bytes) -> agent_pb2.Disconnect:
     try:
         return agent_pb2.Disconnect.FromString(data)
     except DecodeError as exc:
-        raise SealedSessionError(CloseCause.MALFORMED_HANDSHAKE, "a handshake refusal that is not a Disconnect") from exc
+        raise SealedSessionError(
+            CloseCause.MALFORMED_HANDSHAKE, "a handshake refusal that is not a Disconnect"
+        ) from exc
