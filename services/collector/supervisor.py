@@ -48,8 +48,9 @@ from services.collector.connection import Connection, ConnectionOutcome, Work, r
 from services.collector.domain.server_url import ServerUrl
 from services.collector.status import StatusFile
 from services.collector.store.identity import Identity, IdentityStore
+from services.collector.store.server_pin import ServerPinError
 from services.collector.transport import Transport, TransportError
-from services.collector.transport.sealed import SealedSessions, SealedTransport, ServerPinError
+from services.collector.transport.sealed import SealedSessions, SealedTransport
 
 log = structlog.get_logger(__name__)
 

@@ -28,7 +28,7 @@ from outpost.access_key import AccessKey
 from outpost.session.noise import RekeyPolicy
 from outpost.session.noise.wire import InitiatorEnd
 from services.collector.domain.server_url import Family
-from services.collector.store.server_pin import ServerPinError, ServerPinStore
+from services.collector.store.server_pin import ServerPinStore
 from services.collector.transport import Transport, TransportError
 
 log = structlog.get_logger(__name__)
@@ -141,6 +141,3 @@ class SealedTransport:
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-__all__ = ["NOISE_TRANSPORT", "SealedSessions", "SealedTransport", "ServerPinError"]
