@@ -6,7 +6,9 @@ to its public half, so a copy of the database alone does not let anyone imperson
 server (ADR 0019, "A stolen database"; ADR 0021). Every registry replica, and so every
 gateway, uses the same key: a collector pinned to it can fail over anywhere.
 
-`ensure_current` runs at every start; the first one creates the key. Two replicas
+`ensure_current` runs at every start; the first one creates the key. The public half is
+stored in clear: access keys pin it and `GetServerInfo` shows its fingerprint even when
+the private half cannot be read (the registry then still starts, for diagnosis). Two replicas
 starting together on one PostgreSQL both try; the partial unique index on the current
 state lets one insert win, and the other reads the winner's key.
 """
@@ -19,6 +21,7 @@ from datetime import datetime
 import structlog
 
 from outpost import errors
+from outpost.session.handshake import fingerprint
 from services.registry.domain import server_keys as rules
 from services.registry.domain.server_keys import ServerKey, ServerKeyState
 from services.registry.registry import utc_now
@@ -36,57 +39,78 @@ class ServerKeys:
         self._store = store
         self._box = box
         self._now = clock
-        self._current: ServerKey | None = None
+        self._current_public: bytes | None = None
 
     @property
-    def current(self) -> ServerKey:
-        """The key gateways answer with (loaded by `ensure_current` at start)."""
-        if self._current is None:
+    def current_public_key(self) -> bytes:
+        """The public half of the current key (stored in clear; loaded by `ensure_current`)."""
+        if self._current_public is None:
             raise errors.Unavailable("the server key is not loaded yet")
-        return self._current
+        return self._current_public
 
-    async def ensure_current(self, *, replace_unreadable: bool = False) -> ServerKey:
+    @property
+    def current_fingerprint(self) -> str:
+        return fingerprint(self.current_public_key)
+
+    async def ensure_current(self, *, replace_unreadable: bool = False) -> None:
         """Load the current key, creating it on an installation's first start.
 
+        A key that does not decrypt under this registry's secret key is never replaced by
+        a new one (collectors pin it): the registry starts, logs the problem, and
+        `GetServerKeys` names it until the original key file is back.
         `replace_unreadable` (a registry with an in-memory secret key: in-process tests
-        only) drops keys stored under another secret key instead of refusing to start.
+        only) drops such keys instead.
         """
         if replace_unreadable:
             async with self._store.write(exclusive=False) as tx:
                 dropped = await queries.delete_unreadable(tx.session, self._box.key_id)
             if dropped:
                 log.warning("server_key_replaced", dropped=dropped, reason="stored under another secret key")
-        keys = await self.keys()
-        if not any(k.state is ServerKeyState.CURRENT for k in keys):
-            key = rules.new_server_key(self._now())
-            nonce, ciphertext = self._box.encrypt(key.private_key, _binding(key.public_key))
-            stored = queries.StoredServerKey(
-                public_key=key.public_key,
-                state=key.state,
-                nonce=nonce,
-                ciphertext=ciphertext,
-                encryption_key_id=self._box.key_id,
-                created_at=key.created_at,
-                activated_at=key.activated_at,
+        stored = await self._stored()
+        if not any(k.state is ServerKeyState.CURRENT for k in stored):
+            await self._create()
+            stored = await self._stored()
+        self._current_public = next(k.public_key for k in stored if k.state is ServerKeyState.CURRENT)
+        try:
+            [self._decrypt(k) for k in stored]
+        except errors.FailedPrecondition as exc:
+            log.error(
+                "server_key_undecryptable",
+                fingerprint=self.current_fingerprint,
+                key_id=self._box.key_id,
+                problem=str(exc),
+                advice="gateways cannot start until the registry runs with its original --secret-key-file",
             )
-            async with self._store.write(exclusive=False) as tx:
-                created = await queries.insert(tx.session, stored)
-            if created:
-                log.warning(
-                    "server_key_created",
-                    fingerprint=key.fingerprint,
-                    advice="collectors pin this key; it is stored encrypted under the registry's secret key file, "
-                    "so back that file up with the database",
-                )
-            keys = await self.keys()
-        self._current = next(k for k in keys if k.state is ServerKeyState.CURRENT)
-        return self._current
 
     async def keys(self) -> list[ServerKey]:
-        """Every accepted key, decrypted, current first."""
+        """Every accepted key, decrypted, current first; FailedPrecondition names an unreadable one."""
+        return rules.ordered([self._decrypt(s) for s in await self._stored()])
+
+    async def _stored(self) -> list[queries.StoredServerKey]:
         async with self._store.read() as tx:
-            stored = await queries.accepted(tx.session)
-        return rules.ordered([self._decrypt(s) for s in stored])
+            return await queries.accepted(tx.session)
+
+    async def _create(self) -> None:
+        key = rules.new_server_key(self._now())
+        nonce, ciphertext = self._box.encrypt(key.private_key, _binding(key.public_key))
+        stored = queries.StoredServerKey(
+            public_key=key.public_key,
+            state=key.state,
+            nonce=nonce,
+            ciphertext=ciphertext,
+            encryption_key_id=self._box.key_id,
+            created_at=key.created_at,
+            activated_at=key.activated_at,
+        )
+        async with self._store.write(exclusive=False) as tx:
+            created = await queries.insert(tx.session, stored)
+        if created:  # else another replica created it first; the caller reads theirs
+            log.warning(
+                "server_key_created",
+                fingerprint=key.fingerprint,
+                advice="collectors pin this key; it is stored encrypted under the registry's secret key file, "
+                "so back that file up with the database",
+            )
 
     def _decrypt(self, stored: queries.StoredServerKey) -> ServerKey:
         if stored.encryption_key_id != self._box.key_id:

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 import sqlalchemy as sa
+from structlog.testing import capture_logs
 
 from outpost.access_key import AccessKey, read_access_key_file, write_access_key_file
 from outpost.registry.v1 import registry_pb2
@@ -81,15 +82,26 @@ async def test_the_server_key_survives_restarts_and_is_stored_encrypted(database
     assert [(k.public_key, k.private_key) for k in again] == [(first.public_key, first.private_key)]
 
 
-async def test_another_secret_key_file_refuses_to_start_naming_the_problem(database_url: str, tmp_path: Path) -> None:
-    async with running_registry(database_url, **key_files(tmp_path)):
-        pass
+async def test_another_secret_key_file_names_the_problem_and_never_replaces_the_server_key(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running_registry(database_url, **key_files(tmp_path)) as registry:
+        original = (await registry.stub.GetServerKeys(registry_pb2.GetServerKeysRequest())).keys[0]
     other = tmp_path / "other.key"
     other.write_bytes(os.urandom(32))
     other.chmod(0o600)
-    with pytest.raises(StartupError, match="server key was encrypted under secret key"):
-        async with running_registry(database_url, secret_key_file=other):
-            pass
+    with capture_logs() as logs:
+        async with running_registry(database_url, secret_key_file=other) as registry:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await registry.stub.GetServerKeys(registry_pb2.GetServerKeysRequest())
+            info = await registry.stub.GetServerInfo(registry_pb2.GetServerInfoRequest())
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "start it with the original --secret-key-file" in (refused.value.details() or "")
+    assert info.server_key_fingerprint == fingerprint(original.public_key)
+    assert "server_key_undecryptable" in [e["event"] for e in logs]
+    async with running_registry(database_url, **key_files(tmp_path)) as registry:
+        again = (await registry.stub.GetServerKeys(registry_pb2.GetServerKeysRequest())).keys
+    assert [k.private_key for k in again] == [original.private_key]
 
 
 async def test_a_name_is_unique_among_live_keys_and_free_again_once_revoked(database_url: str, tmp_path: Path) -> None:

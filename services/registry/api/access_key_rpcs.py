@@ -54,7 +54,7 @@ class AccessKeyRpcs:
         return registry_pb2.CreateAccessKeyResponse(
             access_key=self._info(record),
             access_key_text=key.encode(),
-            server_key_fingerprint=self._server_keys.current.fingerprint,
+            server_key_fingerprint=self._server_keys.current_fingerprint,
         )
 
     async def ListAccessKeys(

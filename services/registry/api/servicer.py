@@ -176,7 +176,7 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, registry_pb2_grpc.RegistryServi
             started_at=_timestamp(info.started_at),
             database=info.database,
             heartbeat_interval_seconds=info.heartbeat_interval_seconds,
-            server_key_fingerprint=self._server_keys.current.fingerprint,
+            server_key_fingerprint=self._server_keys.current_fingerprint,
         )
 
     async def ListCollectors(
