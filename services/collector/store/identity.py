@@ -29,7 +29,7 @@ import json
 import os
 import stat
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -56,7 +56,8 @@ class Identity:
     instance_uid: str
     bound_server_instance: str
     encryption_key: X25519PrivateKey
-    noise_key: X25519PrivateKey
+    noise_key: X25519PrivateKey = field(default_factory=X25519PrivateKey.generate)
+    """Loaded from `noise.key` by the store; an in-memory identity (benches, tests) gets a fresh one."""
 
     @property
     def noise_private_bytes(self) -> bytes:
