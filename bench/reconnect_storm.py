@@ -73,6 +73,7 @@ from harness.control_plane import Child
 from harness.credentials import authorized_channel
 from harness.enroll import ANNOUNCE_IN_FLIGHT, PASSWORD, USERNAME, register_all
 from harness.fleet import BareMember, Member, Recorder, quiet_logs
+from harness.idle_collector import sealing
 from harness.machine import finish, machine, markdown_table, raise_fd_limit
 from harness.plane import ADMIN_DSN, Plane, Restart, TempDatabase, stop_async, wait_ready
 
@@ -320,6 +321,7 @@ async def run(args: argparse.Namespace, plane: Plane, database: TempDatabase | N
             url,
             Backoff(args.backoff_initial, args.backoff_max),
             args.handshake_timeout,
+            sealing(plane.access_key_file),
         )
         for i in range(args.collectors)
     ]

@@ -189,6 +189,9 @@ def story(opts: argparse.Namespace, log_dir: Path, peers: Peers) -> int:
             "svc-outpost",
             "--password-file",
             str(password_file),
+            # The bootstrap access key `outpost-run` had the registry write: every session is sealed with it.
+            "--access-key-file",
+            str(opts.data_dir / "access.key"),
             "--data-dir",
             str(opts.data_dir / "collector"),
             "--status-file",

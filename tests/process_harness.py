@@ -474,15 +474,21 @@ class ControlPlane:
     # --- using it --------------------------------------------------------------------
 
     def url(self, transport: str, tls: bool = False, gateway: int = 0) -> str:
-        """The `--server` URL of gateway number `gateway` for `transport`."""
+        """The `--server` URL of gateway number `gateway` for `transport`.
+
+        A `Collector` given this URL gets this plane's access key (see `ACCESS_KEY_BY_URL`).
+        """
         ready = self.gateways[gateway].ready
         if transport == "grpc":
-            return f"{'grpcs' if tls else 'grpc'}://{ready['grpc']}"
-        if transport == "http_poll":
-            return f"{'https' if tls else 'http'}://{ready['websocket']}/v1/poll"
-        if transport == "websocket":
-            return f"{'wss' if tls else 'ws'}://{ready['websocket']}/v1/agent"
-        return f"{'tls' if tls else 'tcp'}://{ready['tcp']}"
+            url = f"{'grpcs' if tls else 'grpc'}://{ready['grpc']}"
+        elif transport == "http_poll":
+            url = f"{'https' if tls else 'http'}://{ready['websocket']}/v1/poll"
+        elif transport == "websocket":
+            url = f"{'wss' if tls else 'ws'}://{ready['websocket']}/v1/agent"
+        else:
+            url = f"{'tls' if tls else 'tcp'}://{ready['tcp']}"
+        ACCESS_KEY_BY_URL[url] = self.access_key_file
+        return url
 
     def urls(self, transport: str, tls: bool = False) -> list[str]:
         """Every gateway's URL, in order: a collector's `--server` list for failover."""
@@ -547,9 +553,23 @@ class ControlPlane:
             self.registry.stop()
 
 
+ACCESS_KEY_BY_URL: dict[str, Path] = {}
+"""Gateway URL -> the access-key file of the plane that handed it out (`ControlPlane.url`).
+
+Ports are unique per process, so a `Collector` finds its plane's access key from its
+`--server` URLs without every test passing the plane along."""
+
+
 @dataclass
 class Collector:
-    """The real `outpost-collector` process."""
+    """The real `outpost-collector` process.
+
+    Every collector needs an access key (sealed sessions, ADR 0019): `access_key_file`, or
+    by default the access-key file of the plane whose URL is among `servers`
+    (`ControlPlane.url`). A test that points a collector elsewhere (a proxy) passes the
+    plane's `access_key_file`; one that tests a collector without a key passes
+    `access_key_file=False`.
+    """
 
     workdir: Path
     name: str
@@ -559,6 +579,19 @@ class Collector:
     zone: str = "lab"
     extra_args: list[str] = field(default_factory=list)
     process: Process | None = None
+    access_key_file: Path | bool | None = None
+
+    def _access_key_args(self) -> list[str]:
+        if self.access_key_file is False:
+            return []
+        path = self.access_key_file
+        if not isinstance(path, Path):
+            path = next((ACCESS_KEY_BY_URL[url] for url in self.servers if url in ACCESS_KEY_BY_URL), None)
+        if path is None:
+            raise AssertionError(
+                f"collector {self.name}: no access key for {self.servers}; pass access_key_file=plane.access_key_file"
+            )
+        return ["--access-key-file", str(path)]
 
     @property
     def data_dir(self) -> Path:
@@ -595,6 +628,7 @@ class Collector:
             "1",
             "--log-format",
             "json",
+            *self._access_key_args(),
             *self.extra_args,
         ]
         self.process = Process(f"collector {self.name}", args, self.workdir / f"collector-{self.name}.log").start()

@@ -109,6 +109,7 @@ class ControlPlane:
     gateway_env: dict[str, str] = field(default_factory=dict)
     registry_args: list[str] = field(default_factory=list)
     _gateways_started: int = 0
+    _seals: bool | None = None
 
     @property
     def credentials(self) -> Credentials:
@@ -128,6 +129,7 @@ class ControlPlane:
                 f"--ready-file={ready}",
                 "--log-format=json",
                 *self.credentials.registry_flags(),
+                f"--bootstrap-access-key-file={self.access_key_file}",
                 *self.registry_args,
             ],
             self.workdir / "registry.log",
@@ -153,6 +155,17 @@ class ControlPlane:
             self.workdir / "scheduler.log",
         ).start()
         self.scheduler_ready = self.scheduler.wait_ready(ready)
+
+    @property
+    def access_key_file(self) -> Path:
+        """The bootstrap access key the registry writes on its first start (sealed sessions, ADR 0019)."""
+        return self.workdir / "access.key"
+
+    def gateway_seals(self) -> bool:
+        """Whether the gateway requires sealed sessions (an older one under comparison may not)."""
+        if self._seals is None:
+            self._seals = "--allow-first-contact" in self._gateway_help()
+        return self._seals
 
     def _gateway_help(self) -> str:
         done = subprocess.run(

@@ -58,6 +58,7 @@ from services.collector.status import StatusFile, StatusState
 from services.collector.store.identity import Identity, IdentityStore
 from services.collector.supervisor import CollectorProfile, Supervisor, plan_reconnect
 from services.collector.transport import ClientTls, Transport, open_transport
+from services.collector.transport.sealed import SealedSessions
 
 R = agent_pb2.DisconnectReason
 PLAIN = ClientTls()
@@ -223,8 +224,9 @@ class _RecordedSupervisor(Supervisor):
         return outcome
 
 
-def _open(url: ServerUrl) -> Awaitable[Transport]:
-    return open_transport(url, PLAIN)
+def _opener(sealed: bool) -> Callable[[ServerUrl], Awaitable[Transport]]:
+    """`open_transport` for a member; sealed, the supervisor wraps what it opens (ADR 0019)."""
+    return lambda url: open_transport(url, PLAIN, sealed=sealed)
 
 
 @dataclass
@@ -239,6 +241,8 @@ class Member:
     server: ServerUrl
     backoff: Backoff
     handshake_timeout: float = 15.0
+    sealed: SealedSessions | None = None
+    """The access key and Noise key the member seals with (`idle_collector.sealing`); None: unsealed."""
     index: int = -1
     identity: Identity = field(init=False)
     task: asyncio.Task[Any] | None = None
@@ -263,9 +267,10 @@ class Member:
             identity=self.identity,
             identity_store=_MemoryIdentityStore(),
             status=_Status(self.recorder, self.index, self.identity),
-            open_transport=_open,
+            open_transport=_opener(self.sealed is not None),
             backoff=self.backoff,
             handshake_timeout=self.handshake_timeout,
+            sealed=self.sealed,
         )
         self.task = asyncio.create_task(supervisor.run(), name=f"collector-{self.name}")
 

@@ -7,6 +7,10 @@ collector's own transport classes (`open_transport`) by the same loop as
 wait for the next frame no later than the next deadline. Hundreds of them share one
 event loop, so the gateway sees as many real sessions as there are collectors here.
 
+Sealed sessions (ADR 0019): given an access key (`sealing(...)`), each connection runs
+the Noise handshake over its transport first (`SealedTransport`), as the collector does,
+with a fresh Noise key per collector and the server key the access key carries.
+
 Timing: `opened_at` is taken just before the transport is opened and `live_at` when the
 core enters ENABLED (a Welcome, or a StateChange after an admin registers it), both on
 the loop's monotonic clock; handshake-to-live is their difference.
@@ -18,21 +22,39 @@ import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from argon2 import PasswordHasher, Type
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
+from outpost.access_key import read_access_key_file
 from outpost.agent.v1 import agent_pb2
 from outpost.registration import verifier_input
 from outpost.session.codec import decode_server_message
 from outpost.session.collector import Closed, CollectorSession, CollectorState
 from outpost.session.errors import RemoteProtocolError
+from outpost.session.noise.wire import HandshakeRefused
 from outpost.version import PROTOCOL_VERSION, VERSION
 from services.collector.domain.server_url import ServerUrl
+from services.collector.store.server_pin import ServerPinStore
 from services.collector.transport import CLOSE_TIMEOUT, ClientTls, Transport, TransportError, open_transport
+from services.collector.transport.sealed import SealedSessions, SealedTransport
 
 PLAIN = ClientTls()
+NO_PINS = Path("/nonexistent/outpost-bench-pins")
+"""The access keys benches use carry the server key, so nothing is ever pinned to a file."""
+
+
+def sealing(access_key_file: Path | None) -> SealedSessions | None:
+    """What a bench collector seals with: the plane's access key and a fresh Noise key; None: unsealed."""
+    if access_key_file is None:
+        return None
+    static = X25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return SealedSessions(read_access_key_file(access_key_file), static, ServerPinStore(NO_PINS))
+
+
 BENCH_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
 """The cheapest argon2id the registry accepts: the benches measure enrollment, not argon2."""
 
@@ -81,9 +103,12 @@ class CollectorIdentity:
 class IdleCollector:
     """One connection of one collector; `connect()` once, `close()` when done."""
 
-    def __init__(self, identity: CollectorIdentity, hello: agent_pb2.Hello) -> None:
+    def __init__(
+        self, identity: CollectorIdentity, hello: agent_pb2.Hello, sealed: SealedSessions | None = None
+    ) -> None:
         self.identity = identity
         self.hello = hello
+        self.sealed = sealed
         self.session: CollectorSession | None = None
         self.transport: Transport | None = None
         self.opened_at = 0.0
@@ -104,12 +129,18 @@ class IdleCollector:
         Raises RuntimeError (with the close reason) if the session ends or times out first.
         """
         self.opened_at = self._loop.time()
+        binding = b""
         try:
-            self.transport = await open_transport(url, PLAIN)
-        except TransportError as exc:
+            self.transport = await open_transport(url, PLAIN, sealed=self.sealed is not None)
+            if self.sealed is not None:
+                sealed = await SealedTransport.establish(self.transport, self.sealed, url.family)
+                self.transport, binding = sealed, sealed.handshake_hash
+        except (TransportError, RemoteProtocolError, HandshakeRefused) as exc:
             self.error = str(exc)
             raise RuntimeError(f"{self.identity.name}: {exc}") from exc
-        self.session = CollectorSession(self.hello, self.identity.key.sign, now=self._loop.time())
+        self.session = CollectorSession(
+            self.hello, self.identity.key.sign, now=self._loop.time(), channel_binding=binding
+        )
         self._task = asyncio.create_task(self._drive(), name=f"collector-{self.identity.name}")
         await self.wait_for(until, timeout)
 

@@ -187,6 +187,7 @@ class Plane:
                 f"--heartbeat-interval={self.heartbeat_interval}",
                 *self._common("registry", ready),
                 *self.credentials.registry_flags(),
+                f"--bootstrap-access-key-file={self.access_key_file}",
             ],
             self.workdir / "registry.log",
         ).start()
@@ -248,6 +249,11 @@ class Plane:
         started = time.monotonic()
         self.gateway_ready = await wait_ready(self.gateway, ready)
         return Restart(signal.Signals(sig).name, signalled, exited, code, started, time.monotonic())
+
+    @property
+    def access_key_file(self) -> Path:
+        """The bootstrap access key the registry writes on its first start: every session is sealed with it."""
+        return self.workdir / "access.key"
 
     def url(self, transport: str) -> str:
         if transport == "grpc":

@@ -41,6 +41,7 @@ from outpost.config import add_common_flags, env_default, positive
 from outpost.db import default_sqlite_url
 from outpost.gateway.v1 import gateway_pb2_grpc
 from outpost.logs import configure_logging
+from outpost.migrate_command import is_migrate_command, migrate_main
 from outpost.ready import write_ready_file
 from outpost.runtime import (
     TlsFiles,
@@ -73,6 +74,7 @@ from services.gateway.lease_renewal import LeaseRenewer
 from services.gateway.registry_client import Bookmark, RegistryClient
 from services.gateway.resumable_watch import ResumableWatch
 from services.gateway.scheduler_client import DispatchBookmark, SchedulerClient
+from services.gateway.sealed_session import SealingPolicy
 from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
 from services.gateway.stale_reports import StaleReports
@@ -121,12 +123,15 @@ class GatewayConfig:
     log_level: str
     token_file: Path | None = None
     check_minute_seconds: int = SECONDS_PER_MINUTE
+    allow_first_contact: bool = True
 
 
 def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     e = lambda key, default=None: env_default(SERVICE, key, default)  # noqa: E731
     p = argparse.ArgumentParser(
-        prog="outpost-gateway", description="Outpost ingest gateway: collector sessions over gRPC, WebSocket and TCP"
+        prog="outpost-gateway",
+        description="Outpost ingest gateway: collector sessions over gRPC, WebSocket and TCP. "
+        "`outpost-gateway migrate --help`: migrate the inventory's tables and exit.",
     )
     p.add_argument(
         "--grpc-listen",
@@ -215,6 +220,14 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         default=int(e("retire_after_days", DEFAULT_RETIRE_AFTER_DAYS)),
         help="retire a device not seen for this many days (checked when a run of its zone ends); 0: never",
     )
+    p.add_argument(
+        "--allow-first-contact",
+        action=argparse.BooleanOptionalAction,
+        default=str(e("allow_first_contact", "true")).lower() not in ("0", "false", "no"),
+        help="accept sealed handshakes from collectors that do not have this server's key pinned yet "
+        "(Noise XX, trust on first use); --no-allow-first-contact admits only collectors whose access-key "
+        "file carries the server key or that pinned it before (IK) (env OUTPOST_GATEWAY_ALLOW_FIRST_CONTACT)",
+    )
     p.add_argument("--ready-file", default=e("ready_file"))
     p.add_argument("--data-dir", default=e("data_dir", ".outpost"), help="where the SQLite inventory lives by default")
     service_tokens.add_identity_flags(p, SERVICE, calls_peers=True, called_by=False)
@@ -249,6 +262,7 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         retirement=RetirementRule(missed_runs=a.retire_after_missed_runs, days=a.retire_after_days),
         ready_file=a.ready_file,
         check_minute_seconds=a.check_minute_seconds,
+        allow_first_contact=a.allow_first_contact,
         log_format=a.log_format,
         log_level=a.log_level,
         token_file=a.token_file,
@@ -333,6 +347,9 @@ async def serve(config: GatewayConfig) -> None:
         dispatcher=dispatcher,
         access_keys=access_keys,
         server_keys=server_keys,
+        sealing=SealingPolicy(
+            allow_first_contact=config.allow_first_contact, max_envelope_bytes=config.max_frame_bytes
+        ),
     )
 
     async def read_settings() -> None:
@@ -470,7 +487,15 @@ def _warn_plaintext(host: str, ssl_context: ssl.SSLContext | None, what: str) ->
         )
 
 
+async def migrate_database(url: str) -> None:
+    """`outpost-gateway migrate`: the inventory's tables as start-up migrates them, then close."""
+    inventory = await open_inventory(url)
+    await inventory.close()
+
+
 def main(argv: list[str] | None = None) -> None:
+    if is_migrate_command(argv):
+        migrate_main(SERVICE, argv, migrate_database)
     config = parse_args(argv)
     configure_logging(config.log_format, config.log_level, service=SERVICE)  # type: ignore[arg-type]
     with contextlib.suppress(KeyboardInterrupt):

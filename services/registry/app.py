@@ -35,6 +35,7 @@ from outpost.auth import audit, service_tokens
 from outpost.auth.interceptor import Authenticator, AuthInterceptor
 from outpost.db import default_sqlite_url, is_sqlite, redact
 from outpost.logs import LogFormat, configure_logging
+from outpost.migrate_command import is_migrate_command, migrate_main
 from outpost.numbers import is_ascii_digits
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.runtime import (
@@ -93,6 +94,8 @@ class RegistryConfig:
     pending_limits: PendingLimits = field(default_factory=PendingLimits)
     """How many collectors may wait as pending, in all and per source network."""
     secret_key_file: Path | None = None
+    require_secret_key: bool = False
+    """Refuse to start (rather than create a key) when `secret_key_file` does not exist."""
     """Key file encrypting credentials at rest. None (in-process tests only: `parse_config`
     always sets one) means a random key held in memory, so credentials die with the process."""
     admin_token_file: Path | None = None
@@ -226,6 +229,12 @@ def _secret_box(config: RegistryConfig) -> SecretBox:
     if config.secret_key_file is None:
         log.warning("secret_key_ephemeral", advice="credentials created now are unreadable after a restart")
         return SecretBox(os.urandom(SECRET_KEY_BYTES))
+    if config.require_secret_key and not config.secret_key_file.exists():
+        raise StartupError(
+            f"secret key file {config.secret_key_file} does not exist and --require-secret-key is set: "
+            "mount the key that encrypts this installation's credentials (or, for a new installation, "
+            "create 32 random bytes: head -c 32 /dev/urandom > FILE)"
+        )
     try:
         secret_key = load_or_create_secret_key(config.secret_key_file)
     except SecretKeyError as exc:
@@ -291,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="outpost-registry",
         description="The Outpost registry: collectors, credentials and admin approval. "
-        "Every flag can also be set as OUTPOST_REGISTRY_<FLAG> (e.g. OUTPOST_REGISTRY_LISTEN).",
+        "Every flag can also be set as OUTPOST_REGISTRY_<FLAG> (e.g. OUTPOST_REGISTRY_LISTEN). "
+        "`outpost-registry migrate --help`: migrate the database and exit.",
     )
     parser.add_argument("--listen", type=_address, default=env("listen", "127.0.0.1:50051"))
     parser.add_argument(
@@ -318,6 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("secret_key_file"),
         help="32-byte key (mode 0600) encrypting credentials at rest; created if absent "
         "(default: <data-dir>/registry-secret.key; env OUTPOST_REGISTRY_SECRET_KEY_FILE)",
+    )
+    parser.add_argument(
+        "--require-secret-key",
+        action="store_true",
+        default=(env("require_secret_key") or "").lower() in ("1", "true", "yes"),
+        help="refuse to start when the secret key file does not exist, instead of creating one: for "
+        "deployments that mount the key (a Kubernetes Secret), where a new key would leave the stored "
+        "credentials unreadable (env OUTPOST_REGISTRY_REQUIRE_SECRET_KEY=1)",
     )
     parser.add_argument(
         "--admin-token-file",
@@ -391,6 +409,7 @@ def parse_config(argv: Sequence[str] | None = None) -> RegistryConfig:
         shutdown_grace=args.shutdown_grace,
         pending_limits=PendingLimits(max_pending=args.max_pending, max_per_network=args.max_pending_per_network),
         secret_key_file=Path(args.secret_key_file or args.data_dir / DEFAULT_KEY_FILE_NAME),
+        require_secret_key=args.require_secret_key,
         admin_token_file=Path(args.admin_token_file or args.data_dir / DEFAULT_ADMIN_TOKEN_FILE_NAME),
         bootstrap_access_key_file=Path(args.bootstrap_access_key_file or args.data_dir / DEFAULT_ACCESS_KEY_FILE_NAME),
         peer_tokens=peer_tokens,
@@ -402,7 +421,15 @@ def redact_unparsable(url: str) -> str:
     return url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
 
 
+async def migrate_database(url: str) -> None:
+    """`outpost-registry migrate`: what start-up does to the database (tables, server instance), then close."""
+    store, _server_instance = await open_store(url, utc_now())
+    await store.dispose()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    if is_migrate_command(argv):
+        migrate_main(SERVICE, argv, migrate_database)
     config = parse_config(argv)
     configure_logging(config.log_format, config.log_level, service=SERVICE)
     try:

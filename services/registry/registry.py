@@ -194,6 +194,7 @@ class Registry:
                 last_seen=now,
                 remote_address=attempt.remote_address,
                 transport=attempt.transport,
+                access_key_id=attempt.access_key_id,
                 gateway_id=attempt.gateway_id,
                 session_id=attempt.session_id,
                 connected=True,
@@ -269,6 +270,7 @@ class Registry:
             "gateway_id": attempt.gateway_id,
             "session_id": attempt.session_id,
             "transport": attempt.transport,
+            "access_key_id": attempt.access_key_id,
         }
         if outcome.refused is not None:
             metrics.AUTHENTICATIONS.labels(outcome.refused.refusal.value).inc()

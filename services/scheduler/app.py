@@ -36,6 +36,7 @@ from outpost.auth.registry_tokens import RegistryTokens
 from outpost.auth.service_tokens import peer_channel
 from outpost.db import default_sqlite_url, redact
 from outpost.logs import LogFormat, configure_logging
+from outpost.migrate_command import is_migrate_command, migrate_main
 from outpost.numbers import is_ascii_digits, parse_ascii_int
 from outpost.runtime import (
     TlsFiles,
@@ -259,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="outpost-scheduler",
         description="The Outpost scheduler: discoveries, schedules, job runs and dispatch. "
-        "Every flag can also be set as OUTPOST_SCHEDULER_<FLAG> (e.g. OUTPOST_SCHEDULER_LISTEN).",
+        "Every flag can also be set as OUTPOST_SCHEDULER_<FLAG> (e.g. OUTPOST_SCHEDULER_LISTEN). "
+        "`outpost-scheduler migrate --help`: migrate the database and exit.",
     )
     parser.add_argument("--listen", type=_address, default=env("listen", "127.0.0.1:50071"))
     parser.add_argument(
@@ -358,7 +360,15 @@ def redact_unparsable(url: str) -> str:
     return url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
 
 
+async def migrate_database(url: str) -> None:
+    """`outpost-scheduler migrate`: the tables start-up would migrate, then close."""
+    store = await open_store(url)
+    await store.dispose()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    if is_migrate_command(argv):
+        migrate_main(SERVICE, argv, migrate_database)
     config = parse_config(argv)
     configure_logging(config.log_format, config.log_level, service=SERVICE)
     try:

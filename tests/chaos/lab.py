@@ -62,7 +62,15 @@ class Lab:
         self, plane: ControlPlane, name: str, servers: list[str], zone: str = "lab", args: Sequence[str] = ()
     ) -> Collector:
         """A collector started, registered with its password and enabled."""
-        collector = Collector(self.workdir, name, servers, PASSWORD, zone=zone, extra_args=list(args))
+        collector = Collector(
+            self.workdir,
+            name,
+            servers,
+            PASSWORD,
+            zone=zone,
+            extra_args=list(args),
+            access_key_file=plane.access_key_file,  # the servers may be proxies in front of its gateways
+        )
         self._closers.append(collector.stop)
         collector.start()
         collector.wait_state("pending")

@@ -1,6 +1,10 @@
 """Bad input on every gateway listener: a clear reason, a closed connection, no crash.
 
-After each abuse the gateway must still serve a well-behaved collector.
+After each abuse the gateway must still serve a well-behaved collector. Every session is
+sealed (ADR 0019): a refusal before the Noise handshake completes comes as a typed reply
+(`0x00 || Disconnect`, read here with `decode_reply`), one to a cleartext first frame as
+the cleartext Disconnect an old collector reads; envelopes crafted by hand go inside a
+sealed session (`SealedTcpClient`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from outpost.agent.v1 import agent_pb2
+from tests.peers.sealed_client import SealedTcpClient, decode_reply
 from tests.process_harness import Collector, ControlPlane, wait_for
 
 R = agent_pb2.DisconnectReason
@@ -83,7 +88,7 @@ def _tcp_exchange(address: str, payload: bytes, timeout: float = 10.0) -> list[a
             buffer += chunk
         while len(buffer) >= 4:
             (length,) = struct.unpack(">I", buffer[:4])
-            messages.append(agent_pb2.ServerMessage.FromString(buffer[4 : 4 + length]))
+            messages.append(decode_reply(buffer[4 : 4 + length]))
             buffer = buffer[4 + length :]
     return messages
 
@@ -103,15 +108,11 @@ def _disconnect(messages: list[agent_pb2.ServerMessage]) -> agent_pb2.Disconnect
     [
         (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", R.DISCONNECT_REASON_FRAME_TOO_LARGE, "HTTP client"),
         (struct.pack(">I", 16 * 1024 * 1024) + b"x" * 100, R.DISCONNECT_REASON_FRAME_TOO_LARGE, "exceeds the limit"),
-        (_frame(b"\xff\xff\xff\xff garbage"), R.DISCONNECT_REASON_MALFORMED_FRAME, "malformed"),
-        (_frame(_hello(version=99)), R.DISCONNECT_REASON_UNSUPPORTED_VERSION, "not supported"),
-        (
-            _frame(agent_pb2.CollectorMessage(sequence=1, proof=agent_pb2.Proof(signature=b"x" * 64))),
-            R.DISCONNECT_REASON_PROTOCOL_ERROR,
-            "unexpected proof",
-        ),
+        (_frame(b"\xff\xff\xff\xff garbage"), R.DISCONNECT_REASON_ACCESS_KEY_REFUSED, "requires sealed sessions"),
+        (_frame(b"\x01" + b"\xff" * 40), R.DISCONNECT_REASON_MALFORMED_FRAME, "handshake message 1"),
+        (_frame(_hello()), R.DISCONNECT_REASON_ACCESS_KEY_REFUSED, "--access-key-file"),
     ],
-    ids=["http-on-tcp-port", "oversized-length", "garbage-envelope", "wrong-protocol-version", "proof-before-hello"],
+    ids=["http-on-tcp-port", "oversized-length", "cleartext-garbage", "sealed-garbage", "cleartext-hello"],
 )
 def test_tcp_listener_closes_bad_input_with_a_clear_reason(
     plane: ControlPlane, tmp_path: Path, payload: bytes, reason: int, words: str
@@ -122,33 +123,60 @@ def test_tcp_listener_closes_bad_input_with_a_clear_reason(
     _a_good_collector_still_connects(plane, tmp_path, "tcp")
 
 
+@pytest.mark.parametrize(
+    ("message", "reason", "words"),
+    [
+        (_hello(version=99), R.DISCONNECT_REASON_UNSUPPORTED_VERSION, "not supported"),
+        (
+            agent_pb2.CollectorMessage(sequence=1, proof=agent_pb2.Proof(signature=b"x" * 64)),
+            R.DISCONNECT_REASON_PROTOCOL_ERROR,
+            "unexpected proof",
+        ),
+        (b"\xff\xff\xff\xff garbage", R.DISCONNECT_REASON_MALFORMED_FRAME, "malformed"),
+    ],
+    ids=["wrong-protocol-version", "proof-before-hello", "garbage-envelope"],
+)
+def test_bad_envelopes_inside_a_sealed_session_get_a_clear_sealed_reason(
+    plane: ControlPlane, message: agent_pb2.CollectorMessage | bytes, reason: int, words: str
+) -> None:
+    with SealedTcpClient(plane.gateway_ready["tcp"], plane.access_key_file) as client:
+        assert client.handshake(), client.refusal
+        if isinstance(message, bytes):
+            for record in client.end.seal(message, 0.0):
+                client.sock.sendall(_frame(record))
+        else:
+            client.send(message)
+        disconnect = _disconnect(client.until_closed())
+    assert disconnect.reason == reason
+    assert words in disconnect.message
+
+
 def test_tcp_handshake_that_never_completes_is_timed_out(plane: ControlPlane) -> None:
     disconnect = _disconnect(_tcp_exchange(plane.gateway_ready["tcp"], b""))
     assert disconnect.reason == R.DISCONNECT_REASON_HANDSHAKE_TIMEOUT
 
 
 def test_bad_proof_is_refused_and_repeated_failures_are_rate_limited(own_plane: ControlPlane) -> None:
-    host, port = own_plane.gateway_ready["tcp"].rsplit(":", 1)
     reasons: list[int | None] = []
     last = agent_pb2.Disconnect()
     for _ in range(12):
-        with socket.create_connection((host, int(port)), timeout=10) as sock:
-            sock.sendall(_frame(_hello()))
-            header = sock.recv(4, socket.MSG_WAITALL)
-            if len(header) < 4:
+        with SealedTcpClient(own_plane.gateway_ready["tcp"], own_plane.access_key_file) as client:
+            if not client.handshake():
+                # Refused before the sealed session opened: the address is over its ceiling.
+                reasons.append(client.refusal.reason if client.refusal else None)
+                last = client.refusal or last
+                continue
+            client.send(_hello())
+            first = client.recv()
+            if first is None:
                 reasons.append(None)
                 continue
-            first = agent_pb2.ServerMessage.FromString(sock.recv(struct.unpack(">I", header)[0], socket.MSG_WAITALL))
             if first.WhichOneof("body") == "disconnect":
                 reasons.append(first.disconnect.reason)
                 last = first.disconnect
                 continue
-            proof = agent_pb2.CollectorMessage(sequence=2, proof=agent_pb2.Proof(signature=b"\x00" * 64))
-            sock.sendall(_frame(proof))
-            rest = b""
-            while chunk := sock.recv(65536):
-                rest += chunk
-            last = agent_pb2.ServerMessage.FromString(rest[4:]).disconnect
+            client.send(agent_pb2.CollectorMessage(sequence=2, proof=agent_pb2.Proof(signature=b"\x00" * 64)))
+            last = _disconnect(client.until_closed())
             reasons.append(last.reason)
     assert reasons[0] == R.DISCONNECT_REASON_AUTHENTICATION_FAILED
     assert reasons[-1] == R.DISCONNECT_REASON_RATE_LIMITED
@@ -159,14 +187,18 @@ def test_websocket_listener_closes_bad_input_with_a_clear_reason(plane: ControlP
     url = f"ws://{plane.gateway_ready['websocket']}/v1/agent"
     with ws_connect(url, open_timeout=10) as ws:
         ws.send("hello as text")
-        reply = agent_pb2.ServerMessage.FromString(ws.recv(timeout=10))
+        reply = decode_reply(ws.recv(timeout=10))  # type: ignore[arg-type]
         assert reply.disconnect.reason == R.DISCONNECT_REASON_MALFORMED_FRAME
         assert "text messages are not accepted" in reply.disconnect.message
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=10)
     with ws_connect(url, open_timeout=10) as ws:
         ws.send(b"\xff\xff\xff garbage")
-        reply = agent_pb2.ServerMessage.FromString(ws.recv(timeout=10))
+        reply = decode_reply(ws.recv(timeout=10))  # type: ignore[arg-type]
+        assert reply.disconnect.reason == R.DISCONNECT_REASON_ACCESS_KEY_REFUSED
+    with ws_connect(url, open_timeout=10) as ws:
+        ws.send(b"\x02" + b"\xff" * 40)  # a sealed first frame that is not a Noise message 1
+        reply = decode_reply(ws.recv(timeout=10))  # type: ignore[arg-type]
         assert reply.disconnect.reason == R.DISCONNECT_REASON_MALFORMED_FRAME
     with ws_connect(url, open_timeout=10, max_size=None) as ws, pytest.raises(ConnectionClosed) as closed:
         ws.send(b"x" * (2 * 1024 * 1024))
@@ -205,8 +237,10 @@ def test_grpc_listener_closes_bad_input_with_a_clear_reason(plane: ControlPlane,
     with grpc.insecure_channel(plane.gateway_ready["grpc"]) as channel:
         connect = channel.stream_stream("/outpost.agent.v1.AgentService/Connect")
         replies = list(connect(iter([b"\xff\xff\xff garbage"]), timeout=10))
-        message = agent_pb2.ServerMessage.FromString(replies[-1])
-        assert message.disconnect.reason == R.DISCONNECT_REASON_MALFORMED_FRAME
+        message = decode_reply(replies[-1])
+        assert message.disconnect.reason == R.DISCONNECT_REASON_ACCESS_KEY_REFUSED
+        replies = list(connect(iter([b"\x01" + b"\xff" * 40]), timeout=10))
+        assert decode_reply(replies[-1]).disconnect.reason == R.DISCONNECT_REASON_MALFORMED_FRAME
         with pytest.raises(grpc.RpcError) as too_big:
             list(connect(iter([b"x" * (2 * 1024 * 1024)]), timeout=10))
         assert too_big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

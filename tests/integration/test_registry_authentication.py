@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from outpost.registry.v1 import registry_pb2
 from outpost.session import handshake
+from services.registry.store.models import CollectorRow
 from tests.integration.test_registry_support import (
     ACCEPTED,
     CS,
@@ -299,3 +302,34 @@ async def test_one_collector_arriving_through_two_gateways_at_once_is_stored_onc
         assert {r.revision for r in responses} == {(await get(registry, "edge-7")).revision}
         listed = await registry.stub.ListCollectors(registry_pb2.ListCollectorsRequest())
         assert len(listed.collectors) == 1
+
+
+async def test_a_sealed_sessions_proof_verifies_only_with_its_handshake_hash_and_records_the_access_key(
+    database_url: str,
+) -> None:
+    """Channel binding (ADR 0019): the proof signs the Noise handshake hash the gateway reports."""
+    async with running_registry(database_url) as registry:
+        collector = FakeCollector("edge-sealed")
+        request = collector.request(registry.server_instance, issued_at=registry.clock())
+        handshake_hash = secrets.token_bytes(32)
+        request.signature = handshake.sign(
+            collector.key, request.hello, request.nonce, registry.server_instance, handshake_hash
+        )
+        request.access_key_id = "ak_site_a"
+        request.handshake_hash = secrets.token_bytes(32)  # another session's hash: a moved proof
+        moved = await registry.stub.AuthenticateCollector(request)
+        assert moved.decision == REFUSED and moved.refusal == R.DISCONNECT_REASON_AUTHENTICATION_FAILED
+
+        fresh = collector.request(registry.server_instance, issued_at=registry.clock())
+        fresh.signature = handshake.sign(
+            collector.key, fresh.hello, fresh.nonce, registry.server_instance, handshake_hash
+        )
+        fresh.access_key_id, fresh.handshake_hash = "ak_site_a", handshake_hash
+        accepted = await registry.stub.AuthenticateCollector(fresh)
+        assert accepted.decision == ACCEPTED, accepted.message
+
+        async with registry.server.store.read() as tx:
+            stored = await tx.session.scalar(
+                sa.select(CollectorRow.access_key_id).where(CollectorRow.name == "edge-sealed")
+            )
+    assert stored == "ak_site_a"

@@ -3,7 +3,8 @@
 The gateway's real session loop (`run_session`) runs in-process with the real registry
 (SQLite and PostgreSQL) behind a real `RegistryClient`; every connection comes from
 127.0.0.1, as a NATed fleet looks to the gateway. The collector end is the real
-`CollectorSession` core signing with each FakeCollector's key. The failed-handshake
+`CollectorSession` core signing with each FakeCollector's key, inside a sealed session
+(`SealedPeer`, ADR 0019) as every collector's is. The failed-handshake
 windows run on an injected clock, so "after retry_after" needs no waiting.
 """
 
@@ -19,7 +20,6 @@ from typing import Any
 from outpost.agent.v1 import agent_pb2
 from outpost.backoff import Backoff
 from outpost.registry.v1 import registry_pb2
-from outpost.session import codec
 from outpost.session.collector import Accepted, Closed, CollectorSession
 from services.collector.connection import ConnectionOutcome
 from services.collector.domain.server_url import parse_server_url
@@ -34,12 +34,15 @@ from services.gateway.registry_client import RegistryClient
 from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
 from tests.integration.test_registry_support import FakeCollector, RunningRegistry, running_registry
+from tests.unit.gateway.sealed_peer import SealedPeer, seal_context
+from tests.unit.session.noise_pair import World
 
 R = agent_pb2.DisconnectReason
 NAT_HOST = "127.0.0.1"
 MAX_PER_KEY = 3
 WAIT_SECONDS = 10.0
 PORTS = itertools.count(40_000)
+WORLD = World()
 
 
 class Clock:
@@ -77,7 +80,7 @@ async def gateway(registry: RunningRegistry, clock: Clock) -> AsyncIterator[Gate
     client = RegistryClient(registry.channel)
     hub = SessionHub()
     nothing: Any = None  # pending collectors get no work: scheduler and inventory are never called
-    yield GatewayContext(
+    context = GatewayContext(
         gateway_id="gw-nat",
         server_instance=registry.server_instance,
         heartbeat_interval=30.0,
@@ -89,6 +92,7 @@ async def gateway(registry: RunningRegistry, clock: Clock) -> AsyncIterator[Gate
         work=WorkContext("gw-nat", nothing, client, nothing, IngestGate()),
         dispatcher=Dispatcher(hub),
     )
+    yield seal_context(context, WORLD)
 
 
 async def connect(
@@ -97,17 +101,29 @@ async def connect(
     """One connection attempt from behind the NAT: how the collector saw it end or get in."""
     stream = LoopbackStream()
     session = asyncio.create_task(run_session(stream, ctx))
-    core = CollectorSession(identity.hello(), sign or identity.key.sign, now=0.0)
-    core.start(0.0)
+    peer = SealedPeer(WORLD)
     try:
         async with asyncio.timeout(WAIT_SECONDS):
+            stream.inbound.put_nowait(peer.first_frame())
+            frames, heard = peer.receive(await stream.outbound.get())
+            if heard:  # refused before the sealed session opened (a typed refusal)
+                d = heard[0].disconnect
+                return Closed(d.reason, d.message, d.retry, float(d.retry_after_seconds), by_server=True)
+            for frame in frames:
+                stream.inbound.put_nowait(frame)
+            core = CollectorSession(
+                identity.hello(), sign or identity.key.sign, now=0.0, channel_binding=peer.end.handshake_hash
+            )
+            core.start(0.0)
             while True:
                 for message in core.data_to_send():
-                    stream.inbound.put_nowait(message.SerializeToString())
+                    for record in peer.seal(message):
+                        stream.inbound.put_nowait(record)
                 for event in core.events_received():
                     if isinstance(event, Accepted | Closed):
                         return event
-                core.receive(codec.decode_server_message(await stream.outbound.get()), 0.0)
+                for message in peer.receive(await stream.outbound.get())[1]:
+                    core.receive(message, 0.0)
     finally:
         stream.inbound.put_nowait(None)  # the collector goes away
         async with asyncio.timeout(WAIT_SECONDS):

@@ -11,14 +11,17 @@ import asyncio
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from outpost.access_key import read_access_key_file
 from outpost.agent.v1 import agent_pb2
+from outpost.session.noise.wire import InitiatorEnd
 from tests.process_harness import Collector, ControlPlane, wait_for
 
 EMPTY_POLLS = 1_000
@@ -64,18 +67,22 @@ def flood_in_background(url: str, bodies: list[bytes]) -> tuple[threading.Thread
     return thread, statuses
 
 
-def hello_poll() -> bytes:
-    """A first poll with a Hello of a never-seen collector that will never send its proof."""
-    hello = agent_pb2.Hello(
-        protocol_version=1,
-        instance_uid=str(uuid.uuid4()),
-        name=f"stalled-{uuid.uuid4().hex[:8]}",
-        public_key=bytes(32),
-        username="svc",
-        password_verifier="$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+def stalled_initiator(access_key_file: Path, transport: str) -> InitiatorEnd:
+    """A sealed session's collector end with a fresh Noise key and the plane's access key."""
+    key = read_access_key_file(access_key_file)
+    return InitiatorEnd(
+        static_private=X25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
+        access_key_id=key.key_id,
+        psk=key.secret,
+        transport=transport,
+        server_static=key.server_public_key,
     )
-    message = agent_pb2.CollectorMessage(sequence=1, hello=hello)
-    return agent_pb2.PollRequest(messages=[message]).SerializeToString()
+
+
+def hello_poll(access_key_file: Path) -> bytes:
+    """A first poll opening a sealed session (a valid access key) that will never send its Hello."""
+    first = stalled_initiator(access_key_file, "poll").first_frame()
+    return agent_pb2.PollRequest(records=[first]).SerializeToString()
 
 
 def test_a_thousand_empty_polls_do_not_stop_a_real_collector_from_connecting(
@@ -105,7 +112,7 @@ def test_polling_sessions_stuck_in_the_handshake_free_their_slots_at_the_handsha
     plane: ControlPlane, tmp_path: Path
 ) -> None:
     url = plane.url("http_poll")
-    flood, statuses = flood_in_background(url, [hello_poll() for _ in range(20)])
+    flood, statuses = flood_in_background(url, [hello_poll(plane.access_key_file) for _ in range(20)])
     flood.join(timeout=60)
     assert statuses and set(statuses[0]) == {200}
 

@@ -23,6 +23,14 @@ legacy sealing algorithm on a collector's behalf).
 `Hello.enrollment_token` (ADR 0022) is covered the same way, after it: the part
 ``enrollment_token`` followed by the token text, only when set. The registry enrolls the
 key that signed the token, so a token cannot be moved onto another collector's hello.
+
+A sealed session (ADR 0019) adds a channel binding the same way: the part
+``handshake_hash`` followed by the Noise handshake hash of the session the hello travels
+in. The gateway reports the hash of the session it terminated
+(`AuthenticateCollectorRequest.handshake_hash`) and the registry verifies the proof with
+it, so a proof made inside one sealed session cannot be replayed inside another (a
+relaying gateway would have to terminate the collector's session with its own keys, and
+then the hashes differ). An unsealed session has no hash and signs what it signed before.
 """
 
 from __future__ import annotations
@@ -53,8 +61,11 @@ def nonce_issued_at_ms(nonce: bytes) -> int:
     return int.from_bytes(nonce[:NONCE_TIME_BYTES], "big")
 
 
-def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> bytes:
-    """Length-prefixed concatenation: unambiguous, independent of protobuf encoding."""
+def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str, channel_binding: bytes = b"") -> bytes:
+    """Length-prefixed concatenation: unambiguous, independent of protobuf encoding.
+
+    `channel_binding` is the sealed session's Noise handshake hash (empty when unsealed).
+    """
     parts = [
         CONTEXT,
         nonce,
@@ -75,6 +86,8 @@ def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> by
         parts += [b"sealing_algorithms", _length_prefixed(a.encode() for a in hello.sealing_algorithms)]
     if hello.enrollment_token:
         parts += [b"enrollment_token", hello.enrollment_token.encode()]
+    if channel_binding:
+        parts += [b"handshake_hash", channel_binding]
     return _length_prefixed(parts)
 
 
@@ -82,17 +95,26 @@ def _length_prefixed(parts: Iterable[bytes]) -> bytes:
     return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
 
 
-def sign(private_key: Ed25519PrivateKey, hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> bytes:
-    return private_key.sign(transcript(hello, nonce, server_instance))
+def sign(
+    private_key: Ed25519PrivateKey,
+    hello: agent_pb2.Hello,
+    nonce: bytes,
+    server_instance: str,
+    channel_binding: bytes = b"",
+) -> bytes:
+    return private_key.sign(transcript(hello, nonce, server_instance, channel_binding))
 
 
-def verify(hello: agent_pb2.Hello, nonce: bytes, server_instance: str, signature: bytes) -> bool:
-    """True when `signature` was made by the private key matching `hello.public_key`."""
+def verify(
+    hello: agent_pb2.Hello, nonce: bytes, server_instance: str, signature: bytes, channel_binding: bytes = b""
+) -> bool:
+    """True when `signature` was made by the private key matching `hello.public_key`
+    over this transcript (with `channel_binding`, the sealed session's handshake hash)."""
     if len(hello.public_key) != PUBLIC_KEY_BYTES or len(nonce) != NONCE_BYTES:
         return False
     try:
         Ed25519PublicKey.from_public_bytes(hello.public_key).verify(
-            signature, transcript(hello, nonce, server_instance)
+            signature, transcript(hello, nonce, server_instance, channel_binding)
         )
     except (InvalidSignature, ValueError):
         return False

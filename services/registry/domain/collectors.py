@@ -88,6 +88,8 @@ class Collector:
     state_changed_by: str = ""
     remote_address: str = ""
     transport: str = ""
+    access_key_id: str = ""
+    """The access key whose sealed handshake admitted it last (empty: from before sealing)."""
     gateway_id: str = ""
     session_id: str = ""
     connected: bool = False

@@ -82,6 +82,8 @@ class CollectorRow(Base):
     state_changed_by: Mapped[str] = mapped_column(sa.String(256), default="")
     remote_address: Mapped[str] = mapped_column(sa.String(256), default="")
     transport: Mapped[str] = mapped_column(sa.String(64), default="")
+    access_key_id: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
+    """The access key whose sealed handshake admitted the collector last (migration 0010)."""
     gateway_id: Mapped[str] = mapped_column(sa.String(256), default="", index=True)
     session_id: Mapped[str] = mapped_column(sa.String(256), default="")
     connected: Mapped[bool] = mapped_column(sa.Boolean(), default=False)

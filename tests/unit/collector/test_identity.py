@@ -62,8 +62,18 @@ def test_the_binding_is_persisted_and_reloaded(tmp_path: Path) -> None:
     assert sorted(p.name for p in store.data_dir.iterdir()) == [  # no temp left
         "collector.key",
         "encryption.key",
+        "noise.key",
         "state.json",
     ]
+
+
+def test_the_noise_key_is_its_own_x25519_key_kept_0600_across_restarts(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path / "data")
+    identity = store.load_or_create()
+    assert mode(store.noise_key_path) == 0o600
+    assert len(identity.noise_private_bytes) == 32
+    assert identity.noise_private_bytes != identity.encryption_key.private_bytes_raw()
+    assert IdentityStore(tmp_path / "data").load_or_create().noise_private_bytes == identity.noise_private_bytes
 
 
 def test_a_binding_write_replaces_the_file_instead_of_rewriting_it_in_place(tmp_path: Path) -> None:

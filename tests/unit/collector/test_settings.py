@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from outpost.access_key import AccessKey, write_access_key_file
 from services.collector.app import load_recognizer, parse_settings
 from services.collector.domain.server_url import parse_server_url
 from tests.peers.process import wait_until
 
 from .conftest import PASSWORD
+
+ACCESS_KEY = AccessKey(key_id="ak_test", secret=bytes(range(32)))
 
 
 @pytest.fixture(autouse=True)
@@ -20,17 +23,22 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("OUTPOST_COLLECTOR_"):
             monkeypatch.delenv(key)
+    monkeypatch.delenv("OUTPOST_ACCESS_KEY", raising=False)
 
 
 @pytest.fixture
 def password_file(tmp_path: Path) -> Path:
     path = tmp_path / "password"
     path.write_text(PASSWORD + "\n")
+    write_access_key_file(path.with_name("access.key"), ACCESS_KEY)
     return path
 
 
-def base_args(password_file: Path, *extra: str) -> list[str]:
+def base_args(password_file: Path, *extra: str, access_key_file: bool = True) -> list[str]:
+    """Flags every collector needs; the access key from a file beside the password file."""
+    key = ["--access-key-file", str(password_file.with_name("access.key"))] if access_key_file else []
     return [
+        *key,
         "--server",
         "grpc://gw-1",
         "--name",
@@ -98,6 +106,7 @@ def test_the_environment_fills_in_what_flags_leave_out(monkeypatch: pytest.Monke
     monkeypatch.setenv("OUTPOST_COLLECTOR_USERNAME", "svc")
     monkeypatch.setenv("OUTPOST_COLLECTOR_PASSWORD", PASSWORD)
     monkeypatch.setenv("OUTPOST_COLLECTOR_BACKOFF_MAX", "5")
+    monkeypatch.setenv("OUTPOST_ACCESS_KEY", ACCESS_KEY.encode())
 
     settings = parse_settings([])
 
@@ -241,3 +250,35 @@ def test_the_collector_lists_every_sealing_algorithm_it_opens_unless_told_legacy
     assert parse_settings(base_args(password_file, "--legacy-sealing")).legacy_sealing is True
     monkeypatch.setenv("OUTPOST_COLLECTOR_LEGACY_SEALING", "1")
     assert parse_settings(base_args(password_file)).legacy_sealing is True
+
+
+def test_the_access_key_comes_from_the_environment_and_leaves_it(
+    password_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OUTPOST_ACCESS_KEY", ACCESS_KEY.encode())
+    settings = parse_settings(base_args(password_file, access_key_file=False))
+    assert settings.access_key == ACCESS_KEY
+    assert "OUTPOST_ACCESS_KEY" not in os.environ  # child processes never inherit it
+
+
+def test_the_access_key_file_wins_and_may_carry_the_server_key_to_pin(password_file: Path, tmp_path: Path) -> None:
+    pinned = AccessKey(key_id="ak_file", secret=bytes(32), server_public_key=bytes(range(32, 64)))
+    write_access_key_file(tmp_path / "access.key", pinned)
+    settings = parse_settings(base_args(password_file, "--access-key-file", str(tmp_path / "access.key")))
+    assert settings.access_key == pinned
+
+
+def test_a_collector_without_an_access_key_refuses_to_start(
+    password_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = exit_line(capsys, base_args(password_file, access_key_file=False))
+    assert "no access key" in line and "--access-key-file" in line and "OUTPOST_ACCESS_KEY" in line
+
+
+def test_a_malformed_access_key_file_exits_2_without_echoing_it(
+    password_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "access.key"
+    path.write_text("outpost-ak1.ak_x.not-a-secret\n")
+    line = exit_line(capsys, base_args(password_file, "--access-key-file", str(path)))
+    assert str(path) in line and "not-a-secret" not in line

@@ -1,6 +1,7 @@
 """The gateway's session loop end to end in memory: what it records of the collector, and the drain.
 
-`run_session` runs for real on an in-memory `AgentStream`; a `CollectorSession` core plays
+`run_session` runs for real on an in-memory `AgentStream`, sealed as on every transport
+(`SealedPeer` is the collector's end of the Noise session); a `CollectorSession` core plays
 the collector, and the registry, scheduler and inventory are fakes. The inventory can be
 held mid-commit, which is how the drain's promise is shown: a commit in flight when the
 gateway drains finishes and is acked, then the collector is told Disconnect(SHUTTING_DOWN)
@@ -19,7 +20,6 @@ import pytest
 
 from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2
-from outpost.session import codec
 from outpost.session.collector import CollectorSession, CollectorState
 from outpost.session.server import AuthDecision, ServerState
 from services.gateway.admission import Admission
@@ -34,14 +34,23 @@ from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
 from services.gateway.transports.http_poll import PollSessions
 from tests.unit.collector_identity import make_hello, sign
+from tests.unit.gateway.sealed_peer import SealedPeer, seal_context
+from tests.unit.session.noise_pair import World
 
 R = agent_pb2.DisconnectReason
 SKEW_MS = 5_000
 HELLO = make_hello(spool=agent_pb2.SpoolStatus(batches=7, bytes=7000, dropped_expired=1))
 
 
+WORLD = World()
+
+
 class MemoryStream:
-    """An `AgentStream` over two queues; the collector's clock runs SKEW_MS ahead."""
+    """An `AgentStream` over two queues, sealed; the collector's clock runs SKEW_MS ahead.
+
+    The collector's side is `SealedPeer`: frames the gateway sends are opened (handshake
+    replies answered) and what the test puts is sealed, so `outbound` holds envelopes.
+    """
 
     transport = "tcp"
     remote_address = "10.9.8.7:40000"
@@ -50,16 +59,26 @@ class MemoryStream:
         self.inbound: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.outbound: asyncio.Queue[agent_pb2.ServerMessage] = asyncio.Queue()
         self.closed = asyncio.Event()
+        self.peer = SealedPeer(WORLD)
+
+    def connect(self) -> None:
+        """Open the sealed session: the handshake's first frame."""
+        self.inbound.put_nowait(self.peer.first_frame())
 
     def put(self, message: agent_pb2.CollectorMessage) -> None:
         message.sent_at_unix_ms = int(time.time() * 1000) + SKEW_MS
-        self.inbound.put_nowait(message.SerializeToString())
+        for record in self.peer.seal(message):
+            self.inbound.put_nowait(record)
 
     async def recv(self) -> bytes | None:
         return await self.inbound.get()
 
     async def send(self, data: bytes) -> None:
-        self.outbound.put_nowait(codec.decode_server_message(data))
+        frames, heard = self.peer.receive(data)
+        for frame in frames:
+            self.inbound.put_nowait(frame)
+        for message in heard:
+            self.outbound.put_nowait(message)
 
     async def close(self, reason: str) -> None:
         self.closed.set()
@@ -155,7 +174,7 @@ def inventory() -> HeldInventory:
 @pytest.fixture
 def ctx(inventory: HeldInventory) -> GatewayContext:
     registry, hub = FakeRegistry(), SessionHub()
-    return GatewayContext(
+    context = GatewayContext(
         gateway_id="gw-1",
         server_instance="srv-instance-a",
         heartbeat_interval=10.0,
@@ -167,11 +186,14 @@ def ctx(inventory: HeldInventory) -> GatewayContext:
         work=WorkContext("gw-1", FakeScheduler(), registry, inventory, IngestGate()),  # type: ignore[arg-type]
         dispatcher=Dispatcher(hub),
     )
+    return seal_context(context, WORLD)
 
 
 async def open_session(ctx: GatewayContext, heartbeat: agent_pb2.Heartbeat | None = None) -> tuple[Collector, Any]:
     stream = MemoryStream()
     session = asyncio.create_task(run_session(stream, ctx))
+    stream.connect()
+    await until(lambda: stream.peer.end.complete)
     collector = Collector(stream, heartbeat)
     collector.core.start(0.0)
     collector.send_all()
@@ -282,12 +304,22 @@ async def test_a_streaming_collector_is_told_the_stored_check_interval_in_its_fi
         await session
 
 
-async def poll(sessions: PollSessions, token: str, collector: CollectorSession) -> agent_pb2.PollResponse:
-    """One poll carrying what the collector core has to send; its core hears the answer."""
-    request = agent_pb2.PollRequest(session_token=token, messages=collector.data_to_send())
-    response = await sessions.poll(request, "10.9.8.7:40000")
-    for message in response.messages:
-        collector.receive(message, 0.0)
+async def poll(
+    sessions: PollSessions, token: str, collector: CollectorSession, peer: SealedPeer, first: tuple[bytes, ...] = ()
+) -> agent_pb2.PollResponse:
+    """One poll carrying `first` and what the collector core has to send, sealed; its core hears the answer."""
+    records = list(first)
+    if peer.end.complete:
+        records += [r for message in collector.data_to_send() for r in peer.seal(message)]
+    response = await sessions.poll(agent_pb2.PollRequest(session_token=token, records=records), "10.9.8.7:40000")
+    replies: list[bytes] = []
+    for frame in response.records:
+        more, heard = peer.receive(frame)
+        replies += more
+        for message in heard:
+            collector.receive(message, 0.0)
+    if replies:  # XX message 3: it goes with the next poll
+        return await poll(sessions, response.session_token, collector, peer, tuple(replies))
     return response
 
 
@@ -299,10 +331,11 @@ async def test_a_polling_collector_is_told_to_check_in_at_the_stored_interval_an
     sessions = PollSessions(ctx)
     collector = CollectorSession(HELLO, sign, now=0.0)
     collector.start(0.0)
-    response = await poll(sessions, "", collector)
+    peer = SealedPeer(WORLD, transport="poll")
+    response = await poll(sessions, "", collector, peer, (peer.first_frame(),))
     while collector.state is not CollectorState.ENABLED:
         assert response.next_poll_seconds == 0  # the handshake goes at once
-        response = await poll(sessions, response.session_token, collector)
+        response = await poll(sessions, response.session_token, collector, peer)
     assert response.next_poll_seconds == 6  # 2 "minutes" of 3 s
     assert collector.heartbeat_interval == 6  # its heartbeats do not make it poll sooner
     [live] = ctx.hub.sessions()
@@ -310,7 +343,7 @@ async def test_a_polling_collector_is_told_to_check_in_at_the_stored_interval_an
     heard = live.last_message_at
 
     ctx.dispatcher.apply(SettingsChanged(revision=9, collector_check_minutes=1))
-    response = await poll(sessions, response.session_token, collector)  # an empty poll is a check-in
+    response = await poll(sessions, response.session_token, collector, peer)  # an empty poll is a check-in
     assert response.next_poll_seconds == 3 and live.check_in_seconds == 3
     assert collector.heartbeat_interval == 3
     assert live.last_message_at >= heard

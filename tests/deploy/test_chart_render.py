@@ -1,0 +1,207 @@
+"""The charts render, lint, validate against Kubernetes' schemas and keep the policies.
+
+No cluster: `helm lint --strict`, `helm template` with the defaults and the example values
+files, every object through kubernetes-validate (strict: an unknown field fails), then the
+policies every release must keep, checked on the rendered objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from tests.deploy.charts import (
+    COLLECTOR,
+    COLLECTOR_REQUIRED,
+    CONTROL_PLANE,
+    CONTROL_PLANE_REQUIRED,
+    EXAMPLES,
+    KUBERNETES_VERSION,
+    ROOT,
+    of_kind,
+    pod_specs,
+    render,
+    run_helm,
+)
+
+RELEASES = {
+    "control-plane-defaults": (CONTROL_PLANE, [], CONTROL_PLANE_REQUIRED),
+    "control-plane-lab": (CONTROL_PLANE, [EXAMPLES / "lab-single.yaml"], []),
+    "control-plane-ha-tls": (CONTROL_PLANE, [EXAMPLES / "ha-tls.yaml"], []),
+    "collector-defaults": (COLLECTOR, [], COLLECTOR_REQUIRED),
+    "collector-zone-icmp": (COLLECTOR, [EXAMPLES / "zone-icmp.yaml"], []),
+}
+# Custom resources have no schema in Kubernetes' OpenAPI document; their fields are checked below.
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "Certificate"}
+AGENT_PORTS = {50061, 8080, 6600}
+
+
+@pytest.fixture(scope="module", params=sorted(RELEASES))
+def release(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]:
+    chart, files, values = RELEASES[request.param]
+    return request.param, render(chart, "rel", files, values)
+
+
+@pytest.mark.parametrize("chart", [CONTROL_PLANE, COLLECTOR], ids=lambda c: c.name)
+def test_charts_pass_helm_lint_strict(chart: Path) -> None:
+    required = CONTROL_PLANE_REQUIRED if chart == CONTROL_PLANE else COLLECTOR_REQUIRED
+    result = run_helm("lint", "--strict", str(chart), *(arg for v in required for arg in ("--set", v)))
+    assert "0 chart(s) failed" in result.stdout, result.stdout
+
+
+def test_every_rendered_object_is_valid_kubernetes(release: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = release
+    for obj in objects:
+        if obj["kind"] in CUSTOM_KINDS:
+            continue
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_validator_rejects_an_unknown_field() -> None:
+    """Guards the check above: a misspelt field in a rendered object must not pass."""
+    objects = render(CONTROL_PLANE, "rel", set_values=CONTROL_PLANE_REQUIRED)
+    deployment = of_kind(objects, "Deployment")[0]
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessprobe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_every_long_running_container_is_non_root_read_only_with_probes_and_resources(
+    release: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = release
+    for workload, pod in pod_specs(objects):
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert pod.get("automountServiceAccountToken") is False
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            where = f"{workload['kind']} {workload['metadata']['name']} container {container['name']}"
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert set(context["capabilities"].get("add", [])) <= {"NET_RAW"}, where
+            assert container["resources"]["requests"] and container["resources"]["limits"], where
+        if workload["kind"] == "Job":
+            continue  # runs to completion: nothing to probe
+        for container in pod["containers"]:
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert probe in container, f"{workload['metadata']['name']}/{container['name']} has no {probe}"
+
+
+def test_net_raw_only_when_icmp_is_enabled() -> None:
+    def added(values: list[str]) -> list[str]:
+        objects = render(COLLECTOR, "rel", set_values=COLLECTOR_REQUIRED + values)
+        pod = of_kind(objects, "StatefulSet")[0]["spec"]["template"]["spec"]
+        return list(pod["containers"][0]["securityContext"]["capabilities"].get("add", []))
+
+    assert added([]) == []
+    assert added(["icmp.enabled=true"]) == ["NET_RAW"]
+
+
+def test_control_plane_public_service_exposes_only_agent_ports_and_network_policies_exist(
+    release: tuple[str, list[dict[str, Any]]],
+) -> None:
+    name, objects = release
+    policies = of_kind(objects, "NetworkPolicy")
+    assert policies, "no NetworkPolicy rendered"
+    if not name.startswith("control-plane"):
+        return
+    public = [s for s in of_kind(objects, "Service") if s["metadata"]["labels"].get("outpost.dev/exposure") == "public"]
+    assert len(public) == 1
+    assert {p["port"] for p in public[0]["spec"]["ports"]} <= AGENT_PORTS
+    for service in of_kind(objects, "Service"):
+        if service is not public[0]:
+            assert service["spec"]["type"] == "ClusterIP", service["metadata"]["name"]
+    # Only the gateway's agent ports are open to any source; every other rule names its peers.
+    components = {p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in policies}
+    assert components == {"registry", "scheduler", "gateway"}
+    for policy in policies:
+        for rule in policy["spec"]["ingress"]:
+            if "from" not in rule:
+                assert {p["port"] for p in rule["ports"]} <= AGENT_PORTS, policy["metadata"]["name"]
+
+
+def test_ha_example_has_tls_autoscaling_and_the_alerts() -> None:
+    objects = render(CONTROL_PLANE, "rel", [EXAMPLES / "ha-tls.yaml"])
+    assert of_kind(objects, "HorizontalPodAutoscaler")[0]["spec"]["minReplicas"] == 3
+    assert of_kind(objects, "Certificate")[0]["spec"]["secretName"] == "rel-outpost-gateway-tls"
+    gateway = next(d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == "rel-outpost-gateway")
+    assert "--tls-cert=/etc/outpost/tls/tls.crt" in gateway["spec"]["template"]["spec"]["containers"][0]["args"]
+    rules = of_kind(objects, "PrometheusRule")[0]["spec"]["groups"][0]["rules"]
+    assert {r["alert"] for r in rules} >= {
+        "OutpostCollectorOffline",
+        "OutpostIngestThrottled",
+        "OutpostLeasesExpiring",
+        "OutpostHandshakesRefused",
+    }
+    assert of_kind(objects, "ServiceMonitor") and of_kind(objects, "ConfigMap")
+
+
+def test_alerts_and_dashboard_use_metrics_the_services_export() -> None:
+    """Every outpost_* name in the rules and the dashboard is defined in services/*/metrics.py."""
+    import re
+
+    exported = set()
+    for metrics in ROOT.glob("services/*/metrics.py"):
+        exported |= set(re.findall(r'"(outpost_[a-z_]+)"', metrics.read_text()))
+    objects = render(CONTROL_PLANE, "rel", [EXAMPLES / "ha-tls.yaml"])
+    text = str(of_kind(objects, "PrometheusRule")) + str(of_kind(objects, "ConfigMap"))
+    used = {re.sub(r"_(bucket|count|sum)$", "", name) for name in re.findall(r"outpost_[a-z_]+", text)}
+    used -= {"outpost_json"}
+    assert used and used <= exported, used - exported
+
+
+def test_service_tokens_secret_holds_random_identities() -> None:
+    objects = render(CONTROL_PLANE, "rel", set_values=CONTROL_PLANE_REQUIRED)
+    secret = of_kind(objects, "Secret")[0]
+    tokens = {k: base64.b64decode(v) for k, v in secret["data"].items()}
+    assert set(tokens) == {"gateway.token", "scheduler.token"}
+    assert all(len(t) == 48 for t in tokens.values()) and len(set(tokens.values())) == 2
+
+
+@pytest.mark.parametrize(
+    ("chart", "values", "message"),
+    [
+        (CONTROL_PLANE, ["gateway.replicas=two"], "at '/gateway/replicas': got string, want integer"),
+        (CONTROL_PLANE, ["gatway.replicas=2"], "additional properties 'gatway' not allowed"),
+        (COLLECTOR, ["replicas=three"], "at '/replicas': got string, want integer"),
+        (COLLECTOR, ["zones=lab"], "additional properties 'zones' not allowed"),
+    ],
+)
+def test_values_schema_rejects_wrong_types_and_unknown_keys(chart: Path, values: list[str], message: str) -> None:
+    required = CONTROL_PLANE_REQUIRED if chart == CONTROL_PLANE else COLLECTOR_REQUIRED
+    args = ["template", "rel", str(chart), *(a for v in required + values for a in ("--set", v))]
+    result = run_helm(*args, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("chart", "values", "message"),
+    [
+        (CONTROL_PLANE, ["secretKey.existingSecret=sk"], "database.existingSecret"),
+        (CONTROL_PLANE, ["database.existingSecret=db"], "secretKey.existingSecret"),
+        (COLLECTOR, ["servers[0]=tcp://gw:6600", "credentials.existingSecret=pw"], "zone is required"),
+        (COLLECTOR, [*COLLECTOR_REQUIRED, "replicas=2", "name=edge-1"], "leave it empty with replicas > 1"),
+    ],
+)
+def test_a_release_missing_what_it_needs_does_not_render(chart: Path, values: list[str], message: str) -> None:
+    result = run_helm("template", "rel", str(chart), *(a for v in values for a in ("--set", v)), check=False)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_chart_readmes_values_tables_are_fresh() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "chart_readme.py"), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
