@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from outpost.access_key import AccessKey, new_key_id, new_secret, write_access_key_file
 from outpost.agent.v1 import agent_pb2
 from outpost.backoff import Backoff
 from outpost.enrollment_token import EnrollmentToken, write_enrollment_token_file
@@ -140,15 +141,11 @@ def password_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def args(*extra: str) -> list[str]:
     password = Path(os.environ["PYTEST_PASSWORD_FILE"])
+    access_key = password.with_name("access.key")
+    write_access_key_file(access_key, AccessKey(new_key_id(), new_secret()))
     return [
-        "--server",
-        "grpc://gw-1",
-        "--name",
-        "edge-7",
-        "--username",
-        "svc",
-        "--password-file",
-        str(password),
+        *("--server", "grpc://gw-1", "--name", "edge-7", "--username", "svc"),
+        *("--password-file", str(password), "--access-key-file", str(access_key)),
         *extra,
     ]
 
