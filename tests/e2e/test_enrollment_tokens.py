@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from outpost.enrollment_token import EnrollmentToken, write_enrollment_token_file
+from tests.peers.recording_proxy import RecordingProxy
 from tests.process_harness import Collector, ControlPlane, wait_for
 
 PASSWORD = "enroll-Pa55word-6b1e"
@@ -201,3 +202,27 @@ def test_a_valid_token_enrolls_the_collector_enabled_in_its_zone_and_it_runs_dis
     finally:
         collector.stop()
         listener.close()
+
+
+def test_an_observer_on_the_path_never_sees_the_token(plane: ControlPlane, tmp_path: Path) -> None:
+    """The token rides in the Hello, which travels only inside the sealed session (ADR 0022)."""
+    text = create(plane, "observed", "--zone", "lab", "--uses", "1")["enrollment_token"]
+    secret = text.rsplit(".", 1)[1]
+    with RecordingProxy(str(plane.gateways[0].ready["tcp"])) as proxy:
+        collector = Collector(
+            tmp_path,
+            "edge-observed-enroll",
+            [f"tcp://{proxy.address()}"],
+            PASSWORD,
+            zone="",
+            extra_args=["--enrollment-token-file", str(token_file(tmp_path, text))],
+            access_key_file=plane.access_key_file,
+        ).start()
+        try:
+            collector.wait_state("enabled")
+        finally:
+            collector.stop()
+        recorded = proxy.recorded()
+    assert len(recorded) > 500  # a handshake and a Hello did cross
+    for clear in (text, secret, EnrollmentToken.parse(text).token_id, "outpost-et1"):
+        assert clear.encode() not in recorded, f"{clear!r} crossed the wire in clear"
