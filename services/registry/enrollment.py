@@ -122,6 +122,7 @@ async def _write_collector(
         last_seen=now,
         remote_address=attempt.remote_address,
         transport=attempt.transport,
+        access_key_id=attempt.access_key_id,
         gateway_id=attempt.gateway_id,
         session_id=attempt.session_id,
         connected=True,
@@ -158,5 +159,6 @@ def _audit_event(
         detail=(
             f"token {token.token_id} enrolled collector '{collector.name}' ({collector.fingerprint}) into zone "
             f"'{collector.zone}', enabled ({_uses(token)}); via gateway {attempt.gateway_id} over {attempt.transport}"
+            + (f" with access key {attempt.access_key_id}" if attempt.access_key_id else "")
         ),
     )

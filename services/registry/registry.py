@@ -225,7 +225,7 @@ class Registry:
         if isinstance(result, enrollment.Denied):
             if result.denial is not None:
                 metrics.ENROLLMENTS.labels(result.denial.value).inc()
-            return self._outcome(attempt, None, result.refused)
+            return self._outcome(attempt, known, result.refused)  # a pending collector stays pending
         enrolled = result.collector
         self._hub.notify(enrolled.revision)
         if known is not None:

@@ -329,6 +329,19 @@ async def test_a_pending_collector_that_comes_back_with_a_token_is_enrolled(data
         assert (shown.zone, shown.enrolled_by) == ("lab", "enrollment-token:lab-rollout")
 
 
+async def test_a_pending_collector_refused_its_token_stays_pending_as_it_was(database_url: str) -> None:
+    async with running_registry(database_url) as registry:
+        collector = await announce(registry, "edge-1", zone="")
+        collector.enrollment_token = await create(registry, "gone", "lab")
+        await registry.stub.RevokeEnrollmentToken(registry_pb2.RevokeEnrollmentTokenRequest(name="gone"))
+
+        response = await collector.authenticate(registry, remote_address=INSIDE)
+
+        assert_refused(response, "'gone' was revoked")
+        shown = await get(registry, "edge-1")
+        assert (shown.state, shown.zone, shown.enrolled_by) == (CS.COLLECTOR_STATE_PENDING, "", "")
+
+
 async def test_a_name_held_by_another_key_is_a_name_conflict_and_uses_no_token(database_url: str) -> None:
     async with running_registry(database_url) as registry:
         await announce(registry, "edge-1")
