@@ -20,18 +20,23 @@ import socket
 import sys
 import tempfile
 import time
-from base64 import b64encode
+import warnings
+from base64 import b64encode, urlsafe_b64decode
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
 import argon2
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from grpc_tools import protoc
+from noise.connection import Keypair, NoiseConnection
+from noise.exceptions import NoiseInvalidMessage
 
 PROTOS = Path(__file__).resolve().parents[2] / "protos"
 
@@ -74,8 +79,13 @@ def length_prefixed(parts: Iterable[bytes]) -> bytes:
     return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
 
 
-def handshake_transcript(hello: dict[str, Any], nonce: bytes, server_instance: str) -> bytes:
-    """The bytes the collector signs (§4.2); `hello` maps Hello field names to values."""
+def handshake_transcript(
+    hello: dict[str, Any], nonce: bytes, server_instance: str, handshake_hash: bytes = b""
+) -> bytes:
+    """The bytes the collector signs (§4.3); `hello` maps Hello field names to values.
+
+    `handshake_hash` is the sealed session's Noise handshake hash (§12.9), empty when unsealed.
+    """
     text = lambda name: str(hello.get(name, "")).encode("utf-8")  # noqa: E731
     parts = [
         HANDSHAKE_CONTEXT,
@@ -94,6 +104,8 @@ def handshake_transcript(hello: dict[str, Any], nonce: bytes, server_instance: s
     algorithms = list(hello.get("sealing_algorithms", ()))
     if algorithms:
         parts += [b"sealing_algorithms", length_prefixed(a.encode("utf-8") for a in algorithms)]
+    if handshake_hash:
+        parts += [b"handshake_hash", handshake_hash]
     return length_prefixed(parts)
 
 
@@ -127,6 +139,163 @@ def tcp_frame(payload: bytes) -> bytes:
 
 def raw_key(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+# --- §12 sealed sessions: access key, Noise handshake, records -----------------------------
+ACCESS_KEY_PREFIX = "outpost-ak1"
+PATTERN_IK, PATTERN_XX = 1, 2
+NOISE_PROTOCOLS = {
+    PATTERN_IK: b"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s",
+    PATTERN_XX: b"Noise_XXpsk3_25519_ChaChaPoly_BLAKE2s",
+}
+REPLY_REFUSAL, REPLY_NOISE = 0x00, 0x01
+FLAG_REKEY, FLAG_MORE = 0x01, 0x02
+MAX_RECORD_BYTES = 65535
+MAX_FRAGMENT_BYTES = MAX_RECORD_BYTES - 16 - 1  # the tag, the flags byte
+REKEY_EVERY_RECORDS = 65536
+REKEY_AFTER_SECONDS = 600.0
+SEALED_MAX_ENVELOPE_BYTES = MAX_FRAME_BYTES
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """`outpost-ak1.<id>.<secret>[.<server public key>]`, secret and key in unpadded URL-safe base64 (§12.1)."""
+
+    key_id: str
+    secret: bytes
+    server_key: bytes | None
+
+    @classmethod
+    def parse(cls, text: str) -> AccessKey:
+        parts = text.strip().split(".")
+        if parts[0] != ACCESS_KEY_PREFIX or len(parts) not in (3, 4):
+            raise ValueError("not an access key")
+
+        def raw(field: str) -> bytes:
+            value = urlsafe_b64decode(field + "=" * (-len(field) % 4))
+            if len(value) != 32:
+                raise ValueError("an access key's secret and server key are 32 bytes")
+            return value
+
+        return cls(parts[1], raw(parts[2]), raw(parts[3]) if len(parts) == 4 else None)
+
+
+class Refused(Exception):
+    """The gateway refused the handshake (a 0x00 reply, §12.4): advice, not authenticated."""
+
+    def __init__(self, disconnect: Any) -> None:
+        super().__init__(f"refused: {disconnect}")
+        self.disconnect = disconnect
+
+
+class ServerNotProven(Exception):
+    """The gateway did not prove the pinned server key (or the access key): never go on (§12.10)."""
+
+
+def prologue(transport: str) -> bytes:
+    return f"outpost-agent/{PROTOCOL_VERSION}/{transport}".encode("ascii")
+
+
+class SealedInitiator:
+    """The collector's Noise handshake (§12.3-12.5): IK when the server key is pinned, XX otherwise."""
+
+    def __init__(
+        self,
+        access_key: AccessKey,
+        static_private: bytes,
+        transport: str,
+        pinned: bytes | None = None,
+        ephemeral_private: bytes | None = None,
+    ) -> None:
+        self.access_key = access_key
+        self.server_key = pinned or access_key.server_key
+        self.pattern = PATTERN_IK if self.server_key else PATTERN_XX
+        self.noise = NoiseConnection.from_name(NOISE_PROTOCOLS[self.pattern])
+        self.noise.set_prologue(prologue(transport))
+        self.noise.set_psks(psk=access_key.secret)
+        self.noise.set_keypair_from_private_bytes(Keypair.STATIC, static_private)
+        if self.server_key:
+            self.noise.set_keypair_from_public_bytes(Keypair.REMOTE_STATIC, self.server_key)
+        if ephemeral_private is not None:  # test vectors only: a fixed ephemeral kills forward secrecy
+            self.noise.set_keypair_from_private_bytes(Keypair.EPHEMERAL, ephemeral_private)
+        self.noise.set_as_initiator()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.noise.start_handshake()
+
+    def message_1(self, payload: bytes = b"") -> bytes:
+        key_id = self.access_key.key_id.encode("ascii")
+        return bytes([self.pattern]) + bytes(self.noise.write_message(bytes([len(key_id)]) + key_id + payload))
+
+    def read_reply(self, frame: bytes, pb: Any) -> bytes:
+        """The gateway's typed reply: message 2's payload, or Refused / ServerNotProven."""
+        if frame[:1] == bytes([REPLY_REFUSAL]):
+            raise Refused(pb.Disconnect.FromString(frame[1:]))
+        if frame[:1] != bytes([REPLY_NOISE]):
+            raise ServerNotProven(f"unknown reply type {frame[:1].hex()}")
+        try:
+            payload = bytes(self.noise.read_message(frame[1:]))
+        except (InvalidTag, NoiseInvalidMessage, ValueError) as exc:
+            raise ServerNotProven("message 2 did not decrypt: not the pinned server, or another access key") from exc
+        if self.server_key is None:  # XX: what message 2 carried; trusted only once a record opens
+            self.server_key = bytes(self.noise.noise_protocol.handshake_state.rs.public_bytes)
+        return payload
+
+    def message_3(self, payload: bytes = b"") -> bytes:
+        """XX only: the bare third message (the collector's static key and the PSK)."""
+        return bytes(self.noise.write_message(payload))
+
+    def channel(self, now: float) -> SealedRecords:
+        assert self.noise.handshake_finished and self.server_key is not None
+        return SealedRecords(self.noise, self.server_key, confirmed=self.pattern == PATTERN_IK, now=now)
+
+
+class SealedRecords:
+    """Envelopes in and out as records: `flags || fragment`, counter nonces, rekeying (§12.6-12.8)."""
+
+    def __init__(self, noise: NoiseConnection, server_key: bytes, *, confirmed: bool, now: float) -> None:
+        self.noise = noise
+        self.server_key = server_key
+        self.server_confirmed = confirmed  # XX: pin server_key only once this is True
+        self.handshake_hash = bytes(noise.get_handshake_hash())
+        self._sent = self._opened = 0
+        self._keyed_at = now
+        self._partial = b""
+
+    def seal(self, envelope: bytes, now: float) -> list[bytes]:
+        records = []
+        for start in range(0, max(len(envelope), 1), MAX_FRAGMENT_BYTES):
+            fragment = envelope[start : start + MAX_FRAGMENT_BYTES]
+            more = start + MAX_FRAGMENT_BYTES < len(envelope)
+            rekey = not more and now - self._keyed_at >= REKEY_AFTER_SECONDS
+            flags = (FLAG_MORE if more else 0) | (FLAG_REKEY if rekey else 0)
+            records.append(self.noise.encrypt(bytes([flags]) + fragment))
+            self._sent += 1
+            if rekey or self._sent == REKEY_EVERY_RECORDS:
+                self.noise.rekey_outbound_cipher()
+                self._sent, self._keyed_at = 0, now
+        return records
+
+    def open(self, record: bytes) -> bytes | None:
+        """The envelope this record completes (None: more follow); InvalidTag ends the session."""
+        if not 17 <= len(record) <= MAX_RECORD_BYTES:
+            raise ValueError(f"a record of {len(record)} bytes")
+        plaintext = self.noise.decrypt(record)
+        flags = plaintext[0]
+        if flags & ~(FLAG_REKEY | FLAG_MORE):
+            raise ValueError(f"undefined record flags {flags:#04x}")
+        self.server_confirmed = True
+        self._opened += 1
+        if flags & FLAG_REKEY or self._opened == REKEY_EVERY_RECORDS:
+            self.noise.rekey_inbound_cipher()
+            self._opened = 0
+        self._partial += plaintext[1:]
+        if len(self._partial) > SEALED_MAX_ENVELOPE_BYTES:
+            raise ValueError("an envelope above the bound")
+        if flags & FLAG_MORE:
+            return None
+        envelope, self._partial = self._partial, b""
+        return envelope
 
 
 # --- the session ---------------------------------------------------------------------------
