@@ -188,6 +188,10 @@ class Refused(Exception):
         self.disconnect = disconnect
 
 
+class SessionBroken(Exception):
+    """A record that does not open (altered, replayed, reordered, truncated) or breaks a rule: close (§12.12)."""
+
+
 class ServerNotProven(Exception):
     """The gateway did not prove the pinned server key (or the access key): never go on (§12.10)."""
 
@@ -277,13 +281,16 @@ class SealedRecords:
         return records
 
     def open(self, record: bytes) -> bytes | None:
-        """The envelope this record completes (None: more follow); InvalidTag ends the session."""
+        """The envelope this record completes (None: more follow); SessionBroken ends the session."""
         if not 17 <= len(record) <= MAX_RECORD_BYTES:
-            raise ValueError(f"a record of {len(record)} bytes")
-        plaintext = self.noise.decrypt(record)
+            raise SessionBroken(f"a record of {len(record)} bytes")
+        try:
+            plaintext = self.noise.decrypt(record)
+        except NoiseInvalidMessage as exc:
+            raise SessionBroken("a record failed authentication") from exc
         flags = plaintext[0]
         if flags & ~(FLAG_REKEY | FLAG_MORE):
-            raise ValueError(f"undefined record flags {flags:#04x}")
+            raise SessionBroken(f"undefined record flags {flags:#04x}")
         self.server_confirmed = True
         self._opened += 1
         if flags & FLAG_REKEY or self._opened == REKEY_EVERY_RECORDS:
@@ -291,7 +298,7 @@ class SealedRecords:
             self._opened = 0
         self._partial += plaintext[1:]
         if len(self._partial) > SEALED_MAX_ENVELOPE_BYTES:
-            raise ValueError("an envelope above the bound")
+            raise SessionBroken("an envelope above the bound")
         if flags & FLAG_MORE:
             return None
         envelope, self._partial = self._partial, b""
