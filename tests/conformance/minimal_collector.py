@@ -1,11 +1,12 @@
-"""A minimal collector written from docs/protocol.md alone: TCP framing, handshake, session.
+"""A minimal collector written from docs/protocol.md alone: TCP framing, sealed session, handshake, session.
 
 It must not import the project's packages (`outpost`, `services`, `outpostctl`, `tests`;
 `test_no_project_imports.py` checks the imports of this file): what it knows of the
 protocol is what the document says, so when it passes the conformance suite the document
 is enough to write a collector. It uses only the standard library, `protobuf` and
 `grpc_tools` (to generate its own message classes from `protos/` into a temporary
-directory), `cryptography` (Ed25519) and `argon2-cffi` (the verifier).
+directory), `cryptography` (Ed25519, X25519), `argon2-cffi` (the verifier) and
+`noiseprotocol` (the Noise Protocol Framework, for the sealed session of §12).
 
 Section numbers in comments refer to docs/protocol.md.
 """
@@ -328,6 +329,8 @@ class MinimalCollector:
         username: str,
         password: str,
         sealing_algorithms: Sequence[str] = (),
+        access_key: str | None = None,
+        pinned_server_key: bytes | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
@@ -357,25 +360,70 @@ class MinimalCollector:
         self._next_heartbeat = float("inf")
         self.received: list[Any] = []
         self.challenge: Any = None
+        # §12: with an access key every envelope travels in sealed records.
+        self.access_key = AccessKey.parse(access_key) if access_key else None
+        self.noise_key = X25519PrivateKey.generate()  # the Noise static key (§12.2), its own key pair
+        self.pinned_server_key = pinned_server_key
+        self.server_key: bytes | None = None
+        self.sealed: SealedRecords | None = None
 
-    # transport (§2.1)
-    def connect(self) -> None:
+    # transport (§2.1, §12.10)
+    def connect(self, seal: bool = True) -> None:
+        """Open the TCP connection and, with an access key, the sealed session (unless `seal` is False)."""
         self.sock = socket.create_connection(self.address, timeout=5)
         self.sock.settimeout(0.05)
+        if self.access_key is not None and seal:
+            self.seal()
+
+    def seal(self, pattern_byte: int | None = None) -> None:
+        """§12.4-12.6: message 1, the gateway's typed reply, XX message 3. Refused / ServerNotProven on failure."""
+        assert self.access_key is not None
+        private = self.noise_key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        initiator = SealedInitiator(self.access_key, private, "tcp", pinned=self.pinned_server_key)
+        first = initiator.message_1()
+        if pattern_byte is not None:  # bad-input tests only
+            first = bytes([pattern_byte]) + first[1:]
+        self.send_raw(tcp_frame(first))
+        initiator.read_reply(self._frame(15.0), self.pb)
+        if initiator.pattern == PATTERN_XX:
+            self.send_raw(tcp_frame(initiator.message_3()))
+        self.sealed = initiator.channel(time.monotonic())
+        self.server_key = self.sealed.server_key
 
     def send_raw(self, data: bytes) -> None:
         assert self.sock is not None
         self.sock.sendall(data)
 
+    def send_envelope(self, data: bytes) -> None:
+        """One serialized envelope: a TCP frame, or in a sealed session its records, one frame each."""
+        frames = self.sealed.seal(data, time.monotonic()) if self.sealed else [data]
+        for frame in frames:
+            self.send_raw(tcp_frame(frame))
+
     def send(self, **body: Any) -> Any:
         """Send one CollectorMessage with the next sequence number (§3.1)."""
         self._sequence += 1
         message = self.pb.CollectorMessage(sequence=self._sequence, sent_at_unix_ms=int(time.time() * 1000), **body)
-        self.send_raw(tcp_frame(message.SerializeToString()))
+        self.send_envelope(message.SerializeToString())
         return message
 
     def recv(self, timeout: float) -> Any:
         """The next ServerMessage; ConnectionClosed at EOF, TimeoutError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self._frame(max(0.0, deadline - time.monotonic()))
+            if self.sealed is None:
+                return self.pb.ServerMessage.FromString(frame)
+            envelope = self.sealed.open(frame)
+            if self.pinned_server_key is None and self.access_key and self.access_key.server_key is None:
+                self.pinned_server_key = self.sealed.server_key  # first contact: pin only now (§12.11)
+            if envelope is not None:
+                return self.pb.ServerMessage.FromString(envelope)
+
+    def _frame(self, timeout: float) -> bytes:
+        """The next TCP frame's body (§2.1), answering heartbeats on time while waiting."""
         assert self.sock is not None
         deadline = time.monotonic() + timeout
         while True:
@@ -384,18 +432,29 @@ class MinimalCollector:
                 if length > MAX_FRAME_BYTES:
                     raise ValueError(f"server frame of {length} bytes")
                 if len(self._buffer) >= 4 + length:
-                    payload, self._buffer = self._buffer[4 : 4 + length], self._buffer[4 + length :]
-                    return self.pb.ServerMessage.FromString(payload)
+                    frame, self._buffer = self._buffer[4 : 4 + length], self._buffer[4 + length :]
+                    return frame
             self._heartbeat_if_due()
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no server message within {timeout:g}s")
+                raise TimeoutError(f"no server frame within {timeout:g}s")
             try:
                 chunk = self.sock.recv(65536)
             except TimeoutError:
                 continue
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:
                 raise ConnectionClosed("the gateway closed the connection")
             self._buffer += chunk
+
+    def refusal(self, timeout: float = 15.0) -> Any:
+        """The gateway's typed refusal before any keys exist (§12.5): its Disconnect, then the close."""
+        frame = self._frame(timeout)
+        if frame[:1] != bytes([REPLY_REFUSAL]):
+            raise AssertionError(f"expected a refusal (00 || Disconnect), got a frame starting {frame[:8].hex()}")
+        disconnect = self.pb.Disconnect.FromString(frame[1:])
+        self.wait_closed()
+        return disconnect
 
     def expect(self, kind: str, timeout: float = 15.0) -> Any:
         """Read until a message whose body is `kind`; a Disconnect instead fails loudly."""
@@ -429,7 +488,8 @@ class MinimalCollector:
         return self.send(hello=self.pb.Hello(**self.hello_fields))
 
     def prove(self, challenge: Any) -> Any:
-        data = handshake_transcript(self.hello_fields, challenge.nonce, challenge.server_instance)
+        binding = self.sealed.handshake_hash if self.sealed else b""  # §12.9: the channel binding
+        data = handshake_transcript(self.hello_fields, challenge.nonce, challenge.server_instance, binding)
         return self.send(proof=self.pb.Proof(signature=self.identity_key.sign(data)))
 
     def handshake(self) -> Any:
