@@ -26,10 +26,13 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from outpost import sealing
+from outpost.access_key import ENVIRONMENT_VARIABLE as ACCESS_KEY_VARIABLE
+from outpost.access_key import AccessKey, AccessKeyFormatError, read_access_key_file
 from outpost.backoff import Backoff
 from outpost.config import add_common_flags, env_default, positive
 from outpost.logs import LogFormat, configure_logging
 from outpost.process import install_shutdown_signals, is_loopback
+from outpost.session import handshake
 from outpost.version import VERSION
 from services.collector.clock import WallClock
 from services.collector.discovery.host_keys import HostKeyStore
@@ -49,8 +52,10 @@ from services.collector.jobs.spool import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, Sp
 from services.collector.jobs.work import CollectorWork
 from services.collector.status import StatusFile
 from services.collector.store.identity import IdentityError, IdentityStore
+from services.collector.store.server_pin import ServerPinError, ServerPinStore
 from services.collector.supervisor import CollectorProfile, Supervisor
 from services.collector.transport import ClientTls, open_transport
+from services.collector.transport.sealed import SealedSessions
 
 SERVICE = "collector"
 PROG = "outpost-collector"
@@ -77,6 +82,8 @@ class Settings:
     backoff_initial: float
     backoff_max: float
     status_file: str | None
+    access_key: AccessKey
+    """The project access key: the sealed session's PSK (ADR 0019), maybe with the server key to pin."""
     spool_max_bytes: int = DEFAULT_MAX_BYTES
     spool_max_age: float = DEFAULT_MAX_AGE
     service_probes_file: str = DEFAULT_SERVICE_PROBES_FILE
@@ -193,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
         "sealed with the legacy algorithm: for a control plane older than this collector (which would not "
         "verify a hello that lists them) or to pin the legacy algorithm (env OUTPOST_COLLECTOR_LEGACY_SEALING=1)",
     )
+    parser.add_argument(
+        "--access-key-file",
+        metavar="FILE",
+        help="the project access key (outpost-ak1.<id>.<secret>[.<server key>], from `outpostctl access-keys "
+        f"create`); required: every session is sealed with it (env {ACCESS_KEY_VARIABLE} holds the key itself)",
+    )
     add_common_flags(parser, SERVICE)
     return parser
 
@@ -260,6 +273,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         tls = ClientTls.from_ca_file(args.ca_file)
     except (OSError, ValueError) as exc:
         fail(f"cannot use --ca-file {args.ca_file}: {exc}")
+    access_key = _read_access_key(args.access_key_file)
     return Settings(
         servers=servers,
         name=args.name,
@@ -274,6 +288,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         backoff_initial=float(args.backoff_initial),
         backoff_max=float(args.backoff_max),
         status_file=args.status_file,
+        access_key=access_key,
         spool_max_bytes=args.spool_max_bytes,
         spool_max_age=args.spool_max_age,
         service_probes_file=args.service_probes_file,
@@ -281,6 +296,25 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         clock_offset_seconds=float(args.clock_offset_seconds),
         legacy_sealing=bool(args.legacy_sealing),
     )
+
+
+def _read_access_key(access_key_file: str | None) -> AccessKey:
+    """The access key from the file, else from the environment (taken out of it); exit 2 without one."""
+    if access_key_file:
+        try:
+            return read_access_key_file(Path(access_key_file))
+        except (OSError, UnicodeDecodeError, AccessKeyFormatError) as exc:
+            fail(f"cannot use --access-key-file {access_key_file}: {exc}")
+    text = os.environ.pop(ACCESS_KEY_VARIABLE, "")  # child processes never inherit it
+    if not text:
+        fail(
+            f"no access key: give --access-key-file FILE or set {ACCESS_KEY_VARIABLE} (the admin creates one with "
+            "`outpostctl access-keys create NAME`); every session with the gateway is sealed with it"
+        )
+    try:
+        return AccessKey.parse(text)
+    except AccessKeyFormatError as exc:
+        fail(f"cannot use {ACCESS_KEY_VARIABLE}: {exc}")
 
 
 def _read_password(password_file: str | None) -> str:
@@ -344,16 +378,19 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(exc))
     status = StatusFile(settings.status_file, identity.instance_uid, identity.fingerprint, spool=spool.status)
     status.write("disconnected")
+    sealed = SealedSessions(settings.access_key, identity.noise_private_bytes, ServerPinStore(settings.data_dir))
+    _log_server_pin(sealed)
     supervisor = Supervisor(
         servers=settings.servers,
         profile=profile,
         identity=identity,
         identity_store=store,
         status=status,
-        open_transport=lambda url: open_transport(url, settings.tls),
+        open_transport=lambda url: open_transport(url, settings.tls, sealed=True),
         backoff=Backoff(settings.backoff_initial, settings.backoff_max),
         handshake_timeout=settings.handshake_timeout,
         wall_clock=clock,
+        sealed=sealed,
     )
     host_keys = HostKeyStore(settings.data_dir / "known_hosts")
     recognizer = load_recognizer(settings.service_probes_file, settings.service_intensity)
@@ -438,6 +475,24 @@ def load_recognizer(path: str, intensity: int) -> ServiceRecognizer | None:
 
     threading.Thread(target=check, name="service-probes-check", daemon=True).start()
     return ServiceRecognizer(database, intensity)
+
+
+def _log_server_pin(sealed: SealedSessions) -> None:
+    """Say at start which server key this collector will insist on (or that it will learn one)."""
+    try:
+        pinned = sealed.server_key()
+    except ServerPinError as exc:
+        fail(str(exc))
+    if pinned is None:
+        log.warning(
+            "server_key_not_pinned",
+            access_key_id=sealed.access_key.key_id,
+            note="first contact: the server's key is trusted on first use and pinned once the server proves "
+            "the access key; an access key that carries the server key avoids this",
+        )
+        return
+    source = "access_key" if sealed.access_key.server_public_key is not None else str(sealed.pins.path)
+    log.info("server_key_pinned_from", source=source, fingerprint=handshake.fingerprint(pinned))
 
 
 def _warn_about_setup(settings: Settings, store: IdentityStore) -> None:

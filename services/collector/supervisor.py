@@ -15,6 +15,14 @@ recorded so far. Between attempts it waits, by `plan_reconnect`:
   server's `retry_after_seconds`. A session that was accepted resets the backoff, so a
   drained gateway's collectors reconnect elsewhere within a fraction of a second.
 
+Sealed sessions (ADR 0019): with `sealed` set, every connection first runs the Noise
+handshake over the opened transport (`transport.sealed`), within the same handshake time
+budget. A typed refusal from the gateway (an unknown, revoked or zone-bound access key,
+first contact refused, draining, rate limited) is advice and goes through
+`plan_reconnect` as a server's Disconnect would; a handshake that does not check out (for
+a pinned collector: a gateway that cannot prove the pinned key) is logged and retried
+with the ordinary backoff, never by falling back to first contact.
+
 Stopping is cancellation (see `connection.Connection`).
 """
 
@@ -31,13 +39,17 @@ import structlog
 from outpost import sealing
 from outpost.agent.v1 import agent_pb2
 from outpost.backoff import Backoff
-from outpost.session.collector import CollectorSession
+from outpost.session import handshake
+from outpost.session.collector import Closed, CollectorSession
+from outpost.session.noise import SealedSessionError
+from outpost.session.noise.wire import HandshakeRefused
 from outpost.version import PROTOCOL_VERSION, VERSION
 from services.collector.connection import Connection, ConnectionOutcome, Work, reason_name
 from services.collector.domain.server_url import ServerUrl
 from services.collector.status import StatusFile
 from services.collector.store.identity import Identity, IdentityStore
 from services.collector.transport import Transport, TransportError
+from services.collector.transport.sealed import SealedSessions, SealedTransport, ServerPinError
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +69,11 @@ ADVICE: dict[int, str] = {
     ),
     R.DISCONNECT_REASON_NAME_CONFLICT: "another collector has this --name; choose another one",
     R.DISCONNECT_REASON_REMOVED: "an admin removed this collector; ask them to register it again",
+    R.DISCONNECT_REASON_ACCESS_KEY_REFUSED: (
+        "the gateway does not accept this access key (unknown, revoked, expired or bound to another zone), "
+        "or it admits only collectors that have its key pinned: ask the admin for an access key "
+        "(outpostctl access-keys create, with the server key) and give it with --access-key-file"
+    ),
 }
 
 OpenTransport = Callable[[ServerUrl], Awaitable[Transport]]
@@ -100,6 +117,19 @@ class ReconnectPlan:
     needs_operator: bool = False
 
 
+def _refused(server: ServerUrl, refused: HandshakeRefused) -> ConnectionOutcome:
+    """A typed handshake refusal as the outcome of a connection the server closed."""
+    disconnect = refused.disconnect
+    closed = Closed(
+        disconnect.reason,
+        disconnect.message,
+        disconnect.retry,
+        float(disconnect.retry_after_seconds),
+        by_server=True,
+    )
+    return ConnectionOutcome(server, accepted=False, closed=closed)
+
+
 def plan_reconnect(outcome: ConnectionOutcome | None, backoff: Backoff) -> ReconnectPlan:
     """How long to wait after `outcome` (None: the connection could not be opened)."""
     if outcome is None:
@@ -130,6 +160,7 @@ class Supervisor:
         sleep: Sleep = asyncio.sleep,
         work: Work | None = None,
         wall_clock: Callable[[], float] = time.time,
+        sealed: SealedSessions | None = None,
     ) -> None:
         if not servers:
             raise ValueError("at least one server URL is needed")
@@ -144,6 +175,7 @@ class Supervisor:
         self.sleep = sleep
         self.work = work
         self.wall_clock = wall_clock
+        self.sealed = sealed
 
     async def run(self) -> NoReturn:
         """Connect, and reconnect after every end, until cancelled."""
@@ -158,20 +190,13 @@ class Supervisor:
             await self.sleep(plan.delay)
 
     async def connect_once(self, server: ServerUrl) -> ConnectionOutcome | None:
-        """One connection attempt to its end; None when the transport could not be opened."""
+        """One connection attempt to its end; None when no session could be opened."""
         try:
-            work = self.work
-            session = CollectorSession(
-                # carries the binding recorded so far, and the spool as it stands
-                hello=self.profile.hello(self.identity, work.spool_status() if work is not None else None),
-                sign=self.identity.private_key.sign,
-                now=asyncio.get_running_loop().time(),
-                handshake_timeout=self.handshake_timeout,
-                heartbeat_source=work.heartbeat if work is not None else None,
-            )
+            loop = asyncio.get_running_loop()
+            started = loop.time()
             try:
-                # Connecting shares the handshake's time budget: a black-holed address
-                # must not stall failover for the OS's TCP timeout.
+                # Connecting (and sealing) shares the handshake's time budget: a black-holed
+                # address must not stall failover for the OS's TCP timeout.
                 async with asyncio.timeout(self.handshake_timeout):
                     transport = await self.open_transport(server)
             except (TransportError, TimeoutError) as exc:
@@ -179,6 +204,22 @@ class Supervisor:
                 log.warning("connection_failed", error=error)
                 return None
             log.debug("connection_opened")
+            channel_binding = b""
+            if self.sealed is not None:
+                sealed = await self._seal(server, transport, self.handshake_timeout - (loop.time() - started))
+                if not isinstance(sealed, SealedTransport):
+                    return sealed
+                transport, channel_binding = sealed, sealed.handshake_hash
+            work = self.work
+            session = CollectorSession(
+                # carries the binding recorded so far, and the spool as it stands
+                hello=self.profile.hello(self.identity, work.spool_status() if work is not None else None),
+                sign=self.identity.private_key.sign,
+                now=loop.time(),
+                handshake_timeout=self.handshake_timeout,
+                heartbeat_source=work.heartbeat if work is not None else None,
+                channel_binding=channel_binding,
+            )
             connection = Connection(
                 transport,
                 session,
@@ -194,6 +235,59 @@ class Supervisor:
             # The boundary of one attempt: a bug here must not end the daemon.
             log.exception("connection_crashed")
             return None
+
+    async def _seal(
+        self, server: ServerUrl, transport: Transport, budget: float
+    ) -> SealedTransport | ConnectionOutcome | None:
+        """The Noise handshake over `transport`; on failure close it and say how the attempt ended."""
+        assert self.sealed is not None
+        try:
+            async with asyncio.timeout(max(budget, 0.0)):
+                return await SealedTransport.establish(transport, self.sealed, server.family)
+        except HandshakeRefused as exc:
+            outcome: ConnectionOutcome | None = _refused(server, exc)
+            pinned = self.sealed.server_key()
+            if pinned is not None and exc.disconnect.reason == R.DISCONNECT_REASON_AUTHENTICATION_FAILED:
+                # Message 1 was sealed to the pinned key; a gateway that could not read it
+                # does not hold that key.
+                self._pinned_key_not_proven(pinned, "refused_message_1", exc.disconnect.message)
+                outcome = None
+            else:
+                log.warning(
+                    "handshake_refused",
+                    reason=reason_name(exc.disconnect.reason),
+                    message=exc.disconnect.message,
+                    note="unauthenticated advice from whoever answered; it changes nothing but when we retry",
+                )
+        except SealedSessionError as exc:
+            outcome = None
+            pinned = self.sealed.server_key()
+            if pinned is not None:
+                self._pinned_key_not_proven(pinned, exc.cause.value, exc.message)
+            else:
+                log.error("sealed_handshake_failed", cause=exc.cause.value, detail=exc.message)
+        except ServerPinError as exc:
+            outcome = None
+            log.error("server_pin_unusable", error=str(exc))
+        except (TransportError, TimeoutError) as exc:
+            outcome = None
+            log.warning("connection_failed", error=str(exc) or "no sealed session within the handshake timeout")
+        try:
+            await transport.close()
+        except Exception:  # the attempt is over either way
+            log.debug("transport_close_failed", exc_info=True)
+        return outcome
+
+    def _pinned_key_not_proven(self, pinned: bytes, cause: str, detail: str) -> None:
+        log.error(
+            "server_key_mismatch",
+            message=f"the server could not prove the pinned key {handshake.fingerprint(pinned)}, "
+            "refusing (relaying or impersonating gateway?)",
+            cause=cause,
+            detail=detail,
+            advice="if the server's key was changed on purpose, delete server.pin in the data directory "
+            "(or use an access key that carries the new key) and restart",
+        )
 
     def _log_plan(self, outcome: ConnectionOutcome | None, plan: ReconnectPlan) -> None:
         if plan.needs_operator and outcome is not None:

@@ -54,7 +54,9 @@ from services.gateway.domain.session_hub import (
     Superseded,
 )
 from services.gateway.gateway_context import AgentStream, GatewayContext, Shutdown
+from services.gateway.sealed_session import GatewaySeal
 from services.gateway.session_work import TERMINAL_STATES, SessionWork
+from services.gateway.transports.sealed import SealedAgentStream, new_seal
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +69,9 @@ SEND_TIMEOUT_SECONDS = 10.0
 GARBAGE_REASONS = frozenset(
     {R.DISCONNECT_REASON_PROTOCOL_ERROR, R.DISCONNECT_REASON_MALFORMED_FRAME, R.DISCONNECT_REASON_FRAME_TOO_LARGE}
 )
+# A sealed handshake refused before any Hello (no valid access key, a message that did not
+# decrypt) counts the same way: an address trying keys is throttled like one sending garbage.
+SEALED_REFUSAL_REASONS = frozenset({R.DISCONNECT_REASON_ACCESS_KEY_REFUSED, R.DISCONNECT_REASON_AUTHENTICATION_FAILED})
 
 
 @dataclass(frozen=True)
@@ -74,15 +79,19 @@ class _PeerClosed:
     error: RemoteProtocolError | None = None
 
 
-async def run_session(stream: AgentStream, ctx: GatewayContext) -> None:
-    """Serve one connection until either side ends it; never raises."""
+async def run_session(raw: AgentStream, ctx: GatewayContext) -> None:
+    """Serve one connection until either side ends it; never raises.
+
+    Every streaming connection is sealed (ADR 0019): the loop below sees envelopes only
+    once the Noise handshake confirmed the collector's access key.
+    """
     loop = asyncio.get_running_loop()
     session_id = secrets.token_hex(8)
-    structlog.contextvars.bind_contextvars(
-        session_id=session_id, transport=stream.transport, remote=stream.remote_address
-    )
-    metrics.SESSIONS_OPENED.labels(stream.transport).inc()
-    runner = SessionRunner(stream, ctx, session_id, loop)
+    structlog.contextvars.bind_contextvars(session_id=session_id, transport=raw.transport, remote=raw.remote_address)
+    metrics.SESSIONS_OPENED.labels(raw.transport).inc()
+    seal = new_seal(ctx, raw.transport)
+    stream = SealedAgentStream(raw, seal, loop.time)
+    runner = SessionRunner(stream, ctx, session_id, loop, seal=seal)
     ctx.connections[session_id] = runner.deliver
     try:
         await runner.run()
@@ -100,7 +109,8 @@ class SessionRunner:
     Streaming transports call `run()`, which reads frames in a task and loops until the
     session closes. HTTP polling calls `admit()` once, then per poll `handle()` for each
     envelope and pending inbox item, `tick()` and `flush()` (see transports/http_poll.py).
-    A `polling` session's heartbeat interval is the check interval, not the registry's
+    `seal` is the connection's sealed session (the transport runs it): its `binding` goes
+    into the proof check and to the registry. A `polling` session's heartbeat interval is the check interval, not the registry's
     (a polling collector is heard from once per check-in), and a change of the check
     interval changes both in its ConfigUpdate.
     """
@@ -112,8 +122,11 @@ class SessionRunner:
         session_id: str,
         loop: asyncio.AbstractEventLoop,
         polling: bool = False,
+        seal: GatewaySeal | None = None,
     ) -> None:
         self.stream = stream
+        self.seal = seal
+        """The session's sealing (None only in tests of the unsealed loop): what the handshake proved."""
         self.ctx = ctx
         self.loop = loop
         self.started = loop.time()
@@ -350,8 +363,11 @@ class SessionRunner:
             self.close_reason = event.message
             reason = R.Name(event.reason) if event.reason in R.values() else str(event.reason)
             metrics.SESSIONS_CLOSED.labels(reason).inc()
-            if self.live is None and not event.by_peer and event.reason in GARBAGE_REASONS:
-                self._count_failure("protocol_error", None)
+            if self.live is None and not event.by_peer:
+                if event.reason in GARBAGE_REASONS:
+                    self._count_failure("protocol_error", None)
+                elif event.reason in SEALED_REFUSAL_REASONS and self.core.hello is None:
+                    self._count_failure("sealed_handshake", None)
             log.info("session_closed", reason=reason, message=event.message, by_peer=event.by_peer)
 
     async def _decide_handshake(self, event: AuthenticationRequested) -> AuthDecision:
@@ -364,7 +380,14 @@ class SessionRunner:
         now = admission.clock()
         host = host_of(self.stream.remote_address)
         public_key = event.hello.public_key
-        proven = handshake.verify(event.hello, event.nonce, self.ctx.server_instance, event.signature)
+        binding = self.seal.binding if self.seal is not None else None
+        proven = handshake.verify(
+            event.hello,
+            event.nonce,
+            self.ctx.server_instance,
+            event.signature,
+            binding.handshake_hash if binding is not None else b"",
+        )
         blocked = admission.key_blocked(host, public_key, now) if proven else admission.address_blocked(host, now)
         if blocked is not None:
             metrics.HANDSHAKES_RATE_LIMITED.labels(blocked.scope).inc()
@@ -396,6 +419,7 @@ class SessionRunner:
             refusal=R.DISCONNECT_REASON_UNAVAILABLE,
             message="the server cannot decide the handshake right now; retrying later helps",
         )
+        binding = self.seal.binding if self.seal is not None else None
         try:
             async with asyncio.timeout(self.ctx.handshake_timeout), self.ctx.auth_slots:
                 return await self.ctx.registry.authenticate(
@@ -406,6 +430,8 @@ class SessionRunner:
                     gateway_id=self.ctx.gateway_id,
                     session_id=self.core.session_id,
                     transport=self.stream.transport,
+                    access_key_id=binding.access_key_id if binding is not None else "",
+                    handshake_hash=binding.handshake_hash if binding is not None else b"",
                 )
         except grpc.aio.AioRpcError as exc:
             log.warning("registry_unavailable", code=exc.code().name, details=exc.details())

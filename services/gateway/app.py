@@ -71,6 +71,7 @@ from services.gateway.lease_renewal import LeaseRenewer
 from services.gateway.registry_client import Bookmark, RegistryClient
 from services.gateway.resumable_watch import ResumableWatch
 from services.gateway.scheduler_client import DispatchBookmark, SchedulerClient
+from services.gateway.sealed_session import SealingPolicy
 from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
 from services.gateway.stale_reports import StaleReports
@@ -119,6 +120,7 @@ class GatewayConfig:
     log_level: str
     token_file: Path | None = None
     check_minute_seconds: int = SECONDS_PER_MINUTE
+    allow_first_contact: bool = True
 
 
 def parse_args(argv: list[str] | None = None) -> GatewayConfig:
@@ -213,6 +215,14 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         default=int(e("retire_after_days", DEFAULT_RETIRE_AFTER_DAYS)),
         help="retire a device not seen for this many days (checked when a run of its zone ends); 0: never",
     )
+    p.add_argument(
+        "--allow-first-contact",
+        action=argparse.BooleanOptionalAction,
+        default=str(e("allow_first_contact", "true")).lower() not in ("0", "false", "no"),
+        help="accept sealed handshakes from collectors that do not have this server's key pinned yet "
+        "(Noise XX, trust on first use); --no-allow-first-contact admits only collectors whose access-key "
+        "file carries the server key or that pinned it before (IK) (env OUTPOST_GATEWAY_ALLOW_FIRST_CONTACT)",
+    )
     p.add_argument("--ready-file", default=e("ready_file"))
     p.add_argument("--data-dir", default=e("data_dir", ".outpost"), help="where the SQLite inventory lives by default")
     service_tokens.add_identity_flags(p, SERVICE, calls_peers=True, called_by=False)
@@ -247,6 +257,7 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         retirement=RetirementRule(missed_runs=a.retire_after_missed_runs, days=a.retire_after_days),
         ready_file=a.ready_file,
         check_minute_seconds=a.check_minute_seconds,
+        allow_first_contact=a.allow_first_contact,
         log_format=a.log_format,
         log_level=a.log_level,
         token_file=a.token_file,
@@ -327,6 +338,9 @@ async def serve(config: GatewayConfig) -> None:
             gate,
         ),
         dispatcher=dispatcher,
+        sealing=SealingPolicy(
+            allow_first_contact=config.allow_first_contact, max_envelope_bytes=config.max_frame_bytes
+        ),
     )
 
     async def read_settings() -> None:

@@ -16,6 +16,7 @@ from services.gateway.admission import Admission
 from services.gateway.dispatch import Dispatcher
 from services.gateway.domain.session_hub import SessionHub
 from services.gateway.registry_client import RegistryClient
+from services.gateway.sealed_session import SealingPolicy
 from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
 
@@ -57,6 +58,8 @@ class GatewayContext:
     # more concurrency only makes every call miss its deadline (bench/registry_handshakes.py):
     # a bound keeps the registry working at capacity while the rest queue here.
     auth_slots: asyncio.Semaphore = dataclasses.field(default_factory=lambda: asyncio.Semaphore(32))
+    # Sealed sessions (ADR 0019): required on every transport; whether first contact is allowed.
+    sealing: SealingPolicy = dataclasses.field(default_factory=SealingPolicy)
     # Once set, new connections are told to go elsewhere and every session closes after
     # the frame it is handling (ADR 0010, "Drain and failover").
     draining: bool = False

@@ -81,3 +81,14 @@ POLL_INTERVAL_SECONDS = Histogram(
     "Time between two polls of one accepted polling session (its collector's check-in cadence)",
     buckets=(1, 5, 15, 30, 60, 90, 120, 180, 300, 450, 600, 900, 1800, 3600, 7200),
 )
+SEALED_FAILURES = Counter(
+    "outpost_gateway_sealed_failures_total",
+    "Sealed sessions closed because a record failed (altered, replayed, reordered, truncated...), by cause",
+    ["cause"],
+)
+HANDSHAKE_REFUSALS = Counter(
+    "outpost_gateway_handshake_refusals_total",
+    "Sealed handshakes refused before key confirmation, by reason (unknown_access_key, first_contact_refused, "
+    "handshake_failed, malformed_handshake, unsealed, zone_mismatch)",
+    ["reason"],
+)

@@ -72,6 +72,8 @@ class RegistryClient:
         gateway_id: str,
         session_id: str,
         transport: str,
+        access_key_id: str = "",
+        handshake_hash: bytes = b"",
     ) -> AuthDecision:
         response = await self._stub.AuthenticateCollector(
             registry_pb2.AuthenticateCollectorRequest(
@@ -82,6 +84,8 @@ class RegistryClient:
                 gateway_id=gateway_id,
                 session_id=session_id,
                 transport=transport,
+                access_key_id=access_key_id,
+                handshake_hash=handshake_hash,
             ),
             timeout=AUTH_TIMEOUT_SECONDS,
         )

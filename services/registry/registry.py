@@ -217,6 +217,7 @@ class Registry:
             "gateway_id": attempt.gateway_id,
             "session_id": attempt.session_id,
             "transport": attempt.transport,
+            "access_key_id": attempt.access_key_id,
         }
         if outcome.refused is not None:
             metrics.AUTHENTICATIONS.labels(outcome.refused.refusal.value).inc()

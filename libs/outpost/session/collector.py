@@ -156,6 +156,9 @@ class CollectorSession:
     heartbeat_source: Callable[[], agent_pb2.Heartbeat] | None = None
     heartbeat_interval: float = 30.0
     missed_heartbeats: float = 3.0
+    # The sealed session's Noise handshake hash: the proof signs it too (channel binding,
+    # ADR 0019); empty on an unsealed session.
+    channel_binding: bytes = b""
     state: CollectorState = CollectorState.IDLE
     server_instance: str = ""
     session_id: str = ""
@@ -288,7 +291,9 @@ class CollectorSession:
                 f"challenge nonce must be {handshake.NONCE_BYTES} bytes",
             )
         self.server_instance = challenge.server_instance
-        signature = self.sign(handshake.transcript(self.hello, challenge.nonce, challenge.server_instance))
+        signature = self.sign(
+            handshake.transcript(self.hello, challenge.nonce, challenge.server_instance, self.channel_binding)
+        )
         self.state = CollectorState.AWAIT_DECISION
         self._send(proof=agent_pb2.Proof(signature=signature))
 

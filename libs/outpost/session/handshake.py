@@ -19,6 +19,14 @@ part ``sealing_algorithms`` followed by one part holding each id length-prefixed
 without it signs the transcript older collectors sign, and a list added, removed or
 changed in transit breaks the proof (nobody on the path can ask the registry for the
 legacy sealing algorithm on a collector's behalf).
+
+A sealed session (ADR 0019) adds a channel binding the same way: the part
+``handshake_hash`` followed by the Noise handshake hash of the session the hello travels
+in. The gateway reports the hash of the session it terminated
+(`AuthenticateCollectorRequest.handshake_hash`) and the registry verifies the proof with
+it, so a proof made inside one sealed session cannot be replayed inside another (a
+relaying gateway would have to terminate the collector's session with its own keys, and
+then the hashes differ). An unsealed session has no hash and signs what it signed before.
 """
 
 from __future__ import annotations
@@ -49,8 +57,11 @@ def nonce_issued_at_ms(nonce: bytes) -> int:
     return int.from_bytes(nonce[:NONCE_TIME_BYTES], "big")
 
 
-def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> bytes:
-    """Length-prefixed concatenation: unambiguous, independent of protobuf encoding."""
+def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str, channel_binding: bytes = b"") -> bytes:
+    """Length-prefixed concatenation: unambiguous, independent of protobuf encoding.
+
+    `channel_binding` is the sealed session's Noise handshake hash (empty when unsealed).
+    """
     parts = [
         CONTEXT,
         nonce,
@@ -69,6 +80,8 @@ def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> by
         # Optional trailing fields are a (name, value) pair of parts and present only when
         # set, so the transcript of a hello without them is what older collectors sign.
         parts += [b"sealing_algorithms", _length_prefixed(a.encode() for a in hello.sealing_algorithms)]
+    if channel_binding:
+        parts += [b"handshake_hash", channel_binding]
     return _length_prefixed(parts)
 
 
@@ -76,17 +89,26 @@ def _length_prefixed(parts: Iterable[bytes]) -> bytes:
     return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
 
 
-def sign(private_key: Ed25519PrivateKey, hello: agent_pb2.Hello, nonce: bytes, server_instance: str) -> bytes:
-    return private_key.sign(transcript(hello, nonce, server_instance))
+def sign(
+    private_key: Ed25519PrivateKey,
+    hello: agent_pb2.Hello,
+    nonce: bytes,
+    server_instance: str,
+    channel_binding: bytes = b"",
+) -> bytes:
+    return private_key.sign(transcript(hello, nonce, server_instance, channel_binding))
 
 
-def verify(hello: agent_pb2.Hello, nonce: bytes, server_instance: str, signature: bytes) -> bool:
-    """True when `signature` was made by the private key matching `hello.public_key`."""
+def verify(
+    hello: agent_pb2.Hello, nonce: bytes, server_instance: str, signature: bytes, channel_binding: bytes = b""
+) -> bool:
+    """True when `signature` was made by the private key matching `hello.public_key`
+    over this transcript (with `channel_binding`, the sealed session's handshake hash)."""
     if len(hello.public_key) != PUBLIC_KEY_BYTES or len(nonce) != NONCE_BYTES:
         return False
     try:
         Ed25519PublicKey.from_public_bytes(hello.public_key).verify(
-            signature, transcript(hello, nonce, server_instance)
+            signature, transcript(hello, nonce, server_instance, channel_binding)
         )
     except (InvalidSignature, ValueError):
         return False

@@ -7,9 +7,14 @@ Layout of the data directory (created 0700):
     encryption.key  X25519 private key, PKCS#8 PEM, mode 0600. Discovery credentials are
                     sealed to its public key (`outpost.sealing`), so only this collector
                     can read them. The registry binds it to the collector on first sight.
+    noise.key       X25519 private key, PKCS#8 PEM, mode 0600: the collector's static key
+                    in the sealed session's Noise handshake (ADR 0019). Separate from the
+                    other two for the reason ADR 0008 gives: one key, one purpose, so a
+                    weakness or a rotation of one use never reaches another.
     state.json      {"instance_uid": "<uuid4>", "bound_server_instance": ""}, mode 0600.
+    server.pin      the server's pinned Noise key (see `server_pin.py`), once learned.
 
-The first start creates all three; later starts reuse them. A collector upgraded from a
+The first start creates the keys and state; later starts reuse them. A collector upgraded from a
 version without `encryption.key` creates it on its next start; the registry accepts it
 once for a collector that had none (the Ed25519 proof covers it). The binding is
 recorded after the first accepted handshake and sent in every later Hello, so the
@@ -37,6 +42,7 @@ from outpost.session import handshake
 
 KEY_FILE = "collector.key"
 ENCRYPTION_KEY_FILE = "encryption.key"
+NOISE_KEY_FILE = "noise.key"
 STATE_FILE = "state.json"
 
 
@@ -50,6 +56,14 @@ class Identity:
     instance_uid: str
     bound_server_instance: str
     encryption_key: X25519PrivateKey
+    noise_key: X25519PrivateKey
+
+    @property
+    def noise_private_bytes(self) -> bytes:
+        """The raw 32-byte X25519 private key the Noise handshake takes."""
+        return self.noise_key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
 
     @property
     def public_key(self) -> bytes:
@@ -73,6 +87,7 @@ class IdentityStore:
         self.data_dir = data_dir
         self.key_path = data_dir / KEY_FILE
         self.encryption_key_path = data_dir / ENCRYPTION_KEY_FILE
+        self.noise_key_path = data_dir / NOISE_KEY_FILE
         self.state_path = data_dir / STATE_FILE
         self.created = False
         self.encryption_key_created = False
@@ -89,6 +104,7 @@ class IdentityStore:
             self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             private_key = self._identity_key()
             encryption_key = self._encryption_key()
+            noise_key = self._noise_key()
             if self.state_path.exists():
                 instance_uid, bound = self._load_state()
             else:
@@ -96,7 +112,7 @@ class IdentityStore:
                 self._save_state(instance_uid, bound)
         except OSError as exc:
             raise IdentityError(f"cannot use data directory {self.data_dir}: {exc}") from exc
-        return Identity(private_key, instance_uid, bound, encryption_key=encryption_key)
+        return Identity(private_key, instance_uid, bound, encryption_key=encryption_key, noise_key=noise_key)
 
     def save_binding(self, identity: Identity, server_instance: str) -> bool:
         """Record the server instance this collector is bound to; True when it changed."""
@@ -133,6 +149,18 @@ class IdentityStore:
         created = X25519PrivateKey.generate()
         _write_atomic(self.encryption_key_path, _key_pem(created))
         self.encryption_key_created = True
+        return created
+
+    def _noise_key(self) -> X25519PrivateKey:
+        """Created beside an existing identity too (the upgrade to sealed sessions). Not part of
+        the identity the registry knows: a lost one is replaced silently, nothing is pinned to it."""
+        if self.noise_key_path.exists():
+            key = self._load_key(self.noise_key_path)
+            if not isinstance(key, X25519PrivateKey):
+                raise _wrong_kind(self.noise_key_path, key, "an X25519")
+            return key
+        created = X25519PrivateKey.generate()
+        _write_atomic(self.noise_key_path, _key_pem(created))
         return created
 
     def _load_key(self, path: Path) -> PrivateKeyTypes:

@@ -63,10 +63,12 @@ class ClientTls:
         return ssl.create_default_context(cadata=self.ca_pem.decode() if self.ca_pem else None)
 
 
-async def open_transport(url: ServerUrl, tls: ClientTls) -> Transport:
+async def open_transport(url: ServerUrl, tls: ClientTls, sealed: bool = False) -> Transport:
     """Connect to `url` with the transport its scheme names; raise TransportError on failure.
 
     gRPC and HTTP polling connect lazily: their failures surface on the first send/recv.
+    `sealed`: the frames will be a sealed session's (`transport.sealed` wraps the result):
+    polling carries them in `records`, TCP bounds them at Noise's record size.
     """
     # Imported here so a collector that only speaks TCP never loads grpc or aiohttp.
     if url.family == "grpc":
@@ -80,7 +82,7 @@ async def open_transport(url: ServerUrl, tls: ClientTls) -> Transport:
     if url.family == "http":
         from services.collector.transport.http_poll import HttpPollTransport
 
-        return await HttpPollTransport.open(url, tls)
+        return await HttpPollTransport.open(url, tls, sealed)
     from services.collector.transport.tcp import TcpTransport
 
-    return await TcpTransport.open(url, tls)
+    return await TcpTransport.open(url, tls, sealed)

@@ -17,6 +17,10 @@ TransportError) the next poll carries them again. A POST carries at most
 MAX_REQUEST_BYTES of envelopes (the gateway's default request bound) and the rest go on
 the poll right after it. `close()` hands a live session's last envelopes (the
 Disconnect) over in one final poll, bounded by CLOSE_TIMEOUT.
+
+Sealed (ADR 0019), the same buffering carries opaque frames instead of envelopes: they go
+in `PollRequest.records` and come from `PollResponse.records`, in order, so the sealed
+wrapper (`transport.sealed`) runs its handshake and records over polls unchanged.
 """
 
 from __future__ import annotations
@@ -51,8 +55,11 @@ R = agent_pb2.DisconnectReason
 
 
 class HttpPollTransport:
-    def __init__(self, http: aiohttp.ClientSession, url: str, ssl_context: ssl.SSLContext | bool) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, url: str, ssl_context: ssl.SSLContext | bool, sealed: bool = False
+    ) -> None:
         self._http = http
+        self._sealed = sealed
         self._url = url
         self._ssl = ssl_context
         self._token = ""
@@ -66,11 +73,11 @@ class HttpPollTransport:
         self._poll: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, url: ServerUrl, tls: ClientTls) -> HttpPollTransport:
+    async def open(cls, url: ServerUrl, tls: ClientTls, sealed: bool = False) -> HttpPollTransport:
         # Nothing to connect yet: the first poll (with the Hello) reaches the server or fails.
         scheme = "https" if url.tls else "http"
         http = aiohttp.ClientSession(timeout=REQUEST_TIMEOUT)
-        return cls(http, f"{scheme}://{url.hostport}{url.path}", tls.ssl_context if url.tls else True)
+        return cls(http, f"{scheme}://{url.hostport}{url.path}", tls.ssl_context if url.tls else True, sealed)
 
     async def send(self, payload: bytes) -> None:
         if self._closed:
@@ -129,12 +136,16 @@ class HttpPollTransport:
     async def _post(self) -> None:
         request = agent_pb2.PollRequest(session_token=self._token)
         size = len(self._token) + ENVELOPE_OVERHEAD
+        taken = 0
         for payload in self._outgoing:
-            if request.messages and size + len(payload) + ENVELOPE_OVERHEAD > MAX_REQUEST_BYTES:
+            if taken and size + len(payload) + ENVELOPE_OVERHEAD > MAX_REQUEST_BYTES:
                 break
-            request.messages.add().MergeFromString(payload)
+            if self._sealed:
+                request.records.append(payload)
+            else:
+                request.messages.add().MergeFromString(payload)
             size += len(payload) + ENVELOPE_OVERHEAD
-        taken = len(request.messages)
+            taken += 1
         try:
             async with self._http.post(
                 self._url,
@@ -156,7 +167,10 @@ class HttpPollTransport:
             raise RemoteProtocolError(R.DISCONNECT_REASON_MALFORMED_FRAME, f"malformed poll response: {exc}") from exc
         self._token = reply.session_token
         self._ended = not reply.session_token
-        self._incoming.extend(message.SerializeToString() for message in reply.messages)
+        if self._sealed:
+            self._incoming.extend(reply.records)
+        else:
+            self._incoming.extend(message.SerializeToString() for message in reply.messages)
         self._next_poll = asyncio.get_running_loop().time() + reply.next_poll_seconds
 
 

@@ -7,6 +7,7 @@ import collections
 import contextlib
 
 from outpost.session.codec import FrameDecoder, encode_frame
+from outpost.session.noise.channel import MAX_RECORD_BYTES
 from services.collector.domain.server_url import ServerUrl
 from services.collector.transport import (
     CLOSE_TIMEOUT,
@@ -19,19 +20,22 @@ READ_CHUNK = 64 * 1024
 
 
 class TcpTransport:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_frame_bytes: int = MAX_MESSAGE_BYTES
+    ) -> None:
         self._reader = reader
         self._writer = writer
-        self._decoder = FrameDecoder(MAX_MESSAGE_BYTES)
+        self._decoder = FrameDecoder(max_frame_bytes)
         self._frames: collections.deque[bytes] = collections.deque()
 
     @classmethod
-    async def open(cls, url: ServerUrl, tls: ClientTls) -> TcpTransport:
+    async def open(cls, url: ServerUrl, tls: ClientTls, sealed: bool = False) -> TcpTransport:
+        """`sealed`: every frame is a handshake frame or a sealed record, so the bound is Noise's 65,535 bytes."""
         try:
             reader, writer = await asyncio.open_connection(url.host, url.port, ssl=tls.ssl_context if url.tls else None)
         except OSError as exc:  # includes ssl.SSLError: a certificate that does not verify
             raise TransportError(f"cannot connect to {url}: {exc}") from exc
-        return cls(reader, writer)
+        return cls(reader, writer, MAX_RECORD_BYTES if sealed else MAX_MESSAGE_BYTES)
 
     async def send(self, payload: bytes) -> None:
         try:

@@ -17,6 +17,14 @@ than a streaming connection would, and a first poll without a Hello opens no ses
 
 Sessions live in this gateway's memory: a poll that reaches another replica (or this one
 after a restart) with an unknown token is told to start a new session.
+
+Sealed (ADR 0019, required): a poll carries frames in `records` and gets frames back in
+`records`. The first poll's first record opens the Noise handshake; its typed reply goes
+back in the response, and XX message 3 comes with the next poll, followed by the Hello
+record. Each record is stepped through the session's `GatewaySeal`; only envelopes reach
+the runner, and everything the runner sends is sealed (or, before the keys exist, a typed
+refusal). A first poll with cleartext `messages` (a collector from before sealing) is
+refused with ACCESS_KEY_REFUSED in cleartext, so it can read why.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -31,10 +40,14 @@ from aiohttp import web
 from google.protobuf.message import DecodeError
 
 from outpost.agent.v1 import agent_pb2
+from outpost.session.errors import RemoteProtocolError
+from outpost.session.noise.wire import refusal_reply
 from outpost.session.server import HANDSHAKE_STATES
 from services.gateway import metrics
 from services.gateway.agent_session import SessionRunner
 from services.gateway.gateway_context import GatewayContext
+from services.gateway.sealed_session import UNSEALED_REFUSAL, GatewaySeal
+from services.gateway.transports.sealed import count_failure, new_seal
 
 log = structlog.get_logger(__name__)
 
@@ -48,19 +61,25 @@ R = agent_pb2.DisconnectReason
 
 
 class PollStream:
-    """The runner's stream for one polling session: what it sends waits for the response."""
+    """The runner's stream for one polling session: what it sends waits (sealed) for the response."""
 
     transport = "http_poll"
 
-    def __init__(self, remote_address: str) -> None:
+    def __init__(self, remote_address: str, seal: GatewaySeal, clock: Callable[[], float]) -> None:
         self.remote_address = remote_address
+        self.seal = seal
+        self._clock = clock
         self._outgoing: list[bytes] = []
 
     async def recv(self) -> bytes | None:
         raise RuntimeError("polling sessions are stepped per request, never read")
 
     async def send(self, data: bytes) -> None:
-        self._outgoing.append(data)
+        self._outgoing.extend(self.seal.outgoing(data, self._clock()))
+
+    def reply(self, frames: list[bytes]) -> None:
+        """Handshake replies, in order with the records around them."""
+        self._outgoing.extend(frames)
 
     async def close(self, reason: str) -> None:
         """Nothing to close: the next poll learns of the end from the Disconnect."""
@@ -101,15 +120,20 @@ class PollSessions:
             if entry is None:
                 return _goodbye("unknown poll session (expired, or the gateway restarted); start a new session")
         else:
-            if not request.messages:
+            if not request.records and request.messages:
+                # A collector from before sealed sessions: say why, in the cleartext it reads.
+                metrics.HANDSHAKE_REFUSALS.labels("unsealed").inc()
+                return _goodbye(UNSEALED_REFUSAL, R.DISCONNECT_REASON_ACCESS_KEY_REFUSED)
+            if not request.records:
                 # Nothing to start a session with: holding one would only hold a handshake slot.
                 metrics.POLLS_REFUSED.labels("no_hello").inc()
-                return _goodbye("a new polling session starts with a Hello", R.DISCONNECT_REASON_PROTOCOL_ERROR)
+                return _goodbye("a new polling session starts with a sealed handshake", R.DISCONNECT_REASON_PROTOCOL_ERROR)
             if len(self._sessions) >= MAX_POLL_SESSIONS:
                 metrics.POLLS_REFUSED.labels("too_many_sessions").inc()
                 return _goodbye(
                     "too many polling sessions on this gateway; try again later",
                     R.DISCONNECT_REASON_TOO_MANY_CONNECTIONS,
+                    sealed=True,
                 )
             token = secrets.token_urlsafe(24)
             entry = self._open(remote_address)
@@ -118,10 +142,7 @@ class PollSessions:
         with structlog.contextvars.bound_contextvars(session_id=runner.core.session_id, transport=PollStream.transport):
             async with entry.lock:
                 self._checked_in(entry)
-                for message in request.messages:
-                    if self._ctx.draining:
-                        break  # between frames: the rest is not acked, and is resent elsewhere
-                    await runner.handle(message.SerializeToString())
+                await self._receive(entry, request)
                 if self._ctx.draining:
                     runner.core.shutdown()
                 runner.tick()
@@ -144,11 +165,28 @@ class PollSessions:
             if runner.core.closed:
                 await self._end(token)
                 token = ""
-        return agent_pb2.PollResponse(
-            session_token=token,
-            messages=[agent_pb2.ServerMessage.FromString(data) for data in out],
-            next_poll_seconds=next_poll,
-        )
+        return agent_pb2.PollResponse(session_token=token, records=out, next_poll_seconds=next_poll)
+
+    async def _receive(self, entry: _PollSession, request: agent_pb2.PollRequest) -> None:
+        """Step this poll's frames through the seal; the envelopes they complete through the runner."""
+        runner = entry.runner
+        if request.messages:
+            runner.core.fail(
+                R.DISCONNECT_REASON_PROTOCOL_ERROR, "a sealed polling session carries records, not cleartext messages"
+            )
+            return
+        for record in request.records:
+            if self._ctx.draining or runner.core.closed:
+                break  # between frames: the rest is not acked, and is resent elsewhere
+            try:
+                received = entry.stream.seal.receive(record, self._loop.time())
+            except RemoteProtocolError as exc:
+                count_failure(entry.stream.seal, exc)
+                runner.core.fail(exc.reason, exc.message)
+                break
+            entry.stream.reply(received.replies)
+            if received.envelope is not None:
+                await runner.handle(received.envelope)
 
     def _checked_in(self, entry: _PollSession) -> None:
         """A poll of an accepted session: the collector is alive; measure its cadence."""
@@ -169,9 +207,10 @@ class PollSessions:
         entry.polled_at = now
 
     def _open(self, remote_address: str) -> _PollSession:
-        stream = PollStream(remote_address)
+        seal = new_seal(self._ctx, PollStream.transport)
+        stream = PollStream(remote_address, seal, self._loop.time)
         session_id = secrets.token_hex(8)
-        runner = SessionRunner(stream, self._ctx, session_id, self._loop, polling=True)
+        runner = SessionRunner(stream, self._ctx, session_id, self._loop, polling=True, seal=seal)
         metrics.SESSIONS_OPENED.labels(stream.transport).inc()
         runner.admit()
         return _PollSession(runner, stream, self._expiry(runner))
@@ -228,8 +267,16 @@ class PollSessions:
         return len(self._sessions)
 
 
-def _goodbye(message: str, reason: int = R.DISCONNECT_REASON_UNAVAILABLE) -> agent_pb2.PollResponse:
+def _goodbye(message: str, reason: int = R.DISCONNECT_REASON_UNAVAILABLE, sealed: bool = False) -> agent_pb2.PollResponse:
+    """A response that ends the poll session (no token).
+
+    `sealed`: to a collector waiting for its handshake reply, as a typed refusal in
+    `records`. Otherwise a cleartext Disconnect in `messages`: a collector before sealing
+    reads it; a sealed one sees the session end (no token, no records) and starts anew.
+    """
     disconnect = agent_pb2.Disconnect(reason=reason, message=message, retry=True)  # type: ignore[arg-type]
+    if sealed:
+        return agent_pb2.PollResponse(records=[refusal_reply(disconnect)])
     return agent_pb2.PollResponse(messages=[agent_pb2.ServerMessage(sequence=1, disconnect=disconnect)])
 
 

@@ -1,6 +1,9 @@
-"""The raw TCP transport: 4-byte big-endian length, then one envelope (port 6600).
+"""The raw TCP transport: 4-byte big-endian length, then one frame (port 6600).
 
-The frame decoder refuses a length over the bound before buffering the body, so garbage
+Every session is sealed (ADR 0019), so a frame is a handshake frame or one sealed record:
+the decoder's bound is Noise's 65,535 bytes, and envelopes up to `--max-frame-bytes`
+arrive in several records (the channel joins them). The decoder refuses a length over
+the bound before buffering the body, so garbage
 on the port (an HTTP request, a TLS hello on a plaintext port) gets a clear Disconnect
 naming the likely mistake and a closed connection, not an allocation.
 """
@@ -12,6 +15,7 @@ import collections
 import ssl
 
 from outpost.session.codec import FrameDecoder, encode_frame
+from outpost.session.noise.channel import MAX_RECORD_BYTES
 from services.gateway.agent_session import run_session
 from services.gateway.gateway_context import GatewayContext
 
@@ -50,8 +54,10 @@ class TcpAgentStream:
 async def start_tcp_server(
     ctx: GatewayContext, host: str, port: int, ssl_context: ssl.SSLContext | None, max_frame_bytes: int
 ) -> tuple[asyncio.Server, int]:
+    frame_bound = min(max_frame_bytes, MAX_RECORD_BYTES)
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await run_session(TcpAgentStream(reader, writer, max_frame_bytes), ctx)
+        await run_session(TcpAgentStream(reader, writer, frame_bound), ctx)
 
     server = await asyncio.start_server(
         handle,
@@ -60,6 +66,6 @@ async def start_tcp_server(
         ssl=ssl_context,
         ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS if ssl_context else None,
         backlog=1024,
-        limit=max_frame_bytes + 8,
+        limit=frame_bound + 8,
     )
     return server, int(server.sockets[0].getsockname()[1])

@@ -103,13 +103,18 @@ class RegistryServicer(TokenRpcs, registry_pb2_grpc.RegistryServiceServicer):
                 spool=_spool(hello.spool) if hello.HasField("spool") else None,
                 sealing_algorithms=tuple(hello.sealing_algorithms),
             ),
-            proof_valid=handshake.verify(hello, request.nonce, info.server_instance, request.signature),
+            # The proof covers the sealed session's handshake hash the gateway reports (channel
+            # binding, ADR 0019): a proof made in another session does not verify here.
+            proof_valid=handshake.verify(
+                hello, request.nonce, info.server_instance, request.signature, request.handshake_hash
+            ),
             remote_address=request.remote_address,
             gateway_id=request.gateway_id,
             session_id=request.session_id,
             transport=request.transport,
             nonce=request.nonce,
             nonce_issued_at=_nonce_issued_at(request.nonce),
+            access_key_id=request.access_key_id,
         )
         outcome = await self._registry.authenticate(attempt)
         response = registry_pb2.AuthenticateCollectorResponse(

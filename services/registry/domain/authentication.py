@@ -97,6 +97,8 @@ class AuthAttempt:
     """The gateway's challenge nonce the proof covers; single use."""
     nonce_issued_at: datetime = EPOCH
     """The issue time the nonce carries (`outpost.session.handshake.nonce_issued_at_ms`)."""
+    access_key_id: str = ""
+    """The access key the gateway's sealed handshake proved (empty: an unsealed session)."""
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ def test_an_unknown_or_revoked_access_key_id_is_refused_before_message_2(pinned)
     with pytest.raises(SealedSessionError) as refused:
         gateway.read_message(collector.write_message())
     assert refused.value.cause is CloseCause.UNKNOWN_ACCESS_KEY
-    assert refused.value.reason == R.DISCONNECT_REASON_AUTHENTICATION_FAILED
+    assert refused.value.reason == R.DISCONNECT_REASON_ACCESS_KEY_REFUSED
     assert asked == [ACCESS_KEY_ID]
     with pytest.raises(LocalProtocolError):
         gateway.write_message()

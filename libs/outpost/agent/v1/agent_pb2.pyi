@@ -34,6 +34,7 @@ class DisconnectReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DISCONNECT_REASON_CLIENT_SHUTDOWN: _ClassVar[DisconnectReason]
     DISCONNECT_REASON_SUPERSEDED: _ClassVar[DisconnectReason]
     DISCONNECT_REASON_UNAVAILABLE: _ClassVar[DisconnectReason]
+    DISCONNECT_REASON_ACCESS_KEY_REFUSED: _ClassVar[DisconnectReason]
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -74,6 +75,7 @@ DISCONNECT_REASON_INTERNAL_ERROR: DisconnectReason
 DISCONNECT_REASON_CLIENT_SHUTDOWN: DisconnectReason
 DISCONNECT_REASON_SUPERSEDED: DisconnectReason
 DISCONNECT_REASON_UNAVAILABLE: DisconnectReason
+DISCONNECT_REASON_ACCESS_KEY_REFUSED: DisconnectReason
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_QUEUED: JobState
 JOB_STATE_DISPATCHED: JobState
@@ -570,19 +572,23 @@ class ConfigUpdate(_message.Message):
     def __init__(self, collector_check_minutes: _Optional[int] = ..., heartbeat_interval_seconds: _Optional[int] = ...) -> None: ...
 
 class PollRequest(_message.Message):
-    __slots__ = ("session_token", "messages")
+    __slots__ = ("session_token", "messages", "records")
     SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
     session_token: str
     messages: _containers.RepeatedCompositeFieldContainer[CollectorMessage]
-    def __init__(self, session_token: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[CollectorMessage, _Mapping]]] = ...) -> None: ...
+    records: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, session_token: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[CollectorMessage, _Mapping]]] = ..., records: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class PollResponse(_message.Message):
-    __slots__ = ("session_token", "messages", "next_poll_seconds")
+    __slots__ = ("session_token", "messages", "next_poll_seconds", "records")
     SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     NEXT_POLL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
     session_token: str
     messages: _containers.RepeatedCompositeFieldContainer[ServerMessage]
     next_poll_seconds: int
-    def __init__(self, session_token: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ServerMessage, _Mapping]]] = ..., next_poll_seconds: _Optional[int] = ...) -> None: ...
+    records: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, session_token: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ServerMessage, _Mapping]]] = ..., next_poll_seconds: _Optional[int] = ..., records: _Optional[_Iterable[bytes]] = ...) -> None: ...

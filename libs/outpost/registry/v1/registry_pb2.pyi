@@ -104,7 +104,7 @@ class Collector(_message.Message):
     def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ..., online: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ..., check_in_seconds: _Optional[int] = ...) -> None: ...
 
 class AuthenticateCollectorRequest(_message.Message):
-    __slots__ = ("hello", "nonce", "signature", "remote_address", "gateway_id", "session_id", "transport")
+    __slots__ = ("hello", "nonce", "signature", "remote_address", "gateway_id", "session_id", "transport", "access_key_id", "handshake_hash")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,8 @@ class AuthenticateCollectorRequest(_message.Message):
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    HANDSHAKE_HASH_FIELD_NUMBER: _ClassVar[int]
     hello: _agent_pb2.Hello
     nonce: bytes
     signature: bytes
@@ -119,7 +121,9 @@ class AuthenticateCollectorRequest(_message.Message):
     gateway_id: str
     session_id: str
     transport: str
-    def __init__(self, hello: _Optional[_Union[_agent_pb2.Hello, _Mapping]] = ..., nonce: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., remote_address: _Optional[str] = ..., gateway_id: _Optional[str] = ..., session_id: _Optional[str] = ..., transport: _Optional[str] = ...) -> None: ...
+    access_key_id: str
+    handshake_hash: bytes
+    def __init__(self, hello: _Optional[_Union[_agent_pb2.Hello, _Mapping]] = ..., nonce: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., remote_address: _Optional[str] = ..., gateway_id: _Optional[str] = ..., session_id: _Optional[str] = ..., transport: _Optional[str] = ..., access_key_id: _Optional[str] = ..., handshake_hash: _Optional[bytes] = ...) -> None: ...
 
 class AuthenticateCollectorResponse(_message.Message):
     __slots__ = ("decision", "state", "refusal", "message", "fingerprint", "server_instance", "heartbeat_interval_seconds", "revision", "state_reason", "state_changed_by", "name", "zone", "retry_after_seconds")

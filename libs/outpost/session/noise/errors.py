@@ -3,7 +3,8 @@
 A `SealedSessionError` is a `RemoteProtocolError`: the transport loop that already closes
 a session on one (with a Disconnect carrying `reason`) closes a sealed session the same
 way. `cause` is finer than the wire's `DisconnectReason`, for logs and metrics
-(`outpost_gateway_sealed_session_failures_total{cause}` in the wiring increment).
+(`outpost_gateway_sealed_failures_total{cause}` and
+`outpost_gateway_handshake_refusals_total{reason}` on the gateway).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class CloseCause(enum.Enum):
 
 DISCONNECT_REASON_BY_CAUSE: dict[CloseCause, agent_pb2.DisconnectReason] = {
     CloseCause.MALFORMED_HANDSHAKE: R.DISCONNECT_REASON_MALFORMED_FRAME,
-    CloseCause.FIRST_CONTACT_REFUSED: R.DISCONNECT_REASON_AUTHENTICATION_FAILED,
-    CloseCause.UNKNOWN_ACCESS_KEY: R.DISCONNECT_REASON_AUTHENTICATION_FAILED,
+    CloseCause.FIRST_CONTACT_REFUSED: R.DISCONNECT_REASON_ACCESS_KEY_REFUSED,
+    CloseCause.UNKNOWN_ACCESS_KEY: R.DISCONNECT_REASON_ACCESS_KEY_REFUSED,
     CloseCause.HANDSHAKE_FAILED: R.DISCONNECT_REASON_AUTHENTICATION_FAILED,
     CloseCause.RECORD_AUTHENTICATION_FAILED: R.DISCONNECT_REASON_MALFORMED_FRAME,
     CloseCause.RECORD_TRUNCATED: R.DISCONNECT_REASON_MALFORMED_FRAME,
