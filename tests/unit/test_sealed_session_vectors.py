@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import json_format
 
 from outpost.access_key import AccessKey as ProjectAccessKey
 from outpost.agent.v1 import agent_pb2
 from tests.conformance import minimal_collector as minimal
+from tests.unit.test_protocol_vectors import annotated_transcript
 from tests.vectors import sealed_session
 
 VECTORS = sealed_session.VECTORS
@@ -106,6 +108,24 @@ def test_the_document_derives_the_xx_first_contact_byte_for_byte() -> None:
     assert not channel.server_confirmed  # not yet: nothing pinned before the server's first record
     assert channel.open(h(XX["challenge_record_hex"])) == h(IK["envelopes"][1]["envelope_hex"])
     assert channel.server_confirmed  # now the collector may pin initiator.server_key
+
+
+def test_the_document_derives_the_channel_bound_transcript_and_signature() -> None:
+    binding = IK["channel_binding"]
+    hello = json_format.ParseDict(IK["envelopes"][0]["envelope"], agent_pb2.CollectorMessage()).hello
+    challenge = json_format.ParseDict(IK["envelopes"][1]["envelope"], agent_pb2.ServerMessage()).challenge
+    fields = {field.name: value for field, value in hello.ListFields()}
+    bound = minimal.handshake_transcript(
+        fields, challenge.nonce, challenge.server_instance, h(IK["handshake_hash_hex"])
+    )
+    assert bound.hex() == binding["transcript_hex"]
+    unbound = minimal.handshake_transcript(fields, challenge.nonce, challenge.server_instance)
+    assert unbound.hex() == binding["unbound_transcript_hex"]
+    identity = Ed25519PrivateKey.from_private_bytes(h(binding["identity_private_key_hex"]))
+    assert identity.sign(bound).hex() == binding["signature_hex"]  # Ed25519 is deterministic (RFC 8032)
+    assert minimal.raw_key(identity) == hello.public_key
+    proof = json_format.ParseDict(IK["envelopes"][2]["envelope"], agent_pb2.CollectorMessage()).proof
+    assert proof.signature.hex() == binding["signature_hex"]
 
 
 def test_the_document_reads_the_refusal() -> None:
@@ -188,6 +208,15 @@ def annotated(marker: str) -> str:
 )
 def test_the_documents_annotated_frames_are_the_vectors(marker: str, expected: str) -> None:
     assert annotated(marker) == expected
+
+
+def test_the_documents_annotated_channel_bound_transcript_is_the_vectors() -> None:
+    lines = annotated_transcript(DOCUMENT.read_text(), "ik_session")
+    for length, part in lines:
+        assert int(length, 16) == len(h(part)), (length, part)
+    assert "".join(length + part for length, part in lines) == IK["channel_binding"]["transcript_hex"]
+    assert lines[-2:] == [("0000000e", b"handshake_hash".hex()), ("00000020", IK["handshake_hash_hex"])]
+    assert IK["channel_binding"]["signature_hex"] in DOCUMENT.read_text()
 
 
 def test_the_document_quotes_the_access_key_and_handshake_hash() -> None:

@@ -32,7 +32,7 @@ from google.protobuf.message import Message
 
 from outpost.access_key import AccessKey
 from outpost.agent.v1 import agent_pb2
-from outpost.session import codec
+from outpost.session import codec, handshake
 from outpost.session.noise import Initiator, Responder, SealedChannel
 from outpost.session.noise.handshake import PROTOCOL_NAMES, prologue
 
@@ -132,6 +132,21 @@ def challenge_message() -> agent_pb2.ServerMessage:
     )
 
 
+def channel_binding(hello: agent_pb2.Hello, challenge: agent_pb2.Challenge, handshake_hash: bytes) -> dict[str, Any]:
+    """The Proof of a sealed session: the §4.3 transcript plus the Noise handshake hash, signed."""
+    identity = Ed25519PrivateKey.from_private_bytes(key("collector identity (Ed25519)"))
+    data = handshake.transcript(hello, challenge.nonce, challenge.server_instance, handshake_hash)
+    signature = handshake.sign(identity, hello, challenge.nonce, challenge.server_instance, handshake_hash)
+    assert handshake.verify(hello, challenge.nonce, challenge.server_instance, signature, handshake_hash)
+    assert not handshake.verify(hello, challenge.nonce, challenge.server_instance, signature)  # unbound: refused
+    return {
+        "identity_private_key_hex": key("collector identity (Ed25519)").hex(),
+        "transcript_hex": data.hex(),
+        "unbound_transcript_hex": handshake.transcript(hello, challenge.nonce, challenge.server_instance).hex(),
+        "signature_hex": signature.hex(),
+    }
+
+
 def heartbeat_message(sequence: int, at_ms: int) -> agent_pb2.CollectorMessage:
     return agent_pb2.CollectorMessage(sequence=sequence, sent_at_unix_ms=at_ms, heartbeat=agent_pb2.Heartbeat())
 
@@ -157,12 +172,19 @@ def ik_session(collector_static: bytes, server_static: bytes, psk: bytes) -> dic
     collector, gateway = initiator.channel(0.0), responder.channel(0.0)
     assert collector.handshake_hash == gateway.handshake_hash
     hello, challenge = hello_message(), challenge_message()
-    before_rekey = heartbeat_message(2, 1_796_601_600_000 + 600_000)
-    after_rekey = heartbeat_message(3, 1_796_601_600_000 + 630_000)
+    binding = channel_binding(hello.hello, challenge.challenge, collector.handshake_hash)
+    proof = agent_pb2.CollectorMessage(
+        sequence=2,
+        sent_at_unix_ms=1_796_601_600_020,
+        proof=agent_pb2.Proof(signature=bytes.fromhex(binding["signature_hex"])),
+    )
+    before_rekey = heartbeat_message(3, 1_796_601_600_000 + 600_000)
+    after_rekey = heartbeat_message(4, 1_796_601_600_000 + 630_000)
     # (sender, now, what, envelope): each sealed by the sender and opened by its peer, in order.
     steps: list[tuple[str, float, str, Message | bytes]] = [
         ("collector", 0.0, "the Hello: the first record", hello),
         ("server", 0.0, "the Challenge", challenge),
+        ("collector", 0.0, "the Proof: Ed25519 over the channel-bound transcript", proof),
         (
             "collector",
             1.0,
@@ -202,6 +224,7 @@ def ik_session(collector_static: bytes, server_static: bytes, psk: bytes) -> dic
             "tcp_hex": tcp(reply),
         },
         "handshake_hash_hex": collector.handshake_hash.hex(),
+        "channel_binding": binding,
         "envelopes": records,
     }
 
