@@ -266,6 +266,11 @@ class ControlPlane:
     def admin_token(self) -> str:
         return self.admin_token_file.read_text().strip()
 
+    @property
+    def access_key_file(self) -> Path:
+        """The bootstrap access key the registry wrote on its first start (mode 0600)."""
+        return self.workdir / "access.key"
+
     def start(self, tls: tuple[Path, Path] | None = None) -> ControlPlane:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._start_registry("127.0.0.1:0")
@@ -314,6 +319,8 @@ class ControlPlane:
                 f"scheduler={identities['scheduler']}",
                 "--admin-token-file",
                 str(self.admin_token_file),
+                "--bootstrap-access-key-file",
+                str(self.access_key_file),
                 *self.registry_args,
             ],
             self.workdir / "registry.log",

@@ -12,6 +12,10 @@ cursor into that table:
 - `since > 0`: it reconnects after a break; it gets every event after `since` in order,
   then a BOOKMARK (it has caught up), then new ones.
 
+A feed whose table holds each item's *current state* (a row per item, its revision
+moved on every change) sets `replay_from_start`: then `since == 0` replays every row
+before the first BOOKMARK, which is the "list" of list-then-watch in one stream.
+
 Each watcher reads pages of at most `page_size` events straight from the database, so
 memory does not grow with the number of events or the slowness of a watcher (gRPC
 flow control pushes back on `yield`). There are no per-watcher queues to overflow. A
@@ -76,6 +80,7 @@ class ChangeFeed(ABC, Generic[E]):
 
     task_name: ClassVar[str]
     watchers: ClassVar[Gauge]
+    replay_from_start: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -134,7 +139,7 @@ class ChangeFeed(ABC, Generic[E]):
 
     async def _watch(self, since: int) -> AsyncIterator[E]:
         cursor = since
-        if since > 0:
+        if since > 0 or self.replay_from_start:
             while not self._closed:
                 page = await self._store.events_after(cursor, self._page_size)
                 for event in self.page_filter(page):
@@ -149,7 +154,7 @@ class ChangeFeed(ABC, Generic[E]):
             # from a database that was since replaced; the bookmark tells it so): moving
             # forward would skip an event committed between the page read and this one.
             newest = await self._store.newest_revision()
-            if since == 0 or newest < since:
+            if (since == 0 and not self.replay_from_start) or newest < since:
                 cursor = newest
         self._newest = max(self._newest, cursor)
         yield self.bookmark(cursor)

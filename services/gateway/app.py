@@ -1,11 +1,12 @@
 """outpost-gateway: wiring only. Config -> registry client -> hub -> listeners.
 
 Start-up order matters: the registry must answer (server instance, heartbeat interval)
-and both watches (the registry's collector states, the scheduler's dispatch) must deliver
-their first bookmark before any listener accepts a collector, so no admin decision and no
-queued run can be missed; the dispatch watch is ready only once the scheduler's settings
-were read, so every collector's first session is told the stored check interval. The
-inventory's tables are migrated before that.
+and the three watches (the registry's collector states and access keys, the scheduler's
+dispatch) must deliver their first bookmark before any listener accepts a collector, so
+no admin decision, no revocation and no queued run can be missed; the access-key watch
+is ready only once the server's static keys and every access key were read; the
+dispatch watch only once the scheduler's settings were read, so every collector's first
+session is told the stored check interval. The inventory's tables are migrated before that.
 
 On SIGTERM the gateway drains (ADR 0010, "Drain and failover"): health goes NOT_SERVING,
 new connections are told to go elsewhere, and every session is told
@@ -52,6 +53,7 @@ from outpost.runtime import (
     start_metrics,
 )
 from outpost.session.codec import DEFAULT_MAX_FRAME_BYTES
+from services.gateway.access_keys import AccessKeyCache, ServerKeys, access_key_watch
 from services.gateway.admission import Admission, FailureLimits
 from services.gateway.api.gateway_servicer import GatewayServicer, ListenerInfo
 from services.gateway.api.inventory_servicer import InventoryServicer
@@ -321,6 +323,8 @@ async def serve(config: GatewayConfig) -> None:
     stale_reports = StaleReports(config.gateway_id, scheduler)
     reporter = SessionReporter(registry, config.gateway_id, hub, info.heartbeat_interval)
     leases = LeaseRenewer(scheduler, hub, config.gateway_id, info.heartbeat_interval)
+    access_keys = AccessKeyCache()
+    server_keys = ServerKeys()
     ctx = GatewayContext(
         gateway_id=config.gateway_id,
         server_instance=info.server_instance,
@@ -341,6 +345,8 @@ async def serve(config: GatewayConfig) -> None:
         sealing=SealingPolicy(
             allow_first_contact=config.allow_first_contact, max_envelope_bytes=config.max_frame_bytes
         ),
+        access_keys=access_keys,
+        server_keys=server_keys,
     )
 
     async def read_settings() -> None:
@@ -349,10 +355,11 @@ async def serve(config: GatewayConfig) -> None:
     watches = [
         ResumableWatch("registry", registry.watch, hub.apply, Bookmark),
         ResumableWatch("dispatch", scheduler.watch, dispatcher.apply, DispatchBookmark, resync=read_settings),
+        access_key_watch(registry, access_keys, server_keys),
     ]
     background = [asyncio.create_task(w.run()) for w in watches]
     background += [asyncio.create_task(reporter.run()), asyncio.create_task(leases.run())]
-    for watch, address in zip(watches, (config.registry, config.scheduler), strict=True):
+    for watch, address in zip(watches, (config.registry, config.scheduler, config.registry), strict=True):
         try:
             async with asyncio.timeout(REGISTRY_WAIT_SECONDS):
                 await watch.ready.wait()
@@ -420,6 +427,8 @@ async def serve(config: GatewayConfig) -> None:
         "gateway_started",
         gateway_id=config.gateway_id,
         server_instance=info.server_instance,
+        server_key_fingerprint=server_keys.fingerprint(),
+        access_keys=access_keys.valid_count(),
         open_file_limit=open_files,
         **ready,
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from services.gateway.access_keys import AccessKeyCache, ServerKeys
 from services.gateway.admission import Admission
 from services.gateway.dispatch import Dispatcher
 from services.gateway.domain.session_hub import SessionHub
@@ -54,6 +55,11 @@ class GatewayContext:
     admission: Admission
     work: WorkContext
     dispatcher: Dispatcher
+    # The access keys a sealed handshake checks (the registry's watch keeps them current)
+    # and the server's Noise static key(s) it proves (read from the registry at start).
+    # app.py passes the ones its watch fills; the empty defaults grant nothing.
+    access_keys: AccessKeyCache = dataclasses.field(default_factory=AccessKeyCache)
+    server_keys: ServerKeys = dataclasses.field(default_factory=ServerKeys)
     # Registry handshake calls in flight from this gateway. Beyond the registry's capacity
     # more concurrency only makes every call miss its deadline (bench/registry_handshakes.py):
     # a bound keeps the registry working at capacity while the rest queue here.

@@ -92,3 +92,7 @@ HANDSHAKE_REFUSALS = Counter(
     "handshake_failed, malformed_handshake, unsealed, zone_mismatch)",
     ["reason"],
 )
+ACCESS_KEYS = Gauge(
+    "outpost_gateway_access_keys",
+    "Access keys this gateway would grant now (from the registry's WatchAccessKeys; expired ones excluded)",
+)

@@ -1,24 +1,31 @@
-"""The gateway's client of the registry: handshake decisions, the watch, session reports.
+"""The gateway's client of the registry: handshake decisions, the watches, session reports, keys.
 
 Converts protobuf to the session core's plain values at this edge, and every call has a
-deadline: a slow registry delays a handshake, it never hangs a session forever.
+deadline: a slow registry delays a handshake, it never hangs a session forever. The
+access-key and server-key calls turn a failed call into the project's own errors
+(`outpost.grpc_errors.error_from_rpc`), so their callers never branch on gRPC codes.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from outpost import errors
 from outpost.agent.v1 import agent_pb2
+from outpost.grpc_errors import error_from_rpc
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session.server import STATE_BY_PROTO, AuthDecision, ServerState
 from services.gateway.collector_status import spool_to_proto
 from services.gateway.domain.session_hub import ChangeKind, CollectorChange, SpoolStatus
 
 AUTH_TIMEOUT_SECONDS = 5.0
+LIST_TIMEOUT_SECONDS = 30.0
 REPORT_TIMEOUT_SECONDS = 10.0
 
 
@@ -31,6 +38,39 @@ class ServerInfo:
 @dataclass(frozen=True)
 class Bookmark:
     revision: int
+
+
+@dataclass(frozen=True)
+class AccessKeyChange:
+    """An access key's state as of `revision` (WatchAccessKeys); `psk` is empty once revoked."""
+
+    revision: int
+    key_id: str
+    name: str
+    zone: str | None
+    psk: bytes
+    expires_at: datetime | None
+    revoked: bool
+
+    def __repr__(self) -> str:  # never print the PSK
+        return f"AccessKeyChange(revision={self.revision}, key_id={self.key_id!r}, revoked={self.revoked})"
+
+
+@dataclass(frozen=True)
+class AccessKeyBookmark:
+    revision: int
+
+
+@dataclass(frozen=True)
+class ServerKeyPair:
+    """One of the server's X25519 static keys, as the registry hands it to gateways."""
+
+    private_key: bytes
+    public_key: bytes
+    current: bool
+
+    def __repr__(self) -> str:
+        return f"ServerKeyPair(current={self.current})"
 
 
 @dataclass(frozen=True)
@@ -129,6 +169,56 @@ class RegistryClient:
                     )
         finally:
             call.cancel()
+
+    async def watch_access_keys(self, since_revision: int) -> AsyncIterator[AccessKeyChange | AccessKeyBookmark]:
+        """Access-key changes after `since_revision` (0: every key's current state), with bookmarks.
+
+        Ends when the stream ends; a failed call raises the project's error (Unavailable, ...).
+        """
+        call = self._stub.WatchAccessKeys(registry_pb2.WatchAccessKeysRequest(since_revision=since_revision))
+        try:
+            async for event in call:
+                if event.kind == registry_pb2.ACCESS_KEY_EVENT_KIND_BOOKMARK:
+                    yield AccessKeyBookmark(event.revision)
+                elif event.kind == registry_pb2.ACCESS_KEY_EVENT_KIND_CHANGED:
+                    yield AccessKeyChange(
+                        revision=event.revision,
+                        key_id=event.key_id,
+                        name=event.name,
+                        zone=event.zone or None,
+                        psk=event.psk,
+                        expires_at=event.expires_at.ToDatetime(tzinfo=UTC) if event.HasField("expires_at") else None,
+                        revoked=event.revoked,
+                    )
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
+        finally:
+            call.cancel()
+
+    async def access_keys(self) -> tuple[int, list[AccessKeyChange]]:
+        """Every access key's current state and the revision it is current at (the watch's list)."""
+        listed: list[AccessKeyChange] = []
+        async with asyncio.timeout(LIST_TIMEOUT_SECONDS):
+            async for item in self.watch_access_keys(0):
+                if isinstance(item, AccessKeyBookmark):
+                    return item.revision, listed
+                listed.append(item)
+        raise errors.Unavailable("the registry ended the access-key list before it was complete")
+
+    async def server_keys(self) -> list[ServerKeyPair]:
+        """The server's static keys, current first."""
+        try:
+            response = await self._stub.GetServerKeys(registry_pb2.GetServerKeysRequest(), timeout=AUTH_TIMEOUT_SECONDS)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
+        return [
+            ServerKeyPair(
+                private_key=key.private_key,
+                public_key=key.public_key,
+                current=key.state == registry_pb2.SERVER_KEY_STATE_CURRENT,
+            )
+            for key in response.keys
+        ]
 
     async def seal_credentials(self, *, instance_uid: str, names: list[str], context: str) -> agent_pb2.SealedSecret:
         """The named credentials sealed to one collector; the gateway never sees them in clear."""

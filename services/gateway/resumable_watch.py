@@ -34,6 +34,7 @@ from typing import Any
 import grpc
 import structlog
 
+from outpost import errors
 from outpost.backoff import Backoff
 
 log = structlog.get_logger(__name__)
@@ -86,6 +87,10 @@ class ResumableWatch:
             except grpc.aio.AioRpcError as exc:
                 log.warning(
                     "watch_failed", watch=self.name, code=exc.code().name, details=exc.details(), revision=self.revision
+                )
+            except errors.OutpostError as exc:  # a client that maps statuses at its edge
+                log.warning(
+                    "watch_failed", watch=self.name, code=type(exc).__name__, details=str(exc), revision=self.revision
                 )
             except Exception:
                 log.exception("watch_crashed", watch=self.name, revision=self.revision)

@@ -2,7 +2,8 @@
 
 Start-up: parse flags (each also read from `OUTPOST_REGISTRY_<KEY>`), configure logs,
 load (or create) the secret key that encrypts credentials at rest, migrate the database
-and load the server instance, bind gRPC (and `/metrics`), mark health SERVING, write the
+and load the server instance, load (first start: create) the server's Noise static key
+and the bootstrap access key, bind gRPC (and `/metrics`), mark health SERVING, write the
 ready file. SIGTERM/SIGINT: health NOT_SERVING, watches end (gateways re-open them
 elsewhere), in-flight calls get `--shutdown-grace` seconds, the engine is disposed,
 exit 0. Bad configuration (a malformed or exposed secret key file too) exits non-zero
@@ -45,11 +46,13 @@ from outpost.runtime import (
 )
 from outpost.version import VERSION
 from services.registry import metrics
+from services.registry.access_keys import AccessKeyEvents, AccessKeys
 from services.registry.api.servicer import RegistryServicer
 from services.registry.credentials import Credentials
 from services.registry.domain.pending_limits import PendingLimits
 from services.registry.pending_gate import PendingGate
 from services.registry.registry import Registry, ServerInfo, utc_now
+from services.registry.server_keys import ServerKeys
 from services.registry.store.database import open_store
 from services.registry.store.models import AUDIT_EVENTS
 from services.registry.store.queries import RegistryStore
@@ -60,7 +63,7 @@ from services.registry.store.secrets import (
     load_or_create_secret_key,
 )
 from services.registry.tokens import Tokens
-from services.registry.watch import WatchHub
+from services.registry.watch import AccessKeyFeed, WatchHub
 
 SERVICE = "registry"
 SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
@@ -68,6 +71,7 @@ MAX_HEARTBEAT_SECONDS = 86_400
 GAUGE_REFRESH_SECONDS = 5.0
 DEFAULT_KEY_FILE_NAME = "registry-secret.key"
 DEFAULT_ADMIN_TOKEN_FILE_NAME = "admin.token"  # noqa: S105 (a file name, not a secret)
+DEFAULT_ACCESS_KEY_FILE_NAME = "access.key"
 
 log = structlog.get_logger(__name__)
 
@@ -92,6 +96,8 @@ class RegistryConfig:
     always sets one) means a random key held in memory, so credentials die with the process."""
     admin_token_file: Path | None = None
     """Where the first start writes (or reads) the bootstrap admin token; None: no bootstrap."""
+    bootstrap_access_key_file: Path | None = None
+    """Where the first start writes (or reads) the bootstrap access key; None: no bootstrap."""
     peer_tokens: dict[str, Path] = field(default_factory=dict)
     """Service identities allowed to call: name -> file with its secret or `sha256:<hex>`."""
 
@@ -110,6 +116,9 @@ class RegistryServer:
     hub: WatchHub
     store: RegistryStore
     tokens: Tokens
+    access_keys: AccessKeys
+    access_key_feed: AccessKeyFeed
+    server_keys: ServerKeys
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -118,6 +127,7 @@ class RegistryServer:
 
     async def start(self) -> None:
         await self.hub.start()
+        await self.access_key_feed.start()
         await self.grpc_server.start()
         self._tasks.append(asyncio.create_task(metrics.refresh_collector_gauge(self.store, GAUGE_REFRESH_SECONDS)))
         await set_serving(self.health, [SERVICE_NAME], serving=True)
@@ -125,6 +135,7 @@ class RegistryServer:
     async def stop(self, grace: float | None) -> None:
         await set_serving(self.health, [SERVICE_NAME], serving=False)
         await self.hub.close()
+        await self.access_key_feed.close()
         await self.grpc_server.stop(grace)
         for task in self._tasks:
             task.cancel()
@@ -163,6 +174,13 @@ async def build_server(
     registry = Registry(store, hub, info, clock, PendingGate(config.pending_limits))
     credentials = Credentials(store, box)
     tokens = Tokens(store, clock)
+    server_keys = ServerKeys(store, box, clock)
+    access_key_feed = AccessKeyFeed(
+        AccessKeyEvents(store, box),
+        poll_interval=config.watch_poll_interval,
+        bookmark_interval=config.watch_bookmark_interval,
+    )
+    access_keys = AccessKeys(store, box, server_keys, access_key_feed, clock)
     try:
         peers = service_tokens.load_peer_digests(config.peer_tokens)
     except (OSError, ValueError) as exc:
@@ -171,12 +189,23 @@ async def build_server(
     trail = audit.SqlAuditTrail(store.engine, AUDIT_EVENTS)
     auth = AuthInterceptor(Authenticator(peers, tokens.authenticate), service=SERVICE, trail=trail)
     server, health_servicer = build_grpc_server(service_names=[SERVICE_NAME, audit.SERVICE_NAME], auth=auth)
-    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(registry, credentials, tokens), server)
+    servicer = RegistryServicer(
+        registry,
+        credentials,
+        tokens,
+        access_keys=access_keys,
+        access_key_feed=access_key_feed,
+        server_keys=server_keys,
+    )
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(servicer, server)
     audit.add_audit_service(server, trail)
     try:
         await credentials.check_secret_key()
         if config.admin_token_file is not None:
             await tokens.bootstrap(config.admin_token_file)
+        await server_keys.ensure_current(replace_unreadable=config.secret_key_file is None)
+        if config.bootstrap_access_key_file is not None:
+            await access_keys.bootstrap(config.bootstrap_access_key_file)
         port = bind(server, config.listen, config.tls, "registry gRPC")
     except errors.FailedPrecondition as exc:
         await store.dispose()
@@ -184,7 +213,10 @@ async def build_server(
     except BaseException:
         await store.dispose()
         raise
-    return RegistryServer(server, health_servicer, registry, hub, store, tokens), port
+    built = RegistryServer(
+        server, health_servicer, registry, hub, store, tokens, access_keys, access_key_feed, server_keys
+    )
+    return built, port
 
 
 def _secret_box(config: RegistryConfig) -> SecretBox:
@@ -292,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
         "when the file exists (default: <data-dir>/admin.token)",
     )
     parser.add_argument(
+        "--bootstrap-access-key-file",
+        type=Path,
+        default=env("bootstrap_access_key_file"),
+        help="first start: when no access key exists, the access key `bootstrap` is written here (mode 0600), "
+        "or registered from here when the file exists (default: <data-dir>/access.key)",
+    )
+    parser.add_argument(
         "--max-pending",
         type=cfg.positive(int),
         default=env("max_pending", "1000"),
@@ -350,6 +389,7 @@ def parse_config(argv: Sequence[str] | None = None) -> RegistryConfig:
         pending_limits=PendingLimits(max_pending=args.max_pending, max_per_network=args.max_pending_per_network),
         secret_key_file=Path(args.secret_key_file or args.data_dir / DEFAULT_KEY_FILE_NAME),
         admin_token_file=Path(args.admin_token_file or args.data_dir / DEFAULT_ADMIN_TOKEN_FILE_NAME),
+        bootstrap_access_key_file=Path(args.bootstrap_access_key_file or args.data_dir / DEFAULT_ACCESS_KEY_FILE_NAME),
         peer_tokens=peer_tokens,
     )
 

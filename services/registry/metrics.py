@@ -26,6 +26,10 @@ REGISTRATIONS = Counter(
     "Admin registration attempts, by result: registered or refused.",
     ["result"],
 )
+ACCESS_KEY_WATCHERS = Gauge(
+    "outpost_registry_access_key_watchers",
+    "Open WatchAccessKeys streams (one per gateway).",
+)
 CREDENTIALS_SEALED = Counter(
     "outpost_registry_credentials_sealed_total",
     "Credentials sealed to collectors: one per credential in each SealCredentials answer.",

@@ -1,14 +1,19 @@
-"""WatchCollectors: list-then-watch over the `collector_events` change log.
+"""The registry's watches: list-then-watch over a table's revisions.
 
-Every state change and removal of a collector appends one row to `collector_events`;
-`outpost.change_feed` explains how a watch follows that table (bookmarks, wake-ups,
-the cross-replica poller, shutdown). Here it is only bound to the registry's events.
+`WatchHub` follows the `collector_events` change log (WatchCollectors): every state
+change and removal of a collector appends one row. `AccessKeyFeed` follows the
+`access_keys` rows themselves (WatchAccessKeys): every change gives a row the next
+revision, so a page carries each changed key's current state, and a watch from
+revision 0 lists every key before its first bookmark. `outpost.change_feed`
+explains how a watch follows its table (bookmarks, wake-ups, the cross-replica poller,
+shutdown); here each is only bound to its events.
 """
 
 from __future__ import annotations
 
 from outpost.change_feed import ChangeFeed
 from services.registry import metrics
+from services.registry.domain.access_keys import AccessKeyEvent, AccessKeyEventKind
 from services.registry.domain.collectors import CollectorEvent, EventKind
 
 
@@ -20,3 +25,14 @@ class WatchHub(ChangeFeed[CollectorEvent]):
 
     def bookmark(self, revision: int) -> CollectorEvent:
         return CollectorEvent(revision=revision, kind=EventKind.BOOKMARK)
+
+
+class AccessKeyFeed(ChangeFeed[AccessKeyEvent]):
+    """Access-key changes for gateways: `notify` after each create or revoke."""
+
+    task_name = "registry-access-key-poller"
+    watchers = metrics.ACCESS_KEY_WATCHERS
+    replay_from_start = True  # since 0: every key's current state, then the bookmark
+
+    def bookmark(self, revision: int) -> AccessKeyEvent:
+        return AccessKeyEvent(revision=revision, kind=AccessKeyEventKind.BOOKMARK)

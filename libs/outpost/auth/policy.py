@@ -124,6 +124,13 @@ RULES: dict[str, Rule] = {
             "CreateToken": ADMIN_CHANGE,
             "ListTokens": role(Role.ADMIN),
             "RevokeToken": ADMIN_CHANGE,
+            # access keys: admins change them; viewers see them (never a secret)
+            "CreateAccessKey": ADMIN_CHANGE,
+            "ListAccessKeys": VIEWER,
+            "RevokeAccessKey": ADMIN_CHANGE,
+            # gateways only: the access keys' secrets and the server's private keys
+            "WatchAccessKeys": GATEWAY,
+            "GetServerKeys": GATEWAY,
         },
     ),
     **_methods(

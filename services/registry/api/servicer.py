@@ -19,6 +19,8 @@ from outpost.agent.v1 import agent_pb2
 from outpost.auth.principals import current_principal
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
+from services.registry.access_keys import AccessKeys
+from services.registry.api.access_key_rpcs import AccessKeyRpcs
 from services.registry.api.token_rpcs import TokenRpcs
 from services.registry.credentials import Credentials
 from services.registry.domain import authentication as auth
@@ -42,7 +44,9 @@ from services.registry.domain.credentials import (
 )
 from services.registry.domain.explain import Explanation, Finding
 from services.registry.registry import Registry
+from services.registry.server_keys import ServerKeys
 from services.registry.tokens import Tokens
+from services.registry.watch import AccessKeyFeed
 
 CS = agent_pb2.CollectorState
 R = agent_pb2.DisconnectReason
@@ -75,14 +79,26 @@ TYPE_TO_PROTO = {
 }
 
 
-class RegistryServicer(TokenRpcs, registry_pb2_grpc.RegistryServiceServicer):
+class RegistryServicer(TokenRpcs, AccessKeyRpcs, registry_pb2_grpc.RegistryServiceServicer):
     """Who asks is `current_principal()` (set by the auth interceptor); `actor` fields of
     requests are ignored, so the audit and `state_changed_by` name who really did it."""
 
-    def __init__(self, registry: Registry, credentials: Credentials, tokens: Tokens) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        credentials: Credentials,
+        tokens: Tokens,
+        *,
+        access_keys: AccessKeys,
+        access_key_feed: AccessKeyFeed,
+        server_keys: ServerKeys,
+    ) -> None:
         self._registry = registry
         self._credentials = credentials
         self._tokens = tokens
+        self._access_keys = access_keys
+        self._access_key_feed = access_key_feed
+        self._server_keys = server_keys
 
     async def AuthenticateCollector(
         self, request: registry_pb2.AuthenticateCollectorRequest, context: grpc.aio.ServicerContext
@@ -160,6 +176,7 @@ class RegistryServicer(TokenRpcs, registry_pb2_grpc.RegistryServiceServicer):
             started_at=_timestamp(info.started_at),
             database=info.database,
             heartbeat_interval_seconds=info.heartbeat_interval_seconds,
+            server_key_fingerprint=self._server_keys.current.fingerprint,
         )
 
     async def ListCollectors(

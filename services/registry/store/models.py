@@ -229,6 +229,68 @@ class AdminTokenRow(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
+class AccessKeyRow(Base):
+    """An access key: `secret` is AES-256-GCM ciphertext of its 32-byte PSK (0009).
+
+    Encrypted, not hashed: gateways need the PSK itself for the Noise handshake. The
+    associated data binds it to `key_id`, so a ciphertext copied to another row does not
+    decrypt there. `revision` orders changes for WatchAccessKeys.
+    """
+
+    __tablename__ = "access_keys"
+    __table_args__ = (
+        sa.UniqueConstraint("revision", name="uq_access_keys_revision"),
+        sa.Index(
+            "uq_access_keys_live_name",
+            "name",
+            unique=True,
+            sqlite_where=sa.text("revoked_at IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL"),
+        ),
+    )
+
+    key_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    zone: Mapped[str | None] = mapped_column(sa.String(256), nullable=True)
+    secret: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    nonce: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    encryption_key_id: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(sa.String(256), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_by: Mapped[str] = mapped_column(sa.String(256), default="")
+    revision: Mapped[int] = mapped_column(sa.BigInteger())
+
+
+class ServerKeyRow(Base):
+    """One of the server's X25519 static keys; `private_key` is ciphertext under the secret key (0009)."""
+
+    __tablename__ = "server_keys"
+    __table_args__ = (
+        sa.UniqueConstraint("public_key", name="uq_server_keys_public_key"),
+        sa.CheckConstraint("state IN ('current', 'next', 'retired')", name="ck_server_keys_state"),
+        sa.Index(
+            "uq_server_keys_one_current",
+            "state",
+            unique=True,
+            sqlite_where=sa.text("state = 'current'"),
+            postgresql_where=sa.text("state = 'current'"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(REVISION_TYPE, primary_key=True, autoincrement=True)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    private_key: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    nonce: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    encryption_key_id: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
 metadata = Base.metadata
 
 AUDIT_EVENTS = audit.define_table(metadata)

@@ -37,6 +37,26 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROLE_VIEWER: _ClassVar[Role]
     ROLE_OPERATOR: _ClassVar[Role]
     ROLE_ADMIN: _ClassVar[Role]
+
+class AccessKeyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACCESS_KEY_STATE_UNSPECIFIED: _ClassVar[AccessKeyState]
+    ACCESS_KEY_STATE_VALID: _ClassVar[AccessKeyState]
+    ACCESS_KEY_STATE_EXPIRED: _ClassVar[AccessKeyState]
+    ACCESS_KEY_STATE_REVOKED: _ClassVar[AccessKeyState]
+
+class AccessKeyEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACCESS_KEY_EVENT_KIND_UNSPECIFIED: _ClassVar[AccessKeyEventKind]
+    ACCESS_KEY_EVENT_KIND_CHANGED: _ClassVar[AccessKeyEventKind]
+    ACCESS_KEY_EVENT_KIND_BOOKMARK: _ClassVar[AccessKeyEventKind]
+
+class ServerKeyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SERVER_KEY_STATE_UNSPECIFIED: _ClassVar[ServerKeyState]
+    SERVER_KEY_STATE_CURRENT: _ClassVar[ServerKeyState]
+    SERVER_KEY_STATE_NEXT: _ClassVar[ServerKeyState]
+    SERVER_KEY_STATE_RETIRED: _ClassVar[ServerKeyState]
 DECISION_UNSPECIFIED: Decision
 DECISION_ACCEPTED: Decision
 DECISION_REFUSED: Decision
@@ -52,6 +72,17 @@ ROLE_UNSPECIFIED: Role
 ROLE_VIEWER: Role
 ROLE_OPERATOR: Role
 ROLE_ADMIN: Role
+ACCESS_KEY_STATE_UNSPECIFIED: AccessKeyState
+ACCESS_KEY_STATE_VALID: AccessKeyState
+ACCESS_KEY_STATE_EXPIRED: AccessKeyState
+ACCESS_KEY_STATE_REVOKED: AccessKeyState
+ACCESS_KEY_EVENT_KIND_UNSPECIFIED: AccessKeyEventKind
+ACCESS_KEY_EVENT_KIND_CHANGED: AccessKeyEventKind
+ACCESS_KEY_EVENT_KIND_BOOKMARK: AccessKeyEventKind
+SERVER_KEY_STATE_UNSPECIFIED: ServerKeyState
+SERVER_KEY_STATE_CURRENT: ServerKeyState
+SERVER_KEY_STATE_NEXT: ServerKeyState
+SERVER_KEY_STATE_RETIRED: ServerKeyState
 
 class Collector(_message.Message):
     __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision", "online", "last_error", "last_error_at", "clock_skew_ms", "spool", "check_in_seconds")
@@ -224,18 +255,20 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("server_instance", "version", "started_at", "database", "heartbeat_interval_seconds")
+    __slots__ = ("server_instance", "version", "started_at", "database", "heartbeat_interval_seconds", "server_key_fingerprint")
     SERVER_INSTANCE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     DATABASE_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_KEY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     server_instance: str
     version: str
     started_at: _timestamp_pb2.Timestamp
     database: str
     heartbeat_interval_seconds: int
-    def __init__(self, server_instance: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., database: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ...) -> None: ...
+    server_key_fingerprint: str
+    def __init__(self, server_instance: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., database: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ..., server_key_fingerprint: _Optional[str] = ...) -> None: ...
 
 class ListCollectorsRequest(_message.Message):
     __slots__ = ("state",)
@@ -532,3 +565,119 @@ class AuthenticateTokenResponse(_message.Message):
     name: str
     role: Role
     def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ...) -> None: ...
+
+class AccessKeyInfo(_message.Message):
+    __slots__ = ("name", "key_id", "zone", "created_at", "created_by", "expires_at", "revoked_at", "revoked_by", "state")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_BY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    key_id: str
+    zone: str
+    created_at: _timestamp_pb2.Timestamp
+    created_by: str
+    expires_at: _timestamp_pb2.Timestamp
+    revoked_at: _timestamp_pb2.Timestamp
+    revoked_by: str
+    state: AccessKeyState
+    def __init__(self, name: _Optional[str] = ..., key_id: _Optional[str] = ..., zone: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_by: _Optional[str] = ..., state: _Optional[_Union[AccessKeyState, str]] = ...) -> None: ...
+
+class CreateAccessKeyRequest(_message.Message):
+    __slots__ = ("name", "zone", "expires_in_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    zone: str
+    expires_in_seconds: int
+    def __init__(self, name: _Optional[str] = ..., zone: _Optional[str] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+
+class CreateAccessKeyResponse(_message.Message):
+    __slots__ = ("access_key", "access_key_text", "server_key_fingerprint")
+    ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_KEY_TEXT_FIELD_NUMBER: _ClassVar[int]
+    SERVER_KEY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    access_key: AccessKeyInfo
+    access_key_text: str
+    server_key_fingerprint: str
+    def __init__(self, access_key: _Optional[_Union[AccessKeyInfo, _Mapping]] = ..., access_key_text: _Optional[str] = ..., server_key_fingerprint: _Optional[str] = ...) -> None: ...
+
+class ListAccessKeysRequest(_message.Message):
+    __slots__ = ("include_revoked",)
+    INCLUDE_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    include_revoked: bool
+    def __init__(self, include_revoked: _Optional[bool] = ...) -> None: ...
+
+class ListAccessKeysResponse(_message.Message):
+    __slots__ = ("access_keys",)
+    ACCESS_KEYS_FIELD_NUMBER: _ClassVar[int]
+    access_keys: _containers.RepeatedCompositeFieldContainer[AccessKeyInfo]
+    def __init__(self, access_keys: _Optional[_Iterable[_Union[AccessKeyInfo, _Mapping]]] = ...) -> None: ...
+
+class RevokeAccessKeyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RevokeAccessKeyResponse(_message.Message):
+    __slots__ = ("access_key",)
+    ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    access_key: AccessKeyInfo
+    def __init__(self, access_key: _Optional[_Union[AccessKeyInfo, _Mapping]] = ...) -> None: ...
+
+class WatchAccessKeysRequest(_message.Message):
+    __slots__ = ("since_revision",)
+    SINCE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    since_revision: int
+    def __init__(self, since_revision: _Optional[int] = ...) -> None: ...
+
+class AccessKeyEvent(_message.Message):
+    __slots__ = ("revision", "kind", "key_id", "name", "zone", "psk", "expires_at", "revoked")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    PSK_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    kind: AccessKeyEventKind
+    key_id: str
+    name: str
+    zone: str
+    psk: bytes
+    expires_at: _timestamp_pb2.Timestamp
+    revoked: bool
+    def __init__(self, revision: _Optional[int] = ..., kind: _Optional[_Union[AccessKeyEventKind, str]] = ..., key_id: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., psk: _Optional[bytes] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked: _Optional[bool] = ...) -> None: ...
+
+class GetServerKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ServerKey(_message.Message):
+    __slots__ = ("public_key", "private_key", "state", "activated_at", "fingerprint")
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    PRIVATE_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    public_key: bytes
+    private_key: bytes
+    state: ServerKeyState
+    activated_at: _timestamp_pb2.Timestamp
+    fingerprint: str
+    def __init__(self, public_key: _Optional[bytes] = ..., private_key: _Optional[bytes] = ..., state: _Optional[_Union[ServerKeyState, str]] = ..., activated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fingerprint: _Optional[str] = ...) -> None: ...
+
+class GetServerKeysResponse(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[ServerKey]
+    def __init__(self, keys: _Optional[_Iterable[_Union[ServerKey, _Mapping]]] = ...) -> None: ...

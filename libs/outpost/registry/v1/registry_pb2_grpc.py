@@ -134,6 +134,31 @@ class RegistryServiceStub:
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenRequest.SerializeToString,
                 response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenResponse.FromString,
                 _registered_method=True)
+        self.CreateAccessKey = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/CreateAccessKey',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateAccessKeyRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateAccessKeyResponse.FromString,
+                _registered_method=True)
+        self.ListAccessKeys = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/ListAccessKeys',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListAccessKeysRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListAccessKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeAccessKey = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/RevokeAccessKey',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeAccessKeyRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeAccessKeyResponse.FromString,
+                _registered_method=True)
+        self.WatchAccessKeys = channel.unary_stream(
+                '/outpost.registry.v1.RegistryService/WatchAccessKeys',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.WatchAccessKeysRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.AccessKeyEvent.FromString,
+                _registered_method=True)
+        self.GetServerKeys = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/GetServerKeys',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -273,6 +298,43 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAccessKey(self, request, context):
+        """--- access keys: the sealed session's PSK (ADR 0019, ADR 0021) ------------------------
+        CreateAccessKey returns the key text once (id, secret and the server's public key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAccessKeys(self, request, context):
+        """ListAccessKeys never returns a secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAccessKey(self, request, context):
+        """RevokeAccessKey reaches every gateway through WatchAccessKeys within a second.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAccessKeys(self, request, context):
+        """WatchAccessKeys (gateways): every access key's current state after `since_revision`,
+        secret included, then a bookmark (list-then-watch, like WatchCollectors).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServerKeys(self, request, context):
+        """GetServerKeys (gateways): the server's Noise static key pair(s), current first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -375,6 +437,31 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.AuthenticateToken,
                     request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenRequest.FromString,
                     response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenResponse.SerializeToString,
+            ),
+            'CreateAccessKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAccessKey,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateAccessKeyRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateAccessKeyResponse.SerializeToString,
+            ),
+            'ListAccessKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccessKeys,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListAccessKeysRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListAccessKeysResponse.SerializeToString,
+            ),
+            'RevokeAccessKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAccessKey,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeAccessKeyRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeAccessKeyResponse.SerializeToString,
+            ),
+            'WatchAccessKeys': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAccessKeys,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.WatchAccessKeysRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.AccessKeyEvent.SerializeToString,
+            ),
+            'GetServerKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerKeys,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -917,6 +1004,141 @@ class RegistryService:
             '/outpost.registry.v1.RegistryService/AuthenticateToken',
             outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenRequest.SerializeToString,
             outpost_dot_registry_dot_v1_dot_registry__pb2.AuthenticateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAccessKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/CreateAccessKey',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.CreateAccessKeyRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.CreateAccessKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccessKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/ListAccessKeys',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ListAccessKeysRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ListAccessKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAccessKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/RevokeAccessKey',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeAccessKeyRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeAccessKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAccessKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/WatchAccessKeys',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.WatchAccessKeysRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.AccessKeyEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/GetServerKeys',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,157 @@
+"""The gateway's access keys and server keys, both from the registry, answered from memory.
+
+`AccessKeyCache` is fed by the registry's WatchAccessKeys (kept open by a
+`ResumableWatch`, resumed from the newest revision after a break). The sealed-session
+handshake asks it `grant(key_id)` before it reads anything of a collector, so the answer
+must be local and current: a revocation is gone from the cache the moment its event
+arrives (well within a second of the admin's command), and expiry is checked at every
+call against the clock, so an expired key admits nobody even if no event says so.
+
+Each watch event carries a key's *current* state at its revision. The cache keeps the
+revision it last applied per key and ignores older news, so a revoked key is never
+resurrected by an event that was in flight when a resync read the newer state. After
+every gap (each reconnection, or a registry whose history went back) the watch's resync
+re-reads the whole list and replaces the cache: a key that vanished from a restored
+registry database is dropped, not trusted until the gateway restarts.
+
+`ServerKeys` holds the server's Noise static key pair(s) (GetServerKeys), read before
+the gateway serves any collector and re-read at every resync of the access-key watch;
+`private_keys()` lists the current key first (rotation will add the announced and
+retired ones after it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from outpost import errors
+from outpost.access_key import KEY_BYTES, AccessKeyGrant
+from outpost.session.handshake import fingerprint
+from services.gateway import metrics
+from services.gateway.registry_client import AccessKeyBookmark, AccessKeyChange, RegistryClient, ServerKeyPair
+from services.gateway.resumable_watch import ResumableWatch
+
+log = structlog.get_logger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    grant: AccessKeyGrant
+    expires_at: datetime | None
+
+
+class AccessKeyCache:
+    """The valid access keys this gateway knows, by key id; no I/O (the watch feeds it)."""
+
+    def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
+        self._now = clock
+        self._entries: dict[str, _Entry] = {}
+        self._revisions: dict[str, int] = {}
+        """The revision last applied per key id, revoked keys included (their tombstone)."""
+
+    def grant(self, key_id: str) -> AccessKeyGrant | None:
+        """The grant of a key that is known, not revoked and not expired now; else None."""
+        entry = self._entries.get(key_id)
+        if entry is None:
+            return None
+        if entry.expires_at is not None and self._now() >= entry.expires_at:
+            return None
+        return entry.grant
+
+    def valid_count(self) -> int:
+        """Keys that would be granted now (the `outpost_gateway_access_keys` gauge)."""
+        now = self._now()
+        return sum(1 for e in self._entries.values() if e.expires_at is None or now < e.expires_at)
+
+    def apply(self, change: AccessKeyChange) -> None:
+        """One watch event: add or replace the key, or forget it once revoked."""
+        if change.revision <= self._revisions.get(change.key_id, 0):
+            return
+        self._revisions[change.key_id] = change.revision
+        if change.revoked:
+            if self._entries.pop(change.key_id, None) is not None:
+                log.info("access_key_revoked", key_id=change.key_id, access_key=change.name, revision=change.revision)
+            return
+        if len(change.psk) != KEY_BYTES:
+            log.error("access_key_malformed", key_id=change.key_id, access_key=change.name, psk_bytes=len(change.psk))
+            self._entries.pop(change.key_id, None)
+            return
+        self._entries[change.key_id] = _Entry(
+            AccessKeyGrant(key_id=change.key_id, name=change.name, psk=change.psk, zone=change.zone),
+            change.expires_at,
+        )
+
+    def replace(self, listed: list[AccessKeyChange]) -> None:
+        """The whole state, read after a gap: what is not listed is gone."""
+        before = set(self._entries)
+        self._entries.clear()
+        self._revisions.clear()
+        for change in listed:
+            self.apply(change)
+        dropped = before - set(self._entries)
+        if dropped:
+            log.warning("access_keys_dropped_on_resync", key_ids=sorted(dropped))
+
+
+class ServerKeys:
+    """The server's Noise static key pair(s), current first; empty until `load` succeeds."""
+
+    def __init__(self) -> None:
+        self._pairs: list[ServerKeyPair] = []
+
+    def load(self, pairs: list[ServerKeyPair]) -> None:
+        """Take the registry's answer; refuse one without exactly one well-formed current key."""
+        current = [p for p in pairs if p.current]
+        if len(current) != 1:
+            raise errors.Unavailable(f"the registry sent {len(current)} current server keys, not 1")
+        if any(len(p.private_key) != KEY_BYTES or len(p.public_key) != KEY_BYTES for p in pairs):
+            raise errors.Unavailable("the registry sent a malformed server key")
+        changed = not self._pairs or self._pairs[0].public_key != current[0].public_key
+        self._pairs = current + [p for p in pairs if not p.current]
+        if changed:
+            log.info("server_key_loaded", fingerprint=self.fingerprint(), keys=len(self._pairs))
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self._pairs)
+
+    def private_keys(self) -> list[bytes]:
+        """Every private key a handshake may be addressed to, current first."""
+        return [p.private_key for p in self._require()]
+
+    def public_key(self) -> bytes:
+        """The current public key: what this gateway proves and collectors pin."""
+        return self._require()[0].public_key
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key())
+
+    def _require(self) -> list[ServerKeyPair]:
+        if not self._pairs:
+            raise errors.Unavailable("the server key has not been read from the registry yet")
+        return self._pairs
+
+
+def access_key_watch(registry: RegistryClient, cache: AccessKeyCache, server_keys: ServerKeys) -> ResumableWatch:
+    """The watch feeding `cache`; its resync re-reads every key and the server keys after each gap."""
+
+    async def resync() -> None:
+        server_keys.load(await registry.server_keys())
+        revision, listed = await registry.access_keys()
+        cache.replace(listed)
+        log.info("access_keys_listed", revision=revision, valid=cache.valid_count())
+
+    def apply(item: object) -> None:
+        assert isinstance(item, AccessKeyChange)
+        cache.apply(item)
+
+    metrics.ACCESS_KEYS.set_function(cache.valid_count)
+    return ResumableWatch("access-keys", registry.watch_access_keys, apply, AccessKeyBookmark, resync=resync)
