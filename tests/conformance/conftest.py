@@ -120,18 +120,20 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         )
         key, why = _given_access_key(request), ""
         if key is None:
-            key, why = local_access_key(admin)
+            key, why = local_access_key(plane.access_key_file, admin)
         yield Target(plane.url("tcp"), admin, key, why)
     finally:
         plane.stop()
 
 
-def local_access_key(admin: Admin) -> tuple[str | None, str]:
-    """An access key for the control plane the suite started: (text, "") or (None, why not)."""
+def local_access_key(bootstrap: Path, admin: Admin) -> tuple[str | None, str]:
+    """The access key of the control plane the suite started: its bootstrap key file, else a new one."""
+    if bootstrap.exists():
+        return bootstrap.read_text().strip(), ""
     try:
         created = admin.run("access-keys", "create", f"conformance-{os.getpid()}")
     except AssertionError as exc:
-        return None, f"the local control plane cannot create access keys (outpostctl access-keys create: {exc})"
+        return None, f"the local control plane has no bootstrap access key and cannot create one ({exc})"
     for word in created.stdout.split():
         if word.startswith("outpost-ak1."):
             return word, ""

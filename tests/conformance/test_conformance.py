@@ -13,6 +13,7 @@ suite runs the unsealed protocol and skips the sealed-only tests with the reason
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import socket
@@ -473,12 +474,23 @@ def test_a_gateway_that_cannot_prove_the_pinned_key_is_refused_by_the_collector(
         assert driver.sealed is None
 
 
-def test_an_unknown_pattern_byte_is_a_malformed_frame(new_collector: Factory, target: Target) -> None:
+def test_a_truncated_message_1_is_a_malformed_frame(new_collector: Factory, target: Target) -> None:
     sealed_only(target)
     driver = new_collector(seal=False)
-    with pytest.raises(Refused) as refused:
-        driver.seal(pattern_byte=7)
-    assert refused.value.disconnect.reason == reason(driver, "DISCONNECT_REASON_MALFORMED_FRAME")
+    driver.send_raw(tcp_frame(b"\x01" + secrets.token_bytes(40)))  # IK, but shorter than e, s and a tag
+    disconnect = driver.refusal()
+    assert disconnect.reason == reason(driver, "DISCONNECT_REASON_MALFORMED_FRAME")
+
+
+def test_another_first_byte_is_taken_for_an_unsealed_collector_and_told_in_cleartext(
+    new_collector: Factory, target: Target
+) -> None:
+    sealed_only(target)
+    driver = new_collector(seal=False)
+    driver.send_raw(tcp_frame(b"\x07" + secrets.token_bytes(100)))
+    disconnect = disconnect_of(driver)  # a cleartext ServerMessage an old collector can read
+    assert disconnect.reason == reason(driver, "DISCONNECT_REASON_ACCESS_KEY_REFUSED")
+    assert "sealed" in disconnect.message
 
 
 @pytest.mark.parametrize("tamper", ["flipped_bit", "replayed"])
@@ -517,9 +529,9 @@ class Impostor:
             connection, _ = self.listener.accept()
         except OSError:
             return
-        with connection:
+        with connection, contextlib.suppress(OSError):
             connection.settimeout(5)
             length = int.from_bytes(connection.recv(4, socket.MSG_WAITALL), "big")
             connection.recv(length, socket.MSG_WAITALL)
             connection.sendall(tcp_frame(b"\x01" + secrets.token_bytes(48)))  # e and a tag it cannot compute
-            connection.recv(1)
+            connection.recv(1)  # until the collector hangs up
