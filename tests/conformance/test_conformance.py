@@ -46,7 +46,10 @@ NONCE_WINDOW_MS = 120_000
 
 class Driver(Protocol):
     kind: str
-    pb: Any
+
+    @property
+    def pb(self) -> Any: ...  # the generated agent_pb2 module the driver speaks
+
     public_key: bytes
     hello_fields: dict[str, Any]
     challenge: Any
@@ -406,8 +409,8 @@ def test_first_contact_pins_the_server_key_only_after_its_first_record(new_colle
     try:
         driver = new_collector(access_key=first_contact)
     except Refused as refused:
-        assert refused.value.disconnect.reason == 3  # AUTHENTICATION_FAILED: first contact is off (§12.11)
-        pytest.skip(f"this gateway admits pinned (IK) collectors only: {refused.value.disconnect.message}")
+        assert refused.disconnect.reason == 3  # AUTHENTICATION_FAILED: first contact is off (§12.11)
+        pytest.skip(f"this gateway admits pinned (IK) collectors only: {refused.disconnect.message}")
     assert driver.pinned_server_key is None  # message 2 alone proves nothing yet (§12.11)
     assert driver.handshake().WhichOneof("body") == "pending"
     assert driver.pinned_server_key == driver.server_key

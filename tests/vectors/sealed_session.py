@@ -34,7 +34,7 @@ from outpost.access_key import AccessKey
 from outpost.agent.v1 import agent_pb2
 from outpost.session import codec, handshake
 from outpost.session.noise import Initiator, Responder, SealedChannel
-from outpost.session.noise.handshake import PROTOCOL_NAMES, prologue
+from outpost.session.noise.handshake import PROTOCOL_NAMES, Pattern, prologue
 
 VECTORS = Path(__file__).resolve().parent / "sealed_session.json"
 KEY_ID = "ak_5e41ed0001"
@@ -169,6 +169,7 @@ def ik_session(collector_static: bytes, server_static: bytes, psk: bytes) -> dic
     message_2 = responder.write_message()
     assert initiator.read_message(message_2) == b""
     reply = bytes([0x01]) + message_2
+    assert initiator.pattern is Pattern.IK
     collector, gateway = initiator.channel(0.0), responder.channel(0.0)
     assert collector.handshake_hash == gateway.handshake_hash
     hello, challenge = hello_message(), challenge_message()
@@ -207,7 +208,7 @@ def ik_session(collector_static: bytes, server_static: bytes, psk: bytes) -> dic
         records.append({**entry, "records": sealed_records(*ends[sender], data, now)})
     assert gateway.rekeys_received == 1
     return {
-        "protocol_name": PROTOCOL_NAMES[initiator.pattern].decode(),  # type: ignore[index]
+        "protocol_name": PROTOCOL_NAMES[Pattern.IK].decode(),
         "transport": "tcp",
         "prologue_hex": prologue("tcp").hex(),
         "collector_ephemeral_private_hex": collector_ephemeral.hex(),
@@ -247,6 +248,7 @@ def xx_session(collector_static: bytes, server_static: bytes, psk: bytes) -> dic
     initiator.read_message(message_2)
     message_3 = initiator.write_message()
     responder.read_message(message_3)
+    assert initiator.pattern is Pattern.XX
     collector, gateway = initiator.channel(0.0), responder.channel(0.0)
     assert initiator.remote_static == x25519_public(server_static)
     hello = hello_message()
@@ -255,7 +257,7 @@ def xx_session(collector_static: bytes, server_static: bytes, psk: bytes) -> dic
     challenge_records = sealed_records(gateway, collector, challenge_message().SerializeToString(), 0.0)
     assert collector.peer_confirmed
     return {
-        "protocol_name": PROTOCOL_NAMES[initiator.pattern].decode(),  # type: ignore[index]
+        "protocol_name": PROTOCOL_NAMES[Pattern.XX].decode(),
         "transport": "poll",
         "prologue_hex": prologue("poll").hex(),
         "collector_ephemeral_private_hex": collector_ephemeral.hex(),
