@@ -1,7 +1,7 @@
-"""Admin tokens (registry) and the audit trails (registry and scheduler), as plain records.
+"""Admin tokens and access keys (registry) and the audit trails (registry and scheduler), as plain records.
 
-Protobuf stays here. A token's secret appears once, in `CreatedToken`, and is kept out of
-its `repr`.
+Protobuf stays here. A token's secret appears once, in `CreatedToken`, an access key's
+once, in `CreatedAccessKey`; both are kept out of their `repr`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpostctl.endpoints import Connection, Endpoints, time_field
 
 _ROLE_PREFIX = "ROLE_"
+_ACCESS_KEY_STATE_PREFIX = "ACCESS_KEY_STATE_"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,28 @@ class CreatedToken:
     role: str
     token: str = field(repr=False)
     expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccessKeyInfo:
+    """An access key as admins see it (field order is the JSON order): never its secret."""
+
+    name: str
+    key_id: str
+    zone: str
+    state: str
+    created_at: datetime | None
+    created_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str
+
+
+@dataclass(frozen=True)
+class CreatedAccessKey:
+    info: AccessKeyInfo
+    access_key: str = field(repr=False)
+    server_key_fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,32 @@ class TokenClient(Connection):
         return _token(reply.token)
 
 
+class AccessKeyClient(Connection):
+    service = "registry"
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        super().__init__(endpoints.registry, endpoints)
+        self._stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
+
+    def create(self, name: str, *, zone: str, expires_in_seconds: int) -> CreatedAccessKey:
+        request = registry_pb2.CreateAccessKeyRequest(name=name, zone=zone, expires_in_seconds=expires_in_seconds)
+        reply = self.call(self._stub.CreateAccessKey, request)
+        return CreatedAccessKey(
+            info=_access_key(reply.access_key),
+            access_key=reply.access_key_text,
+            server_key_fingerprint=reply.server_key_fingerprint,
+        )
+
+    def list(self, *, include_revoked: bool) -> list[AccessKeyInfo]:
+        request = registry_pb2.ListAccessKeysRequest(include_revoked=include_revoked)
+        reply = self.call(self._stub.ListAccessKeys, request)
+        return [_access_key(k) for k in reply.access_keys]
+
+    def revoke(self, name: str) -> AccessKeyInfo:
+        reply = self.call(self._stub.RevokeAccessKey, registry_pb2.RevokeAccessKeyRequest(name=name))
+        return _access_key(reply.access_key)
+
+
 class AuditClient(Connection):
     """One service's trail; `service` names it in messages ("registry", "scheduler")."""
 
@@ -100,6 +149,20 @@ def _token(t: registry_pb2.Token) -> Token:
         revoked_at=time_field(t, "revoked_at"),
         revoked_by=t.revoked_by,
         last_used_at=time_field(t, "last_used_at"),
+    )
+
+
+def _access_key(k: registry_pb2.AccessKeyInfo) -> AccessKeyInfo:
+    return AccessKeyInfo(
+        name=k.name,
+        key_id=k.key_id,
+        zone=k.zone,
+        state=registry_pb2.AccessKeyState.Name(k.state).removeprefix(_ACCESS_KEY_STATE_PREFIX).lower(),
+        created_at=time_field(k, "created_at"),
+        created_by=k.created_by,
+        expires_at=time_field(k, "expires_at"),
+        revoked_at=time_field(k, "revoked_at"),
+        revoked_by=k.revoked_by,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from outpostctl import (
+    access_keys,
     audit,
     collectors,
     config,
@@ -53,6 +54,7 @@ app.add_typer(devices.app, name="devices")
 app.add_typer(config.app, name="config")
 app.add_typer(server.app, name="server")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(access_keys.app, name="access-keys")
 app.add_typer(audit.app, name="audit")
 
 

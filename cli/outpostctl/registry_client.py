@@ -111,6 +111,8 @@ class ServerInfo:
     started_at: datetime | None
     database: str
     heartbeat_interval_seconds: int
+    server_key_fingerprint: str = ""
+    """The server's Noise static key, as collectors pin it ("SHA256:...")."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class RegistryClient(Connection):
             started_at=time_field(reply, "started_at"),
             database=reply.database,
             heartbeat_interval_seconds=reply.heartbeat_interval_seconds,
+            server_key_fingerprint=reply.server_key_fingerprint,
         )
 
     def list_collectors(self, state: str | None = None) -> list[Collector]:

@@ -107,6 +107,7 @@ def _render(name: str, section: Section) -> Group:
             ("started", _when(info)),
             ("database", info.database),
             ("heartbeat interval", f"{info.heartbeat_interval_seconds} s"),
+            ("server key", info.server_key_fingerprint or "-"),
         ]
     elif isinstance(info, GatewayInfo):
         listeners = ", ".join(f"{x.transport} {x.address}{' (TLS)' if x.tls else ''}" for x in info.listeners)

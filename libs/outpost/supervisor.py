@@ -159,6 +159,7 @@ def build_children(opts: argparse.Namespace, bin_dir: Path) -> list[Child]:
                 *("--peer-token", f"gateway={identities['gateway']}"),
                 *("--peer-token", f"scheduler={identities['scheduler']}"),
                 *("--admin-token-file", str(admin_token_file(opts))),
+                *("--bootstrap-access-key-file", str(access_key_file(opts))),
             ],
         ),
         child(
@@ -362,6 +363,11 @@ def admin_token_file(opts: argparse.Namespace) -> Path:
     return Path(opts.data_dir) / "admin.token"
 
 
+def access_key_file(opts: argparse.Namespace) -> Path:
+    """The bootstrap access key the registry writes on the first start (mode 0600)."""
+    return Path(opts.data_dir) / "access.key"
+
+
 def save_cli_context(opts: argparse.Namespace, ready: dict[str, dict[str, Any]]) -> Path | None:
     """Point outpostctl's `local` context at this control plane with its admin token.
 
@@ -408,7 +414,17 @@ def banner(opts: argparse.Namespace, ready: dict[str, dict[str, Any]], context_f
     if gateway.get("tcp"):
         servers.append(_url("tcp", gateway["tcp"]))
         lines.append(f"             TCP {gateway['tcp']}")
-    collector = "--name edge-1 --zone lab --username svc --password-file pw --data-dir ./edge-1"
+    key_file = access_key_file(opts)
+    collector = (
+        f"--access-key-file {key_file} --name edge-1 --zone lab --username svc --password-file pw --data-dir ./edge-1"
+    )
+    if key_file.exists():
+        key_note = [f"The access key in {key_file} admits collectors (outpostctl access-keys create makes more)."]
+    else:
+        key_note = [
+            f"No access key file at {key_file}: this database already had access keys.",
+            "Create one for the collector: outpostctl access-keys create NAME > FILE (then chmod 600 FILE).",
+        ]
     ctl = "outpostctl"
     if context_file is not None:
         credential = [
@@ -424,6 +440,7 @@ def banner(opts: argparse.Namespace, ready: dict[str, dict[str, Any]], context_f
         "",
         *credential,
         "",
+        *key_note,
         "Connect a collector (any one transport; the file `pw` holds its service password):",
         *(f"  outpost-collector --server {server} {collector}" for server in servers),
         "",

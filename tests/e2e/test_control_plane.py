@@ -46,6 +46,9 @@ def test_outpost_run_starts_every_service_and_stops_them_all_on_sigint(tmp_path:
         # `outpost-run` wrote (mode 0600) has the addresses and the bootstrap admin token.
         assert stat.S_IMODE(cli_config.stat().st_mode) == 0o600
         assert stat.S_IMODE((data_dir / "admin.token").stat().st_mode) == 0o600
+        # The bootstrap access key (issue 11): private, and the banner's collector lines use it.
+        assert stat.S_IMODE((data_dir / "access.key").stat().st_mode) == 0o600
+        assert f"--access-key-file {data_dir / 'access.key'} --name edge-1" in supervisor.log()
         env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
         info = subprocess.run(
             [str(BIN / "outpostctl"), "server", "info", "--json"],

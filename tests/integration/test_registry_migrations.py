@@ -152,3 +152,25 @@ async def test_0007_reads_existing_collectors_as_streaming_and_downgrades(databa
         await engine.dispose()
     assert "check_in_seconds" not in columns
     await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
+
+
+async def test_0009_creates_the_key_tables_and_downgrades_to_0008(database_url: str) -> None:
+    await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
+    await _migrate(database_url, "0008", down=True)
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+    assert not {"access_keys", "server_keys"} & tables
+    await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        async with engine.connect() as conn:
+            indexes = await conn.run_sync(
+                lambda sync: {i["name"]: i["unique"] for i in sa.inspect(sync).get_indexes("access_keys")}
+            )
+    finally:
+        await engine.dispose()
+    assert indexes.get("uq_access_keys_live_name")

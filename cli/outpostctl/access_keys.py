@@ -1,0 +1,102 @@
+"""`outpostctl access-keys ...`: the keys collectors present before the gateway reads anything of them.
+
+`create` prints the key text once (`--json`: `{"name","key_id","zone","expires_at",
+"access_key"}`), with the fingerprint of the server key it pins; nothing shows the
+secret again. Give the text to collectors as `--access-key-file` (mode 0600) or
+`OUTPOST_ACCESS_KEY`. `revoke` reaches every gateway within a second; sessions opened
+with the key are refused at their next handshake.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from outpostctl import output
+from outpostctl.access_client import AccessKeyClient
+from outpostctl.endpoints import endpoints_of
+from outpostctl.options import JsonFlag
+from outpostctl.tokens import parse_duration
+
+app = typer.Typer(
+    help="Access keys collectors present (the sealed session's key): create (shown once), list, revoke.",
+    no_args_is_help=True,
+)
+
+KeyName = Annotated[str, typer.Argument(metavar="NAME", help="The key's name, e.g. the site it is for.")]
+
+
+@app.command("create")
+def create_access_key(
+    ctx: typer.Context,
+    name: KeyName,
+    *,
+    zone: Annotated[
+        str, typer.Option("--zone", metavar="ZONE", help="Admit only collectors of this zone (default: any).")
+    ] = "",
+    expires: Annotated[
+        str | None, typer.Option("--expires", metavar="DURATION", help="e.g. 90d, 12h (default: never).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an access key and print it, once."""
+    seconds = parse_duration(expires) if expires else 0
+    with AccessKeyClient(endpoints_of(ctx)) as client:
+        created = client.create(name, zone=zone, expires_in_seconds=seconds)
+    info = created.info
+    if as_json:
+        output.print_json(
+            {
+                "name": info.name,
+                "key_id": info.key_id,
+                "zone": info.zone or None,
+                "expires_at": info.expires_at,
+                "access_key": created.access_key,
+                "server_key_fingerprint": created.server_key_fingerprint,
+            }
+        )
+        return
+    output.print_line(created.access_key)
+    expiry = f"expires {output.iso(info.expires_at)}" if info.expires_at else "never expires"
+    zone_note = f"zone {info.zone}" if info.zone else "any zone"
+    output.print_note(
+        f"access key '{info.name}' ({info.key_id}, {zone_note}, {expiry}); it pins server key "
+        f"{created.server_key_fingerprint}. The line above is shown only now: give it to collectors "
+        "as --access-key-file (mode 0600) or OUTPOST_ACCESS_KEY"
+    )
+
+
+@app.command("list")
+def list_access_keys(
+    ctx: typer.Context,
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Access keys by name, never their secrets."""
+    with AccessKeyClient(endpoints_of(ctx)) as client:
+        found = client.list(include_revoked=include_revoked)
+    if as_json:
+        output.print_json(found)
+        return
+    rows = [
+        [
+            k.name,
+            k.key_id,
+            k.zone or "any",
+            output.ago(k.created_at),
+            k.created_by,
+            output.until(k.expires_at) if k.expires_at else "never",
+            f"revoked {output.ago(k.revoked_at)} by {k.revoked_by}" if k.revoked_at else k.state,
+        ]
+        for k in found
+    ]
+    output.stdout.print(output.table(["NAME", "ID", "ZONE", "CREATED", "BY", "EXPIRES", "STATE"], rows))
+
+
+@app.command("revoke")
+def revoke_access_key(ctx: typer.Context, name: KeyName) -> None:
+    """Revoke an access key: every gateway refuses it within a second."""
+    with AccessKeyClient(endpoints_of(ctx)) as client:
+        key = client.revoke(name)
+    output.print_line(f"revoked access key '{key.name}' ({key.key_id})")

@@ -1,0 +1,112 @@
+"""The gateway's AccessKeyCache and ServerKeys: what a handshake is answered from memory."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from outpost import errors
+from outpost.session.handshake import fingerprint
+from services.gateway.access_keys import AccessKeyCache, ServerKeys
+from services.gateway.registry_client import AccessKeyChange, ServerKeyPair
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+PSK = bytes(range(32))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def change(revision: int, key_id: str = "ak_1", **fields: object) -> AccessKeyChange:
+    base: dict[str, object] = {
+        "key_id": key_id,
+        "name": "site",
+        "zone": None,
+        "psk": PSK,
+        "expires_at": None,
+        "revoked": False,
+    }
+    return AccessKeyChange(revision=revision, **{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_an_unknown_key_has_no_grant_and_a_known_one_has_its_psk_and_zone() -> None:
+    cache = AccessKeyCache(Clock())
+    assert cache.grant("ak_1") is None
+    cache.apply(change(1, zone="dmz"))
+    grant = cache.grant("ak_1")
+    assert grant is not None and (grant.key_id, grant.name, grant.psk, grant.zone) == ("ak_1", "site", PSK, "dmz")
+    assert PSK.hex() not in repr(grant)
+
+
+def test_expiry_is_checked_at_call_time_without_any_event() -> None:
+    clock = Clock()
+    cache = AccessKeyCache(clock)
+    cache.apply(change(1, expires_at=NOW + timedelta(seconds=30)))
+    assert cache.grant("ak_1") is not None and cache.valid_count() == 1
+    clock.now = NOW + timedelta(seconds=30)
+    assert cache.grant("ak_1") is None and cache.valid_count() == 0
+
+
+def test_a_revocation_removes_the_grant_and_an_older_event_cannot_bring_it_back() -> None:
+    cache = AccessKeyCache(Clock())
+    cache.apply(change(1))
+    cache.apply(change(5, revoked=True, psk=b""))
+    assert cache.grant("ak_1") is None
+    cache.apply(change(4))  # was in flight when the revocation was read
+    assert cache.grant("ak_1") is None
+    assert cache.valid_count() == 0
+
+
+def test_a_resync_replaces_everything_so_a_key_gone_from_the_registry_is_gone_here() -> None:
+    cache = AccessKeyCache(Clock())
+    cache.apply(change(7, "ak_gone"))
+    cache.apply(change(8, "ak_kept"))
+    cache.replace([change(3, "ak_kept"), change(4, "ak_new")])  # a restored registry: lower revisions
+    assert cache.grant("ak_gone") is None
+    assert cache.grant("ak_kept") is not None and cache.grant("ak_new") is not None
+    cache.apply(change(5, "ak_new", revoked=True, psk=b""))
+    assert cache.grant("ak_new") is None
+
+
+@pytest.mark.parametrize("psk", [b"", b"short", bytes(33)])
+def test_a_malformed_psk_grants_nothing(psk: bytes) -> None:
+    cache = AccessKeyCache(Clock())
+    cache.apply(change(1, psk=psk))
+    assert cache.grant("ak_1") is None
+
+
+def pair(seed: int, *, current: bool) -> ServerKeyPair:
+    return ServerKeyPair(private_key=bytes([seed]) * 32, public_key=bytes([seed + 1]) * 32, current=current)
+
+
+def test_server_keys_refuse_use_until_loaded_then_put_the_current_key_first() -> None:
+    keys = ServerKeys()
+    with pytest.raises(errors.Unavailable):
+        keys.public_key()
+    keys.load([pair(1, current=False), pair(3, current=True)])
+    assert keys.public_key() == bytes([4]) * 32
+    assert keys.private_keys() == [bytes([3]) * 32, bytes([1]) * 32]
+    assert keys.fingerprint() == fingerprint(bytes([4]) * 32)
+    assert str(bytes([3]) * 32) not in repr(pair(3, current=True))
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [[], [pair(1, current=False)], [pair(1, current=True), pair(3, current=True)]],
+)
+def test_server_keys_without_exactly_one_current_key_are_refused(pairs: list[ServerKeyPair]) -> None:
+    keys = ServerKeys()
+    with pytest.raises(errors.Unavailable):
+        keys.load(pairs)
+    assert not keys.loaded
+
+
+def test_a_malformed_server_key_is_refused() -> None:
+    with pytest.raises(errors.Unavailable):
+        ServerKeys().load([ServerKeyPair(private_key=b"x", public_key=bytes(32), current=True)])
