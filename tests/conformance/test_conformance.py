@@ -538,3 +538,53 @@ class Impostor:
             connection.recv(length, socket.MSG_WAITALL)
             connection.sendall(tcp_frame(b"\x01" + secrets.token_bytes(48)))  # e and a tag it cannot compute
             connection.recv(1)  # until the collector hangs up
+
+
+def created_access_key(target: Target, *args: str) -> dict[str, Any]:
+    """`outpostctl access-keys create conf-… ARGS --json`: the new key (admin role needed)."""
+    name = f"conf-{secrets.token_hex(4)}"
+    created: dict[str, Any] = json.loads(target.admin.run("access-keys", "create", name, *args, "--json").stdout)
+    return created
+
+
+def once_the_gateway_knows(new_collector: Factory, access_key: str) -> Driver:
+    """A sealed session with a key just created: the gateway learns of it from the registry's watch."""
+    deadline = time.monotonic() + 15
+    while True:
+        driver = new_collector(access_key=access_key, seal=False)
+        try:
+            driver.seal()
+        except Refused:
+            driver.close()
+            assert time.monotonic() < deadline, "a new access key was still refused after 15 s"
+            time.sleep(0.2)
+            continue
+        return driver
+
+
+def test_a_zone_bound_access_key_admits_only_its_zone(new_collector: Factory, target: Target) -> None:
+    sealed_only(target)
+    key = created_access_key(target, "--zone", f"other-{secrets.token_hex(2)}")
+    driver = once_the_gateway_knows(new_collector, key["access_key"])  # the handshake passes: a valid key
+    driver.hello()
+    disconnect = disconnect_of(driver)  # the Hello (first record) names another zone
+    assert disconnect.reason == reason(driver, "DISCONNECT_REASON_ACCESS_KEY_REFUSED")
+    assert driver.hello_fields["name"] not in collector_names(target)
+
+
+def test_a_revoked_access_key_is_refused_and_nothing_is_stored(new_collector: Factory, target: Target) -> None:
+    sealed_only(target)
+    key = created_access_key(target)
+    target.admin.run("access-keys", "revoke", key["name"])
+    deadline = time.monotonic() + 15
+    while True:  # the gateway learns of the revocation from the registry's watch, within moments
+        driver = new_collector(access_key=key["access_key"], seal=False)
+        try:
+            driver.seal()
+        except Refused as refused:
+            assert refused.disconnect.reason == reason(driver, "DISCONNECT_REASON_ACCESS_KEY_REFUSED")
+            break
+        driver.close()
+        assert time.monotonic() < deadline, "a revoked access key was still accepted after 15 s"
+        time.sleep(0.2)
+    assert driver.hello_fields["name"] not in collector_names(target)
