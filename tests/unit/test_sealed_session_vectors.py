@@ -27,6 +27,7 @@ from google.protobuf import json_format
 
 from outpost.access_key import AccessKey as ProjectAccessKey
 from outpost.agent.v1 import agent_pb2
+from outpost.session.noise.handshake import prologue as project_prologue
 from tests.conformance import minimal_collector as minimal
 from tests.unit.test_protocol_vectors import annotated_transcript
 from tests.vectors import sealed_session
@@ -223,3 +224,10 @@ def test_the_document_quotes_the_access_key_and_handshake_hash() -> None:
     text = DOCUMENT.read_text()
     assert DATA["access_key"]["text"] in text
     assert IK["handshake_hash_hex"] in text
+
+
+@pytest.mark.parametrize("transport", ["tcp", "websocket", "poll", "grpc"])
+def test_the_documents_prologue_table_is_the_code(transport: str) -> None:
+    expected = project_prologue(transport)
+    assert minimal.prologue(transport) == expected
+    assert f"| `{expected.decode()}` | `{expected.hex()}` |" in DOCUMENT.read_text()
