@@ -182,7 +182,7 @@ class AccessKey:
 
 
 class Refused(Exception):
-    """The gateway refused the handshake (a 0x00 reply, §12.4): advice, not authenticated."""
+    """The gateway refused the handshake (a 0x00 reply, §12.5): advice, not authenticated."""
 
     def __init__(self, disconnect: Any) -> None:
         super().__init__(f"refused: {disconnect}")
@@ -194,7 +194,7 @@ class SessionBroken(Exception):
 
 
 class ServerNotProven(Exception):
-    """The gateway did not prove the pinned server key (or the access key): never go on (§12.10)."""
+    """The gateway did not prove the pinned server key (or the access key): never go on (§12.11)."""
 
 
 def prologue(transport: str) -> bytes:
@@ -202,7 +202,7 @@ def prologue(transport: str) -> bytes:
 
 
 class SealedInitiator:
-    """The collector's Noise handshake (§12.3-12.5): IK when the server key is pinned, XX otherwise."""
+    """The collector's Noise handshake (§12.3-12.6): IK when the server key is pinned, XX otherwise."""
 
     def __init__(
         self,
@@ -256,7 +256,7 @@ class SealedInitiator:
 
 
 class SealedRecords:
-    """Envelopes in and out as records: `flags || fragment`, counter nonces, rekeying (§12.6-12.8)."""
+    """Envelopes in and out as records: `flags || fragment`, counter nonces, rekeying (§12.7-12.8)."""
 
     def __init__(self, noise: NoiseConnection, server_key: bytes, *, confirmed: bool, now: float) -> None:
         self.noise = noise
