@@ -6,7 +6,13 @@ deployment:
 
     OUTPOST_REGISTRY_ADDRESS=HOST:PORT OUTPOST_SCHEDULER_ADDRESS=HOST:PORT \\
     OUTPOST_GATEWAY_ADDRESS=HOST:PORT OUTPOST_TOKEN_FILE=admin.token \\
-    pytest tests/conformance --gateway tcp://HOST:6600
+    pytest tests/conformance --gateway tcp://HOST:6600 --access-key-file access.key
+
+The access key (docs/protocol.md §12.1; `outpostctl access-keys create conformance`; or
+the environment variable `OUTPOST_ACCESS_KEY`) makes every session sealed; with the
+server's key in it, the collectors pin it (IK), and the first-contact tests strip it
+(XX). Without one the suite speaks the unsealed protocol and skips the sealed-only tests,
+naming why.
 
 The suite registers and enables the collectors it creates (names `conf-...`, zone
 `conformance`), and creates and runs discoveries named `conf-...` that target
@@ -36,6 +42,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="tcp://HOST:PORT",
         help="conformance suite: the gateway's TCP agent listener (default: start a control plane on loopback)",
+    )
+    parser.addoption(
+        "--access-key-file",
+        default=None,
+        metavar="FILE",
+        help="conformance suite: the access key the collectors seal with (default: $OUTPOST_ACCESS_KEY)",
     )
 
 
@@ -71,13 +83,24 @@ class Admin:
 class Target:
     url: str
     admin: Admin
+    access_key: str | None = None
+    """The access key's text (docs/protocol.md §12.1): None runs the unsealed protocol."""
+    why_unsealed: str = ""
+
+
+def _given_access_key(request: pytest.FixtureRequest) -> str | None:
+    path = request.config.getoption("--access-key-file", default=None)
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get("OUTPOST_ACCESS_KEY") or None
 
 
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     url = request.config.getoption("--gateway", default=None)
     if url:
-        yield Target(url, Admin())
+        key = _given_access_key(request)
+        yield Target(url, Admin(), key, "" if key else "no access key given (--access-key-file or OUTPOST_ACCESS_KEY)")
         return
     from tests.process_harness import ControlPlane
 
@@ -95,6 +118,23 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             ],
             env={"OUTPOST_TOKEN": plane.admin_token, "OUTPOST_CONFIG": str(workdir / "outpostctl.json")},
         )
-        yield Target(plane.url("tcp"), admin)
+        key, why = _given_access_key(request), ""
+        if key is None:
+            key, why = local_access_key(plane.access_key_file, admin)
+        yield Target(plane.url("tcp"), admin, key, why)
     finally:
         plane.stop()
+
+
+def local_access_key(bootstrap: Path, admin: Admin) -> tuple[str | None, str]:
+    """The access key of the control plane the suite started: its bootstrap key file, else a new one."""
+    if bootstrap.exists():
+        return bootstrap.read_text().strip(), ""
+    try:
+        created = admin.run("access-keys", "create", f"conformance-{os.getpid()}")
+    except AssertionError as exc:
+        return None, f"the local control plane has no bootstrap access key and cannot create one ({exc})"
+    for word in created.stdout.split():
+        if word.startswith("outpost-ak1."):
+            return word, ""
+    return None, f"outpostctl access-keys create printed no access key: {created.stdout!r}"

@@ -1,11 +1,12 @@
-"""A minimal collector written from docs/protocol.md alone: TCP framing, handshake, session.
+"""A minimal collector written from docs/protocol.md alone: TCP framing, sealed session, handshake, session.
 
 It must not import the project's packages (`outpost`, `services`, `outpostctl`, `tests`;
 `test_no_project_imports.py` checks the imports of this file): what it knows of the
 protocol is what the document says, so when it passes the conformance suite the document
 is enough to write a collector. It uses only the standard library, `protobuf` and
 `grpc_tools` (to generate its own message classes from `protos/` into a temporary
-directory), `cryptography` (Ed25519) and `argon2-cffi` (the verifier).
+directory), `cryptography` (Ed25519, X25519), `argon2-cffi` (the verifier) and
+`noiseprotocol` (the Noise Protocol Framework, for the sealed session of §12).
 
 Section numbers in comments refer to docs/protocol.md.
 """
@@ -20,18 +21,23 @@ import socket
 import sys
 import tempfile
 import time
-from base64 import b64encode
+import warnings
+from base64 import b64encode, urlsafe_b64decode
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
 import argon2
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from grpc_tools import protoc
+from noise.connection import Keypair, NoiseConnection
+from noise.exceptions import NoiseInvalidMessage
 
 PROTOS = Path(__file__).resolve().parents[2] / "protos"
 
@@ -74,8 +80,13 @@ def length_prefixed(parts: Iterable[bytes]) -> bytes:
     return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
 
 
-def handshake_transcript(hello: dict[str, Any], nonce: bytes, server_instance: str) -> bytes:
-    """The bytes the collector signs (§4.2); `hello` maps Hello field names to values."""
+def handshake_transcript(
+    hello: dict[str, Any], nonce: bytes, server_instance: str, handshake_hash: bytes = b""
+) -> bytes:
+    """The bytes the collector signs (§4.3); `hello` maps Hello field names to values.
+
+    `handshake_hash` is the sealed session's Noise handshake hash (§12.9), empty when unsealed.
+    """
     text = lambda name: str(hello.get(name, "")).encode("utf-8")  # noqa: E731
     parts = [
         HANDSHAKE_CONTEXT,
@@ -94,6 +105,8 @@ def handshake_transcript(hello: dict[str, Any], nonce: bytes, server_instance: s
     algorithms = list(hello.get("sealing_algorithms", ()))
     if algorithms:
         parts += [b"sealing_algorithms", length_prefixed(a.encode("utf-8") for a in algorithms)]
+    if handshake_hash:
+        parts += [b"handshake_hash", handshake_hash]
     return length_prefixed(parts)
 
 
@@ -129,6 +142,170 @@ def raw_key(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+# --- §12 sealed sessions: access key, Noise handshake, records -----------------------------
+ACCESS_KEY_PREFIX = "outpost-ak1"
+PATTERN_IK, PATTERN_XX = 1, 2
+NOISE_PROTOCOLS = {
+    PATTERN_IK: b"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s",
+    PATTERN_XX: b"Noise_XXpsk3_25519_ChaChaPoly_BLAKE2s",
+}
+REPLY_REFUSAL, REPLY_NOISE = 0x00, 0x01
+FLAG_REKEY, FLAG_MORE = 0x01, 0x02
+MAX_RECORD_BYTES = 65535
+MAX_FRAGMENT_BYTES = MAX_RECORD_BYTES - 16 - 1  # the tag, the flags byte
+REKEY_EVERY_RECORDS = 65536
+REKEY_AFTER_SECONDS = 600.0
+SEALED_MAX_ENVELOPE_BYTES = MAX_FRAME_BYTES
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """`outpost-ak1.<id>.<secret>[.<server public key>]`, secret and key in unpadded URL-safe base64 (§12.1)."""
+
+    key_id: str
+    secret: bytes
+    server_key: bytes | None
+
+    @classmethod
+    def parse(cls, text: str) -> AccessKey:
+        parts = text.strip().split(".")
+        if parts[0] != ACCESS_KEY_PREFIX or len(parts) not in (3, 4):
+            raise ValueError("not an access key")
+
+        def raw(field: str) -> bytes:
+            value = urlsafe_b64decode(field + "=" * (-len(field) % 4))
+            if len(value) != 32:
+                raise ValueError("an access key's secret and server key are 32 bytes")
+            return value
+
+        return cls(parts[1], raw(parts[2]), raw(parts[3]) if len(parts) == 4 else None)
+
+
+class Refused(Exception):
+    """The gateway refused the handshake (a 0x00 reply, §12.5): advice, not authenticated."""
+
+    def __init__(self, disconnect: Any) -> None:
+        super().__init__(f"refused: {disconnect}")
+        self.disconnect = disconnect
+
+
+class SessionBroken(Exception):
+    """A record that does not open (altered, replayed, reordered, truncated) or breaks a rule: close (§12.12)."""
+
+
+class ServerNotProven(Exception):
+    """The gateway did not prove the pinned server key (or the access key): never go on (§12.11)."""
+
+
+def prologue(transport: str) -> bytes:
+    return f"outpost-agent/{PROTOCOL_VERSION}/{transport}".encode("ascii")
+
+
+class SealedInitiator:
+    """The collector's Noise handshake (§12.3-12.6): IK when the server key is pinned, XX otherwise."""
+
+    def __init__(
+        self,
+        access_key: AccessKey,
+        static_private: bytes,
+        transport: str,
+        pinned: bytes | None = None,
+        ephemeral_private: bytes | None = None,
+    ) -> None:
+        self.access_key = access_key
+        self.server_key = pinned or access_key.server_key
+        self.pattern = PATTERN_IK if self.server_key else PATTERN_XX
+        self.noise = NoiseConnection.from_name(NOISE_PROTOCOLS[self.pattern])
+        self.noise.set_prologue(prologue(transport))
+        self.noise.set_psks(psk=access_key.secret)
+        self.noise.set_keypair_from_private_bytes(Keypair.STATIC, static_private)
+        if self.server_key:
+            self.noise.set_keypair_from_public_bytes(Keypair.REMOTE_STATIC, self.server_key)
+        if ephemeral_private is not None:  # test vectors only: a fixed ephemeral kills forward secrecy
+            self.noise.set_keypair_from_private_bytes(Keypair.EPHEMERAL, ephemeral_private)
+        self.noise.set_as_initiator()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.noise.start_handshake()
+
+    def message_1(self, payload: bytes = b"") -> bytes:
+        key_id = self.access_key.key_id.encode("ascii")
+        return bytes([self.pattern]) + bytes(self.noise.write_message(bytes([len(key_id)]) + key_id + payload))
+
+    def read_reply(self, frame: bytes, pb: Any) -> bytes:
+        """The gateway's typed reply: message 2's payload, or Refused / ServerNotProven."""
+        if frame[:1] == bytes([REPLY_REFUSAL]):
+            raise Refused(pb.Disconnect.FromString(frame[1:]))
+        if frame[:1] != bytes([REPLY_NOISE]):
+            raise ServerNotProven(f"unknown reply type {frame[:1].hex()}")
+        try:
+            payload = bytes(self.noise.read_message(frame[1:]))
+        except (InvalidTag, NoiseInvalidMessage, ValueError) as exc:
+            raise ServerNotProven("message 2 did not decrypt: not the pinned server, or another access key") from exc
+        if self.server_key is None:  # XX: what message 2 carried; trusted only once a record opens
+            self.server_key = bytes(self.noise.noise_protocol.handshake_state.rs.public_bytes)
+        return payload
+
+    def message_3(self, payload: bytes = b"") -> bytes:
+        """XX only: the bare third message (the collector's static key and the PSK)."""
+        return bytes(self.noise.write_message(payload))
+
+    def channel(self, now: float) -> SealedRecords:
+        assert self.noise.handshake_finished and self.server_key is not None
+        return SealedRecords(self.noise, self.server_key, confirmed=self.pattern == PATTERN_IK, now=now)
+
+
+class SealedRecords:
+    """Envelopes in and out as records: `flags || fragment`, counter nonces, rekeying (§12.7-12.8)."""
+
+    def __init__(self, noise: NoiseConnection, server_key: bytes, *, confirmed: bool, now: float) -> None:
+        self.noise = noise
+        self.server_key = server_key
+        self.server_confirmed = confirmed  # XX: pin server_key only once this is True
+        self.handshake_hash = bytes(noise.get_handshake_hash())
+        self._sent = self._opened = 0
+        self._keyed_at = now
+        self._partial = b""
+
+    def seal(self, envelope: bytes, now: float) -> list[bytes]:
+        records = []
+        for start in range(0, max(len(envelope), 1), MAX_FRAGMENT_BYTES):
+            fragment = envelope[start : start + MAX_FRAGMENT_BYTES]
+            more = start + MAX_FRAGMENT_BYTES < len(envelope)
+            rekey = not more and now - self._keyed_at >= REKEY_AFTER_SECONDS
+            flags = (FLAG_MORE if more else 0) | (FLAG_REKEY if rekey else 0)
+            records.append(self.noise.encrypt(bytes([flags]) + fragment))
+            self._sent += 1
+            if rekey or self._sent == REKEY_EVERY_RECORDS:
+                self.noise.rekey_outbound_cipher()
+                self._sent, self._keyed_at = 0, now
+        return records
+
+    def open(self, record: bytes) -> bytes | None:
+        """The envelope this record completes (None: more follow); SessionBroken ends the session."""
+        if not 17 <= len(record) <= MAX_RECORD_BYTES:
+            raise SessionBroken(f"a record of {len(record)} bytes")
+        try:
+            plaintext = self.noise.decrypt(record)
+        except NoiseInvalidMessage as exc:
+            raise SessionBroken("a record failed authentication") from exc
+        flags = plaintext[0]
+        if flags & ~(FLAG_REKEY | FLAG_MORE):
+            raise SessionBroken(f"undefined record flags {flags:#04x}")
+        self.server_confirmed = True
+        self._opened += 1
+        if flags & FLAG_REKEY or self._opened == REKEY_EVERY_RECORDS:
+            self.noise.rekey_inbound_cipher()
+            self._opened = 0
+        self._partial += plaintext[1:]
+        if len(self._partial) > SEALED_MAX_ENVELOPE_BYTES:
+            raise SessionBroken("an envelope above the bound")
+        if flags & FLAG_MORE:
+            return None
+        envelope, self._partial = self._partial, b""
+        return envelope
+
+
 # --- the session ---------------------------------------------------------------------------
 class ConnectionClosed(Exception):
     """The gateway closed the TCP connection."""
@@ -152,6 +329,8 @@ class MinimalCollector:
         username: str,
         password: str,
         sealing_algorithms: Sequence[str] = (),
+        access_key: str | None = None,
+        pinned_server_key: bytes | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
@@ -181,25 +360,70 @@ class MinimalCollector:
         self._next_heartbeat = float("inf")
         self.received: list[Any] = []
         self.challenge: Any = None
+        # §12: with an access key every envelope travels in sealed records.
+        self.access_key = AccessKey.parse(access_key) if access_key else None
+        self.noise_key = X25519PrivateKey.generate()  # the Noise static key (§12.2), its own key pair
+        self.pinned_server_key = pinned_server_key
+        self.server_key: bytes | None = None
+        self.sealed: SealedRecords | None = None
 
-    # transport (§2.1)
-    def connect(self) -> None:
+    # transport (§2.1, §12.10)
+    def connect(self, seal: bool = True) -> None:
+        """Open the TCP connection and, with an access key, the sealed session (unless `seal` is False)."""
         self.sock = socket.create_connection(self.address, timeout=5)
         self.sock.settimeout(0.05)
+        if self.access_key is not None and seal:
+            self.seal()
+
+    def seal(self, pattern_byte: int | None = None) -> None:
+        """§12.4-12.6: message 1, the gateway's typed reply, XX message 3. Refused / ServerNotProven on failure."""
+        assert self.access_key is not None
+        private = self.noise_key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        initiator = SealedInitiator(self.access_key, private, "tcp", pinned=self.pinned_server_key)
+        first = initiator.message_1()
+        if pattern_byte is not None:  # bad-input tests only
+            first = bytes([pattern_byte]) + first[1:]
+        self.send_raw(tcp_frame(first))
+        initiator.read_reply(self._frame(15.0), self.pb)
+        if initiator.pattern == PATTERN_XX:
+            self.send_raw(tcp_frame(initiator.message_3()))
+        self.sealed = initiator.channel(time.monotonic())
+        self.server_key = self.sealed.server_key
 
     def send_raw(self, data: bytes) -> None:
         assert self.sock is not None
         self.sock.sendall(data)
 
+    def send_envelope(self, data: bytes) -> None:
+        """One serialized envelope: a TCP frame, or in a sealed session its records, one frame each."""
+        frames = self.sealed.seal(data, time.monotonic()) if self.sealed else [data]
+        for frame in frames:
+            self.send_raw(tcp_frame(frame))
+
     def send(self, **body: Any) -> Any:
         """Send one CollectorMessage with the next sequence number (§3.1)."""
         self._sequence += 1
         message = self.pb.CollectorMessage(sequence=self._sequence, sent_at_unix_ms=int(time.time() * 1000), **body)
-        self.send_raw(tcp_frame(message.SerializeToString()))
+        self.send_envelope(message.SerializeToString())
         return message
 
     def recv(self, timeout: float) -> Any:
         """The next ServerMessage; ConnectionClosed at EOF, TimeoutError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self._frame(max(0.0, deadline - time.monotonic()))
+            if self.sealed is None:
+                return self.pb.ServerMessage.FromString(frame)
+            envelope = self.sealed.open(frame)
+            if self.pinned_server_key is None and self.access_key and self.access_key.server_key is None:
+                self.pinned_server_key = self.sealed.server_key  # first contact: pin only now (§12.11)
+            if envelope is not None:
+                return self.pb.ServerMessage.FromString(envelope)
+
+    def _frame(self, timeout: float) -> bytes:
+        """The next TCP frame's body (§2.1), answering heartbeats on time while waiting."""
         assert self.sock is not None
         deadline = time.monotonic() + timeout
         while True:
@@ -208,18 +432,29 @@ class MinimalCollector:
                 if length > MAX_FRAME_BYTES:
                     raise ValueError(f"server frame of {length} bytes")
                 if len(self._buffer) >= 4 + length:
-                    payload, self._buffer = self._buffer[4 : 4 + length], self._buffer[4 + length :]
-                    return self.pb.ServerMessage.FromString(payload)
+                    frame, self._buffer = self._buffer[4 : 4 + length], self._buffer[4 + length :]
+                    return frame
             self._heartbeat_if_due()
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no server message within {timeout:g}s")
+                raise TimeoutError(f"no server frame within {timeout:g}s")
             try:
                 chunk = self.sock.recv(65536)
             except TimeoutError:
                 continue
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:
                 raise ConnectionClosed("the gateway closed the connection")
             self._buffer += chunk
+
+    def refusal(self, timeout: float = 15.0) -> Any:
+        """The gateway's typed refusal before any keys exist (§12.5): its Disconnect, then the close."""
+        frame = self._frame(timeout)
+        if frame[:1] != bytes([REPLY_REFUSAL]):
+            raise AssertionError(f"expected a refusal (00 || Disconnect), got a frame starting {frame[:8].hex()}")
+        disconnect = self.pb.Disconnect.FromString(frame[1:])
+        self.wait_closed()
+        return disconnect
 
     def expect(self, kind: str, timeout: float = 15.0) -> Any:
         """Read until a message whose body is `kind`; a Disconnect instead fails loudly."""
@@ -253,7 +488,8 @@ class MinimalCollector:
         return self.send(hello=self.pb.Hello(**self.hello_fields))
 
     def prove(self, challenge: Any) -> Any:
-        data = handshake_transcript(self.hello_fields, challenge.nonce, challenge.server_instance)
+        binding = self.sealed.handshake_hash if self.sealed else b""  # §12.9: the channel binding
+        data = handshake_transcript(self.hello_fields, challenge.nonce, challenge.server_instance, binding)
         return self.send(proof=self.pb.Proof(signature=self.identity_key.sign(data)))
 
     def handshake(self) -> Any:

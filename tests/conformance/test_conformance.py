@@ -4,20 +4,38 @@ Every test runs twice: with the project's own session code (`project_collector.p
 with the minimal collector written from the document alone (`minimal_collector.py`). What
 the gateway must do is asserted from the wire: the envelopes it sends, their fields, and
 that it closes the connection after a Disconnect. Section numbers refer to the document.
+
+With an access key (conftest.py) every session is sealed (§12): the handshake, records,
+and the envelopes inside them, plus the sealed-only refusals (no access key, an unknown
+one, a server that cannot prove the pinned key, a tampered record). Without one the
+suite runs the unsealed protocol and skips the sealed-only tests with the reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import socket
+import threading
 import time
+from base64 import urlsafe_b64encode
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from tests.conformance.conftest import Target
-from tests.conformance.minimal_collector import MinimalCollector, fingerprint
+from tests.conformance.minimal_collector import (
+    AccessKey,
+    MinimalCollector,
+    Refused,
+    ServerNotProven,
+    fingerprint,
+    raw_key,
+    tcp_frame,
+)
 from tests.conformance.project_collector import ProjectCollector
 
 USERNAME = "svc-conformance"
@@ -28,14 +46,23 @@ NONCE_WINDOW_MS = 120_000
 
 class Driver(Protocol):
     kind: str
-    pb: Any
+
+    @property
+    def pb(self) -> Any: ...  # the generated agent_pb2 module the driver speaks
+
     public_key: bytes
     hello_fields: dict[str, Any]
     challenge: Any
+    sealed: Any
+    server_key: bytes | None
+    pinned_server_key: bytes | None
 
-    def connect(self) -> None: ...
+    def connect(self, seal: bool = True) -> None: ...
+    def seal(self, pattern_byte: int | None = None) -> None: ...
     def send_raw(self, data: bytes) -> None: ...
+    def send_envelope(self, data: bytes) -> None: ...
     def send(self, **body: Any) -> Any: ...
+    def refusal(self, timeout: float = 15.0) -> Any: ...
     def recv(self, timeout: float) -> Any: ...
     def expect(self, kind: str, timeout: float = 15.0) -> Any: ...
     def wait_closed(self, timeout: float = 10.0) -> None: ...
@@ -53,14 +80,31 @@ Factory = Callable[..., Driver]
 @pytest.fixture(params=["project", "minimal"])
 def new_collector(request: pytest.FixtureRequest, target: Target) -> Iterator[Factory]:
     made: list[Driver] = []
+    default_key = object()
 
-    def make(**overrides: Any) -> Driver:
+    def make(
+        *,
+        seal: bool = True,
+        access_key: Any = default_key,
+        pinned_server_key: bytes | None = None,
+        url: str | None = None,
+        **overrides: Any,
+    ) -> Driver:
+        """A connected collector; sealed (§12) when the target has an access key and `seal` is true."""
         name = f"conf-{request.param}-{secrets.token_hex(4)}"
         cls = ProjectCollector if request.param == "project" else MinimalCollector
-        driver: Driver = cls(target.url, name=name, zone=ZONE, username=USERNAME, password=PASSWORD)
+        driver: Driver = cls(
+            url or target.url,
+            name=name,
+            zone=ZONE,
+            username=USERNAME,
+            password=PASSWORD,
+            access_key=target.access_key if access_key is default_key else access_key,
+            pinned_server_key=pinned_server_key,
+        )
         driver.hello_fields.update(overrides)
-        driver.connect()
         made.append(driver)
+        driver.connect(seal=seal)
         return driver
 
     yield make
@@ -101,6 +145,13 @@ def admin_alive(driver: Driver, target: Target, *args: str) -> str:
         assert time.monotonic() < deadline, f"outpostctl {' '.join(args)} did not finish"
         idle(driver, 0.1)
     return running.result().stdout
+
+
+def sealed_only(target: Target) -> str:
+    """The target's access key, or skip naming what is missing."""
+    if target.access_key is None:
+        pytest.skip(f"sealed sessions (docs/protocol.md §12) not exercised: {target.why_unsealed}")
+    return target.access_key
 
 
 def reason(driver: Driver, name: str) -> int:
@@ -252,7 +303,7 @@ def test_a_job_is_assigned_and_its_batch_acknowledged_after_commit(new_collector
 # --- §9 disconnect reasons for bad input --------------------------------------------------------
 def test_a_frame_that_is_not_an_envelope_is_malformed_frame(new_collector: Factory) -> None:
     driver = new_collector()
-    driver.send_raw(b"\x00\x00\x00\x03\x0a\x05a")  # field 1, length 5, one byte: truncated
+    driver.send_envelope(b"\x0a\x05a")  # field 1, length 5, one byte: truncated (sealed: inside a record)
     disconnect = disconnect_of(driver)
     assert disconnect.reason == reason(driver, "DISCONNECT_REASON_MALFORMED_FRAME")
     assert disconnect.retry
@@ -265,10 +316,10 @@ def test_a_length_above_the_bound_is_frame_too_large_before_any_body(new_collect
     assert disconnect.reason == reason(driver, "DISCONNECT_REASON_FRAME_TOO_LARGE")
 
 
-def test_an_http_request_on_the_tcp_port_is_told_so(new_collector: Factory) -> None:
-    driver = new_collector()
+def test_an_http_request_on_the_tcp_port_is_told_so(new_collector: Factory, target: Target) -> None:
+    driver = new_collector(seal=False)
     driver.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    disconnect = disconnect_of(driver)
+    disconnect = driver.refusal() if target.access_key else disconnect_of(driver)
     assert disconnect.reason == reason(driver, "DISCONNECT_REASON_FRAME_TOO_LARGE")
     assert "HTTP" in disconnect.message
 
@@ -316,8 +367,224 @@ def test_results_before_the_handshake_are_a_protocol_error(new_collector: Factor
     assert disconnect.reason == reason(driver, "DISCONNECT_REASON_PROTOCOL_ERROR")
 
 
-def test_a_silent_connection_is_closed_at_the_handshake_deadline(new_collector: Factory) -> None:
-    driver = new_collector()
-    disconnect = disconnect_of(driver, timeout=40)
+def test_a_silent_connection_is_closed_at_the_handshake_deadline(new_collector: Factory, target: Target) -> None:
+    driver = new_collector(seal=False)
+    disconnect = driver.refusal(timeout=40) if target.access_key else disconnect_of(driver, timeout=40)
     assert disconnect.reason == reason(driver, "DISCONNECT_REASON_HANDSHAKE_TIMEOUT")
     assert disconnect.retry
+
+
+# --- §12 sealed sessions ----------------------------------------------------------------------
+def with_server_key(
+    text: str, server_key: bytes | None, *, key_id: str | None = None, secret: bytes | None = None
+) -> str:
+    """The access key `text` with another server key (None: first contact), and optionally another id or secret."""
+    key = AccessKey.parse(text)
+    parts = [
+        "outpost-ak1",
+        key_id or key.key_id,
+        urlsafe_b64encode(secret or key.secret).decode().rstrip("="),
+    ]
+    if server_key is not None:
+        parts.append(urlsafe_b64encode(server_key).decode().rstrip("="))
+    return ".".join(parts)
+
+
+def collector_names(target: Target) -> set[str]:
+    return {c["name"] for c in json.loads(target.admin.run("collectors", "list", "--json").stdout)}
+
+
+def test_a_sealed_session_runs_the_pattern_the_access_key_calls_for(new_collector: Factory, target: Target) -> None:
+    key = AccessKey.parse(sealed_only(target))
+    driver = new_collector()
+    assert driver.sealed is not None
+    if key.server_key is not None:
+        assert driver.server_key == key.server_key  # IK: the pinned key proved itself in message 2
+    assert driver.handshake().WhichOneof("body") == "pending"  # the proof carried the channel binding
+
+
+def test_first_contact_pins_the_server_key_only_after_its_first_record(new_collector: Factory, target: Target) -> None:
+    key = AccessKey.parse(sealed_only(target))
+    first_contact = with_server_key(target.access_key or "", None)
+    try:
+        driver = new_collector(access_key=first_contact)
+    except Refused as refused:
+        assert refused.disconnect.reason == 3  # AUTHENTICATION_FAILED: first contact is off (§12.11)
+        pytest.skip(f"this gateway admits pinned (IK) collectors only: {refused.disconnect.message}")
+    assert driver.pinned_server_key is None  # message 2 alone proves nothing yet (§12.11)
+    assert driver.handshake().WhichOneof("body") == "pending"
+    assert driver.pinned_server_key == driver.server_key
+    if key.server_key is not None:
+        assert driver.pinned_server_key == key.server_key
+    pinned = new_collector(access_key=first_contact, pinned_server_key=driver.pinned_server_key)
+    assert pinned.handshake().WhichOneof("body") == "pending"  # IK from the pin
+
+
+def test_a_collector_without_an_access_key_is_refused_and_not_stored(new_collector: Factory, target: Target) -> None:
+    sealed_only(target)
+    driver = new_collector(access_key=None)
+    driver.hello()  # a cleartext Hello: the gateway requires sealing
+    disconnect = disconnect_of(driver)
+    assert disconnect.reason == reason(driver, "DISCONNECT_REASON_ACCESS_KEY_REFUSED")
+    assert driver.hello_fields["name"] not in collector_names(target)
+
+
+def test_an_unknown_access_key_is_refused_before_anything(new_collector: Factory, target: Target) -> None:
+    key = AccessKey.parse(sealed_only(target))
+    unknown = with_server_key(
+        target.access_key or "",
+        key.server_key,
+        key_id=f"ak_conf_unknown_{secrets.token_hex(4)}",
+        secret=secrets.token_bytes(32),
+    )
+    driver = new_collector(access_key=unknown, seal=False)
+    with pytest.raises(Refused) as refused:
+        driver.seal()
+    assert refused.value.disconnect.reason == reason(driver, "DISCONNECT_REASON_ACCESS_KEY_REFUSED")
+    assert driver.sealed is None
+
+
+def test_another_secret_for_a_valid_key_id_never_gets_a_session(new_collector: Factory, target: Target) -> None:
+    key = AccessKey.parse(sealed_only(target))
+    if key.server_key is None:
+        pytest.skip("needs an access key that carries the server key (IK: the PSK is checked at message 2)")
+    driver = new_collector(
+        access_key=with_server_key(target.access_key or "", key.server_key, secret=bytes(32)), seal=False
+    )
+    with pytest.raises(ServerNotProven):
+        driver.seal()
+    assert driver.sealed is None
+
+
+def test_a_wrong_pinned_server_key_is_refused(new_collector: Factory, target: Target) -> None:
+    sealed_only(target)
+    wrong = raw_key(X25519PrivateKey.generate())
+    driver = new_collector(access_key=with_server_key(target.access_key or "", wrong), seal=False)
+    with pytest.raises(Refused) as refused:  # the gateway cannot read a message 1 made for another key
+        driver.seal()
+    assert refused.value.disconnect.reason == reason(driver, "DISCONNECT_REASON_AUTHENTICATION_FAILED")
+    assert driver.sealed is None
+
+
+def test_a_gateway_that_cannot_prove_the_pinned_key_is_refused_by_the_collector(
+    new_collector: Factory, target: Target
+) -> None:
+    sealed_only(target)
+    with Impostor() as impostor:
+        driver = new_collector(seal=False, pinned_server_key=raw_key(X25519PrivateKey.generate()), url=impostor.url)
+        with pytest.raises(ServerNotProven):
+            driver.seal()
+        assert driver.sealed is None
+
+
+def test_a_truncated_message_1_is_a_malformed_frame(new_collector: Factory, target: Target) -> None:
+    sealed_only(target)
+    driver = new_collector(seal=False)
+    driver.send_raw(tcp_frame(b"\x01" + secrets.token_bytes(40)))  # IK, but shorter than e, s and a tag
+    disconnect = driver.refusal()
+    assert disconnect.reason == reason(driver, "DISCONNECT_REASON_MALFORMED_FRAME")
+
+
+def test_another_first_byte_is_taken_for_an_unsealed_collector_and_told_in_cleartext(
+    new_collector: Factory, target: Target
+) -> None:
+    sealed_only(target)
+    driver = new_collector(seal=False)
+    driver.send_raw(tcp_frame(b"\x07" + secrets.token_bytes(100)))
+    disconnect = disconnect_of(driver)  # a cleartext ServerMessage an old collector can read
+    assert disconnect.reason == reason(driver, "DISCONNECT_REASON_ACCESS_KEY_REFUSED")
+    assert "sealed" in disconnect.message
+
+
+@pytest.mark.parametrize("tamper", ["flipped_bit", "replayed"])
+def test_a_tampered_record_closes_the_session(new_collector: Factory, target: Target, tamper: str) -> None:
+    sealed_only(target)
+    driver = new_collector()
+    assert driver.handshake().WhichOneof("body") == "pending"
+    heartbeat = driver.pb.CollectorMessage(sequence=99, heartbeat=driver.pb.Heartbeat()).SerializeToString()
+    [record] = driver.sealed.seal(heartbeat, time.monotonic())
+    if tamper == "flipped_bit":
+        driver.send_raw(tcp_frame(record[:-1] + bytes([record[-1] ^ 0x01])))
+    else:
+        driver.send_raw(tcp_frame(record) * 2)
+    disconnect = disconnect_of(driver)
+    assert disconnect.reason == reason(driver, "DISCONNECT_REASON_MALFORMED_FRAME")
+
+
+class Impostor:
+    """A gateway on loopback without the pinned server key: it answers message 1 with a made-up message 2."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> Impostor:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        try:
+            connection, _ = self.listener.accept()
+        except OSError:
+            return
+        with connection, contextlib.suppress(OSError):
+            connection.settimeout(5)
+            length = int.from_bytes(connection.recv(4, socket.MSG_WAITALL), "big")
+            connection.recv(length, socket.MSG_WAITALL)
+            connection.sendall(tcp_frame(b"\x01" + secrets.token_bytes(48)))  # e and a tag it cannot compute
+            connection.recv(1)  # until the collector hangs up
+
+
+def created_access_key(target: Target, *args: str) -> dict[str, Any]:
+    """`outpostctl access-keys create conf-… ARGS --json`: the new key (admin role needed)."""
+    name = f"conf-{secrets.token_hex(4)}"
+    created: dict[str, Any] = json.loads(target.admin.run("access-keys", "create", name, *args, "--json").stdout)
+    return created
+
+
+def once_the_gateway_knows(new_collector: Factory, access_key: str) -> Driver:
+    """A sealed session with a key just created: the gateway learns of it from the registry's watch."""
+    deadline = time.monotonic() + 15
+    while True:
+        driver = new_collector(access_key=access_key, seal=False)
+        try:
+            driver.seal()
+        except Refused:
+            driver.close()
+            assert time.monotonic() < deadline, "a new access key was still refused after 15 s"
+            time.sleep(0.2)
+            continue
+        return driver
+
+
+def test_a_zone_bound_access_key_admits_only_its_zone(new_collector: Factory, target: Target) -> None:
+    sealed_only(target)
+    key = created_access_key(target, "--zone", f"other-{secrets.token_hex(2)}")
+    driver = once_the_gateway_knows(new_collector, key["access_key"])  # the handshake passes: a valid key
+    driver.hello()
+    disconnect = disconnect_of(driver)  # the Hello (first record) names another zone
+    assert disconnect.reason == reason(driver, "DISCONNECT_REASON_ACCESS_KEY_REFUSED")
+    assert driver.hello_fields["name"] not in collector_names(target)
+
+
+def test_a_revoked_access_key_is_refused_and_nothing_is_stored(new_collector: Factory, target: Target) -> None:
+    sealed_only(target)
+    key = created_access_key(target)
+    target.admin.run("access-keys", "revoke", key["name"])
+    deadline = time.monotonic() + 15
+    while True:  # the gateway learns of the revocation from the registry's watch, within moments
+        driver = new_collector(access_key=key["access_key"], seal=False)
+        try:
+            driver.seal()
+        except Refused as refused:
+            assert refused.disconnect.reason == reason(driver, "DISCONNECT_REASON_ACCESS_KEY_REFUSED")
+            break
+        driver.close()
+        assert time.monotonic() < deadline, "a revoked access key was still accepted after 15 s"
+        time.sleep(0.2)
+    assert driver.hello_fields["name"] not in collector_names(target)

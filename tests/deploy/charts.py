@@ -25,7 +25,12 @@ KUBERNETES_VERSION = "1.35.0"
 
 # The least a control plane release needs: the operator's two Secrets.
 CONTROL_PLANE_REQUIRED = ["database.existingSecret=outpost-db", "secretKey.existingSecret=outpost-secret-key"]
-COLLECTOR_REQUIRED = ["zone=lab", "servers[0]=tcp://gw.example:6600", "credentials.existingSecret=edge-lab"]
+COLLECTOR_REQUIRED = [
+    "zone=lab",
+    "servers[0]=tcp://gw.example:6600",
+    "credentials.existingSecret=edge-lab",
+    "accessKey.existingSecret=outpost-access-key",
+]
 
 
 def helm() -> Path:

@@ -68,22 +68,40 @@ def operator_secrets(database_url: str) -> dict[str, dict[str, bytes]]:
 
 
 def assert_every_env_is_read(objects: list[dict[str, Any]]) -> None:
+    """Every OUTPOST_* variable a container gets is one its own program documents reading.
+
+    `OUTPOST_<SERVICE>_<SETTING>` must match a flag of `outpost-<service>`; any other
+    OUTPOST_ variable (`OUTPOST_ACCESS_KEY`) must be named in the --help of the program the
+    container runs, so a variable nothing reads fails here.
+    """
     helps: dict[str, str] = {}
+
+    def help_of(program: str) -> str:
+        if program not in helps:
+            helps[program] = subprocess.run(
+                [str(BIN / program), "--help"], capture_output=True, text=True, check=True
+            ).stdout
+        return helps[program]
+
     for _, pod in pod_specs(objects):
         for container in pod.get("initContainers", []) + pod["containers"]:
+            program = (container.get("command") or [""])[0]
             for var in container.get("env", []):
-                match = re.fullmatch(r"OUTPOST_([A-Z]+)_(\w+)", var["name"])
-                if match is None:
+                if not var["name"].startswith("OUTPOST_"):
                     assert var["name"] == "POD_NAME", f"{var['name']}: not an Outpost setting"
                     continue
-                service, key = match.group(1).lower(), match.group(2)
-                if service not in helps:
-                    helps[service] = subprocess.run(
-                        [str(BIN / f"outpost-{service}"), "--help"], capture_output=True, text=True, check=True
-                    ).stdout
-                flag = "--" + key.lower().replace("_", "-")
-                assert re.search(rf"{flag}\b", helps[service]) or var["name"] in helps[service], (
-                    f"{container['name']} sets {var['name']}, which outpost-{service} does not read"
+                match = re.fullmatch(r"OUTPOST_([A-Z]+)_(\w+)", var["name"])
+                if match is not None and match.group(1).lower() in {"registry", "scheduler", "gateway", "collector"}:
+                    service, key = match.group(1).lower(), match.group(2)
+                    text = help_of(f"outpost-{service}")
+                    flag = "--" + key.lower().replace("_", "-")
+                    assert re.search(rf"{flag}\b", text) or var["name"] in text, (
+                        f"{container['name']} sets {var['name']}, which outpost-{service} does not read"
+                    )
+                    continue
+                assert program.startswith("outpost"), f"{container['name']} sets {var['name']} for {program!r}"
+                assert var["name"] in help_of(program), (
+                    f"{container['name']} sets {var['name']}, which {program} does not read"
                 )
 
 
@@ -133,6 +151,8 @@ def test_rendered_charts_boot_register_a_collector_and_run_a_discovery(
             "zone=lab",
             "servers[0]=tcp://outpost-gateway-public:6600",
             "credentials.existingSecret=edge-lab",
+            # The control plane's bootstrap access key: the same Secret, as values.yaml says.
+            "accessKey.existingSecret=outpost-access-key",
         ],
     )
     assert_every_env_is_read(plane + edge)

@@ -188,7 +188,16 @@ def test_values_schema_rejects_wrong_types_and_unknown_keys(chart: Path, values:
     [
         (CONTROL_PLANE, ["secretKey.existingSecret=sk"], "database.existingSecret"),
         (CONTROL_PLANE, ["database.existingSecret=db"], "secretKey.existingSecret"),
-        (COLLECTOR, ["servers[0]=tcp://gw:6600", "credentials.existingSecret=pw"], "zone is required"),
+        (
+            COLLECTOR,
+            ["servers[0]=tcp://gw:6600", "credentials.existingSecret=pw", "accessKey.existingSecret=ak"],
+            "zone is required",
+        ),
+        (
+            COLLECTOR,
+            ["zone=lab", "servers[0]=tcp://gw:6600", "credentials.existingSecret=pw"],
+            "accessKey.existingSecret",
+        ),
         (COLLECTOR, [*COLLECTOR_REQUIRED, "replicas=2", "name=edge-1"], "leave it empty with replicas > 1"),
     ],
 )
