@@ -1,7 +1,8 @@
-"""Admin tokens and access keys (registry) and the audit trails (registry and scheduler), as plain records.
+"""Admin tokens, access keys and enrollment tokens (registry) and the audit trails, as plain records.
 
 Protobuf stays here. A token's secret appears once, in `CreatedToken`, an access key's
-once, in `CreatedAccessKey`; both are kept out of their `repr`.
+once, in `CreatedAccessKey`, an enrollment token's once, in `CreatedEnrollmentToken`; all
+are kept out of their `repr`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from outpostctl.endpoints import Connection, Endpoints, time_field
 
 _ROLE_PREFIX = "ROLE_"
 _ACCESS_KEY_STATE_PREFIX = "ACCESS_KEY_STATE_"
+_ENROLLMENT_TOKEN_STATE_PREFIX = "ENROLLMENT_TOKEN_STATE_"  # noqa: S105 (an enum prefix)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,33 @@ class CreatedAccessKey:
     info: AccessKeyInfo
     access_key: str = field(repr=False)
     server_key_fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class EnrollmentTokenInfo:
+    """An enrollment token as admins see it (field order is the JSON order): never its secret.
+
+    `uses_allowed` 0: unlimited; `cidrs` empty: any source network.
+    """
+
+    name: str
+    token_id: str
+    zone: str
+    state: str
+    uses_used: int
+    uses_allowed: int
+    expires_at: datetime | None
+    cidrs: list[str]
+    created_at: datetime | None
+    created_by: str
+    revoked_at: datetime | None
+    revoked_by: str
+
+
+@dataclass(frozen=True)
+class CreatedEnrollmentToken:
+    info: EnrollmentTokenInfo
+    enrollment_token: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -123,6 +152,34 @@ class AccessKeyClient(Connection):
         return _access_key(reply.access_key)
 
 
+class EnrollmentTokenClient(Connection):
+    service = "registry"
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        super().__init__(endpoints.registry, endpoints)
+        self._stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
+
+    def create(
+        self, name: str, *, zone: str, uses: int, expires_in_seconds: int, cidrs: list[str]
+    ) -> CreatedEnrollmentToken:
+        request = registry_pb2.CreateEnrollmentTokenRequest(
+            name=name, zone=zone, uses=uses, expires_in_seconds=expires_in_seconds, cidrs=cidrs
+        )
+        reply = self.call(self._stub.CreateEnrollmentToken, request)
+        return CreatedEnrollmentToken(
+            info=_enrollment_token(reply.enrollment_token), enrollment_token=reply.enrollment_token_text
+        )
+
+    def list(self, *, include_revoked: bool) -> list[EnrollmentTokenInfo]:
+        request = registry_pb2.ListEnrollmentTokensRequest(include_revoked=include_revoked)
+        reply = self.call(self._stub.ListEnrollmentTokens, request)
+        return [_enrollment_token(t) for t in reply.enrollment_tokens]
+
+    def revoke(self, name: str) -> EnrollmentTokenInfo:
+        reply = self.call(self._stub.RevokeEnrollmentToken, registry_pb2.RevokeEnrollmentTokenRequest(name=name))
+        return _enrollment_token(reply.enrollment_token)
+
+
 class AuditClient(Connection):
     """One service's trail; `service` names it in messages ("registry", "scheduler")."""
 
@@ -163,6 +220,23 @@ def _access_key(k: registry_pb2.AccessKeyInfo) -> AccessKeyInfo:
         expires_at=time_field(k, "expires_at"),
         revoked_at=time_field(k, "revoked_at"),
         revoked_by=k.revoked_by,
+    )
+
+
+def _enrollment_token(t: registry_pb2.EnrollmentTokenInfo) -> EnrollmentTokenInfo:
+    return EnrollmentTokenInfo(
+        name=t.name,
+        token_id=t.token_id,
+        zone=t.zone,
+        state=registry_pb2.EnrollmentTokenState.Name(t.state).removeprefix(_ENROLLMENT_TOKEN_STATE_PREFIX).lower(),
+        uses_used=t.uses_used,
+        uses_allowed=t.uses_allowed,
+        expires_at=time_field(t, "expires_at"),
+        cidrs=list(t.cidrs),
+        created_at=time_field(t, "created_at"),
+        created_by=t.created_by,
+        revoked_at=time_field(t, "revoked_at"),
+        revoked_by=t.revoked_by,
     )
 
 

@@ -81,6 +81,7 @@ def show_collector(ctx: typer.Context, name: CollectorName, as_json: JsonFlag = 
                 ("state", output.state_text(c.state)),
                 ("state reason", c.state_reason or "-"),
                 ("state changed by", c.state_changed_by or "-"),
+                ("enrolled by", c.enrolled_by or "-"),
                 ("status", output.online_text(c.online)),
                 ("connected (gateway)", output.yes_no(c.connected)),
                 ("transport", c.transport or "-"),

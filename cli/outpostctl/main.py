@@ -22,6 +22,7 @@ from outpostctl import (
     credentials_context,
     devices,
     discoveries,
+    enrollment_tokens,
     jobs,
     output,
     schedules,
@@ -55,6 +56,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(server.app, name="server")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(access_keys.app, name="access-keys")
+app.add_typer(enrollment_tokens.app, name="enrollment-tokens")
 app.add_typer(audit.app, name="audit")
 
 

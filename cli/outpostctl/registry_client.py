@@ -66,6 +66,8 @@ class Collector:
     spool: SpoolStatus | None
     check_in_seconds: int = 0
     """A polling collector's wait between check-ins; 0 for a streaming session."""
+    enrolled_by: str = ""
+    """The enrollment token that registered it ("enrollment-token:<name>"); "" when an admin did."""
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,7 @@ def _collector(c: registry_pb2.Collector) -> Collector:
         clock_skew_ms=c.clock_skew_ms,
         spool=_spool(c.spool) if c.HasField("spool") else None,
         check_in_seconds=c.check_in_seconds,
+        enrolled_by=c.enrolled_by,
     )
 
 

@@ -30,6 +30,8 @@ from outpost.access_key import ENVIRONMENT_VARIABLE as ACCESS_KEY_VARIABLE
 from outpost.access_key import AccessKey, AccessKeyFormatError, read_access_key_file
 from outpost.backoff import Backoff
 from outpost.config import add_common_flags, env_default, positive
+from outpost.enrollment_token import ENVIRONMENT_VARIABLE as ENROLLMENT_TOKEN_VARIABLE
+from outpost.enrollment_token import EnrollmentToken, EnrollmentTokenFormatError, read_enrollment_token_file
 from outpost.logs import LogFormat, configure_logging
 from outpost.process import install_shutdown_signals, is_loopback
 from outpost.session import handshake
@@ -51,6 +53,7 @@ from services.collector.jobs.scan import engine_discover
 from services.collector.jobs.spool import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, Spool, SpoolError
 from services.collector.jobs.work import CollectorWork
 from services.collector.status import StatusFile
+from services.collector.store.enrollment import RegistrationRecord
 from services.collector.store.identity import IdentityError, IdentityStore
 from services.collector.store.server_pin import ServerPinError, ServerPinStore
 from services.collector.supervisor import CollectorProfile, Supervisor
@@ -60,6 +63,7 @@ from services.collector.transport.sealed import SealedSessions
 SERVICE = "collector"
 PROG = "outpost-collector"
 MAX_IDENTITY_CHARS = 256  # the gateway refuses longer names, zones and usernames
+DEFAULT_ZONE = "default"
 MIN_SPOOL_BYTES = 1024 * 1024  # room for the largest frame a gateway accepts
 STOP_JOBS_TIMEOUT = 10.0  # a scan stuck writing to a full disk must not hold up the exit
 
@@ -91,6 +95,8 @@ class Settings:
     clock_offset_seconds: float = 0.0
     legacy_sealing: bool = False
     """Advertise no sealing algorithms, as collectors before ADR 0020 did (it still opens both)."""
+    enrollment_token: EnrollmentToken | None = None
+    """A zone enrollment token (ADR 0022): sent in the Hello until the server registers this collector."""
 
 
 def default_data_dir() -> str:
@@ -120,7 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(env OUTPOST_COLLECTOR_SERVERS, comma-separated)",
     )
     parser.add_argument("--name", default=env("name"), help="display name, unique per server")
-    parser.add_argument("--zone", default=env("zone", "default"))
+    parser.add_argument(
+        "--zone",
+        default=env("zone"),
+        help="the zone it announces (default: 'default'; with an enrollment token: the token's zone)",
+    )
     parser.add_argument("--username", default=env("username"), help="service username set at install")
     parser.add_argument(
         "--password-file",
@@ -206,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the project access key (outpost-ak1.<id>.<secret>[.<server key>], from `outpostctl access-keys "
         f"create`); required: every session is sealed with it (env {ACCESS_KEY_VARIABLE} holds the key itself)",
     )
+    parser.add_argument(
+        "--enrollment-token-file",
+        metavar="FILE",
+        help="a zone enrollment token (outpost-et1.<id>.<secret>, from `outpostctl enrollment-tokens create`): "
+        "the server registers and enables this collector in the token's zone without an admin step; sent only "
+        f"until the server says it is registered (env {ENROLLMENT_TOKEN_VARIABLE} holds the token itself)",
+    )
     add_common_flags(parser, SERVICE)
     return parser
 
@@ -258,8 +275,11 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         servers = tuple(parse_server_url(url) for url in urls)
     except ServerUrlError as exc:
         fail(str(exc))
-    for flag, value in (("--name", args.name), ("--username", args.username), ("--zone", args.zone)):
-        if not value:
+    enrollment_token = _read_enrollment_token(args.enrollment_token_file)
+    # With a token the zone is the token's: a collector may leave it out (ADR 0022).
+    zone = args.zone if args.zone is not None else ("" if enrollment_token else DEFAULT_ZONE)
+    for flag, value in (("--name", args.name), ("--username", args.username), ("--zone", zone)):
+        if not value and not (flag == "--zone" and enrollment_token):
             fail(f"{flag} is required (or OUTPOST_COLLECTOR_{flag[2:].upper()})")
         if len(value) > MAX_IDENTITY_CHARS:
             fail(f"{flag} is longer than {MAX_IDENTITY_CHARS} characters")
@@ -276,7 +296,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     return Settings(
         servers=servers,
         name=args.name,
-        zone=args.zone,
+        zone=zone,
         username=args.username,
         password=_read_password(args.password_file),
         data_dir=Path(args.data_dir),
@@ -294,7 +314,24 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         service_intensity=args.service_intensity,
         clock_offset_seconds=float(args.clock_offset_seconds),
         legacy_sealing=bool(args.legacy_sealing),
+        enrollment_token=enrollment_token,
     )
+
+
+def _read_enrollment_token(path: str | None) -> EnrollmentToken | None:
+    """The enrollment token from the file, else from the environment (taken out of it); None without one."""
+    if path:
+        try:
+            return read_enrollment_token_file(Path(path))
+        except (OSError, UnicodeDecodeError, EnrollmentTokenFormatError) as exc:
+            fail(f"cannot use --enrollment-token-file {path}: {exc}")
+    text = os.environ.pop(ENROLLMENT_TOKEN_VARIABLE, "")  # child processes never inherit it
+    if not text:
+        return None
+    try:
+        return EnrollmentToken.parse(text)
+    except EnrollmentTokenFormatError as exc:
+        fail(f"cannot use {ENROLLMENT_TOKEN_VARIABLE}: {exc}")
 
 
 def _read_access_key(access_key_file: str | None) -> AccessKey:
@@ -351,6 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         settings.username,
         verifier,
         sealing_algorithms=() if settings.legacy_sealing else sealing.OPENS,
+        enrollment_token=settings.enrollment_token.encode() if settings.enrollment_token else "",
     )
     settings = replace(settings, password="")
     structlog.contextvars.bind_contextvars(collector=settings.name)
@@ -390,6 +428,7 @@ def main(argv: list[str] | None = None) -> None:
         handshake_timeout=settings.handshake_timeout,
         wall_clock=clock,
         sealed=sealed,
+        registration=RegistrationRecord(settings.data_dir),
     )
     host_keys = HostKeyStore(settings.data_dir / "known_hosts")
     recognizer = load_recognizer(settings.service_probes_file, settings.service_intensity)

@@ -17,7 +17,8 @@ the status file, so its spool figures stay current.
 
 Events: `Accepted` records the server binding in the data directory and binds
 `session_id` to every later log line; `StateChanged` is logged and written to the status
-file; `Closed` is logged and becomes the connection's outcome, which the supervisor turns
+file (and an enabled or disabled state tells `on_registered`, so an enrollment token is
+sent no more); `Closed` is logged and becomes the connection's outcome, which the supervisor turns
 into a reconnect delay.
 
 Cancellation is how the process stops: the session sends Disconnect(CLIENT_SHUTDOWN) if
@@ -110,8 +111,11 @@ class Connection:
         status: StatusFile,
         work: Work | None = None,
         wall_clock: Callable[[], float] = time.time,
+        on_registered: Callable[[CollectorState], None] | None = None,
     ) -> None:
         self.transport = transport
+        self.on_registered = on_registered
+        """Told when the server says the collector is registered (enabled or disabled)."""
         self._wall_clock = wall_clock
         self.work = work
         self._recv: asyncio.Task[bytes | None] | None = None
@@ -260,6 +264,8 @@ class Connection:
             reason=event.reason,
             changed_by=event.changed_by,
         )
+        if event.state is not CollectorState.PENDING and self.on_registered is not None:
+            self.on_registered(event.state)
         self.status.write(
             STATUS_BY_STATE[event.state],
             server=str(self.server),

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 import structlog
@@ -40,13 +40,14 @@ from outpost import sealing
 from outpost.agent.v1 import agent_pb2
 from outpost.backoff import Backoff
 from outpost.session import handshake
-from outpost.session.collector import Closed, CollectorSession
+from outpost.session.collector import Closed, CollectorSession, CollectorState
 from outpost.session.noise import SealedSessionError
 from outpost.session.noise.wire import HandshakeRefused
 from outpost.version import PROTOCOL_VERSION, VERSION
 from services.collector.connection import Connection, ConnectionOutcome, Work, reason_name
 from services.collector.domain.server_url import ServerUrl
 from services.collector.status import StatusFile
+from services.collector.store.enrollment import RegistrationRecord
 from services.collector.store.identity import Identity, IdentityStore
 from services.collector.store.server_pin import ServerPinError
 from services.collector.transport import Transport, TransportError
@@ -75,6 +76,11 @@ ADVICE: dict[int, str] = {
         "or it admits only collectors that have its key pinned: ask the admin for an access key "
         "(outpostctl access-keys create, with the server key) and give it with --access-key-file"
     ),
+    R.DISCONNECT_REASON_ENROLLMENT_REFUSED: (
+        "the enrollment token did not admit this collector (the message says why: unknown, revoked, expired, "
+        "used up, another network or zone); ask an admin for a valid token (`outpostctl enrollment-tokens "
+        "list`), put it in --enrollment-token-file and restart, or ask them to register this collector"
+    ),
 }
 
 OpenTransport = Callable[[ServerUrl], Awaitable[Transport]]
@@ -92,9 +98,17 @@ class CollectorProfile:
     sealing_algorithms: tuple[str, ...] = sealing.OPENS
     """What `outpost.sealing.open_sealed` opens, listed in the hello: the registry seals with HPKE
     only then (ADR 0020). Empty under --legacy-sealing, as collectors before HPKE."""
+    enrollment_token: str = field(default="", repr=False)
+    """A zone enrollment token's text (ADR 0022); sent only while `enrolling`."""
 
-    def hello(self, identity: Identity, spool: agent_pb2.SpoolStatus | None = None) -> agent_pb2.Hello:
-        """The Hello for `identity`, with the spool as it stands when the session starts."""
+    def hello(
+        self, identity: Identity, spool: agent_pb2.SpoolStatus | None = None, *, enrolling: bool = False
+    ) -> agent_pb2.Hello:
+        """The Hello for `identity`, with the spool as it stands when the session starts.
+
+        `enrolling`: the server has not registered this collector yet, so its enrollment
+        token (if it has one) goes along (only ever inside the sealed session).
+        """
         return agent_pb2.Hello(
             protocol_version=PROTOCOL_VERSION,
             capabilities=list(CAPABILITIES),
@@ -109,6 +123,7 @@ class CollectorProfile:
             encryption_public_key=identity.encryption_public_key,
             spool=spool,
             sealing_algorithms=list(self.sealing_algorithms),
+            enrollment_token=self.enrollment_token if enrolling else "",
         )
 
 
@@ -139,7 +154,9 @@ def plan_reconnect(outcome: ConnectionOutcome | None, backoff: Backoff) -> Recon
         backoff.reset()
     closed = outcome.closed
     if closed.reason in ADVICE or (closed.by_server and not closed.retry):
-        return ReconnectPlan(backoff.maximum, needs_operator=True)
+        # Slowly, and never sooner than the server asked (a refused enrollment token: minutes).
+        wait = min(closed.retry_after, MAX_RETRY_AFTER) if closed.by_server else 0.0
+        return ReconnectPlan(max(backoff.maximum, wait), needs_operator=True)
     delay = backoff.next_delay()
     if closed.by_server and closed.retry_after > 0:
         delay = max(delay, min(closed.retry_after, MAX_RETRY_AFTER))
@@ -162,6 +179,7 @@ class Supervisor:
         work: Work | None = None,
         wall_clock: Callable[[], float] = time.time,
         sealed: SealedSessions | None = None,
+        registration: RegistrationRecord | None = None,
     ) -> None:
         if not servers:
             raise ValueError("at least one server URL is needed")
@@ -177,6 +195,7 @@ class Supervisor:
         self.work = work
         self.wall_clock = wall_clock
         self.sealed = sealed
+        self.registration = registration
 
     async def run(self) -> NoReturn:
         """Connect, and reconnect after every end, until cancelled."""
@@ -214,7 +233,9 @@ class Supervisor:
             work = self.work
             session = CollectorSession(
                 # carries the binding recorded so far, and the spool as it stands
-                hello=self.profile.hello(self.identity, work.spool_status() if work is not None else None),
+                hello=self.profile.hello(
+                    self.identity, work.spool_status() if work is not None else None, enrolling=self._enrolling()
+                ),
                 sign=self.identity.private_key.sign,
                 now=loop.time(),
                 handshake_timeout=self.handshake_timeout,
@@ -230,12 +251,27 @@ class Supervisor:
                 status=self.status,
                 work=self.work,
                 wall_clock=self.wall_clock,
+                on_registered=self._registered,
             )
             return await connection.run()
         except Exception:
             # The boundary of one attempt: a bug here must not end the daemon.
             log.exception("connection_crashed")
             return None
+
+    def _enrolling(self) -> bool:
+        """Send the enrollment token? Only while the server has not registered this collector."""
+        return bool(self.profile.enrollment_token) and (self.registration is None or not self.registration.registered)
+
+    def _registered(self, state: CollectorState) -> None:
+        """The server says enabled or disabled: remember it, so the token is never sent again."""
+        if self.registration is None or not self.profile.enrollment_token:
+            return
+        try:
+            if self.registration.mark_registered(state.value):
+                log.info("enrollment_complete", state=state.value, path=str(self.registration.path))
+        except OSError as exc:
+            log.error("registration_record_failed", path=str(self.registration.path), error=str(exc))
 
     async def _seal(
         self, server: ServerUrl, transport: Transport, budget: float

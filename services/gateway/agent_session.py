@@ -73,6 +73,10 @@ GARBAGE_REASONS = frozenset(
 # decrypt) counts the same way: an address trying keys is throttled like one sending garbage.
 SEALED_REFUSAL_REASONS = frozenset({R.DISCONNECT_REASON_ACCESS_KEY_REFUSED, R.DISCONNECT_REASON_AUTHENTICATION_FAILED})
 
+# Registry refusals charged as failed handshakes (ADR 0011): a wrong password or key, and a
+# refused enrollment token (ADR 0022), so tokens cannot be guessed at any speed.
+CHARGED_REFUSALS = frozenset({R.DISCONNECT_REASON_AUTHENTICATION_FAILED, R.DISCONNECT_REASON_ENROLLMENT_REFUSED})
+
 
 @dataclass(frozen=True)
 class _PeerClosed:
@@ -399,7 +403,7 @@ class SessionRunner:
                 retry_after=blocked.retry_after,
             )
         decision = await self._authenticate(event)
-        if not decision.accepted and decision.refusal == R.DISCONNECT_REASON_AUTHENTICATION_FAILED:
+        if not decision.accepted and decision.refusal in CHARGED_REFUSALS:
             self._count_failure("refused" if proven else "bad_proof", public_key if proven else None)
         return decision
 

@@ -51,6 +51,7 @@ from services.registry.access_keys import AccessKeyEvents, AccessKeys
 from services.registry.api.servicer import RegistryServicer
 from services.registry.credentials import Credentials
 from services.registry.domain.pending_limits import PendingLimits
+from services.registry.enrollment_tokens import EnrollmentTokens
 from services.registry.pending_gate import PendingGate
 from services.registry.registry import Registry, ServerInfo, utc_now
 from services.registry.server_keys import ServerKeys
@@ -184,6 +185,7 @@ async def build_server(
         bookmark_interval=config.watch_bookmark_interval,
     )
     access_keys = AccessKeys(store, box, server_keys, access_key_feed, clock)
+    enrollment_tokens = EnrollmentTokens(store, clock)
     try:
         peers = service_tokens.load_peer_digests(config.peer_tokens)
     except (OSError, ValueError) as exc:
@@ -199,6 +201,7 @@ async def build_server(
         access_keys=access_keys,
         access_key_feed=access_key_feed,
         server_keys=server_keys,
+        enrollment_tokens=enrollment_tokens,
     )
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(servicer, server)
     audit.add_audit_service(server, trail)

@@ -26,6 +26,12 @@ REGISTRATIONS = Counter(
     "Admin registration attempts, by result: registered or refused.",
     ["result"],
 )
+ENROLLMENTS = Counter(
+    "outpost_registry_enrollments_total",
+    "Hellos with a zone enrollment token, by result: enrolled, or why the token did not admit it "
+    "(unknown, revoked, expired, used_up, network, zone)",
+    ["result"],
+)
 ACCESS_KEY_WATCHERS = Gauge(
     "outpost_registry_access_key_watchers",
     "Open WatchAccessKeys streams (one per gateway).",

@@ -17,7 +17,7 @@ import structlog
 
 from outpost import errors
 from outpost.session import handshake
-from services.registry import metrics
+from services.registry import enrollment, metrics
 from services.registry.domain import authentication as auth
 from services.registry.domain import collectors as rules
 from services.registry.domain import explain
@@ -43,6 +43,16 @@ MAX_ERROR_CHARS = 2000
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _wants_enrollment(attempt: auth.AuthAttempt, known: Collector) -> bool:
+    """A hello with a token from a collector still pending is enrolled; a registered one ignores it."""
+    if not attempt.hello.enrollment_token:
+        return False
+    if known.state is not CollectorState.PENDING:
+        log.debug("enrollment_token_ignored", collector=known.name, state=str(known.state))
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -80,8 +90,10 @@ class Registry:
             raise errors.InvalidArgument(problem)
         now = self._now()
         refused = auth.check_handshake(attempt, self.info.server_instance) or auth.check_nonce_fresh(attempt, now)
+        enrolling = bool(attempt.hello.enrollment_token)
         # A newcomer refused for the pending bound costs one read, no write (not even its nonce).
-        early = None if refused else await self._pending.refuse_early(self._store, attempt)
+        # A hello with an enrollment token never becomes pending, so the bound is not its.
+        early = None if refused or enrolling else await self._pending.refuse_early(self._store, attempt)
         outcome = None if early is None else self._outcome(attempt, None, early)
         if outcome is None:
             await self._purge_nonces(now)
@@ -89,10 +101,12 @@ class Registry:
                 if refused is None and not await tx.use_nonce(attempt.nonce, auth.nonce_kept_until(attempt, now)):
                     refused = auth.replayed_nonce()
                 known = await tx.collector_by_uid(attempt.hello.instance_uid)
-                if known is not None:
+                if known is not None and not (refused is None and _wants_enrollment(attempt, known)):
                     outcome = await self._authenticate_known(tx, attempt, known, refused, now)
         if outcome is None and refused is not None:
             outcome = self._outcome(attempt, None, refused)
+        if outcome is None and enrolling:
+            outcome = await self._enroll(attempt, now)
         if outcome is None:
             outcome = await self._authenticate_unknown(attempt, now)
         # A refused newcomer's evidence is kept within a budget: a flood of fresh keys is no flood of writes.
@@ -193,6 +207,44 @@ class Registry:
             await tx.clear_name_conflicts(hello.instance_uid)
         self._hub.notify(created.revision)
         return replace(self._outcome(attempt, created, None), created=True)
+
+    async def _enroll(self, attempt: auth.AuthAttempt, now: datetime) -> auth.AuthOutcome:
+        """A hello with an enrollment token from a collector not registered: enroll it, or refuse.
+
+        Exclusive: it appends an event, and two collectors racing for a name or for a
+        token's last use must not both win (`enrollment`). A collector registered meanwhile
+        (on another gateway) is authenticated as usual, its token ignored.
+        """
+        async with self._store.write(exclusive=True) as tx:
+            known = await tx.collector_by_uid(attempt.hello.instance_uid)
+            if known is not None:
+                refused = auth.check_known_key(attempt, known) or auth.check_known_identity(attempt, known)
+                if refused is not None or not _wants_enrollment(attempt, known):
+                    return await self._authenticate_known(tx, attempt, known, refused, now)
+            result = await enrollment.enroll(tx, attempt, known, now)
+        if isinstance(result, enrollment.Denied):
+            if result.denial is not None:
+                metrics.ENROLLMENTS.labels(result.denial.value).inc()
+            return self._outcome(attempt, known, result.refused)  # a pending collector stays pending
+        enrolled = result.collector
+        self._hub.notify(enrolled.revision)
+        if known is not None:
+            self._pending.forget()
+        metrics.ENROLLMENTS.labels("enrolled").inc()
+        log.info(
+            "collector_enrolled",
+            collector=enrolled.name,
+            zone=enrolled.zone,
+            fingerprint=enrolled.fingerprint,
+            enrollment_token=result.token.name,
+            token_id=result.token.token_id,
+            uses_used=result.token.uses_used,
+            uses_allowed=result.token.uses_allowed,
+            remote_address=attempt.remote_address,
+            was_pending=known is not None,
+            revision=enrolled.revision,
+        )
+        return self._outcome(attempt, enrolled, None)
 
     def _outcome(
         self, attempt: auth.AuthAttempt, collector: Collector | None, refused: auth.Refused | None

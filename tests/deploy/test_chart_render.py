@@ -105,6 +105,19 @@ def test_net_raw_only_when_icmp_is_enabled() -> None:
     assert added(["icmp.enabled=true"]) == ["NET_RAW"]
 
 
+def test_an_enrollment_token_secret_reaches_the_collector_only_when_set() -> None:
+    """Zero-touch rollout (ADR 0022): the token comes from a Secret, never a plain value."""
+
+    def token_env(values: list[str]) -> list[dict[str, Any]]:
+        objects = render(COLLECTOR, "rel", set_values=COLLECTOR_REQUIRED + values)
+        env = of_kind(objects, "StatefulSet")[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+        return [e for e in env if e["name"] == "OUTPOST_ENROLLMENT_TOKEN"]
+
+    assert token_env([]) == []
+    [env] = token_env(["enrollmentToken.existingSecret=lab-rollout"])
+    assert env["valueFrom"]["secretKeyRef"] == {"name": "lab-rollout", "key": "enrollment.token"}
+
+
 def test_control_plane_public_service_exposes_only_agent_ports_and_network_policies_exist(
     release: tuple[str, list[dict[str, Any]]],
 ) -> None:

@@ -136,8 +136,10 @@ class FakeCollector:
         key: Ed25519PrivateKey | None = None,
         bound_server_instance: str = "",
         verifier: str | None = None,
+        enrollment_token: str = "",
     ) -> None:
         self.name = name
+        self.enrollment_token = enrollment_token
         self.username = username
         self.zone = zone
         self.version = version
@@ -169,6 +171,7 @@ class FakeCollector:
             public_key=self.public_key,
             username=self.username,
             password_verifier=self.verifier,
+            enrollment_token=self.enrollment_token,
         )
 
     def request(

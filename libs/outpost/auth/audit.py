@@ -90,6 +90,25 @@ def target_of(request: Any) -> str:
     return ""
 
 
+def row_of(event: AuditEvent) -> dict[str, Any]:
+    """The `audit_events` row of `event`, texts cut to their columns.
+
+    Also for a service that writes a row inside its own transaction, for a change made
+    without an admin call (the registry's enrollment by token, ADR 0022).
+    """
+    return {
+        "at_unix_ms": int(event.at.timestamp() * 1000),
+        "service": event.service,
+        "method": event.method,
+        "principal": event.principal[:MAX_TEXT],
+        "role": event.role,
+        "peer": event.peer[:MAX_TEXT],
+        "target": event.target[:MAX_TEXT],
+        "outcome": event.outcome,
+        "detail": event.detail[:MAX_DETAIL],
+    }
+
+
 class SqlAuditTrail:
     """Appends and pages a service's `audit_events` rows."""
 
@@ -98,17 +117,7 @@ class SqlAuditTrail:
         self._table = table
 
     async def record(self, event: AuditEvent) -> None:
-        row = {
-            "at_unix_ms": int(event.at.timestamp() * 1000),
-            "service": event.service,
-            "method": event.method,
-            "principal": event.principal[:MAX_TEXT],
-            "role": event.role,
-            "peer": event.peer[:MAX_TEXT],
-            "target": event.target[:MAX_TEXT],
-            "outcome": event.outcome,
-            "detail": event.detail[:MAX_DETAIL],
-        }
+        row = row_of(event)
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(self._table.insert().values(**row))

@@ -131,6 +131,10 @@ RULES: dict[str, Rule] = {
             # gateways only: the access keys' secrets and the server's private keys
             "WatchAccessKeys": GATEWAY,
             "GetServerKeys": GATEWAY,
+            # zone enrollment tokens: admins change them; viewers see them (never a secret)
+            "CreateEnrollmentToken": ADMIN_CHANGE,
+            "ListEnrollmentTokens": VIEWER,
+            "RevokeEnrollmentToken": ADMIN_CHANGE,
         },
     ),
     **_methods(

@@ -20,6 +20,10 @@ without it signs the transcript older collectors sign, and a list added, removed
 changed in transit breaks the proof (nobody on the path can ask the registry for the
 legacy sealing algorithm on a collector's behalf).
 
+`Hello.enrollment_token` (ADR 0022) is covered the same way, after it: the part
+``enrollment_token`` followed by the token text, only when set. The registry enrolls the
+key that signed the token, so a token cannot be moved onto another collector's hello.
+
 A sealed session (ADR 0019) adds a channel binding the same way: the part
 ``handshake_hash`` followed by the Noise handshake hash of the session the hello travels
 in. The gateway reports the hash of the session it terminated
@@ -80,6 +84,8 @@ def transcript(hello: agent_pb2.Hello, nonce: bytes, server_instance: str, chann
         # Optional trailing fields are a (name, value) pair of parts and present only when
         # set, so the transcript of a hello without them is what older collectors sign.
         parts += [b"sealing_algorithms", _length_prefixed(a.encode() for a in hello.sealing_algorithms)]
+    if hello.enrollment_token:
+        parts += [b"enrollment_token", hello.enrollment_token.encode()]
     if channel_binding:
         parts += [b"handshake_hash", channel_binding]
     return _length_prefixed(parts)

@@ -44,7 +44,7 @@ R = agent_pb2.DisconnectReason
 CS = agent_pb2.CollectorState
 
 REQUIRED_HELLO_FIELDS = ("instance_uid", "name", "username", "password_verifier")
-OPTIONAL_HELLO_FIELDS = ("zone", "version", "bound_server_instance")
+OPTIONAL_HELLO_FIELDS = ("zone", "version", "bound_server_instance", "enrollment_token")
 MAX_FIELD_CHARS = 256
 MAX_VERIFIER_CHARS = 512
 MAX_CAPABILITIES = 64

@@ -21,6 +21,7 @@ from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
 from services.registry.access_keys import AccessKeys
 from services.registry.api.access_key_rpcs import AccessKeyRpcs
+from services.registry.api.enrollment_token_rpcs import EnrollmentTokenRpcs
 from services.registry.api.token_rpcs import TokenRpcs
 from services.registry.credentials import Credentials
 from services.registry.domain import authentication as auth
@@ -43,6 +44,7 @@ from services.registry.domain.credentials import (
     SshLogin,
 )
 from services.registry.domain.explain import Explanation, Finding
+from services.registry.enrollment_tokens import EnrollmentTokens
 from services.registry.registry import Registry
 from services.registry.server_keys import ServerKeys
 from services.registry.tokens import Tokens
@@ -65,6 +67,7 @@ REFUSAL_TO_PROTO = {
     # The collector must be restarted with its registered name and zone: an operator's fix,
     # like a wrong password (the message names both values).
     auth.Refusal.IDENTITY_CHANGED: R.DISCONNECT_REASON_AUTHENTICATION_FAILED,
+    auth.Refusal.ENROLLMENT_REFUSED: R.DISCONNECT_REASON_ENROLLMENT_REFUSED,
 }
 KIND_TO_PROTO = {
     EventKind.STATE_CHANGED: registry_pb2.EVENT_KIND_STATE_CHANGED,
@@ -79,7 +82,7 @@ TYPE_TO_PROTO = {
 }
 
 
-class RegistryServicer(TokenRpcs, AccessKeyRpcs, registry_pb2_grpc.RegistryServiceServicer):
+class RegistryServicer(TokenRpcs, AccessKeyRpcs, EnrollmentTokenRpcs, registry_pb2_grpc.RegistryServiceServicer):
     """Who asks is `current_principal()` (set by the auth interceptor); `actor` fields of
     requests are ignored, so the audit and `state_changed_by` name who really did it."""
 
@@ -92,6 +95,7 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, registry_pb2_grpc.RegistryServi
         access_keys: AccessKeys,
         access_key_feed: AccessKeyFeed,
         server_keys: ServerKeys,
+        enrollment_tokens: EnrollmentTokens,
     ) -> None:
         self._registry = registry
         self._credentials = credentials
@@ -99,6 +103,7 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, registry_pb2_grpc.RegistryServi
         self._access_keys = access_keys
         self._access_key_feed = access_key_feed
         self._server_keys = server_keys
+        self._enrollment_tokens = enrollment_tokens
 
     async def AuthenticateCollector(
         self, request: registry_pb2.AuthenticateCollectorRequest, context: grpc.aio.ServicerContext
@@ -118,6 +123,7 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, registry_pb2_grpc.RegistryServi
                 encryption_public_key=hello.encryption_public_key,
                 spool=_spool(hello.spool) if hello.HasField("spool") else None,
                 sealing_algorithms=tuple(hello.sealing_algorithms),
+                enrollment_token=hello.enrollment_token,
             ),
             # The proof covers the sealed session's handshake hash the gateway reports (channel
             # binding, ADR 0019): a proof made in another session does not verify here.
@@ -413,6 +419,7 @@ def _collector(c: Collector) -> registry_pb2.Collector:
         clock_skew_ms=c.clock_skew_ms or 0,
         spool=None if c.spool is None else _spool_message(c.spool),
         check_in_seconds=c.check_in_seconds,
+        enrolled_by=c.enrolled_by,
     )
 
 

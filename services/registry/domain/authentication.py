@@ -24,7 +24,11 @@ The checks run in this order, cheapest and most fundamental first:
 5. an unknown collector does not ask for a name another collector already holds
    (the first one keeps it; the newcomer is recorded as a name conflict for admins);
 6. otherwise an unknown collector is stored as pending, within the pending bounds
-   (`pending_limits`: in all and per source network).
+   (`pending_limits`: in all and per source network) — unless its hello carries an
+   enrollment token (ADR 0022): then it is registered and enabled in the token's zone
+   when the token admits it (`enrollment_tokens.check_enrollment`), and refused with
+   ENROLLMENT_REFUSED otherwise, never stored as pending. A pending collector that comes
+   back with a token is enrolled the same way; a registered one ignores the token.
 
 Everything here is pure: `registry.Registry` reads the rows these functions need and
 writes what they decide, in one transaction.
@@ -32,6 +36,7 @@ writes what they decide, in one transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -62,6 +67,8 @@ class Refusal(enum.Enum):
     PENDING_LIMIT = "pending_limit"
     """Too many collectors wait as pending (see `pending_limits`); checked on first contact."""
     IDENTITY_CHANGED = "identity_changed"
+    ENROLLMENT_REFUSED = "enrollment_refused"
+    """The hello's enrollment token did not admit it (`enrollment_tokens.check_enrollment`)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,8 @@ class Hello:
     """The spool as the collector starts the session; None from versions before ADR 0010."""
     sealing_algorithms: tuple[str, ...] = ()
     """Sealed-secret algorithms the collector opens (ADR 0020); empty from versions before it."""
+    enrollment_token: str = dataclasses.field(default="", repr=False)
+    """A zone enrollment token (ADR 0022), sent only while the collector is not registered."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,8 @@ def attempt_problem(attempt: AuthAttempt) -> str | None:
     for field in ("instance_uid", "name", "zone", "version", "username", "bound_server_instance"):
         if len(getattr(hello, field)) > MAX_IDENTITY_CHARS:
             return f"hello.{field} is longer than {MAX_IDENTITY_CHARS} characters"
+    if len(hello.enrollment_token) > MAX_IDENTITY_CHARS:
+        return f"hello.enrollment_token is longer than {MAX_IDENTITY_CHARS} characters"
     return session_fields_problem(
         remote_address=attempt.remote_address,
         gateway_id=attempt.gateway_id,
@@ -257,7 +268,9 @@ def check_known_identity(attempt: AuthAttempt, known: Collector) -> Refused | No
             f"— an admin decides names: restart it with --name {known.name}, or remove it and register "
             "the reinstalled collector",
         )
-    if hello.zone != known.zone:
+    # A collector enrolled by a token may leave its zone to the registry (ADR 0022): an empty
+    # zone moves it nowhere, the zone on record stays what the token decided.
+    if hello.zone != known.zone and not (hello.zone == "" and known.enrolled_by):
         return Refused(
             Refusal.IDENTITY_CHANGED,
             f"collector '{known.name}' {where} in zone '{known.zone}'; this hello says '{hello.zone}' "

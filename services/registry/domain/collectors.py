@@ -113,6 +113,9 @@ class Collector:
     check_in_seconds: int = 0
     """A polling collector's wait between check-ins as its gateway last reported it; 0 for
     a streaming session (and until the first report of a new session)."""
+    enrolled_by: str = ""
+    """The enrollment token that registered it ("enrollment-token:<name>", ADR 0022); empty when
+    an admin did."""
     online: bool = False
     """Never stored: `is_online` at the time of reading, set by `Registry` for people."""
 

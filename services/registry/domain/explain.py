@@ -66,6 +66,8 @@ class Code(enum.StrEnum):
     """Refused on first contact: too many collectors wait as pending."""
     IDENTITY_CHANGED = "identity_changed"
     """Its hello named another name or zone than the one on record."""
+    ENROLLMENT_REFUSED = "enrollment_refused"
+    """Its hello's enrollment token did not admit it (ADR 0022)."""
     REFUSED = "refused"
     """A refusal reason this version does not know (written by a newer replica)."""
     LIVE = "live"
@@ -85,6 +87,7 @@ _REFUSAL_CODES = {
     Refusal.NAME_CONFLICT.value: Code.NAME_CONFLICT,
     Refusal.PENDING_LIMIT.value: Code.PENDING_LIMIT,
     Refusal.IDENTITY_CHANGED.value: Code.IDENTITY_CHANGED,
+    Refusal.ENROLLMENT_REFUSED.value: Code.ENROLLMENT_REFUSED,
 }
 
 
@@ -265,6 +268,13 @@ def _refusal_advice(code: Code, name: str, settings: ServerSettings, *, accepted
             "`outpostctl collectors list --state pending`, register the ones you expect and remove "
             "the rest (or raise the registry's --max-pending / --max-pending-per-network); the "
             "collector retries by itself and announces itself once there is room"
+        )
+    if code is Code.ENROLLMENT_REFUSED:
+        return (
+            "its enrollment token did not admit it (the message says why: unknown, revoked, expired, used up, "
+            "another network or zone). `outpostctl enrollment-tokens list --all` shows the tokens; give the "
+            "collector a valid one (`outpostctl enrollment-tokens create`) and restart it, or start it without "
+            "a token and register it by hand. It waits minutes between attempts, not seconds"
         )
     if code is Code.AUTH_REFUSED and not accepted_before:
         return _never_accepted_advice(message)

@@ -44,11 +44,11 @@ class PendingLimits:
     retry_after_seconds: int = RETRY_AFTER_SECONDS
 
 
-def source_network(remote_address: str) -> str:
-    """The network a gateway-reported address belongs to, as "203.0.113.0/24" or "2001:db8::/64".
+def remote_ip(remote_address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address of a gateway-reported address; None when it is not one.
 
     Accepts what gateways report: "host:port", "[v6]:port", "v6:port" (no brackets), a bare
-    host; an IPv4-mapped IPv6 address counts as IPv4. Anything else is one shared bucket.
+    host; an IPv4-mapped IPv6 address ("::ffff:10.0.0.1") is the IPv4 address it maps.
     """
     text = remote_address.strip()
     candidates = [text]
@@ -62,10 +62,21 @@ def source_network(remote_address: str) -> str:
         except ValueError:
             continue
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        prefix = IPV4_PREFIX if address.version == 4 else IPV6_PREFIX
-        return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
-    return UNKNOWN_NETWORK
+            return address.ipv4_mapped
+        return address
+    return None
+
+
+def source_network(remote_address: str) -> str:
+    """The network a gateway-reported address belongs to, as "203.0.113.0/24" or "2001:db8::/64".
+
+    Addresses are read as `remote_ip` reads them; anything else is one shared bucket.
+    """
+    address = remote_ip(remote_address)
+    if address is None:
+        return UNKNOWN_NETWORK
+    prefix = IPV4_PREFIX if address.version == 4 else IPV6_PREFIX
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,8 @@ class CollectorRow(Base):
     # Sealed-secret algorithm ids its last accepted hello listed, as a JSON array; NULL: none
     # listed, so credentials are sealed with the legacy algorithm (0008, ADR 0020).
     sealing_algorithms: Mapped[list[str] | None] = mapped_column(SPOOL_TYPE, nullable=True)
+    # The enrollment token that registered it, "enrollment-token:<name>"; "" when an admin did (0011).
+    enrolled_by: Mapped[str] = mapped_column(sa.String(128), default="", server_default="")
 
 
 class CollectorEventRow(Base):
@@ -291,6 +293,40 @@ class ServerKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class EnrollmentTokenRow(Base):
+    """A zone enrollment token (0011, ADR 0022): only the SHA-256 of its secret is kept.
+
+    `uses_used` only ever grows, by a conditional UPDATE in the transaction that enrolls a
+    collector, so two collectors racing for the last use cannot both win. `cidrs` is a
+    JSON array of normalised networks; empty: any source address.
+    """
+
+    __tablename__ = "enrollment_tokens"
+    __table_args__ = (
+        sa.Index(
+            "uq_enrollment_tokens_live_name",
+            "name",
+            unique=True,
+            sqlite_where=sa.text("revoked_at IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL"),
+        ),
+        sa.CheckConstraint("uses_used >= 0 AND uses_allowed >= 0", name="ck_enrollment_tokens_uses"),
+    )
+
+    token_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    zone: Mapped[str] = mapped_column(sa.String(256))
+    secret_digest: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    uses_allowed: Mapped[int] = mapped_column(sa.Integer(), default=0)
+    uses_used: Mapped[int] = mapped_column(sa.Integer(), default=0)
+    cidrs: Mapped[list[str]] = mapped_column(sa.JSON())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(sa.String(256), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_by: Mapped[str] = mapped_column(sa.String(256), default="")
 
 
 metadata = Base.metadata

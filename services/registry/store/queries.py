@@ -430,6 +430,7 @@ _COLLECTOR_FIELDS = (
     "reported_at",
     "clock_skew_ms",
     "check_in_seconds",
+    "enrolled_by",
 )
 
 

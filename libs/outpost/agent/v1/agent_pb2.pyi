@@ -35,6 +35,7 @@ class DisconnectReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DISCONNECT_REASON_SUPERSEDED: _ClassVar[DisconnectReason]
     DISCONNECT_REASON_UNAVAILABLE: _ClassVar[DisconnectReason]
     DISCONNECT_REASON_ACCESS_KEY_REFUSED: _ClassVar[DisconnectReason]
+    DISCONNECT_REASON_ENROLLMENT_REFUSED: _ClassVar[DisconnectReason]
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -76,6 +77,7 @@ DISCONNECT_REASON_CLIENT_SHUTDOWN: DisconnectReason
 DISCONNECT_REASON_SUPERSEDED: DisconnectReason
 DISCONNECT_REASON_UNAVAILABLE: DisconnectReason
 DISCONNECT_REASON_ACCESS_KEY_REFUSED: DisconnectReason
+DISCONNECT_REASON_ENROLLMENT_REFUSED: DisconnectReason
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_QUEUED: JobState
 JOB_STATE_DISPATCHED: JobState
@@ -140,7 +142,7 @@ class ServerMessage(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ..., pending: _Optional[_Union[Pending, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., job_assignment: _Optional[_Union[JobAssignment, _Mapping]] = ..., job_cancel: _Optional[_Union[JobCancel, _Mapping]] = ..., batch_ack: _Optional[_Union[BatchAck, _Mapping]] = ..., config_update: _Optional[_Union[ConfigUpdate, _Mapping]] = ..., throttle: _Optional[_Union[Throttle, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("protocol_version", "capabilities", "instance_uid", "name", "zone", "version", "bound_server_instance", "public_key", "username", "password_verifier", "encryption_public_key", "spool", "sealing_algorithms")
+    __slots__ = ("protocol_version", "capabilities", "instance_uid", "name", "zone", "version", "bound_server_instance", "public_key", "username", "password_verifier", "encryption_public_key", "spool", "sealing_algorithms", "enrollment_token")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +156,7 @@ class Hello(_message.Message):
     ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     SPOOL_FIELD_NUMBER: _ClassVar[int]
     SEALING_ALGORITHMS_FIELD_NUMBER: _ClassVar[int]
+    ENROLLMENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     instance_uid: str
@@ -167,7 +170,8 @@ class Hello(_message.Message):
     encryption_public_key: bytes
     spool: SpoolStatus
     sealing_algorithms: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., bound_server_instance: _Optional[str] = ..., public_key: _Optional[bytes] = ..., username: _Optional[str] = ..., password_verifier: _Optional[str] = ..., encryption_public_key: _Optional[bytes] = ..., spool: _Optional[_Union[SpoolStatus, _Mapping]] = ..., sealing_algorithms: _Optional[_Iterable[str]] = ...) -> None: ...
+    enrollment_token: str
+    def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., bound_server_instance: _Optional[str] = ..., public_key: _Optional[bytes] = ..., username: _Optional[str] = ..., password_verifier: _Optional[str] = ..., encryption_public_key: _Optional[bytes] = ..., spool: _Optional[_Union[SpoolStatus, _Mapping]] = ..., sealing_algorithms: _Optional[_Iterable[str]] = ..., enrollment_token: _Optional[str] = ...) -> None: ...
 
 class Challenge(_message.Message):
     __slots__ = ("nonce", "server_instance")

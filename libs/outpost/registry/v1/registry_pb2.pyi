@@ -57,6 +57,14 @@ class ServerKeyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_KEY_STATE_CURRENT: _ClassVar[ServerKeyState]
     SERVER_KEY_STATE_NEXT: _ClassVar[ServerKeyState]
     SERVER_KEY_STATE_RETIRED: _ClassVar[ServerKeyState]
+
+class EnrollmentTokenState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENROLLMENT_TOKEN_STATE_UNSPECIFIED: _ClassVar[EnrollmentTokenState]
+    ENROLLMENT_TOKEN_STATE_VALID: _ClassVar[EnrollmentTokenState]
+    ENROLLMENT_TOKEN_STATE_EXPIRED: _ClassVar[EnrollmentTokenState]
+    ENROLLMENT_TOKEN_STATE_USED_UP: _ClassVar[EnrollmentTokenState]
+    ENROLLMENT_TOKEN_STATE_REVOKED: _ClassVar[EnrollmentTokenState]
 DECISION_UNSPECIFIED: Decision
 DECISION_ACCEPTED: Decision
 DECISION_REFUSED: Decision
@@ -83,9 +91,14 @@ SERVER_KEY_STATE_UNSPECIFIED: ServerKeyState
 SERVER_KEY_STATE_CURRENT: ServerKeyState
 SERVER_KEY_STATE_NEXT: ServerKeyState
 SERVER_KEY_STATE_RETIRED: ServerKeyState
+ENROLLMENT_TOKEN_STATE_UNSPECIFIED: EnrollmentTokenState
+ENROLLMENT_TOKEN_STATE_VALID: EnrollmentTokenState
+ENROLLMENT_TOKEN_STATE_EXPIRED: EnrollmentTokenState
+ENROLLMENT_TOKEN_STATE_USED_UP: EnrollmentTokenState
+ENROLLMENT_TOKEN_STATE_REVOKED: EnrollmentTokenState
 
 class Collector(_message.Message):
-    __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision", "online", "last_error", "last_error_at", "clock_skew_ms", "spool", "check_in_seconds")
+    __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision", "online", "last_error", "last_error_at", "clock_skew_ms", "spool", "check_in_seconds", "enrolled_by")
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +122,7 @@ class Collector(_message.Message):
     CLOCK_SKEW_MS_FIELD_NUMBER: _ClassVar[int]
     SPOOL_FIELD_NUMBER: _ClassVar[int]
     CHECK_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_BY_FIELD_NUMBER: _ClassVar[int]
     instance_uid: str
     name: str
     zone: str
@@ -132,7 +146,8 @@ class Collector(_message.Message):
     clock_skew_ms: int
     spool: _agent_pb2.SpoolStatus
     check_in_seconds: int
-    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ..., online: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ..., check_in_seconds: _Optional[int] = ...) -> None: ...
+    enrolled_by: str
+    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ..., online: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ..., check_in_seconds: _Optional[int] = ..., enrolled_by: _Optional[str] = ...) -> None: ...
 
 class AuthenticateCollectorRequest(_message.Message):
     __slots__ = ("hello", "nonce", "signature", "remote_address", "gateway_id", "session_id", "transport", "access_key_id", "handshake_hash")
@@ -681,3 +696,77 @@ class GetServerKeysResponse(_message.Message):
     KEYS_FIELD_NUMBER: _ClassVar[int]
     keys: _containers.RepeatedCompositeFieldContainer[ServerKey]
     def __init__(self, keys: _Optional[_Iterable[_Union[ServerKey, _Mapping]]] = ...) -> None: ...
+
+class EnrollmentTokenInfo(_message.Message):
+    __slots__ = ("name", "token_id", "zone", "uses_allowed", "uses_used", "expires_at", "cidrs", "created_at", "created_by", "revoked_at", "revoked_by", "state")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    USES_ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    USES_USED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    CIDRS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_BY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    token_id: str
+    zone: str
+    uses_allowed: int
+    uses_used: int
+    expires_at: _timestamp_pb2.Timestamp
+    cidrs: _containers.RepeatedScalarFieldContainer[str]
+    created_at: _timestamp_pb2.Timestamp
+    created_by: str
+    revoked_at: _timestamp_pb2.Timestamp
+    revoked_by: str
+    state: EnrollmentTokenState
+    def __init__(self, name: _Optional[str] = ..., token_id: _Optional[str] = ..., zone: _Optional[str] = ..., uses_allowed: _Optional[int] = ..., uses_used: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cidrs: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_by: _Optional[str] = ..., state: _Optional[_Union[EnrollmentTokenState, str]] = ...) -> None: ...
+
+class CreateEnrollmentTokenRequest(_message.Message):
+    __slots__ = ("name", "zone", "uses", "expires_in_seconds", "cidrs")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    USES_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CIDRS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    zone: str
+    uses: int
+    expires_in_seconds: int
+    cidrs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., zone: _Optional[str] = ..., uses: _Optional[int] = ..., expires_in_seconds: _Optional[int] = ..., cidrs: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateEnrollmentTokenResponse(_message.Message):
+    __slots__ = ("enrollment_token", "enrollment_token_text")
+    ENROLLMENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ENROLLMENT_TOKEN_TEXT_FIELD_NUMBER: _ClassVar[int]
+    enrollment_token: EnrollmentTokenInfo
+    enrollment_token_text: str
+    def __init__(self, enrollment_token: _Optional[_Union[EnrollmentTokenInfo, _Mapping]] = ..., enrollment_token_text: _Optional[str] = ...) -> None: ...
+
+class ListEnrollmentTokensRequest(_message.Message):
+    __slots__ = ("include_revoked",)
+    INCLUDE_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    include_revoked: bool
+    def __init__(self, include_revoked: _Optional[bool] = ...) -> None: ...
+
+class ListEnrollmentTokensResponse(_message.Message):
+    __slots__ = ("enrollment_tokens",)
+    ENROLLMENT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    enrollment_tokens: _containers.RepeatedCompositeFieldContainer[EnrollmentTokenInfo]
+    def __init__(self, enrollment_tokens: _Optional[_Iterable[_Union[EnrollmentTokenInfo, _Mapping]]] = ...) -> None: ...
+
+class RevokeEnrollmentTokenRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RevokeEnrollmentTokenResponse(_message.Message):
+    __slots__ = ("enrollment_token",)
+    ENROLLMENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    enrollment_token: EnrollmentTokenInfo
+    def __init__(self, enrollment_token: _Optional[_Union[EnrollmentTokenInfo, _Mapping]] = ...) -> None: ...

@@ -159,6 +159,21 @@ class RegistryServiceStub:
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysRequest.SerializeToString,
                 response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysResponse.FromString,
                 _registered_method=True)
+        self.CreateEnrollmentToken = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/CreateEnrollmentToken',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateEnrollmentTokenRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateEnrollmentTokenResponse.FromString,
+                _registered_method=True)
+        self.ListEnrollmentTokens = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/ListEnrollmentTokens',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListEnrollmentTokensRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListEnrollmentTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeEnrollmentToken = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/RevokeEnrollmentToken',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -335,6 +350,28 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateEnrollmentToken(self, request, context):
+        """--- zone enrollment tokens: join a zone without an admin step (ADR 0022) --------------
+        CreateEnrollmentToken returns the token text once; the registry keeps its SHA-256.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEnrollmentTokens(self, request, context):
+        """ListEnrollmentTokens never returns a secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeEnrollmentToken(self, request, context):
+        """RevokeEnrollmentToken: collectors already enrolled stay; no new one is enrolled with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -462,6 +499,21 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetServerKeys,
                     request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysRequest.FromString,
                     response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysResponse.SerializeToString,
+            ),
+            'CreateEnrollmentToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEnrollmentToken,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateEnrollmentTokenRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.CreateEnrollmentTokenResponse.SerializeToString,
+            ),
+            'ListEnrollmentTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEnrollmentTokens,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListEnrollmentTokensRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListEnrollmentTokensResponse.SerializeToString,
+            ),
+            'RevokeEnrollmentToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeEnrollmentToken,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1139,6 +1191,87 @@ class RegistryService:
             '/outpost.registry.v1.RegistryService/GetServerKeys',
             outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysRequest.SerializeToString,
             outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEnrollmentToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/CreateEnrollmentToken',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.CreateEnrollmentTokenRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.CreateEnrollmentTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEnrollmentTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/ListEnrollmentTokens',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ListEnrollmentTokensRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ListEnrollmentTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeEnrollmentToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/RevokeEnrollmentToken',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,
