@@ -131,6 +131,8 @@ RULES: dict[str, Rule] = {
             # gateways only: the access keys' secrets and the server's private keys
             "WatchAccessKeys": GATEWAY,
             "GetServerKeys": GATEWAY,
+            # rotation (ADR 0024): admins announce the next server key
+            "RotateServerKey": ADMIN_CHANGE,
         },
     ),
     **_methods(
