@@ -115,6 +115,19 @@ class ServerInfo:
     heartbeat_interval_seconds: int
     server_key_fingerprint: str = ""
     """The server's Noise static key, as collectors pin it ("SHA256:...")."""
+    next_server_key_fingerprint: str = ""
+    """The key announced by `server rotate-key`, until it becomes current."""
+    next_server_key_activates_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ServerKeyRotation:
+    """What `server rotate-key` announced."""
+
+    next_fingerprint: str
+    activates_at: datetime | None
+    current_fingerprint: str
+    current_retires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -173,6 +186,20 @@ class RegistryClient(Connection):
             database=reply.database,
             heartbeat_interval_seconds=reply.heartbeat_interval_seconds,
             server_key_fingerprint=reply.server_key_fingerprint,
+            next_server_key_fingerprint=reply.next_server_key_fingerprint,
+            next_server_key_activates_at=time_field(reply, "next_server_key_activates_at"),
+        )
+
+    def rotate_server_key(self, *, activate_in_seconds: int, retire_after_seconds: int) -> ServerKeyRotation:
+        request = registry_pb2.RotateServerKeyRequest(
+            activate_in_seconds=activate_in_seconds, retire_after_seconds=retire_after_seconds
+        )
+        reply = self.call(self._stub.RotateServerKey, request)
+        return ServerKeyRotation(
+            next_fingerprint=reply.next_fingerprint,
+            activates_at=time_field(reply, "activates_at"),
+            current_fingerprint=reply.current_fingerprint,
+            current_retires_at=time_field(reply, "current_retires_at"),
         )
 
     def list_collectors(self, state: str | None = None) -> list[Collector]:

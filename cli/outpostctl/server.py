@@ -1,4 +1,4 @@
-"""`outpostctl server info`: what each control-plane service says about itself.
+"""`outpostctl server info|rotate-key`: what each control-plane service says about itself; the server key.
 
 Each service gets its own section; one that cannot be reached says so ("unreachable:
 <reason>") instead of failing the whole command, because the point of the command is to
@@ -21,8 +21,10 @@ from outpostctl import output
 from outpostctl.endpoints import Endpoints, endpoints_of
 from outpostctl.errors import CommandError, ServiceUnreachableError
 from outpostctl.gateway_client import GatewayClient, GatewayInfo
+from outpostctl.options import JsonFlag
 from outpostctl.registry_client import RegistryClient, ServerInfo
 from outpostctl.scheduler_client import SchedulerClient
+from outpostctl.tokens import parse_duration
 
 app = typer.Typer(help="The control plane itself.", no_args_is_help=True)
 
@@ -60,6 +62,50 @@ def server_info(
         output.stdout.print(Group(*(_render(name, s) for name, s in sections.items())))
     if sections["registry"].error is not None:
         raise typer.Exit(1)
+
+
+@app.command("rotate-key")
+def rotate_server_key(
+    ctx: typer.Context,
+    *,
+    activate_in: Annotated[
+        str,
+        typer.Option(
+            "--activate-in",
+            metavar="DURATION",
+            help="When gateways start proving the new key, e.g. 24h; 0: now. Leave gateways time to read it "
+            "(--server-key-refresh) and live collectors time to hear of it.",
+        ),
+    ] = "24h",
+    retire_after: Annotated[
+        str,
+        typer.Option(
+            "--retire-after",
+            metavar="DURATION",
+            help="How long after the activation the old key is still accepted, e.g. 7d (collectors that were "
+            "offline during the announcement reconnect with it and learn the new one).",
+        ),
+    ] = "7d",
+    as_json: JsonFlag = False,
+) -> None:
+    """Announce a new server key: live collectors pin it now, and switch to it at its activation."""
+    activate_in_seconds = parse_duration(activate_in, "--activate-in", allow_zero=True)
+    retire_after_seconds = parse_duration(retire_after, "--retire-after")
+    with RegistryClient(endpoints_of(ctx)) as registry:
+        rotation = registry.rotate_server_key(
+            activate_in_seconds=activate_in_seconds, retire_after_seconds=retire_after_seconds
+        )
+    if as_json:
+        output.print_json(rotation)
+        return
+    activates = output.iso(rotation.activates_at) if rotation.activates_at else "now"
+    retires = output.iso(rotation.current_retires_at) if rotation.current_retires_at else "-"
+    output.print_line(f"announced server key {rotation.next_fingerprint}, current from {activates}")
+    output.print_note(
+        f"the current key {rotation.current_fingerprint} stays accepted until {retires}. Access keys created "
+        "from now on pin the current key until the activation; for new installations after "
+        f"{retires}, give collectors access keys created after the activation"
+    )
 
 
 def _ask(address: str, fetch: Callable[[], object]) -> Section:
@@ -109,6 +155,9 @@ def _render(name: str, section: Section) -> Group:
             ("heartbeat interval", f"{info.heartbeat_interval_seconds} s"),
             ("server key", info.server_key_fingerprint or "-"),
         ]
+        if info.next_server_key_fingerprint:
+            activates = output.iso(info.next_server_key_activates_at) if info.next_server_key_activates_at else "-"
+            pairs.append(("next server key", f"{info.next_server_key_fingerprint} (current from {activates})"))
     elif isinstance(info, GatewayInfo):
         listeners = ", ".join(f"{x.transport} {x.address}{' (TLS)' if x.tls else ''}" for x in info.listeners)
         pairs = [

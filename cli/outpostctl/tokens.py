@@ -34,18 +34,18 @@ class RoleName(enum.StrEnum):
 TokenName = Annotated[str, typer.Argument(metavar="NAME", help="The token's name, as the audit shows it.")]
 
 
-def parse_duration(text: str) -> int:
-    """`90d`, `12h`, `1w2d`, `30m` or plain seconds, as whole seconds (> 0)."""
+def parse_duration(text: str, flag: str = "--expires", *, allow_zero: bool = False) -> int:
+    """`90d`, `12h`, `1w2d`, `30m` or plain seconds, as whole seconds (> 0 unless `allow_zero`)."""
     text = text.strip().lower()
     if is_ascii_digits(text):
         seconds = int(text)
     else:
         parts = _DURATION.findall(text)
         if not parts or "".join(n + u for n, u in parts) != text:
-            raise CommandError(f"--expires {text!r}: expected a duration like 90d, 12h, 30m or 1w2d")
+            raise CommandError(f"{flag} {text!r}: expected a duration like 90d, 12h, 30m or 1w2d")
         seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
-    if seconds <= 0:
-        raise CommandError("--expires must be longer than 0 s")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise CommandError(f"{flag} must be longer than 0 s")
     return seconds
 
 

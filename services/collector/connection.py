@@ -45,6 +45,7 @@ from outpost.session.collector import (
     CollectorSession,
     CollectorState,
     Event,
+    RotationReceived,
     StateChanged,
 )
 from outpost.session.errors import RemoteProtocolError
@@ -52,6 +53,7 @@ from services.collector.domain.server_url import ServerUrl
 from services.collector.status import StatusFile, StatusState
 from services.collector.store.identity import Identity, IdentityStore
 from services.collector.transport import CLOSE_TIMEOUT, Transport, TransportError
+from services.collector.transport.sealed import SealedTransport
 
 log = structlog.get_logger(__name__)
 
@@ -227,6 +229,8 @@ class Connection:
                 self._on_state_changed(event)
             elif isinstance(event, Closed):
                 self._on_closed(event)
+            elif isinstance(event, RotationReceived) and isinstance(self.transport, SealedTransport):
+                self.transport.rotation_received(event.rotation)
             if self.work is not None:
                 await self.work.on_event(event)
 

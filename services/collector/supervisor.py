@@ -283,7 +283,7 @@ class Supervisor:
                 return await SealedTransport.establish(transport, self.sealed, server.family)
         except HandshakeRefused as exc:
             outcome: ConnectionOutcome | None = _refused(server, exc)
-            pinned = self.sealed.server_key()
+            pinned = self.sealed.last_attempted
             if pinned is not None and exc.disconnect.reason == R.DISCONNECT_REASON_AUTHENTICATION_FAILED:
                 # Message 1 was sealed to the pinned key; a gateway that could not read it
                 # does not hold that key.
@@ -298,7 +298,7 @@ class Supervisor:
                 )
         except SealedSessionError as exc:
             outcome = None
-            pinned = self.sealed.server_key()
+            pinned = self.sealed.last_attempted
             if pinned is not None:
                 self._pinned_key_not_proven(pinned, exc.cause.value, exc.message)
             else:
@@ -316,6 +316,8 @@ class Supervisor:
         return outcome
 
     def _pinned_key_not_proven(self, pinned: bytes, cause: str, detail: str) -> None:
+        assert self.sealed is not None
+        self.sealed.handshake_failed()  # the next attempt tries another pinned key, if any (ADR 0024)
         log.error(
             "server_key_mismatch",
             message=f"the server could not prove the pinned key {handshake.fingerprint(pinned)}, "

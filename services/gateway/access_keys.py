@@ -15,13 +15,21 @@ re-reads the whole list and replaces the cache: a key that vanished from a resto
 registry database is dropped, not trusted until the gateway restarts.
 
 `ServerKeys` holds the server's Noise static key pair(s) (GetServerKeys), read before
-the gateway serves any collector and re-read at every resync of the access-key watch;
-`private_keys()` lists the current key first (rotation will add the announced and
-retired ones after it).
+the gateway serves any collector, re-read at every resync of the access-key watch and
+every `--server-key-refresh` seconds (`refresh_server_keys`). During a rotation (ADR
+0024) it holds the current key, the announced next one and the replaced one still
+accepted; which one is current it judges by the keys' activation times against its own
+clock, so every replica switches at the activation instant without asking the registry
+then. A replaced key whose window has ended is dropped only once a newer key is known:
+a gateway that could not reach the registry keeps proving the key it has rather than
+none. `private_keys()` lists every accepted key, current first, for the handshake's
+responder to try (at most three). Each change the refresh finds is told to every live
+session (`ServerKeysChanged`), which announces the newest key to its collector.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +40,7 @@ from outpost import errors
 from outpost.access_key import KEY_BYTES, AccessKeyGrant
 from outpost.session.handshake import fingerprint
 from services.gateway import metrics
+from services.gateway.domain.session_hub import SessionHub
 from services.gateway.registry_client import AccessKeyBookmark, AccessKeyChange, RegistryClient, ServerKeyPair
 from services.gateway.resumable_watch import ResumableWatch
 
@@ -101,50 +110,127 @@ class AccessKeyCache:
             log.warning("access_keys_dropped_on_resync", key_ids=sorted(dropped))
 
 
+@dataclass(frozen=True)
+class ServerKeysChanged:
+    """Told to every live session when the server keys changed: announce the newest one."""
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """The newest server key, for collectors whose session was opened with an older one."""
+
+    public_key: bytes
+    activates_at: datetime
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
 class ServerKeys:
     """The server's Noise static key pair(s), current first; empty until `load` succeeds."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
+        self._now = clock
         self._pairs: list[ServerKeyPair] = []
 
-    def load(self, pairs: list[ServerKeyPair]) -> None:
-        """Take the registry's answer; refuse one without exactly one well-formed current key."""
+    def load(self, pairs: list[ServerKeyPair]) -> bool:
+        """Take the registry's answer; True when the accepted keys changed.
+
+        Unavailable for an answer without exactly one well-formed current key: the keys
+        held before stay in force.
+        """
         current = [p for p in pairs if p.current]
         if len(current) != 1:
             raise errors.Unavailable(f"the registry sent {len(current)} current server keys, not 1")
         if any(len(p.private_key) != KEY_BYTES or len(p.public_key) != KEY_BYTES for p in pairs):
             raise errors.Unavailable("the registry sent a malformed server key")
-        changed = not self._pairs or self._pairs[0].public_key != current[0].public_key
-        self._pairs = current + [p for p in pairs if not p.current]
+        before = [p.public_key for p in self._pairs]
+        self._pairs = list(pairs)
+        changed = before != [p.public_key for p in self._pairs]
         if changed:
-            log.info("server_key_loaded", fingerprint=self.fingerprint(), keys=len(self._pairs))
+            announced = self.announcement()
+            log.info(
+                "server_keys_loaded",
+                fingerprint=self.fingerprint(),
+                keys=len(self._pairs),
+                newest=fingerprint(announced.public_key) if announced is not None else None,
+            )
+        return changed
 
     @property
     def loaded(self) -> bool:
         return bool(self._pairs)
 
     def private_keys(self) -> list[bytes]:
-        """Every private key a handshake may be addressed to, current first."""
-        return [p.private_key for p in self._require()]
+        """Every private key a handshake may be addressed to now, current first."""
+        return [p.private_key for p in self._accepted()]
 
     def public_key(self) -> bytes:
-        """The current public key: what this gateway proves and collectors pin."""
-        return self._require()[0].public_key
+        """The current public key: what this gateway proves to first contacts and collectors pin."""
+        return self._accepted()[0].public_key
 
     def fingerprint(self) -> str:
         return fingerprint(self.public_key())
 
-    def _require(self) -> list[ServerKeyPair]:
+    def announcement(self) -> Announcement | None:
+        """The newest accepted key (the announced next one, else the current one) and its activation."""
+        pairs = self._accepted()
+        newest = max(pairs, key=_activation)
+        return Announcement(newest.public_key, _activation(newest))
+
+    def _accepted(self) -> list[ServerKeyPair]:
+        """The keys accepted now, current first: the rule of the registry's `effective`, on our clock."""
         if not self._pairs:
             raise errors.Unavailable("the server key has not been read from the registry yet")
-        return self._pairs
+        now = self._now()
+        activated = [p for p in self._pairs if _activation(p) <= now]
+        current = max(activated, key=lambda p: (_activation(p), p.current), default=None)
+        if current is None:  # a clock behind the registry's: trust its word
+            current = next(p for p in self._pairs if p.current)
+        others = [
+            p
+            for p in self._pairs
+            if p is not current and (_activation(p) > now or (p.retires_at is not None and now < p.retires_at))
+        ]
+        return [current, *others]
 
 
-def access_key_watch(registry: RegistryClient, cache: AccessKeyCache, server_keys: ServerKeys) -> ResumableWatch:
+def _activation(pair: ServerKeyPair) -> datetime:
+    return pair.activated_at or _EPOCH
+
+
+async def refresh_server_keys(registry: RegistryClient, server_keys: ServerKeys, hub: SessionHub) -> None:
+    """Re-read the server keys; tell every live session (streaming and polling) when they changed."""
+    if server_keys.load(await registry.server_keys()):
+        for session in hub.sessions():
+            session.deliver(ServerKeysChanged())
+
+
+async def refresh_server_keys_every(
+    seconds: float, registry: RegistryClient, server_keys: ServerKeys, hub: SessionHub
+) -> None:
+    """The periodic refresh: a rotation announced by an admin reaches this gateway within `seconds`.
+
+    A failed read is logged and retried at the next period; the keys held stay in force.
+    """
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await refresh_server_keys(registry, server_keys, hub)
+        except Exception as exc:  # the loop must outlive a registry outage
+            log.warning("server_keys_refresh_failed", error=str(exc) or type(exc).__name__)
+
+
+def access_key_watch(
+    registry: RegistryClient,
+    cache: AccessKeyCache,
+    server_keys: ServerKeys,
+    hub: SessionHub,
+) -> ResumableWatch:
     """The watch feeding `cache`; its resync re-reads every key and the server keys after each gap."""
 
     async def resync() -> None:
-        server_keys.load(await registry.server_keys())
+        await refresh_server_keys(registry, server_keys, hub)
         revision, listed = await registry.access_keys()
         cache.replace(listed)
         log.info("access_keys_listed", revision=revision, valid=cache.valid_count())

@@ -42,6 +42,7 @@ from outpost.session.server import (
     WorkRefused,
 )
 from services.gateway import metrics
+from services.gateway.access_keys import ServerKeysChanged
 from services.gateway.admission import host_of
 from services.gateway.collector_status import clock_skew_ms, heartbeat_heard, hello_spool
 from services.gateway.domain.session_hub import (
@@ -155,6 +156,8 @@ class SessionRunner:
         # Heard before the session is accepted too (the Hello), so the LiveSession starts right.
         self.heard_at = time.time()
         self.clock_skew_ms = 0
+        self.announced_server_key: bytes | None = None
+        """The server key this session last announced to its collector (ADR 0024)."""
 
     def admit(self) -> bool:
         """Apply the gateway's admission limits; False means the core is already closing."""
@@ -236,6 +239,33 @@ class SessionRunner:
             self.core.cancel_job(item.job_run_id, item.reason)
         elif isinstance(item, CheckIntervalChanged):
             self.core.update_config(self._config_update())
+        elif isinstance(item, ServerKeysChanged):
+            self._announce_server_key()
+
+    def _announce_server_key(self) -> None:
+        """Tell the collector the newest server key when its handshake used an older one (ADR 0024).
+
+        Sent once per key per session, over the sealed channel only: the announcement is
+        what lets a collector pin the next key before the current one is retired.
+        """
+        if self.seal is None or self.seal.channel is None:
+            return
+        announcement = self.ctx.server_keys.announcement()
+        if announcement is None or announcement.public_key in (self.seal.server_public_key, self.announced_server_key):
+            return
+        rotation = agent_pb2.Rotation(
+            server_key=agent_pb2.ServerKeyAnnouncement(
+                public_key=announcement.public_key,
+                activates_at_unix_ms=int(announcement.activates_at.timestamp() * 1000),
+            )
+        )
+        if self.core.rotate(rotation):
+            self.announced_server_key = announcement.public_key
+            log.info(
+                "server_key_announced",
+                fingerprint=handshake.fingerprint(announcement.public_key),
+                activates_at=announcement.activates_at.isoformat(),
+            )
 
     def _check_seconds(self) -> int:
         return self.ctx.dispatcher.check_interval.seconds
@@ -340,6 +370,7 @@ class SessionRunner:
             )
             self.work = SessionWork(self.ctx.work, event.instance_uid, event.name, zone, self.deliver)
             self.core.update_config(self._config_update())
+            self._announce_server_key()
             newest = self.ctx.hub.attach(self.live)
             metrics.SESSIONS.labels(self.stream.transport).inc()
             if newest is not None:

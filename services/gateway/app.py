@@ -54,7 +54,7 @@ from outpost.runtime import (
     start_metrics,
 )
 from outpost.session.codec import DEFAULT_MAX_FRAME_BYTES
-from services.gateway.access_keys import AccessKeyCache, ServerKeys, access_key_watch
+from services.gateway.access_keys import AccessKeyCache, ServerKeys, access_key_watch, refresh_server_keys_every
 from services.gateway.admission import Admission, FailureLimits
 from services.gateway.api.gateway_servicer import GatewayServicer, ListenerInfo
 from services.gateway.api.inventory_servicer import InventoryServicer
@@ -124,6 +124,8 @@ class GatewayConfig:
     token_file: Path | None = None
     check_minute_seconds: int = SECONDS_PER_MINUTE
     allow_first_contact: bool = True
+    server_key_refresh: float = 30.0
+    """Seconds between reads of the server keys: how soon an announced rotation reaches this gateway."""
 
 
 def parse_args(argv: list[str] | None = None) -> GatewayConfig:
@@ -228,6 +230,14 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         "(Noise XX, trust on first use); --no-allow-first-contact admits only collectors whose access-key "
         "file carries the server key or that pinned it before (IK) (env OUTPOST_GATEWAY_ALLOW_FIRST_CONTACT)",
     )
+    p.add_argument(
+        "--server-key-refresh",
+        type=positive(float),
+        default=float(e("server_key_refresh", 30.0)),
+        help="seconds between reads of the server's Noise keys from the registry: an announced rotation "
+        "(outpostctl server rotate-key) reaches this gateway and its live collectors within this "
+        "(env OUTPOST_GATEWAY_SERVER_KEY_REFRESH)",
+    )
     p.add_argument("--ready-file", default=e("ready_file"))
     p.add_argument("--data-dir", default=e("data_dir", ".outpost"), help="where the SQLite inventory lives by default")
     service_tokens.add_identity_flags(p, SERVICE, calls_peers=True, called_by=False)
@@ -263,6 +273,7 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         ready_file=a.ready_file,
         check_minute_seconds=a.check_minute_seconds,
         allow_first_contact=a.allow_first_contact,
+        server_key_refresh=a.server_key_refresh,
         log_format=a.log_format,
         log_level=a.log_level,
         token_file=a.token_file,
@@ -358,10 +369,13 @@ async def serve(config: GatewayConfig) -> None:
     watches = [
         ResumableWatch("registry", registry.watch, hub.apply, Bookmark),
         ResumableWatch("dispatch", scheduler.watch, dispatcher.apply, DispatchBookmark, resync=read_settings),
-        access_key_watch(registry, access_keys, server_keys),
+        access_key_watch(registry, access_keys, server_keys, hub),
     ]
     background = [asyncio.create_task(w.run()) for w in watches]
     background += [asyncio.create_task(reporter.run()), asyncio.create_task(leases.run())]
+    background.append(
+        asyncio.create_task(refresh_server_keys_every(config.server_key_refresh, registry, server_keys, hub))
+    )
     for watch, address in zip(watches, (config.registry, config.scheduler, config.registry), strict=True):
         try:
             async with asyncio.timeout(REGISTRY_WAIT_SECONDS):

@@ -68,9 +68,14 @@ class ServerKeyPair:
     private_key: bytes
     public_key: bytes
     current: bool
+    """The registry's word when it answered; the gateway re-judges by `activated_at` (ADR 0024)."""
+    activated_at: datetime | None = None
+    """Current: since when; announced next: when it becomes current."""
+    retires_at: datetime | None = None
+    """A replaced key: until when it is still accepted (None: no end set)."""
 
     def __repr__(self) -> str:
-        return f"ServerKeyPair(current={self.current})"
+        return f"ServerKeyPair(current={self.current}, activated_at={self.activated_at})"
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,8 @@ class RegistryClient:
                 private_key=key.private_key,
                 public_key=key.public_key,
                 current=key.state == registry_pb2.SERVER_KEY_STATE_CURRENT,
+                activated_at=key.activated_at.ToDatetime(UTC) if key.HasField("activated_at") else None,
+                retires_at=key.retires_at.ToDatetime(UTC) if key.HasField("retires_at") else None,
             )
             for key in response.keys
         ]

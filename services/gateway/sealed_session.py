@@ -21,15 +21,20 @@ returns; streaming transports through `transports/sealed.py`, HTTP polling per r
   still seal the Disconnect).
 
 `binding` gives the registry what the handshake proved: the access-key id and the
-handshake hash the collector's Ed25519 proof signs (channel binding).
+handshake hash the collector's Ed25519 proof signs (channel binding). During a server
+key rotation the responder also reads IK handshakes made for the announced or the
+replaced key (`other_static_privates`); `server_public_key` says which one this session
+proved, so the session can announce a newer one to its collector (ADR 0024).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from google.protobuf.message import DecodeError
 
 from outpost.access_key import AccessKeyGrant
@@ -103,6 +108,7 @@ class GatewaySeal:
         transport: str,
         grants: GrantLookup,
         policy: SealingPolicy,
+        other_static_privates: Sequence[bytes] = (),
     ) -> None:
         self._grants = grants
         self._policy = policy
@@ -112,6 +118,7 @@ class GatewaySeal:
             transport=NOISE_TRANSPORT.get(transport, transport),
             psk_for=self._psk_for,
             allow_first_contact=policy.allow_first_contact,
+            other_static_privates=other_static_privates,
         )
         self.phase = Phase.FIRST_FRAME
         self.channel: SealedChannel | None = None
@@ -123,6 +130,11 @@ class GatewaySeal:
         if self.channel is None or self.grant is None or not self.channel.peer_confirmed:
             return None
         return ChannelBinding(self.grant.key_id, self.channel.handshake_hash)
+
+    @property
+    def server_public_key(self) -> bytes:
+        """The server static key this session proved (or will prove): the one message 1 was made for."""
+        return public_of(self._responder.static_private)
 
     @property
     def in_handshake(self) -> bool:
@@ -195,3 +207,8 @@ class GatewaySeal:
         if not message.HasField("disconnect"):
             raise LocalProtocolError(f"{message.WhichOneof('body')} before the sealed session is open")
         return [refusal_reply(message.disconnect)]
+
+
+def public_of(private_key: bytes) -> bytes:
+    """The public half of a raw X25519 private key."""
+    return X25519PrivateKey.from_private_bytes(private_key).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

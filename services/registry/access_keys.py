@@ -140,7 +140,7 @@ class AccessKeys:
             created_by=actor,
             expires_at=rules.expiry(now, expires_in_seconds),
         )
-        key = AccessKey(record.key_id, new_secret(), self._server_keys.current_public_key)
+        key = AccessKey(record.key_id, new_secret(), await self._server_keys.current_public_key())
         created = await self._insert(record, key.secret)
         if created is None:
             raise rules.name_taken(name)
@@ -185,7 +185,7 @@ class AccessKeys:
             if await queries.any_key(tx.session):
                 return False
         existing = _existing_key(path)
-        key = existing or AccessKey(new_key_id(), new_secret(), self._server_keys.current_public_key)
+        key = existing or AccessKey(new_key_id(), new_secret(), await self._server_keys.current_public_key())
         record = AccessKeyRecord(
             key_id=key.key_id,
             name=rules.BOOTSTRAP_NAME,

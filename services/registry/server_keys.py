@@ -11,6 +11,12 @@ stored in clear: access keys pin it and `GetServerInfo` shows its fingerprint ev
 the private half cannot be read (the registry then still starts, for diagnosis). Two replicas
 starting together on one PostgreSQL both try; the partial unique index on the current
 state lets one insert win, and the other reads the winner's key.
+
+`rotate` (ADR 0024) adds a `next` key with its activation time and gives the current one
+the end of its acceptance window. From then on every read computes the states for "now"
+(`domain.server_keys.effective`) and writes a flip it finds back to the table, so the
+rotation needs no timer: a registry that was down at the activation instant is right at
+its next read.
 """
 
 from __future__ import annotations
@@ -39,18 +45,60 @@ class ServerKeys:
         self._store = store
         self._box = box
         self._now = clock
-        self._current_public: bytes | None = None
 
-    @property
-    def current_public_key(self) -> bytes:
-        """The public half of the current key (stored in clear; loaded by `ensure_current`)."""
-        if self._current_public is None:
-            raise errors.Unavailable("the server key is not loaded yet")
-        return self._current_public
+    async def public_keys(self) -> tuple[queries.StoredServerKey, queries.StoredServerKey | None]:
+        """(the current key, the announced next key or None) now, public halves only."""
+        stored = await self._effective()
+        current = next((k for k in stored if k.state is ServerKeyState.CURRENT), None)
+        if current is None:
+            raise errors.Unavailable("the server key is not created yet")
+        return current, next((k for k in stored if k.state is ServerKeyState.NEXT), None)
 
-    @property
-    def current_fingerprint(self) -> str:
-        return fingerprint(self.current_public_key)
+    async def current_public_key(self) -> bytes:
+        """The public half of the current key (stored in clear): what new access keys pin."""
+        return (await self.public_keys())[0].public_key
+
+    async def current_fingerprint(self) -> str:
+        return fingerprint(await self.current_public_key())
+
+    async def rotate(self, *, activate_in_seconds: int, retire_after_seconds: int, actor: str) -> rules.RotationPlan:
+        """Announce a new server key, current from `now + activate_in`; the current one is accepted
+        until `retire_after` past that. FailedPrecondition while another rotation is announced."""
+        plan = rules.plan_rotation(
+            await self.keys(),
+            self._now(),
+            activate_in_seconds=activate_in_seconds,
+            retire_after_seconds=retire_after_seconds,
+        )
+        key = plan.next_key
+        nonce, ciphertext = self._box.encrypt(key.private_key, _binding(key.public_key))
+        async with self._store.write(exclusive=True) as tx:
+            # Re-checked under the write lock: two admins rotating at once get one rotation.
+            stored = rules.effective(await queries.accepted(tx.session), self._now())
+            if any(k.state is ServerKeyState.NEXT for k in stored):
+                raise errors.FailedPrecondition("another server key rotation was announced just now")
+            await queries.set_retires_at(tx.session, plan.replaced.public_key, plan.replaced_retires_at)
+            await queries.insert(
+                tx.session,
+                queries.StoredServerKey(
+                    public_key=key.public_key,
+                    state=ServerKeyState.NEXT,
+                    nonce=nonce,
+                    ciphertext=ciphertext,
+                    encryption_key_id=self._box.key_id,
+                    created_at=key.created_at,
+                    activated_at=key.activated_at,
+                ),
+            )
+        log.warning(
+            "server_key_rotation_announced",
+            next_fingerprint=key.fingerprint,
+            activates_at=key.activated_at,
+            current_fingerprint=plan.replaced.fingerprint,
+            current_retires_at=plan.replaced_retires_at,
+            actor=actor,
+        )
+        return plan
 
     async def ensure_current(self, *, replace_unreadable: bool = False) -> None:
         """Load the current key, creating it on an installation's first start.
@@ -70,25 +118,37 @@ class ServerKeys:
         if not any(k.state is ServerKeyState.CURRENT for k in stored):
             await self._create()
             stored = await self._stored()
-        self._current_public = next(k.public_key for k in stored if k.state is ServerKeyState.CURRENT)
         try:
             [self._decrypt(k) for k in stored]
         except errors.FailedPrecondition as exc:
             log.error(
                 "server_key_undecryptable",
-                fingerprint=self.current_fingerprint,
+                fingerprint=await self.current_fingerprint(),
                 key_id=self._box.key_id,
                 problem=str(exc),
                 advice="gateways cannot start until the registry runs with its original --secret-key-file",
             )
 
     async def keys(self) -> list[ServerKey]:
-        """Every accepted key, decrypted, current first; FailedPrecondition names an unreadable one."""
-        return rules.ordered([self._decrypt(s) for s in await self._stored()])
+        """Every key accepted now, decrypted, current first; FailedPrecondition names an unreadable one."""
+        return [self._decrypt(s) for s in await self._effective()]
 
     async def _stored(self) -> list[queries.StoredServerKey]:
         async with self._store.read() as tx:
             return await queries.accepted(tx.session)
+
+    async def _effective(self) -> list[queries.StoredServerKey]:
+        """The keys accepted now with their states now; a flip time made is written back once."""
+        now = self._now()
+        stored = await self._stored()
+        accepted = rules.effective(stored, now)
+        states = {k.public_key: k.state for k in accepted}
+        if any(states.get(k.public_key, ServerKeyState.RETIRED) is not k.state for k in stored):
+            async with self._store.write(exclusive=True) as tx:
+                await queries.write_states(tx.session, states, now)
+            current = [fingerprint(k.public_key) for k in accepted if k.state is ServerKeyState.CURRENT]
+            log.info("server_key_states_updated", current=current, accepted=len(accepted))
+        return accepted
 
     async def _create(self) -> None:
         key = rules.new_server_key(self._now())
@@ -132,6 +192,7 @@ class ServerKeys:
             state=stored.state,
             created_at=stored.created_at,
             activated_at=stored.activated_at,
+            retires_at=stored.retires_at,
         )
 
 

@@ -135,6 +135,8 @@ RULES: dict[str, Rule] = {
             "CreateEnrollmentToken": ADMIN_CHANGE,
             "ListEnrollmentTokens": VIEWER,
             "RevokeEnrollmentToken": ADMIN_CHANGE,
+            # rotation (ADR 0024): admins announce the next server key
+            "RotateServerKey": ADMIN_CHANGE,
         },
     ),
     **_methods(

@@ -52,13 +52,15 @@ ALLOWED_KINDS: dict[CollectorState, frozenset[str]] = {
     CollectorState.IDLE: frozenset(),
     CollectorState.AWAIT_CHALLENGE: frozenset({"challenge", "disconnect"}),
     CollectorState.AWAIT_DECISION: frozenset({"pending", "welcome", "disconnect"}),
-    CollectorState.PENDING: frozenset({"pending", "welcome", "heartbeat_ack", "disconnect", "config_update"}),
+    CollectorState.PENDING: frozenset(
+        {"pending", "welcome", "heartbeat_ack", "disconnect", "config_update", "rotation"}
+    ),
     CollectorState.ENABLED: frozenset(
-        {"pending", "state_change", "heartbeat_ack", "disconnect", "config_update"}
+        {"pending", "state_change", "heartbeat_ack", "disconnect", "config_update", "rotation"}
         | {"job_assignment", "job_cancel", "batch_ack", "throttle"}
     ),
     CollectorState.DISABLED: frozenset(
-        {"pending", "state_change", "heartbeat_ack", "disconnect", "config_update"}
+        {"pending", "state_change", "heartbeat_ack", "disconnect", "config_update", "rotation"}
         | {"job_cancel", "batch_ack", "throttle"}
     ),
     CollectorState.CLOSED: frozenset(),
@@ -137,7 +139,24 @@ class ConfigChanged:
     config: agent_pb2.ConfigUpdate
 
 
-Event = Accepted | StateChanged | Closed | JobAssigned | JobCancelled | BatchAcked | Throttled | ConfigChanged
+@dataclass(frozen=True)
+class RotationReceived:
+    """The server announced a credential rotation (ADR 0024): the sealed transport stores it."""
+
+    rotation: agent_pb2.Rotation
+
+
+Event = (
+    Accepted
+    | StateChanged
+    | Closed
+    | JobAssigned
+    | JobCancelled
+    | BatchAcked
+    | Throttled
+    | ConfigChanged
+    | RotationReceived
+)
 
 
 @dataclass(eq=False)
@@ -357,6 +376,9 @@ class CollectorSession:
         if config.heartbeat_interval_seconds:
             self.heartbeat_interval = float(config.heartbeat_interval_seconds)
         self._events.append(ConfigChanged(config))
+
+    def _on_rotation(self, rotation: agent_pb2.Rotation, now: float) -> None:
+        self._events.append(RotationReceived(rotation))
 
     def _on_heartbeat_ack(self, _: agent_pb2.HeartbeatAck, now: float) -> None:
         pass  # receive() already counted it as a sign of life

@@ -383,6 +383,14 @@ class ServerSession:
         self._send(config_update=config)
         return True
 
+    def rotate(self, rotation: agent_pb2.Rotation) -> bool:
+        """Tell the collector about a credential rotation (ADR 0024); False (nothing sent) before
+        it is accepted. Only a sealed session may carry one: the transport decides that."""
+        if self.state not in ACCEPTED_STATES:
+            return False
+        self._send(rotation=rotation)
+        return True
+
     def tick(self, now: float) -> None:
         """Enforce deadlines; call at `next_deadline()`."""
         if self.state in HANDSHAKE_STATES and now >= self._handshake_deadline:

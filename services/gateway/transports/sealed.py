@@ -24,9 +24,11 @@ log = structlog.get_logger(__name__)
 
 
 def new_seal(ctx: GatewayContext, transport: str) -> GatewaySeal:
-    """A connection's gate, with the server's current static key and the access-key cache."""
+    """A connection's gate, with the server's static keys (current first) and the access-key cache."""
+    current, *others = ctx.server_keys.private_keys()
     return GatewaySeal(
-        static_private=ctx.server_keys.private_keys()[0],
+        static_private=current,
+        other_static_privates=others,
         transport=transport,
         grants=ctx.access_keys.grant,
         policy=ctx.sealing,

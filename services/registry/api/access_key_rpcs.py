@@ -54,7 +54,7 @@ class AccessKeyRpcs:
         return registry_pb2.CreateAccessKeyResponse(
             access_key=self._info(record),
             access_key_text=key.encode(),
-            server_key_fingerprint=self._server_keys.current_fingerprint,
+            server_key_fingerprint=await self._server_keys.current_fingerprint(),
         )
 
     async def ListAccessKeys(
@@ -79,6 +79,23 @@ class AccessKeyRpcs:
         self, request: registry_pb2.GetServerKeysRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.GetServerKeysResponse:
         return registry_pb2.GetServerKeysResponse(keys=[_server_key(k) for k in await self._server_keys.keys()])
+
+    async def RotateServerKey(
+        self, request: registry_pb2.RotateServerKeyRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.RotateServerKeyResponse:
+        plan = await self._server_keys.rotate(
+            activate_in_seconds=request.activate_in_seconds,
+            retire_after_seconds=request.retire_after_seconds,
+            actor=current_principal().name,
+        )
+        reply = registry_pb2.RotateServerKeyResponse(
+            next_fingerprint=plan.next_key.fingerprint,
+            current_fingerprint=plan.replaced.fingerprint,
+            current_retires_at=_timestamp(plan.replaced_retires_at),
+        )
+        if plan.next_key.activated_at is not None:
+            reply.activates_at.CopyFrom(_timestamp(plan.next_key.activated_at))
+        return reply
 
     def _info(self, record: AccessKeyRecord) -> registry_pb2.AccessKeyInfo:
         """The admin view of a key: never its secret."""
@@ -124,6 +141,8 @@ def _server_key(key: ServerKey) -> registry_pb2.ServerKey:
     )
     if key.activated_at is not None:
         message.activated_at.CopyFrom(_timestamp(key.activated_at))
+    if key.retires_at is not None:
+        message.retires_at.CopyFrom(_timestamp(key.retires_at))
     return message
 
 

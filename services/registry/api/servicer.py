@@ -176,14 +176,20 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, EnrollmentTokenRpcs, registry_p
         self, request: registry_pb2.GetServerInfoRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.GetServerInfoResponse:
         info = self._registry.info
-        return registry_pb2.GetServerInfoResponse(
+        current, announced = await self._server_keys.public_keys()
+        reply = registry_pb2.GetServerInfoResponse(
             server_instance=info.server_instance,
             version=info.version,
             started_at=_timestamp(info.started_at),
             database=info.database,
             heartbeat_interval_seconds=info.heartbeat_interval_seconds,
-            server_key_fingerprint=self._server_keys.current_fingerprint,
+            server_key_fingerprint=handshake.fingerprint(current.public_key),
         )
+        activates_at = _timestamp(announced.activated_at) if announced is not None else None
+        if announced is not None and activates_at is not None:
+            reply.next_server_key_fingerprint = handshake.fingerprint(announced.public_key)
+            reply.next_server_key_activates_at.CopyFrom(activates_at)
+        return reply
 
     async def ListCollectors(
         self, request: registry_pb2.ListCollectorsRequest, context: grpc.aio.ServicerContext

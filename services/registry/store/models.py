@@ -293,6 +293,8 @@ class ServerKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    retires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    """Until when a replaced key is still accepted (0012; set when its successor is announced)."""
 
 
 class EnrollmentTokenRow(Base):

@@ -24,6 +24,7 @@ class StoredServerKey:
     encryption_key_id: str
     created_at: datetime
     activated_at: datetime | None
+    retires_at: datetime | None = None
 
     def __repr__(self) -> str:
         return f"StoredServerKey(state={self.state}, encryption_key_id={self.encryption_key_id!r})"
@@ -42,6 +43,7 @@ async def insert(session: AsyncSession, key: StoredServerKey) -> bool:
                     encryption_key_id=key.encryption_key_id,
                     created_at=key.created_at,
                     activated_at=key.activated_at,
+                    retires_at=key.retires_at,
                 )
             )
     except sa.exc.IntegrityError:
@@ -61,9 +63,34 @@ async def accepted(session: AsyncSession) -> list[StoredServerKey]:
             encryption_key_id=row.encryption_key_id,
             created_at=row.created_at,
             activated_at=row.activated_at,
+            retires_at=row.retires_at,
         )
         for row in rows
     ]
+
+
+async def set_retires_at(session: AsyncSession, public_key: bytes, retires_at: datetime) -> None:
+    """Give a key the end of its acceptance (its successor was announced)."""
+    await session.execute(
+        sa.update(ServerKeyRow).where(ServerKeyRow.public_key == public_key).values(retires_at=retires_at)
+    )
+
+
+async def write_states(session: AsyncSession, states: dict[bytes, ServerKeyState], now: datetime) -> None:
+    """Store the states time has given the keys (`domain.server_keys.effective`).
+
+    The old current key is demoted before the new one is promoted, so the index that
+    allows one current row holds at every statement; keys missing from `states` are no
+    longer accepted and are marked retired.
+    """
+    rows = list(await session.scalars(sa.select(ServerKeyRow).order_by(ServerKeyRow.id)))
+    for row in sorted(rows, key=lambda r: states.get(bytes(r.public_key)) is ServerKeyState.CURRENT):
+        state = states.get(bytes(row.public_key), ServerKeyState.RETIRED)
+        if row.state != state.value:
+            if state is ServerKeyState.RETIRED and row.retired_at is None:
+                row.retired_at = now
+            row.state = state.value
+            await session.flush()
 
 
 async def delete_unreadable(session: AsyncSession, encryption_key_id: str) -> int:

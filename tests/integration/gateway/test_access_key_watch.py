@@ -21,6 +21,7 @@ from outpost.auth import bearer, service_tokens
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session.handshake import fingerprint
 from services.gateway.access_keys import AccessKeyCache, ServerKeys, access_key_watch
+from services.gateway.domain.session_hub import SessionHub
 from services.gateway.registry_client import RegistryClient
 from services.gateway.resumable_watch import ResumableWatch
 from tests.process_harness import ControlPlane
@@ -60,7 +61,7 @@ async def gateway_of(plane: ControlPlane) -> AsyncIterator[Gateway]:
     channel = service_tokens.peer_channel(address, None, identity)
     admin_channel = service_tokens.peer_channel(address, None, plane.admin_token)
     cache, server_keys = AccessKeyCache(), ServerKeys()
-    watch = access_key_watch(RegistryClient(channel), cache, server_keys)
+    watch = access_key_watch(RegistryClient(channel), cache, server_keys, SessionHub())
     task = asyncio.create_task(watch.run())
     try:
         async with asyncio.timeout(20):

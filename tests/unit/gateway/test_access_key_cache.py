@@ -8,7 +8,7 @@ import pytest
 
 from outpost import errors
 from outpost.session.handshake import fingerprint
-from services.gateway.access_keys import AccessKeyCache, ServerKeys
+from services.gateway.access_keys import AccessKeyCache, Announcement, ServerKeys
 from services.gateway.registry_client import AccessKeyChange, ServerKeyPair
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -81,15 +81,24 @@ def test_a_malformed_psk_grants_nothing(psk: bytes) -> None:
     assert cache.grant("ak_1") is None
 
 
-def pair(seed: int, *, current: bool) -> ServerKeyPair:
-    return ServerKeyPair(private_key=bytes([seed]) * 32, public_key=bytes([seed + 1]) * 32, current=current)
+def pair(
+    seed: int, *, current: bool, activated_at: datetime | None = None, retires_at: datetime | None = None
+) -> ServerKeyPair:
+    return ServerKeyPair(
+        private_key=bytes([seed]) * 32,
+        public_key=bytes([seed + 1]) * 32,
+        current=current,
+        activated_at=activated_at,
+        retires_at=retires_at,
+    )
 
 
 def test_server_keys_refuse_use_until_loaded_then_put_the_current_key_first() -> None:
     keys = ServerKeys()
     with pytest.raises(errors.Unavailable):
         keys.public_key()
-    keys.load([pair(1, current=False), pair(3, current=True)])
+    later = datetime.now(UTC) + timedelta(hours=1)
+    keys.load([pair(1, current=False, activated_at=later), pair(3, current=True)])
     assert keys.public_key() == bytes([4]) * 32
     assert keys.private_keys() == [bytes([3]) * 32, bytes([1]) * 32]
     assert keys.fingerprint() == fingerprint(bytes([4]) * 32)
@@ -110,3 +119,24 @@ def test_server_keys_without_exactly_one_current_key_are_refused(pairs: list[Ser
 def test_a_malformed_server_key_is_refused() -> None:
     with pytest.raises(errors.Unavailable):
         ServerKeys().load([ServerKeyPair(private_key=b"x", public_key=bytes(32), current=True)])
+
+
+def test_the_gateway_switches_to_the_announced_key_at_its_activation_and_keeps_the_old_one_for_the_window() -> None:
+    clock = Clock()
+    start = clock.now
+    keys = ServerKeys(clock)
+    activation = start + timedelta(seconds=60)
+    old = pair(1, current=True, activated_at=start - timedelta(days=1), retires_at=activation + timedelta(seconds=600))
+    new = pair(3, current=False, activated_at=activation)
+    assert keys.load([old, new])
+    assert not keys.load([old, new])  # the same keys again: nothing to tell the sessions
+    assert (keys.public_key(), keys.private_keys()) == (old.public_key, [old.private_key, new.private_key])
+    assert keys.announcement() == Announcement(new.public_key, activation)
+    clock.now = activation
+    assert (keys.public_key(), keys.private_keys()) == (new.public_key, [new.private_key, old.private_key])
+    clock.now = activation + timedelta(seconds=600)
+    assert keys.private_keys() == [new.private_key]
+    # A gateway that never heard of the new key keeps proving the one it has after the window.
+    stale = ServerKeys(clock)
+    stale.load([old])
+    assert stale.private_keys() == [old.private_key]

@@ -112,7 +112,7 @@ class CollectorMessage(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., proof: _Optional[_Union[Proof, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., job_update: _Optional[_Union[JobUpdate, _Mapping]] = ..., result_batch: _Optional[_Union[ResultBatch, _Mapping]] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("sequence", "sent_at_unix_ms", "challenge", "pending", "welcome", "state_change", "heartbeat_ack", "disconnect", "job_assignment", "job_cancel", "batch_ack", "config_update", "throttle")
+    __slots__ = ("sequence", "sent_at_unix_ms", "challenge", "pending", "welcome", "state_change", "heartbeat_ack", "disconnect", "job_assignment", "job_cancel", "batch_ack", "config_update", "throttle", "rotation")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +126,7 @@ class ServerMessage(_message.Message):
     BATCH_ACK_FIELD_NUMBER: _ClassVar[int]
     CONFIG_UPDATE_FIELD_NUMBER: _ClassVar[int]
     THROTTLE_FIELD_NUMBER: _ClassVar[int]
+    ROTATION_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     sent_at_unix_ms: int
     challenge: Challenge
@@ -139,7 +140,8 @@ class ServerMessage(_message.Message):
     batch_ack: BatchAck
     config_update: ConfigUpdate
     throttle: Throttle
-    def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ..., pending: _Optional[_Union[Pending, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., job_assignment: _Optional[_Union[JobAssignment, _Mapping]] = ..., job_cancel: _Optional[_Union[JobCancel, _Mapping]] = ..., batch_ack: _Optional[_Union[BatchAck, _Mapping]] = ..., config_update: _Optional[_Union[ConfigUpdate, _Mapping]] = ..., throttle: _Optional[_Union[Throttle, _Mapping]] = ...) -> None: ...
+    rotation: Rotation
+    def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ..., pending: _Optional[_Union[Pending, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., job_assignment: _Optional[_Union[JobAssignment, _Mapping]] = ..., job_cancel: _Optional[_Union[JobCancel, _Mapping]] = ..., batch_ack: _Optional[_Union[BatchAck, _Mapping]] = ..., config_update: _Optional[_Union[ConfigUpdate, _Mapping]] = ..., throttle: _Optional[_Union[Throttle, _Mapping]] = ..., rotation: _Optional[_Union[Rotation, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("protocol_version", "capabilities", "instance_uid", "name", "zone", "version", "bound_server_instance", "public_key", "username", "password_verifier", "encryption_public_key", "spool", "sealing_algorithms", "enrollment_token")
@@ -566,6 +568,20 @@ class Throttle(_message.Message):
     retry_after_ms: int
     reason: str
     def __init__(self, retry_after_ms: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Rotation(_message.Message):
+    __slots__ = ("server_key",)
+    SERVER_KEY_FIELD_NUMBER: _ClassVar[int]
+    server_key: ServerKeyAnnouncement
+    def __init__(self, server_key: _Optional[_Union[ServerKeyAnnouncement, _Mapping]] = ...) -> None: ...
+
+class ServerKeyAnnouncement(_message.Message):
+    __slots__ = ("public_key", "activates_at_unix_ms")
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATES_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    public_key: bytes
+    activates_at_unix_ms: int
+    def __init__(self, public_key: _Optional[bytes] = ..., activates_at_unix_ms: _Optional[int] = ...) -> None: ...
 
 class ConfigUpdate(_message.Message):
     __slots__ = ("collector_check_minutes", "heartbeat_interval_seconds")

@@ -270,20 +270,24 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("server_instance", "version", "started_at", "database", "heartbeat_interval_seconds", "server_key_fingerprint")
+    __slots__ = ("server_instance", "version", "started_at", "database", "heartbeat_interval_seconds", "server_key_fingerprint", "next_server_key_fingerprint", "next_server_key_activates_at")
     SERVER_INSTANCE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     DATABASE_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SERVER_KEY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_SERVER_KEY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_SERVER_KEY_ACTIVATES_AT_FIELD_NUMBER: _ClassVar[int]
     server_instance: str
     version: str
     started_at: _timestamp_pb2.Timestamp
     database: str
     heartbeat_interval_seconds: int
     server_key_fingerprint: str
-    def __init__(self, server_instance: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., database: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ..., server_key_fingerprint: _Optional[str] = ...) -> None: ...
+    next_server_key_fingerprint: str
+    next_server_key_activates_at: _timestamp_pb2.Timestamp
+    def __init__(self, server_instance: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., database: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ..., server_key_fingerprint: _Optional[str] = ..., next_server_key_fingerprint: _Optional[str] = ..., next_server_key_activates_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListCollectorsRequest(_message.Message):
     __slots__ = ("state",)
@@ -678,18 +682,20 @@ class GetServerKeysRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerKey(_message.Message):
-    __slots__ = ("public_key", "private_key", "state", "activated_at", "fingerprint")
+    __slots__ = ("public_key", "private_key", "state", "activated_at", "fingerprint", "retires_at")
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     PRIVATE_KEY_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ACTIVATED_AT_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    RETIRES_AT_FIELD_NUMBER: _ClassVar[int]
     public_key: bytes
     private_key: bytes
     state: ServerKeyState
     activated_at: _timestamp_pb2.Timestamp
     fingerprint: str
-    def __init__(self, public_key: _Optional[bytes] = ..., private_key: _Optional[bytes] = ..., state: _Optional[_Union[ServerKeyState, str]] = ..., activated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fingerprint: _Optional[str] = ...) -> None: ...
+    retires_at: _timestamp_pb2.Timestamp
+    def __init__(self, public_key: _Optional[bytes] = ..., private_key: _Optional[bytes] = ..., state: _Optional[_Union[ServerKeyState, str]] = ..., activated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fingerprint: _Optional[str] = ..., retires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetServerKeysResponse(_message.Message):
     __slots__ = ("keys",)
@@ -770,3 +776,23 @@ class RevokeEnrollmentTokenResponse(_message.Message):
     ENROLLMENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
     enrollment_token: EnrollmentTokenInfo
     def __init__(self, enrollment_token: _Optional[_Union[EnrollmentTokenInfo, _Mapping]] = ...) -> None: ...
+
+class RotateServerKeyRequest(_message.Message):
+    __slots__ = ("activate_in_seconds", "retire_after_seconds")
+    ACTIVATE_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RETIRE_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    activate_in_seconds: int
+    retire_after_seconds: int
+    def __init__(self, activate_in_seconds: _Optional[int] = ..., retire_after_seconds: _Optional[int] = ...) -> None: ...
+
+class RotateServerKeyResponse(_message.Message):
+    __slots__ = ("next_fingerprint", "activates_at", "current_fingerprint", "current_retires_at")
+    NEXT_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATES_AT_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_RETIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    next_fingerprint: str
+    activates_at: _timestamp_pb2.Timestamp
+    current_fingerprint: str
+    current_retires_at: _timestamp_pb2.Timestamp
+    def __init__(self, next_fingerprint: _Optional[str] = ..., activates_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_fingerprint: _Optional[str] = ..., current_retires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -174,6 +174,11 @@ class RegistryServiceStub:
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenRequest.SerializeToString,
                 response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenResponse.FromString,
                 _registered_method=True)
+        self.RotateServerKey = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/RotateServerKey',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -372,6 +377,14 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateServerKey(self, request, context):
+        """RotateServerKey (admin): create the next server key, announced now, proved from its
+        activation on; the current one stays accepted until `retire_after` past that (ADR 0024).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -514,6 +527,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.RevokeEnrollmentToken,
                     request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenRequest.FromString,
                     response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenResponse.SerializeToString,
+            ),
+            'RotateServerKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateServerKey,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1272,6 +1290,33 @@ class RegistryService:
             '/outpost.registry.v1.RegistryService/RevokeEnrollmentToken',
             outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenRequest.SerializeToString,
             outpost_dot_registry_dot_v1_dot_registry__pb2.RevokeEnrollmentTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateServerKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/RotateServerKey',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

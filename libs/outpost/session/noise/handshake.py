@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import enum
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from noise.connection import Keypair, NoiseConnection
@@ -322,6 +322,12 @@ class Responder(_Handshake):
     `psk_for` maps the access-key id from message 1 to its PSK (None: unknown, revoked or
     expired). It is called once per handshake, after message 1 and before any message the
     PSK goes into; it must answer from memory (the gateway's access-key cache).
+
+    During a server key rotation (ADR 0024) `other_static_privates` are the announced and
+    the replaced keys: an IK message 1 made for any of them is read (each is tried in
+    turn, current first, so the cost is bounded by their number: at most three DH pairs),
+    and the handshake proves the key it was addressed to (`static_public`). XX, where the
+    collector pins what it learns, always proves the current key.
     """
 
     initiator = False
@@ -334,10 +340,15 @@ class Responder(_Handshake):
         psk_for: PskLookup,
         allow_first_contact: bool = True,
         ephemeral_private: bytes | None = None,
+        other_static_privates: Sequence[bytes] = (),
     ) -> None:
         super().__init__(transport, ephemeral_private)
-        _check_key("the static key", static_private)
+        for key in (static_private, *other_static_privates):
+            _check_key("the static key", key)
         self._static_private = static_private
+        self._other_static_privates = tuple(k for k in other_static_privates if k != static_private)
+        self.static_private = static_private
+        """The key this handshake proves (IK: the one message 1 was made for)."""
         self._psk_for = psk_for
         self.allow_first_contact = allow_first_contact
         self.pattern = None
@@ -374,23 +385,7 @@ class Responder(_Handshake):
                 CloseCause.FIRST_CONTACT_REFUSED,
                 "this gateway accepts only collectors that have its key pinned (IK); first contact (XX) is off",
             )
-        # The PSK is not known until the key id is read; noiseprotocol wants one at start, so
-        # a placeholder stands in. It is replaced before any message that mixes it in
-        # (IK message 2, XX message 3), and a handshake without the real one fails above.
-        self._connection = noise_connection(
-            PROTOCOL_NAMES[self.pattern],
-            initiator=False,
-            prologue=self.prologue,
-            static_private=self._static_private,
-            psk=bytes(KEY_BYTES),
-            ephemeral_private=self._ephemeral_private,
-        )
-        payload = self._read(
-            frame[1:],
-            "the collector's handshake message 1 did not decrypt: it was made for another server key "
-            "(a collector pinned to another gateway), by a collector without the private half of the key "
-            "it sent, or altered",
-        )
+        payload = self._read_first_with_each_key(frame[1:])
         key_id, rest = self._decode(payload)
         psk = self._psk_for(key_id)
         if psk is None:
@@ -402,6 +397,42 @@ class Responder(_Handshake):
         assert self._connection is not None
         self._connection.set_psks(psk=psk)
         return rest
+
+    def _read_first_with_each_key(self, message: bytes) -> bytes:
+        """Message 1's payload, read with the first static key it was made for."""
+        assert self.pattern is not None
+        keys = (
+            (self._static_private, *self._other_static_privates)
+            if self.pattern is Pattern.IK
+            else (self._static_private,)
+        )
+        for index, key in enumerate(keys):
+            # The PSK is not known until the key id is read; noiseprotocol wants one at start, so
+            # a placeholder stands in. It is replaced before any message that mixes it in
+            # (IK message 2, XX message 3), and a handshake without the real one fails above.
+            self._connection = noise_connection(
+                PROTOCOL_NAMES[self.pattern],
+                initiator=False,
+                prologue=self.prologue,
+                static_private=key,
+                psk=bytes(KEY_BYTES),
+                ephemeral_private=self._ephemeral_private,
+            )
+            try:
+                payload = self._read(
+                    message,
+                    "the collector's handshake message 1 did not decrypt: it was made for another server key "
+                    "(a collector pinned to another gateway, or to a server key retired since), by a collector "
+                    "without the private half of the key it sent, or altered",
+                )
+            except SealedSessionError as exc:
+                if index + 1 < len(keys) and exc.cause is CloseCause.HANDSHAKE_FAILED:
+                    self._failed = False
+                    continue
+                raise
+            self.static_private = key
+            return payload
+        raise LocalProtocolError("no static key to read message 1 with")  # unreachable: keys is never empty
 
     def _decode(self, payload: bytes) -> tuple[str, bytes]:
         try:

@@ -1,0 +1,151 @@
+"""Rotation without downtime, with real processes (issue 11 item 5, ADR 0024).
+
+For each rotation: a collector holds a live sealed session and runs discoveries that
+produce result batches before, during and after it; the session id stays the same, every
+run succeeds and the inventory matches the loopback listeners. Then the collector is
+restarted and must come back with the new credential; and after the window the old one
+is refused with a reason an operator can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.collector.store.server_pin import ServerPinStore
+from tests.e2e.test_discovery_flow import enabled_collector, inventory_open_ports
+from tests.process_harness import Collector, ControlPlane, wait_for
+
+ACTIVATE_IN = 5
+RETIRE_AFTER = 6
+HOSTS = ["127.0.0.81", "127.0.0.82", "127.0.0.83"]
+
+
+@pytest.fixture
+def listeners() -> Iterator[tuple[list[int], set[tuple[str, int]]]]:
+    """Listening sockets on free ports of this test's loopback addresses: (ports, open pairs)."""
+    sockets = []
+    first = socket.socket()
+    first.bind((HOSTS[0], 0))
+    first.listen(16)
+    sockets.append(first)
+    second = socket.socket()
+    second.bind((HOSTS[2], 0))
+    second.listen(16)
+    sockets.append(second)
+    ports = [first.getsockname()[1], second.getsockname()[1]]
+    try:
+        yield ports, {(HOSTS[0], ports[0]), (HOSTS[2], ports[1])}
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.fixture
+def plane(tmp_path: Path, database_url: str) -> Iterator[ControlPlane]:
+    # Gateways re-read the server keys every 0.3 s here (30 s by default).
+    control = ControlPlane(tmp_path / "server", database_url, gateway_args=["--server-key-refresh", "0.3"]).start()
+    try:
+        yield control
+    finally:
+        control.stop()
+
+
+def run_discovery(plane: ControlPlane) -> dict[str, Any]:
+    summary: dict[str, Any] = json.loads(plane.ctl("discoveries", "run", "lab", "--wait", "--json").stdout)
+    assert summary["state"] == "succeeded", summary
+    return summary
+
+
+def events(collector: Collector, name: str) -> list[dict[str, Any]]:
+    return [e for e in collector.log_events() if e.get("event") == name]
+
+
+def server_info(plane: ControlPlane) -> dict[str, Any]:
+    info: dict[str, Any] = json.loads(plane.ctl("server", "info", "--json").stdout)["registry"]
+    return info
+
+
+def test_a_server_key_rotation_keeps_the_live_session_and_every_batch_and_retires_the_old_key(
+    plane: ControlPlane, tmp_path: Path, listeners: tuple[list[int], set[tuple[str, int]]]
+) -> None:
+    ports, open_ports = listeners
+    collector = enabled_collector(plane, tmp_path, "edge-rotate", transport="tcp")
+    try:
+        plane.ctl(
+            "discoveries",
+            "create",
+            "lab",
+            "--targets",
+            f"{HOSTS[0]}-{HOSTS[-1]}",
+            "--ports",
+            ",".join(map(str, ports)),
+            "--collector",
+            "edge-rotate",
+            "--probes",
+            "tcp,banners",
+        )
+        session = collector.status()["session_id"]
+        old = server_info(plane)["server_key_fingerprint"]
+        run_discovery(plane)
+
+        window = ["--activate-in", f"{ACTIVATE_IN}s", "--retire-after", f"{RETIRE_AFTER}s"]
+        rotated = json.loads(plane.ctl("server", "rotate-key", *window, "--json").stdout)
+        new = rotated["next_fingerprint"]
+        assert rotated["current_fingerprint"] == old and new != old
+        assert server_info(plane)["next_server_key_fingerprint"] == new
+
+        # The live session hears of the next key and pins it beside the current one.
+        wait_for(lambda: events(collector, "server_key_announced"), timeout=10, what="the announcement")
+        pins = ServerPinStore(collector.data_dir).load_all()
+        assert [(p.activates_at is not None, p.retired) for p in pins] == [(True, False)]
+        run_discovery(plane)  # announced, not yet active
+
+        wait_for(lambda: server_info(plane)["server_key_fingerprint"] == new, timeout=ACTIVATE_IN + 10)
+        run_discovery(plane)  # active: the session made under the old key keeps going
+
+        assert collector.status()["session_id"] == session, "the rotation dropped the live session"
+        assert len(events(collector, "session_accepted")) == 1
+        jobs = json.loads(plane.ctl("jobs", "list", "--json").stdout)
+        assert [j["state"] for j in jobs] == ["succeeded"] * 3
+        assert inventory_open_ports(plane) == open_ports
+
+        # A reconnect uses the new key and stops trusting the old one (the access key's).
+        collector.stop()
+        collector.restart()
+        collector.wait_status(
+            lambda s: s.get("state") == "enabled" and s.get("session_id") != session, what="a new session"
+        )
+        rotated_event = wait_for(lambda: events(collector, "server_key_rotated"), timeout=10)
+        assert rotated_event[-1]["fingerprint"] == new
+        pins = ServerPinStore(collector.data_dir).load_all()
+        assert (pins[0].activates_at, pins[0].retired) == (None, False)
+        assert [p.retired for p in pins[1:]] == [True]
+        run_discovery(plane)
+
+        # After the window a collector that knows only the old key (the bootstrap access
+        # key pins it) is refused: the gateway no longer holds that key.
+        retires_at = rotated["current_retires_at"]
+        wait_for(lambda: time.time() > _unix(retires_at) + 1, timeout=ACTIVATE_IN + RETIRE_AFTER + 10)
+        stale = Collector(tmp_path, "edge-stale", [plane.url("tcp")], "stale-password", zone="lab").start()
+        try:
+            refused = wait_for(lambda: events(stale, "server_key_mismatch"), timeout=15, what="the refusal")
+            assert old.split(":", 1)[1][:16] in refused[0]["message"]
+            assert stale.status().get("state") in (None, "disconnected")
+            pending = json.loads(plane.ctl("collectors", "list", "--state", "pending", "--json").stdout)
+            assert "edge-stale" not in {c["name"] for c in pending}
+        finally:
+            stale.stop()
+    finally:
+        collector.stop()
+
+
+def _unix(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
