@@ -75,6 +75,9 @@ class CollectorRow(Base):
     version: Mapped[str] = mapped_column(sa.String(256), default="")
     username: Mapped[str] = mapped_column(sa.String(256))
     password_verifier: Mapped[str] = mapped_column(sa.String(512))
+    previous_password_verifier: Mapped[str | None] = mapped_column(sa.String(512), nullable=True)
+    """The verifier `collectors set-password` replaced, accepted until the expiry below (migration 0013)."""
+    previous_password_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     public_key: Mapped[bytes] = mapped_column(sa.LargeBinary())
     fingerprint: Mapped[str] = mapped_column(sa.String(128))
     state: Mapped[str] = mapped_column(sa.String(16), index=True)
@@ -248,8 +251,8 @@ class AccessKeyRow(Base):
             "uq_access_keys_live_name",
             "name",
             unique=True,
-            sqlite_where=sa.text("revoked_at IS NULL"),
-            postgresql_where=sa.text("revoked_at IS NULL"),
+            sqlite_where=sa.text("revoked_at IS NULL AND replaced_by IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL AND replaced_by IS NULL"),
         ),
     )
 
@@ -265,6 +268,8 @@ class AccessKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     revoked_by: Mapped[str] = mapped_column(sa.String(256), default="")
     revision: Mapped[int] = mapped_column(sa.BigInteger())
+    replaced_by: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    """The key id that replaced this one (`access-keys rotate`, migration 0013); valid until `expires_at`."""
 
 
 class ServerKeyRow(Base):
