@@ -93,7 +93,7 @@ def rotate_access_key(
     as_json: JsonFlag = False,
 ) -> None:
     """Give NAME a new key and print it, once; the old key works until the overlap ends."""
-    overlap_seconds = parse_duration(overlap)
+    overlap_seconds = parse_duration(overlap, "--overlap")
     seconds = parse_duration(expires) if expires else 0
     with AccessKeyClient(endpoints_of(ctx)) as client:
         rotated = client.rotate(name, overlap_seconds=overlap_seconds, expires_in_seconds=seconds)
