@@ -153,6 +153,7 @@ def _unix(iso: str) -> float:
 
 
 OVERLAP = 8
+KEY_REFUSED = "DISCONNECT_REASON_ACCESS_KEY_REFUSED"
 
 
 def test_an_access_key_rotation_hands_the_new_key_to_the_live_session_and_retires_the_old_one(
@@ -233,7 +234,11 @@ def test_an_access_key_rotation_hands_the_new_key_to_the_live_session_and_retire
         ).start()
         try:
             refused = wait_for(
-                lambda: [e for e in events(stale, "handshake_refused") if e.get("reason") == "DISCONNECT_REASON_ACCESS_KEY_REFUSED"],
+                lambda: [
+                    e
+                    for e in events(stale, "handshake_refused")
+                    if e.get("reason") == "DISCONNECT_REASON_ACCESS_KEY_REFUSED"
+                ],
                 timeout=15,
                 what="the refusal of the old key",
             )
