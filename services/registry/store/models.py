@@ -75,9 +75,6 @@ class CollectorRow(Base):
     version: Mapped[str] = mapped_column(sa.String(256), default="")
     username: Mapped[str] = mapped_column(sa.String(256))
     password_verifier: Mapped[str] = mapped_column(sa.String(512))
-    previous_password_verifier: Mapped[str | None] = mapped_column(sa.String(512), nullable=True)
-    """The verifier `collectors set-password` replaced, accepted until the expiry below (migration 0013)."""
-    previous_password_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     public_key: Mapped[bytes] = mapped_column(sa.LargeBinary())
     fingerprint: Mapped[str] = mapped_column(sa.String(128))
     state: Mapped[str] = mapped_column(sa.String(16), index=True)

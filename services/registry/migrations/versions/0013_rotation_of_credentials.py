@@ -1,14 +1,9 @@
-"""Rotation of collector credentials (issue 11 item 5, ADR 0024): access keys and service passwords.
+"""Rotation of collector credentials (issue 11 item 5, ADR 0024): access keys.
 
 Access keys: `access_keys.replaced_by` names the key id that replaced a rotated key
 (`outpostctl access-keys rotate`). The replaced row stays valid until its `expires_at`
 (the overlap's end), so a name now has up to two live rows during an overlap: the
 one-live-name index covers only rows not replaced.
-
-Service passwords: `collectors.previous_password_verifier` keeps the verifier a
-`collectors set-password` replaced, accepted until `previous_password_expires_at`
-(the overlap's end), then never again; it is cleared early once the new password is
-used in a handshake.
 
 Revision ID: 0013
 Revises: 0012
@@ -45,15 +40,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("replaced_by", sa.String(64), nullable=True))
     op.drop_index("uq_access_keys_live_name", table_name="access_keys")
     _live_name_index(_LIVE_NOT_REPLACED)
-    with op.batch_alter_table("collectors") as batch:
-        batch.add_column(sa.Column("previous_password_verifier", sa.String(512), nullable=True))
-        batch.add_column(sa.Column("previous_password_expires_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("collectors") as batch:
-        batch.drop_column("previous_password_expires_at")
-        batch.drop_column("previous_password_verifier")
     op.drop_index("uq_access_keys_live_name", table_name="access_keys")
     # Rows replaced but not yet expired would collide with their successors: revoke them first.
     op.execute(
