@@ -261,3 +261,13 @@ def test_rotating_an_unknown_or_revoked_access_key_is_refused_clearly(plane: Con
     assert revoked.returncode == 1 and "is revoked" in revoked.stderr and "create a new one" in revoked.stderr
     bad = plane.ctl("access-keys", "rotate", "bootstrap", "--overlap", "soon", check=False)
     assert bad.returncode != 0 and "--overlap" in bad.stderr
+
+    # A rotation is an audited admin change, and `list` shows both keys during the overlap.
+    plane.ctl("access-keys", "create", "audited")
+    rotated = json.loads(plane.ctl("access-keys", "rotate", "audited", "--json").stdout)
+    events = json.loads(plane.ctl("audit", "list", "--json").stdout)
+    seen = {(e["method"].rsplit("/", 1)[-1], e["target"], e["principal"], e["outcome"]) for e in events}
+    assert ("RotateAccessKey", "audited", "bootstrap-admin", "ok") in seen
+    listed = json.loads(plane.ctl("access-keys", "list", "--json").stdout)
+    both = {k["key_id"]: (k["state"], k["replaced_by"]) for k in listed if k["name"] == "audited"}
+    assert both == {rotated["replaced_key_id"]: ("valid", rotated["key_id"]), rotated["key_id"]: ("valid", "")}
