@@ -18,6 +18,7 @@ import re
 import secrets
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ PASSWORD = "sealed-sessions-password"
 CANARY = "CANARY-7f3a9c-banner-should-never-cross-the-wire-in-clear"
 HOSTS = ["127.0.0.61", "127.0.0.62", "127.0.0.63"]
 TARGETS = "127.0.0.61-127.0.0.63"
-PORT = 4761
+PORT_ATTEMPTS = 20
 URL_PATHS = {"tcp": "tcp://{}", "websocket": "ws://{}/v1/agent", "http_poll": "http://{}/v1/poll"}
 
 
@@ -56,13 +57,38 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
         control.stop()
 
 
+@dataclass(frozen=True)
+class Canaries:
+    """Greeters on every host of the run's "network", all on one port the kernel chose free."""
+
+    hosts: list[str]
+    port: int
+
+
+def _greeters_on_one_free_port() -> tuple[Greeters, int]:
+    """The first host gets a port from the kernel; the others take the same one, or all retry.
+
+    A fixed port collides with another run of this file on the same machine; the same
+    port on every host keeps the discovery to one `--ports` value.
+    """
+    for _ in range(PORT_ATTEMPTS):
+        greeters = Greeters()
+        port = greeters.greeter(HOSTS[0], f"220 {CANARY} {HOSTS[0]} ESMTP\r\n".encode())
+        try:
+            for host in HOSTS[1:]:
+                greeters.greeter(host, f"220 {CANARY} {host} ESMTP\r\n".encode(), port=port)
+        except OSError:
+            greeters.close()
+            continue
+        return greeters, port
+    raise RuntimeError(f"no port free on all of {HOSTS} in {PORT_ATTEMPTS} attempts")
+
+
 @pytest.fixture(scope="module")
-def canaries() -> Iterator[list[str]]:
-    greeters = Greeters()
-    for host in HOSTS:
-        greeters.greeter(host, f"220 {CANARY} {host} ESMTP\r\n".encode(), port=PORT)
+def canaries() -> Iterator[Canaries]:
+    greeters, port = _greeters_on_one_free_port()
     try:
-        yield HOSTS
+        yield Canaries(HOSTS, port)
     finally:
         greeters.close()
 
@@ -87,7 +113,7 @@ def register(plane: ControlPlane, collector: Collector) -> None:
     collector.wait_state("enabled")
 
 
-def run_discovery(plane: ControlPlane, name: str, collector: str) -> dict[str, object]:
+def run_discovery(plane: ControlPlane, name: str, collector: str, port: int) -> dict[str, object]:
     plane.ctl(
         "discoveries",
         "create",
@@ -95,7 +121,7 @@ def run_discovery(plane: ControlPlane, name: str, collector: str) -> dict[str, o
         "--targets",
         TARGETS,
         "--ports",
-        str(PORT),
+        str(port),
         "--collector",
         collector,
         "--probes",
@@ -140,7 +166,7 @@ def nothing_stored_of(plane: ControlPlane, name: str) -> None:
 
 @pytest.mark.parametrize("transport", ["tcp", "websocket", "http_poll"])
 def test_a_recorded_session_shows_neither_banners_nor_targets_nor_the_collectors_name(
-    plane: ControlPlane, canaries: list[str], tmp_path: Path, transport: str
+    plane: ControlPlane, canaries: Canaries, tmp_path: Path, transport: str
 ) -> None:
     name = f"edge-observed-{transport.replace('_', '-')}"
     with RecordingProxy(gateway_address(plane, transport)) as proxy:
@@ -148,15 +174,17 @@ def test_a_recorded_session_shows_neither_banners_nor_targets_nor_the_collectors
         collector = Collector(tmp_path, name, [url], PASSWORD, access_key_file=plane.access_key_file).start()
         try:
             register(plane, collector)
-            summary = run_discovery(plane, f"observed-{transport}", name)
+            summary = run_discovery(plane, f"observed-{transport}", name, canaries.port)
             assert summary["state"] == "succeeded", summary
         finally:
             collector.stop()
         recorded = proxy.recorded()
     stored = devices_of(plane)
-    assert set(canaries) <= set(stored) and CANARY in json.dumps([stored[h] for h in canaries])  # it did cross
+    assert set(canaries.hosts) <= set(stored) and CANARY in json.dumps(
+        [stored[h] for h in canaries.hosts]
+    )  # it did cross
     assert len(recorded) > 2000  # a whole session: handshake, hello, job, results, heartbeats
-    for secret in [CANARY, TARGETS, *canaries, name, PASSWORD, collector.username]:
+    for secret in [CANARY, TARGETS, *canaries.hosts, name, PASSWORD, collector.username]:
         assert secret.encode() not in recorded, f"{secret!r} crossed the wire in clear"
 
 
@@ -165,7 +193,7 @@ def test_a_recorded_session_shows_neither_banners_nor_targets_nor_the_collectors
 
 @pytest.mark.parametrize("attack", ["flip", "replay", "reorder"])
 def test_an_altered_replayed_or_reordered_frame_closes_the_session_and_the_run_still_finishes(
-    plane: ControlPlane, canaries: list[str], tmp_path: Path, attack: Tamper
+    plane: ControlPlane, canaries: Canaries, tmp_path: Path, attack: Tamper
 ) -> None:
     name = f"edge-tampered-{attack}"
     failures_before = metric(plane, "outpost_gateway_sealed_failures_total", cause="record_authentication_failed")
@@ -178,7 +206,7 @@ def test_an_altered_replayed_or_reordered_frame_closes_the_session_and_the_run_s
         try:
             register(plane, collector)
             proxy.arm()
-            summary = run_discovery(plane, f"tampered-{attack}", name)
+            summary = run_discovery(plane, f"tampered-{attack}", name, canaries.port)
             assert proxy.tampered.is_set()
             assert summary["state"] == "succeeded", summary
             log = collector.log_events()
@@ -196,7 +224,7 @@ def test_an_altered_replayed_or_reordered_frame_closes_the_session_and_the_run_s
     # What the tampered session carried was never acted on; the resend after the reconnect
     # was stored once: one device per target, each with its one open port.
     stored = devices_of(plane)
-    assert all(stored[h]["open_ports"] == [PORT] for h in canaries)
+    assert all(stored[h]["open_ports"] == [canaries.port] for h in canaries.hosts)
 
 
 # --- who may talk to the gateway at all -------------------------------------------------------
