@@ -1,7 +1,7 @@
 """Admin tokens, access keys and enrollment tokens (registry) and the audit trails, as plain records.
 
 Protobuf stays here. A token's secret appears once, in `CreatedToken`, an access key's
-once, in `CreatedAccessKey`, an enrollment token's once, in `CreatedEnrollmentToken`; all
+once, in `CreatedAccessKey` or `RotatedAccessKey`, an enrollment token's once, in `CreatedEnrollmentToken`; all
 are kept out of their `repr`.
 """
 
@@ -52,11 +52,23 @@ class AccessKeyInfo:
     expires_at: datetime | None
     revoked_at: datetime | None
     revoked_by: str
+    replaced_by: str = ""
+    """The key id that replaced this one (`access-keys rotate`); it stays valid until `expires_at`."""
 
 
 @dataclass(frozen=True)
 class CreatedAccessKey:
     info: AccessKeyInfo
+    access_key: str = field(repr=False)
+    server_key_fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class RotatedAccessKey:
+    """The new key (its text shown once) and the key it replaced, with its new expiry."""
+
+    info: AccessKeyInfo
+    replaced: AccessKeyInfo
     access_key: str = field(repr=False)
     server_key_fingerprint: str = ""
 
@@ -142,6 +154,18 @@ class AccessKeyClient(Connection):
             server_key_fingerprint=reply.server_key_fingerprint,
         )
 
+    def rotate(self, name: str, *, overlap_seconds: int, expires_in_seconds: int) -> RotatedAccessKey:
+        request = registry_pb2.RotateAccessKeyRequest(
+            name=name, overlap_seconds=overlap_seconds, expires_in_seconds=expires_in_seconds
+        )
+        reply = self.call(self._stub.RotateAccessKey, request)
+        return RotatedAccessKey(
+            info=_access_key(reply.access_key),
+            replaced=_access_key(reply.replaced),
+            access_key=reply.access_key_text,
+            server_key_fingerprint=reply.server_key_fingerprint,
+        )
+
     def list(self, *, include_revoked: bool) -> list[AccessKeyInfo]:
         request = registry_pb2.ListAccessKeysRequest(include_revoked=include_revoked)
         reply = self.call(self._stub.ListAccessKeys, request)
@@ -220,6 +244,7 @@ def _access_key(k: registry_pb2.AccessKeyInfo) -> AccessKeyInfo:
         expires_at=time_field(k, "expires_at"),
         revoked_at=time_field(k, "revoked_at"),
         revoked_by=k.revoked_by,
+        replaced_by=k.replaced_by_key_id,
     )
 
 

@@ -53,6 +53,7 @@ from services.collector.jobs.scan import engine_discover
 from services.collector.jobs.spool import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, Spool, SpoolError
 from services.collector.jobs.work import CollectorWork
 from services.collector.status import StatusFile
+from services.collector.store.access_key_store import AccessKeyStore
 from services.collector.store.enrollment import RegistrationRecord
 from services.collector.store.identity import IdentityError, IdentityStore
 from services.collector.store.server_pin import ServerPinError, ServerPinStore
@@ -415,7 +416,12 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(exc))
     status = StatusFile(settings.status_file, identity.instance_uid, identity.fingerprint, spool=spool.status)
     status.write("disconnected")
-    sealed = SealedSessions(settings.access_key, identity.noise_private_bytes, ServerPinStore(settings.data_dir))
+    sealed = SealedSessions(
+        settings.access_key,
+        identity.noise_private_bytes,
+        ServerPinStore(settings.data_dir),
+        stored=AccessKeyStore(settings.data_dir),
+    )
     _log_server_pin(sealed)
     supervisor = Supervisor(
         servers=settings.servers,
@@ -531,6 +537,15 @@ def _log_server_pin(sealed: SealedSessions) -> None:
         return
     source = "access_key" if sealed.access_key.server_public_key is not None else str(sealed.pins.path)
     log.info("server_key_pinned_from", source=source, fingerprint=handshake.fingerprint(pinned))
+    presented = sealed.access_key_for_connection()
+    if presented.key_id != sealed.access_key.key_id and sealed.stored is not None:
+        log.info(
+            "access_key_from_data_dir",
+            key_id=presented.key_id,
+            configured_key_id=sealed.access_key.key_id,
+            path=str(sealed.stored.path),
+            note="a key the server handed over after a rotation; the configured one is used only if it is refused",
+        )
 
 
 def _warn_about_setup(settings: Settings, store: IdentityStore) -> None:

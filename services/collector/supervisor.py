@@ -290,6 +290,8 @@ class Supervisor:
                 self._pinned_key_not_proven(pinned, "refused_message_1", exc.disconnect.message)
                 outcome = None
             else:
+                if exc.disconnect.reason == R.DISCONNECT_REASON_ACCESS_KEY_REFUSED:
+                    self.sealed.access_key_refused()
                 log.warning(
                     "handshake_refused",
                     reason=reason_name(exc.disconnect.reason),

@@ -14,6 +14,12 @@ every gap (each reconnection, or a registry whose history went back) the watch's
 re-reads the whole list and replaces the cache: a key that vanished from a restored
 registry database is dropped, not trusted until the gateway restarts.
 
+A rotated key (`access-keys rotate`, ADR 0024) arrives with `replaced_by`: the cache
+remembers which key replaced which, and `successor(key_id)` follows that chain to the
+newest valid key of the name. Each replacement learned is told to every live session
+(`AccessKeysReplaced`); a session whose handshake used a replaced key hands its
+collector the successor's text over the sealed channel.
+
 `ServerKeys` holds the server's Noise static key pair(s) (GetServerKeys), read before
 the gateway serves any collector, re-read at every resync of the access-key watch and
 every `--server-key-refresh` seconds (`refresh_server_keys`). During a rotation (ADR
@@ -55,6 +61,12 @@ def _utc_now() -> datetime:
 class _Entry:
     grant: AccessKeyGrant
     expires_at: datetime | None
+    replaced_by: str = ""
+
+
+@dataclass(frozen=True)
+class AccessKeysReplaced:
+    """Told to every live session when an access key was rotated: hand out the successor."""
 
 
 class AccessKeyCache:
@@ -75,39 +87,78 @@ class AccessKeyCache:
             return None
         return entry.grant
 
+    def successor(self, key_id: str) -> AccessKeyGrant | None:
+        """The newest valid key that replaced `key_id` (through any chain of rotations); None when none.
+
+        A successor revoked or expired is not handed out: a collector would only be refused
+        with it; its next connection then still uses the key it has, for as long as that works.
+        """
+        found: AccessKeyGrant | None = None
+        seen = {key_id}
+        entry = self._entries.get(key_id)
+        while entry is not None and entry.replaced_by and entry.replaced_by not in seen:
+            seen.add(entry.replaced_by)
+            grant = self.grant(entry.replaced_by)
+            if grant is not None:
+                found = grant
+            entry = self._entries.get(entry.replaced_by)
+        return found
+
     def valid_count(self) -> int:
         """Keys that would be granted now (the `outpost_gateway_access_keys` gauge)."""
         now = self._now()
         return sum(1 for e in self._entries.values() if e.expires_at is None or now < e.expires_at)
 
-    def apply(self, change: AccessKeyChange) -> None:
-        """One watch event: add or replace the key, or forget it once revoked."""
+    def apply(self, change: AccessKeyChange) -> bool:
+        """One watch event: add or replace the key, or forget it once revoked.
+
+        True when the event says the key was replaced by a rotation this cache did not know of.
+        """
         if change.revision <= self._revisions.get(change.key_id, 0):
-            return
+            return False
         self._revisions[change.key_id] = change.revision
         if change.revoked:
             if self._entries.pop(change.key_id, None) is not None:
                 log.info("access_key_revoked", key_id=change.key_id, access_key=change.name, revision=change.revision)
-            return
+            return False
         if len(change.psk) != KEY_BYTES:
             log.error("access_key_malformed", key_id=change.key_id, access_key=change.name, psk_bytes=len(change.psk))
             self._entries.pop(change.key_id, None)
-            return
+            return False
+        before = self._entries.get(change.key_id)
         self._entries[change.key_id] = _Entry(
             AccessKeyGrant(key_id=change.key_id, name=change.name, psk=change.psk, zone=change.zone),
             change.expires_at,
+            change.replaced_by,
         )
+        rotated = bool(change.replaced_by) and (before is None or before.replaced_by != change.replaced_by)
+        if rotated:
+            log.info(
+                "access_key_replaced",
+                key_id=change.key_id,
+                access_key=change.name,
+                replaced_by=change.replaced_by,
+                valid_until=change.expires_at.isoformat() if change.expires_at else None,
+            )
+        return rotated
 
-    def replace(self, listed: list[AccessKeyChange]) -> None:
-        """The whole state, read after a gap: what is not listed is gone."""
-        before = set(self._entries)
+    def replace(self, listed: list[AccessKeyChange]) -> bool:
+        """The whole state, read after a gap: what is not listed is gone.
+
+        True when a replacement appeared that the cache did not hold before the gap.
+        """
+        before = dict(self._entries)
         self._entries.clear()
         self._revisions.clear()
         for change in listed:
             self.apply(change)
-        dropped = before - set(self._entries)
+        dropped = set(before) - set(self._entries)
         if dropped:
             log.warning("access_keys_dropped_on_resync", key_ids=sorted(dropped))
+        return any(
+            entry.replaced_by and (key_id not in before or before[key_id].replaced_by != entry.replaced_by)
+            for key_id, entry in self._entries.items()
+        )
 
 
 @dataclass(frozen=True)
@@ -229,15 +280,21 @@ def access_key_watch(
 ) -> ResumableWatch:
     """The watch feeding `cache`; its resync re-reads every key and the server keys after each gap."""
 
+    def tell_sessions() -> None:
+        for session in hub.sessions():
+            session.deliver(AccessKeysReplaced())
+
     async def resync() -> None:
         await refresh_server_keys(registry, server_keys, hub)
         revision, listed = await registry.access_keys()
-        cache.replace(listed)
+        if cache.replace(listed):
+            tell_sessions()
         log.info("access_keys_listed", revision=revision, valid=cache.valid_count())
 
     def apply(item: object) -> None:
         assert isinstance(item, AccessKeyChange)
-        cache.apply(item)
+        if cache.apply(item):
+            tell_sessions()
 
     metrics.ACCESS_KEYS.set_function(cache.valid_count)
     return ResumableWatch("access-keys", registry.watch_access_keys, apply, AccessKeyBookmark, resync=resync)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import grpc
 import structlog
 
+from outpost.access_key import AccessKey
 from outpost.agent.v1 import agent_pb2
 from outpost.session import codec, handshake
 from outpost.session.errors import RemoteProtocolError
@@ -42,7 +43,7 @@ from outpost.session.server import (
     WorkRefused,
 )
 from services.gateway import metrics
-from services.gateway.access_keys import ServerKeysChanged
+from services.gateway.access_keys import AccessKeysReplaced, ServerKeysChanged
 from services.gateway.admission import host_of
 from services.gateway.collector_status import clock_skew_ms, heartbeat_heard, hello_spool
 from services.gateway.domain.session_hub import (
@@ -158,6 +159,8 @@ class SessionRunner:
         self.clock_skew_ms = 0
         self.announced_server_key: bytes | None = None
         """The server key this session last announced to its collector (ADR 0024)."""
+        self.announced_access_key: str | None = None
+        """The key id of the access key this session last handed its collector (ADR 0024)."""
 
     def admit(self) -> bool:
         """Apply the gateway's admission limits; False means the core is already closing."""
@@ -241,6 +244,30 @@ class SessionRunner:
             self.core.update_config(self._config_update())
         elif isinstance(item, ServerKeysChanged):
             self._announce_server_key()
+        elif isinstance(item, AccessKeysReplaced):
+            self._announce_access_key()
+
+    def _announce_access_key(self) -> None:
+        """Hand the collector the key that replaced the one its handshake used (ADR 0024).
+
+        Sent once per successor per session, over the sealed channel only. The text pins
+        the server's current key, as `access-keys create` does; the collector keeps every
+        key it pinned before.
+        """
+        if self.seal is None or self.seal.channel is None or self.seal.grant is None:
+            return
+        successor = self.ctx.access_keys.successor(self.seal.grant.key_id)
+        if successor is None or successor.key_id == self.announced_access_key:
+            return
+        text = AccessKey(successor.key_id, successor.psk, self.ctx.server_keys.public_key()).encode()
+        if self.core.rotate(agent_pb2.Rotation(access_key=agent_pb2.AccessKeyUpdate(access_key_text=text))):
+            self.announced_access_key = successor.key_id
+            log.info(
+                "access_key_update_sent",
+                access_key=successor.name,
+                key_id=successor.key_id,
+                replaced_key_id=self.seal.grant.key_id,
+            )
 
     def _announce_server_key(self) -> None:
         """Tell the collector the newest server key when its handshake used an older one (ADR 0024).
@@ -371,6 +398,7 @@ class SessionRunner:
             self.work = SessionWork(self.ctx.work, event.instance_uid, event.name, zone, self.deliver)
             self.core.update_config(self._config_update())
             self._announce_server_key()
+            self._announce_access_key()
             newest = self.ctx.hub.attach(self.live)
             metrics.SESSIONS.labels(self.stream.transport).inc()
             if newest is not None:

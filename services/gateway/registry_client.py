@@ -51,6 +51,8 @@ class AccessKeyChange:
     psk: bytes
     expires_at: datetime | None
     revoked: bool
+    replaced_by: str = ""
+    """The key id that replaced this one (`access-keys rotate`); empty when not rotated."""
 
     def __repr__(self) -> str:  # never print the PSK
         return f"AccessKeyChange(revision={self.revision}, key_id={self.key_id!r}, revoked={self.revoked})"
@@ -194,6 +196,7 @@ class RegistryClient:
                         psk=event.psk,
                         expires_at=event.expires_at.ToDatetime(tzinfo=UTC) if event.HasField("expires_at") else None,
                         revoked=event.revoked,
+                        replaced_by=event.replaced_by_key_id,
                     )
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc) from exc

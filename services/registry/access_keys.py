@@ -91,6 +91,7 @@ class AccessKeyEvents:
             psk=b"" if revoked else psk,
             expires_at=record.expires_at,
             revoked=revoked,
+            replaced_by=record.replaced_by or "",
         )
 
     def decrypt(self, key: StoredAccessKey) -> bytes:
@@ -159,19 +160,77 @@ class AccessKeys:
             return await queries.listed(tx.session, include_revoked=include_revoked)
 
     async def revoke(self, name: str, *, actor: str) -> AccessKeyRecord:
-        """Revoke the live key named `name`; revoking a revoked name again shows it, changes nothing."""
+        """Revoke the live key(s) named `name`; revoking a revoked name again shows it, changes nothing.
+
+        A key replaced by a rotation and still in its overlap is revoked with its successor:
+        revoking a name must stop every collector using it, whichever key it holds.
+        """
         name = rules.require_name(name)
         async with self._store.write(exclusive=True) as tx:
-            live = await queries.live_by_name(tx.session, name)
-            if live is not None:
-                await queries.revoke(tx.session, live.key_id, self._now(), actor)
+            live = await queries.live_key_ids(tx.session, name)
+            now = self._now()
+            for key_id in live:
+                await queries.revoke(tx.session, key_id, now, actor)
             revoked = await queries.latest_by_name(tx.session, name)
+            newest = await queries.newest_revision(tx.session)
         if revoked is None:
             raise rules.not_found(name)
-        if live is not None:
-            self._feed.notify(revoked.revision)
-            log.info("access_key_revoked", access_key=name, key_id=revoked.key_id, actor=actor)
+        if live:
+            self._feed.notify(newest)
+            log.info("access_key_revoked", access_key=name, key_ids=sorted(live), actor=actor)
         return revoked
+
+    async def rotate(
+        self, name: str, *, overlap_seconds: int, expires_in_seconds: int = 0, actor: str
+    ) -> tuple[AccessKeyRecord, AccessKeyRecord, AccessKey]:
+        """Give `name` a new key; the old one stays valid for the overlap (ADR 0024).
+
+        Returns the new record, the replaced one (with its new expiry) and the new key
+        text (this once). One exclusive transaction: the new row gets revision n and the
+        replaced row n + 1, so a gateway always knows the successor before it reads that
+        the old key was replaced. The audit entry is written by the servicer's interceptor,
+        as for every admin change.
+        """
+        name = rules.require_name(name)
+        now = self._now()
+        expires_at = rules.expiry(now, expires_in_seconds)
+        key = AccessKey(new_key_id(), new_secret(), await self._server_keys.current_public_key())
+        async with self._store.write(exclusive=True) as tx:
+            old = rules.require_rotatable(
+                name,
+                await queries.live_by_name(tx.session, name),
+                await queries.latest_by_name(tx.session, name),
+                now,
+            )
+            old_until = rules.overlap_end(now, overlap_seconds, old.expires_at)
+            record = AccessKeyRecord(
+                key_id=key.key_id,
+                name=name,
+                zone=old.zone,
+                created_at=now,
+                created_by=actor,
+                expires_at=expires_at,
+            )
+            # Marked replaced first (the name's unique index then admits the successor), and
+            # again after the insert, so the replaced row's revision is above its successor's.
+            await queries.mark_replaced(tx.session, old.key_id, record.key_id, old_until)
+            if not await queries.insert(tx.session, self._stored(record, key.secret)):
+                raise errors.FailedPrecondition(f"access key '{name}' changed during the rotation; try again")
+            await queries.mark_replaced(tx.session, old.key_id, record.key_id, old_until)
+            created = await queries.by_key_id(tx.session, record.key_id)
+            replaced = await queries.by_key_id(tx.session, old.key_id)
+        assert created is not None and replaced is not None
+        self._feed.notify(replaced.record.revision)
+        log.info(
+            "access_key_rotated",
+            access_key=name,
+            key_id=record.key_id,
+            replaced_key_id=old.key_id,
+            replaced_valid_until=old_until.isoformat(),
+            zone=record.zone,
+            actor=actor,
+        )
+        return created.record, replaced.record, key
 
     def now(self) -> datetime:
         return self._now()
@@ -207,9 +266,12 @@ class AccessKeys:
         )
         return True
 
-    async def _insert(self, record: AccessKeyRecord, secret: bytes) -> AccessKeyRecord | None:
+    def _stored(self, record: AccessKeyRecord, secret: bytes) -> StoredAccessKey:
         nonce, ciphertext = self._box.encrypt(secret, _binding(record.key_id))
-        stored = StoredAccessKey(record=record, nonce=nonce, ciphertext=ciphertext, encryption_key_id=self._box.key_id)
+        return StoredAccessKey(record=record, nonce=nonce, ciphertext=ciphertext, encryption_key_id=self._box.key_id)
+
+    async def _insert(self, record: AccessKeyRecord, secret: bytes) -> AccessKeyRecord | None:
+        stored = self._stored(record, secret)
         async with self._store.write(exclusive=True) as tx:
             if await queries.live_by_name(tx.session, record.name) is not None:
                 return None

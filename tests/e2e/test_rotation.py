@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from outpost.access_key import AccessKey, read_access_key_file, write_access_key_file
 from services.collector.store.server_pin import ServerPinStore
-from tests.e2e.test_discovery_flow import enabled_collector, inventory_open_ports
+from tests.e2e.test_discovery_flow import PASSWORD, enabled_collector, inventory_open_ports
 from tests.process_harness import Collector, ControlPlane, wait_for
 
 ACTIVATE_IN = 5
@@ -149,3 +150,124 @@ def test_a_server_key_rotation_keeps_the_live_session_and_every_batch_and_retire
 
 def _unix(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
+
+
+OVERLAP = 8
+KEY_REFUSED = "DISCONNECT_REASON_ACCESS_KEY_REFUSED"
+
+
+def test_an_access_key_rotation_hands_the_new_key_to_the_live_session_and_retires_the_old_one(
+    plane: ControlPlane, tmp_path: Path, listeners: tuple[list[int], set[tuple[str, int]]]
+) -> None:
+    ports, open_ports = listeners
+    created = json.loads(plane.ctl("access-keys", "create", "site", "--zone", "lab", "--json").stdout)
+    configured = tmp_path / "site.key"
+    write_access_key_file(configured, AccessKey.parse(created["access_key"]))
+    collector = Collector(
+        tmp_path, "edge-ak", [plane.url("tcp")], PASSWORD, zone="lab", access_key_file=configured
+    ).start()
+    try:
+        collector.wait_state("pending")
+        plane.ctl(
+            "collectors",
+            "register",
+            "edge-ak",
+            "--username",
+            collector.username,
+            "--password-stdin",
+            "--enable",
+            stdin=PASSWORD + "\n",
+        )
+        collector.wait_state("enabled")
+        plane.ctl(
+            "discoveries",
+            "create",
+            "lab",
+            "--targets",
+            f"{HOSTS[0]}-{HOSTS[-1]}",
+            "--ports",
+            ",".join(map(str, ports)),
+            "--collector",
+            "edge-ak",
+            "--probes",
+            "tcp,banners",
+        )
+        session = collector.status()["session_id"]
+        run_discovery(plane)
+
+        rotated = json.loads(plane.ctl("access-keys", "rotate", "site", "--overlap", f"{OVERLAP}s", "--json").stdout)
+        new = AccessKey.parse(rotated["access_key"])
+        assert rotated["replaced_key_id"] == created["key_id"] and new.key_id != created["key_id"]
+        assert rotated["zone"] == "lab"
+
+        # The live session is handed the new key and stores it, private, in its data dir.
+        stored_path = collector.data_dir / "access.key"
+        wait_for(lambda: events(collector, "access_key_rotated"), timeout=10, what="the new access key")
+        assert read_access_key_file(stored_path) == new
+        assert stored_path.stat().st_mode & 0o777 == 0o600
+        assert read_access_key_file(configured).key_id == created["key_id"], "the operator's file is not rewritten"
+        run_discovery(plane)
+
+        assert collector.status()["session_id"] == session, "the rotation dropped the live session"
+        assert len(events(collector, "session_accepted")) == 1
+        jobs = json.loads(plane.ctl("jobs", "list", "--json").stdout)
+        assert [j["state"] for j in jobs] == ["succeeded"] * 2
+        assert inventory_open_ports(plane) == open_ports
+
+        # After the overlap the old key is refused; the restarted collector comes back with the new one.
+        wait_for(lambda: time.time() > _unix(rotated["replaced_valid_until"]) + 1, timeout=OVERLAP + 10)
+        states = {k["key_id"]: k["state"] for k in json.loads(plane.ctl("access-keys", "list", "--json").stdout)}
+        assert (states[created["key_id"]], states[new.key_id]) == ("expired", "valid")
+        collector.stop()
+        collector.restart()
+        collector.wait_status(
+            lambda s: s.get("state") == "enabled" and s.get("session_id") != session, what="a new session"
+        )
+        chosen = wait_for(lambda: events(collector, "access_key_from_data_dir"), timeout=10)
+        assert chosen[-1]["key_id"] == new.key_id
+        run_discovery(plane)
+        assert inventory_open_ports(plane) == open_ports
+
+        # A collector that holds only the old key is refused before it says anything, and is not pending.
+        stale = Collector(
+            tmp_path, "edge-ak-stale", [plane.url("tcp")], "stale-password", zone="lab", access_key_file=configured
+        ).start()
+        try:
+            refused = wait_for(
+                lambda: [
+                    e
+                    for e in events(stale, "handshake_refused")
+                    if e.get("reason") == "DISCONNECT_REASON_ACCESS_KEY_REFUSED"
+                ],
+                timeout=15,
+                what="the refusal of the old key",
+            )
+            assert refused[0]["message"]
+            assert stale.status().get("state") in (None, "disconnected")
+            pending = json.loads(plane.ctl("collectors", "list", "--state", "pending", "--json").stdout)
+            assert "edge-ak-stale" not in {c["name"] for c in pending}
+        finally:
+            stale.stop()
+    finally:
+        collector.stop()
+
+
+def test_rotating_an_unknown_or_revoked_access_key_is_refused_clearly(plane: ControlPlane) -> None:
+    unknown = plane.ctl("access-keys", "rotate", "no-such-key", check=False)
+    assert unknown.returncode == 1 and "no access key named 'no-such-key'" in unknown.stderr
+    plane.ctl("access-keys", "create", "gone")
+    plane.ctl("access-keys", "revoke", "gone")
+    revoked = plane.ctl("access-keys", "rotate", "gone", check=False)
+    assert revoked.returncode == 1 and "is revoked" in revoked.stderr and "create a new one" in revoked.stderr
+    bad = plane.ctl("access-keys", "rotate", "bootstrap", "--overlap", "soon", check=False)
+    assert bad.returncode != 0 and "--overlap" in bad.stderr
+
+    # A rotation is an audited admin change, and `list` shows both keys during the overlap.
+    plane.ctl("access-keys", "create", "audited")
+    rotated = json.loads(plane.ctl("access-keys", "rotate", "audited", "--json").stdout)
+    events = json.loads(plane.ctl("audit", "list", "--json").stdout)
+    seen = {(e["method"].rsplit("/", 1)[-1], e["target"], e["principal"], e["outcome"]) for e in events}
+    assert ("RotateAccessKey", "audited", "bootstrap-admin", "ok") in seen
+    listed = json.loads(plane.ctl("access-keys", "list", "--json").stdout)
+    both = {k["key_id"]: (k["state"], k["replaced_by"]) for k in listed if k["name"] == "audited"}
+    assert both == {rotated["replaced_key_id"]: ("valid", rotated["key_id"]), rotated["key_id"]: ("valid", "")}

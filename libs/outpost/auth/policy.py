@@ -137,6 +137,8 @@ RULES: dict[str, Rule] = {
             "RevokeEnrollmentToken": ADMIN_CHANGE,
             # rotation (ADR 0024): admins announce the next server key
             "RotateServerKey": ADMIN_CHANGE,
+            # ... a new secret for an access key's name, the old one valid for an overlap
+            "RotateAccessKey": ADMIN_CHANGE,
         },
     ),
     **_methods(

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from outpost.access_key import AccessKey
+from outpost.access_key import AccessKey, AccessKeyFormatError
 from outpost.agent.v1 import agent_pb2
 from outpost.session.handshake import fingerprint as key_fingerprint
 from outpost.session.noise import RekeyPolicy
 from outpost.session.noise.handshake import Pattern
 from outpost.session.noise.wire import InitiatorEnd
 from services.collector.domain.server_url import Family
+from services.collector.store.access_key_store import AccessKeyStore
 from services.collector.store.server_pin import MAX_KEYS, PinnedKey, ServerPinStore
 from services.collector.transport import Transport, TransportError
 
@@ -60,24 +61,92 @@ class SealedSessions:
       retired in `server.pin` and never tried again (an access key carrying it included):
       an attacker who later learns a retired private key cannot make this collector
       fall back to it.
+
+    Access keys (ADR 0024): `access_key` is the configured one (`--access-key-file` /
+    `OUTPOST_ACCESS_KEY`); `stored` is the data directory's `access.key`, the key the
+    server handed over after an `access-keys rotate`. A connection uses the stored key
+    when there is one, and the configured key when there is none or the stored one was
+    refused (ACCESS_KEY_REFUSED) — then the stored one is tried again only after the
+    configured one was refused too. The server keys of both keys stay pinned (merged
+    with `server.pin`): taking a new access key never drops a pin.
     """
 
     access_key: AccessKey
     static_private: bytes = field(repr=False)
     pins: ServerPinStore
+    stored: AccessKeyStore | None = None
     policy: RekeyPolicy = field(default_factory=RekeyPolicy)
     clock: Callable[[], float] = time.time
     _failed: set[bytes] = field(default_factory=set, repr=False)
     last_attempted: bytes | None = field(default=None, repr=False)
     """The key the latest `server_key()` chose (what a failure is charged to)."""
+    _refused_keys: set[str] = field(default_factory=set, repr=False)
+    last_access_key: AccessKey | None = field(default=None, repr=False)
+    """The access key the latest `access_key_for_connection()` chose (what a refusal is charged to)."""
+
+    def access_key_for_connection(self) -> AccessKey:
+        """The access key this connection presents: the stored one first, then the configured one."""
+        candidates = self._access_keys()
+        usable = [k for k in candidates if k.key_id not in self._refused_keys]
+        if not usable:
+            self._refused_keys.clear()
+            usable = candidates
+        self.last_access_key = usable[0]
+        return usable[0]
+
+    def access_key_refused(self) -> None:
+        """The gateway refused the access key last presented: present the other one next time."""
+        if self.last_access_key is not None and len(self._access_keys()) > 1:
+            self._refused_keys.add(self.last_access_key.key_id)
+            log.warning(
+                "access_key_refused",
+                key_id=self.last_access_key.key_id,
+                note="the next connection presents the other access key this collector holds",
+            )
+
+    def access_key_received(self, text: str) -> None:
+        """Store the key the server handed over after a rotation; used from the next connection on."""
+        try:
+            key = AccessKey.parse(text)
+        except AccessKeyFormatError as exc:
+            log.warning("access_key_update_malformed", error=str(exc))
+            return
+        if self.stored is None or key.key_id in {k.key_id for k in self._access_keys()}:
+            return
+        try:
+            self.stored.save(key)
+        except OSError as exc:
+            log.error("access_key_update_save_failed", path=str(self.stored.path), error=str(exc))
+            return
+        self._refused_keys.discard(key.key_id)
+        log.warning(
+            "access_key_rotated",
+            key_id=key.key_id,
+            path=str(self.stored.path),
+            note="the server handed over a new access key (access-keys rotate); it is used from the next "
+            "connection on. Update --access-key-file / OUTPOST_ACCESS_KEY for reinstalls when convenient",
+        )
+
+    def _access_keys(self) -> list[AccessKey]:
+        """The keys this collector holds, in the order to present them: stored, then configured."""
+        stored = self.stored.load() if self.stored is not None else None
+        if stored is None or stored.key_id == self.access_key.key_id:
+            return [self.access_key]
+        return [stored, self.access_key]
+
+    def _access_key_pins(self) -> list[bytes]:
+        """The server keys carried by the access keys held (merged: a new key never drops a pin)."""
+        found: list[bytes] = []
+        for key in self._access_keys():
+            if key.server_public_key is not None and key.server_public_key not in found:
+                found.append(key.server_public_key)
+        return found
 
     def pinned(self) -> list[PinnedKey]:
         """Every usable pinned key, in the order to try them now (ServerPinError: a damaged pin)."""
         stored = self.pins.load_all()
         retired = {k.public_key for k in stored if k.retired}
-        keys: list[PinnedKey] = []
-        if self.access_key.server_public_key is not None:
-            keys.append(PinnedKey(self.access_key.server_public_key))
+        keys: list[PinnedKey] = [PinnedKey(k) for k in self._access_key_pins()]
         keys += [k for k in stored if not k.retired and k.public_key not in {p.public_key for p in keys}]
         keys = [k for k in keys if k.public_key not in retired]
         now = self.clock()
@@ -132,10 +201,11 @@ class SealedSessions:
             log.warning("server_key_announcement_malformed", key_bytes=len(public_key))
             return
         stored = self.pins.load_all()
-        if any(k.public_key == public_key for k in stored) or public_key == self.access_key.server_public_key:
+        carried = self._access_key_pins()
+        if any(k.public_key == public_key for k in stored) or public_key in carried:
             return
         usable = [k for k in stored if not k.retired]
-        if self.access_key.server_public_key is None and not usable:
+        if not carried and not usable:
             return  # nothing pinned (cannot happen on a sealed session): first contact pins the current key
         announced = PinnedKey(public_key, activates_at)
         # Keep the newest usable keys and the retired markers, within the file's bound.
@@ -207,10 +277,11 @@ class SealedTransport:
     ) -> SealedTransport:
         """Run the handshake over `inner`; HandshakeRefused, SealedSessionError, TransportError
         or ServerPinError when no sealed session results (the caller closes `inner`)."""
+        access_key = sessions.access_key_for_connection()
         end = InitiatorEnd(
             static_private=sessions.static_private,
-            access_key_id=sessions.access_key.key_id,
-            psk=sessions.access_key.secret,
+            access_key_id=access_key.key_id,
+            psk=access_key.secret,
             transport=NOISE_TRANSPORT[family],
             server_static=sessions.server_key(),
             policy=sessions.policy,
@@ -258,6 +329,8 @@ class SealedTransport:
         if rotation.HasField("server_key"):
             announced = rotation.server_key
             self._sessions.announced(announced.public_key, announced.activates_at_unix_ms / 1000)
+        elif rotation.HasField("access_key"):
+            self._sessions.access_key_received(rotation.access_key.access_key_text)
 
     async def close(self) -> None:
         await self._inner.close()

@@ -57,6 +57,22 @@ class AccessKeyRpcs:
             server_key_fingerprint=await self._server_keys.current_fingerprint(),
         )
 
+    async def RotateAccessKey(
+        self, request: registry_pb2.RotateAccessKeyRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.RotateAccessKeyResponse:
+        record, replaced, key = await self._access_keys.rotate(
+            request.name,
+            overlap_seconds=request.overlap_seconds,
+            expires_in_seconds=request.expires_in_seconds,
+            actor=current_principal().name,
+        )
+        return registry_pb2.RotateAccessKeyResponse(
+            access_key=self._info(record),
+            replaced=self._info(replaced),
+            access_key_text=key.encode(),
+            server_key_fingerprint=await self._server_keys.current_fingerprint(),
+        )
+
     async def ListAccessKeys(
         self, request: registry_pb2.ListAccessKeysRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.ListAccessKeysResponse:
@@ -106,6 +122,7 @@ class AccessKeyRpcs:
             created_by=record.created_by,
             revoked_by=record.revoked_by,
             state=STATE_TO_PROTO[record.state(self._access_keys.now())],
+            replaced_by_key_id=record.replaced_by or "",
         )
         for field, value in (
             ("created_at", record.created_at),
@@ -126,6 +143,7 @@ def _event(event: AccessKeyEvent) -> registry_pb2.AccessKeyEvent:
         zone=event.zone or "",
         psk=event.psk,
         revoked=event.revoked,
+        replaced_by_key_id=event.replaced_by,
     )
     if event.expires_at is not None:
         message.expires_at.CopyFrom(_timestamp(event.expires_at))

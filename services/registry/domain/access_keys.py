@@ -10,6 +10,12 @@ A key has a name that is unique among keys not revoked (a revoked key keeps its 
 the audit and the list, and its name can be given to a new key), an optional zone (it
 then admits only collectors of that zone), an optional expiry, and may be revoked. Every
 change gives the key's row a new `revision`, the cursor of the gateways' watch.
+
+Rotation (ADR 0024): `access-keys rotate NAME` gives the name a new key (new id, new
+secret, same zone) and marks the old row `replaced_by` the new id with `expires_at`
+moved to the overlap's end, never later than it already was. During the overlap both
+rows are live and admit collectors; the name belongs to the row not replaced, so a
+later create, rotate or revoke addresses that one (revoke ends both).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from outpost import errors
 from services.registry.domain import tokens
@@ -47,6 +53,8 @@ class AccessKeyRecord:
     revoked_at: datetime | None = None
     revoked_by: str = ""
     revision: int = 0
+    replaced_by: str | None = None
+    """The key id that replaced this one (`access-keys rotate`); it stays valid until `expires_at`."""
 
     def state(self, now: datetime) -> AccessKeyState:
         if self.revoked_at is not None:
@@ -89,6 +97,7 @@ class AccessKeyEvent:
     psk: bytes = b""
     expires_at: datetime | None = None
     revoked: bool = False
+    replaced_by: str = ""
 
     def __repr__(self) -> str:  # never print the secret by accident
         return (
@@ -130,3 +139,37 @@ def name_taken(name: str) -> errors.AlreadyExists:
 
 def not_found(name: str) -> errors.NotFound:
     return errors.NotFound(f"no access key named '{name}' (outpostctl access-keys list)")
+
+
+MAX_OVERLAP = tokens.MAX_EXPIRY
+
+
+def overlap_end(now: datetime, overlap_seconds: int, expires_at: datetime | None) -> datetime:
+    """Until when a key rotated at `now` stays valid: the overlap's end, or its own earlier expiry.
+
+    An overlap of 0 would cut off every collector that has not yet been handed the new
+    key, so at least 1 s is required; a rotation never extends a key's life.
+    """
+    if overlap_seconds < 1 or timedelta(seconds=overlap_seconds) > MAX_OVERLAP:
+        raise errors.InvalidArgument(f"overlap must be between 1 s and {MAX_OVERLAP.days} days")
+    end = now + timedelta(seconds=overlap_seconds)
+    return end if expires_at is None else min(end, expires_at)
+
+
+def require_rotatable(
+    name: str, live: AccessKeyRecord | None, latest: AccessKeyRecord | None, now: datetime
+) -> AccessKeyRecord:
+    """The key `rotate NAME` replaces: the live one not yet replaced, valid now; else a clear refusal."""
+    if live is None:
+        if latest is None:
+            raise not_found(name)
+        raise errors.FailedPrecondition(
+            f"access key '{name}' is revoked: a revoked key cannot be rotated; create a new one "
+            "(outpostctl access-keys create)"
+        )
+    if live.state(now) is AccessKeyState.EXPIRED:
+        raise errors.FailedPrecondition(
+            f"access key '{name}' has expired: collectors using it are already refused, so there is no "
+            "overlap to give; revoke it and create a new one"
+        )
+    return live

@@ -52,11 +52,32 @@ async def insert(session: AsyncSession, key: StoredAccessKey) -> bool:
 
 
 async def live_by_name(session: AsyncSession, name: str) -> AccessKeyRecord | None:
-    """The key named `name` that is not revoked (at most one)."""
+    """The key named `name` that is neither revoked nor replaced (at most one)."""
     row = await session.scalar(
-        sa.select(AccessKeyRow).where(AccessKeyRow.name == name, AccessKeyRow.revoked_at.is_(None))
+        sa.select(AccessKeyRow).where(
+            AccessKeyRow.name == name, AccessKeyRow.revoked_at.is_(None), AccessKeyRow.replaced_by.is_(None)
+        )
     )
     return None if row is None else _record(row)
+
+
+async def live_key_ids(session: AsyncSession, name: str) -> list[str]:
+    """Every unrevoked key of `name`: the current one and any replaced one still in its overlap."""
+    return list(
+        await session.scalars(
+            sa.select(AccessKeyRow.key_id).where(AccessKeyRow.name == name, AccessKeyRow.revoked_at.is_(None))
+        )
+    )
+
+
+async def mark_replaced(session: AsyncSession, key_id: str, by_key_id: str, expires_at: datetime) -> None:
+    """Record that `by_key_id` replaced `key_id`, valid until `expires_at`; a new revision tells gateways."""
+    revision = await next_revision(session)
+    await session.execute(
+        sa.update(AccessKeyRow)
+        .where(AccessKeyRow.key_id == key_id)
+        .values(replaced_by=by_key_id, expires_at=expires_at, revision=revision)
+    )
 
 
 async def latest_by_name(session: AsyncSession, name: str) -> AccessKeyRecord | None:
@@ -64,7 +85,9 @@ async def latest_by_name(session: AsyncSession, name: str) -> AccessKeyRecord | 
     row = await session.scalar(
         sa.select(AccessKeyRow)
         .where(AccessKeyRow.name == name)
-        .order_by(AccessKeyRow.revoked_at.is_not(None), AccessKeyRow.revision.desc())
+        .order_by(
+            AccessKeyRow.revoked_at.is_not(None), AccessKeyRow.replaced_by.is_not(None), AccessKeyRow.revision.desc()
+        )
         .limit(1)
     )
     return None if row is None else _record(row)
@@ -115,6 +138,7 @@ def _record(row: AccessKeyRow) -> AccessKeyRecord:
         revoked_at=row.revoked_at,
         revoked_by=row.revoked_by,
         revision=int(row.revision),
+        replaced_by=row.replaced_by,
     )
 
 

@@ -248,8 +248,8 @@ class AccessKeyRow(Base):
             "uq_access_keys_live_name",
             "name",
             unique=True,
-            sqlite_where=sa.text("revoked_at IS NULL"),
-            postgresql_where=sa.text("revoked_at IS NULL"),
+            sqlite_where=sa.text("revoked_at IS NULL AND replaced_by IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL AND replaced_by IS NULL"),
         ),
     )
 
@@ -265,6 +265,8 @@ class AccessKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     revoked_by: Mapped[str] = mapped_column(sa.String(256), default="")
     revision: Mapped[int] = mapped_column(sa.BigInteger())
+    replaced_by: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    """The key id that replaced this one (`access-keys rotate`, migration 0013); valid until `expires_at`."""
 
 
 class ServerKeyRow(Base):

@@ -140,3 +140,39 @@ def test_the_gateway_switches_to_the_announced_key_at_its_activation_and_keeps_t
     stale = ServerKeys(clock)
     stale.load([old])
     assert stale.private_keys() == [old.private_key]
+
+
+def test_a_rotation_names_the_successor_and_a_chain_leads_to_the_newest_valid_key() -> None:
+    clock = Clock()
+    cache = AccessKeyCache(clock)
+    assert cache.apply(change(1, "ak_old")) is False
+    assert cache.successor("ak_old") is None
+    assert cache.apply(change(2, "ak_new", psk=bytes(32))) is False
+    overlap_end = NOW + timedelta(seconds=60)
+    assert cache.apply(change(3, "ak_old", replaced_by="ak_new", expires_at=overlap_end)) is True
+    assert cache.apply(change(4, "ak_old", replaced_by="ak_new", expires_at=overlap_end)) is False  # known already
+    successor = cache.successor("ak_old")
+    assert successor is not None and (successor.key_id, successor.psk) == ("ak_new", bytes(32))
+    assert cache.grant("ak_old") is not None, "the old key admits collectors during the overlap"
+
+    # Rotated again: sessions on the first key are handed the newest one.
+    cache.apply(change(5, "ak_newest"))
+    assert cache.apply(change(6, "ak_new", psk=bytes(32), replaced_by="ak_newest", expires_at=overlap_end)) is True
+    newest = cache.successor("ak_old")
+    assert newest is not None and newest.key_id == "ak_newest"
+
+    # A successor that was revoked is never handed out; the overlap's end stops the old key.
+    cache.apply(change(7, "ak_newest", revoked=True, psk=b""))
+    after_revocation = cache.successor("ak_old")
+    assert after_revocation is not None and after_revocation.key_id == "ak_new"
+    clock.now = overlap_end
+    assert cache.grant("ak_old") is None
+    assert cache.successor("ak_old") is None
+
+
+def test_a_resync_reports_a_rotation_it_did_not_hold_before() -> None:
+    cache = AccessKeyCache(Clock())
+    cache.apply(change(1, "ak_old"))
+    listed = [change(2, "ak_new"), change(3, "ak_old", replaced_by="ak_new")]
+    assert cache.replace(listed) is True
+    assert cache.replace(listed) is False

@@ -83,3 +83,23 @@ def test_gateways_get_the_current_key_first_then_next_then_the_newest_retired() 
     upcoming = replace(base, state=ServerKeyState.NEXT, activated_at=None)
     ordered = server_keys.ordered([older, upcoming, old, base])
     assert ordered == [base, upcoming, old, older]
+
+
+def test_the_overlap_ends_at_now_plus_overlap_never_after_the_keys_own_expiry() -> None:
+    assert rules.overlap_end(NOW, 600, None) == NOW + timedelta(seconds=600)
+    assert rules.overlap_end(NOW, 600, NOW + timedelta(seconds=60)) == NOW + timedelta(seconds=60)
+    for bad in (0, -1, int(rules.MAX_OVERLAP.total_seconds()) + 1):
+        with pytest.raises(errors.InvalidArgument, match="overlap"):
+            rules.overlap_end(NOW, bad, None)
+
+
+def test_only_a_live_unexpired_key_can_be_rotated() -> None:
+    live = record()
+    assert rules.require_rotatable("site", live, live, NOW) is live
+    with pytest.raises(errors.NotFound, match="no access key named 'site'"):
+        rules.require_rotatable("site", None, None, NOW)
+    with pytest.raises(errors.FailedPrecondition, match="is revoked"):
+        rules.require_rotatable("site", None, record(revoked_at=NOW), NOW)
+    stale = record(expires_at=NOW)
+    with pytest.raises(errors.FailedPrecondition, match="has expired"):
+        rules.require_rotatable("site", stale, stale, NOW)

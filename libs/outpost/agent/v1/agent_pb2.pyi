@@ -570,10 +570,18 @@ class Throttle(_message.Message):
     def __init__(self, retry_after_ms: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Rotation(_message.Message):
-    __slots__ = ("server_key",)
+    __slots__ = ("server_key", "access_key")
     SERVER_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
     server_key: ServerKeyAnnouncement
-    def __init__(self, server_key: _Optional[_Union[ServerKeyAnnouncement, _Mapping]] = ...) -> None: ...
+    access_key: AccessKeyUpdate
+    def __init__(self, server_key: _Optional[_Union[ServerKeyAnnouncement, _Mapping]] = ..., access_key: _Optional[_Union[AccessKeyUpdate, _Mapping]] = ...) -> None: ...
+
+class AccessKeyUpdate(_message.Message):
+    __slots__ = ("access_key_text",)
+    ACCESS_KEY_TEXT_FIELD_NUMBER: _ClassVar[int]
+    access_key_text: str
+    def __init__(self, access_key_text: _Optional[str] = ...) -> None: ...
 
 class ServerKeyAnnouncement(_message.Message):
     __slots__ = ("public_key", "activates_at_unix_ms")

@@ -586,7 +586,7 @@ class AuthenticateTokenResponse(_message.Message):
     def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ...) -> None: ...
 
 class AccessKeyInfo(_message.Message):
-    __slots__ = ("name", "key_id", "zone", "created_at", "created_by", "expires_at", "revoked_at", "revoked_by", "state")
+    __slots__ = ("name", "key_id", "zone", "created_at", "created_by", "expires_at", "revoked_at", "revoked_by", "state", "replaced_by_key_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
@@ -596,6 +596,7 @@ class AccessKeyInfo(_message.Message):
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
     REVOKED_BY_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_BY_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     key_id: str
     zone: str
@@ -605,7 +606,8 @@ class AccessKeyInfo(_message.Message):
     revoked_at: _timestamp_pb2.Timestamp
     revoked_by: str
     state: AccessKeyState
-    def __init__(self, name: _Optional[str] = ..., key_id: _Optional[str] = ..., zone: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_by: _Optional[str] = ..., state: _Optional[_Union[AccessKeyState, str]] = ...) -> None: ...
+    replaced_by_key_id: str
+    def __init__(self, name: _Optional[str] = ..., key_id: _Optional[str] = ..., zone: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_by: _Optional[str] = ..., state: _Optional[_Union[AccessKeyState, str]] = ..., replaced_by_key_id: _Optional[str] = ...) -> None: ...
 
 class CreateAccessKeyRequest(_message.Message):
     __slots__ = ("name", "zone", "expires_in_seconds")
@@ -658,7 +660,7 @@ class WatchAccessKeysRequest(_message.Message):
     def __init__(self, since_revision: _Optional[int] = ...) -> None: ...
 
 class AccessKeyEvent(_message.Message):
-    __slots__ = ("revision", "kind", "key_id", "name", "zone", "psk", "expires_at", "revoked")
+    __slots__ = ("revision", "kind", "key_id", "name", "zone", "psk", "expires_at", "revoked", "replaced_by_key_id")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -667,6 +669,7 @@ class AccessKeyEvent(_message.Message):
     PSK_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     REVOKED_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_BY_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     revision: int
     kind: AccessKeyEventKind
     key_id: str
@@ -675,7 +678,8 @@ class AccessKeyEvent(_message.Message):
     psk: bytes
     expires_at: _timestamp_pb2.Timestamp
     revoked: bool
-    def __init__(self, revision: _Optional[int] = ..., kind: _Optional[_Union[AccessKeyEventKind, str]] = ..., key_id: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., psk: _Optional[bytes] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked: _Optional[bool] = ...) -> None: ...
+    replaced_by_key_id: str
+    def __init__(self, revision: _Optional[int] = ..., kind: _Optional[_Union[AccessKeyEventKind, str]] = ..., key_id: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., psk: _Optional[bytes] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked: _Optional[bool] = ..., replaced_by_key_id: _Optional[str] = ...) -> None: ...
 
 class GetServerKeysRequest(_message.Message):
     __slots__ = ()
@@ -784,6 +788,28 @@ class RotateServerKeyRequest(_message.Message):
     activate_in_seconds: int
     retire_after_seconds: int
     def __init__(self, activate_in_seconds: _Optional[int] = ..., retire_after_seconds: _Optional[int] = ...) -> None: ...
+
+class RotateAccessKeyRequest(_message.Message):
+    __slots__ = ("name", "overlap_seconds", "expires_in_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    overlap_seconds: int
+    expires_in_seconds: int
+    def __init__(self, name: _Optional[str] = ..., overlap_seconds: _Optional[int] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+
+class RotateAccessKeyResponse(_message.Message):
+    __slots__ = ("access_key", "replaced", "access_key_text", "server_key_fingerprint")
+    ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_KEY_TEXT_FIELD_NUMBER: _ClassVar[int]
+    SERVER_KEY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    access_key: AccessKeyInfo
+    replaced: AccessKeyInfo
+    access_key_text: str
+    server_key_fingerprint: str
+    def __init__(self, access_key: _Optional[_Union[AccessKeyInfo, _Mapping]] = ..., replaced: _Optional[_Union[AccessKeyInfo, _Mapping]] = ..., access_key_text: _Optional[str] = ..., server_key_fingerprint: _Optional[str] = ...) -> None: ...
 
 class RotateServerKeyResponse(_message.Message):
     __slots__ = ("next_fingerprint", "activates_at", "current_fingerprint", "current_retires_at")

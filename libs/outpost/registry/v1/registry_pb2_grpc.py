@@ -179,6 +179,11 @@ class RegistryServiceStub:
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyRequest.SerializeToString,
                 response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyResponse.FromString,
                 _registered_method=True)
+        self.RotateAccessKey = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/RotateAccessKey',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -385,6 +390,15 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateAccessKey(self, request, context):
+        """RotateAccessKey (admin): a new secret and key id for a live access key's name (same
+        zone); the replaced key stays valid until `overlap_seconds` from now (or its own
+        earlier expiry). The new text is returned this once (ADR 0024).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -532,6 +546,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.RotateServerKey,
                     request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyRequest.FromString,
                     response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyResponse.SerializeToString,
+            ),
+            'RotateAccessKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateAccessKey,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1317,6 +1336,33 @@ class RegistryService:
             '/outpost.registry.v1.RegistryService/RotateServerKey',
             outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyRequest.SerializeToString,
             outpost_dot_registry_dot_v1_dot_registry__pb2.RotateServerKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateAccessKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/RotateAccessKey',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

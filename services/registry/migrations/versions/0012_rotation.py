@@ -6,7 +6,7 @@ key's state follows from its times (`domain.server_keys.effective`), so replicas
 gateways agree without a timer flipping rows.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-08
 """
 
