@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from outpost.config import add_common_flags, env_default
+from outpost.config import HelpFormatter, add_common_flags, env_default
 from outpost.db import default_sqlite_url, redact
 from outpost.logs import configure_logging
 
@@ -50,6 +50,7 @@ def migrate_main(
     args = list(sys.argv[1:] if argv is None else argv)[1:]
     parser = argparse.ArgumentParser(
         prog=f"outpost-{service} {COMMAND}",
+        formatter_class=HelpFormatter,
         description=f"Migrate the {service}'s tables to the newest revision and exit "
         "(the service also does this when it starts; the Helm chart runs it as a hook Job).",
     )

@@ -42,6 +42,7 @@ import structlog
 from outpost import client_config
 from outpost.auth import bearer
 from outpost.auth.service_tokens import ensure_service_tokens
+from outpost.config import HelpFormatter, add_version_flag
 from outpost.logs import configure_logging
 from outpost.ready import read_ready_file
 
@@ -92,9 +93,10 @@ class Child:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="outpost-run",
+        formatter_class=HelpFormatter,
         description="Run the Outpost control plane (registry, scheduler, gateway) on this machine.",
     )
-    parser.add_argument("--data-dir", type=Path, default=Path(".outpost"), help="default: %(default)s")
+    parser.add_argument("--data-dir", type=Path, default=Path(".outpost"), help="where each service keeps its files")
     parser.add_argument(
         "--database-url",
         help="postgresql+asyncpg://... shared by every service (each keeps its own schema); "
@@ -106,14 +108,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--ready-timeout",
         type=float,
         default=DEFAULT_READY_TIMEOUT_SECONDS,
-        help="seconds each service may take to be serving, migrations included (default: %(default)s)",
+        help="seconds each service may take to be serving, migrations included",
     )
     parser.add_argument(
         "--stop-grace",
         type=float,
         default=STOP_GRACE_SECONDS,
-        help="seconds each service gets to exit after SIGTERM before SIGKILL (default: %(default)s)",
+        help="seconds each service gets to exit after SIGTERM before SIGKILL",
     )
+    add_version_flag(parser)
     listen = parser.add_argument_group("listen addresses (default: each service's own)")
     listen.add_argument("--registry-listen", metavar="HOST:PORT")
     listen.add_argument("--registry-metrics-listen", metavar="HOST:PORT")

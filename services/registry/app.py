@@ -299,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     env = _env
     parser = _OneLineParser(
         prog="outpost-registry",
+        formatter_class=cfg.HelpFormatter,
         description="The Outpost registry: collectors, credentials and admin approval. "
         "Every flag can also be set as OUTPOST_REGISTRY_<FLAG> (e.g. OUTPOST_REGISTRY_LISTEN). "
         "`outpost-registry migrate --help`: migrate the database and exit.",

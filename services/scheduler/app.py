@@ -259,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     env = _env
     parser = _OneLineParser(
         prog="outpost-scheduler",
+        formatter_class=cfg.HelpFormatter,
         description="The Outpost scheduler: discoveries, schedules, job runs and dispatch. "
         "Every flag can also be set as OUTPOST_SCHEDULER_<FLAG> (e.g. OUTPOST_SCHEDULER_LISTEN). "
         "`outpost-scheduler migrate --help`: migrate the database and exit.",
