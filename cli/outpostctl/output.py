@@ -29,19 +29,33 @@ class _Stdout(Console):
 
     A script reading `devices list | awk ...` must get one row per line with every MAC
     address and fingerprint whole, whatever width the terminal beside the pipe has (rich
-    would otherwise wrap to it, or to 80 columns). An explicit width (tests) still wins.
+    would otherwise wrap to it, to $COLUMNS, or to 80). A width given in code (tests)
+    still wins.
     """
+
+    def __init__(self, *args: Any, width: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, width=width, **kwargs)
+        self._given_width = width
 
     @property
     def size(self) -> ConsoleDimensions:
         dimensions = super().size
-        if self._width is None and not self.is_terminal:
+        if self._given_width is None and not self.is_terminal:
             return ConsoleDimensions(PIPED_WIDTH, dimensions.height)
         return dimensions
 
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
         self._width, self._height = new_size
+        self._given_width = self._width
+
+    @property
+    def width(self) -> int:
+        return self.size.width
+
+    @width.setter
+    def width(self, width: int) -> None:
+        self._width = self._given_width = width
 
 
 stdout = _Stdout(highlight=False)

@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError
 
 from outpost.config import HelpFormatter, add_common_flags, env_default
 from outpost.db import default_sqlite_url, redact
+from outpost.db_create import how_to_create, is_missing_database
 from outpost.logs import configure_logging
 
 COMMAND = "migrate"
@@ -79,6 +80,8 @@ def migrate_main(
     except Exception as exc:  # a driver's errors have no common base: name the database and stop
         log.error("migration_failed", database=redact(url), error=f"{type(exc).__name__}: {exc}")
         reason = f"{type(exc).__name__}: {exc}"
+        if is_missing_database(exc):
+            reason += f"; the database does not exist: {how_to_create(url)}"
         print(f"outpost-{service} {COMMAND}: cannot migrate {redact(url)}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
     log.info("database_migrated", database=redact(url), seconds=round(time.monotonic() - started, 3))

@@ -334,6 +334,8 @@ async def run(opts: argparse.Namespace) -> int:
     failure = None
     try:
         prepare(children)
+        if opts.database_url:
+            await create_database_if_missing(opts.database_url, opts.ready_timeout)
         for tier in sorted({c.tier for c in children}):
             group = [c for c in children if c.tier == tier]
             extra = [] if tier == 0 else ["--registry", dialable(_ready(children, "registry")["grpc"])]
@@ -360,6 +362,25 @@ async def run(opts: argparse.Namespace) -> int:
     log.error("control_plane_failed", error=failure)
     print(f"outpost-run: {failure}", file=sys.stderr)
     return 1
+
+
+async def create_database_if_missing(url: str, timeout: float) -> None:
+    """Create the PostgreSQL database the services share, once, before any of them starts.
+
+    Three services racing to create it would fail each other; here it happens once. When
+    the user may not create it, stop with the command that does.
+    """
+    from outpost.db_create import DatabaseNotCreatedError, ensure_database  # imports SQLAlchemy
+
+    try:
+        created = await asyncio.wait_for(ensure_database(url), timeout)
+    except DatabaseNotCreatedError as exc:
+        raise StartupError(str(exc)) from exc
+    except TimeoutError:
+        log.warning("database_check_timed_out", database=_redact(url), timeout_seconds=timeout)
+        return  # the services say what is wrong with the server as they start
+    if created:
+        log.info("database_created", database=_redact(url))
 
 
 def admin_token_file(opts: argparse.Namespace) -> Path:

@@ -39,6 +39,7 @@ from outpost.auth.interceptor import Authenticator, AuthInterceptor
 from outpost.auth.registry_tokens import RegistryTokens
 from outpost.config import HelpFormatter, add_common_flags, env_default, positive
 from outpost.db import default_sqlite_url
+from outpost.db_create import open_failure
 from outpost.gateway.v1 import gateway_pb2_grpc
 from outpost.logs import configure_logging
 from outpost.migrate_command import is_migrate_command, migrate_main
@@ -333,7 +334,10 @@ async def serve(config: GatewayConfig) -> None:
     registry = RegistryClient(channel)
     scheduler = SchedulerClient(scheduler_channel)
     info = await _wait_for_registry(registry, config.registry)
-    inventory = await open_inventory(config.database_url)
+    try:
+        inventory = await open_inventory(config.database_url)
+    except Exception as exc:  # driver errors have no common base; name it and stop
+        raise SystemExit(f"outpost-gateway: {open_failure(config.database_url, exc)}") from None
     hub = SessionHub()
     if config.check_minute_seconds != SECONDS_PER_MINUTE:
         log.warning("check_minute_shortened", seconds_per_minute=config.check_minute_seconds, advice="for tests only")

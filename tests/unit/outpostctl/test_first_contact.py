@@ -74,7 +74,6 @@ def _render_piped(*renderables: object, terminal_width: str = "40") -> str:
     """Print as the commands do, into a pipe, beside a terminal of `terminal_width` columns."""
     pipe = io.StringIO()
     console = output._Stdout(highlight=False, file=pipe, _environ={"COLUMNS": terminal_width})
-    console._width = None  # as at import: no explicit width, COLUMNS only advisory
     for renderable in renderables:
         console.print(renderable)
     return pipe.getvalue()
@@ -98,10 +97,8 @@ def test_piped_fields_keep_every_value_on_one_line() -> None:
 
 def test_a_terminal_still_gets_its_own_width() -> None:
     terminal = output._Stdout(file=io.StringIO(), force_terminal=True, _environ={"COLUMNS": "60"})
-    terminal._width = None
     assert terminal.width == 60
     piped = output._Stdout(file=io.StringIO(), _environ={"COLUMNS": "60"})
-    piped._width = None
     assert piped.width == output.PIPED_WIDTH
     assert output._Stdout(file=io.StringIO(), width=200).width == 200  # an explicit width wins (tests)
 
