@@ -77,7 +77,7 @@ def open_failure(url: str, exc: BaseException) -> str:
     reason = _first_line(exc) if isinstance(exc, OSError | sa.exc.ArgumentError) else _described(exc)
     line = f"cannot open database {make_url(url).render_as_string(hide_password=True)}: {reason}"
     if is_missing_database(exc):
-        line += f"; the database does not exist: {how_to_create(url)}, or start it with outpost-run, which does"
+        line += f"; {how_to_create(url)}, or start the control plane with outpost-run, which creates it"
     return line
 
 

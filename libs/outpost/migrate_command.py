@@ -81,7 +81,7 @@ def migrate_main(
         log.error("migration_failed", database=redact(url), error=f"{type(exc).__name__}: {exc}")
         reason = f"{type(exc).__name__}: {exc}"
         if is_missing_database(exc):
-            reason += f"; the database does not exist: {how_to_create(url)}"
+            reason += f"; {how_to_create(url)}"
         print(f"outpost-{service} {COMMAND}: cannot migrate {redact(url)}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
     log.info("database_migrated", database=redact(url), seconds=round(time.monotonic() - started, 3))
