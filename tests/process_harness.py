@@ -108,7 +108,9 @@ OUTPOST_RUN_LISTENERS = (
 default port of a parallel test (or of a developer's own `make run`) is ever touched."""
 
 
-def start_outpost_run(workdir: Path, env: dict[str, str] | None = None) -> tuple[Process, dict[str, int], Path]:
+def start_outpost_run(
+    workdir: Path, env: dict[str, str] | None = None, extra_args: Sequence[str] = ()
+) -> tuple[Process, dict[str, int], Path]:
     """`outpost-run` (what `make run` runs) on free ports with its data under `workdir/data`.
 
     Returns the process, the port of each listener by flag name, and the data directory.
@@ -124,6 +126,7 @@ def start_outpost_run(workdir: Path, env: dict[str, str] | None = None) -> tuple
             "--log-format",
             "json",
             *(arg for name, port in ports.items() for arg in (f"--{name}-listen", f"127.0.0.1:{port}")),
+            *extra_args,
         ],
         workdir / "outpost-run.log",
         env=env or {},

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from outpost.config import version_text
 from outpostctl import (
     access_keys,
     audit,
@@ -42,7 +43,7 @@ app = typer.Typer(
     name="outpostctl",
     help="Administer an Outpost control plane: collectors, discovery, inventory and the servers.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -58,6 +59,12 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(access_keys.app, name="access-keys")
 app.add_typer(enrollment_tokens.app, name="enrollment-tokens")
 app.add_typer(audit.app, name="audit")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"outpostctl {version_text()}\n")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -107,6 +114,15 @@ def root(
     timeout: Annotated[
         float, typer.Option(envvar="OUTPOST_TIMEOUT", min=0.1, help="Deadline of each call, seconds.")
     ] = DEFAULT_TIMEOUT_SECONDS,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print outpostctl's version and the agent protocol version, and exit.",
+        ),
+    ] = False,
 ) -> None:
     context = credentials_context.load_context(context_name)
     token, auth_origin = credentials_context.resolve_token(token_file, context)

@@ -16,11 +16,49 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from rich.text import Text
 
-stdout = Console(highlight=False)
+PIPED_WIDTH = 100_000
+"""Columns when stdout is not a terminal: wide enough that no row is ever wrapped."""
+
+
+class _Stdout(Console):
+    """The terminal's width on a terminal; when piped or redirected, no width limit.
+
+    A script reading `devices list | awk ...` must get one row per line with every MAC
+    address and fingerprint whole, whatever width the terminal beside the pipe has (rich
+    would otherwise wrap to it, to $COLUMNS, or to 80). A width given in code (tests)
+    still wins.
+    """
+
+    def __init__(self, *args: Any, width: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, width=width, **kwargs)
+        self._given_width = width
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dimensions = super().size
+        if self._given_width is None and not self.is_terminal:
+            return ConsoleDimensions(PIPED_WIDTH, dimensions.height)
+        return dimensions
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+        self._given_width = self._width
+
+    @property
+    def width(self) -> int:
+        return self.size.width
+
+    @width.setter
+    def width(self, width: int) -> None:
+        self._width = self._given_width = width
+
+
+stdout = _Stdout(highlight=False)
 
 MIN_TRUNCATED_WIDTH = 14
 STATE_STYLES = {
@@ -181,6 +219,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Text | str]], *, trunc
 
     When the terminal is too narrow, the columns named in `truncate` give up width first
     and end in "…" (fingerprints: `show` and `--json` print them whole); the rest wrap.
+    Piped output is never narrow (`_Stdout`): every cell is printed whole, a row a line.
     """
     cells = [[cell if isinstance(cell, Text) else Text(safe(cell)) for cell in row] for row in rows]
     widths = [max([cell_len(h), *(r[i].cell_len for r in cells)]) for i, h in enumerate(headers)]

@@ -7,17 +7,63 @@ the default; a bad value ends the process at start with one clear line.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 from collections.abc import Callable
 from typing import Any
+
+from outpost.version import PROTOCOL_VERSION, VERSION
 
 
 def env_default(service: str, key: str, default: Any = None) -> Any:
     return os.environ.get(f"OUTPOST_{service.upper()}_{key.upper()}", default)
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """`--help` that shows each flag's default, as the process would use it now.
+
+    The default is what the flag falls back to after the environment, so an exported
+    `OUTPOST_<SERVICE>_<KEY>` shows up here. A help text that already says its default
+    ("default: <data-dir>/access.key") is left alone; so are flags whose default is None or
+    off (nothing to show, or computed at start: their help says how).
+    """
+
+    def _format_action(self, action: argparse.Action) -> str:
+        shown = _shown_default(action)
+        if not action.help and shown is not None:
+            action = copy.copy(action)  # argparse skips the help of a flag that has none
+            action.help = f"default: {shown}"
+        return super()._format_action(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = (action.help or "").strip()
+        shown = _shown_default(action)
+        if shown is None or "default" in text.lower():
+            return text
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+
+def _shown_default(action: argparse.Action) -> str | None:
+    """The "%(default)s" to append to a flag's help, or None when there is nothing to show."""
+    if not action.option_strings or isinstance(action, argparse._VersionAction | argparse._HelpAction):
+        return None
+    if action.default in (None, False, [], argparse.SUPPRESS):
+        return None
+    return "empty" if action.default == "" else "%(default)s"
+
+
+def version_text() -> str:
+    """What `--version` prints after the program name: the release and the agent protocol."""
+    return f"{VERSION} (agent protocol {PROTOCOL_VERSION})"
+
+
+def add_version_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version_text()}")
+
+
 def add_common_flags(parser: argparse.ArgumentParser, service: str) -> None:
-    """Flags every service process takes: logs and metrics."""
+    """Flags every service process takes: logs and version."""
+    add_version_flag(parser)
     parser.add_argument(
         "--log-format",
         choices=["json", "console"],

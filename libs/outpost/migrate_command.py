@@ -28,8 +28,9 @@ import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from outpost.config import add_common_flags, env_default
+from outpost.config import HelpFormatter, add_common_flags, env_default
 from outpost.db import default_sqlite_url, redact
+from outpost.db_create import how_to_create, is_missing_database
 from outpost.logs import configure_logging
 
 COMMAND = "migrate"
@@ -50,6 +51,7 @@ def migrate_main(
     args = list(sys.argv[1:] if argv is None else argv)[1:]
     parser = argparse.ArgumentParser(
         prog=f"outpost-{service} {COMMAND}",
+        formatter_class=HelpFormatter,
         description=f"Migrate the {service}'s tables to the newest revision and exit "
         "(the service also does this when it starts; the Helm chart runs it as a hook Job).",
     )
@@ -78,6 +80,8 @@ def migrate_main(
     except Exception as exc:  # a driver's errors have no common base: name the database and stop
         log.error("migration_failed", database=redact(url), error=f"{type(exc).__name__}: {exc}")
         reason = f"{type(exc).__name__}: {exc}"
+        if is_missing_database(exc):
+            reason += f"; {how_to_create(url)}"
         print(f"outpost-{service} {COMMAND}: cannot migrate {redact(url)}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
     log.info("database_migrated", database=redact(url), seconds=round(time.monotonic() - started, 3))

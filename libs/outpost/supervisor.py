@@ -42,6 +42,7 @@ import structlog
 from outpost import client_config
 from outpost.auth import bearer
 from outpost.auth.service_tokens import ensure_service_tokens
+from outpost.config import HelpFormatter, add_version_flag
 from outpost.logs import configure_logging
 from outpost.ready import read_ready_file
 
@@ -92,9 +93,10 @@ class Child:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="outpost-run",
+        formatter_class=HelpFormatter,
         description="Run the Outpost control plane (registry, scheduler, gateway) on this machine.",
     )
-    parser.add_argument("--data-dir", type=Path, default=Path(".outpost"), help="default: %(default)s")
+    parser.add_argument("--data-dir", type=Path, default=Path(".outpost"), help="where each service keeps its files")
     parser.add_argument(
         "--database-url",
         help="postgresql+asyncpg://... shared by every service (each keeps its own schema); "
@@ -106,14 +108,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--ready-timeout",
         type=float,
         default=DEFAULT_READY_TIMEOUT_SECONDS,
-        help="seconds each service may take to be serving, migrations included (default: %(default)s)",
+        help="seconds each service may take to be serving, migrations included",
     )
     parser.add_argument(
         "--stop-grace",
         type=float,
         default=STOP_GRACE_SECONDS,
-        help="seconds each service gets to exit after SIGTERM before SIGKILL (default: %(default)s)",
+        help="seconds each service gets to exit after SIGTERM before SIGKILL",
     )
+    add_version_flag(parser)
     listen = parser.add_argument_group("listen addresses (default: each service's own)")
     listen.add_argument("--registry-listen", metavar="HOST:PORT")
     listen.add_argument("--registry-metrics-listen", metavar="HOST:PORT")
@@ -331,6 +334,8 @@ async def run(opts: argparse.Namespace) -> int:
     failure = None
     try:
         prepare(children)
+        if opts.database_url:
+            await create_database_if_missing(opts.database_url, opts.ready_timeout)
         for tier in sorted({c.tier for c in children}):
             group = [c for c in children if c.tier == tier]
             extra = [] if tier == 0 else ["--registry", dialable(_ready(children, "registry")["grpc"])]
@@ -357,6 +362,25 @@ async def run(opts: argparse.Namespace) -> int:
     log.error("control_plane_failed", error=failure)
     print(f"outpost-run: {failure}", file=sys.stderr)
     return 1
+
+
+async def create_database_if_missing(url: str, timeout: float) -> None:
+    """Create the PostgreSQL database the services share, once, before any of them starts.
+
+    Three services racing to create it would fail each other; here it happens once. When
+    the user may not create it, stop with the command that does.
+    """
+    from outpost.db_create import DatabaseNotCreatedError, ensure_database  # imports SQLAlchemy
+
+    try:
+        created = await asyncio.wait_for(ensure_database(url), timeout)
+    except DatabaseNotCreatedError as exc:
+        raise StartupError(str(exc)) from exc
+    except TimeoutError:
+        log.warning("database_check_timed_out", database=_redact(url), timeout_seconds=timeout)
+        return  # the services say what is wrong with the server as they start
+    if created:
+        log.info("database_created", database=_redact(url))
 
 
 def admin_token_file(opts: argparse.Namespace) -> Path:

@@ -29,7 +29,7 @@ from outpost import sealing
 from outpost.access_key import ENVIRONMENT_VARIABLE as ACCESS_KEY_VARIABLE
 from outpost.access_key import AccessKey, AccessKeyFormatError, read_access_key_file
 from outpost.backoff import Backoff
-from outpost.config import add_common_flags, env_default, positive
+from outpost.config import HelpFormatter, add_common_flags, env_default, positive
 from outpost.enrollment_token import ENVIRONMENT_VARIABLE as ENROLLMENT_TOKEN_VARIABLE
 from outpost.enrollment_token import EnrollmentToken, EnrollmentTokenFormatError, read_enrollment_token_file
 from outpost.logs import LogFormat, configure_logging
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG,
+        formatter_class=HelpFormatter,
         description="Outpost collector: dials out to a gateway, waits to be registered, takes work.",
         allow_abbrev=False,  # else "--password X" would silently mean "--password-file X"
     )

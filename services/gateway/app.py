@@ -37,8 +37,9 @@ from grpc_health.v1 import health as grpc_health
 from outpost.auth import bearer, service_tokens
 from outpost.auth.interceptor import Authenticator, AuthInterceptor
 from outpost.auth.registry_tokens import RegistryTokens
-from outpost.config import add_common_flags, env_default, positive
+from outpost.config import HelpFormatter, add_common_flags, env_default, positive
 from outpost.db import default_sqlite_url
+from outpost.db_create import open_failure
 from outpost.gateway.v1 import gateway_pb2_grpc
 from outpost.logs import configure_logging
 from outpost.migrate_command import is_migrate_command, migrate_main
@@ -132,6 +133,7 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     e = lambda key, default=None: env_default(SERVICE, key, default)  # noqa: E731
     p = argparse.ArgumentParser(
         prog="outpost-gateway",
+        formatter_class=HelpFormatter,
         description="Outpost ingest gateway: collector sessions over gRPC, WebSocket and TCP. "
         "`outpost-gateway migrate --help`: migrate the inventory's tables and exit.",
     )
@@ -160,7 +162,11 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         default=e("database_url"),
         help="inventory database (postgresql+asyncpg://...); default: gateway.db under --data-dir",
     )
-    p.add_argument("--gateway-id", default=e("gateway_id", f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"))
+    p.add_argument(
+        "--gateway-id",
+        default=e("gateway_id", f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"),
+        help="this instance's name in leases and logs (default: <hostname>-<6 random hex digits>)",
+    )
     p.add_argument("--tls-cert", default=e("tls_cert"), help="certificate (PEM) for every agent listener")
     p.add_argument("--tls-key", default=e("tls_key"))
     p.add_argument("--max-frame-bytes", type=positive(int), default=int(e("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES)))
@@ -328,7 +334,10 @@ async def serve(config: GatewayConfig) -> None:
     registry = RegistryClient(channel)
     scheduler = SchedulerClient(scheduler_channel)
     info = await _wait_for_registry(registry, config.registry)
-    inventory = await open_inventory(config.database_url)
+    try:
+        inventory = await open_inventory(config.database_url)
+    except Exception as exc:  # driver errors have no common base; name it and stop
+        raise SystemExit(f"outpost-gateway: {open_failure(config.database_url, exc)}") from None
     hub = SessionHub()
     if config.check_minute_seconds != SECONDS_PER_MINUTE:
         log.warning("check_minute_shortened", seconds_per_minute=config.check_minute_seconds, advice="for tests only")

@@ -34,6 +34,7 @@ from outpost import errors
 from outpost.auth import audit, service_tokens
 from outpost.auth.interceptor import Authenticator, AuthInterceptor
 from outpost.db import default_sqlite_url, is_sqlite, redact
+from outpost.db_create import open_failure
 from outpost.logs import LogFormat, configure_logging
 from outpost.migrate_command import is_migrate_command, migrate_main
 from outpost.numbers import is_ascii_digits
@@ -159,10 +160,8 @@ async def build_server(
     box = _secret_box(config)
     try:
         store, server_instance = await open_store(config.database_url, started_at)
-    except (OSError, ArgumentError) as exc:
-        raise StartupError(f"cannot open database {redact(config.database_url)}: {exc}") from exc
     except Exception as exc:  # driver errors have no common base; name it and stop
-        raise StartupError(f"cannot open database {redact(config.database_url)}: {type(exc).__name__}: {exc}") from exc
+        raise StartupError(open_failure(config.database_url, exc)) from exc
     hub = WatchHub(
         store,
         poll_interval=config.watch_poll_interval,
@@ -299,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     env = _env
     parser = _OneLineParser(
         prog="outpost-registry",
+        formatter_class=cfg.HelpFormatter,
         description="The Outpost registry: collectors, credentials and admin approval. "
         "Every flag can also be set as OUTPOST_REGISTRY_<FLAG> (e.g. OUTPOST_REGISTRY_LISTEN). "
         "`outpost-registry migrate --help`: migrate the database and exit.",

@@ -34,7 +34,8 @@ from outpost.auth import audit, bearer, service_tokens
 from outpost.auth.interceptor import Authenticator, AuthInterceptor
 from outpost.auth.registry_tokens import RegistryTokens
 from outpost.auth.service_tokens import peer_channel
-from outpost.db import default_sqlite_url, redact
+from outpost.db import default_sqlite_url
+from outpost.db_create import open_failure
 from outpost.logs import LogFormat, configure_logging
 from outpost.migrate_command import is_migrate_command, migrate_main
 from outpost.numbers import is_ascii_digits, parse_ascii_int
@@ -143,10 +144,8 @@ async def build_server(config: SchedulerConfig, *, clock: Clock = utc_now) -> tu
     """Migrate, wire and bind (port 0 picks a free one); returns the server and its port."""
     try:
         store = await open_store(config.database_url)
-    except (OSError, ArgumentError) as exc:
-        raise StartupError(f"cannot open database {redact(config.database_url)}: {exc}") from exc
     except Exception as exc:  # driver errors have no common base; name it and stop
-        raise StartupError(f"cannot open database {redact(config.database_url)}: {type(exc).__name__}: {exc}") from exc
+        raise StartupError(open_failure(config.database_url, exc)) from exc
     hub = WatchHub(store, poll_interval=config.watch_poll_interval, bookmark_interval=config.watch_bookmark_interval)
     leases = LeasePolicy(seconds=config.lease_seconds, max_attempts=config.max_attempts)
     try:
@@ -259,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     env = _env
     parser = _OneLineParser(
         prog="outpost-scheduler",
+        formatter_class=cfg.HelpFormatter,
         description="The Outpost scheduler: discoveries, schedules, job runs and dispatch. "
         "Every flag can also be set as OUTPOST_SCHEDULER_<FLAG> (e.g. OUTPOST_SCHEDULER_LISTEN). "
         "`outpost-scheduler migrate --help`: migrate the database and exit.",

@@ -3,19 +3,23 @@ surface every service shows: health, metrics, `server info`, loud plaintext warn
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import stat
 import subprocess
 import urllib.request
+import uuid
 from pathlib import Path
 
+import asyncpg
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from outpost.ready import read_ready_file
-from tests.conftest import free_port
+from tests.conftest import POSTGRES_DSN, _drop_database, free_port, postgres_url
 from tests.process_harness import BIN, Collector, ControlPlane, pid_running, start_outpost_run, wait_for
 
 
@@ -69,6 +73,76 @@ def test_outpost_run_starts_every_service_and_stops_them_all_on_sigint(tmp_path:
             wait_for(lambda pid=pid: not pid_running(pid), timeout=15, what=f"pid {pid} gone")
     finally:
         supervisor.stop()
+
+
+@pytest.mark.postgres
+def test_outpost_run_creates_a_missing_postgresql_database_and_piped_output_is_not_wrapped(tmp_path: Path) -> None:
+    """`make run DATABASE_URL=postgresql+asyncpg://.../outpost` on a server without that database."""
+    name = f"outpost_run_{uuid.uuid4().hex[:12]}"
+    cli_config = tmp_path / "config.json"
+    supervisor, _, _ = start_outpost_run(
+        tmp_path, env={"OUTPOST_CONFIG": str(cli_config)}, extra_args=["--database-url", postgres_url(name)]
+    )
+    try:
+        wait_for(lambda: "Ctrl-C stops everything." in supervisor.log(), timeout=90, what="the banner printed")
+        created = [e for e in supervisor.log_events() if e.get("event") == "database_created"]
+        assert len(created) == 1 and name in created[0]["database"]
+
+        # Piped (as `outpostctl server info | cat`) beside a narrow terminal: the server key
+        # fingerprint, the longest value there, stays whole on one line.
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")},
+            "OUTPOST_CONFIG": str(cli_config),
+        }
+        as_json = subprocess.run(
+            [str(BIN / "outpostctl"), "server", "info", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=True,
+        )
+        fingerprint = json.loads(as_json.stdout)["registry"]["server_key_fingerprint"]
+        assert fingerprint.startswith("SHA256:")
+        piped = subprocess.run(
+            [str(BIN / "outpostctl"), "server", "info"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**env, "COLUMNS": "40"},
+            check=True,
+        )
+        assert any(fingerprint in line for line in piped.stdout.splitlines()), piped.stdout
+        assert max(len(line.rstrip()) for line in piped.stdout.splitlines()) > 40  # not wrapped to COLUMNS
+    finally:
+        supervisor.stop()
+        asyncio.run(_drop_database(name))
+
+
+@pytest.mark.postgres
+def test_outpost_run_says_how_to_create_a_database_it_may_not_create(tmp_path: Path) -> None:
+    name = f"outpost_run_{uuid.uuid4().hex[:12]}"
+    role = f"outpost_nocreate_{uuid.uuid4().hex[:8]}"
+
+    async def as_admin(statement: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(as_admin(f'CREATE ROLE "{role}" LOGIN NOCREATEDB'))
+    try:
+        url = postgres_url(name).replace("//postgres@", f"//{role}@", 1)
+        assert role in url
+        supervisor, _, data_dir = start_outpost_run(tmp_path, extra_args=["--database-url", url])
+        assert supervisor.popen is not None and supervisor.popen.wait(60) == 1
+        shown = supervisor.log()
+        assert f"createdb -h 127.0.0.1 -p 5432 -U postgres -O {role} {name}" in shown
+        assert f'CREATE DATABASE "{name}" OWNER "{role}";' in shown
+        assert not (data_dir / "run" / "registry.ready").exists()  # no service was started
+    finally:
+        asyncio.run(as_admin(f'DROP ROLE IF EXISTS "{role}"'))
 
 
 def test_metrics_count_live_sessions_and_server_info_names_the_instance(tmp_path: Path) -> None:
