@@ -36,6 +36,7 @@ from outpost.logs import LogFormat, configure_logging
 from outpost.process import install_shutdown_signals, is_loopback
 from outpost.session import handshake
 from outpost.version import VERSION
+from services.collector import rotate_key_command
 from services.collector.clock import WallClock
 from services.collector.discovery.host_keys import HostKeyStore
 from services.collector.discovery.recognition import ServiceRecognizer
@@ -374,6 +375,9 @@ def _read_password(password_file: str | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [rotate_key_command.COMMAND]:
+        raise SystemExit(rotate_key_command.run(argv[1:], PROG, default_data_dir()))
     settings = parse_settings(argv)
     configure_logging(settings.log_format, settings.log_level, service=SERVICE)
     store = IdentityStore(settings.data_dir)
