@@ -1,7 +1,8 @@
 """The collector's side of an identity key rotation (ADR 0024, "Collector identity key").
 
 `outpost-collector rotate-key` writes the next key as `collector.key.next` in the data
-dir. The running collector notices it on its next loop turn of an accepted, registered,
+dir (so does the collector itself with `--rotate-key-after D`, once collector.key is that
+old). The running collector notices it on its next loop turn of an accepted, registered,
 sealed session (at the latest one heartbeat interval later), or on its next start, and
 sends one `KeyRotation` per session: the next key signed by the current key and by
 itself over the session's handshake hash. Only an accepted answer whose fingerprint is
@@ -18,6 +19,8 @@ key is presented again. The next key is ours alone, so trying it reveals nothing
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import structlog
@@ -36,9 +39,19 @@ R = agent_pb2.DisconnectReason
 class KeyRotator:
     """Which key a connection presents, when to ask for a rotation, and what to do with the answer."""
 
-    def __init__(self, identity: Identity, store: IdentityStore) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        store: IdentityStore,
+        *,
+        rotate_after: float = 0.0,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.identity = identity
         self.store = store
+        self.rotate_after = rotate_after
+        """`--rotate-key-after`: start a rotation once collector.key is this old (0: never)."""
+        self._wall_clock = wall_clock
         self._try_next = False
 
     def presented(self) -> Identity:
@@ -70,6 +83,7 @@ class KeyRotator:
         """The KeyRotation to send in this session, if a rotation waits and this session may carry it."""
         if not handshake_hash or presented is not self.identity:
             return None
+        self._schedule_if_due()
         next_key = self._next_key()
         if next_key is None:
             return None
@@ -88,6 +102,25 @@ class KeyRotator:
             log.error("key_rotation_answer_mismatch", server_fingerprint=result.fingerprint)
             return
         self._commit(next_key, "session")
+
+    def _schedule_if_due(self) -> None:
+        """`--rotate-key-after`: write the next key, as `rotate-key` would, once the key is old enough.
+
+        The key's age is collector.key's mtime: a committed rotation renames a file written
+        at the rotation's start over it, so the age restarts with every rotation.
+        """
+        if self.rotate_after <= 0:
+            return
+        try:
+            age = self._wall_clock() - self.store.key_path.stat().st_mtime
+            if age < self.rotate_after or self.store.next_key_path.exists():
+                return
+            _, created = self.store.create_next_key()
+        except (OSError, IdentityError) as exc:
+            log.error("key_rotation_schedule_failed", error=str(exc), path=str(self.store.next_key_path))
+            return
+        if created:
+            log.info("key_rotation_due", key_age_seconds=int(age), rotate_after_seconds=self.rotate_after)
 
     def _commit(self, next_key: Ed25519PrivateKey, how: str) -> None:
         old = self.identity.fingerprint

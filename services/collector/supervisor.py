@@ -181,6 +181,7 @@ class Supervisor:
         wall_clock: Callable[[], float] = time.time,
         sealed: SealedSessions | None = None,
         registration: RegistrationRecord | None = None,
+        rotate_key_after: float = 0.0,
     ) -> None:
         if not servers:
             raise ValueError("at least one server URL is needed")
@@ -197,7 +198,7 @@ class Supervisor:
         self.wall_clock = wall_clock
         self.sealed = sealed
         self.registration = registration
-        self.rotator = KeyRotator(identity, identity_store)
+        self.rotator = KeyRotator(identity, identity_store, rotate_after=rotate_key_after, wall_clock=wall_clock)
 
     async def run(self) -> NoReturn:
         """Connect, and reconnect after every end, until cancelled."""

@@ -87,3 +87,23 @@ def test_after_a_crash_before_the_answer_the_refused_current_key_makes_way_for_t
     rotator.accepted(probe)
     assert identity.public_key == probe.public_key and not store.next_key_path.exists()
     assert rotator.presented() is identity
+
+
+def test_rotate_key_after_writes_the_next_key_once_the_key_is_old_enough(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path)
+    identity = store.load_or_create()
+    now = [store.key_path.stat().st_mtime + 10]
+    rotator = KeyRotator(identity, store, rotate_after=60, wall_clock=lambda: now[0])
+    assert rotator.request(identity, identity.instance_uid, HASH) is None
+    assert not store.next_key_path.exists()
+
+    now[0] += 60
+    rotation = rotator.request(identity, identity.instance_uid, HASH)
+    assert rotation is not None and store.next_key_path.exists()
+    waiting = store.next_key_path.read_bytes()
+    assert rotator.request(identity, identity.instance_uid, HASH) is not None
+    assert store.next_key_path.read_bytes() == waiting  # one next key until it is accepted
+
+    off = KeyRotator(identity, store, rotate_after=0, wall_clock=lambda: now[0] + 10**9)
+    store.next_key_path.unlink()
+    assert off.request(identity, identity.instance_uid, HASH) is None
