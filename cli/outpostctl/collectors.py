@@ -89,6 +89,7 @@ def show_collector(ctx: typer.Context, name: CollectorName, as_json: JsonFlag = 
                 ("gateway", c.gateway_id or "-"),
                 ("remote address", c.remote_address or "-"),
                 ("fingerprint", c.fingerprint),
+                ("key rotated at", output.moment(c.key_rotated_at) if c.key_rotated_at else "-"),
                 ("instance uid", c.instance_uid),
                 ("version", c.version or "-"),
                 ("username", c.username or "-"),

@@ -68,6 +68,8 @@ class Collector:
     """A polling collector's wait between check-ins; 0 for a streaming session."""
     enrolled_by: str = ""
     """The enrollment token that registered it ("enrollment-token:<name>"); "" when an admin did."""
+    key_rotated_at: datetime | None = None
+    """When the collector last replaced its identity key over its session (ADR 0024); None: never."""
 
 
 @dataclass(frozen=True)
@@ -344,6 +346,7 @@ def _collector(c: registry_pb2.Collector) -> Collector:
         spool=_spool(c.spool) if c.HasField("spool") else None,
         check_in_seconds=c.check_in_seconds,
         enrolled_by=c.enrolled_by,
+        key_rotated_at=time_field(c, "key_rotated_at"),
     )
 
 

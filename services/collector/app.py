@@ -36,6 +36,7 @@ from outpost.logs import LogFormat, configure_logging
 from outpost.process import install_shutdown_signals, is_loopback
 from outpost.session import handshake
 from outpost.version import VERSION
+from services.collector import rotate_key_command
 from services.collector.clock import WallClock
 from services.collector.discovery.host_keys import HostKeyStore
 from services.collector.discovery.recognition import ServiceRecognizer
@@ -95,6 +96,8 @@ class Settings:
     service_intensity: int = DEFAULT_INTENSITY
     clock_offset_seconds: float = 0.0
     legacy_sealing: bool = False
+    rotate_key_after: float = 0.0
+    """Start an identity key rotation once the key is this old (seconds; 0: never, ADR 0024)."""
     """Advertise no sealing algorithms, as collectors before ADR 0020 did (it still opens both)."""
     enrollment_token: EnrollmentToken | None = None
     """A zone enrollment token (ADR 0022): sent in the Hello until the server registers this collector."""
@@ -170,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="results kept for the server at most, e.g. 256MiB, 1GB or bytes; past it the oldest are "
         "dropped (default 256MiB, env OUTPOST_COLLECTOR_SPOOL_MAX_BYTES)",
+    )
+    parser.add_argument(
+        "--rotate-key-after",
+        type=_argument(_duration_or_off),
+        default=env("rotate_key_after", "0"),
+        metavar="DURATION",
+        help="rotate the identity key over the live session once it is this old: seconds, or 90d, ... "
+        "(default 0: only `rotate-key`; env OUTPOST_COLLECTOR_ROTATE_KEY_AFTER)",
     )
     parser.add_argument(
         "--spool-max-age",
@@ -257,6 +268,11 @@ class _RefusePasswordFlag(argparse.Action):
         )
 
 
+def _duration_or_off(text: str) -> float:
+    """A duration as `parse_duration` reads it, or 0 (also `off`): the feature is off."""
+    return 0.0 if text.strip().lower() in ("0", "off") else parse_duration(text)
+
+
 def fail(message: str) -> NoReturn:
     """End the process at start: one line, exit code 2 (as argparse does)."""
     print(f"{PROG}: error: {message}", file=sys.stderr)
@@ -316,6 +332,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         service_intensity=args.service_intensity,
         clock_offset_seconds=float(args.clock_offset_seconds),
         legacy_sealing=bool(args.legacy_sealing),
+        rotate_key_after=float(args.rotate_key_after),
         enrollment_token=enrollment_token,
     )
 
@@ -375,6 +392,9 @@ def _read_password(password_file: str | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [rotate_key_command.COMMAND]:
+        raise SystemExit(rotate_key_command.run(argv[1:], PROG, default_data_dir()))
     settings = parse_settings(argv)
     configure_logging(settings.log_format, settings.log_level, service=SERVICE)
     store = IdentityStore(settings.data_dir)
@@ -436,6 +456,7 @@ def main(argv: list[str] | None = None) -> None:
         wall_clock=clock,
         sealed=sealed,
         registration=RegistrationRecord(settings.data_dir),
+        rotate_key_after=settings.rotate_key_after,
     )
     host_keys = HostKeyStore(settings.data_dir / "known_hosts")
     recognizer = load_recognizer(settings.service_probes_file, settings.service_intensity)

@@ -50,6 +50,7 @@ from outpost.session.collector import (
 )
 from outpost.session.errors import RemoteProtocolError
 from services.collector.domain.server_url import ServerUrl
+from services.collector.key_rotation import KeyRotator
 from services.collector.status import StatusFile, StatusState
 from services.collector.store.identity import Identity, IdentityStore
 from services.collector.transport import CLOSE_TIMEOUT, Transport, TransportError
@@ -114,8 +115,12 @@ class Connection:
         work: Work | None = None,
         wall_clock: Callable[[], float] = time.time,
         on_registered: Callable[[CollectorState], None] | None = None,
+        rotator: KeyRotator | None = None,
     ) -> None:
         self.transport = transport
+        self.rotator = rotator
+        """Identity key rotation (ADR 0024); `identity` is the one this connection presents."""
+        self._rotation_sent = False
         self.on_registered = on_registered
         """Told when the server says the collector is registered (enabled or disabled)."""
         self._wall_clock = wall_clock
@@ -146,6 +151,7 @@ class Connection:
                 if self.work is not None:
                     self.work.changed.clear()
                     self.work.fill(session)
+                self._request_key_rotation()
                 await self._flush()
                 await self._handle_events()
                 if session.closed:
@@ -165,6 +171,19 @@ class Connection:
             self.status.write("disconnected", server=str(self.server))
         assert self.closed is not None  # a closed session always emitted Closed
         return ConnectionOutcome(self.server, self.accepted, self.closed)
+
+    def _request_key_rotation(self) -> None:
+        """Once per session: ask to move to the next key if a rotation waits (ADR 0024)."""
+        if (
+            self.rotator is None
+            or self._rotation_sent
+            or self.session.state not in (CollectorState.ENABLED, CollectorState.DISABLED)
+            or not isinstance(self.transport, SealedTransport)
+        ):
+            return
+        rotation = self.rotator.request(self.identity, self.identity.instance_uid, self.transport.handshake_hash)
+        if rotation is not None and self.session.send_key_rotation(rotation):
+            self._rotation_sent = True
 
     async def _receive_until(self, deadline: float | None) -> None:
         """Feed the session the next frame, or nothing if `deadline` passes first."""
@@ -231,12 +250,18 @@ class Connection:
                 self._on_closed(event)
             elif isinstance(event, RotationReceived) and isinstance(self.transport, SealedTransport):
                 self.transport.rotation_received(event.rotation)
+                if event.rotation.HasField("key_rotation") and self.rotator is not None:
+                    self.rotator.result(event.rotation.key_rotation)
+                    self.status.fingerprint = self.rotator.identity.fingerprint
             if self.work is not None:
                 await self.work.on_event(event)
 
     def _on_accepted(self, event: Accepted) -> None:
         self.accepted = True
         structlog.contextvars.bind_contextvars(session_id=event.session_id)
+        if self.rotator is not None:
+            self.rotator.accepted(self.identity)
+            self.status.fingerprint = self.rotator.identity.fingerprint
         log.info(
             "session_accepted",
             server_instance=event.server_instance,
@@ -279,6 +304,8 @@ class Connection:
 
     def _on_closed(self, event: Closed) -> None:
         self.closed = event
+        if self.rotator is not None and not self.accepted and event.by_server:
+            self.rotator.refused(self.identity, event.reason)
         if self._transport_error and not self._heard_from_server:
             # Never reached the server. gRPC connects lazily, so its refused connections
             # and failed TLS handshakes surface here rather than in open_transport; log

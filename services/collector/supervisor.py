@@ -46,6 +46,7 @@ from outpost.session.noise.wire import HandshakeRefused
 from outpost.version import PROTOCOL_VERSION, VERSION
 from services.collector.connection import Connection, ConnectionOutcome, Work, reason_name
 from services.collector.domain.server_url import ServerUrl
+from services.collector.key_rotation import KeyRotator
 from services.collector.status import StatusFile
 from services.collector.store.enrollment import RegistrationRecord
 from services.collector.store.identity import Identity, IdentityStore
@@ -180,6 +181,7 @@ class Supervisor:
         wall_clock: Callable[[], float] = time.time,
         sealed: SealedSessions | None = None,
         registration: RegistrationRecord | None = None,
+        rotate_key_after: float = 0.0,
     ) -> None:
         if not servers:
             raise ValueError("at least one server URL is needed")
@@ -196,6 +198,7 @@ class Supervisor:
         self.wall_clock = wall_clock
         self.sealed = sealed
         self.registration = registration
+        self.rotator = KeyRotator(identity, identity_store, rotate_after=rotate_key_after, wall_clock=wall_clock)
 
     async def run(self) -> NoReturn:
         """Connect, and reconnect after every end, until cancelled."""
@@ -231,12 +234,13 @@ class Supervisor:
                     return sealed
                 transport, channel_binding = sealed, sealed.handshake_hash
             work = self.work
+            presented = self.rotator.presented()
             session = CollectorSession(
                 # carries the binding recorded so far, and the spool as it stands
                 hello=self.profile.hello(
-                    self.identity, work.spool_status() if work is not None else None, enrolling=self._enrolling()
+                    presented, work.spool_status() if work is not None else None, enrolling=self._enrolling()
                 ),
-                sign=self.identity.private_key.sign,
+                sign=presented.private_key.sign,
                 now=loop.time(),
                 handshake_timeout=self.handshake_timeout,
                 heartbeat_source=work.heartbeat if work is not None else None,
@@ -246,12 +250,13 @@ class Supervisor:
                 transport,
                 session,
                 server=server,
-                identity=self.identity,
+                identity=presented,
                 identity_store=self.identity_store,
                 status=self.status,
                 work=self.work,
                 wall_clock=self.wall_clock,
                 on_registered=self._registered,
+                rotator=self.rotator,
             )
             return await connection.run()
         except Exception:

@@ -33,6 +33,7 @@ from outpost.session.server import (
     AuthenticationRequested,
     HeartbeatReceived,
     JobUpdateReceived,
+    KeyRotationReceived,
     ResultBatchReceived,
     ServerSession,
     ServerSessionConfig,
@@ -294,6 +295,37 @@ class SessionRunner:
                 activates_at=announcement.activates_at.isoformat(),
             )
 
+    async def _rotate_collector_key(self, rotation: agent_pb2.KeyRotation) -> None:
+        """Have the registry decide the collector's KeyRotation, then tell the collector (ADR 0024).
+
+        The gateway adds what only it knows (the session id, the handshake hash of the sealed
+        session it terminated, the key the session authenticated with), so the signatures are
+        checked against this session and no other. The session goes on whatever the answer.
+        """
+        binding = self.seal.binding if self.seal is not None else None
+        hello = self.core.hello
+        if binding is None or hello is None or self.live is None:
+            result = agent_pb2.KeyRotationResult(reason="a key rotation is accepted only inside a sealed session")
+        else:
+            try:
+                result = await self.ctx.registry.rotate_collector_key(
+                    instance_uid=self.live.instance_uid,
+                    old_public_key=hello.public_key,
+                    rotation=rotation,
+                    handshake_hash=binding.handshake_hash,
+                    session_id=self.core.session_id,
+                    gateway_id=self.ctx.gateway_id,
+                    remote_address=self.stream.remote_address,
+                )
+            except grpc.aio.AioRpcError as exc:
+                log.warning("registry_unavailable", code=exc.code().name, details=exc.details())
+                result = agent_pb2.KeyRotationResult(reason="the server cannot decide the rotation now; retry later")
+        if result.accepted:
+            log.info("collector_key_rotated", fingerprint=result.fingerprint)
+        else:
+            log.warning("collector_key_rotation_refused", reason=result.reason)
+        self.core.rotate(agent_pb2.Rotation(key_rotation=result))
+
     def _check_seconds(self) -> int:
         return self.ctx.dispatcher.check_interval.seconds
 
@@ -420,6 +452,8 @@ class SessionRunner:
             await self.work.job_update(self.core, event.update)
         elif isinstance(event, ResultBatchReceived) and self.work is not None:
             await self.work.result_batch(self.core, event.batch, self.clock_skew_ms)
+        elif isinstance(event, KeyRotationReceived):
+            await self._rotate_collector_key(event.rotation)
         elif isinstance(event, WorkRefused):
             metrics.WORK_REFUSED.labels(event.kind).inc()
             log.warning("work_refused", kind=event.kind, job_run_id=event.job_run_id, state=event.state.value)

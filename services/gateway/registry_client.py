@@ -238,6 +238,32 @@ class RegistryClient:
         )
         return response.sealed
 
+    async def rotate_collector_key(
+        self,
+        *,
+        instance_uid: str,
+        old_public_key: bytes,
+        rotation: agent_pb2.KeyRotation,
+        handshake_hash: bytes,
+        session_id: str,
+        gateway_id: str,
+        remote_address: str,
+    ) -> agent_pb2.KeyRotationResult:
+        """The registry's decision on a collector's KeyRotation (ADR 0024); it applies it when accepted."""
+        response = await self._stub.RotateCollectorKey(
+            registry_pb2.RotateCollectorKeyRequest(
+                instance_uid=instance_uid,
+                old_public_key=old_public_key,
+                rotation=rotation,
+                handshake_hash=handshake_hash,
+                session_id=session_id,
+                gateway_id=gateway_id,
+                remote_address=remote_address,
+            ),
+            timeout=AUTH_TIMEOUT_SECONDS,
+        )
+        return response.result
+
     async def report_sessions(self, gateway_id: str, reports: Sequence[SessionReport], *, complete: bool) -> None:
         await self._stub.ReportSessions(
             registry_pb2.ReportSessionsRequest(

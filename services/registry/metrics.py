@@ -26,6 +26,11 @@ REGISTRATIONS = Counter(
     "Admin registration attempts, by result: registered or refused.",
     ["result"],
 )
+KEY_ROTATIONS = Counter(
+    "outpost_registry_collector_key_rotations_total",
+    "Collector identity key rotations decided (RotateCollectorKey), by result: accepted or refused.",
+    ["result"],
+)
 ENROLLMENTS = Counter(
     "outpost_registry_enrollments_total",
     "Hellos with a zone enrollment token, by result: enrolled, or why the token did not admit it "

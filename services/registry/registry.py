@@ -17,7 +17,7 @@ import structlog
 
 from outpost import errors
 from outpost.session import handshake
-from services.registry import enrollment, metrics
+from services.registry import enrollment, key_rotation, metrics
 from services.registry.domain import authentication as auth
 from services.registry.domain import collectors as rules
 from services.registry.domain import explain
@@ -118,6 +118,10 @@ class Registry:
             await self._record_refusal(attempt, outcome, outcome.refused, now)
         self._record(attempt, outcome)
         return outcome
+
+    async def rotate_key(self, request: key_rotation.KeyRotationRequest) -> key_rotation.KeyRotationDecision:
+        """A collector's KeyRotation from its live sealed session (see `key_rotation`)."""
+        return await key_rotation.rotate(self._store, request, self._now())
 
     async def _purge_nonces(self, now: datetime) -> None:
         """Delete expired nonces, at most once per `NONCE_MAX_AGE` on this replica."""

@@ -50,6 +50,8 @@ ARGON2_MEMORY_KIB = 19456
 ARGON2_PARALLELISM = 1
 ARGON2_HASH_BYTES = 32
 ARGON2_SALT_BYTES = 16
+# §12.14 Rotating the identity key.
+KEY_ROTATION_CONTEXT = b"outpost-key-rotation/1"
 # §2.1 Raw TCP.
 MAX_FRAME_BYTES = 1024 * 1024
 PROTOCOL_VERSION = 1
@@ -108,6 +110,11 @@ def handshake_transcript(
     if handshake_hash:
         parts += [b"handshake_hash", handshake_hash]
     return length_prefixed(parts)
+
+
+def key_rotation_message(instance_uid: str, old_key: bytes, new_key: bytes, handshake_hash: bytes) -> bytes:
+    """What both keys sign to rotate the identity key (§12.14)."""
+    return length_prefixed([KEY_ROTATION_CONTEXT, instance_uid.encode("utf-8"), old_key, new_key, handshake_hash])
 
 
 def verifier_input(username: str, public_key: bytes, password: str) -> bytes:
@@ -524,6 +531,35 @@ class MinimalCollector:
         if interval:
             self.heartbeat_interval = float(interval)
             self._next_heartbeat = time.monotonic() + self.heartbeat_interval
+
+    def key_rotation(
+        self,
+        new_key: Ed25519PrivateKey,
+        *,
+        signer: Ed25519PrivateKey | None = None,
+        handshake_hash: bytes | None = None,
+        prove: bool = True,
+    ) -> Any:
+        """§12.14: ask to move to `new_key`; the KeyRotationResult. `signer`, `handshake_hash` and
+        `prove=False` (no new-key signature) make the forgeries the attacker tests send."""
+        assert self.sealed is not None
+        new_public = raw_key(new_key)
+        signed = key_rotation_message(
+            self.hello_fields["instance_uid"],
+            self.public_key,
+            new_public,
+            self.sealed.handshake_hash if handshake_hash is None else handshake_hash,
+        )
+        rotation = self.pb.KeyRotation(
+            new_public_key=new_public,
+            signature=(signer or self.identity_key).sign(signed),
+            new_key_signature=new_key.sign(signed) if prove else b"",
+        )
+        self.send(key_rotation=rotation)
+        while True:
+            answer = self.expect("rotation").rotation
+            if answer.HasField("key_rotation"):
+                return answer.key_rotation
 
     def job_update(self, **fields: Any) -> None:
         self.send(job_update=self.pb.JobUpdate(**fields))

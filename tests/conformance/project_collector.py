@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from outpost import sealing
 from outpost.access_key import AccessKey
 from outpost.agent.v1 import agent_pb2
-from outpost.session import codec
+from outpost.session import codec, key_rotation
 from outpost.session.collector import ACCEPTED_STATES, CollectorSession
 from outpost.session.noise import SealedSessionError
 from outpost.session.noise.wire import REPLY_REFUSAL, HandshakeRefused, InitiatorEnd
@@ -233,6 +233,31 @@ class ProjectCollector:
         assert due is not None, "no heartbeat outside an accepted session"
         self.core.tick(max(due, time.monotonic()))
         self._flush()
+
+    def key_rotation(
+        self,
+        new_key: Ed25519PrivateKey,
+        *,
+        signer: Ed25519PrivateKey | None = None,
+        handshake_hash: bytes | None = None,
+        prove: bool = True,
+    ) -> Any:
+        """A KeyRotation built by `outpost.session.key_rotation` (the forgeries by hand); its result."""
+        assert self.core is not None and self.sealed is not None
+        binding = self.sealed.handshake_hash if handshake_hash is None else handshake_hash
+        rotation = key_rotation.build(self.hello_fields["instance_uid"], self.identity_key, new_key, binding)
+        if signer is not None:
+            rotation.signature = signer.sign(
+                key_rotation.message(self.hello_fields["instance_uid"], self.public_key, raw_key(new_key), binding)
+            )
+        if not prove:
+            rotation.new_key_signature = b""
+        assert self.core.send_key_rotation(rotation)
+        self._flush()
+        while True:
+            answer = self.expect("rotation").rotation
+            if answer.HasField("key_rotation"):
+                return answer.key_rotation
 
     def job_update(self, **fields: Any) -> None:
         assert self.core is not None

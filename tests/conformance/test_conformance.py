@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from tests.conformance.conftest import Target
@@ -70,6 +71,14 @@ class Driver(Protocol):
     def hello(self) -> Any: ...
     def handshake(self) -> Any: ...
     def heartbeat(self) -> None: ...
+    def key_rotation(
+        self,
+        new_key: Ed25519PrivateKey,
+        *,
+        signer: Ed25519PrivateKey | None = None,
+        handshake_hash: bytes | None = None,
+        prove: bool = True,
+    ) -> Any: ...
     def job_update(self, **fields: Any) -> None: ...
     def result_batch(self, **fields: Any) -> None: ...
 
@@ -588,3 +597,31 @@ def test_a_revoked_access_key_is_refused_and_nothing_is_stored(new_collector: Fa
         assert time.monotonic() < deadline, "a revoked access key was still accepted after 15 s"
         time.sleep(0.2)
     assert driver.hello_fields["name"] not in collector_names(target)
+
+
+# --- §12.14 rotating the identity key -------------------------------------------------------------
+def test_a_key_rotation_in_the_live_session_is_applied_and_forgeries_change_nothing(
+    new_collector: Factory, target: Target
+) -> None:
+    sealed_only(target)
+    driver = new_collector()
+    enabled(driver, target)
+    old = fingerprint(driver.public_key)
+    new_key = Ed25519PrivateKey.generate()
+    forgeries = {
+        "signed by a key not on record": {"signer": Ed25519PrivateKey.generate()},
+        "signed for another session": {"handshake_hash": secrets.token_bytes(32)},
+        "without the new key's signature": {"prove": False},
+    }
+    for what, forgery in forgeries.items():
+        refused = driver.key_rotation(new_key, **forgery)
+        assert not refused.accepted, what
+        assert refused.reason and refused.fingerprint == old, what
+
+    accepted = driver.key_rotation(new_key)
+    assert accepted.accepted, accepted.reason
+    assert accepted.fingerprint == fingerprint(raw_key(new_key)) != old
+    driver.heartbeat()  # the session goes on under the key it was opened with
+    driver.expect("heartbeat_ack")
+    shown = json.loads(admin_alive(driver, target, "collectors", "show", driver.hello_fields["name"], "--json"))
+    assert shown["fingerprint"] == accepted.fingerprint and shown["key_rotated_at"]

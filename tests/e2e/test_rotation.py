@@ -10,7 +10,9 @@ is refused with a reason an operator can act on.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,7 +24,7 @@ import pytest
 from outpost.access_key import AccessKey, read_access_key_file, write_access_key_file
 from services.collector.store.server_pin import ServerPinStore
 from tests.e2e.test_discovery_flow import PASSWORD, enabled_collector, inventory_open_ports
-from tests.process_harness import Collector, ControlPlane, wait_for
+from tests.process_harness import BIN, Collector, ControlPlane, wait_for
 
 ACTIVATE_IN = 5
 RETIRE_AFTER = 6
@@ -271,3 +273,95 @@ def test_rotating_an_unknown_or_revoked_access_key_is_refused_clearly(plane: Con
     listed = json.loads(plane.ctl("access-keys", "list", "--json").stdout)
     both = {k["key_id"]: (k["state"], k["replaced_by"]) for k in listed if k["name"] == "audited"}
     assert both == {rotated["replaced_key_id"]: ("valid", rotated["key_id"]), rotated["key_id"]: ("valid", "")}
+
+
+def collector_record(plane: ControlPlane, name: str) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(plane.ctl("collectors", "show", name, "--json").stdout)
+    return record
+
+
+def test_a_collector_key_rotation_keeps_the_live_session_and_the_old_key_is_refused_after(
+    plane: ControlPlane, tmp_path: Path, listeners: tuple[list[int], set[tuple[str, int]]]
+) -> None:
+    ports, open_ports = listeners
+    collector = enabled_collector(plane, tmp_path, "edge-idkey", transport="tcp")
+    try:
+        plane.ctl(
+            "discoveries",
+            "create",
+            "lab",
+            "--targets",
+            f"{HOSTS[0]}-{HOSTS[-1]}",
+            "--ports",
+            ",".join(map(str, ports)),
+            "--collector",
+            "edge-idkey",
+            "--probes",
+            "tcp,banners",
+        )
+        session = collector.status()["session_id"]
+        old = collector_record(plane, "edge-idkey")["fingerprint"]
+        assert collector.status()["fingerprint"] == old
+        old_copy = tmp_path / "old-copy"
+        shutil.copytree(collector.data_dir, old_copy / "collector-edge-idkey")
+
+        # A run in progress while the key rotates: started, then the rotation is requested.
+        plane.ctl("discoveries", "run", "lab", "--json")
+        rotate = subprocess.run(
+            [str(BIN / "outpost-collector"), "rotate-key", "--data-dir", str(collector.data_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        assert "created: next key SHA256:" in rotate.stdout
+        rotated = wait_for(lambda: events(collector, "key_rotated"), timeout=15, what="the accepted rotation")
+        new = rotated[0]["fingerprint"]
+        assert rotated[0]["old_fingerprint"] == old and new != old and new in rotate.stdout
+        assert not (collector.data_dir / "collector.key.next").exists()
+        record = collector_record(plane, "edge-idkey")
+        assert record["fingerprint"] == new and record["key_rotated_at"]
+        assert record["state"] == "enabled"
+        wait_for(
+            lambda: [j["state"] for j in json.loads(plane.ctl("jobs", "list", "--json").stdout)] == ["succeeded"],
+            timeout=30,
+            what="the run in progress to succeed",
+        )
+        run_discovery(plane)
+        assert collector.status()["session_id"] == session, "the rotation dropped the live session"
+        assert len(events(collector, "session_accepted")) == 1
+        assert inventory_open_ports(plane) == open_ports
+        audit = json.loads(plane.ctl("audit", "list", "--json").stdout)
+        assert [e["principal"] for e in audit if e["method"] == "RotateCollectorKey"] == ["collector:edge-idkey"]
+
+        # A restart proves the new key, with no admin step.
+        collector.stop()
+        collector.restart()
+        collector.wait_status(
+            lambda s: s.get("state") == "enabled" and s.get("session_id") != session, what="a new session"
+        )
+        assert collector.status()["fingerprint"] == new
+        assert not events(collector, "presenting_next_key")
+        run_discovery(plane)
+
+        # A copy of the old data dir holds the old key: refused as a key mismatch, never pending.
+        stale = Collector(old_copy, "edge-idkey", [plane.url("tcp")], PASSWORD, zone="lab").start()
+        try:
+            refused = wait_for(
+                lambda: [
+                    e
+                    for e in events(stale, "session_closed")
+                    if e.get("reason") == "DISCONNECT_REASON_AUTHENTICATION_FAILED"
+                ],
+                timeout=15,
+                what="the refusal of the old key",
+            )
+            assert "public key does not match" in refused[0]["message"]
+            assert stale.status().get("state") in (None, "disconnected")
+        finally:
+            stale.stop()
+        record = collector_record(plane, "edge-idkey")
+        assert (record["fingerprint"], record["state"]) == (new, "enabled")
+        assert collector.status().get("state") == "enabled"
+    finally:
+        collector.stop()

@@ -103,6 +103,8 @@ RULES: dict[str, Rule] = {
             "AuthenticateCollector": GATEWAY,
             "WatchCollectors": GATEWAY,
             "ReportSessions": GATEWAY,
+            # gateways, for a collector's KeyRotation inside its sealed session (ADR 0024)
+            "RotateCollectorKey": GATEWAY,
             "SealCredentials": GATEWAY,
             # gateways and schedulers check the admin tokens presented to them
             "AuthenticateToken": services("gateway", "scheduler"),

@@ -225,6 +225,14 @@ class CollectorSession:
         self._send(job_update=update)
         return True
 
+    def send_key_rotation(self, rotation: agent_pb2.KeyRotation) -> bool:
+        """Queue a request to replace the identity key (ADR 0024); only a registered session
+        carries one (the registry refuses a pending collector's, see its `key_rotation`)."""
+        if self.state not in (CollectorState.ENABLED, CollectorState.DISABLED):
+            return False
+        self._send(key_rotation=rotation)
+        return True
+
     def send_result_batch(self, batch: agent_pb2.ResultBatch) -> bool:
         """Queue results; only an ENABLED session carries them (the server refuses others)."""
         if self.state is not CollectorState.ENABLED:

@@ -70,9 +70,9 @@ ALLOWED_KINDS: dict[ServerState, frozenset[str]] = {
     ServerState.AWAIT_HELLO: frozenset({"hello", "disconnect"}),
     ServerState.AWAIT_PROOF: frozenset({"proof", "disconnect"}),
     ServerState.AUTHENTICATING: frozenset({"heartbeat", "disconnect"}),
-    ServerState.PENDING: frozenset({"heartbeat", "disconnect", "job_update", "result_batch"}),
-    ServerState.ENABLED: frozenset({"heartbeat", "disconnect", "job_update", "result_batch"}),
-    ServerState.DISABLED: frozenset({"heartbeat", "disconnect", "job_update", "result_batch"}),
+    ServerState.PENDING: frozenset({"heartbeat", "disconnect", "job_update", "result_batch", "key_rotation"}),
+    ServerState.ENABLED: frozenset({"heartbeat", "disconnect", "job_update", "result_batch", "key_rotation"}),
+    ServerState.DISABLED: frozenset({"heartbeat", "disconnect", "job_update", "result_batch", "key_rotation"}),
     ServerState.CLOSED: frozenset(),
 }
 
@@ -156,6 +156,14 @@ class HeartbeatReceived:
 
 
 @dataclass(frozen=True)
+class KeyRotationReceived:
+    """An accepted collector asks to replace its identity key (ADR 0024): have the registry
+    decide it, then answer with `rotate(Rotation(key_rotation=...))`. The session goes on."""
+
+    rotation: agent_pb2.KeyRotation
+
+
+@dataclass(frozen=True)
 class WorkRefused:
     """Work traffic from a collector that may not work now (pending, or results while
     disabled): not a protocol error (it may have been in flight when an admin acted), but
@@ -175,6 +183,7 @@ Event = (
     | JobUpdateReceived
     | ResultBatchReceived
     | HeartbeatReceived
+    | KeyRotationReceived
     | WorkRefused
 )
 
@@ -495,6 +504,9 @@ class ServerSession:
             self._events.append(ResultBatchReceived(batch))
         else:
             self._events.append(WorkRefused("result_batch", batch.job_run_id, self.state))
+
+    def _on_key_rotation(self, rotation: agent_pb2.KeyRotation, now: float) -> None:
+        self._events.append(KeyRotationReceived(rotation))
 
     def _on_disconnect(self, disconnect: agent_pb2.Disconnect, now: float) -> None:
         self.state = ServerState.CLOSED

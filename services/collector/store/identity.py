@@ -13,6 +13,11 @@ Layout of the data directory (created 0700):
                     weakness or a rotation of one use never reaches another.
     state.json      {"instance_uid": "<uuid4>", "bound_server_instance": ""}, mode 0600.
     server.pin      the server's pinned Noise key (see `server_pin.py`), once learned.
+    collector.key.next
+                    Ed25519 private key, PKCS#8 PEM, mode 0600: a key rotation under way
+                    (`outpost-collector rotate-key`, ADR 0024). Kept beside collector.key
+                    until the server accepted it, then renamed over collector.key (one
+                    atomic rename), so a crash at any point leaves a key the server knows.
 
 The first start creates the keys and state; later starts reuse them. A collector upgraded from a
 version without `encryption.key` creates it on its next start; the registry accepts it
@@ -43,6 +48,7 @@ from outpost.session import handshake
 KEY_FILE = "collector.key"
 ENCRYPTION_KEY_FILE = "encryption.key"
 NOISE_KEY_FILE = "noise.key"
+NEXT_KEY_FILE = "collector.key.next"
 STATE_FILE = "state.json"
 
 
@@ -90,6 +96,7 @@ class IdentityStore:
         self.encryption_key_path = data_dir / ENCRYPTION_KEY_FILE
         self.noise_key_path = data_dir / NOISE_KEY_FILE
         self.state_path = data_dir / STATE_FILE
+        self.next_key_path = data_dir / NEXT_KEY_FILE
         self.created = False
         self.encryption_key_created = False
         # Key files group or others may read or write: they still load, and app.py warns.
@@ -122,6 +129,40 @@ class IdentityStore:
         self._save_state(identity.instance_uid, server_instance)
         identity.bound_server_instance = server_instance
         return True
+
+    def next_key(self) -> Ed25519PrivateKey | None:
+        """The key a rotation under way is moving to (`collector.key.next`), if any."""
+        if not self.next_key_path.exists():
+            return None
+        key = self._load_key(self.next_key_path)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise _wrong_kind(self.next_key_path, key, "an Ed25519")
+        return key
+
+    def create_next_key(self) -> tuple[Ed25519PrivateKey, bool]:
+        """The rotation's next key: the one already waiting, or a new one (True when created).
+
+        Requires an identity: there is nothing to rotate before the first start.
+        """
+        if not self.key_path.exists():
+            raise IdentityError(f"{self.key_path} does not exist: start the collector once before rotating its key")
+        waiting = self.next_key()
+        if waiting is not None:
+            return waiting, False
+        created = Ed25519PrivateKey.generate()
+        _write_atomic(self.next_key_path, _key_pem(created))
+        return created, True
+
+    def commit_next_key(self, identity: Identity, next_key: Ed25519PrivateKey) -> None:
+        """The server accepted `next_key`: rename it over collector.key, and use it from now on.
+
+        One rename: a crash before it leaves both files (the next start tries the next key
+        when the current one is refused), after it only the new key.
+        """
+        if self.next_key_path.exists():
+            self.next_key_path.replace(self.key_path)
+            _fsync_dir(self.data_dir)
+        identity.private_key = next_key
 
     def _identity_key(self) -> Ed25519PrivateKey:
         if self.key_path.exists():
@@ -217,7 +258,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` durable."""
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

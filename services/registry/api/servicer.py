@@ -45,6 +45,7 @@ from services.registry.domain.credentials import (
 )
 from services.registry.domain.explain import Explanation, Finding
 from services.registry.enrollment_tokens import EnrollmentTokens
+from services.registry.key_rotation import KeyRotationRequest
 from services.registry.registry import Registry
 from services.registry.server_keys import ServerKeys
 from services.registry.tokens import Tokens
@@ -158,6 +159,26 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, EnrollmentTokenRpcs, registry_p
             response.message = outcome.refused.message
             response.retry_after_seconds = outcome.refused.retry_after_seconds
         return response
+
+    async def RotateCollectorKey(
+        self, request: registry_pb2.RotateCollectorKeyRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.RotateCollectorKeyResponse:
+        decision = await self._registry.rotate_key(
+            KeyRotationRequest(
+                instance_uid=request.instance_uid,
+                old_public_key=request.old_public_key,
+                rotation=request.rotation,
+                handshake_hash=request.handshake_hash,
+                session_id=request.session_id,
+                gateway_id=request.gateway_id,
+                remote_address=request.remote_address,
+            )
+        )
+        return registry_pb2.RotateCollectorKeyResponse(
+            result=agent_pb2.KeyRotationResult(
+                accepted=decision.accepted, fingerprint=decision.fingerprint, reason=decision.reason
+            )
+        )
 
     async def WatchCollectors(
         self, request: registry_pb2.WatchCollectorsRequest, context: grpc.aio.ServicerContext
@@ -426,6 +447,7 @@ def _collector(c: Collector) -> registry_pb2.Collector:
         spool=None if c.spool is None else _spool_message(c.spool),
         check_in_seconds=c.check_in_seconds,
         enrolled_by=c.enrolled_by,
+        key_rotated_at=_timestamp(c.key_rotated_at),
     )
 
 

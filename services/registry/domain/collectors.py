@@ -116,6 +116,8 @@ class Collector:
     enrolled_by: str = ""
     """The enrollment token that registered it ("enrollment-token:<name>", ADR 0022); empty when
     an admin did."""
+    key_rotated_at: datetime | None = None
+    """When the collector last replaced its identity key (ADR 0024); None: never."""
     online: bool = False
     """Never stored: `is_online` at the time of reading, set by `Registry` for people."""
 

@@ -109,6 +109,8 @@ class CollectorRow(Base):
     sealing_algorithms: Mapped[list[str] | None] = mapped_column(SPOOL_TYPE, nullable=True)
     # The enrollment token that registered it, "enrollment-token:<name>"; "" when an admin did (0011).
     enrolled_by: Mapped[str] = mapped_column(sa.String(128), default="", server_default="")
+    # When it last replaced its identity key (RotateCollectorKey, 0014); NULL: never.
+    key_rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class CollectorEventRow(Base):

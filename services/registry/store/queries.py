@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from outpost.db import session_factory
+from outpost.session import handshake
 from services.registry.domain.authentication import AuthAttempt
 from services.registry.domain.collectors import (
     Collector,
@@ -258,6 +259,16 @@ class Transaction:
                 .values(encryption_public_key=hello.encryption_public_key)
             )
 
+    async def replace_key(self, instance_uid: str, old_public_key: bytes, new_public_key: bytes, now: datetime) -> bool:
+        """Replace the identity key if it is still `old_public_key` (compare-and-set): False when
+        another rotation or a removal got there first, so two rotations never both apply."""
+        result = await self.session.execute(
+            sa.update(CollectorRow)
+            .where(CollectorRow.instance_uid == instance_uid, CollectorRow.public_key == old_public_key)
+            .values(public_key=new_public_key, fingerprint=handshake.fingerprint(new_public_key), key_rotated_at=now)
+        )
+        return cast(sa.CursorResult[Any], result).rowcount == 1
+
     async def record_error(self, instance_uid: str, message: str, now: datetime) -> None:
         await self.session.execute(
             sa.update(CollectorRow)
@@ -431,6 +442,7 @@ _COLLECTOR_FIELDS = (
     "clock_skew_ms",
     "check_in_seconds",
     "enrolled_by",
+    "key_rotated_at",
 )
 
 

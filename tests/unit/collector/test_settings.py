@@ -86,6 +86,14 @@ def test_spool_bounds_take_units_an_operator_writes(
     assert (settings.spool_max_bytes, settings.spool_max_age) == expected
 
 
+@pytest.mark.parametrize(("value", "seconds"), [("0", 0.0), ("off", 0.0), ("90d", 90 * 86400.0), ("3600", 3600.0)])
+def test_rotate_key_after_is_off_by_default_and_takes_a_duration(
+    password_file: Path, value: str, seconds: float
+) -> None:
+    assert parse_settings(base_args(password_file)).rotate_key_after == 0.0
+    assert parse_settings(base_args(password_file, "--rotate-key-after", value)).rotate_key_after == seconds
+
+
 def test_spool_bounds_come_from_the_environment_too(monkeypatch: pytest.MonkeyPatch, password_file: Path) -> None:
     monkeypatch.setenv("OUTPOST_COLLECTOR_SPOOL_MAX_BYTES", "512MiB")
     monkeypatch.setenv("OUTPOST_COLLECTOR_SPOOL_MAX_AGE", "1w")

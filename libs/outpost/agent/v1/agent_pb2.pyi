@@ -92,7 +92,7 @@ PORT_STATE_CLOSED: PortState
 PORT_STATE_FILTERED: PortState
 
 class CollectorMessage(_message.Message):
-    __slots__ = ("sequence", "sent_at_unix_ms", "hello", "proof", "heartbeat", "disconnect", "job_update", "result_batch")
+    __slots__ = ("sequence", "sent_at_unix_ms", "hello", "proof", "heartbeat", "disconnect", "job_update", "result_batch", "key_rotation")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +101,7 @@ class CollectorMessage(_message.Message):
     DISCONNECT_FIELD_NUMBER: _ClassVar[int]
     JOB_UPDATE_FIELD_NUMBER: _ClassVar[int]
     RESULT_BATCH_FIELD_NUMBER: _ClassVar[int]
+    KEY_ROTATION_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     sent_at_unix_ms: int
     hello: Hello
@@ -109,7 +110,8 @@ class CollectorMessage(_message.Message):
     disconnect: Disconnect
     job_update: JobUpdate
     result_batch: ResultBatch
-    def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., proof: _Optional[_Union[Proof, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., job_update: _Optional[_Union[JobUpdate, _Mapping]] = ..., result_batch: _Optional[_Union[ResultBatch, _Mapping]] = ...) -> None: ...
+    key_rotation: KeyRotation
+    def __init__(self, sequence: _Optional[int] = ..., sent_at_unix_ms: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., proof: _Optional[_Union[Proof, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., job_update: _Optional[_Union[JobUpdate, _Mapping]] = ..., result_batch: _Optional[_Union[ResultBatch, _Mapping]] = ..., key_rotation: _Optional[_Union[KeyRotation, _Mapping]] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
     __slots__ = ("sequence", "sent_at_unix_ms", "challenge", "pending", "welcome", "state_change", "heartbeat_ack", "disconnect", "job_assignment", "job_cancel", "batch_ack", "config_update", "throttle", "rotation")
@@ -570,12 +572,34 @@ class Throttle(_message.Message):
     def __init__(self, retry_after_ms: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Rotation(_message.Message):
-    __slots__ = ("server_key", "access_key")
+    __slots__ = ("server_key", "access_key", "key_rotation")
     SERVER_KEY_FIELD_NUMBER: _ClassVar[int]
     ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    KEY_ROTATION_FIELD_NUMBER: _ClassVar[int]
     server_key: ServerKeyAnnouncement
     access_key: AccessKeyUpdate
-    def __init__(self, server_key: _Optional[_Union[ServerKeyAnnouncement, _Mapping]] = ..., access_key: _Optional[_Union[AccessKeyUpdate, _Mapping]] = ...) -> None: ...
+    key_rotation: KeyRotationResult
+    def __init__(self, server_key: _Optional[_Union[ServerKeyAnnouncement, _Mapping]] = ..., access_key: _Optional[_Union[AccessKeyUpdate, _Mapping]] = ..., key_rotation: _Optional[_Union[KeyRotationResult, _Mapping]] = ...) -> None: ...
+
+class KeyRotation(_message.Message):
+    __slots__ = ("new_public_key", "signature", "new_key_signature")
+    NEW_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    new_public_key: bytes
+    signature: bytes
+    new_key_signature: bytes
+    def __init__(self, new_public_key: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., new_key_signature: _Optional[bytes] = ...) -> None: ...
+
+class KeyRotationResult(_message.Message):
+    __slots__ = ("accepted", "fingerprint", "reason")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    accepted: bool
+    fingerprint: str
+    reason: str
+    def __init__(self, accepted: _Optional[bool] = ..., fingerprint: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class AccessKeyUpdate(_message.Message):
     __slots__ = ("access_key_text",)

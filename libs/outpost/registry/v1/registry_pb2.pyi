@@ -98,7 +98,7 @@ ENROLLMENT_TOKEN_STATE_USED_UP: EnrollmentTokenState
 ENROLLMENT_TOKEN_STATE_REVOKED: EnrollmentTokenState
 
 class Collector(_message.Message):
-    __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision", "online", "last_error", "last_error_at", "clock_skew_ms", "spool", "check_in_seconds", "enrolled_by")
+    __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision", "online", "last_error", "last_error_at", "clock_skew_ms", "spool", "check_in_seconds", "enrolled_by", "key_rotated_at")
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +123,7 @@ class Collector(_message.Message):
     SPOOL_FIELD_NUMBER: _ClassVar[int]
     CHECK_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ENROLLED_BY_FIELD_NUMBER: _ClassVar[int]
+    KEY_ROTATED_AT_FIELD_NUMBER: _ClassVar[int]
     instance_uid: str
     name: str
     zone: str
@@ -147,7 +148,32 @@ class Collector(_message.Message):
     spool: _agent_pb2.SpoolStatus
     check_in_seconds: int
     enrolled_by: str
-    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ..., online: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ..., check_in_seconds: _Optional[int] = ..., enrolled_by: _Optional[str] = ...) -> None: ...
+    key_rotated_at: _timestamp_pb2.Timestamp
+    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ..., online: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ..., check_in_seconds: _Optional[int] = ..., enrolled_by: _Optional[str] = ..., key_rotated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RotateCollectorKeyRequest(_message.Message):
+    __slots__ = ("instance_uid", "old_public_key", "rotation", "handshake_hash", "session_id", "gateway_id", "remote_address")
+    INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    OLD_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    ROTATION_FIELD_NUMBER: _ClassVar[int]
+    HANDSHAKE_HASH_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    instance_uid: str
+    old_public_key: bytes
+    rotation: _agent_pb2.KeyRotation
+    handshake_hash: bytes
+    session_id: str
+    gateway_id: str
+    remote_address: str
+    def __init__(self, instance_uid: _Optional[str] = ..., old_public_key: _Optional[bytes] = ..., rotation: _Optional[_Union[_agent_pb2.KeyRotation, _Mapping]] = ..., handshake_hash: _Optional[bytes] = ..., session_id: _Optional[str] = ..., gateway_id: _Optional[str] = ..., remote_address: _Optional[str] = ...) -> None: ...
+
+class RotateCollectorKeyResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _agent_pb2.KeyRotationResult
+    def __init__(self, result: _Optional[_Union[_agent_pb2.KeyRotationResult, _Mapping]] = ...) -> None: ...
 
 class AuthenticateCollectorRequest(_message.Message):
     __slots__ = ("hello", "nonce", "signature", "remote_address", "gateway_id", "session_id", "transport", "access_key_id", "handshake_hash")

@@ -49,6 +49,11 @@ class RegistryServiceStub:
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ReportSessionsRequest.SerializeToString,
                 response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ReportSessionsResponse.FromString,
                 _registered_method=True)
+        self.RotateCollectorKey = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/RotateCollectorKey',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyResponse.FromString,
+                _registered_method=True)
         self.GetServerInfo = channel.unary_unary(
                 '/outpost.registry.v1.RegistryService/GetServerInfo',
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerInfoRequest.SerializeToString,
@@ -207,6 +212,14 @@ class RegistryServiceServicer:
 
     def ReportSessions(self, request, context):
         """ReportSessions records which collectors a gateway holds, so status matches reality.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateCollectorKey(self, request, context):
+        """RotateCollectorKey applies a collector's KeyRotation sent inside its accepted sealed
+        session (ADR 0024): both signatures verified, the key replaced atomically, audited.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -416,6 +429,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ReportSessions,
                     request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ReportSessionsRequest.FromString,
                     response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ReportSessionsResponse.SerializeToString,
+            ),
+            'RotateCollectorKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateCollectorKey,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyResponse.SerializeToString,
             ),
             'GetServerInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerInfo,
@@ -634,6 +652,33 @@ class RegistryService:
             '/outpost.registry.v1.RegistryService/ReportSessions',
             outpost_dot_registry_dot_v1_dot_registry__pb2.ReportSessionsRequest.SerializeToString,
             outpost_dot_registry_dot_v1_dot_registry__pb2.ReportSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateCollectorKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/RotateCollectorKey',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,
