@@ -18,13 +18,12 @@ scanner find a leaked key and versions the format.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+from outpost.secret_text import decode_value, encode_value, write_secret_text_file
 
 PREFIX = "outpost-ak1"
 KEY_BYTES = 32
@@ -47,18 +46,11 @@ def new_secret() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
 def _unb64(text: str, what: str) -> bytes:
     try:
-        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise AccessKeyFormatError(f"the access key's {what} is not URL-safe base64") from exc
-    if len(raw) != KEY_BYTES:
-        raise AccessKeyFormatError(f"the access key's {what} is {len(raw)} bytes, not {KEY_BYTES}")
-    return raw
+        return decode_value(text, KEY_BYTES, f"the access key's {what}")
+    except ValueError as exc:
+        raise AccessKeyFormatError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -82,9 +74,9 @@ class AccessKey:
         return f"AccessKey(key_id={self.key_id!r}, {pinned})"
 
     def encode(self) -> str:
-        parts = [PREFIX, self.key_id, _b64(self.secret)]
+        parts = [PREFIX, self.key_id, encode_value(self.secret)]
         if self.server_public_key is not None:
-            parts.append(_b64(self.server_public_key))
+            parts.append(encode_value(self.server_public_key))
         return ".".join(parts)
 
     @classmethod
@@ -111,15 +103,7 @@ def read_access_key_file(path: Path) -> AccessKey:
 
 def write_access_key_file(path: Path, key: AccessKey) -> None:
     """Write `key` to `path` with mode 0600, atomically (never a half-written key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, (key.encode() + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_secret_text_file(path, key.encode())
 
 
 @dataclass(frozen=True)

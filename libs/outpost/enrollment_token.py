@@ -19,15 +19,14 @@ secret scanner find a leaked token and versions the format.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+from outpost.secret_text import decode_value, encode_value, write_secret_text_file
 
 PREFIX = "outpost-et1"
 SECRET_BYTES = 32
@@ -60,18 +59,11 @@ def same_digest(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
 def _unb64(text: str) -> bytes:
     try:
-        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise EnrollmentTokenFormatError("the enrollment token's secret is not URL-safe base64") from exc
-    if len(raw) != SECRET_BYTES:
-        raise EnrollmentTokenFormatError(f"the enrollment token's secret is {len(raw)} bytes, not {SECRET_BYTES}")
-    return raw
+        return decode_value(text, SECRET_BYTES, "the enrollment token's secret")
+    except ValueError as exc:
+        raise EnrollmentTokenFormatError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -93,7 +85,7 @@ class EnrollmentToken:
         return f"EnrollmentToken(token_id={self.token_id!r})"
 
     def encode(self) -> str:
-        return ".".join((PREFIX, self.token_id, _b64(self.secret)))
+        return ".".join((PREFIX, self.token_id, encode_value(self.secret)))
 
     @property
     def digest(self) -> bytes:
@@ -122,12 +114,4 @@ def read_enrollment_token_file(path: Path) -> EnrollmentToken:
 
 def write_enrollment_token_file(path: Path, token: EnrollmentToken) -> None:
     """Write `token` to `path` with mode 0600, atomically (never a half-written token)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, (token.encode() + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_secret_text_file(path, token.encode())
