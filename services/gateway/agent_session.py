@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import grpc
 import structlog
 
+from outpost import errors
 from outpost.access_key import AccessKey
 from outpost.agent.v1 import agent_pb2
 from outpost.session import codec, handshake
@@ -317,8 +318,8 @@ class SessionRunner:
                     gateway_id=self.ctx.gateway_id,
                     remote_address=self.stream.remote_address,
                 )
-            except grpc.aio.AioRpcError as exc:
-                log.warning("registry_unavailable", code=exc.code().name, details=exc.details())
+            except errors.OutpostError as exc:
+                log.warning("registry_unavailable", error=type(exc).__name__, details=str(exc))
                 result = agent_pb2.KeyRotationResult(reason="the server cannot decide the rotation now; retry later")
         if result.accepted:
             log.info("collector_key_rotated", fingerprint=result.fingerprint)

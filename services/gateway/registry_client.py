@@ -249,19 +249,25 @@ class RegistryClient:
         gateway_id: str,
         remote_address: str,
     ) -> agent_pb2.KeyRotationResult:
-        """The registry's decision on a collector's KeyRotation (ADR 0024); it applies it when accepted."""
-        response = await self._stub.RotateCollectorKey(
-            registry_pb2.RotateCollectorKeyRequest(
-                instance_uid=instance_uid,
-                old_public_key=old_public_key,
-                rotation=rotation,
-                handshake_hash=handshake_hash,
-                session_id=session_id,
-                gateway_id=gateway_id,
-                remote_address=remote_address,
-            ),
-            timeout=AUTH_TIMEOUT_SECONDS,
-        )
+        """The registry's decision on a collector's KeyRotation (ADR 0024); it applies it when accepted.
+
+        A failed call raises the project's own error (`outpost.errors`), never a gRPC one.
+        """
+        try:
+            response = await self._stub.RotateCollectorKey(
+                registry_pb2.RotateCollectorKeyRequest(
+                    instance_uid=instance_uid,
+                    old_public_key=old_public_key,
+                    rotation=rotation,
+                    handshake_hash=handshake_hash,
+                    session_id=session_id,
+                    gateway_id=gateway_id,
+                    remote_address=remote_address,
+                ),
+                timeout=AUTH_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
         return response.result
 
     async def report_sessions(self, gateway_id: str, reports: Sequence[SessionReport], *, complete: bool) -> None:
