@@ -24,8 +24,13 @@ cursor still advances to the page's last revision.
 
 Waking up. `ChangeFeed.notify(revision)` is called after this replica commits a change,
 which wakes every watcher at once. Another replica's writes (same PostgreSQL) are
-noticed by one poller per replica reading `max(revision)` every `poll_interval`
-(250 ms), so a change reaches every gateway well within a second wherever it was made.
+noticed by one poller per replica reading `max(revision)`. On PostgreSQL the poller is
+woken by LISTEN/NOTIFY (`outpost.pg_listen`: a trigger notifies when a writing
+transaction commits), so it reads only when something changed, plus a safety read every
+`listen_poll_interval` (5 s). While the listening connection is down, and on SQLite, it
+reads every `poll_interval` (250 ms) instead. Either way a change reaches every gateway
+well within a second wherever it was made, and an idle control plane leaves the
+database idle.
 A BOOKMARK is also sent every `bookmark_interval` of silence: a keepalive that tells
 the watcher its cursor is still current.
 
@@ -45,6 +50,7 @@ import structlog
 from prometheus_client import Gauge
 
 from outpost.backoff import Backoff
+from outpost.pg_listen import ChannelListener
 
 log = structlog.get_logger(__name__)
 
@@ -89,9 +95,14 @@ class ChangeFeed(ABC, Generic[E]):
         poll_interval: float = 0.25,
         bookmark_interval: float = 10.0,
         page_size: int = 500,
+        listener: ChannelListener | None = None,
+        listen_poll_interval: float = 5.0,
     ) -> None:
         self._store = store
         self._poll_interval = poll_interval
+        self._listener = listener
+        self._listen_poll_interval = max(poll_interval, listen_poll_interval)
+        self._poke = asyncio.Event()
         self._bookmark_interval = bookmark_interval
         self._page_size = page_size
         self._newest = 0
@@ -110,6 +121,13 @@ class ChangeFeed(ABC, Generic[E]):
     async def start(self) -> None:
         self._newest = await self._store.newest_revision()
         self._poller = asyncio.create_task(self._poll_forever(), name=self.task_name)
+        if self._listener is not None:
+            self._listener.start(self._poke.set)
+
+    @property
+    def listening(self) -> bool:
+        """True while database notifications wake the poller (PostgreSQL, connected)."""
+        return self._listener is not None and self._listener.listening
 
     def notify(self, revision: int) -> None:
         """A change with `revision` is committed: wake every watcher now."""
@@ -121,6 +139,8 @@ class ChangeFeed(ABC, Generic[E]):
         """End every watch (their streams finish) and stop polling."""
         self._closed = True
         self._wake()
+        if self._listener is not None:
+            await self._listener.close()
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -181,13 +201,20 @@ class ChangeFeed(ABC, Generic[E]):
     async def _poll_forever(self) -> None:
         """Notice other replicas' commits; survive database hiccups with a slower retry.
 
+        A notification (or the listener coming back) pokes it awake at once; otherwise it
+        reads after the fast interval, or the slow one while notifications are flowing.
         After a failed poll the next waits a capped full-jitter backoff, never less than
         the poll interval, so replicas that lost the same database do not return together.
         """
         backoff = Backoff(min(2 * self._poll_interval, POLL_RETRY_MAX_SECONDS), POLL_RETRY_MAX_SECONDS)
         delay = self._poll_interval
         while not self._closed:
-            await asyncio.sleep(delay)
+            if self.listening and delay == self._poll_interval:
+                delay = self._listen_poll_interval
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._poke.wait()
+            self._poke.clear()
             try:
                 newest = await self._store.newest_revision()
             except Exception as exc:

@@ -85,3 +85,15 @@ def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
         return value
 
     return parse
+
+
+def add_watch_flags(parser: argparse.ArgumentParser, service: str) -> None:
+    """How a service with change feeds (registry, scheduler) notices other replicas' writes."""
+    parser.add_argument(
+        "--watch-wakeup",
+        choices=["listen", "poll"],
+        default=env_default(service, "watch_wakeup", "listen"),
+        help="listen: on PostgreSQL, LISTEN/NOTIFY wakes watches when another replica commits (a safety "
+        "read every 5 s; polling every 250 ms while the listening connection is down); poll: read every "
+        f"250 ms. SQLite always polls (env OUTPOST_{service.upper()}_WATCH_WAKEUP)",
+    )

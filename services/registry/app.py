@@ -38,6 +38,7 @@ from outpost.db_create import open_failure
 from outpost.logs import LogFormat, configure_logging
 from outpost.migrate_command import is_migrate_command, migrate_main
 from outpost.numbers import is_ascii_digits
+from outpost.pg_listen import ChannelListener, channel_name
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.runtime import (
     TlsFiles,
@@ -56,7 +57,7 @@ from services.registry.enrollment_tokens import EnrollmentTokens
 from services.registry.pending_gate import PendingGate
 from services.registry.registry import Registry, ServerInfo, utc_now
 from services.registry.server_keys import ServerKeys
-from services.registry.store.database import open_store
+from services.registry.store.database import SCHEMA, open_store
 from services.registry.store.models import AUDIT_EVENTS
 from services.registry.store.queries import RegistryStore
 from services.registry.store.secrets import (
@@ -91,6 +92,8 @@ class RegistryConfig:
     log_level: str = "info"
     shutdown_grace: float = 5.0
     watch_poll_interval: float = 0.25
+    watch_listen: bool = True
+    """On PostgreSQL, wake watches by LISTEN/NOTIFY (`--watch-wakeup listen`)."""
     watch_bookmark_interval: float = 10.0
     pending_limits: PendingLimits = field(default_factory=PendingLimits)
     """How many collectors may wait as pending, in all and per source network."""
@@ -149,6 +152,14 @@ class RegistryServer:
         await self.store.dispose()
 
 
+def _listener(config: RegistryConfig, table: str) -> ChannelListener | None:
+    """The LISTEN connection waking a feed of `table` (PostgreSQL and `--watch-wakeup listen` only)."""
+    if not config.watch_listen:
+        return None
+    channel = channel_name(SCHEMA, table)
+    return ChannelListener.for_database(config.database_url, channel, application_name=f"outpost-{SERVICE}-listen")
+
+
 async def build_server(
     config: RegistryConfig, *, clock: Callable[[], datetime] = utc_now
 ) -> tuple[RegistryServer, int]:
@@ -166,6 +177,7 @@ async def build_server(
         store,
         poll_interval=config.watch_poll_interval,
         bookmark_interval=config.watch_bookmark_interval,
+        listener=_listener(config, "collector_events"),
     )
     info = ServerInfo(
         server_instance=server_instance,
@@ -182,6 +194,7 @@ async def build_server(
         AccessKeyEvents(store, box),
         poll_interval=config.watch_poll_interval,
         bookmark_interval=config.watch_bookmark_interval,
+        listener=_listener(config, "access_keys"),
     )
     access_keys = AccessKeys(store, box, server_keys, access_key_feed, clock)
     enrollment_tokens = EnrollmentTokens(store, clock)
@@ -373,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds in-flight calls get on SIGTERM",
     )
     service_tokens.add_identity_flags(parser, SERVICE, calls_peers=False, called_by=True)
+    cfg.add_watch_flags(parser, SERVICE)
     cfg.add_common_flags(parser, SERVICE)
     return parser
 
@@ -413,6 +427,7 @@ def parse_config(argv: Sequence[str] | None = None) -> RegistryConfig:
         admin_token_file=Path(args.admin_token_file or args.data_dir / DEFAULT_ADMIN_TOKEN_FILE_NAME),
         bootstrap_access_key_file=Path(args.bootstrap_access_key_file or args.data_dir / DEFAULT_ACCESS_KEY_FILE_NAME),
         peer_tokens=peer_tokens,
+        watch_listen=args.watch_wakeup == "listen",
     )
 
 

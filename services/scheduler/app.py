@@ -39,6 +39,7 @@ from outpost.db_create import open_failure
 from outpost.logs import LogFormat, configure_logging
 from outpost.migrate_command import is_migrate_command, migrate_main
 from outpost.numbers import is_ascii_digits, parse_ascii_int
+from outpost.pg_listen import ChannelListener, channel_name
 from outpost.runtime import (
     TlsFiles,
     bind,
@@ -59,7 +60,7 @@ from services.scheduler.domain.leases import (
     LeasePolicy,
 )
 from services.scheduler.registry_client import RegistryCollectors
-from services.scheduler.store.database import open_store
+from services.scheduler.store.database import SCHEMA, open_store
 from services.scheduler.store.models import AUDIT_EVENTS
 from services.scheduler.store.queries import SchedulerStore
 from services.scheduler.ticker import Ticker
@@ -85,6 +86,8 @@ class SchedulerConfig:
     log_level: str = "info"
     shutdown_grace: float = 5.0
     watch_poll_interval: float = 0.25
+    watch_listen: bool = True
+    """On PostgreSQL, wake watches by LISTEN/NOTIFY (`--watch-wakeup listen`)."""
     watch_bookmark_interval: float = 10.0
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     """How long a claim or a renewal keeps a run with its collector (ADR 0010)."""
@@ -146,7 +149,21 @@ async def build_server(config: SchedulerConfig, *, clock: Clock = utc_now) -> tu
         store = await open_store(config.database_url)
     except Exception as exc:  # driver errors have no common base; name it and stop
         raise StartupError(open_failure(config.database_url, exc)) from exc
-    hub = WatchHub(store, poll_interval=config.watch_poll_interval, bookmark_interval=config.watch_bookmark_interval)
+    listener = (
+        ChannelListener.for_database(
+            config.database_url,
+            channel_name(SCHEMA, "dispatch_events"),
+            application_name=f"outpost-{SERVICE}-listen",
+        )
+        if config.watch_listen
+        else None
+    )
+    hub = WatchHub(
+        store,
+        poll_interval=config.watch_poll_interval,
+        bookmark_interval=config.watch_bookmark_interval,
+        listener=listener,
+    )
     leases = LeasePolicy(seconds=config.lease_seconds, max_attempts=config.max_attempts)
     try:
         peers = service_tokens.load_peer_digests(config.peer_tokens)
@@ -312,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds in-flight calls get on SIGTERM",
     )
     service_tokens.add_identity_flags(parser, SERVICE, calls_peers=True, called_by=True)
+    cfg.add_watch_flags(parser, SERVICE)
     cfg.add_common_flags(parser, SERVICE)
     return parser
 
@@ -352,6 +370,7 @@ def parse_config(argv: Sequence[str] | None = None) -> SchedulerConfig:
         registry_ca_file=args.registry_ca_file,
         token_file=args.token_file,
         peer_tokens=peer_tokens,
+        watch_listen=args.watch_wakeup == "listen",
     )
 
 
