@@ -90,7 +90,7 @@ class ChannelListener:
             try:
                 await self._listen_until_lost()
                 backoff.reset()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:  # any failure: fall back to polling and reconnect, never die
                 log.warning("watch_listen_failed", channel=self._channel, error=str(exc))
             self.listening = False
             await self._disconnect()
