@@ -12,8 +12,9 @@ The transaction, step by step:
    one zone are serialized, for different zones they run in parallel. Row locks and
    unique keys alone would not do: a device can be matched by its MAC address at an IP
    the other transaction never touched, and two commits would each create it.
-3. Load, with one query, every stored device of the zone the batch may touch (its IPs,
-   MAC addresses, SNMP engine ids), and their ports with a second.
+3. Load every stored device of the zone the batch may touch (at its IPs, carrying its SNMP
+   engine ids, or its MAC addresses through `device_macs`: one b-tree lookup each), and
+   their ports.
 4. Plan in memory (`domain.batch.plan_batch`): identities, merges, changes; a retired
    device the batch reports is un-retired (`domain.lifecycle`).
 5. Write with bulk statements: park moved devices on a placeholder IP (one UPDATE), upsert
@@ -22,7 +23,8 @@ The transaction, step by step:
    DELETE per distinct set of sources, one multi-row INSERT). Each is compiled once and sent as multi-row pages by
    SQLAlchemy's "insertmanyvalues" (which needs the RETURNING clause they carry), a page
    as large as the databases' bound-parameter limit allows (about 2,700 devices or 3,600
-   ports). The reporting discovery's missed-runs counters of these devices go to 0.
+   ports). Devices whose MAC addresses changed get their `device_macs` rows replaced.
+   The reporting discovery's missed-runs counters of these devices go to 0.
 
 6. If the plan skipped observations as stale, record their number on the batch's row and
    sum the run's (`run_stale_total`, for the scheduler's `JobRun.observations_stale`).
@@ -51,6 +53,7 @@ from services.gateway.inventory.domain.observation import DeviceObservation, nor
 from services.gateway.inventory.store.missed_runs import mark_seen
 from services.gateway.inventory.store.models import (
     device_changes,
+    device_macs,
     device_notes,
     device_ports,
     devices,
@@ -151,7 +154,7 @@ async def commit_batch(
         plan = plan_batch(stored, observations, sighting, probes=probes)
         seen, unretired = unretire_seen(plan.devices, sighting)
         plan = replace(plan, devices=seen, changes=plan.changes + unretired)
-        await _write(conn, insert, plan)
+        await _write(conn, insert, plan, {d.id: d.mac_addresses for d in stored})
         await mark_seen(conn, insert, reported_device_ids(stored, observations, plan.devices), discovery, job_run_id)
         run_stale_total = 0
         if plan.stale:
@@ -211,16 +214,15 @@ async def _load_zone_devices(
         ips = sorted({o.ip for o in chunk})
         macs = sorted({mac for o in chunk for mac in normalize_macs(o.mac_addresses)})
         engines = sorted({e for o in chunk if o.snmp is not None and (e := normalize_engine_id(o.snmp.engine_id))})
-        # One query per way a device can match, so the IP and engine-id lookups use
-        # their (zone, ...) b-trees; one `zone = z AND (ip IN .. OR ..)` used none of
-        # them. The MAC lookup still reads the zone's devices: PostgreSQL cannot
-        # estimate `?|` and prefers the zone's b-tree to the GIN index, so ingest slows
-        # down as a zone grows (docs/benchmarks.md; the fix is a (zone, mac) table).
+        # One query per way a device can match, so each uses its (zone, ...) b-tree; one
+        # `zone = z AND (ip IN .. OR ..)` used none of them. MACs go through `device_macs`:
+        # `?|` on the JSON column read the whole zone (PostgreSQL cannot estimate it).
         matches: list[sa.ColumnElement[bool]] = [devices.c.ip.in_(ips)]
         if engines:
             matches.append(devices.c.snmp_engine_id.in_(engines))
         if macs:
-            matches.append(_has_any_mac(conn, macs))
+            carriers = sa.select(device_macs.c.device_id).where(device_macs.c.zone == zone, device_macs.c.mac.in_(macs))
+            matches.append(devices.c.id.in_(carriers))
         for match in matches:
             result = await conn.execute(sa.select(devices).where(devices.c.zone == zone, match))
             rows.update((row["id"], row) for row in result.mappings())
@@ -228,15 +230,7 @@ async def _load_zone_devices(
     return [device_record(row, ports.get(device_id, {})) for device_id, row in rows.items()]
 
 
-def _has_any_mac(conn: AsyncConnection, macs: list[str]) -> sa.ColumnElement[bool]:
-    if conn.dialect.name == "postgresql":
-        wanted = sa.bindparam("wanted_macs", macs, type_=postgresql.ARRAY(sa.Text()))
-        return devices.c.mac_addresses.op("?|", return_type=sa.Boolean())(wanted)
-    each = sa.func.json_each(devices.c.mac_addresses).table_valued("value")
-    return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value.in_(macs)))
-
-
-async def _write(conn: AsyncConnection, insert: Any, plan: BatchPlan) -> None:
+async def _write(conn: AsyncConnection, insert: Any, plan: BatchPlan, stored_macs: dict[str, tuple[str, ...]]) -> None:
     if plan.moved:
         # Free the IPs moved devices leave, so any device may take one in the upsert below
         # whatever the row order; the upsert gives every moved device its new IP.
@@ -245,6 +239,7 @@ async def _write(conn: AsyncConnection, insert: Any, plan: BatchPlan) -> None:
                 sa.update(devices).where(devices.c.id.in_(chunk)).values(ip=sa.literal("~") + devices.c.id)
             )
     await _upsert(conn, insert, devices, ["id"], [device_row(d) for d in plan.devices])
+    await _write_macs(conn, plan.devices, stored_macs)
     await _upsert(
         conn, insert, device_ports, ["device_id", "protocol", "port"], [port_row(i, p) for i, p in plan.ports]
     )
@@ -254,6 +249,18 @@ async def _write(conn: AsyncConnection, insert: Any, plan: BatchPlan) -> None:
             [change_row(c) for c in plan.changes],
         )
     await _write_notes(conn, plan)
+
+
+async def _write_macs(
+    conn: AsyncConnection, written: Sequence[DeviceRecord], stored_macs: dict[str, tuple[str, ...]]
+) -> None:
+    """Keep `device_macs` equal to each written device's MACs: replace the rows of those that changed."""
+    changed = [d for d in written if tuple(d.mac_addresses) != stored_macs.get(d.id, ())]
+    for chunk in chunked([d.id for d in changed if d.id in stored_macs], IN_CHUNK):
+        await conn.execute(sa.delete(device_macs).where(device_macs.c.device_id.in_(chunk)))
+    rows = [{"zone": d.zone, "mac": mac, "device_id": d.id} for d in changed for mac in sorted(set(d.mac_addresses))]
+    if rows:
+        await conn.execute(sa.insert(device_macs).returning(device_macs.c.device_id).execution_options(**_BULK), rows)
 
 
 async def _write_notes(conn: AsyncConnection, plan: BatchPlan) -> None:

@@ -2,8 +2,8 @@
 
 `services/gateway/migrations/versions/` creates exactly these; a change here needs a new
 migration. On PostgreSQL they live in the `gateway` schema (chosen by `search_path`); on
-SQLite in the gateway's own file. JSON columns are JSONB on PostgreSQL, so the MAC lookup
-(`?|`) can use the GIN index the migration adds there.
+SQLite in the gateway's own file. JSON columns are JSONB on PostgreSQL. MAC addresses are
+looked up in `device_macs` (a (zone, mac) b-tree), not in the JSON.
 """
 
 from __future__ import annotations
@@ -68,6 +68,18 @@ devices = sa.Table(
 """`ip_sort` orders addresses numerically (hex of the 16-byte IPv6 form); the store sets it.
 `retired_at` is set while the retirement rule holds the device retired (`retired_reason` says
 which rule: "missed 5 runs", "not seen for 30 days"); a sighting clears both."""
+
+device_macs = sa.Table(
+    "device_macs",
+    metadata,
+    sa.Column("zone", sa.String(256), primary_key=True),
+    sa.Column("mac", sa.String(32), primary_key=True),
+    sa.Column("device_id", sa.String(32), sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    sa.Index("ix_device_macs_device_id", "device_id"),
+)
+"""The MAC addresses of each device (`devices.mac_addresses`, normalized), keyed by zone, so a
+batch finds the devices carrying its MACs with a b-tree lookup instead of reading the zone.
+Written in the same transaction as the device; a MAC may (briefly) be on two devices."""
 
 device_ports = sa.Table(
     "device_ports",
