@@ -1,0 +1,222 @@
+"""Ingest commit cost as one zone grows to 1,000,000 devices (issue 13 item 3: "throughput flat").
+
+    .venv/bin/python bench/ingest_growth.py [--sizes 0 100000 300000 1000000] [--batches 20]
+        [--devices-per-batch 64] [--json bench/results/ingest_growth.json]
+
+Theory of operation
+-------------------
+The question is whether a batch's commit costs more as the zone holds more devices
+(the MAC lookup read the zone: ADR 0007, docs/benchmarks.md). The collectors, transport
+and gateway process are the same at every size, so this bench calls the store's
+`commit_batch` in-process, the exact transaction the gateway runs per batch (dedup claim,
+zone lock, lookup by IP / engine id / MAC, merge, bulk upserts, history), on a fresh
+PostgreSQL database migrated by `open_inventory`.
+
+For each size, in increasing order, the zone is first topped up to that many devices with
+binary COPY (synthetic devices from `harness.synthetic`, each with its MAC, written
+where the code under test keeps MACs: `devices.mac_addresses`, and `device_macs` when that
+table exists; no ports, which no lookup reads), then `ANALYZE`d as autovacuum would.
+Then `--batches` batches of `--devices-per-batch` new synthetic devices (never seen, from
+a range far from the preseeded one) are committed one after another, each timed. Reported
+per size: median and p90 ms per batch and rows/s (devices + ports + history rows written,
+as `ingest_vs_copy.py` counts them), and the ratio of the median to the empty zone's.
+
+Run it against older code with `PYTHONPATH=<checkout>/libs:<checkout>` to compare; the
+table says which schema it found. Nothing asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from harness.machine import finish, machine, markdown_table
+from harness.synthetic import SCANNED_PORTS, device, ip_of, ports_of
+
+from services.gateway.inventory.from_proto import observations_from_proto
+from services.gateway.inventory.store.commit import commit_batch
+from services.gateway.inventory.store.database import open_inventory
+from services.gateway.inventory.store.queries import ip_sort_key
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REPO = Path(__file__).resolve().parent.parent
+ZONE = "growth"
+MEASURED_FIRST = 12_000_000
+"""Measured batches use synthetic devices from here on: never among the preseeded ones."""
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _mac(n: int) -> str:
+    address = int.from_bytes(bytes(map(int, ip_of(n).split("."))), "big")
+    return "02:00:" + ":".join(f"{(address >> shift) & 0xFF:02x}" for shift in (24, 16, 8, 0))
+
+
+async def preseed(dsn: str, start: int, stop: int, has_device_macs: bool) -> float:
+    """COPY devices start..stop-1 into the zone; returns the seconds it took."""
+    started = time.perf_counter()
+    connection = await asyncpg.connect(dsn, server_settings={"search_path": "gateway"})
+    try:
+        chunk = 100_000
+        for first in range(start, stop, chunk):
+            numbers = range(first, min(stop, first + chunk))
+            records = [
+                (
+                    uuid.uuid4().hex,
+                    ZONE,
+                    ip_of(n),
+                    ip_sort_key(ip_of(n)),
+                    "",
+                    f'["{_mac(n)}"]',
+                    "",
+                    "{}",
+                    T0,
+                    T0,
+                    "seed",
+                    "seed",
+                    None,
+                    "",
+                )
+                for n in numbers
+            ]
+            async with connection.transaction():
+                await connection.copy_records_to_table(
+                    "devices",
+                    records=records,
+                    columns=[
+                        "id",
+                        "zone",
+                        "ip",
+                        "ip_sort",
+                        "hostname",
+                        "mac_addresses",
+                        "snmp_engine_id",
+                        "facts",
+                        "first_seen",
+                        "last_seen",
+                        "last_collector",
+                        "last_job_run_id",
+                        "retired_at",
+                        "retired_reason",
+                    ],
+                )
+                if has_device_macs:
+                    await connection.copy_records_to_table(
+                        "device_macs",
+                        records=[(ZONE, _mac(n), record[0]) for n, record in zip(numbers, records, strict=True)],
+                        columns=["zone", "mac", "device_id"],
+                    )
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+    return time.perf_counter() - started
+
+
+async def measure_size(store: Any, size: int, batches: int, per_batch: int, offset: int) -> dict[str, Any]:
+    millis: list[float] = []
+    rows = 0
+    for index in range(batches):
+        first = MEASURED_FIRST + offset + index * per_batch
+        numbers = range(first, first + per_batch)
+        observations = observations_from_proto([device(n) for n in numbers]).devices
+        started = time.perf_counter()
+        result = await commit_batch(
+            store,
+            collector_instance_uid="bench-collector",
+            collector_name="bench",
+            zone=ZONE,
+            job_run_id=f"run-{size}",
+            attempt=0,
+            sequence=index + 1,
+            scanned_ports=SCANNED_PORTS,
+            observations=observations,
+            observed_at=datetime.now(UTC),
+            discovery="growth",
+        )
+        millis.append((time.perf_counter() - started) * 1000)
+        rows += result.devices + result.changes + sum(ports_of(n) for n in numbers)
+    median = statistics.median(millis)
+    return {
+        "size": size,
+        "batches": batches,
+        "median_ms": round(median, 2),
+        "p90_ms": round(sorted(millis)[int(0.9 * (len(millis) - 1))], 2),
+        "rows_per_second": round(rows / (sum(millis) / 1000)),
+        "millis": [round(m, 2) for m in millis],
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    database = f"outpost_bench_growth_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(args.admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    dsn = args.admin_dsn.rsplit("/", 1)[0] + f"/{database}"
+    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    rows: list[dict[str, Any]] = []
+    try:
+        store = await open_inventory(url)
+        try:
+            probe = await asyncpg.connect(dsn)
+            has_device_macs = bool(await probe.fetchval("SELECT to_regclass('gateway.device_macs') IS NOT NULL"))
+            await probe.close()
+            seeded = 0
+            for number, size in enumerate(sorted(args.sizes)):
+                seconds = await preseed(dsn, seeded, size, has_device_macs) if size > seeded else 0.0
+                seeded = max(seeded, size)
+                row = await measure_size(
+                    store, size, args.batches, args.devices_per_batch, number * args.batches * args.devices_per_batch
+                )
+                row["preseed_seconds"] = round(seconds, 1)
+                rows.append(row)
+                print(f"{size:>9} devices: median {row['median_ms']:.1f} ms/batch, {row['rows_per_second']} rows/s")
+        finally:
+            await store.close()
+    finally:
+        admin = await asyncpg.connect(args.admin_dsn)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+    return {"machine": machine(), "device_macs_table": has_device_macs, "rows": rows}
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = results["rows"]
+    base = rows[0]["median_ms"]
+    lines: list[tuple[str, ...]] = [("devices in the zone", "ms per batch, median", "p90", "rows/s", "median / first")]
+    for row in rows:
+        lines.append(
+            (
+                f"{row['size']:,}",
+                f"{row['median_ms']:.1f}",
+                f"{row['p90_ms']:.1f}",
+                f"{row['rows_per_second']:,}",
+                f"{row['median_ms'] / base:.2f}",
+            )
+        )
+    schema = (
+        "device_macs table" if results["device_macs_table"] else "MACs looked up in devices.mac_addresses (JSONB ?|)"
+    )
+    return markdown_table(lines) + f"\nMAC lookup: {schema}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[0, 100_000, 300_000, 1_000_000])
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--devices-per-batch", type=int, default=64)
+    parser.add_argument("--admin-dsn", default=ADMIN_DSN)
+    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "ingest_growth.json")
+    args = parser.parse_args()
+    started = time.monotonic()
+    results = asyncio.run(run(args))
+    finish(results, table(results), args.json, started)
+
+
+if __name__ == "__main__":
+    main()
