@@ -226,15 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--access-key-file",
         metavar="FILE",
+        default=env("access_key_file"),
         help="the project access key (outpost-ak1.<id>.<secret>[.<server key>], from `outpostctl access-keys "
-        f"create`); required: every session is sealed with it (env {ACCESS_KEY_VARIABLE} holds the key itself)",
+        "create`); required: every session is sealed with it (env OUTPOST_COLLECTOR_ACCESS_KEY_FILE names the "
+        f"file; {ACCESS_KEY_VARIABLE} holds the key itself)",
     )
     parser.add_argument(
         "--enrollment-token-file",
         metavar="FILE",
+        default=env("enrollment_token_file"),
         help="a zone enrollment token (outpost-et1.<id>.<secret>, from `outpostctl enrollment-tokens create`): "
         "the server registers and enables this collector in the token's zone without an admin step; sent only "
-        f"until the server says it is registered (env {ENROLLMENT_TOKEN_VARIABLE} holds the token itself)",
+        "until the server says it is registered (env OUTPOST_COLLECTOR_ENROLLMENT_TOKEN_FILE names the file; "
+        f"{ENROLLMENT_TOKEN_VARIABLE} holds the token itself)",
     )
     add_common_flags(parser, SERVICE)
     return parser
