@@ -299,7 +299,7 @@ def install(root: Path, database_url: str) -> AccessKey:
     etc = root / "etc" / "outpost"
     credentials = etc / "credentials"
     access_key = AccessKey(new_key_id(), new_secret())
-    files = {
+    files: dict[str, str | bytes] = {
         "registry/database-url": database_url,
         "scheduler/database-url": database_url,
         "gateway/database-url": database_url,
@@ -314,7 +314,7 @@ def install(root: Path, database_url: str) -> AccessKey:
     for relative, content in files.items():
         path = credentials / relative
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.write_bytes(content if isinstance(content, bytes) else (content + "\n").encode())
+        path.write_bytes(content if isinstance(content, bytes) else f"{content}\n".encode())
         path.chmod(0o600)
     for example in (UNITS / "env").glob("*.env"):
         shutil.copyfile(example, etc / example.name)

@@ -7,7 +7,7 @@ parsing as `--database-url`. Errors name the file, never what is in it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from services.scheduler import app as scheduler_app
 
 URL = "postgresql+asyncpg://outpost:s3cret-pw@db.example:5432/outpost"
 
-PARSERS: dict[str, Callable[[Sequence[str]], Any]] = {
+PARSERS: dict[str, Callable[..., Any]] = {
     "registry": registry_app.parse_config,
     "scheduler": scheduler_app.parse_config,
     "gateway": gateway_app.parse_args,
