@@ -583,6 +583,8 @@ class Collector:
     extra_args: list[str] = field(default_factory=list)
     process: Process | None = None
     access_key_file: Path | bool | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Added to the collector's environment only (HTTPS_PROXY, ...), never to the test's."""
 
     def _access_key_args(self) -> list[str]:
         if self.access_key_file is False:
@@ -634,7 +636,9 @@ class Collector:
             *self._access_key_args(),
             *self.extra_args,
         ]
-        self.process = Process(f"collector {self.name}", args, self.workdir / f"collector-{self.name}.log").start()
+        self.process = Process(
+            f"collector {self.name}", args, self.workdir / f"collector-{self.name}.log", env=dict(self.env)
+        ).start()
         return self
 
     def status(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import argparse
 import copy
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from outpost.version import PROTOCOL_VERSION, VERSION
@@ -97,3 +98,48 @@ def add_watch_flags(parser: argparse.ArgumentParser, service: str) -> None:
         "read every 5 s; polling every 250 ms while the listening connection is down); poll: read every "
         f"250 ms. SQLite always polls (env OUTPOST_{service.upper()}_WATCH_WAKEUP)",
     )
+
+
+def add_secret_flags(parser: argparse.ArgumentParser, service: str, key: str, help: str) -> None:
+    """`--<key>` and `--<key>-file` (env `OUTPOST_<SERVICE>_<KEY>` / `..._<KEY>_FILE`): one secret, two ways.
+
+    A value on a command line is visible in `ps` and an environment variable in
+    /proc/PID/environ of the same user and in crash reports; the file form takes it from a
+    file only this process reads: systemd's `LoadCredential=` ($CREDENTIALS_DIRECTORY), a
+    Kubernetes Secret volume. `secret_value` reads it back and refuses both at once.
+    """
+    flag = "--" + key.replace("_", "-")
+    variable = f"OUTPOST_{service.upper()}_{key.upper()}"
+    parser.add_argument(flag, default=env_default(service, key), help=f"{help} (env {variable})")
+    parser.add_argument(
+        f"{flag}-file",
+        metavar="FILE",
+        default=env_default(service, f"{key}_file"),
+        help=f"a file holding the value of {flag} (one line), e.g. a systemd credential "
+        f"($CREDENTIALS_DIRECTORY/...) or a mounted Secret (env {variable}_FILE)",
+    )
+
+
+def secret_value(parser: argparse.ArgumentParser, args: argparse.Namespace, key: str) -> str | None:
+    """The value of a pair from `add_secret_flags`: the flag, or the file's one line; None when neither.
+
+    Ends the process through `parser.error` when both are given, or the file cannot be read
+    or is empty; the message names the file, never its content.
+    """
+    flag = "--" + key.replace("_", "-")
+    value: str | None = getattr(args, key)
+    file: str | None = getattr(args, f"{key}_file")
+    if value and file:
+        parser.error(f"give {flag} or {flag}-file, not both")
+    if not file:
+        return value or None
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        parser.error(f"{flag}-file {file}: {exc.strerror if isinstance(exc, OSError) else 'not UTF-8 text'}")
+    text = text.strip()
+    if not text:
+        parser.error(f"{flag}-file {file}: empty")
+    if "\n" in text:
+        parser.error(f"{flag}-file {file}: more than one line")
+    return text

@@ -9,7 +9,8 @@ itself is the service's own start-up code (`open_store`/`open_inventory`), so bo
 hold the same PostgreSQL advisory lock: a Job and a replica, or two replicas, never run
 an upgrade at the same time.
 
-Settings are the service's own: `--database-url` (or `OUTPOST_<SERVICE>_DATABASE_URL`),
+Settings are the service's own: `--database-url` (or `OUTPOST_<SERVICE>_DATABASE_URL`), or
+`--database-url-file` (`OUTPOST_<SERVICE>_DATABASE_URL_FILE`, e.g. a systemd credential),
 `--data-dir` for the SQLite default, and the log flags. Exit 0 when the tables are at
 head, 1 with one line naming the database (password hidden) when they cannot be.
 """
@@ -28,7 +29,7 @@ import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from outpost.config import HelpFormatter, add_common_flags, env_default
+from outpost.config import HelpFormatter, add_common_flags, add_secret_flags, env_default, secret_value
 from outpost.db import default_sqlite_url, redact
 from outpost.db_create import how_to_create, is_missing_database
 from outpost.logs import configure_logging
@@ -55,11 +56,7 @@ def migrate_main(
         description=f"Migrate the {service}'s tables to the newest revision and exit "
         "(the service also does this when it starts; the Helm chart runs it as a hook Job).",
     )
-    parser.add_argument(
-        "--database-url",
-        default=env_default(service, "database_url"),
-        help=f"postgresql+asyncpg://... (env OUTPOST_{service.upper()}_DATABASE_URL; default: SQLite in --data-dir)",
-    )
+    add_secret_flags(parser, service, "database_url", help="postgresql+asyncpg://... (default: SQLite in --data-dir)")
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -68,7 +65,7 @@ def migrate_main(
     )
     add_common_flags(parser, service)
     opts = parser.parse_args(args)
-    url = opts.database_url or default_sqlite_url(opts.data_dir, service)
+    url = secret_value(parser, opts, "database_url") or default_sqlite_url(opts.data_dir, service)
     try:
         make_url(url)
     except ArgumentError:

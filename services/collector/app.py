@@ -60,6 +60,7 @@ from services.collector.store.identity import IdentityError, IdentityStore
 from services.collector.store.server_pin import ServerPinError, ServerPinStore
 from services.collector.supervisor import CollectorProfile, Supervisor
 from services.collector.transport import ClientTls, open_transport
+from services.collector.transport.proxy import ProxySettings
 from services.collector.transport.sealed import SealedSessions
 
 SERVICE = "collector"
@@ -101,6 +102,8 @@ class Settings:
     """Advertise no sealing algorithms, as collectors before ADR 0020 did (it still opens both)."""
     enrollment_token: EnrollmentToken | None = None
     """A zone enrollment token (ADR 0022): sent in the Hello until the server registers this collector."""
+    proxies: ProxySettings = field(default_factory=ProxySettings)
+    """HTTPS_PROXY/HTTP_PROXY/NO_PROXY, read once at start (`transport.proxy`)."""
 
 
 def default_data_dir() -> str:
@@ -118,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         formatter_class=HelpFormatter,
-        description="Outpost collector: dials out to a gateway, waits to be registered, takes work.",
+        description="Outpost collector: dials out to a gateway, waits to be registered, takes work. "
+        "Behind an HTTP proxy: HTTPS_PROXY (or HTTP_PROXY) = http://[user:password@]host:port tunnels every "
+        "transport through it with CONNECT; NO_PROXY lists hosts, .domains, host:port and CIDRs to reach directly.",
         allow_abbrev=False,  # else "--password X" would silently mean "--password-file X"
     )
     parser.add_argument(
@@ -226,15 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--access-key-file",
         metavar="FILE",
+        default=env("access_key_file"),
         help="the project access key (outpost-ak1.<id>.<secret>[.<server key>], from `outpostctl access-keys "
-        f"create`); required: every session is sealed with it (env {ACCESS_KEY_VARIABLE} holds the key itself)",
+        "create`); required: every session is sealed with it (env OUTPOST_COLLECTOR_ACCESS_KEY_FILE names the "
+        f"file; {ACCESS_KEY_VARIABLE} holds the key itself)",
     )
     parser.add_argument(
         "--enrollment-token-file",
         metavar="FILE",
+        default=env("enrollment_token_file"),
         help="a zone enrollment token (outpost-et1.<id>.<secret>, from `outpostctl enrollment-tokens create`): "
         "the server registers and enables this collector in the token's zone without an admin step; sent only "
-        f"until the server says it is registered (env {ENROLLMENT_TOKEN_VARIABLE} holds the token itself)",
+        "until the server says it is registered (env OUTPOST_COLLECTOR_ENROLLMENT_TOKEN_FILE names the file; "
+        f"{ENROLLMENT_TOKEN_VARIABLE} holds the token itself)",
     )
     add_common_flags(parser, SERVICE)
     return parser
@@ -311,6 +320,10 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         tls = ClientTls.from_ca_file(args.ca_file)
     except (OSError, ValueError) as exc:
         fail(f"cannot use --ca-file {args.ca_file}: {exc}")
+    try:
+        proxies = ProxySettings.from_environ(os.environ)
+    except ValueError as exc:
+        fail(str(exc))
     return Settings(
         servers=servers,
         name=args.name,
@@ -334,7 +347,20 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         legacy_sealing=bool(args.legacy_sealing),
         rotate_key_after=float(args.rotate_key_after),
         enrollment_token=enrollment_token,
+        proxies=proxies,
     )
+
+
+def _log_server_routes(settings: Settings) -> None:
+    """Which proxy each server is reached through (never the proxy's credentials), once at start."""
+    for server in settings.servers:
+        proxy = settings.proxies.route(server.host, server.port)
+        if proxy is not None:
+            log.info("server_route_chosen", server=str(server), proxy=proxy.display, variable=settings.proxies.variable)
+        elif settings.proxies.proxy is not None:
+            log.info("server_route_chosen", server=str(server), proxy=None, reason="NO_PROXY")
+        else:
+            log.info("server_route_chosen", server=str(server), proxy=None)
 
 
 def _read_enrollment_token(path: str | None) -> EnrollmentToken | None:
@@ -428,6 +454,7 @@ def main(argv: list[str] | None = None) -> None:
         sealing_algorithms=list(profile.sealing_algorithms),
     )
     _warn_about_setup(settings, store)
+    _log_server_routes(settings)
     clock = WallClock(settings.clock_offset_seconds)
     try:
         spool = Spool.open(
@@ -450,7 +477,9 @@ def main(argv: list[str] | None = None) -> None:
         identity=identity,
         identity_store=store,
         status=status,
-        open_transport=lambda url: open_transport(url, settings.tls, sealed=True),
+        open_transport=lambda url: open_transport(
+            url, settings.tls, sealed=True, proxy=settings.proxies.route(url.host, url.port)
+        ),
         backoff=Backoff(settings.backoff_initial, settings.backoff_max),
         handshake_timeout=settings.handshake_timeout,
         wall_clock=clock,

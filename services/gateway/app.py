@@ -37,7 +37,7 @@ from grpc_health.v1 import health as grpc_health
 from outpost.auth import bearer, service_tokens
 from outpost.auth.interceptor import Authenticator, AuthInterceptor
 from outpost.auth.registry_tokens import RegistryTokens
-from outpost.config import HelpFormatter, add_common_flags, env_default, positive
+from outpost.config import HelpFormatter, add_common_flags, add_secret_flags, env_default, positive, secret_value
 from outpost.db import default_sqlite_url
 from outpost.db_create import open_failure
 from outpost.gateway.v1 import gateway_pb2_grpc
@@ -157,9 +157,10 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     p.add_argument("--registry", default=e("registry", "127.0.0.1:50051"), help="registry gRPC address")
     p.add_argument("--registry-ca-file", default=e("registry_ca_file"), help="CA for TLS registry/scheduler")
     p.add_argument("--scheduler", default=e("scheduler", "127.0.0.1:50071"), help="scheduler gRPC address")
-    p.add_argument(
-        "--database-url",
-        default=e("database_url"),
+    add_secret_flags(
+        p,
+        SERVICE,
+        "database_url",
         help="inventory database (postgresql+asyncpg://...); default: gateway.db under --data-dir",
     )
     p.add_argument(
@@ -260,7 +261,7 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         registry=a.registry,
         registry_ca_file=a.registry_ca_file,
         scheduler=a.scheduler,
-        database_url=a.database_url or default_sqlite_url(Path(a.data_dir), SERVICE),
+        database_url=secret_value(p, a, "database_url") or default_sqlite_url(Path(a.data_dir), SERVICE),
         gateway_id=a.gateway_id,
         tls=TlsFiles(a.tls_cert, a.tls_key) if a.tls_cert else None,
         max_frame_bytes=a.max_frame_bytes,

@@ -324,9 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="host:port of /metrics (port 0: any free one; empty: off)",
     )
     parser.add_argument("--data-dir", type=Path, default=env("data_dir", ".outpost"))
-    parser.add_argument(
-        "--database-url",
-        default=env("database_url"),
+    cfg.add_secret_flags(
+        parser,
+        SERVICE,
+        "database_url",
         help="sqlite+aiosqlite:///FILE or postgresql+asyncpg://... (default: SQLite in --data-dir)",
     )
     parser.add_argument(
@@ -406,7 +407,7 @@ def parse_config(argv: Sequence[str] | None = None) -> RegistryConfig:
         peer_tokens = service_tokens.parse_peer_tokens(args.peer_token)
     except ValueError as exc:
         parser.error(f"--peer-token: {exc}")
-    url = args.database_url or default_sqlite_url(args.data_dir, SERVICE)
+    url = cfg.secret_value(parser, args, "database_url") or default_sqlite_url(args.data_dir, SERVICE)
     try:
         make_url(url)
     except ArgumentError:

@@ -26,7 +26,7 @@ import pytest
 
 from outpost.access_key import AccessKey, new_key_id, new_secret
 from tests.conftest import _create_database, _drop_database, postgres_url
-from tests.deploy.charts import COLLECTOR, CONTROL_PLANE, of_kind, pod_specs, render
+from tests.deploy.charts import COLLECTOR, COLLECTOR_REQUIRED, CONTROL_PLANE, of_kind, pod_specs, render
 from tests.deploy.pods import Network, Pod, rendered_secrets
 from tests.process_harness import BIN, wait_for
 
@@ -71,8 +71,8 @@ def assert_every_env_is_read(objects: list[dict[str, Any]]) -> None:
     """Every OUTPOST_* variable a container gets is one its own program documents reading.
 
     `OUTPOST_<SERVICE>_<SETTING>` must match a flag of `outpost-<service>`; any other
-    OUTPOST_ variable (`OUTPOST_ACCESS_KEY`) must be named in the --help of the program the
-    container runs, so a variable nothing reads fails here.
+    variable (`OUTPOST_ACCESS_KEY`, `HTTPS_PROXY`) must be named in the --help of the program
+    the container runs, so a variable nothing reads fails here.
     """
     helps: dict[str, str] = {}
 
@@ -87,8 +87,12 @@ def assert_every_env_is_read(objects: list[dict[str, Any]]) -> None:
         for container in pod.get("initContainers", []) + pod["containers"]:
             program = (container.get("command") or [""])[0]
             for var in container.get("env", []):
-                if not var["name"].startswith("OUTPOST_"):
-                    assert var["name"] == "POD_NAME", f"{var['name']}: not an Outpost setting"
+                if var["name"] == "POD_NAME":
+                    continue
+                if not var["name"].startswith("OUTPOST_"):  # HTTPS_PROXY, ...: named in the program's --help
+                    assert program.startswith("outpost") and var["name"] in help_of(program), (
+                        f"{container['name']} sets {var['name']}, which {program or 'its program'} does not read"
+                    )
                     continue
                 match = re.fullmatch(r"OUTPOST_([A-Z]+)_(\w+)", var["name"])
                 if match is not None and match.group(1).lower() in {"registry", "scheduler", "gateway", "collector"}:
@@ -235,6 +239,31 @@ def test_rendered_charts_boot_register_a_collector_and_run_a_discovery(
     finally:
         for pod in reversed(pods):
             pod.stop()
+
+
+def test_the_collectors_proxy_settings_are_ones_it_reads() -> None:
+    edge = render(
+        COLLECTOR,
+        "edge-lab",
+        set_values=[
+            "zone=lab",
+            "servers[0]=wss://gw.example:443/v1/agent",
+            "credentials.existingSecret=edge-lab",
+            "accessKey.existingSecret=outpost-access-key",
+            "proxy.httpsProxy=http://proxy.example:3128",
+            "proxy.httpProxy=http://proxy.example:3128",
+            "proxy.noProxy=.internal.example\\,10.0.0.0/8",
+        ],
+    )
+    assert_every_env_is_read(edge)
+    with pytest.raises(AssertionError, match="ALL_PROXY, which outpost-collector does not read"):
+        assert_every_env_is_read(
+            render(
+                COLLECTOR,
+                "edge-lab",
+                set_values=[*COLLECTOR_REQUIRED, "extraEnv[0].name=ALL_PROXY", "extraEnv[0].value=x"],
+            )
+        )
 
 
 def test_a_setting_the_services_do_not_read_is_caught() -> None:

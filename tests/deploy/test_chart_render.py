@@ -118,6 +118,30 @@ def test_an_enrollment_token_secret_reaches_the_collector_only_when_set() -> Non
     assert env["valueFrom"]["secretKeyRef"] == {"name": "lab-rollout", "key": "enrollment.token"}
 
 
+def test_proxy_values_become_the_collectors_proxy_variables() -> None:
+    def proxy_env(values: list[str]) -> dict[str, Any]:
+        objects = render(COLLECTOR, "rel", set_values=COLLECTOR_REQUIRED + values)
+        env = of_kind(objects, "StatefulSet")[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+        return {e["name"]: e.get("value", e.get("valueFrom")) for e in env if e["name"].endswith("_PROXY")}
+
+    assert proxy_env([]) == {}
+    assert proxy_env(
+        [
+            "proxy.httpsProxy=http://proxy.example:3128",
+            "proxy.httpProxy=http://proxy.example:8080",
+            "proxy.noProxy=.internal.example\\,10.0.0.0/8",
+        ]
+    ) == {
+        "HTTPS_PROXY": "http://proxy.example:3128",
+        "HTTP_PROXY": "http://proxy.example:8080",
+        "NO_PROXY": ".internal.example,10.0.0.0/8",
+    }
+    # A URL with credentials comes from a Secret, and wins over the plain value.
+    assert proxy_env(["proxy.httpsProxy=http://proxy.example:3128", "proxy.existingSecret=lab-proxy"]) == {
+        "HTTPS_PROXY": {"secretKeyRef": {"name": "lab-proxy", "key": "https-proxy"}}
+    }
+
+
 def test_control_plane_public_service_exposes_only_agent_ports_and_network_policies_exist(
     release: tuple[str, list[dict[str, Any]]],
 ) -> None:
@@ -186,6 +210,8 @@ def test_service_tokens_secret_holds_random_identities() -> None:
         (CONTROL_PLANE, ["gatway.replicas=2"], "additional properties 'gatway' not allowed"),
         (COLLECTOR, ["replicas=three"], "at '/replicas': got string, want integer"),
         (COLLECTOR, ["zones=lab"], "additional properties 'zones' not allowed"),
+        (COLLECTOR, ["proxy.httpsProxy=https://proxy:3128"], "at '/proxy/httpsProxy'"),
+        (COLLECTOR, ["proxy.socks=x"], "additional properties 'socks' not allowed"),
     ],
 )
 def test_values_schema_rejects_wrong_types_and_unknown_keys(chart: Path, values: list[str], message: str) -> None:

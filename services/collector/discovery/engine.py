@@ -188,6 +188,8 @@ class _Run:
         self._report_progress(final=True)
         if "icmp" in self.plan.probes and self._icmp is icmp.IcmpAccess.NOT_PERMITTED:
             log.warning("icmp_not_permitted", note=icmp.NOT_PERMITTED_NOTE)
+        elif "icmp" in self.plan.probes:
+            log.info("icmp_access_chosen", access=self._icmp.value)
         if "snmp" in self.plan.probes and self.plan.snmp is not None:
             from services.collector.discovery.snmp import SnmpProber
 

@@ -1,10 +1,13 @@
 """The ICMP echo probe (icmplib), and whether this process may send ICMP at all.
 
-Three ways, decided once per run: a raw socket when running as root (privileged); an
-unprivileged "ping socket" when the kernel allows this process's group
-(`net.ipv4.ping_group_range`); otherwise no ICMP, and each reported host carries the
-note `NOT_PERMITTED_NOTE` while liveness comes from the other probes. A raw socket that
-is refused at run time (root without CAP_NET_RAW, in a container) falls back the same way.
+Three ways, decided once per run: a raw socket when the process holds CAP_NET_RAW
+(privileged: root, or any user given the capability, e.g. the systemd unit's ICMP drop-in
+`AmbientCapabilities=CAP_NET_RAW`); an unprivileged "ping socket" when the kernel allows
+this process's group (`net.ipv4.ping_group_range`); otherwise no ICMP, and each reported
+host carries the note `NOT_PERMITTED_NOTE` while liveness comes from the other probes. The
+capability, not the uid, decides: root without CAP_NET_RAW (a container, a unit with an
+empty CapabilityBoundingSet=) would be refused a raw socket. A raw socket that is refused
+at run time all the same (a seccomp or LSM policy) falls back the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from icmplib import async_ping  # type: ignore[import-untyped]
 from icmplib.exceptions import ICMPLibError, SocketPermissionError  # type: ignore[import-untyped]
 
 PING_GROUP_RANGE = Path("/proc/sys/net/ipv4/ping_group_range")
+PROC_STATUS = Path("/proc/self/status")
+CAP_NET_RAW = 13  # linux/capability.h
 NOT_PERMITTED_NOTE = "icmp: not permitted (needs root or ping_group_range); liveness from TCP"
 
 
@@ -26,9 +31,9 @@ class IcmpAccess(Enum):
     NOT_PERMITTED = "not_permitted"
 
 
-def icmp_access(euid: int, groups: set[int], ping_group_range: tuple[int, int] | None) -> IcmpAccess:
-    """How a process with this uid and these groups may ping (pure, for tests)."""
-    if euid == 0:
+def icmp_access(net_raw: bool, groups: set[int], ping_group_range: tuple[int, int] | None) -> IcmpAccess:
+    """How a process with (or without) CAP_NET_RAW and these groups may ping (pure, for tests)."""
+    if net_raw:
         return IcmpAccess.PRIVILEGED
     return unprivileged_access(groups, ping_group_range)
 
@@ -49,12 +54,23 @@ def read_ping_group_range(path: Path = PING_GROUP_RANGE) -> tuple[int, int] | No
         return None
 
 
+def has_net_raw(status: Path = PROC_STATUS) -> bool:
+    """True when CAP_NET_RAW is in this process's effective capabilities (`CapEff:` of /proc/self/status)."""
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> CAP_NET_RAW & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.geteuid() == 0  # no /proc: assume the classic rule
+
+
 def current_groups() -> set[int]:
     return {os.getegid(), *os.getgroups()}
 
 
 def current_icmp_access() -> IcmpAccess:
-    return icmp_access(os.geteuid(), current_groups(), read_ping_group_range())
+    return icmp_access(has_net_raw(), current_groups(), read_ping_group_range())
 
 
 class IcmpNotPermitted(Exception):

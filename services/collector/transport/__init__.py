@@ -17,9 +17,12 @@ from __future__ import annotations
 import functools
 import ssl
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from services.collector.domain.server_url import ServerUrl
+
+if TYPE_CHECKING:
+    from services.collector.transport.proxy import Proxy
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 CLOSE_TIMEOUT = 2.0
@@ -63,26 +66,27 @@ class ClientTls:
         return ssl.create_default_context(cadata=self.ca_pem.decode() if self.ca_pem else None)
 
 
-async def open_transport(url: ServerUrl, tls: ClientTls, sealed: bool = False) -> Transport:
+async def open_transport(url: ServerUrl, tls: ClientTls, sealed: bool = False, proxy: Proxy | None = None) -> Transport:
     """Connect to `url` with the transport its scheme names; raise TransportError on failure.
 
     gRPC and HTTP polling connect lazily: their failures surface on the first send/recv.
     `sealed`: the frames will be a sealed session's (`transport.sealed` wraps the result):
     polling carries them in `records`, TCP bounds them at Noise's record size.
+    `proxy`: tunnel through this HTTP proxy (`transport.proxy`; `ProxySettings.route`).
     """
     # Imported here so a collector that only speaks TCP never loads grpc or aiohttp.
     if url.family == "grpc":
         from services.collector.transport.grpc_stream import GrpcTransport
 
-        return await GrpcTransport.open(url, tls)
+        return await GrpcTransport.open(url, tls, proxy)
     if url.family == "ws":
         from services.collector.transport.websocket import WebSocketTransport
 
-        return await WebSocketTransport.open(url, tls)
+        return await WebSocketTransport.open(url, tls, proxy)
     if url.family == "http":
         from services.collector.transport.http_poll import HttpPollTransport
 
-        return await HttpPollTransport.open(url, tls, sealed)
+        return await HttpPollTransport.open(url, tls, sealed, proxy)
     from services.collector.transport.tcp import TcpTransport
 
-    return await TcpTransport.open(url, tls, sealed)
+    return await TcpTransport.open(url, tls, sealed, proxy)

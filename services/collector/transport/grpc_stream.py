@@ -22,6 +22,7 @@ from services.collector.transport import (
     ClientTls,
     TransportError,
 )
+from services.collector.transport.proxy import Proxy
 
 CONNECT_METHOD = "/outpost.agent.v1.AgentService/Connect"
 RECEIVE_QUEUE = 64
@@ -42,14 +43,18 @@ class GrpcTransport:
         self._closed = False
 
     @classmethod
-    async def open(cls, url: ServerUrl, tls: ClientTls) -> GrpcTransport:
+    async def open(cls, url: ServerUrl, tls: ClientTls, proxy: Proxy | None = None) -> GrpcTransport:
+        # The proxy decision is ours (transport.proxy), not gRPC core's own reading of the
+        # environment: the proxy (gRPC CONNECTs through it), or none at all.
+        route = ("grpc.http_proxy", proxy.url) if proxy is not None else ("grpc.enable_http_proxy", 0)
+        options = [*CHANNEL_OPTIONS, route]
         # grpc connects lazily: a refused or failed connection shows on the first
         # send/recv as UNAVAILABLE with the reason, which is more use than "not ready".
         if url.tls:
             credentials = grpc.ssl_channel_credentials(root_certificates=tls.ca_pem)
-            channel = grpc.aio.secure_channel(url.hostport, credentials, options=CHANNEL_OPTIONS)
+            channel = grpc.aio.secure_channel(url.hostport, credentials, options=options)
         else:
-            channel = grpc.aio.insecure_channel(url.hostport, options=CHANNEL_OPTIONS)
+            channel = grpc.aio.insecure_channel(url.hostport, options=options)
         connect = channel.stream_stream(CONNECT_METHOD, request_serializer=None, response_deserializer=None)
         return cls(channel, connect())
 

@@ -42,6 +42,8 @@ from services.collector.transport import (
     ClientTls,
     TransportError,
 )
+from services.collector.transport.http_tunnel import TunnelConnector
+from services.collector.transport.proxy import Proxy
 
 CONTENT_TYPE = "application/x-protobuf"
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30.0)
@@ -73,10 +75,13 @@ class HttpPollTransport:
         self._poll: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, url: ServerUrl, tls: ClientTls, sealed: bool = False) -> HttpPollTransport:
+    async def open(
+        cls, url: ServerUrl, tls: ClientTls, sealed: bool = False, proxy: Proxy | None = None
+    ) -> HttpPollTransport:
         # Nothing to connect yet: the first poll (with the Hello) reaches the server or fails.
         scheme = "https" if url.tls else "http"
-        http = aiohttp.ClientSession(timeout=REQUEST_TIMEOUT)
+        connector = TunnelConnector(proxy) if proxy is not None else None
+        http = aiohttp.ClientSession(timeout=REQUEST_TIMEOUT, connector=connector)
         return cls(http, f"{scheme}://{url.hostport}{url.path}", tls.ssl_context if url.tls else True, sealed)
 
     async def send(self, payload: bytes) -> None:

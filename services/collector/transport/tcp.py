@@ -15,6 +15,7 @@ from services.collector.transport import (
     ClientTls,
     TransportError,
 )
+from services.collector.transport.proxy import Proxy, ProxyError, open_tunnel
 
 READ_CHUNK = 64 * 1024
 
@@ -29,12 +30,24 @@ class TcpTransport:
         self._frames: collections.deque[bytes] = collections.deque()
 
     @classmethod
-    async def open(cls, url: ServerUrl, tls: ClientTls, sealed: bool = False) -> TcpTransport:
-        """`sealed`: every frame is a handshake frame or a sealed record, so the bound is Noise's 65,535 bytes."""
+    async def open(
+        cls, url: ServerUrl, tls: ClientTls, sealed: bool = False, proxy: Proxy | None = None
+    ) -> TcpTransport:
+        """`sealed`: every frame is a handshake frame or a sealed record, so the bound is Noise's 65,535 bytes.
+
+        With a proxy, the connection is a CONNECT tunnel through it (`transport.proxy`).
+        """
+        context = tls.ssl_context if url.tls else None
         try:
-            reader, writer = await asyncio.open_connection(url.host, url.port, ssl=tls.ssl_context if url.tls else None)
-        except OSError as exc:  # includes ssl.SSLError: a certificate that does not verify
-            raise TransportError(f"cannot connect to {url}: {exc}") from exc
+            if proxy is None:
+                reader, writer = await asyncio.open_connection(url.host, url.port, ssl=context)
+            else:
+                sock = await open_tunnel(proxy, url.host, url.port)
+                reader, writer = await asyncio.open_connection(
+                    sock=sock, ssl=context, server_hostname=url.host if context else None
+                )
+        except (OSError, ProxyError, TimeoutError) as exc:  # OSError includes a certificate that does not verify
+            raise TransportError(f"cannot connect to {url}: {str(exc) or type(exc).__name__}") from exc
         return cls(reader, writer, MAX_RECORD_BYTES if sealed else MAX_MESSAGE_BYTES)
 
     async def send(self, payload: bytes) -> None:

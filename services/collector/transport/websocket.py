@@ -17,6 +17,8 @@ from services.collector.transport import (
     ClientTls,
     TransportError,
 )
+from services.collector.transport.http_tunnel import TunnelConnector
+from services.collector.transport.proxy import Proxy
 
 CLOSED_TYPES = frozenset({aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED})
 
@@ -27,9 +29,9 @@ class WebSocketTransport:
         self._ws = ws
 
     @classmethod
-    async def open(cls, url: ServerUrl, tls: ClientTls) -> WebSocketTransport:
+    async def open(cls, url: ServerUrl, tls: ClientTls, proxy: Proxy | None = None) -> WebSocketTransport:
         scheme = "wss" if url.tls else "ws"
-        http = aiohttp.ClientSession()
+        http = aiohttp.ClientSession(connector=TunnelConnector(proxy) if proxy is not None else None)
         try:
             ws = await http.ws_connect(
                 f"{scheme}://{url.hostport}{url.path}",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pysnmp.proto.rfc1902 import Gauge32, Integer32, IpAddress, OctetString  # type: ignore[import-untyped]
 
-from services.collector.discovery.icmp import IcmpAccess, icmp_access
+from services.collector.discovery.icmp import IcmpAccess, has_net_raw, icmp_access
 from services.collector.discovery.model import NetworkInterface
 from services.collector.discovery.snmp import (
     IF_DESCR,
@@ -23,19 +24,37 @@ from services.collector.discovery.ssh_audit import COMMANDS, audit_from_outputs,
 
 
 @pytest.mark.parametrize(
-    ("euid", "groups", "ping_group_range", "expected"),
+    ("net_raw", "groups", "ping_group_range", "expected"),
     [
-        (0, {0}, (1, 0), IcmpAccess.PRIVILEGED),
-        (1000, {1000}, (0, 2147483647), IcmpAccess.UNPRIVILEGED),
-        (1000, {1000, 27}, (27, 27), IcmpAccess.UNPRIVILEGED),
-        (1000, {1000}, (1, 0), IcmpAccess.NOT_PERMITTED),  # the kernel default: nobody
-        (1000, {1000}, None, IcmpAccess.NOT_PERMITTED),
+        (True, {0}, (1, 0), IcmpAccess.PRIVILEGED),
+        (True, {61234}, (1, 0), IcmpAccess.PRIVILEGED),  # a systemd DynamicUser with the ICMP drop-in
+        (False, {0}, (1, 0), IcmpAccess.NOT_PERMITTED),  # root without CAP_NET_RAW
+        (False, {1000}, (0, 2147483647), IcmpAccess.UNPRIVILEGED),
+        (False, {1000, 27}, (27, 27), IcmpAccess.UNPRIVILEGED),
+        (False, {1000}, (1, 0), IcmpAccess.NOT_PERMITTED),  # the kernel default: nobody
+        (False, {1000}, None, IcmpAccess.NOT_PERMITTED),
     ],
 )
 def test_icmp_access(
-    euid: int, groups: set[int], ping_group_range: tuple[int, int] | None, expected: IcmpAccess
+    net_raw: bool, groups: set[int], ping_group_range: tuple[int, int] | None, expected: IcmpAccess
 ) -> None:
-    assert icmp_access(euid, groups, ping_group_range) is expected
+    assert icmp_access(net_raw, groups, ping_group_range) is expected
+
+
+@pytest.mark.parametrize(
+    ("cap_eff", "expected"),
+    [
+        ("000001ffffffffff", True),
+        ("0000000000002000", True),
+        ("0000000000000000", False),
+        ("00000000a80425fb", True),  # a container runtime's default set
+        ("00000000a80405fb", False),  # the same with --cap-drop NET_RAW
+    ],
+)
+def test_cap_net_raw_is_read_from_the_effective_set(cap_eff: str, expected: bool, tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text(f"Name:\tpython\nCapInh:\t0000000000000000\nCapEff:\t{cap_eff}\nCapBnd:\t000001ffffffffff\n")
+    assert has_net_raw(status) is expected
 
 
 def test_snmp_columns_become_interfaces_by_index() -> None:
