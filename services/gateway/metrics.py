@@ -96,3 +96,9 @@ ACCESS_KEYS = Gauge(
     "outpost_gateway_access_keys",
     "Access keys this gateway would grant now (from the registry's WatchAccessKeys; expired ones excluded)",
 )
+PROXY_HEADERS_REFUSED = Counter(
+    "outpost_gateway_proxy_headers_refused_total",
+    "TCP connections closed before a session on a --tcp-proxy-protocol listener, by reason: untrusted (a PROXY "
+    "header from an address not in --trusted-proxies), malformed, timeout, closed, too_many_connections",
+    ["reason"],
+)

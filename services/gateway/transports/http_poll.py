@@ -47,7 +47,9 @@ from services.gateway import metrics
 from services.gateway.agent_session import SessionRunner
 from services.gateway.gateway_context import GatewayContext
 from services.gateway.sealed_session import UNSEALED_REFUSAL, GatewaySeal
+from services.gateway.transports.client_address import TrustedProxies
 from services.gateway.transports.sealed import count_failure, new_seal
+from services.gateway.transports.websocket import request_client
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +106,10 @@ class PollSessions:
         self._ctx = ctx
         self._sessions: dict[str, _PollSession] = {}
         self._loop = asyncio.get_running_loop()
+
+    @property
+    def trusted_proxies(self) -> TrustedProxies:
+        return self._ctx.trusted_proxies
 
     @property
     def check_seconds(self) -> int:
@@ -293,9 +299,7 @@ def add_poll_route(app: web.Application, sessions: PollSessions) -> None:
             poll_request = agent_pb2.PollRequest.FromString(body)
         except DecodeError:
             raise web.HTTPBadRequest(text="the body is not a PollRequest protobuf\n") from None
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        remote = f"{peer[0]}:{peer[1]}" if peer else "unknown"
-        response = await sessions.poll(poll_request, remote)
+        response = await sessions.poll(poll_request, request_client(request, sessions.trusted_proxies))
         return web.Response(body=response.SerializeToString(), content_type=CONTENT_TYPE)
 
     app.router.add_post(POLL_PATH, poll)
