@@ -153,6 +153,7 @@ def test_ha_example_has_tls_autoscaling_and_the_alerts() -> None:
         "OutpostIngestThrottled",
         "OutpostLeasesExpiring",
         "OutpostHandshakesRefused",
+        "OutpostSpoolDropping",
     }
     assert of_kind(objects, "ServiceMonitor") and of_kind(objects, "ConfigMap")
 
@@ -227,3 +228,39 @@ def test_chart_readmes_values_tables_are_fresh() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _gateway_args(objects: list[dict[str, Any]]) -> list[str]:
+    gateway = next(d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == "rel-outpost-gateway")
+    args: list[str] = gateway["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def test_proxy_protocol_and_trusted_proxies_reach_the_gateway_only_when_set() -> None:
+    defaults = _gateway_args(render(CONTROL_PLANE, "rel", set_values=CONTROL_PLANE_REQUIRED))
+    assert not [a for a in defaults if a.startswith(("--trusted-proxies", "--tcp-proxy-protocol"))]
+
+    values = [
+        *CONTROL_PLANE_REQUIRED,
+        "gateway.trustedProxies={10.0.0.0/8,192.0.2.5}",
+        "gateway.proxyProtocol.enabled=true",
+    ]
+    args = _gateway_args(render(CONTROL_PLANE, "rel", set_values=values))
+    assert "--trusted-proxies=10.0.0.0/8,192.0.2.5" in args
+    assert "--tcp-proxy-protocol" in args
+
+
+def test_proxy_protocol_without_trusted_proxies_does_not_render() -> None:
+    values = [*CONTROL_PLANE_REQUIRED, "gateway.proxyProtocol.enabled=true"]
+    result = run_helm("template", "rel", str(CONTROL_PLANE), *(a for v in values for a in ("--set", v)), check=False)
+    assert result.returncode != 0 and "gateway.proxyProtocol.enabled needs gateway.trustedProxies" in result.stderr
+
+
+def test_the_ingress_keeps_a_polling_collector_on_one_gateway_unless_turned_off() -> None:
+    values = [*CONTROL_PLANE_REQUIRED, "gateway.ingress.enabled=true", "gateway.ingress.host=gw.example"]
+    ingress = of_kind(render(CONTROL_PLANE, "rel", set_values=values), "Ingress")[0]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    off = of_kind(
+        render(CONTROL_PLANE, "rel", set_values=[*values, "gateway.ingress.sessionAffinity=false"]), "Ingress"
+    )[0]
+    assert "annotations" not in off["metadata"]
