@@ -22,7 +22,8 @@ FAILURES_FORGOTTEN = Counter(
 )
 POLLS_REFUSED = Counter(
     "outpost_gateway_polls_refused_total",
-    "Polls answered without opening a session, by reason: no_hello, too_many_sessions",
+    "Polls answered without a session, by reason: no_hello, too_many_sessions, unknown_session (expired or "
+    "restarted), other_gateway (the token is another gateway's: the load balancer lacks session affinity)",
     ["reason"],
 )
 POLL_SESSIONS_EXPIRED = Counter(

@@ -260,6 +260,12 @@ def test_the_ingress_keeps_a_polling_collector_on_one_gateway_unless_turned_off(
     values = [*CONTROL_PLANE_REQUIRED, "gateway.ingress.enabled=true", "gateway.ingress.host=gw.example"]
     ingress = of_kind(render(CONTROL_PLANE, "rel", set_values=values), "Ingress")[0]
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    public = next(
+        s
+        for s in of_kind(render(CONTROL_PLANE, "rel", set_values=values), "Service")
+        if s["metadata"]["name"].endswith("-public")
+    )
+    assert public["spec"]["sessionAffinity"] == "ClientIP"
     off = of_kind(
         render(CONTROL_PLANE, "rel", set_values=[*values, "gateway.ingress.sessionAffinity=false"]), "Ingress"
     )[0]

@@ -76,7 +76,9 @@ class HttpPollTransport:
     async def open(cls, url: ServerUrl, tls: ClientTls, sealed: bool = False) -> HttpPollTransport:
         # Nothing to connect yet: the first poll (with the Hello) reaches the server or fails.
         scheme = "https" if url.tls else "http"
-        http = aiohttp.ClientSession(timeout=REQUEST_TIMEOUT)
+        # Cookies are kept for the transport's life, IP-addressed servers included: a load
+        # balancer's affinity cookie keeps this session's polls on the gateway holding it.
+        http = aiohttp.ClientSession(timeout=REQUEST_TIMEOUT, cookie_jar=aiohttp.CookieJar(unsafe=True))
         return cls(http, f"{scheme}://{url.hostport}{url.path}", tls.ssl_context if url.tls else True, sealed)
 
     async def send(self, payload: bytes) -> None:
