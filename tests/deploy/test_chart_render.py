@@ -127,10 +127,11 @@ def test_control_plane_public_service_exposes_only_agent_ports_and_network_polic
     if not name.startswith("control-plane"):
         return
     public = [s for s in of_kind(objects, "Service") if s["metadata"]["labels"].get("outpost.dev/exposure") == "public"]
-    assert len(public) == 1
-    assert {p["port"] for p in public[0]["spec"]["ports"]} <= AGENT_PORTS
+    assert 1 <= len(public) <= 2  # the TCP port may have its own (gateway.tcpService)
+    for service in public:
+        assert {p["port"] for p in service["spec"]["ports"]} <= AGENT_PORTS
     for service in of_kind(objects, "Service"):
-        if service is not public[0]:
+        if service not in public:
             assert service["spec"]["type"] == "ClusterIP", service["metadata"]["name"]
     # Only the gateway's agent ports are open to any source; every other rule names its peers.
     components = {p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in policies}
@@ -270,3 +271,21 @@ def test_the_ingress_keeps_a_polling_collector_on_one_gateway_unless_turned_off(
         render(CONTROL_PLANE, "rel", set_values=[*values, "gateway.ingress.sessionAffinity=false"]), "Ingress"
     )[0]
     assert "annotations" not in off["metadata"]
+
+
+def test_a_separate_tcp_service_takes_the_tcp_port_off_the_public_one() -> None:
+    values = [
+        *CONTROL_PLANE_REQUIRED,
+        "gateway.tcpService.enabled=true",
+        "gateway.tcpService.annotations.example\\.com/proxy-protocol=v2",
+    ]
+    objects = render(CONTROL_PLANE, "rel", set_values=values)
+    services = {s["metadata"]["name"]: s for s in of_kind(objects, "Service")}
+    assert {p["port"] for p in services["rel-outpost-gateway-public"]["spec"]["ports"]} == {50061, 8080}
+    tcp = services["rel-outpost-gateway-tcp"]
+    assert [p["port"] for p in tcp["spec"]["ports"]] == [6600]
+    assert tcp["metadata"]["annotations"] == {"example.com/proxy-protocol": "v2"}
+    assert tcp["metadata"]["labels"]["outpost.dev/exposure"] == "public"
+    for obj in objects:
+        if obj["kind"] not in CUSTOM_KINDS:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
