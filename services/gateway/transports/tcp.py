@@ -47,6 +47,7 @@ log = structlog.get_logger(__name__)
 
 READ_CHUNK = 64 * 1024
 TLS_HANDSHAKE_TIMEOUT_SECONDS = 10.0
+ACCEPT_RETRY_SECONDS = 1.0
 
 
 class TcpAgentStream:
@@ -152,7 +153,14 @@ async def _start_proxied(
     async def accept() -> None:
         try:
             while True:
-                conn, _ = await loop.sock_accept(listening)
+                try:
+                    conn, _ = await loop.sock_accept(listening)
+                except OSError as exc:
+                    # Out of file descriptors or memory: pause as asyncio's own servers do,
+                    # rather than end the listener.
+                    log.warning("tcp_accept_failed", error=str(exc), retry_in=ACCEPT_RETRY_SECONDS)
+                    await asyncio.sleep(ACCEPT_RETRY_SECONDS)
+                    continue
                 task = asyncio.create_task(_serve_proxied(ctx, conn, ssl_context, frame_bound, proxy))
                 connections.add(task)
                 task.add_done_callback(connections.discard)
@@ -182,6 +190,9 @@ async def _serve_proxied(
         return
     try:
         remote = await _client_of(loop, conn, peer, shown, proxy)
+    except asyncio.CancelledError:
+        conn.close()  # the gateway is stopping
+        raise
     except ProxyHeaderError as exc:
         remote = None
         reason = "untrusted" if peer is not None and not proxy.trusted.trusts(peer[0]) else "malformed"
