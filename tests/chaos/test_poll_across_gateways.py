@@ -6,7 +6,8 @@ every session reaches the other gateway, which does not hold it: the session end
 collector starts another, and it never gets past the sealed handshake. Nothing is
 stored and nothing is lost (no session ever carries results), but the collector loops,
 so the gateways say why: the token names the gateway that issued it, and the other one
-counts `polls_refused_total{reason="other_gateway"}` and logs `poll_misrouted`.
+counts `polls_refused_total{reason="other_gateway"}` and logs `poll_misrouted`; the
+collector logs what it was told (`poll_session_ended`).
 
 With cookie affinity (the chart's Ingress default) every poll of a session reaches its
 gateway: the collector is registered and checks in on one session. When that gateway
@@ -73,6 +74,9 @@ def test_without_affinity_a_polling_collector_never_gets_in_and_the_gateways_say
             assert "edge-poll-lb" not in plane.ctl("collectors", "list").stdout  # never got past the handshake
             logged = [e for g in plane.gateways for e in g.log_events() if e.get("event") == "poll_misrouted"]
             assert logged and "session affinity" in logged[0]["advice"]
+            # The collector's side: the gateway's (unauthenticated) word, in its log.
+            told = [e for e in collector.log_events() if e.get("event") == "poll_session_ended"]
+            assert told and "session affinity" in told[0]["gateway_said"] and told[0]["authenticated"] is False
         finally:
             collector.stop()
 
