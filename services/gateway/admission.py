@@ -137,6 +137,11 @@ class Admission:
 
 
 def host_of(remote_address: str) -> str:
-    """ "203.0.113.7:5000" -> "203.0.113.7"; "[::1]:5000" -> "::1"; "::1:5000" -> "::1"."""
+    """ "203.0.113.7:5000" -> "203.0.113.7"; "[::1]:5000" and "[::1]" -> "::1"; "::1:5000" -> "::1".
+
+    Without a port (a hop a trusted proxy forwarded, ADR 0026) an address is its host.
+    """
+    if remote_address.startswith("[") and "]" in remote_address:
+        return remote_address[1 : remote_address.index("]")]
     host = remote_address.rsplit(":", 1)[0] if ":" in remote_address else remote_address
     return host.strip("[]")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import ssl
 import sys
@@ -79,6 +80,7 @@ from services.gateway.sealed_session import SealingPolicy
 from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
 from services.gateway.stale_reports import StaleReports
+from services.gateway.transports.client_address import TrustedProxies
 from services.gateway.transports.grpc_stream import (
     DEFAULT_MAX_CONCURRENT_STREAMS,
     agent_service_handler,
@@ -86,7 +88,7 @@ from services.gateway.transports.grpc_stream import (
 )
 from services.gateway.transports.grpc_stream import SERVICE_NAME as AGENT_SERVICE
 from services.gateway.transports.http_poll import PollSessions, add_poll_route
-from services.gateway.transports.tcp import start_tcp_server
+from services.gateway.transports.tcp import ProxyProtocolPolicy, TcpListener, start_tcp_server
 from services.gateway.transports.websocket import build_websocket_app, start_websocket_site
 
 log = structlog.get_logger(__name__)
@@ -127,6 +129,9 @@ class GatewayConfig:
     allow_first_contact: bool = True
     server_key_refresh: float = 30.0
     """Seconds between reads of the server keys: how soon an announced rotation reaches this gateway."""
+    trusted_proxies: TrustedProxies = dataclasses.field(default_factory=TrustedProxies)
+    """Peers whose forwarded headers (and, on TCP, PROXY protocol headers) name the collector (ADR 0026)."""
+    tcp_proxy_protocol: bool = False
 
 
 def parse_args(argv: list[str] | None = None) -> GatewayConfig:
@@ -245,6 +250,20 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         "(outpostctl server rotate-key) reaches this gateway and its live collectors within this "
         "(env OUTPOST_GATEWAY_SERVER_KEY_REFRESH)",
     )
+    p.add_argument(
+        "--trusted-proxies",
+        default=e("trusted_proxies", ""),
+        help="comma-separated addresses or CIDRs of load balancers and ingress controllers in front of the "
+        "gateway: only their Forwarded / X-Forwarded-For (HTTP, gRPC metadata) and PROXY protocol headers (TCP) "
+        "are believed; empty: every peer is the collector itself (env OUTPOST_GATEWAY_TRUSTED_PROXIES)",
+    )
+    p.add_argument(
+        "--tcp-proxy-protocol",
+        action=argparse.BooleanOptionalAction,
+        default=str(e("tcp_proxy_protocol", "false")).lower() in ("1", "true", "yes"),
+        help="the TCP agent listener reads a PROXY protocol header (v1 or v2) from --trusted-proxies peers, "
+        "required from them and refused from anyone else (env OUTPOST_GATEWAY_TCP_PROXY_PROTOCOL)",
+    )
     p.add_argument("--ready-file", default=e("ready_file"))
     p.add_argument("--data-dir", default=e("data_dir", ".outpost"), help="where the SQLite inventory lives by default")
     service_tokens.add_identity_flags(p, SERVICE, calls_peers=True, called_by=False)
@@ -252,6 +271,12 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     a = p.parse_args(argv)
     if bool(a.tls_cert) != bool(a.tls_key):
         p.error("--tls-cert and --tls-key go together")
+    try:
+        trusted_proxies = TrustedProxies.parse(a.trusted_proxies)
+    except ValueError as exc:
+        p.error(str(exc))
+    if a.tcp_proxy_protocol and not trusted_proxies:
+        p.error("--tcp-proxy-protocol needs --trusted-proxies: the load balancers' addresses or CIDRs")
     return GatewayConfig(
         grpc_listen=a.grpc_listen,
         admin_listen=a.admin_listen,
@@ -281,6 +306,8 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         check_minute_seconds=a.check_minute_seconds,
         allow_first_contact=a.allow_first_contact,
         server_key_refresh=a.server_key_refresh,
+        trusted_proxies=trusted_proxies,
+        tcp_proxy_protocol=a.tcp_proxy_protocol,
         log_format=a.log_format,
         log_level=a.log_level,
         token_file=a.token_file,
@@ -371,6 +398,7 @@ async def serve(config: GatewayConfig) -> None:
         sealing=SealingPolicy(
             allow_first_contact=config.allow_first_contact, max_envelope_bytes=config.max_frame_bytes
         ),
+        trusted_proxies=config.trusted_proxies,
     )
 
     async def read_settings() -> None:
@@ -442,7 +470,10 @@ async def serve(config: GatewayConfig) -> None:
     if config.tcp_listen:
         host, port = _split(config.tcp_listen)
         _warn_plaintext(host, ssl_context, "tcp")
-        tcp_server, tcp_port = await start_tcp_server(ctx, host, port, ssl_context, config.max_frame_bytes)
+        proxy = None
+        if config.tcp_proxy_protocol:
+            proxy = ProxyProtocolPolicy(config.trusted_proxies, config.handshake_timeout)
+        tcp_server, tcp_port = await start_tcp_server(ctx, host, port, ssl_context, config.max_frame_bytes, proxy=proxy)
         listeners.append(ListenerInfo("tcp", f"{host}:{tcp_port}", ssl_context is not None))
         ready["tcp"] = f"{host}:{tcp_port}"
     metrics_port = start_metrics(config.metrics_listen)
@@ -457,6 +488,8 @@ async def serve(config: GatewayConfig) -> None:
         server_key_fingerprint=server_keys.fingerprint(),
         access_keys=access_keys.valid_count(),
         open_file_limit=open_files,
+        trusted_proxies=str(config.trusted_proxies),
+        tcp_proxy_protocol=config.tcp_proxy_protocol,
         **ready,
     )
     write_ready_file(config.ready_file, service=SERVICE, gateway_id=config.gateway_id, **ready)
@@ -484,7 +517,7 @@ async def _drain(
     config: GatewayConfig,
     ctx: GatewayContext,
     health_servicer: grpc_health.aio.HealthServicer,
-    tcp_server: asyncio.Server | None,
+    tcp_server: TcpListener | None,
     poll_sessions: PollSessions,
 ) -> None:
     """Refuse new sessions, tell every session to leave between frames, wait for them to go."""

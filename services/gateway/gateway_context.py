@@ -20,6 +20,7 @@ from services.gateway.registry_client import RegistryClient
 from services.gateway.sealed_session import SealingPolicy
 from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
+from services.gateway.transports.client_address import TrustedProxies
 
 
 class AgentStream(Protocol):
@@ -66,6 +67,9 @@ class GatewayContext:
     auth_slots: asyncio.Semaphore = dataclasses.field(default_factory=lambda: asyncio.Semaphore(32))
     # Sealed sessions (ADR 0019): required on every transport; whether first contact is allowed.
     sealing: SealingPolicy = dataclasses.field(default_factory=SealingPolicy)
+    # Who may name the collector's address (ADR 0026): forwarded headers and PROXY
+    # protocol headers are believed from these peers only; empty: from no one.
+    trusted_proxies: TrustedProxies = dataclasses.field(default_factory=TrustedProxies)
     # Once set, new connections are told to go elsewhere and every session closes after
     # the frame it is handling (ADR 0010, "Drain and failover").
     draining: bool = False

@@ -22,7 +22,8 @@ FAILURES_FORGOTTEN = Counter(
 )
 POLLS_REFUSED = Counter(
     "outpost_gateway_polls_refused_total",
-    "Polls answered without opening a session, by reason: no_hello, too_many_sessions",
+    "Polls answered without a session, by reason: no_hello, too_many_sessions, unknown_session (expired or "
+    "restarted), other_gateway (the token is another gateway's: the load balancer lacks session affinity)",
     ["reason"],
 )
 POLL_SESSIONS_EXPIRED = Counter(
@@ -95,4 +96,10 @@ HANDSHAKE_REFUSALS = Counter(
 ACCESS_KEYS = Gauge(
     "outpost_gateway_access_keys",
     "Access keys this gateway would grant now (from the registry's WatchAccessKeys; expired ones excluded)",
+)
+PROXY_HEADERS_REFUSED = Counter(
+    "outpost_gateway_proxy_headers_refused_total",
+    "TCP connections closed before a session on a --tcp-proxy-protocol listener, by reason: untrusted (a PROXY "
+    "header from an address not in --trusted-proxies), malformed, timeout, closed, too_many_connections",
+    ["reason"],
 )

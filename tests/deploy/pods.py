@@ -8,7 +8,7 @@ holds its items' files, an emptyDir or a volumeClaimTemplate is an empty directo
 mount path in an argument or a value is remapped to its directory. Listen addresses
 (`0.0.0.0:PORT`) and Service addresses (`NAME:PORT`) become loopback with a free port per
 chart port. Nothing else reaches the process: its environment is only what the chart
-sets, plus PATH and HOME.
+sets, plus PATH, HOME and the test run's PYTHONPATH.
 
 Readiness is the rendered readinessProbe itself (gRPC health Check, an exec command, an
 HTTP GET), run against the remapped ports and paths.
@@ -139,7 +139,10 @@ class Pod:
         return [program, *(self.remap(arg) for arg in command[1:])]
 
     def process_env(self, container: dict[str, Any]) -> dict[str, str]:
-        return {"PATH": os.environ["PATH"], "HOME": str(self.root), **self.environment(container)}
+        # PYTHONPATH, when the test run has one, so a checkout that is not the installed
+        # one (a worktree) boots its own code, not the installed package's.
+        inherited = {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
+        return {**inherited, "HOME": str(self.root), **self.environment(container)}
 
     def run_to_completion(self, container: dict[str, Any], timeout: float = 120) -> None:
         result = subprocess.run(

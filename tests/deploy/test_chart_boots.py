@@ -146,6 +146,10 @@ def test_rendered_charts_boot_register_a_collector_and_run_a_discovery(
             "bootstrap.adminToken.existingSecret=outpost-admin",
             "bootstrap.accessKey.existingSecret=outpost-access-key",
             "gateway.replicas=1",
+            # PROXY protocol on, trusting a balancer that is not there: the collector dials
+            # the TCP listener directly (from loopback) and keeps working (ADR 0026).
+            "gateway.trustedProxies={192.0.2.1/32}",
+            "gateway.proxyProtocol.enabled=true",
         ],
     )
     edge = render(

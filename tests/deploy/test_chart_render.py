@@ -151,10 +151,11 @@ def test_control_plane_public_service_exposes_only_agent_ports_and_network_polic
     if not name.startswith("control-plane"):
         return
     public = [s for s in of_kind(objects, "Service") if s["metadata"]["labels"].get("outpost.dev/exposure") == "public"]
-    assert len(public) == 1
-    assert {p["port"] for p in public[0]["spec"]["ports"]} <= AGENT_PORTS
+    assert 1 <= len(public) <= 2  # the TCP port may have its own (gateway.tcpService)
+    for service in public:
+        assert {p["port"] for p in service["spec"]["ports"]} <= AGENT_PORTS
     for service in of_kind(objects, "Service"):
-        if service is not public[0]:
+        if service not in public:
             assert service["spec"]["type"] == "ClusterIP", service["metadata"]["name"]
     # Only the gateway's agent ports are open to any source; every other rule names its peers.
     components = {p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in policies}
@@ -177,22 +178,48 @@ def test_ha_example_has_tls_autoscaling_and_the_alerts() -> None:
         "OutpostIngestThrottled",
         "OutpostLeasesExpiring",
         "OutpostHandshakesRefused",
+        "OutpostSpoolDropping",
     }
     assert of_kind(objects, "ServiceMonitor") and of_kind(objects, "ConfigMap")
 
 
+def _exported_metric_names() -> set[str]:
+    """Every series name the services' Prometheus registry can expose (imported, not grepped)."""
+    import importlib
+
+    from prometheus_client import REGISTRY
+
+    for service in ("registry", "scheduler", "gateway"):
+        importlib.import_module(f"services.{service}.metrics")
+    names: set[str] = set()
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    for family in REGISTRY.collect():
+        if family.name.startswith("outpost_"):
+            names |= {family.name + suffix for suffix in suffixes.get(family.type, ("",))}
+    return names
+
+
 def test_alerts_and_dashboard_use_metrics_the_services_export() -> None:
-    """Every outpost_* name in the rules and the dashboard is defined in services/*/metrics.py."""
+    """Every outpost_* series in the rules and the dashboard is one the services' metric registry exports."""
     import re
 
-    exported = set()
-    for metrics in ROOT.glob("services/*/metrics.py"):
-        exported |= set(re.findall(r'"(outpost_[a-z_]+)"', metrics.read_text()))
+    exported = _exported_metric_names()
+    assert "outpost_registry_collector_spool_dropped_batches" in exported
     objects = render(CONTROL_PLANE, "rel", [EXAMPLES / "ha-tls.yaml"])
-    text = str(of_kind(objects, "PrometheusRule")) + str(of_kind(objects, "ConfigMap"))
-    used = {re.sub(r"_(bucket|count|sum)$", "", name) for name in re.findall(r"outpost_[a-z_]+", text)}
-    used -= {"outpost_json"}
-    assert used and used <= exported, used - exported
+    rules = of_kind(objects, "PrometheusRule")
+    expressions = [r["expr"] for group in rules[0]["spec"]["groups"] for r in group["rules"]]
+    used_by_rules = set(re.findall(r"outpost_[a-z_]+", " ".join(expressions)))
+    assert used_by_rules and used_by_rules <= exported, used_by_rules - exported
+    dashboard = str(of_kind(objects, "ConfigMap"))
+    used_by_dashboard = set(re.findall(r"outpost_[a-z_]+", dashboard)) - {"outpost_json"}
+    assert used_by_dashboard and used_by_dashboard <= exported, used_by_dashboard - exported
+
+
+def test_the_alerts_cover_spool_drops_with_a_metric_that_exists() -> None:
+    values = [*CONTROL_PLANE_REQUIRED, "metrics.prometheusRule.enabled=true"]
+    rules = of_kind(render(CONTROL_PLANE, "rel", set_values=values), "PrometheusRule")[0]["spec"]["groups"][0]["rules"]
+    spool = next(r for r in rules if r["alert"] == "OutpostSpoolDropping")
+    assert "outpost_registry_collector_spool_dropped_batches" in spool["expr"]
 
 
 def test_service_tokens_secret_holds_random_identities() -> None:
@@ -253,3 +280,63 @@ def test_chart_readmes_values_tables_are_fresh() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _gateway_args(objects: list[dict[str, Any]]) -> list[str]:
+    gateway = next(d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == "rel-outpost-gateway")
+    args: list[str] = gateway["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def test_proxy_protocol_and_trusted_proxies_reach_the_gateway_only_when_set() -> None:
+    defaults = _gateway_args(render(CONTROL_PLANE, "rel", set_values=CONTROL_PLANE_REQUIRED))
+    assert not [a for a in defaults if a.startswith(("--trusted-proxies", "--tcp-proxy-protocol"))]
+
+    values = [
+        *CONTROL_PLANE_REQUIRED,
+        "gateway.trustedProxies={10.0.0.0/8,192.0.2.5}",
+        "gateway.proxyProtocol.enabled=true",
+    ]
+    args = _gateway_args(render(CONTROL_PLANE, "rel", set_values=values))
+    assert "--trusted-proxies=10.0.0.0/8,192.0.2.5" in args
+    assert "--tcp-proxy-protocol" in args
+
+
+def test_proxy_protocol_without_trusted_proxies_does_not_render() -> None:
+    values = [*CONTROL_PLANE_REQUIRED, "gateway.proxyProtocol.enabled=true"]
+    result = run_helm("template", "rel", str(CONTROL_PLANE), *(a for v in values for a in ("--set", v)), check=False)
+    assert result.returncode != 0 and "gateway.proxyProtocol.enabled needs gateway.trustedProxies" in result.stderr
+
+
+def test_the_ingress_keeps_a_polling_collector_on_one_gateway_unless_turned_off() -> None:
+    values = [*CONTROL_PLANE_REQUIRED, "gateway.ingress.enabled=true", "gateway.ingress.host=gw.example"]
+    ingress = of_kind(render(CONTROL_PLANE, "rel", set_values=values), "Ingress")[0]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    public = next(
+        s
+        for s in of_kind(render(CONTROL_PLANE, "rel", set_values=values), "Service")
+        if s["metadata"]["name"].endswith("-public")
+    )
+    assert public["spec"]["sessionAffinity"] == "ClientIP"
+    off = of_kind(
+        render(CONTROL_PLANE, "rel", set_values=[*values, "gateway.ingress.sessionAffinity=false"]), "Ingress"
+    )[0]
+    assert "annotations" not in off["metadata"]
+
+
+def test_a_separate_tcp_service_takes_the_tcp_port_off_the_public_one() -> None:
+    values = [
+        *CONTROL_PLANE_REQUIRED,
+        "gateway.tcpService.enabled=true",
+        "gateway.tcpService.annotations.example\\.com/proxy-protocol=v2",
+    ]
+    objects = render(CONTROL_PLANE, "rel", set_values=values)
+    services = {s["metadata"]["name"]: s for s in of_kind(objects, "Service")}
+    assert {p["port"] for p in services["rel-outpost-gateway-public"]["spec"]["ports"]} == {50061, 8080}
+    tcp = services["rel-outpost-gateway-tcp"]
+    assert [p["port"] for p in tcp["spec"]["ports"]] == [6600]
+    assert tcp["metadata"]["annotations"] == {"example.com/proxy-protocol": "v2"}
+    assert tcp["metadata"]["labels"]["outpost.dev/exposure"] == "public"
+    for obj in objects:
+        if obj["kind"] not in CUSTOM_KINDS:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)

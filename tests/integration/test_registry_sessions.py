@@ -390,3 +390,37 @@ async def test_a_check_in_interval_beyond_the_settings_bound_is_refused(database
             )
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "check_in_seconds 86401 is beyond 86400" in str(refused.value.details())
+
+
+async def test_spool_drops_reported_by_collectors_move_the_zones_dropped_gauge(database_url: str) -> None:
+    """The alert OutpostSpoolDropping reads this gauge: it must grow when a collector reports a drop."""
+    from prometheus_client import REGISTRY
+
+    from services.registry import metrics
+
+    def dropped(zone: str, cause: str) -> float | None:
+        return REGISTRY.get_sample_value(
+            "outpost_registry_collector_spool_dropped_batches", {"zone": zone, "cause": cause}
+        )
+
+    async with running_registry(database_url, heartbeat_interval=INTERVAL) as registry:
+        one = await announce(registry, "edge-spool-1", zone="branch-a")
+        two = await announce(registry, "edge-spool-2", zone="branch-a")
+        other = await announce(registry, "edge-spool-3", zone="branch-b")
+        for collector, full in ((one, 2), (two, 3), (other, 0)):
+            spool = agent_pb2.SpoolStatus(batches=1, bytes=100, dropped_full=full, dropped_devices=full * 10)
+            await report(registry, "gw-1", session(collector.instance_uid, "s", connected=True, spool=spool))
+        metrics.set_spool_gauges(await registry.server.store.spool_totals_by_zone())
+        before = dropped("branch-a", "full")
+
+        # One collector reports three more batches lost to a full spool (and one expired).
+        spool = agent_pb2.SpoolStatus(batches=0, bytes=0, dropped_full=5, dropped_expired=1, dropped_devices=50)
+        await report(registry, "gw-1", session(one.instance_uid, "s", connected=True, spool=spool))
+        metrics.set_spool_gauges(await registry.server.store.spool_totals_by_zone())
+
+        assert before == 5
+        assert dropped("branch-a", "full") == 8
+        assert dropped("branch-a", "expired") == 1
+        assert dropped("branch-b", "full") == 0
+        assert REGISTRY.get_sample_value("outpost_registry_collector_spool_batches", {"zone": "branch-a"}) == 1
+        assert REGISTRY.get_sample_value("outpost_registry_collector_spool_dropped_devices", {"zone": "branch-a"}) == 80

@@ -166,7 +166,7 @@ class TcpProxy:
             # Accepted and held while the link is cut: the client sees silence, not a refusal.
             await self._flowing.wait()
             try:
-                upstream_reader, link.upstream = await asyncio.open_connection(*self.upstream)
+                upstream_reader, link.upstream = await self._open_upstream()
             except OSError:
                 return  # the upstream is down: the client sees its connection end
             pumps = [
@@ -186,6 +186,10 @@ class TcpProxy:
             self._links.discard(link)
             for writer in link.writers():
                 writer.close()
+
+    async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The connection to the upstream for one client (a subclass may prefix a header)."""
+        return await asyncio.open_connection(*self.upstream)
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Copy reader -> writer; while cut, hold what was read (the kernel holds the rest)."""

@@ -7,7 +7,9 @@ previous response (the first poll goes at once). A poll is one `PollRequest` wit
 buffered envelopes and the session token of the previous response; its `PollResponse`
 brings the server's envelopes, the token for the next poll and when to poll next. A
 response without a token means the server holds no session for us (it ended it, or did
-not know the token): its envelopes (a Disconnect) are delivered, then `recv()` ends.
+not know the token): its envelopes (a Disconnect) are delivered, then `recv()` ends. In a
+sealed session that Disconnect is cleartext, so it is only logged (`poll_session_ended`,
+`authenticated: false`).
 
 Each POST runs as a task of its own that `recv()` only waits for, so cancelling `recv()`
 neither loses a response nor aborts a request the server may already have acted on: the
@@ -31,6 +33,7 @@ import contextlib
 import ssl
 
 import aiohttp
+import structlog
 from google.protobuf.message import DecodeError
 
 from outpost.agent.v1 import agent_pb2
@@ -54,6 +57,7 @@ ENVELOPE_OVERHEAD = 8  # more than the tag and length bytes of one envelope in a
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 ERROR_BODY_CHARS = 200
 R = agent_pb2.DisconnectReason
+log = structlog.get_logger(__name__)
 
 
 class HttpPollTransport:
@@ -81,7 +85,11 @@ class HttpPollTransport:
         # Nothing to connect yet: the first poll (with the Hello) reaches the server or fails.
         scheme = "https" if url.tls else "http"
         connector = TunnelConnector(proxy) if proxy is not None else None
-        http = aiohttp.ClientSession(timeout=REQUEST_TIMEOUT, connector=connector)
+        # Cookies are kept for the transport's life, IP-addressed servers included: a load
+        # balancer's affinity cookie keeps this session's polls on the gateway holding it.
+        http = aiohttp.ClientSession(
+            timeout=REQUEST_TIMEOUT, connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
         return cls(http, f"{scheme}://{url.hostport}{url.path}", tls.ssl_context if url.tls else True, sealed)
 
     async def send(self, payload: bytes) -> None:
@@ -173,10 +181,29 @@ class HttpPollTransport:
         self._token = reply.session_token
         self._ended = not reply.session_token
         if self._sealed:
+            if self._ended and not reply.records:
+                _log_cleartext_goodbye(reply)
             self._incoming.extend(reply.records)
         else:
             self._incoming.extend(message.SerializeToString() for message in reply.messages)
         self._next_poll = asyncio.get_running_loop().time() + reply.next_poll_seconds
+
+
+def _log_cleartext_goodbye(reply: agent_pb2.PollResponse) -> None:
+    """A sealed session ended by a cleartext Disconnect (an unknown token): say what the gateway said.
+
+    Unauthenticated text, so it only goes to the log (marked so) and changes nothing: the
+    session ends either way. It is how an operator learns, on the collector's side, that
+    its polls reach a gateway that does not hold its session (no load balancer affinity).
+    """
+    for message in reply.messages:
+        if message.HasField("disconnect"):
+            log.warning(
+                "poll_session_ended",
+                gateway_said=message.disconnect.message[:ERROR_BODY_CHARS],
+                reason=R.Name(message.disconnect.reason),
+                authenticated=False,
+            )
 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:

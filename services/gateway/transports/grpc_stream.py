@@ -4,6 +4,11 @@ The method is registered with no (de)serializers, so envelopes reach the session
 bytes and a malformed one gets the same clear Disconnect on every transport, instead of
 gRPC's generic deserialization error. Message size is bounded by the server's
 `grpc.max_receive_message_length`.
+
+grpcio cannot read a PROXY protocol header, so behind a layer-4 balancer the session's
+address is the balancer's unless the Service keeps source addresses
+(`externalTrafficPolicy: Local`); behind a layer-7 gRPC proxy in `--trusted-proxies`,
+its `x-forwarded-for` / `forwarded` metadata names the collector (ADR 0026).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import grpc
 
 from services.gateway.agent_session import run_session
 from services.gateway.gateway_context import GatewayContext
+from services.gateway.transports.client_address import TrustedProxies, forwarded_client
 
 SERVICE_NAME = "outpost.agent.v1.AgentService"
 DEFAULT_MAX_CONCURRENT_STREAMS = 100
@@ -54,9 +60,15 @@ def listener_options(*, max_concurrent_streams: int, handshake_timeout: float) -
 class GrpcAgentStream:
     transport = "grpc"
 
-    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+    def __init__(self, context: grpc.aio.ServicerContext, trusted: TrustedProxies) -> None:
         self._context = context
-        self.remote_address = _peer_address(context.peer())
+        metadata = context.invocation_metadata() or ()
+        self.remote_address = forwarded_client(
+            _peer(context.peer()),
+            trusted,
+            forwarded=[str(v) for k, v in metadata if k == "forwarded"],
+            x_forwarded_for=[str(v) for k, v in metadata if k == "x-forwarded-for"],
+        )
 
     async def recv(self) -> bytes | None:
         data = await self._context.read()
@@ -71,14 +83,21 @@ class GrpcAgentStream:
         """Returning from the handler ends the stream with OK after the Disconnect."""
 
 
-def _peer_address(peer: str) -> str:
-    """ "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000" -> "127.0.0.1:5000" / "[::1]:5000"."""
-    return peer.split(":", 1)[1] if ":" in peer else peer
+def _peer(peer: str) -> tuple[str, int] | None:
+    """ "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000" -> ("127.0.0.1", 5000) / ("::1", 5000); else None."""
+    scheme, _, address = peer.partition(":")
+    if scheme not in ("ipv4", "ipv6") or ":" not in address:
+        return None
+    host, _, port = address.rpartition(":")
+    try:
+        return host.strip("[]"), int(port)
+    except ValueError:
+        return None
 
 
 def agent_service_handler(ctx: GatewayContext) -> grpc.GenericRpcHandler:
     async def connect(_request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
-        await run_session(GrpcAgentStream(context), ctx)
+        await run_session(GrpcAgentStream(context, ctx.trusted_proxies), ctx)
 
     return grpc.method_handlers_generic_handler(
         SERVICE_NAME,

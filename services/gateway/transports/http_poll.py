@@ -16,7 +16,14 @@ handshake deadline (`--handshake-timeout`), so it holds an unauthenticated slot 
 than a streaming connection would, and a first poll without a Hello opens no session.
 
 Sessions live in this gateway's memory: a poll that reaches another replica (or this one
-after a restart) with an unknown token is told to start a new session.
+after a restart) with an unknown token is told to start a new session. Behind a load
+balancer a collector's polls must therefore reach the gateway holding its session
+(Ingress cookie affinity, the Service's `sessionAffinity: ClientIP`, docs/deploy.md): a
+balancer that spreads polls round robin makes every session end at its second poll, so a
+collector never gets past the handshake. Each token starts with a tag of the gateway that
+issued it, so a poll carrying another gateway's token is told why and counted
+(`outpost_gateway_polls_refused_total{reason="other_gateway"}`, a `poll_misrouted` log
+line): the sign of a balancer without affinity.
 
 Sealed (ADR 0019, required): a poll carries frames in `records` and gets frames back in
 `records`. The first poll's first record opens the Noise handshake; its typed reply goes
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,7 +55,9 @@ from services.gateway import metrics
 from services.gateway.agent_session import SessionRunner
 from services.gateway.gateway_context import GatewayContext
 from services.gateway.sealed_session import UNSEALED_REFUSAL, GatewaySeal
+from services.gateway.transports.client_address import TrustedProxies
 from services.gateway.transports.sealed import count_failure, new_seal
+from services.gateway.transports.websocket import request_client
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +114,24 @@ class PollSessions:
         self._ctx = ctx
         self._sessions: dict[str, _PollSession] = {}
         self._loop = asyncio.get_running_loop()
+        self._tag = gateway_tag(ctx.gateway_id)
+
+    def _unknown(self, token: str) -> agent_pb2.PollResponse:
+        """A poll with a token this gateway does not hold: another gateway's, or an ended session's."""
+        tag, dot, _ = token.partition(".")
+        if dot and tag != self._tag:
+            metrics.POLLS_REFUSED.labels("other_gateway").inc()
+            log.info("poll_misrouted", advice="polls of one session must reach one gateway: enable session affinity")
+            return _goodbye(
+                "this poll session is held by another gateway: the load balancer must send a session's polls "
+                "to one gateway (session affinity); start a new session"
+            )
+        metrics.POLLS_REFUSED.labels("unknown_session").inc()
+        return _goodbye("unknown poll session (expired, or the gateway restarted); start a new session")
+
+    @property
+    def trusted_proxies(self) -> TrustedProxies:
+        return self._ctx.trusted_proxies
 
     @property
     def check_seconds(self) -> int:
@@ -118,7 +146,7 @@ class PollSessions:
                     "gateway shutting down; reconnect to another gateway", R.DISCONNECT_REASON_SHUTTING_DOWN
                 )
             if entry is None:
-                return _goodbye("unknown poll session (expired, or the gateway restarted); start a new session")
+                return self._unknown(token)
         else:
             if not request.records and request.messages:
                 # A collector from before sealed sessions: say why, in the cleartext it reads.
@@ -137,7 +165,7 @@ class PollSessions:
                     R.DISCONNECT_REASON_TOO_MANY_CONNECTIONS,
                     sealed=True,
                 )
-            token = secrets.token_urlsafe(24)
+            token = f"{self._tag}.{secrets.token_urlsafe(24)}"
             entry = self._open(remote_address)
             self._sessions[token] = entry
         runner = entry.runner
@@ -269,6 +297,11 @@ class PollSessions:
         return len(self._sessions)
 
 
+def gateway_tag(gateway_id: str) -> str:
+    """A short, stable tag of a gateway for its poll tokens (not secret: it only routes blame)."""
+    return hashlib.sha256(gateway_id.encode()).hexdigest()[:8]
+
+
 def _goodbye(
     message: str, reason: int = R.DISCONNECT_REASON_UNAVAILABLE, sealed: bool = False
 ) -> agent_pb2.PollResponse:
@@ -293,9 +326,7 @@ def add_poll_route(app: web.Application, sessions: PollSessions) -> None:
             poll_request = agent_pb2.PollRequest.FromString(body)
         except DecodeError:
             raise web.HTTPBadRequest(text="the body is not a PollRequest protobuf\n") from None
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        remote = f"{peer[0]}:{peer[1]}" if peer else "unknown"
-        response = await sessions.poll(poll_request, remote)
+        response = await sessions.poll(poll_request, request_client(request, sessions.trusted_proxies))
         return web.Response(body=response.SerializeToString(), content_type=CONTENT_TYPE)
 
     app.router.add_post(POLL_PATH, poll)

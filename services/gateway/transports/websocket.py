@@ -16,6 +16,7 @@ from outpost.agent.v1 import agent_pb2
 from outpost.session.errors import RemoteProtocolError
 from services.gateway.agent_session import run_session
 from services.gateway.gateway_context import GatewayContext
+from services.gateway.transports.client_address import TrustedProxies, forwarded_client, peer_address
 
 AGENT_PATH = "/v1/agent"
 R = agent_pb2.DisconnectReason
@@ -50,15 +51,24 @@ class WebSocketAgentStream:
         await self._ws.close(code=aiohttp.WSCloseCode.OK, message=reason.encode()[:120])
 
 
+def request_client(request: web.Request, trusted: TrustedProxies) -> str:
+    """The collector's address for an HTTP request: the peer, or its forwarded client if the peer is trusted."""
+    peer = peer_address(request.transport.get_extra_info("peername")) if request.transport else None
+    return forwarded_client(
+        peer,
+        trusted,
+        forwarded=request.headers.getall("Forwarded", []),
+        x_forwarded_for=request.headers.getall("X-Forwarded-For", []),
+    )
+
+
 def build_websocket_app(ctx: GatewayContext, max_frame_bytes: int) -> web.Application:
     async def agent(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=max_frame_bytes, compress=False, autoping=True)
         if not ws.can_prepare(request).ok:
             raise web.HTTPBadRequest(text="this endpoint speaks WebSocket only (binary protobuf envelopes)\n")
         await ws.prepare(request)
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        remote = f"{peer[0]}:{peer[1]}" if peer else "unknown"
-        await run_session(WebSocketAgentStream(ws, remote), ctx)
+        await run_session(WebSocketAgentStream(ws, request_client(request, ctx.trusted_proxies)), ctx)
         return ws
 
     app = web.Application(client_max_size=max_frame_bytes)

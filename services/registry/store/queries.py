@@ -56,6 +56,9 @@ EVENTS_LOCK_KEY = 0x6F75_7470_6F73_7401
 """pg_advisory_xact_lock key serialising event writers ("outpost" + 1); database-wide."""
 
 
+SPOOL_TOTAL_FIELDS = ("batches", "bytes", "dropped_full", "dropped_expired", "dropped_corrupt", "dropped_devices")
+
+
 class RegistryStore:
     """Opens read and write transactions on the registry's database."""
 
@@ -122,6 +125,24 @@ class RegistryStore:
             for state, count in result:
                 counts[CollectorState(state)] = int(count)
             return counts
+
+    async def spool_totals_by_zone(self) -> dict[str, dict[str, int]]:
+        """Per zone, the sums of every collector's spool as it last reported it (metrics).
+
+        The drop counts are each collector's lifetime totals (its spool keeps them across
+        restarts), so a sum grows when a collector reports new drops, whether they happened
+        in a session or while it could reach no gateway.
+        """
+        async with self.read() as tx:
+            result = await tx.session.execute(
+                sa.select(CollectorRow.zone, CollectorRow.spool).where(CollectorRow.spool.is_not(None))
+            )
+            totals: dict[str, dict[str, int]] = {}
+            for zone, spool in result:
+                zone_totals = totals.setdefault(zone or "", dict.fromkeys(SPOOL_TOTAL_FIELDS, 0))
+                for key in SPOOL_TOTAL_FIELDS:
+                    zone_totals[key] += int((spool or {}).get(key, 0) or 0)
+            return totals
 
     async def credential_key_ids(self) -> dict[str, int]:
         """How many credentials are encrypted under each secret key id."""
