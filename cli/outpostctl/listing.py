@@ -81,6 +81,14 @@ Fetch = Callable[[int, str], tuple[list[T], str]]
 """One page: (page size, page token) -> (rows, next page token or "")."""
 
 
+def every_row(fetch: Fetch[T]) -> list[T]:
+    """Every row of every page, for commands that need the whole list (not streamed)."""
+    rows: list[T] = []
+    for page in Listing(fetch).pages():
+        rows.extend(page)
+    return rows
+
+
 @dataclass
 class Listing(Generic[T]):
     """The pages of one list command, read lazily; `next_page_token` is set once they are read."""
