@@ -14,7 +14,8 @@ to continue from (`--page-token`, with the same filters), so piped rows stay cle
 
 Tables: the header is printed once; each page's columns are at least as wide as every
 earlier page's (widths only grow), so a page boundary can widen a column but never narrows
-one. JSON: without `--limit`, the whole list (the same array as before lists paged); with
+one (on a terminal too narrow for those widths, each page fits the terminal instead).
+JSON: without `--limit`, the whole list (the same array as before lists paged); with
 `--limit`, an object `{"<things>": [...], "next_page_token": "..."}` ("" when nothing more),
 so a script can continue exactly where it stopped.
 """

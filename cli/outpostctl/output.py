@@ -228,7 +228,8 @@ def table(
     and end in "…" (fingerprints: `show` and `--json` print them whole); the rest wrap.
     Piped output is never narrow (`_Stdout`): every cell is printed whole, a row a line.
     `min_widths` and `show_header` let a list printed page by page keep its columns
-    (`listing.StreamedTable`): each column's `min_width` is set to the width it takes.
+    (`listing.StreamedTable`): each column's `min_width` is set to the width it takes,
+    unless those widths would not fit the terminal.
     """
     cells = [[cell if isinstance(cell, Text) else Text(safe(cell)) for cell in row] for row in rows]
     widths = [max([cell_len(h), *(r[i].cell_len for r in cells)]) for i, h in enumerate(headers)]
@@ -243,9 +244,11 @@ def table(
                 row[i].truncate(limit, overflow="ellipsis")
     grid = Table(box=None, header_style="bold", pad_edge=False, show_header=show_header)
     floors = list(min_widths) or [0] * len(headers)
+    taken = [max(floors[i], min(w, limit) if i in shrinkable else w) for i, w in enumerate(widths)]
+    # Floors only while they fit: on a narrow terminal, fitting it beats aligning pages.
+    keep = bool(min_widths) and sum(taken) + 2 * (len(headers) - 1) <= stdout.width
     for i, header in enumerate(headers):
-        taken = max(floors[i], min(widths[i], limit) if i in shrinkable else widths[i])
-        grid.add_column(header, overflow="fold", min_width=taken if min_widths else None)
+        grid.add_column(header, overflow="fold", min_width=taken[i] if keep else None)
     for row in cells:
         grid.add_row(*row)
     return grid

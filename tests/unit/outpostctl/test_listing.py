@@ -133,3 +133,13 @@ def test_since_takes_a_duration_back_or_a_timestamp() -> None:
         listing.parse_since("yesterday", "--seen-since")
     with pytest.raises(CommandError, match="or a time like"):
         listing.parse_since("2026-13-45", "--seen-since")
+
+
+def test_on_a_narrow_terminal_pages_fit_it_rather_than_keep_wide_columns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(output, "stdout", Console(width=30, force_terminal=False, highlight=False))
+    table = listing.StreamedTable(["A", "B"])
+    table.print_page([["x" * 40, "y"]])
+    table.print_page([["s", "t"]])
+    assert all(len(line) <= 30 for line in capsys.readouterr().out.splitlines())
