@@ -44,8 +44,8 @@ _MAX_TOKEN_CHARS = 2048
 """Longer than any token this module writes: a bigger one is refused before decoding."""
 
 Key = str | int | datetime
-_Row = TypeVar("_Row")
 """One value of a position: text, a whole number, or a timezone-aware datetime."""
+_Row = TypeVar("_Row")
 
 
 def page_size(requested: int, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
