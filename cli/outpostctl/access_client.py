@@ -129,9 +129,13 @@ class TokenClient(Connection):
         token = _token(reply.token)
         return CreatedToken(name=token.name, role=token.role, token=reply.secret, expires_at=token.expires_at)
 
-    def list(self, *, include_revoked: bool) -> list[Token]:
-        reply = self.call(self._stub.ListTokens, registry_pb2.ListTokensRequest(include_revoked=include_revoked))
-        return [_token(t) for t in reply.tokens]
+    def list_page(self, *, include_revoked: bool, page_size: int, page_token: str) -> tuple[list[Token], str]:
+        """One page of tokens by name and the next page's token ("" at the end)."""
+        request = registry_pb2.ListTokensRequest(
+            include_revoked=include_revoked, page_size=page_size, page_token=page_token
+        )
+        reply = self.call(self._stub.ListTokens, request)
+        return [_token(t) for t in reply.tokens], reply.next_page_token
 
     def revoke(self, name: str) -> Token:
         reply = self.call(self._stub.RevokeToken, registry_pb2.RevokeTokenRequest(name=name))
@@ -166,10 +170,13 @@ class AccessKeyClient(Connection):
             server_key_fingerprint=reply.server_key_fingerprint,
         )
 
-    def list(self, *, include_revoked: bool) -> list[AccessKeyInfo]:
-        request = registry_pb2.ListAccessKeysRequest(include_revoked=include_revoked)
+    def list_page(self, *, include_revoked: bool, page_size: int, page_token: str) -> tuple[list[AccessKeyInfo], str]:
+        """One page of access keys by name and the next page's token ("" at the end)."""
+        request = registry_pb2.ListAccessKeysRequest(
+            include_revoked=include_revoked, page_size=page_size, page_token=page_token
+        )
         reply = self.call(self._stub.ListAccessKeys, request)
-        return [_access_key(k) for k in reply.access_keys]
+        return [_access_key(k) for k in reply.access_keys], reply.next_page_token
 
     def revoke(self, name: str) -> AccessKeyInfo:
         reply = self.call(self._stub.RevokeAccessKey, registry_pb2.RevokeAccessKeyRequest(name=name))
@@ -194,10 +201,15 @@ class EnrollmentTokenClient(Connection):
             info=_enrollment_token(reply.enrollment_token), enrollment_token=reply.enrollment_token_text
         )
 
-    def list(self, *, include_revoked: bool) -> list[EnrollmentTokenInfo]:
-        request = registry_pb2.ListEnrollmentTokensRequest(include_revoked=include_revoked)
+    def list_page(
+        self, *, include_revoked: bool, page_size: int, page_token: str
+    ) -> tuple[list[EnrollmentTokenInfo], str]:
+        """One page of enrollment tokens by name and the next page's token ("" at the end)."""
+        request = registry_pb2.ListEnrollmentTokensRequest(
+            include_revoked=include_revoked, page_size=page_size, page_token=page_token
+        )
         reply = self.call(self._stub.ListEnrollmentTokens, request)
-        return [_enrollment_token(t) for t in reply.enrollment_tokens]
+        return [_enrollment_token(t) for t in reply.enrollment_tokens], reply.next_page_token
 
     def revoke(self, name: str) -> EnrollmentTokenInfo:
         reply = self.call(self._stub.RevokeEnrollmentToken, registry_pb2.RevokeEnrollmentTokenRequest(name=name))

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from outpostctl import output
+from outpostctl import listing, output
 from outpostctl.access_client import AccessKeyClient, AccessKeyInfo
 from outpostctl.endpoints import endpoints_of
 from outpostctl.options import JsonFlag
@@ -125,27 +125,32 @@ def rotate_access_key(
 def list_access_keys(
     ctx: typer.Context,
     include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    limit: listing.Limit = None,
+    page_token: listing.PageToken = "",
     as_json: JsonFlag = False,
 ) -> None:
-    """Access keys by name, never their secrets."""
+    """Access keys by name, every page, never their secrets."""
     with AccessKeyClient(endpoints_of(ctx)) as client:
-        found = client.list(include_revoked=include_revoked)
-    if as_json:
-        output.print_json(found)
-        return
-    rows = [
-        [
-            k.name,
-            k.key_id,
-            k.zone or "any",
-            output.ago(k.created_at),
-            k.created_by,
-            output.until(k.expires_at) if k.expires_at else "never",
-            _state(k),
-        ]
-        for k in found
-    ]
-    output.stdout.print(output.table(["NAME", "ID", "ZONE", "CREATED", "BY", "EXPIRES", "STATE"], rows))
+        listing.print_rows(
+            listing.Listing(
+                lambda size, token: client.list_page(include_revoked=include_revoked, page_size=size, page_token=token),
+                limit=limit,
+                page_token=page_token,
+            ),
+            noun="access keys",
+            headers=["NAME", "ID", "ZONE", "CREATED", "BY", "EXPIRES", "STATE"],
+            row=lambda k: [
+                k.name,
+                k.key_id,
+                k.zone or "any",
+                output.ago(k.created_at),
+                k.created_by,
+                output.until(k.expires_at) if k.expires_at else "never",
+                _state(k),
+            ],
+            as_json=as_json,
+            empty="no access keys",
+        )
 
 
 @app.command("revoke")

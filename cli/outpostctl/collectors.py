@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
-from outpostctl import output, secret_input
+from outpostctl import listing, output, secret_input
 from outpostctl.endpoints import endpoints_of
 from outpostctl.errors import CommandError
 from outpostctl.options import JsonFlag, Reason, Yes, confirm_removal
@@ -45,20 +44,34 @@ question could not be asked: registry unreachable) and 2 (usage), so a script ca
 @app.command("list")
 def list_collectors(
     ctx: typer.Context,
+    *,
     state: Annotated[State | None, typer.Option(help="Only collectors in this state.")] = None,
+    zone: Annotated[str, typer.Option("--zone", metavar="ZONE", help="Only collectors of this zone.")] = "",
+    limit: listing.Limit = None,
+    page_token: listing.PageToken = "",
     as_json: JsonFlag = False,
 ) -> None:
-    """List collectors with their state, online status and key fingerprint."""
+    """List collectors by name, every page, with their state, online status and key fingerprint."""
+    wanted = state.value if state else None
     with RegistryClient(endpoints_of(ctx)) as registry:
-        collectors = registry.list_collectors(state.value if state else None)
+        pages = listing.Listing(
+            lambda size, token: registry.list_collectors_page(wanted, zone.strip(), page_size=size, page_token=token),
+            limit=limit,
+            page_token=page_token,
+        )
+        empty = " ".join(filter(None, ["no", wanted, "collectors", f"in zone '{output.safe(zone)}'" if zone else ""]))
+        listing.print_rows(
+            pages,
+            noun="collectors",
+            headers=COLLECTOR_HEADERS,
+            row=_collector_row,
+            as_json=as_json,
+            empty=empty,
+            truncate=["FINGERPRINT"],
+        )
         if as_json:
-            output.print_json(collectors)
             return
         conflicts = _conflicts_if_any(registry)
-    if not collectors:
-        output.print_line(f"no {state.value} collectors" if state else "no collectors")
-    else:
-        output.stdout.print(_collectors_table(collectors))
     if conflicts:
         claims = "refused name claim" if len(conflicts) == 1 else "refused name claims"
         output.print_line(f"{len(conflicts)} {claims}: see `outpostctl collectors conflicts`", "yellow")
@@ -136,17 +149,20 @@ def print_explanation(explanation: Explanation) -> None:
 
 
 @app.command("conflicts")
-def list_conflicts(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """List refused name claims: another key pair announcing a name already held."""
+def list_conflicts(
+    ctx: typer.Context, limit: listing.Limit = None, page_token: listing.PageToken = "", as_json: JsonFlag = False
+) -> None:
+    """List refused name claims, every page: another key pair announcing a name already held."""
     with RegistryClient(endpoints_of(ctx)) as registry:
-        conflicts = registry.list_name_conflicts()
-    if as_json:
-        output.print_json(conflicts)
-        return
-    if not conflicts:
-        output.print_line("no refused name claims")
-        return
-    output.stdout.print(_conflicts_table(conflicts))
+        listing.print_rows(
+            listing.Listing(registry.name_conflicts_page, limit=limit, page_token=page_token),
+            noun="conflicts",
+            headers=["NAME", "FINGERPRINT", "HELD BY", "ADDRESS", "ATTEMPTS", "FIRST SEEN", "LAST SEEN"],
+            row=_conflict_row,
+            as_json=as_json,
+            empty="no refused name claims",
+            truncate=["FINGERPRINT", "HELD BY"],
+        )
 
 
 @app.command("register")
@@ -256,33 +272,20 @@ def _conflicts_if_any(registry: RegistryClient) -> list[NameConflict]:
         return []
 
 
-def _collectors_table(collectors: list[Collector]) -> Table:
-    return output.table(
-        [
-            "NAME",
-            "ZONE",
-            "STATE",
-            "STATUS",
-            "FINGERPRINT",
-            "VERSION",
-            "ADDRESS",
-            "LAST SEEN",
-        ],
-        (
-            [
-                c.name,
-                c.zone,
-                output.state_text(c.state),
-                output.online_text(c.online),
-                c.fingerprint,
-                c.version,
-                output.host(c.remote_address),
-                output.ago(c.last_seen),
-            ]
-            for c in collectors
-        ),
-        truncate=["FINGERPRINT"],
-    )
+COLLECTOR_HEADERS = ["NAME", "ZONE", "STATE", "STATUS", "FINGERPRINT", "VERSION", "ADDRESS", "LAST SEEN"]
+
+
+def _collector_row(c: Collector) -> list[Text | str]:
+    return [
+        c.name,
+        c.zone,
+        output.state_text(c.state),
+        output.online_text(c.online),
+        c.fingerprint,
+        c.version,
+        output.host(c.remote_address),
+        output.ago(c.last_seen),
+    ]
 
 
 def _skew_text(skew_ms: int) -> str:
@@ -311,20 +314,13 @@ def _drops_text(spool: SpoolStatus | None) -> Text | str:
     return Text(text, style="red") if dropped else text
 
 
-def _conflicts_table(conflicts: list[NameConflict]) -> Table:
-    return output.table(
-        ["NAME", "FINGERPRINT", "HELD BY", "ADDRESS", "ATTEMPTS", "FIRST SEEN", "LAST SEEN"],
-        (
-            [
-                c.name,
-                c.fingerprint,
-                c.held_by_fingerprint,
-                c.remote_address,
-                str(c.attempts),
-                output.ago(c.first_seen),
-                output.ago(c.last_seen),
-            ]
-            for c in conflicts
-        ),
-        truncate=["FINGERPRINT", "HELD BY"],
-    )
+def _conflict_row(c: NameConflict) -> list[Text | str]:
+    return [
+        c.name,
+        c.fingerprint,
+        c.held_by_fingerprint,
+        c.remote_address,
+        str(c.attempts),
+        output.ago(c.first_seen),
+        output.ago(c.last_seen),
+    ]

@@ -15,7 +15,7 @@ from typing import Annotated, TextIO
 
 import typer
 
-from outpostctl import output, secret_input
+from outpostctl import listing, output, secret_input
 from outpostctl.endpoints import endpoints_of
 from outpostctl.errors import CommandError
 from outpostctl.options import JsonFlag, Yes, confirm_removal
@@ -164,22 +164,19 @@ def add_credential(
 
 
 @app.command("list")
-def list_credentials(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """List credentials: names, types and user names; never a secret."""
+def list_credentials(
+    ctx: typer.Context, limit: listing.Limit = None, page_token: listing.PageToken = "", as_json: JsonFlag = False
+) -> None:
+    """List credentials by name, every page: names, types and user names; never a secret."""
     with RegistryClient(endpoints_of(ctx)) as registry:
-        credentials = registry.list_credentials()
-    if as_json:
-        output.print_json(credentials)
-        return
-    if not credentials:
-        output.print_line("no credentials")
-        return
-    output.stdout.print(
-        output.table(
-            ["NAME", "TYPE", "USERNAME", "CREATED", "CREATED BY"],
-            ([c.name, c.type, c.username or "-", output.ago(c.created_at), c.created_by or "-"] for c in credentials),
+        listing.print_rows(
+            listing.Listing(registry.credentials_page, limit=limit, page_token=page_token),
+            noun="credentials",
+            headers=["NAME", "TYPE", "USERNAME", "CREATED", "CREATED BY"],
+            row=lambda c: [c.name, c.type, c.username or "-", output.ago(c.created_at), c.created_by or "-"],
+            as_json=as_json,
+            empty="no credentials",
         )
-    )
 
 
 @app.command("remove")

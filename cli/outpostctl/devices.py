@@ -5,7 +5,9 @@ zones). `show` adds every port the device ever had open or filtered with its sta
 ("open", "closed", "filtered") and details, every fact, and the device's newest history:
 which field changed from what to what, when, and in which job run; when older entries exist
 it says how many, and `history` pages through all of them. `list` leaves retired devices
-out (not seen for the gateway's retirement rule) unless `--include-retired`.
+out (not seen for the gateway's retirement rule) unless `--include-retired`, filters by
+zone, network, open port, service and last sighting, and prints every page as it arrives
+(`listing.py`; `--limit N` stops early and says when more exist).
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import typer
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from outpostctl import output, scan_spec
+from outpostctl import listing, output, scan_spec
 from outpostctl.endpoints import endpoints_of
-from outpostctl.gateway_client import Device, DeviceChange, DeviceDetail, GatewayClient
-from outpostctl.options import JsonFlag
+from outpostctl.gateway_client import Device, DeviceChange, DeviceDetail, DeviceFilter, GatewayClient
+from outpostctl.options import JsonFlag, whole_number
 
 app = typer.Typer(help="The device inventory: list, show, history.", no_args_is_help=True)
 
@@ -36,36 +38,69 @@ HISTORY_COUNT_CAP = 10_000
 
 @app.command("list")
 def list_devices(
-    ctx: typer.Context, zone: Zone = "", include_retired: IncludeRetired = False, as_json: JsonFlag = False
+    ctx: typer.Context,
+    zone: Zone = "",
+    include_retired: IncludeRetired = False,
+    *,
+    cidr: Annotated[
+        str, typer.Option("--cidr", metavar="NETWORK", help="Only addresses inside this network (10.0.0.0/24).")
+    ] = "",
+    port: Annotated[
+        int,
+        typer.Option("--port", metavar="PORT", parser=whole_number(1, 65535), help="Only devices with this port open."),
+    ] = 0,
+    service: Annotated[
+        str,
+        typer.Option("--service", metavar="NAME", help="Only devices with an open port running this service (ssh)."),
+    ] = "",
+    seen_since: Annotated[
+        str,
+        typer.Option(
+            "--seen-since",
+            metavar="WHEN",
+            help="Only devices seen since: a duration back (1h, 7d) or a time (ISO-8601).",
+        ),
+    ] = "",
+    limit: listing.Limit = None,
+    page_token: listing.PageToken = "",
+    as_json: JsonFlag = False,
 ) -> None:
-    """List devices: address, zone, host name, open ports, last seen (retired ones with --include-retired)."""
-    with GatewayClient(endpoints_of(ctx)) as gateway:
-        devices = gateway.list_devices(zone, include_retired=include_retired)
-    if as_json:
-        output.print_json(devices)
-        return
-    if not devices:
-        output.print_line(f"no devices in zone '{output.safe(zone)}'" if zone else "no devices")
-        return
+    """List devices in (zone, IP) order, every page: address, zone, host name, open ports, last seen."""
+    where = DeviceFilter(
+        zone=zone,
+        include_retired=include_retired,
+        cidr=cidr.strip(),
+        port=port,
+        service=service.strip(),
+        seen_since=listing.parse_since(seen_since, "--seen-since") if seen_since.strip() else None,
+    )
     headers = ["IP", "ZONE", "HOSTNAME", "OPEN PORTS", "MAC", "LAST SEEN"] + (["RETIRED"] if include_retired else [])
-    output.stdout.print(
-        output.table(
-            headers,
-            (
-                [
-                    d.ip,
-                    d.zone,
-                    d.hostname or "-",
-                    scan_spec.ports_text(d.open_ports) or "-",
-                    ",".join(d.mac_addresses) or "-",
-                    output.ago(d.last_seen),
-                ]
-                + ([output.ago(d.retired_at) if d.retired else "-"] if include_retired else [])
-                for d in sorted(devices, key=device_order)
-            ),
+
+    def row(d: Device) -> list[str]:
+        return [
+            d.ip,
+            d.zone,
+            d.hostname or "-",
+            scan_spec.ports_text(d.open_ports) or "-",
+            ",".join(d.mac_addresses) or "-",
+            output.ago(d.last_seen),
+        ] + ([output.ago(d.retired_at) if d.retired else "-"] if include_retired else [])
+
+    with GatewayClient(endpoints_of(ctx)) as gateway:
+        pages = listing.Listing(
+            lambda size, token: gateway.list_devices_page(where, size, token), limit=limit, page_token=page_token
+        )
+        listing.print_rows(
+            pages,
+            noun="devices",
+            headers=headers,
+            row=row,
+            as_json=as_json,
+            empty=f"no devices in zone '{output.safe(zone)}'" if zone else "no devices",
             truncate=["OPEN PORTS"],
         )
-    )
+    if where.seen_since is not None and pages.more:
+        output.print_note(f"(to continue, pass --seen-since {output.iso(where.seen_since)} with the token)")
 
 
 @app.command("show")
@@ -137,15 +172,6 @@ def device_history(
         output.print_line("no changes recorded", style="dim")
     if more:
         output.print_note(f"showing the newest {len(changes):,}; older entries exist (raise --limit, or drop it)")
-
-
-def device_order(device: Device) -> tuple[str, int, int, str]:
-    """Zone, then address in numeric order (10.0.0.9 before 10.0.0.10), IPv4 first."""
-    try:
-        address = ipaddress.ip_address(device.ip)
-    except ValueError:
-        return (device.zone, 9, 0, device.ip)
-    return (device.zone, address.version, int(address), device.ip)
 
 
 def device_sections(detail: DeviceDetail) -> list[RenderableType]:

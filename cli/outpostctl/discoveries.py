@@ -15,7 +15,7 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
-from outpostctl import jobs, output, scan_spec
+from outpostctl import jobs, listing, output, scan_spec
 from outpostctl.endpoints import endpoints_of
 from outpostctl.errors import CommandError
 from outpostctl.job_wait import wait_for_run
@@ -145,34 +145,28 @@ def create_discovery(
 
 
 @app.command("list")
-def list_discoveries(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """List discoveries: targets, ports, probes and where each runs."""
+def list_discoveries(
+    ctx: typer.Context, limit: listing.Limit = None, page_token: listing.PageToken = "", as_json: JsonFlag = False
+) -> None:
+    """List discoveries by name, every page: targets, ports, probes and where each runs."""
     with SchedulerClient(endpoints_of(ctx)) as scheduler:
-        discoveries = scheduler.list_discoveries()
-    if as_json:
-        output.print_json(discoveries)
-        return
-    if not discoveries:
-        output.print_line("no discoveries")
-        return
-    output.stdout.print(
-        output.table(
-            ["NAME", "RUNS ON", "TARGETS", "PORTS", "PROBES", "CREDENTIALS", "CREATED"],
-            (
-                [
-                    d.name,
-                    Text(_where(d)),
-                    ",".join(d.targets),
-                    scan_spec.ports_text(d.ports),
-                    ",".join(d.probes) or "defaults",
-                    ",".join(c for c in (d.snmp_credential, d.ssh_credential) if c) or "-",
-                    output.ago(d.created_at),
-                ]
-                for d in discoveries
-            ),
+        listing.print_rows(
+            listing.Listing(scheduler.discoveries_page, limit=limit, page_token=page_token),
+            noun="discoveries",
+            headers=["NAME", "RUNS ON", "TARGETS", "PORTS", "PROBES", "CREDENTIALS", "CREATED"],
+            row=lambda d: [
+                d.name,
+                Text(_where(d)),
+                ",".join(d.targets),
+                scan_spec.ports_text(d.ports),
+                ",".join(d.probes) or "defaults",
+                ",".join(c for c in (d.snmp_credential, d.ssh_credential) if c) or "-",
+                output.ago(d.created_at),
+            ],
+            as_json=as_json,
+            empty="no discoveries",
             truncate=["TARGETS", "PORTS"],
         )
-    )
 
 
 @app.command("show")
@@ -273,7 +267,8 @@ def _check_credentials_match_probes(d: Discovery) -> None:
 def _recent_runs(scheduler: SchedulerClient, name: str) -> list[JobRun]:
     """The latest runs, for `show`; the discovery itself must not fail for them."""
     try:
-        return scheduler.list_job_runs(discovery=name, limit=RECENT_RUNS)
+        runs, _ = scheduler.job_runs_page(discovery=name, page_size=RECENT_RUNS)
+        return runs
     except CommandError:
         return []
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from outpostctl import output
+from outpostctl import listing, output
 from outpostctl.access_client import EnrollmentTokenClient, EnrollmentTokenInfo
 from outpostctl.endpoints import endpoints_of
 from outpostctl.errors import CommandError
@@ -84,28 +84,32 @@ def create_enrollment_token(
 def list_enrollment_tokens(
     ctx: typer.Context,
     include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked tokens.")] = False,
+    limit: listing.Limit = None,
+    page_token: listing.PageToken = "",
     as_json: JsonFlag = False,
 ) -> None:
-    """Enrollment tokens by name: uses, expiry, networks and state; never their secrets."""
+    """Enrollment tokens by name, every page: uses, expiry, networks and state; never their secrets."""
     with EnrollmentTokenClient(endpoints_of(ctx)) as client:
-        found = client.list(include_revoked=include_revoked)
-    if as_json:
-        output.print_json(found)
-        return
-    rows = [
-        [
-            t.name,
-            t.zone,
-            f"{t.uses_used}/{t.uses_allowed}" if t.uses_allowed else f"{t.uses_used}/unlimited",
-            output.until(t.expires_at) if t.expires_at else "never",
-            ", ".join(t.cidrs) or "any",
-            t.created_by,
-            f"revoked {output.ago(t.revoked_at)} by {t.revoked_by}" if t.revoked_at else t.state,
-        ]
-        for t in found
-    ]
-    headers = ["NAME", "ZONE", "USES", "EXPIRES", "NETWORKS", "CREATED BY", "STATE"]
-    output.stdout.print(output.table(headers, rows))
+        listing.print_rows(
+            listing.Listing(
+                lambda size, token: client.list_page(include_revoked=include_revoked, page_size=size, page_token=token),
+                limit=limit,
+                page_token=page_token,
+            ),
+            noun="enrollment tokens",
+            headers=["NAME", "ZONE", "USES", "EXPIRES", "NETWORKS", "CREATED BY", "STATE"],
+            row=lambda t: [
+                t.name,
+                t.zone,
+                f"{t.uses_used}/{t.uses_allowed}" if t.uses_allowed else f"{t.uses_used}/unlimited",
+                output.until(t.expires_at) if t.expires_at else "never",
+                ", ".join(t.cidrs) or "any",
+                t.created_by,
+                f"revoked {output.ago(t.revoked_at)} by {t.revoked_by}" if t.revoked_at else t.state,
+            ],
+            as_json=as_json,
+            empty="no enrollment tokens",
+        )
 
 
 @app.command("revoke")

@@ -94,6 +94,18 @@ class DeviceDetail:
     """Non-empty when older entries exist (`device_history` pages through them)."""
 
 
+@dataclass(frozen=True)
+class DeviceFilter:
+    """`devices list` filters; every one given must hold ("" / 0 / None: any)."""
+
+    zone: str = ""
+    include_retired: bool = False
+    cidr: str = ""
+    port: int = 0
+    service: str = ""
+    seen_since: datetime | None = None
+
+
 HISTORY_PAGE_SIZE = 1000
 """The most ListDeviceHistory returns in one page."""
 
@@ -117,12 +129,21 @@ class GatewayClient(Connection):
             sessions=reply.sessions,
         )
 
-    def list_devices(self, zone: str = "", *, include_retired: bool = False) -> list[Device]:
-        """Every device, or those of one zone; the gateway decides how many at most."""
-        reply = self.call(
-            self._inventory.ListDevices, gateway_pb2.ListDevicesRequest(zone=zone, include_retired=include_retired)
+    def list_devices_page(self, where: DeviceFilter, page_size: int, page_token: str) -> tuple[list[Device], str]:
+        """One page of devices in (zone, IP) order and the next page's token ("" at the end)."""
+        request = gateway_pb2.ListDevicesRequest(
+            zone=where.zone,
+            include_retired=where.include_retired,
+            cidr=where.cidr,
+            port=where.port,
+            service=where.service,
+            page_size=page_size,
+            page_token=page_token,
         )
-        return [_device(d) for d in reply.devices]
+        if where.seen_since is not None:
+            request.seen_since.FromDatetime(where.seen_since)
+        reply = self.call(self._inventory.ListDevices, request)
+        return [_device(d) for d in reply.devices], reply.next_page_token
 
     def get_device(self, ip: str, zone: str = "") -> DeviceDetail:
         """One device and its newest history; `zone` is needed when the IP exists in several."""

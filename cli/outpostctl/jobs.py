@@ -22,9 +22,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from outpostctl import output
+from outpostctl import listing, output
 from outpostctl.endpoints import endpoints_of
-from outpostctl.options import JsonFlag, Reason, whole_number
+from outpostctl.options import JsonFlag, Reason
 from outpostctl.scan_spec import ports_text
 from outpostctl.scheduler_client import JobRun, JobRunDetail, SchedulerClient
 
@@ -44,7 +44,6 @@ class JobState(enum.StrEnum):
 
 
 RunId = Annotated[str, typer.Argument(metavar="ID", help="The job run's id.")]
-MAX_LIMIT = 1000  # the scheduler returns no more in one answer
 
 
 @app.command("list")
@@ -54,26 +53,42 @@ def list_jobs(
     discovery: Annotated[str, typer.Option("--discovery", metavar="NAME", help="Only runs of this discovery.")] = "",
     collector: Annotated[str, typer.Option("--collector", metavar="NAME", help="Only runs this collector took.")] = "",
     state: Annotated[JobState | None, typer.Option("--state", help="Only runs in this state.")] = None,
-    limit: Annotated[
-        int | None,
+    since: Annotated[
+        str,
         typer.Option(
-            "--limit", parser=whole_number(1, MAX_LIMIT), help="At most this many, newest first; default: the server's."
+            "--since", metavar="WHEN", help="Only runs created since: a duration back (1h, 7d) or a time (ISO-8601)."
         ),
-    ] = None,
+    ] = "",
+    limit: listing.Limit = None,
+    page_token: listing.PageToken = "",
     as_json: JsonFlag = False,
 ) -> None:
-    """List job runs, newest first."""
+    """List job runs newest first, every page (--limit N for the newest N)."""
+    created_since = listing.parse_since(since, "--since") if since.strip() else None
     with SchedulerClient(endpoints_of(ctx)) as scheduler:
-        runs = scheduler.list_job_runs(
-            discovery=discovery, collector=collector, state=state.value if state else None, limit=limit or 0
+        pages = listing.Listing(
+            lambda size, token: scheduler.job_runs_page(
+                discovery=discovery,
+                collector=collector,
+                state=state.value if state else None,
+                created_since=created_since,
+                page_size=size,
+                page_token=token,
+            ),
+            limit=limit,
+            page_token=page_token,
         )
-    if as_json:
-        output.print_json(runs)
-        return
-    if not runs:
-        output.print_line("no job runs")
-        return
-    output.stdout.print(runs_table(runs))
+        listing.print_rows(
+            pages,
+            noun="job runs",
+            headers=RUN_HEADERS,
+            row=run_row,
+            as_json=as_json,
+            empty="no job runs",
+            truncate=["REASON"],
+        )
+    if created_since is not None and pages.more:
+        output.print_note(f"(to continue, pass --since {output.iso(created_since)} with the token)")
 
 
 @app.command("show")
@@ -164,27 +179,28 @@ def lease_text(run: JobRun, now: datetime | None = None) -> str:
     return output.until(lease, now) if lease > now else f"expired {output.ago(lease, now)}"
 
 
-def runs_table(runs: Sequence[JobRun]) -> Table:
+RUN_HEADERS = ["ID", "DISCOVERY", "STATE", "COLLECTOR", "ATTEMPT", "LEASE", "TARGETS", "DEVICES", "CREATED", "REASON"]
+
+
+def run_row(r: JobRun) -> list[Text | str]:
     """One line per run; the trigger and times in full are in `jobs show`."""
-    return output.table(
-        ["ID", "DISCOVERY", "STATE", "COLLECTOR", "ATTEMPT", "LEASE", "TARGETS", "DEVICES", "CREATED", "REASON"],
-        (
-            [
-                r.id,
-                r.discovery,
-                output.state_text(r.state),
-                Text(where_text(r)),
-                attempt_text(r),
-                lease_text(r),
-                progress_text(r),
-                str(r.devices_found),
-                output.ago(r.created_at),
-                reason_text(r),
-            ]
-            for r in runs
-        ),
-        truncate=["REASON"],
-    )
+    return [
+        r.id,
+        r.discovery,
+        output.state_text(r.state),
+        Text(where_text(r)),
+        attempt_text(r),
+        lease_text(r),
+        progress_text(r),
+        str(r.devices_found),
+        output.ago(r.created_at),
+        reason_text(r),
+    ]
+
+
+def runs_table(runs: Sequence[JobRun]) -> Table:
+    """A table of runs (`discoveries show`'s latest runs)."""
+    return output.table(RUN_HEADERS, (run_row(r) for r in runs), truncate=["REASON"])
 
 
 def stale_text(count: int) -> str:

@@ -214,16 +214,27 @@ def size(count: int) -> str:
     return f"{value:.1f} GiB"
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Text | str]], *, truncate: Sequence[str] = ()) -> Table:
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Text | str]],
+    *,
+    truncate: Sequence[str] = (),
+    show_header: bool = True,
+    min_widths: Sequence[int] = (),
+) -> Table:
     """A borderless table; plain strings are made safe, `Text` cells are trusted as built.
 
     When the terminal is too narrow, the columns named in `truncate` give up width first
     and end in "…" (fingerprints: `show` and `--json` print them whole); the rest wrap.
     Piped output is never narrow (`_Stdout`): every cell is printed whole, a row a line.
+    `min_widths` and `show_header` let a list printed page by page keep its columns
+    (`listing.StreamedTable`): each column's `min_width` is set to the width it takes,
+    unless those widths would not fit the terminal.
     """
     cells = [[cell if isinstance(cell, Text) else Text(safe(cell)) for cell in row] for row in rows]
     widths = [max([cell_len(h), *(r[i].cell_len for r in cells)]) for i, h in enumerate(headers)]
     shrinkable = [i for i, h in enumerate(headers) if h in truncate]
+    limit = max(widths, default=0)
     if shrinkable:
         gaps = 2 * (len(headers) - 1)
         spare = stdout.width - gaps - sum(w for i, w in enumerate(widths) if i not in shrinkable)
@@ -231,9 +242,13 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Text | str]], *, trunc
         for row in cells:
             for i in shrinkable:
                 row[i].truncate(limit, overflow="ellipsis")
-    grid = Table(box=None, header_style="bold", pad_edge=False)
-    for header in headers:
-        grid.add_column(header, overflow="fold")
+    grid = Table(box=None, header_style="bold", pad_edge=False, show_header=show_header)
+    floors = list(min_widths) or [0] * len(headers)
+    taken = [max(floors[i], min(w, limit) if i in shrinkable else w) for i, w in enumerate(widths)]
+    # Floors only while they fit: on a narrow terminal, fitting it beats aligning pages.
+    keep = bool(min_widths) and sum(taken) + 2 * (len(headers) - 1) <= stdout.width
+    for i, header in enumerate(headers):
+        grid.add_column(header, overflow="fold", min_width=taken[i] if keep else None)
     for row in cells:
         grid.add_row(*row)
     return grid

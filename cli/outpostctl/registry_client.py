@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from outpost.agent.v1 import agent_pb2
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpostctl.endpoints import Connection, Endpoints, time_field
+from outpostctl.listing import every_row
 
 _STATE_PREFIX = "COLLECTOR_STATE_"
 _CREDENTIAL_TYPE_PREFIX = "CREDENTIAL_TYPE_"
@@ -204,11 +205,23 @@ class RegistryClient(Connection):
             current_retires_at=time_field(reply, "current_retires_at"),
         )
 
-    def list_collectors(self, state: str | None = None) -> list[Collector]:
+    def list_collectors_page(
+        self, state: str | None = None, zone: str = "", *, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[Collector], str]:
+        """One page of collectors by name and the next page's token ("" at the end)."""
         # Protobuf takes an enum by its label; None leaves it unspecified, meaning "all".
-        request = registry_pb2.ListCollectorsRequest(state=_STATE_PREFIX + state.upper() if state else None)
+        request = registry_pb2.ListCollectorsRequest(
+            state=_STATE_PREFIX + state.upper() if state else None,
+            zone=zone,
+            page_size=page_size,
+            page_token=page_token,
+        )
         reply = self.call(self._stub.ListCollectors, request)
-        return [_collector(c) for c in reply.collectors]
+        return [_collector(c) for c in reply.collectors], reply.next_page_token
+
+    def list_collectors(self, state: str | None = None, zone: str = "") -> list[Collector]:
+        """Every collector (every page)."""
+        return every_row(lambda size, token: self.list_collectors_page(state, zone, page_size=size, page_token=token))
 
     def get_collector(self, name: str) -> Collector:
         reply = self.call(self._stub.GetCollector, registry_pb2.GetCollectorRequest(name=name))
@@ -254,8 +267,13 @@ class RegistryClient(Connection):
         self.call(self._stub.RemoveCollector, request)
 
     def list_name_conflicts(self) -> list[NameConflict]:
-        reply = self.call(self._stub.ListNameConflicts, registry_pb2.ListNameConflictsRequest())
-        return [
+        """Every refused name claim (every page)."""
+        return every_row(self.name_conflicts_page)
+
+    def name_conflicts_page(self, page_size: int, page_token: str) -> tuple[list[NameConflict], str]:
+        request = registry_pb2.ListNameConflictsRequest(page_size=page_size, page_token=page_token)
+        reply = self.call(self._stub.ListNameConflicts, request)
+        conflicts = [
             NameConflict(
                 name=c.name,
                 instance_uid=c.instance_uid,
@@ -268,6 +286,7 @@ class RegistryClient(Connection):
             )
             for c in reply.conflicts
         ]
+        return conflicts, reply.next_page_token
 
     def create_credential(self, name: str, secret: Secret) -> CredentialInfo:
         credential = agent_pb2.Credential(name=name)
@@ -295,9 +314,11 @@ class RegistryClient(Connection):
         request = registry_pb2.CreateCredentialRequest(credential=credential)
         return _credential(self.call(self._stub.CreateCredential, request).credential)
 
-    def list_credentials(self) -> list[CredentialInfo]:
-        reply = self.call(self._stub.ListCredentials, registry_pb2.ListCredentialsRequest())
-        return [_credential(c) for c in reply.credentials]
+    def credentials_page(self, page_size: int, page_token: str) -> tuple[list[CredentialInfo], str]:
+        """One page of credentials by name and the next page's token ("" at the end)."""
+        request = registry_pb2.ListCredentialsRequest(page_size=page_size, page_token=page_token)
+        reply = self.call(self._stub.ListCredentials, request)
+        return [_credential(c) for c in reply.credentials], reply.next_page_token
 
     def delete_credential(self, name: str) -> None:
         self.call(self._stub.DeleteCredential, registry_pb2.DeleteCredentialRequest(name=name))

@@ -143,9 +143,11 @@ class SchedulerClient(Connection):
         )
         return _discovery(self.call(self._stub.CreateDiscovery, request).discovery)
 
-    def list_discoveries(self) -> list[Discovery]:
-        reply = self.call(self._stub.ListDiscoveries, scheduler_pb2.ListDiscoveriesRequest())
-        return [_discovery(d) for d in reply.discoveries]
+    def discoveries_page(self, page_size: int, page_token: str) -> tuple[list[Discovery], str]:
+        """One page of discoveries by name and the next page's token ("" at the end)."""
+        request = scheduler_pb2.ListDiscoveriesRequest(page_size=page_size, page_token=page_token)
+        reply = self.call(self._stub.ListDiscoveries, request)
+        return [_discovery(d) for d in reply.discoveries], reply.next_page_token
 
     def get_discovery(self, name: str) -> Discovery:
         reply = self.call(self._stub.GetDiscovery, scheduler_pb2.GetDiscoveryRequest(name=name))
@@ -178,9 +180,11 @@ class SchedulerClient(Connection):
         request = scheduler_pb2.CreateScheduleRequest(schedule=message)
         return _schedule(self.call(self._stub.CreateSchedule, request).schedule)
 
-    def list_schedules(self) -> list[Schedule]:
-        reply = self.call(self._stub.ListSchedules, scheduler_pb2.ListSchedulesRequest())
-        return [_schedule(s) for s in reply.schedules]
+    def schedules_page(self, discovery: str, page_size: int, page_token: str) -> tuple[list[Schedule], str]:
+        """One page of schedules by name (of one discovery, if given) and the next page's token."""
+        request = scheduler_pb2.ListSchedulesRequest(discovery=discovery, page_size=page_size, page_token=page_token)
+        reply = self.call(self._stub.ListSchedules, request)
+        return [_schedule(s) for s in reply.schedules], reply.next_page_token
 
     def set_schedule_enabled(self, name: str, enabled: bool) -> Schedule:
         request = scheduler_pb2.SetScheduleEnabledRequest(name=name, enabled=enabled)
@@ -191,18 +195,29 @@ class SchedulerClient(Connection):
 
     # --- job runs -------------------------------------------------------------------------
 
-    def list_job_runs(
-        self, *, discovery: str = "", collector: str = "", state: str | None = None, limit: int = 0
-    ) -> list[JobRun]:
-        """Newest first as the server orders them; empty filters and `limit` 0 mean "any"."""
+    def job_runs_page(
+        self,
+        *,
+        discovery: str = "",
+        collector: str = "",
+        state: str | None = None,
+        created_since: datetime | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> tuple[list[JobRun], str]:
+        """One page, newest first, and the next page's token ("" at the end); empty filters mean "any"."""
         request = scheduler_pb2.ListJobRunsRequest(
             discovery=discovery,
             collector=collector,
             # Protobuf takes an enum by its label; None leaves it unspecified, meaning "all".
             state=_JOB_STATE_PREFIX + state.upper() if state else None,
-            limit=limit,
+            page_size=page_size,
+            page_token=page_token,
         )
-        return [_job_run(r) for r in self.call(self._stub.ListJobRuns, request).job_runs]
+        if created_since is not None:
+            request.created_since.FromDatetime(created_since)
+        reply = self.call(self._stub.ListJobRuns, request)
+        return [_job_run(r) for r in reply.job_runs], reply.next_page_token
 
     def get_job_run(self, run_id: str) -> JobRunDetail:
         reply = self.call(self._stub.GetJobRun, scheduler_pb2.GetJobRunRequest(id=run_id))

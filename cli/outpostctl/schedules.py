@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from croniter import croniter  # type: ignore[import-untyped, unused-ignore]
 
-from outpostctl import output
+from outpostctl import listing, output
 from outpostctl.endpoints import endpoints_of
 from outpostctl.options import JsonFlag, Yes, confirm_removal
 from outpostctl.scheduler_client import Schedule, SchedulerClient
@@ -104,34 +104,38 @@ def create_schedule(
 
 
 @app.command("list")
-def list_schedules(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """List schedules with their cron fields and when each is next due."""
+def list_schedules(
+    ctx: typer.Context,
+    discovery: Annotated[
+        str, typer.Option("--discovery", metavar="NAME", help="Only schedules of this discovery.")
+    ] = "",
+    limit: listing.Limit = None,
+    page_token: listing.PageToken = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """List schedules by name, every page, with their cron fields and when each is next due."""
     with SchedulerClient(endpoints_of(ctx)) as scheduler:
-        schedules = scheduler.list_schedules()
-    if as_json:
-        output.print_json(schedules)
-        return
-    if not schedules:
-        output.print_line("no schedules")
-        return
-    output.stdout.print(
-        output.table(
-            ["NAME", "DISCOVERY", "CRON", "TIME ZONE", "STATE", "MISSED", "NEXT DUE", "LAST DUE"],
-            (
-                [
-                    s.name,
-                    s.discovery,
-                    cron_fields_text(s),
-                    s.timezone or DEFAULT_TIMEZONE,
-                    output.state_text(schedule_state(s)),
-                    s.missed_run_policy or "-",
-                    next_due_text(s) if s.enabled else "-",
-                    output.ago(s.last_due_at) if s.last_due_at else "-",
-                ]
-                for s in schedules
+        listing.print_rows(
+            listing.Listing(
+                lambda size, token: scheduler.schedules_page(discovery.strip(), size, token),
+                limit=limit,
+                page_token=page_token,
             ),
+            noun="schedules",
+            headers=["NAME", "DISCOVERY", "CRON", "TIME ZONE", "STATE", "MISSED", "NEXT DUE", "LAST DUE"],
+            row=lambda s: [
+                s.name,
+                s.discovery,
+                cron_fields_text(s),
+                s.timezone or DEFAULT_TIMEZONE,
+                output.state_text(schedule_state(s)),
+                s.missed_run_policy or "-",
+                next_due_text(s) if s.enabled else "-",
+                output.ago(s.last_due_at) if s.last_due_at else "-",
+            ],
+            as_json=as_json,
+            empty="no schedules",
         )
-    )
 
 
 @app.command("enable")

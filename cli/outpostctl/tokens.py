@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from outpost.numbers import is_ascii_digits
-from outpostctl import output
+from outpostctl import listing, output
 from outpostctl.access_client import TokenClient
 from outpostctl.endpoints import endpoints_of
 from outpostctl.errors import CommandError
@@ -78,27 +78,32 @@ def create_token(
 def list_tokens(
     ctx: typer.Context,
     include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked tokens.")] = False,
+    limit: listing.Limit = None,
+    page_token: listing.PageToken = "",
     as_json: JsonFlag = False,
 ) -> None:
-    """Tokens by name, never their secrets."""
+    """Tokens by name, every page, never their secrets."""
     with TokenClient(endpoints_of(ctx)) as client:
-        found = client.list(include_revoked=include_revoked)
-    if as_json:
-        output.print_json(found)
-        return
-    rows = [
-        [
-            t.name,
-            t.role,
-            output.ago(t.created_at),
-            t.created_by,
-            output.until(t.expires_at) if t.expires_at else "never",
-            output.ago(t.last_used_at) if t.last_used_at else "never",
-            f"revoked {output.ago(t.revoked_at)} by {t.revoked_by}" if t.revoked_at else "active",
-        ]
-        for t in found
-    ]
-    output.stdout.print(output.table(["NAME", "ROLE", "CREATED", "BY", "EXPIRES", "LAST USED", "STATE"], rows))
+        listing.print_rows(
+            listing.Listing(
+                lambda size, token: client.list_page(include_revoked=include_revoked, page_size=size, page_token=token),
+                limit=limit,
+                page_token=page_token,
+            ),
+            noun="tokens",
+            headers=["NAME", "ROLE", "CREATED", "BY", "EXPIRES", "LAST USED", "STATE"],
+            row=lambda t: [
+                t.name,
+                t.role,
+                output.ago(t.created_at),
+                t.created_by,
+                output.until(t.expires_at) if t.expires_at else "never",
+                output.ago(t.last_used_at) if t.last_used_at else "never",
+                f"revoked {output.ago(t.revoked_at)} by {t.revoked_by}" if t.revoked_at else "active",
+            ],
+            as_json=as_json,
+            empty="no tokens",
+        )
 
 
 @app.command("revoke")

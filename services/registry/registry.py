@@ -420,11 +420,14 @@ class Registry:
         log.debug("sessions_reported", gateway_id=gateway_id, sessions=len(reports), complete=complete)
 
     # --- reading -------------------------------------------------------------------------
-    async def list_collectors(self, state: CollectorState | None) -> list[Collector]:
+    async def list_collectors(
+        self, state: CollectorState | None, *, zone: str | None = None, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[Collector], str]:
+        """A page of collectors by name (outpost.paging), as people should read them; the next token."""
         async with self._store.read() as tx:
-            found = await tx.collectors(state)
+            found, next_token = await tx.collectors_page(state, zone, page_size, page_token)
         now = self._now()
-        return [self._as_seen(c, now) for c in found]
+        return [self._as_seen(c, now) for c in found], next_token
 
     async def get_collector(self, name: str) -> Collector:
         name = rules.require_name(name)

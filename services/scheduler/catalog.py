@@ -88,9 +88,10 @@ class Catalog:
             log.info("discovery_refused", discovery=discovery.name, collector=discovery.collector, zone=discovery.zone)
             raise errors.NotFound(f"discovery {discovery.name!r} not created: {problem}")
 
-    async def list_discoveries(self) -> list[Discovery]:
+    async def list_discoveries(self, *, page_size: int = 0, page_token: str = "") -> tuple[list[Discovery], str]:
+        """A page of discoveries by name and the next page's token (outpost.paging)."""
         async with self._store.read() as tx:
-            return await tx.discoveries()
+            return await tx.discoveries_page(page_size, page_token)
 
     async def get_discovery(self, name: str) -> Discovery:
         name = discovery_rules.validate_name("discovery", name)
@@ -170,9 +171,12 @@ class Catalog:
         )
         return schedule
 
-    async def list_schedules(self) -> list[Schedule]:
+    async def list_schedules(
+        self, *, discovery: str = "", page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[Schedule], str]:
+        """A page of schedules by name (of one discovery, if given) and the next page's token."""
         async with self._store.read() as tx:
-            return await tx.schedules()
+            return await tx.schedules_page(discovery.strip(), page_size, page_token)
 
     async def delete_schedule(self, name: str) -> None:
         """Its queued runs are cancelled; runs already taken carry on."""

@@ -33,8 +33,6 @@ from services.scheduler.watch import WatchHub
 log = structlog.get_logger(__name__)
 
 PROGRESS_EVENT_SECONDS = 0.5
-DEFAULT_LIST_LIMIT = 100
-MAX_LIST_LIMIT = 1000
 MAX_IDENTITY_CHARS = 256
 
 
@@ -74,10 +72,12 @@ class Dispatcher:
         log.info("job_run_created", job_run_id=run.id, discovery=name, trigger="manual", actor=who, revision=revision)
         return run
 
-    async def list_runs(self, where: RunFilter) -> list[JobRun]:
-        limit = DEFAULT_LIST_LIMIT if where.limit <= 0 else min(where.limit, MAX_LIST_LIMIT)
+    async def list_runs(
+        self, where: RunFilter, *, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[JobRun], str]:
+        """A page of runs newest first and the next page's token (outpost.paging)."""
         async with self._store.read() as tx:
-            return await tx.job_runs(replace(where, limit=limit))
+            return await tx.job_runs(where, page_size, page_token)
 
     async def get_run(self, run_id: str) -> JobRun:
         run_id = _require("a job run id", run_id)

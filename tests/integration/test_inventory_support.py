@@ -56,8 +56,17 @@ class RunningInventory:
         )
 
     async def devices(self, zone: str = "") -> list[gateway_pb2.Device]:
-        response = await self.stub.ListDevices(gateway_pb2.ListDevicesRequest(zone=zone))
-        return list(response.devices)
+        """Every device (of `zone`), every page."""
+        found: list[gateway_pb2.Device] = []
+        token = ""
+        while True:
+            response = await self.stub.ListDevices(
+                gateway_pb2.ListDevicesRequest(zone=zone, page_size=1000, page_token=token)
+            )
+            found += response.devices
+            token = response.next_page_token
+            if not token:
+                return found
 
     async def device(self, ip: str, zone: str = "") -> gateway_pb2.GetDeviceResponse:
         response: gateway_pb2.GetDeviceResponse = await self.stub.GetDevice(

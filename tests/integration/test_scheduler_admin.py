@@ -171,7 +171,11 @@ async def test_a_manual_run_is_queued_now_with_a_snapshot_and_runs_list_newest_f
 
         assert [r.id for r in await list_runs(scheduler)] == [*ids[::-1], run.id]
         assert [r.id for r in await list_runs(scheduler, discovery="a")] == [ids[4], ids[2], ids[0]]
-        assert [r.id for r in await list_runs(scheduler, limit=2)] == [ids[4], ids[3]]
+        first = await scheduler.stub.ListJobRuns(scheduler_pb2.ListJobRunsRequest(page_size=2))
+        assert [r.id for r in first.job_runs] == [ids[4], ids[3]] and first.next_page_token
+        # A client from before pages sent `limit`: the same first page, and the token.
+        old = await scheduler.stub.ListJobRuns(scheduler_pb2.ListJobRunsRequest(limit=2))
+        assert (list(old.job_runs), old.next_page_token) == (list(first.job_runs), first.next_page_token)
         # By collector: the runs it took, and those aimed at it by name.
         assert [r.id for r in await list_runs(scheduler, collector="edge-7")] == [taken[0].id, run.id]
         assert [r.id for r in await list_runs(scheduler, collector="edge-9")] == [ids[3], ids[1]]

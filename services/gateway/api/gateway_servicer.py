@@ -1,4 +1,4 @@
-"""Admin API of the gateway: its identity, listeners and live sessions."""
+"""Admin API of the gateway: its identity, listeners and live sessions (in pages by session id)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from outpost import paging
 from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from outpost.session.server import ServerState
 from outpost.version import VERSION
@@ -55,7 +56,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def ListSessions(
         self, request: gateway_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListSessionsResponse:
+        page, next_token = paging.page_of_sorted(
+            self._hub.sessions(),
+            lambda s: (s.session_id,),
+            (str,),
+            kind="sessions",
+            filters={},
+            requested_size=request.page_size,
+            token=request.page_token,
+        )
         return gateway_pb2.ListSessionsResponse(
+            next_page_token=next_token,
             sessions=[
                 gateway_pb2.Session(
                     session_id=s.session_id,
@@ -67,6 +78,6 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                     opened_at=_timestamp(s.opened_at),
                     last_message_at=_timestamp(s.last_message_at),
                 )
-                for s in self._hub.sessions()
-            ]
+                for s in page
+            ],
         )

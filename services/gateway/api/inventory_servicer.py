@@ -4,6 +4,7 @@ No decisions are made here. Not-found and ambiguous lookups are raised as
 `outpost.errors.*` by the store and become gRPC statuses in the shared interceptor. A
 device lists every port it ever had open or filtered, each with its state ("open",
 "closed", "filtered"); how it got there is in its history ("port.80" open -> filtered).
+Devices come in keyset pages with filters (`store/queries.py`, `outpost.paging`).
 History comes in pages (`store/history.py`): GetDevice carries the newest page and a token
 when older entries exist; ListDeviceHistory pages on from there. Facts and
 port details are already the flat string maps the contract names
@@ -14,15 +15,16 @@ A device's notes are its newest per probe ("snmp: no answer"; domain/notes.py), 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.gateway.inventory.domain.device import Change, DeviceRecord, PortRecord
+from services.gateway.inventory.domain.device_filter import device_filter
 from services.gateway.inventory.domain.notes import DeviceNote
-from services.gateway.inventory.store.queries import DEFAULT_LIST_LIMIT, InventoryStore
+from services.gateway.inventory.store.queries import InventoryStore
 
 SERVICE_NAME = "outpost.gateway.v1.InventoryService"
 
@@ -34,13 +36,22 @@ class InventoryServicer(gateway_pb2_grpc.InventoryServiceServicer):
     async def ListDevices(
         self, request: gateway_pb2.ListDevicesRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListDevicesResponse:
-        found = await self._store.list_devices(
+        where = device_filter(
             zone=request.zone or None,
-            limit=request.limit or DEFAULT_LIST_LIMIT,
             include_retired=request.include_retired,
+            cidr=request.cidr,
+            port=request.port,
+            service=request.service,
+            seen_since=request.seen_since.ToDatetime(tzinfo=UTC) if request.HasField("seen_since") else None,
+        )
+        # `limit` is what clients before pages sent: honoured as the page size.
+        found, next_token = await self._store.list_devices(
+            where, page_size=request.page_size or request.limit, page_token=request.page_token
         )
         notes = await self._store.notes([d.id for d in found])
-        return gateway_pb2.ListDevicesResponse(devices=[_device(d, notes.get(d.id, ())) for d in found])
+        return gateway_pb2.ListDevicesResponse(
+            devices=[_device(d, notes.get(d.id, ())) for d in found], next_page_token=next_token
+        )
 
     async def GetDevice(
         self, request: gateway_pb2.GetDeviceRequest, context: grpc.aio.ServicerContext

@@ -13,6 +13,7 @@ from datetime import datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from outpost import paging
 from outpost.auth.principals import current_principal
 from outpost.registry.v1 import registry_pb2
 from services.registry.access_keys import AccessKeys
@@ -76,8 +77,18 @@ class AccessKeyRpcs:
     async def ListAccessKeys(
         self, request: registry_pb2.ListAccessKeysRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.ListAccessKeysResponse:
-        found = await self._access_keys.list_keys(include_revoked=request.include_revoked)
-        return registry_pb2.ListAccessKeysResponse(access_keys=[self._info(k) for k in found])
+        found, next_token = paging.page_of_sorted(
+            await self._access_keys.list_keys(include_revoked=request.include_revoked),
+            lambda k: (k.name, k.created_at, k.key_id),
+            (str, datetime, str),
+            kind="access_keys",
+            filters={"include_revoked": request.include_revoked},
+            requested_size=request.page_size,
+            token=request.page_token,
+        )
+        return registry_pb2.ListAccessKeysResponse(
+            access_keys=[self._info(k) for k in found], next_page_token=next_token
+        )
 
     async def RevokeAccessKey(
         self, request: registry_pb2.RevokeAccessKeyRequest, context: grpc.aio.ServicerContext

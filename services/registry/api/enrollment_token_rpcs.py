@@ -12,6 +12,7 @@ from datetime import datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from outpost import paging
 from outpost.auth.principals import current_principal
 from outpost.registry.v1 import registry_pb2
 from services.registry.domain.enrollment_tokens import EnrollmentTokenRecord, EnrollmentTokenState
@@ -47,9 +48,17 @@ class EnrollmentTokenRpcs:
     async def ListEnrollmentTokens(
         self, request: registry_pb2.ListEnrollmentTokensRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.ListEnrollmentTokensResponse:
-        found = await self._enrollment_tokens.list_tokens(include_revoked=request.include_revoked)
+        found, next_token = paging.page_of_sorted(
+            await self._enrollment_tokens.list_tokens(include_revoked=request.include_revoked),
+            lambda t: (t.name, t.created_at, t.token_id),
+            (str, datetime, str),
+            kind="enrollment_tokens",
+            filters={"include_revoked": request.include_revoked},
+            requested_size=request.page_size,
+            token=request.page_token,
+        )
         return registry_pb2.ListEnrollmentTokensResponse(
-            enrollment_tokens=[self._enrollment_token_info(t) for t in found]
+            enrollment_tokens=[self._enrollment_token_info(t) for t in found], next_page_token=next_token
         )
 
     async def RevokeEnrollmentToken(

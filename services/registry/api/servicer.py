@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from outpost import errors
+from outpost import errors, paging
 from outpost.agent.v1 import agent_pb2
 from outpost.auth.principals import current_principal
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
@@ -216,8 +216,12 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, EnrollmentTokenRpcs, registry_p
         self, request: registry_pb2.ListCollectorsRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.ListCollectorsResponse:
         state = STATE_FROM_PROTO.get(request.state)  # UNSPECIFIED (or unknown): all
-        found = await self._registry.list_collectors(state)
-        return registry_pb2.ListCollectorsResponse(collectors=[_collector(c) for c in found])
+        found, next_token = await self._registry.list_collectors(
+            state, zone=request.zone.strip() or None, page_size=request.page_size, page_token=request.page_token
+        )
+        return registry_pb2.ListCollectorsResponse(
+            collectors=[_collector(c) for c in found], next_page_token=next_token
+        )
 
     async def GetCollector(
         self, request: registry_pb2.GetCollectorRequest, context: grpc.aio.ServicerContext
@@ -268,8 +272,18 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, EnrollmentTokenRpcs, registry_p
     async def ListNameConflicts(
         self, request: registry_pb2.ListNameConflictsRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.ListNameConflictsResponse:
-        found = await self._registry.list_name_conflicts()
-        return registry_pb2.ListNameConflictsResponse(conflicts=[_conflict(c) for c in found])
+        found, next_token = paging.page_of_sorted(
+            await self._registry.list_name_conflicts(),
+            lambda c: (c.name, c.first_seen, c.instance_uid),
+            (str, datetime, str),
+            kind="name_conflicts",
+            filters={},
+            requested_size=request.page_size,
+            token=request.page_token,
+        )
+        return registry_pb2.ListNameConflictsResponse(
+            conflicts=[_conflict(c) for c in found], next_page_token=next_token
+        )
 
     # --- discovery credentials -------------------------------------------------------------
     async def CreateCredential(
@@ -281,8 +295,18 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, EnrollmentTokenRpcs, registry_p
     async def ListCredentials(
         self, request: registry_pb2.ListCredentialsRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.ListCredentialsResponse:
-        found = await self._credentials.list_credentials()
-        return registry_pb2.ListCredentialsResponse(credentials=[_credential_info(c) for c in found])
+        found, next_token = paging.page_of_sorted(
+            await self._credentials.list_credentials(),
+            lambda c: (c.name,),
+            (str,),
+            kind="credentials",
+            filters={},
+            requested_size=request.page_size,
+            token=request.page_token,
+        )
+        return registry_pb2.ListCredentialsResponse(
+            credentials=[_credential_info(c) for c in found], next_page_token=next_token
+        )
 
     async def DeleteCredential(
         self, request: registry_pb2.DeleteCredentialRequest, context: grpc.aio.ServicerContext

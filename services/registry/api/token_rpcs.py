@@ -9,7 +9,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from outpost import errors
+from outpost import errors, paging
 from outpost.auth.principals import Role, current_principal
 from outpost.registry.v1 import registry_pb2
 from services.registry.domain.tokens import AdminToken
@@ -40,8 +40,16 @@ class TokenRpcs:
     async def ListTokens(
         self, request: registry_pb2.ListTokensRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.ListTokensResponse:
-        found = await self._tokens.list_tokens(include_revoked=request.include_revoked)
-        return registry_pb2.ListTokensResponse(tokens=[_token(t) for t in found])
+        found, next_token = paging.page_of_sorted(
+            await self._tokens.list_tokens(include_revoked=request.include_revoked),
+            lambda t: (t.name,),
+            (str,),
+            kind="tokens",
+            filters={"include_revoked": request.include_revoked},
+            requested_size=request.page_size,
+            token=request.page_token,
+        )
+        return registry_pb2.ListTokensResponse(tokens=[_token(t) for t in found], next_page_token=next_token)
 
     async def RevokeToken(
         self, request: registry_pb2.RevokeTokenRequest, context: grpc.aio.ServicerContext

@@ -67,6 +67,8 @@ class CollectorRow(Base):
     __table_args__ = (
         sa.UniqueConstraint("name", name="uq_collectors_name"),
         sa.CheckConstraint("state IN ('pending', 'enabled', 'disabled')", name="ck_collectors_state"),
+        # `collectors list --zone` pages by (name, instance_uid) within a zone (ADR 0027).
+        sa.Index("ix_collectors_zone_name_instance_uid", "zone", "name", "instance_uid"),
     )
 
     instance_uid: Mapped[str] = mapped_column(sa.String(256), primary_key=True)

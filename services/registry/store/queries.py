@@ -28,6 +28,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from outpost import paging
 from outpost.db import session_factory
 from outpost.session import handshake
 from services.registry.domain.authentication import AuthAttempt
@@ -54,6 +55,7 @@ from services.registry.store.models import (
 
 EVENTS_LOCK_KEY = 0x6F75_7470_6F73_7401
 """pg_advisory_xact_lock key serialising event writers ("outpost" + 1); database-wide."""
+COLLECTORS_LIST = "collectors"
 
 
 SPOOL_TOTAL_FIELDS = ("batches", "bytes", "dropped_full", "dropped_expired", "dropped_corrupt", "dropped_devices")
@@ -195,6 +197,24 @@ class Transaction:
         if state is not None:
             query = query.where(CollectorRow.state == state.value)
         return [_collector(row) for row in await self.session.scalars(query)]
+
+    async def collectors_page(
+        self, state: CollectorState | None, zone: str | None, page_size: int, page_token: str
+    ) -> tuple[list[Collector], str]:
+        """A page of collectors by (name, instance_uid) (keyset, outpost.paging) and the next token."""
+        size = paging.page_size(page_size)
+        filters = {"state": state.value if state else "", "zone": zone}
+        order = (CollectorRow.name, CollectorRow.instance_uid)
+        query = sa.select(CollectorRow).order_by(*order).limit(size + 1)
+        if state is not None:
+            query = query.where(CollectorRow.state == state.value)
+        if zone is not None:
+            query = query.where(CollectorRow.zone == zone)
+        if page_token:
+            name, uid = paging.decode_token(page_token, COLLECTORS_LIST, filters, (str, str))
+            query = query.where(sa.tuple_(*order) > sa.tuple_(sa.literal(name), sa.literal(uid)))
+        found = [_collector(row) for row in await self.session.scalars(query)]
+        return paging.page_from(found, size, COLLECTORS_LIST, filters, lambda c: (c.name, c.instance_uid))
 
     async def pending_addresses(self, limit: int) -> list[str]:
         """The last remote address of up to `limit` pending collectors (the pending bounds)."""

@@ -7,6 +7,7 @@ and become gRPC statuses in the shared interceptor.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC
 
 import grpc
 
@@ -37,8 +38,12 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     async def ListDiscoveries(
         self, request: scheduler_pb2.ListDiscoveriesRequest, context: grpc.aio.ServicerContext
     ) -> scheduler_pb2.ListDiscoveriesResponse:
-        found = await self._catalog.list_discoveries()
-        return scheduler_pb2.ListDiscoveriesResponse(discoveries=[convert.discovery(d) for d in found])
+        found, next_token = await self._catalog.list_discoveries(
+            page_size=request.page_size, page_token=request.page_token
+        )
+        return scheduler_pb2.ListDiscoveriesResponse(
+            discoveries=[convert.discovery(d) for d in found], next_page_token=next_token
+        )
 
     async def GetDiscovery(
         self, request: scheduler_pb2.GetDiscoveryRequest, context: grpc.aio.ServicerContext
@@ -73,8 +78,12 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     async def ListSchedules(
         self, request: scheduler_pb2.ListSchedulesRequest, context: grpc.aio.ServicerContext
     ) -> scheduler_pb2.ListSchedulesResponse:
-        found = await self._catalog.list_schedules()
-        return scheduler_pb2.ListSchedulesResponse(schedules=[convert.schedule(s) for s in found])
+        found, next_token = await self._catalog.list_schedules(
+            discovery=request.discovery, page_size=request.page_size, page_token=request.page_token
+        )
+        return scheduler_pb2.ListSchedulesResponse(
+            schedules=[convert.schedule(s) for s in found], next_page_token=next_token
+        )
 
     async def DeleteSchedule(
         self, request: scheduler_pb2.DeleteScheduleRequest, context: grpc.aio.ServicerContext
@@ -101,10 +110,15 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             discovery=request.discovery.strip(),
             collector=request.collector.strip(),
             state=convert.STATE_FROM_PROTO.get(request.state),  # UNSPECIFIED (or unknown): all
-            limit=request.limit,
+            created_since=request.created_since.ToDatetime(tzinfo=UTC) if request.HasField("created_since") else None,
         )
-        found = await self._dispatcher.list_runs(where)
-        return scheduler_pb2.ListJobRunsResponse(job_runs=[convert.job_run(r) for r in found])
+        # `limit` is what clients before pages sent: honoured as the page size.
+        found, next_token = await self._dispatcher.list_runs(
+            where, page_size=request.page_size or request.limit, page_token=request.page_token
+        )
+        return scheduler_pb2.ListJobRunsResponse(
+            job_runs=[convert.job_run(r) for r in found], next_page_token=next_token
+        )
 
     async def GetJobRun(
         self, request: scheduler_pb2.GetJobRunRequest, context: grpc.aio.ServicerContext

@@ -114,8 +114,9 @@ class JobRunRow(Base):
         sa.Index("ix_job_runs_state_target_collector", "state", "target_collector"),
         sa.Index("ix_job_runs_state_target_zone", "state", "target_zone"),
         sa.Index("ix_job_runs_collector_state", "collector", "state"),
-        sa.Index("ix_job_runs_discovery", "discovery"),
-        sa.Index("ix_job_runs_created_at", "created_at"),
+        # `jobs list` pages newest first on (created_at, id), optionally of one discovery.
+        sa.Index("ix_job_runs_discovery_created_at_id", "discovery", "created_at", "id"),
+        sa.Index("ix_job_runs_created_at_id", "created_at", "id"),
         # The lease sweep: `lease_expires_at <= now`. Only dispatched and running runs have
         # a lease (every other state clears it), so the range holds just the active runs.
         sa.Index("ix_job_runs_lease_expires_at", "lease_expires_at"),

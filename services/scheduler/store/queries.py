@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from outpost import paging
 from outpost.db import session_factory
 from services.scheduler.domain.discoveries import Discovery
 from services.scheduler.domain.dispatch import DispatchEvent, EventKind
@@ -59,12 +60,28 @@ _schedules = cast(sa.Table, ScheduleRow.__table__)
 _ACTIVE = [s.value for s in ACTIVE_STATES]
 
 
+JOB_RUNS_LIST = "job_runs"
+DISCOVERIES_LIST = "discoveries"
+SCHEDULES_LIST = "schedules"
+
+
 @dataclass(frozen=True)
 class RunFilter:
+    """`jobs list` filters; every one given must hold ("" / None: any)."""
+
     discovery: str = ""
     collector: str = ""
     state: JobState | None = None
-    limit: int = 100
+    created_since: datetime | None = None
+
+    def digest_fields(self) -> dict[str, Any]:
+        """The filters as plain values, for the page token's digest (outpost.paging)."""
+        return {
+            "discovery": self.discovery,
+            "collector": self.collector,
+            "state": self.state.value if self.state else "",
+            "created_since": self.created_since.isoformat() if self.created_since else "",
+        }
 
 
 class SchedulerStore:
@@ -147,6 +164,16 @@ class Transaction:
         found = await self.session.scalars(sa.select(DiscoveryRow).order_by(DiscoveryRow.name))
         return [rows.discovery(row) for row in found]
 
+    async def discoveries_page(self, page_size: int, page_token: str) -> tuple[list[Discovery], str]:
+        """A page of discoveries by name (keyset, outpost.paging) and the next page's token."""
+        size = paging.page_size(page_size)
+        query = sa.select(DiscoveryRow).order_by(DiscoveryRow.name).limit(size + 1)
+        if page_token:
+            (after,) = paging.decode_token(page_token, DISCOVERIES_LIST, {}, (str,))
+            query = query.where(DiscoveryRow.name > after)
+        found = [rows.discovery(row) for row in await self.session.scalars(query)]
+        return paging.page_from(found, size, DISCOVERIES_LIST, {}, lambda d: (d.name,))
+
     async def discoveries_named(self, names: Iterable[str]) -> dict[str, Discovery]:
         found = await self.session.scalars(sa.select(DiscoveryRow).where(DiscoveryRow.name.in_(sorted(set(names)))))
         return {row.name: rows.discovery(row) for row in found}
@@ -168,6 +195,19 @@ class Transaction:
         if discovery:
             query = query.where(ScheduleRow.discovery == discovery)
         return [rows.schedule(row) for row in await self.session.scalars(query)]
+
+    async def schedules_page(self, discovery: str, page_size: int, page_token: str) -> tuple[list[Schedule], str]:
+        """A page of schedules by name (of one discovery, if given) and the next page's token."""
+        size = paging.page_size(page_size)
+        filters = {"discovery": discovery}
+        query = sa.select(ScheduleRow).order_by(ScheduleRow.name).limit(size + 1)
+        if discovery:
+            query = query.where(ScheduleRow.discovery == discovery)
+        if page_token:
+            (after,) = paging.decode_token(page_token, SCHEDULES_LIST, filters, (str,))
+            query = query.where(ScheduleRow.name > after)
+        found = [rows.schedule(row) for row in await self.session.scalars(query)]
+        return paging.page_from(found, size, SCHEDULES_LIST, filters, lambda s: (s.name,))
 
     async def delete_schedule(self, name: str) -> bool:
         result = await self.session.execute(sa.delete(ScheduleRow).where(ScheduleRow.name == name))
@@ -257,8 +297,24 @@ class Transaction:
         row = await self.session.get(JobRunRow, run_id, populate_existing=True)
         return None if row is None else rows.job_run(row)
 
-    async def job_runs(self, where: RunFilter) -> list[JobRun]:
-        query = sa.select(JobRunRow).order_by(JobRunRow.created_at.desc(), JobRunRow.id.desc()).limit(where.limit)
+    async def job_runs(self, where: RunFilter, page_size: int, page_token: str = "") -> tuple[list[JobRun], str]:
+        """A page of runs newest first, (created_at, id) descending (keyset), and the next token.
+
+        Runs created while a client pages are newer than its position: it does not see them
+        (they are ahead of its first page), and none it would have seen shifts.
+        """
+        size = paging.page_size(page_size)
+        filters = where.digest_fields()
+        order = (JobRunRow.created_at, JobRunRow.id)
+        query = sa.select(JobRunRow).order_by(*(column.desc() for column in order)).limit(size + 1)
+        if page_token:
+            created_at, run_id = paging.decode_token(page_token, JOB_RUNS_LIST, filters, (datetime, str))
+            query = query.where(
+                sa.tuple_(*order)
+                < sa.tuple_(sa.literal(created_at, JobRunRow.created_at.type), sa.literal(run_id, JobRunRow.id.type))
+            )
+        if where.created_since is not None:
+            query = query.where(JobRunRow.created_at >= where.created_since)
         if where.discovery:
             query = query.where(JobRunRow.discovery == where.discovery)
         if where.collector:
@@ -267,7 +323,8 @@ class Transaction:
             )
         if where.state is not None:
             query = query.where(JobRunRow.state == where.state.value)
-        return [rows.job_run(row) for row in await self.session.scalars(query)]
+        found = [rows.job_run(row) for row in await self.session.scalars(query)]
+        return paging.page_from(found, size, JOB_RUNS_LIST, filters, lambda run: (run.created_at, run.id))
 
     async def queued_for(self, collector: str, zone: str) -> list[JobRun]:
         """Queued runs aimed at this collector by name or at its zone, oldest first."""

@@ -103,8 +103,10 @@ class FakeRegistry:
     def explain_collector(self, name: str) -> Explanation:
         return self.explanation
 
-    def list_collectors(self, state: str | None = None) -> list[Collector]:
-        return self.collectors
+    def list_collectors_page(
+        self, state: str | None = None, zone: str = "", *, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[Collector], str]:
+        return self.collectors, ""
 
     def get_collector(self, name: str) -> Collector:
         return self.collectors[0]

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from outpost.agent.v1 import agent_pb2 as outpost_dot_agent_dot_v1_dot_agent__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n outpost/gateway/v1/gateway.proto\x12\x12outpost.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1coutpost/agent/v1/agent.proto\";\n\x08Listener\x12\x11\n\ttransport\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0b\n\x03tls\x18\x03 \x01(\x08\"\x17\n\x15GetGatewayInfoRequest\"\xb0\x01\n\x16GetGatewayInfoResponse\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12/\n\tlisteners\x18\x03 \x03(\x0b\x32\x1c.outpost.gateway.v1.Listener\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sessions\x18\x05 \x01(\r\"\x81\x02\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0cinstance_uid\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\ttransport\x18\x04 \x01(\t\x12\x16\n\x0eremote_address\x18\x05 \x01(\t\x12/\n\x05state\x18\x06 \x01(\x0e\x32 .outpost.agent.v1.CollectorState\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_message_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x15\n\x13ListSessionsRequest\"E\n\x14ListSessionsResponse\x12-\n\x08sessions\x18\x01 \x03(\x0b\x32\x1b.outpost.gateway.v1.Session\"\x9d\x02\n\x04Port\x12\x0c\n\x04port\x18\x01 \x01(\r\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0e\n\x06\x62\x61nner\x18\x04 \x01(\t\x12\x36\n\x07\x64\x65tails\x18\x05 \x03(\x0b\x32%.outpost.gateway.v1.Port.DetailsEntry\x12.\n\nfirst_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05state\x18\x08 \x01(\t\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf1\x03\n\x06\x44\x65vice\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\n\n\x02ip\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x15\n\rmac_addresses\x18\x05 \x03(\t\x12\x16\n\x0esnmp_engine_id\x18\x06 \x01(\t\x12\'\n\x05ports\x18\x07 \x03(\x0b\x32\x18.outpost.gateway.v1.Port\x12\x34\n\x05\x66\x61\x63ts\x18\x08 \x03(\x0b\x32%.outpost.gateway.v1.Device.FactsEntry\x12.\n\nfirst_seen\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0elast_collector\x18\x0b \x01(\t\x12\x17\n\x0flast_job_run_id\x18\x0c \x01(\t\x12\r\n\x05notes\x18\r \x03(\t\x12\x0f\n\x07retired\x18\x0e \x01(\x08\x12\x13\n\x0bmissed_runs\x18\x0f \x01(\r\x12.\n\nretired_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a,\n\nFactsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x87\x01\n\x0c\x44\x65viceChange\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x11\n\told_value\x18\x02 \x01(\t\x12\x11\n\tnew_value\x18\x03 \x01(\t\x12.\n\nchanged_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\njob_run_id\x18\x05 \x01(\t\"J\n\x12ListDevicesRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x17\n\x0finclude_retired\x18\x03 \x01(\x08\"B\n\x13ListDevicesResponse\x12+\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x1a.outpost.gateway.v1.Device\"c\n\x10GetDeviceRequest\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x19\n\x11history_page_size\x18\x03 \x01(\r\x12\x1a\n\x12history_page_token\x18\x04 \x01(\t\"\x93\x01\n\x11GetDeviceResponse\x12*\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x1a.outpost.gateway.v1.Device\x12\x31\n\x07history\x18\x02 \x03(\x0b\x32 .outpost.gateway.v1.DeviceChange\x12\x1f\n\x17history_next_page_token\x18\x03 \x01(\t\"[\n\x18ListDeviceHistoryRequest\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x12\n\npage_token\x18\x04 \x01(\t\"g\n\x19ListDeviceHistoryResponse\x12\x31\n\x07\x63hanges\x18\x01 \x03(\x0b\x32 .outpost.gateway.v1.DeviceChange\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xdc\x01\n\x0eGatewayService\x12g\n\x0eGetGatewayInfo\x12).outpost.gateway.v1.GetGatewayInfoRequest\x1a*.outpost.gateway.v1.GetGatewayInfoResponse\x12\x61\n\x0cListSessions\x12\'.outpost.gateway.v1.ListSessionsRequest\x1a(.outpost.gateway.v1.ListSessionsResponse2\xbe\x02\n\x10InventoryService\x12^\n\x0bListDevices\x12&.outpost.gateway.v1.ListDevicesRequest\x1a\'.outpost.gateway.v1.ListDevicesResponse\x12X\n\tGetDevice\x12$.outpost.gateway.v1.GetDeviceRequest\x1a%.outpost.gateway.v1.GetDeviceResponse\x12p\n\x11ListDeviceHistory\x12,.outpost.gateway.v1.ListDeviceHistoryRequest\x1a-.outpost.gateway.v1.ListDeviceHistoryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n outpost/gateway/v1/gateway.proto\x12\x12outpost.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1coutpost/agent/v1/agent.proto\";\n\x08Listener\x12\x11\n\ttransport\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0b\n\x03tls\x18\x03 \x01(\x08\"\x17\n\x15GetGatewayInfoRequest\"\xb0\x01\n\x16GetGatewayInfoResponse\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12/\n\tlisteners\x18\x03 \x03(\x0b\x32\x1c.outpost.gateway.v1.Listener\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sessions\x18\x05 \x01(\r\"\x81\x02\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0cinstance_uid\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\ttransport\x18\x04 \x01(\t\x12\x16\n\x0eremote_address\x18\x05 \x01(\t\x12/\n\x05state\x18\x06 \x01(\x0e\x32 .outpost.agent.v1.CollectorState\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_message_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\x13ListSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x14ListSessionsResponse\x12-\n\x08sessions\x18\x01 \x03(\x0b\x32\x1b.outpost.gateway.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9d\x02\n\x04Port\x12\x0c\n\x04port\x18\x01 \x01(\r\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0e\n\x06\x62\x61nner\x18\x04 \x01(\t\x12\x36\n\x07\x64\x65tails\x18\x05 \x03(\x0b\x32%.outpost.gateway.v1.Port.DetailsEntry\x12.\n\nfirst_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05state\x18\x08 \x01(\t\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf1\x03\n\x06\x44\x65vice\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\n\n\x02ip\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x15\n\rmac_addresses\x18\x05 \x03(\t\x12\x16\n\x0esnmp_engine_id\x18\x06 \x01(\t\x12\'\n\x05ports\x18\x07 \x03(\x0b\x32\x18.outpost.gateway.v1.Port\x12\x34\n\x05\x66\x61\x63ts\x18\x08 \x03(\x0b\x32%.outpost.gateway.v1.Device.FactsEntry\x12.\n\nfirst_seen\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0elast_collector\x18\x0b \x01(\t\x12\x17\n\x0flast_job_run_id\x18\x0c \x01(\t\x12\r\n\x05notes\x18\r \x03(\t\x12\x0f\n\x07retired\x18\x0e \x01(\x08\x12\x13\n\x0bmissed_runs\x18\x0f \x01(\r\x12.\n\nretired_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a,\n\nFactsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x87\x01\n\x0c\x44\x65viceChange\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x11\n\told_value\x18\x02 \x01(\t\x12\x11\n\tnew_value\x18\x03 \x01(\t\x12.\n\nchanged_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\njob_run_id\x18\x05 \x01(\t\"\xd2\x01\n\x12ListDevicesRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x11\n\x05limit\x18\x02 \x01(\rB\x02\x18\x01\x12\x17\n\x0finclude_retired\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\x12\x0c\n\x04\x63idr\x18\x06 \x01(\t\x12\x0c\n\x04port\x18\x07 \x01(\r\x12\x0f\n\x07service\x18\x08 \x01(\t\x12.\n\nseen_since\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"[\n\x13ListDevicesResponse\x12+\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x1a.outpost.gateway.v1.Device\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"c\n\x10GetDeviceRequest\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x19\n\x11history_page_size\x18\x03 \x01(\r\x12\x1a\n\x12history_page_token\x18\x04 \x01(\t\"\x93\x01\n\x11GetDeviceResponse\x12*\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x1a.outpost.gateway.v1.Device\x12\x31\n\x07history\x18\x02 \x03(\x0b\x32 .outpost.gateway.v1.DeviceChange\x12\x1f\n\x17history_next_page_token\x18\x03 \x01(\t\"[\n\x18ListDeviceHistoryRequest\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x12\n\npage_token\x18\x04 \x01(\t\"g\n\x19ListDeviceHistoryResponse\x12\x31\n\x07\x63hanges\x18\x01 \x03(\x0b\x32 .outpost.gateway.v1.DeviceChange\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xdc\x01\n\x0eGatewayService\x12g\n\x0eGetGatewayInfo\x12).outpost.gateway.v1.GetGatewayInfoRequest\x1a*.outpost.gateway.v1.GetGatewayInfoResponse\x12\x61\n\x0cListSessions\x12\'.outpost.gateway.v1.ListSessionsRequest\x1a(.outpost.gateway.v1.ListSessionsResponse2\xbe\x02\n\x10InventoryService\x12^\n\x0bListDevices\x12&.outpost.gateway.v1.ListDevicesRequest\x1a\'.outpost.gateway.v1.ListDevicesResponse\x12X\n\tGetDevice\x12$.outpost.gateway.v1.GetDeviceRequest\x1a%.outpost.gateway.v1.GetDeviceResponse\x12p\n\x11ListDeviceHistory\x12,.outpost.gateway.v1.ListDeviceHistoryRequest\x1a-.outpost.gateway.v1.ListDeviceHistoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PORT_DETAILSENTRY']._serialized_options = b'8\001'
   _globals['_DEVICE_FACTSENTRY']._loaded_options = None
   _globals['_DEVICE_FACTSENTRY']._serialized_options = b'8\001'
+  _globals['_LISTDEVICESREQUEST'].fields_by_name['limit']._loaded_options = None
+  _globals['_LISTDEVICESREQUEST'].fields_by_name['limit']._serialized_options = b'\030\001'
   _globals['_LISTENER']._serialized_start=119
   _globals['_LISTENER']._serialized_end=178
   _globals['_GETGATEWAYINFOREQUEST']._serialized_start=180
@@ -46,33 +48,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SESSION']._serialized_start=385
   _globals['_SESSION']._serialized_end=642
   _globals['_LISTSESSIONSREQUEST']._serialized_start=644
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=665
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=667
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=736
-  _globals['_PORT']._serialized_start=739
-  _globals['_PORT']._serialized_end=1024
-  _globals['_PORT_DETAILSENTRY']._serialized_start=978
-  _globals['_PORT_DETAILSENTRY']._serialized_end=1024
-  _globals['_DEVICE']._serialized_start=1027
-  _globals['_DEVICE']._serialized_end=1524
-  _globals['_DEVICE_FACTSENTRY']._serialized_start=1480
-  _globals['_DEVICE_FACTSENTRY']._serialized_end=1524
-  _globals['_DEVICECHANGE']._serialized_start=1527
-  _globals['_DEVICECHANGE']._serialized_end=1662
-  _globals['_LISTDEVICESREQUEST']._serialized_start=1664
-  _globals['_LISTDEVICESREQUEST']._serialized_end=1738
-  _globals['_LISTDEVICESRESPONSE']._serialized_start=1740
-  _globals['_LISTDEVICESRESPONSE']._serialized_end=1806
-  _globals['_GETDEVICEREQUEST']._serialized_start=1808
-  _globals['_GETDEVICEREQUEST']._serialized_end=1907
-  _globals['_GETDEVICERESPONSE']._serialized_start=1910
-  _globals['_GETDEVICERESPONSE']._serialized_end=2057
-  _globals['_LISTDEVICEHISTORYREQUEST']._serialized_start=2059
-  _globals['_LISTDEVICEHISTORYREQUEST']._serialized_end=2150
-  _globals['_LISTDEVICEHISTORYRESPONSE']._serialized_start=2152
-  _globals['_LISTDEVICEHISTORYRESPONSE']._serialized_end=2255
-  _globals['_GATEWAYSERVICE']._serialized_start=2258
-  _globals['_GATEWAYSERVICE']._serialized_end=2478
-  _globals['_INVENTORYSERVICE']._serialized_start=2481
-  _globals['_INVENTORYSERVICE']._serialized_end=2799
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=704
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=706
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=800
+  _globals['_PORT']._serialized_start=803
+  _globals['_PORT']._serialized_end=1088
+  _globals['_PORT_DETAILSENTRY']._serialized_start=1042
+  _globals['_PORT_DETAILSENTRY']._serialized_end=1088
+  _globals['_DEVICE']._serialized_start=1091
+  _globals['_DEVICE']._serialized_end=1588
+  _globals['_DEVICE_FACTSENTRY']._serialized_start=1544
+  _globals['_DEVICE_FACTSENTRY']._serialized_end=1588
+  _globals['_DEVICECHANGE']._serialized_start=1591
+  _globals['_DEVICECHANGE']._serialized_end=1726
+  _globals['_LISTDEVICESREQUEST']._serialized_start=1729
+  _globals['_LISTDEVICESREQUEST']._serialized_end=1939
+  _globals['_LISTDEVICESRESPONSE']._serialized_start=1941
+  _globals['_LISTDEVICESRESPONSE']._serialized_end=2032
+  _globals['_GETDEVICEREQUEST']._serialized_start=2034
+  _globals['_GETDEVICEREQUEST']._serialized_end=2133
+  _globals['_GETDEVICERESPONSE']._serialized_start=2136
+  _globals['_GETDEVICERESPONSE']._serialized_end=2283
+  _globals['_LISTDEVICEHISTORYREQUEST']._serialized_start=2285
+  _globals['_LISTDEVICEHISTORYREQUEST']._serialized_end=2376
+  _globals['_LISTDEVICEHISTORYRESPONSE']._serialized_start=2378
+  _globals['_LISTDEVICEHISTORYRESPONSE']._serialized_end=2481
+  _globals['_GATEWAYSERVICE']._serialized_start=2484
+  _globals['_GATEWAYSERVICE']._serialized_end=2704
+  _globals['_INVENTORYSERVICE']._serialized_start=2707
+  _globals['_INVENTORYSERVICE']._serialized_end=3025
 # @@protoc_insertion_point(module_scope)

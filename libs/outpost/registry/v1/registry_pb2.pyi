@@ -316,16 +316,24 @@ class GetServerInfoResponse(_message.Message):
     def __init__(self, server_instance: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., database: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ..., server_key_fingerprint: _Optional[str] = ..., next_server_key_fingerprint: _Optional[str] = ..., next_server_key_activates_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListCollectorsRequest(_message.Message):
-    __slots__ = ("state",)
+    __slots__ = ("state", "zone", "page_size", "page_token")
     STATE_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     state: _agent_pb2.CollectorState
-    def __init__(self, state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ...) -> None: ...
+    zone: str
+    page_size: int
+    page_token: str
+    def __init__(self, state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., zone: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListCollectorsResponse(_message.Message):
-    __slots__ = ("collectors",)
+    __slots__ = ("collectors", "next_page_token")
     COLLECTORS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     collectors: _containers.RepeatedCompositeFieldContainer[Collector]
-    def __init__(self, collectors: _Optional[_Iterable[_Union[Collector, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, collectors: _Optional[_Iterable[_Union[Collector, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetCollectorRequest(_message.Message):
     __slots__ = ("name",)
@@ -428,14 +436,20 @@ class NameConflict(_message.Message):
     def __init__(self, name: _Optional[str] = ..., instance_uid: _Optional[str] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[int] = ..., held_by_fingerprint: _Optional[str] = ...) -> None: ...
 
 class ListNameConflictsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListNameConflictsResponse(_message.Message):
-    __slots__ = ("conflicts",)
+    __slots__ = ("conflicts", "next_page_token")
     CONFLICTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     conflicts: _containers.RepeatedCompositeFieldContainer[NameConflict]
-    def __init__(self, conflicts: _Optional[_Iterable[_Union[NameConflict, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, conflicts: _Optional[_Iterable[_Union[NameConflict, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CredentialInfo(_message.Message):
     __slots__ = ("name", "type", "username", "created_at", "created_by")
@@ -466,14 +480,20 @@ class CreateCredentialResponse(_message.Message):
     def __init__(self, credential: _Optional[_Union[CredentialInfo, _Mapping]] = ...) -> None: ...
 
 class ListCredentialsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListCredentialsResponse(_message.Message):
-    __slots__ = ("credentials",)
+    __slots__ = ("credentials", "next_page_token")
     CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     credentials: _containers.RepeatedCompositeFieldContainer[CredentialInfo]
-    def __init__(self, credentials: _Optional[_Iterable[_Union[CredentialInfo, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, credentials: _Optional[_Iterable[_Union[CredentialInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class DeleteCredentialRequest(_message.Message):
     __slots__ = ("name",)
@@ -574,16 +594,22 @@ class CreateTokenResponse(_message.Message):
     def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
 
 class ListTokensRequest(_message.Message):
-    __slots__ = ("include_revoked",)
+    __slots__ = ("include_revoked", "page_size", "page_token")
     INCLUDE_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     include_revoked: bool
-    def __init__(self, include_revoked: _Optional[bool] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, include_revoked: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListTokensResponse(_message.Message):
-    __slots__ = ("tokens",)
+    __slots__ = ("tokens", "next_page_token")
     TOKENS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     tokens: _containers.RepeatedCompositeFieldContainer[Token]
-    def __init__(self, tokens: _Optional[_Iterable[_Union[Token, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, tokens: _Optional[_Iterable[_Union[Token, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RevokeTokenRequest(_message.Message):
     __slots__ = ("name",)
@@ -656,16 +682,22 @@ class CreateAccessKeyResponse(_message.Message):
     def __init__(self, access_key: _Optional[_Union[AccessKeyInfo, _Mapping]] = ..., access_key_text: _Optional[str] = ..., server_key_fingerprint: _Optional[str] = ...) -> None: ...
 
 class ListAccessKeysRequest(_message.Message):
-    __slots__ = ("include_revoked",)
+    __slots__ = ("include_revoked", "page_size", "page_token")
     INCLUDE_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     include_revoked: bool
-    def __init__(self, include_revoked: _Optional[bool] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, include_revoked: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListAccessKeysResponse(_message.Message):
-    __slots__ = ("access_keys",)
+    __slots__ = ("access_keys", "next_page_token")
     ACCESS_KEYS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     access_keys: _containers.RepeatedCompositeFieldContainer[AccessKeyInfo]
-    def __init__(self, access_keys: _Optional[_Iterable[_Union[AccessKeyInfo, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, access_keys: _Optional[_Iterable[_Union[AccessKeyInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RevokeAccessKeyRequest(_message.Message):
     __slots__ = ("name",)
@@ -784,16 +816,22 @@ class CreateEnrollmentTokenResponse(_message.Message):
     def __init__(self, enrollment_token: _Optional[_Union[EnrollmentTokenInfo, _Mapping]] = ..., enrollment_token_text: _Optional[str] = ...) -> None: ...
 
 class ListEnrollmentTokensRequest(_message.Message):
-    __slots__ = ("include_revoked",)
+    __slots__ = ("include_revoked", "page_size", "page_token")
     INCLUDE_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     include_revoked: bool
-    def __init__(self, include_revoked: _Optional[bool] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, include_revoked: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListEnrollmentTokensResponse(_message.Message):
-    __slots__ = ("enrollment_tokens",)
+    __slots__ = ("enrollment_tokens", "next_page_token")
     ENROLLMENT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     enrollment_tokens: _containers.RepeatedCompositeFieldContainer[EnrollmentTokenInfo]
-    def __init__(self, enrollment_tokens: _Optional[_Iterable[_Union[EnrollmentTokenInfo, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, enrollment_tokens: _Optional[_Iterable[_Union[EnrollmentTokenInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RevokeEnrollmentTokenRequest(_message.Message):
     __slots__ = ("name",)

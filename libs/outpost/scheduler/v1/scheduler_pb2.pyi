@@ -165,14 +165,20 @@ class CreateDiscoveryResponse(_message.Message):
     def __init__(self, discovery: _Optional[_Union[Discovery, _Mapping]] = ...) -> None: ...
 
 class ListDiscoveriesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListDiscoveriesResponse(_message.Message):
-    __slots__ = ("discoveries",)
+    __slots__ = ("discoveries", "next_page_token")
     DISCOVERIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     discoveries: _containers.RepeatedCompositeFieldContainer[Discovery]
-    def __init__(self, discoveries: _Optional[_Iterable[_Union[Discovery, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, discoveries: _Optional[_Iterable[_Union[Discovery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetDiscoveryRequest(_message.Message):
     __slots__ = ("name",)
@@ -209,14 +215,22 @@ class CreateScheduleResponse(_message.Message):
     def __init__(self, schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
 
 class ListSchedulesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token", "discovery")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DISCOVERY_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    discovery: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., discovery: _Optional[str] = ...) -> None: ...
 
 class ListSchedulesResponse(_message.Message):
-    __slots__ = ("schedules",)
+    __slots__ = ("schedules", "next_page_token")
     SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     schedules: _containers.RepeatedCompositeFieldContainer[Schedule]
-    def __init__(self, schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class DeleteScheduleRequest(_message.Message):
     __slots__ = ("name",)
@@ -257,22 +271,30 @@ class StartDiscoveryResponse(_message.Message):
     def __init__(self, job_run: _Optional[_Union[JobRun, _Mapping]] = ...) -> None: ...
 
 class ListJobRunsRequest(_message.Message):
-    __slots__ = ("discovery", "collector", "state", "limit")
+    __slots__ = ("discovery", "collector", "state", "limit", "page_size", "page_token", "created_since")
     DISCOVERY_FIELD_NUMBER: _ClassVar[int]
     COLLECTOR_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CREATED_SINCE_FIELD_NUMBER: _ClassVar[int]
     discovery: str
     collector: str
     state: _agent_pb2.JobState
     limit: int
-    def __init__(self, discovery: _Optional[str] = ..., collector: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.JobState, str]] = ..., limit: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    created_since: _timestamp_pb2.Timestamp
+    def __init__(self, discovery: _Optional[str] = ..., collector: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.JobState, str]] = ..., limit: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., created_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListJobRunsResponse(_message.Message):
-    __slots__ = ("job_runs",)
+    __slots__ = ("job_runs", "next_page_token")
     JOB_RUNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     job_runs: _containers.RepeatedCompositeFieldContainer[JobRun]
-    def __init__(self, job_runs: _Optional[_Iterable[_Union[JobRun, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, job_runs: _Optional[_Iterable[_Union[JobRun, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetJobRunRequest(_message.Message):
     __slots__ = ("id",)

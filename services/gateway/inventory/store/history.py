@@ -1,7 +1,8 @@
 """Pages of one device's history: newest first, keyset on (changed_at, id), opaque tokens.
 
-AIP-158 style: a page token is opaque to clients (base64 of the device id and the last
-entry's position) and is only valid with the request that produced it (same device). The
+AIP-158 style, with the tokens of `outpost.paging`: a page token is opaque to clients (the
+last entry's position and a digest of the device id) and is only valid with the request
+that produced it (same device). The
 next page starts strictly after that position, so entries recorded meanwhile never shift
 a page or repeat an entry: newer entries are ahead of the first page, and an entry a late
 batch records with an older `changed_at` lands where it belongs (a client already past that
@@ -11,30 +12,25 @@ index serves every page with one range scan, however deep.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from outpost import errors
+from outpost import paging
 from services.gateway.inventory.domain.device import Change
 from services.gateway.inventory.store.models import device_changes
 
 DEFAULT_PAGE_SIZE = 100
 GET_DEVICE_DEFAULT_PAGE_SIZE = 1000
 """GetDevice's page when none is asked for: what it returned before history had pages."""
-MAX_PAGE_SIZE = 1000
-_TOKEN_VERSION = 1
+MAX_PAGE_SIZE = paging.MAX_PAGE_SIZE
+LIST_KIND = "device_history"
 
 
 def page_size(requested: int, default: int) -> int:
     """The page size to use: `default` for 0, at most MAX_PAGE_SIZE (AIP-158 coerces, never fails)."""
-    if requested < 0:
-        raise errors.InvalidArgument("page size must not be negative")
-    return min(requested or default, MAX_PAGE_SIZE)
+    return paging.page_size(requested, default, MAX_PAGE_SIZE)
 
 
 async def read_page(conn: AsyncConnection, device_id: str, size: int, token: str) -> tuple[list[Change], str]:
@@ -60,26 +56,13 @@ async def read_page(conn: AsyncConnection, device_id: str, size: int, token: str
 
 
 def encode_token(device_id: str, changed_at: datetime, change_id: int) -> str:
-    body = {"v": _TOKEN_VERSION, "d": device_id, "t": changed_at.isoformat(), "i": int(change_id)}
-    return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
+    return paging.encode_token(LIST_KIND, {"device": device_id}, (changed_at, int(change_id)))
 
 
 def decode_token(token: str, device_id: str) -> tuple[datetime, int]:
     """The position a token names; InvalidArgument for a token not made for this device."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        body = json.loads(raw)
-        if body["v"] != _TOKEN_VERSION:
-            raise ValueError("version")
-        changed_at = datetime.fromisoformat(body["t"])
-        change_id = int(body["i"])
-        owner = str(body["d"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise errors.InvalidArgument("the history page token is not valid; start again without one") from None
-    if changed_at.tzinfo is None:
-        raise errors.InvalidArgument("the history page token is not valid; start again without one")
-    if owner != device_id:
-        raise errors.InvalidArgument("the history page token belongs to another device")
+    changed_at, change_id = paging.decode_token(token, LIST_KIND, {"device": device_id}, (datetime, int))
+    assert isinstance(changed_at, datetime) and isinstance(change_id, int)
     return changed_at, change_id
 
 

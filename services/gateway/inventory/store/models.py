@@ -61,11 +61,12 @@ devices = sa.Table(
     sa.Column("retired_at", UtcDateTime(), nullable=True),
     sa.Column("retired_reason", sa.Text(), nullable=False, server_default=""),
     sa.UniqueConstraint("zone", "ip", name="uq_devices_zone_ip"),
-    sa.Index("ix_devices_zone_ip_sort", "zone", "ip_sort"),
+    sa.Index("ix_devices_zone_ip_sort_id", "zone", "ip_sort", "id"),
     sa.Index("ix_devices_zone_snmp_engine_id", "zone", "snmp_engine_id"),
     sa.Index("ix_devices_ip", "ip"),
 )
 """`ip_sort` orders addresses numerically (hex of the 16-byte IPv6 form); the store sets it.
+(zone, ip_sort, id) is the order `devices list` pages in (keyset, ADR 0027).
 `retired_at` is set while the retirement rule holds the device retired (`retired_reason` says
 which rule: "missed 5 runs", "not seen for 30 days"); a sighting clears both."""
 

@@ -17,15 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from outpost import errors
+from outpost import errors, paging
 from services.gateway.inventory.domain.device import Change, DeviceRecord, PortRecord
+from services.gateway.inventory.domain.device_filter import DeviceFilter
 from services.gateway.inventory.domain.notes import DeviceNote
 from services.gateway.inventory.domain.observation import PortKey
 from services.gateway.inventory.store import history
 from services.gateway.inventory.store.models import device_missed_runs, device_notes, device_ports, devices
 
-DEFAULT_LIST_LIMIT = 1000
-MAX_LIST_LIMIT = 10_000
+DEVICES_LIST = "devices"
 IN_CHUNK = 5000
 """Values per IN (...) list: well under both databases' bound-parameter limits."""
 
@@ -60,24 +60,30 @@ class InventoryStore:
             return await load_notes(conn, device_ids)
 
     async def list_devices(
-        self, zone: str | None = None, limit: int = DEFAULT_LIST_LIMIT, *, include_retired: bool = False
-    ) -> list[DeviceRecord]:
-        """Devices ordered by zone, then numerically by IP; at most `limit` (capped).
+        self, where: DeviceFilter | None = None, *, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[DeviceRecord], str]:
+        """A page of devices ordered by zone, numerically by IP, then id; and the next token.
 
-        Retired devices are left out unless `include_retired`.
+        Keyset pages (`outpost.paging`): the (zone, ip_sort, id) index serves every page with
+        one range scan, however deep. Retired devices are left out unless `include_retired`.
         """
-        limit = max(1, min(limit, MAX_LIST_LIMIT))
-        query = sa.select(devices).order_by(devices.c.zone, devices.c.ip_sort).limit(limit)
-        if zone is not None:
-            query = query.where(devices.c.zone == zone)
-        if not include_retired:
-            query = query.where(devices.c.retired_at.is_(None))
+        where = where or DeviceFilter()
+        filters = where.digest_fields()
+        size = paging.page_size(page_size)
+        order = (devices.c.zone, devices.c.ip_sort, devices.c.id)
+        query = sa.select(devices).where(*_device_conditions(where)).order_by(*order).limit(size + 1)
+        if page_token:
+            position = paging.decode_token(page_token, DEVICES_LIST, filters, (str, str, str))
+            query = query.where(sa.tuple_(*order) > sa.tuple_(*(sa.literal(v) for v in position)))
         async with self.read() as conn:
             rows = (await conn.execute(query)).mappings().all()
-            ids = [row["id"] for row in rows]
+            page, next_token = paging.page_from(
+                rows, size, DEVICES_LIST, filters, lambda row: (row["zone"], row["ip_sort"], row["id"])
+            )
+            ids = [row["id"] for row in page]
             ports = await load_ports(conn, ids)
             missed = await load_missed_runs(conn, ids)
-        return [device_record(row, ports.get(row["id"], {}), missed.get(row["id"], 0)) for row in rows]
+        return [device_record(row, ports.get(row["id"], {}), missed.get(row["id"], 0)) for row in page], next_token
 
     async def get_device(
         self, ip: str, zone: str | None = None, *, history_page_size: int = 0, history_page_token: str = ""
@@ -104,6 +110,37 @@ class InventoryStore:
         async with self.read() as conn:
             row = await find_device_row(conn, ip, zone)
             return await history.read_page(conn, row["id"], size, page_token)
+
+
+def _device_conditions(where: DeviceFilter) -> list[sa.ColumnElement[bool]]:
+    """The WHERE terms of a filter; port and service filters look at open ports only."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if where.zone is not None:
+        conditions.append(devices.c.zone == where.zone)
+    if not where.include_retired:
+        conditions.append(devices.c.retired_at.is_(None))
+    if where.cidr is not None:
+        # ip_sort is the hex of the 16-byte form, so a network is one range of it.
+        low = ip_sort_key(str(where.cidr.network_address))
+        high = ip_sort_key(str(where.cidr.broadcast_address))
+        conditions.append(devices.c.ip_sort.between(low, high))
+    if where.seen_since is not None:
+        conditions.append(devices.c.last_seen >= where.seen_since)
+    # Two filters, two conditions: "port 22 open" and "some open port runs http" may be
+    # different ports of the device.
+    if where.port:
+        conditions.append(_open_port(device_ports.c.port == where.port))
+    if where.service:
+        conditions.append(_open_port(sa.func.lower(device_ports.c.service) == where.service))
+    return conditions
+
+
+def _open_port(condition: sa.ColumnElement[bool]) -> sa.Exists:
+    return (
+        sa.select(sa.literal(1))
+        .where(device_ports.c.device_id == devices.c.id, device_ports.c.state == "open", condition)
+        .exists()
+    )
 
 
 async def find_device_row(conn: AsyncConnection, ip: str, zone: str | None) -> sa.RowMapping:

@@ -5,7 +5,7 @@ On PostgreSQL, `collector_events` and `access_keys` notify the channel
 each registry replica listens and reads only when something changed. SQLite: nothing.
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from outpost.pg_listen import NOTIFY_FUNCTION_SQL, drop_notify_trigger_sql, notify_trigger_sql
 
 revision: str = "0017"
-down_revision: str | Sequence[str] | None = "0014"
+down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,7 +5,7 @@ On PostgreSQL, `dispatch_events` notifies the channel
 each scheduler replica listens and reads only when something changed. SQLite: nothing.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from outpost.pg_listen import NOTIFY_FUNCTION_SQL, drop_notify_trigger_sql, notify_trigger_sql
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
