@@ -583,6 +583,9 @@ class Collector:
     extra_args: list[str] = field(default_factory=list)
     process: Process | None = None
     access_key_file: Path | bool | None = None
+    # Another way to start it (e.g. another venv's python -c ...), and extra environment.
+    program: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
     def _access_key_args(self) -> list[str]:
         if self.access_key_file is False:
@@ -611,7 +614,7 @@ class Collector:
         password_file.chmod(0o600)
         self.status_file.unlink(missing_ok=True)
         args = [
-            str(BIN / "outpost-collector"),
+            *(self.program or [str(BIN / "outpost-collector")]),
             *(arg for url in self.servers for arg in ("--server", url)),
             "--name",
             self.name,
@@ -634,7 +637,9 @@ class Collector:
             *self._access_key_args(),
             *self.extra_args,
         ]
-        self.process = Process(f"collector {self.name}", args, self.workdir / f"collector-{self.name}.log").start()
+        self.process = Process(
+            f"collector {self.name}", args, self.workdir / f"collector-{self.name}.log", env=self.env
+        ).start()
         return self
 
     def status(self) -> dict[str, Any]:

@@ -37,14 +37,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
-import dns.asyncresolver
-import dns.exception
-import dns.resolver
 import structlog
 
 from outpost.errors import OutpostError
 from outpost.targets import TargetSet, host_names, parse_target
-from services.collector.discovery import banners, icmp, reverse_dns
+from services.collector.discovery import banners, icmp
 from services.collector.discovery.connect_scan import HostScan, PortFeed, connect_worker
 from services.collector.discovery.host_facts import is_real_mac
 from services.collector.discovery.host_keys import HostKeyStore
@@ -62,10 +59,14 @@ from services.collector.discovery.model import (
 from services.collector.discovery.recognition import RecognitionStats, ServiceRecognizer
 
 if TYPE_CHECKING:
+    import dns.asyncresolver
+
+    from outpost.targets import IPAddress
     from services.collector.discovery.snmp import SnmpProber
 
-# pysnmp and asyncssh cost the collector ~13 MiB of memory: they are imported only by a
-# run that uses the snmp or ssh probe (bench/collector_scan_rss.py).
+# pysnmp and asyncssh cost the collector ~13 MiB of memory, dnspython ~6 MiB: they are
+# imported only by a run that uses the snmp, ssh or dns probe (dnspython also for a job's
+# resolver or host-name targets) (bench/collector_scan_rss.py).
 
 log = structlog.get_logger(__name__)
 
@@ -137,6 +138,10 @@ class _Run:
         self._icmp = icmp.current_icmp_access() if "icmp" in plan.probes else icmp.IcmpAccess.NOT_PERMITTED
         self._resolver: dns.asyncresolver.Resolver | None = None
         if "dns" in plan.probes or plan.dns_resolver:
+            import dns.resolver
+
+            from services.collector.discovery import reverse_dns
+
             try:
                 self._resolver = reverse_dns.make_resolver(plan.dns_resolver, plan.timeout)
             except dns.resolver.NoResolverConfiguration:
@@ -222,7 +227,9 @@ class _Run:
                     log.warning("target_unresolved", target=name)
         return TargetSet.build(wanted, unwanted, resolved)
 
-    async def _forward_lookup(self, name: str) -> tuple[reverse_dns.IPAddress, ...]:
+    async def _forward_lookup(self, name: str) -> tuple[IPAddress, ...]:
+        from services.collector.discovery import reverse_dns
+
         async with self._limiter.slot():
             return await reverse_dns.forward_lookup(name, self._resolver, self.plan.timeout)
 
@@ -334,6 +341,11 @@ class _Run:
         if self._resolver is None:
             notes.append(NO_RESOLVER_NOTE)
             return None
+        import dns.exception
+        import dns.resolver
+
+        from services.collector.discovery import reverse_dns
+
         try:
             async with self._limiter.slot():
                 return await reverse_dns.reverse_lookup(self._resolver, ip)
