@@ -55,6 +55,15 @@ class HostScan:
         if self.pending == 0:
             self.tcp_done.set()
 
+    def complete(self, open_ports: list[int], filtered_ports: list[int], answered: bool, rtt_ms: float | None) -> None:
+        """All of the host's answers at once, as a scan worker process reports them."""
+        self.open_ports = list(open_ports)
+        self.filtered_ports = list(filtered_ports)
+        self.answered = answered
+        self.tcp_rtt_ms = rtt_ms
+        self.pending = 0
+        self.tcp_done.set()
+
 
 class PortFeed:
     """Hands (host, port) pairs to the workers, host after host, built on demand."""

@@ -57,6 +57,7 @@ from services.collector.discovery.model import (
     SshOutcome,
 )
 from services.collector.discovery.recognition import RecognitionStats, ServiceRecognizer
+from services.collector.discovery.scan_workers import ScanWorkers
 
 if TYPE_CHECKING:
     import dns.asyncresolver
@@ -71,6 +72,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 PROGRESS_INTERVAL = 0.25
+# Worker processes pay ~0.1 s to start and ~20 MiB each: only for scans this large or larger.
+MIN_PAIRS_FOR_WORKERS = 1024
+# The share of `concurrency` the worker processes' connects hold for the TCP stage; the
+# rest is left to the probes that run in process (banners, ICMP, SNMP, DNS, SSH, rescans).
+WORKERS_SHARE = 0.75
 NO_RESOLVER_NOTE = "dns: the collector has no resolver configured; set the job's DNS resolver"
 T = TypeVar("T")
 
@@ -82,6 +88,7 @@ async def discover(
     on_progress: Callable[[Progress], None] | None = None,
     recognizer: ServiceRecognizer | None = None,
     wall_clock: Callable[[], float] = time.time,
+    scan_workers: int = 1,
 ) -> AsyncGenerator[DeviceObservation, None]:
     """Yield each live host of `plan` as soon as its probes finish.
 
@@ -95,10 +102,15 @@ async def discover(
     at most every 0.25 s, and once at the end. Each device's
     `observed_at_unix_ms` is `wall_clock` (the collector's clock) when its probes finished.
 
+    `scan_workers` > 1 runs the TCP connects in that many worker processes, whole hosts
+    each (`scan_workers.py`), when the run has no rate limit, at least
+    `MIN_PAIRS_FOR_WORKERS` (host, port) pairs and 4 connect slots per worker; the
+    results are the same as in one process.
+
     To stop early, leave the loop inside `contextlib.aclosing(discover(...))` (or cancel
     the consuming task): the scan stops and every socket is closed before that returns.
     """
-    run = _Run(plan, host_keys, on_progress, recognizer, wall_clock)
+    run = _Run(plan, host_keys, on_progress, recognizer, wall_clock, scan_workers=scan_workers)
     runner = asyncio.create_task(run.run(), name="discovery-runner")
     try:
         while True:
@@ -122,8 +134,13 @@ class _Run:
         on_progress: Callable[[Progress], None] | None,
         recognizer: ServiceRecognizer | None = None,
         wall_clock: Callable[[], float] = time.time,
+        *,
+        scan_workers: int = 1,
     ) -> None:
         self.plan = plan
+        self._scan_workers = scan_workers
+        self._pool: ScanWorkers | None = None
+        self._group: asyncio.TaskGroup | None = None
         self._recognizer = recognizer
         self._recognition = RecognitionStats()
         self._wall_clock = wall_clock
@@ -178,6 +195,8 @@ class _Run:
             seconds=round(time.monotonic() - started, 3),
             error=str(self.error) if self.error else None,
             service_recognition=self._recognizer is not None,
+            scan_workers=self._pool_size(),
+            scan_workers_lost=self._pool.lost if self._pool is not None else 0,
             **self._recognition.as_log(),
         )
         await self.results.put(None)
@@ -197,21 +216,67 @@ class _Run:
             from services.collector.discovery.snmp import SnmpProber
 
             self._snmp = SnmpProber(self.plan.snmp, port=self.plan.snmp_port, timeout=self.plan.timeout)
+        reserved = 0
         try:
             async with asyncio.TaskGroup() as group:
-                workers = min(self.plan.concurrency, self._total * len(self._tcp_ports))
-                for _ in range(workers):
-                    group.create_task(connect_worker(self._feed, self._limiter, self.plan.timeout))
+                self._group = group
+                if workers := self._pool_size():
+                    reserved = int(self.plan.concurrency * WORKERS_SHARE) // workers * workers
+                    for _ in range(reserved):
+                        await self._limiter.acquire()
+                    self._pool = ScanWorkers(
+                        workers, self._tcp_ports, reserved, self.plan.timeout, on_lost=self._scan_in_process
+                    )
+                    await self._pool.start()
+                else:
+                    self._start_connect_workers(self._total)
                 for ip in targets:
                     await self._host_slots.acquire()
                     host = HostScan(ip, pending=len(self._tcp_ports))
-                    self._feed.add(host)
+                    if self._pool is None:
+                        self._feed.add(host)
+                    elif not self._pool.submit(host):
+                        self._scan_in_process([host])
                     group.create_task(self._scan_host(host))
                 self._feed.close()
+                if self._pool is not None:
+                    self._pool.no_more_hosts()
         finally:
+            self._group = None  # the run is ending: a worker lost now has nobody to hand hosts to
+            if self._pool is not None:
+                await self._pool.close()
+                for _ in range(reserved):
+                    self._limiter.release()
             if self._snmp is not None:
                 self._snmp.close()
         self._report_progress(final=True)
+
+    def _pool_size(self) -> int:
+        """How many worker processes this run uses for its connects (0: none, all in process)."""
+        plan = self.plan
+        pairs = self._total * len(self._tcp_ports)
+        if (
+            self._scan_workers < 2
+            or plan.rate_per_second
+            or pairs < MIN_PAIRS_FOR_WORKERS
+            or plan.concurrency * WORKERS_SHARE < 4 * self._scan_workers
+        ):
+            return 0
+        return self._scan_workers
+
+    def _start_connect_workers(self, hosts: int) -> None:
+        """In-process connect workers for `hosts` hosts' ports; they end when the feed is closed and drained."""
+        assert self._group is not None
+        for _ in range(min(self.plan.concurrency, hosts * len(self._tcp_ports))):
+            self._group.create_task(connect_worker(self._feed, self._limiter, self.plan.timeout))
+
+    def _scan_in_process(self, hosts: list[HostScan]) -> None:
+        """Connect to these hosts' ports here: their worker process died (or none is left)."""
+        if self._group is None:
+            return
+        for host in hosts:
+            self._feed.add(host)
+        self._start_connect_workers(len(hosts))
 
     async def _targets(self) -> TargetSet:
         wanted = [parse_target(text) for text in self.plan.targets]

@@ -60,9 +60,7 @@ async def test_filtered_and_closed_are_told_apart_as_nmap_does_behind_drop_rules
 
     with nft_drop.dropping(NETWORK, [hidden, dropped]):
         devices = await scan(
-            DiscoveryPlan(
-                targets=(NETWORK,), exclusions=(), ports=tuple(ports), probes=frozenset({"tcp"}), timeout=0.5
-            )
+            DiscoveryPlan(targets=(NETWORK,), exclusions=(), ports=tuple(ports), probes=frozenset({"tcp"}), timeout=0.5)
         )
         oracle = nmap_states(NETWORK, ports)
 
