@@ -18,6 +18,9 @@ repeat, each scanner covers the same targets x 100 ports:
                   the elapsed time nmap reports itself, without it, is kept too);
 - bare python     the floor of any Python connect scan: one thread looping socket(),
                   connect_ex(), SO_ERROR, close() over the same pairs, no event loop;
+- engine, 2 worker processes  `discover(..., scan_workers=2)`: the connects in two worker
+                  processes, whole hosts each (`--scan-workers 2`); their CPU, start-up
+                  included, is counted with the bench process's;
 - engine banners  `discover()` with {"tcp", "banners"}: for information, not compared.
 
 With `--prototypes`, three more rows for judging where the engine's time goes and what
@@ -37,7 +40,7 @@ timeout) and `nmap -T4 -sT -n -Pn` scan the same pairs, alternating which goes f
 every repeat asserts that both give every (address, port) the same state, open,
 filtered or closed, and that the filtered ones are exactly the dropped ones.
 
-The order of the first three rotates from repeat to repeat, and one untimed warm-up of
+The order of the first four rotates from repeat to repeat, and one untimed warm-up of
 each comes first. Wall time and CPU time (user, system) are taken for each; the
 headline is the median of the per-repeat ratios engine/nmap (paired, so a burst of load
 from elsewhere hits both sides of one ratio) with its min-max. Every repeat asserts that
@@ -92,7 +95,8 @@ NMAP = ["nmap", "-T4", "-sT", "-n", "-Pn"]
 NMAP_TIMEOUT = 300
 FIREWALLED_NMAP_TIMEOUT = 1800  # nmap -T4 took 311 s on a dropped /22 x 3 ports
 LISTENERS = Path(__file__).parent / "_discovery_listeners.py"
-COMPARED = ("engine tcp", "nmap", "bare python")
+WORKERS = 2  # --scan-workers for the engine's second row: this machine's cores
+COMPARED = ("engine tcp", "nmap", "bare python", f"engine tcp, {WORKERS} worker processes")
 FIREWALLED = "127.0.4.0/22"
 FIREWALLED_DROPPED = (24001, 24003, 24005)
 FIREWALLED_CLOSED = 24007
@@ -131,18 +135,21 @@ def listener_specs(targets: str) -> list[str]:
 
 
 # --- the scanners ---------------------------------------------------------------------------
-async def _engine(targets: str, probes: frozenset[str], keys: HostKeyStore) -> Sample:
+async def _engine(targets: str, probes: frozenset[str], keys: HostKeyStore, workers: int) -> Sample:
     plan = DiscoveryPlan(targets=(targets,), exclusions=(), ports=PORTS, probes=probes)
     found: OpenSet = set()
     before, started = os.times(), time.perf_counter()
-    async for device in discover(plan, host_keys=keys):
+    async for device in discover(plan, host_keys=keys, scan_workers=workers):
         found.update((device.ip, port.port) for port in device.ports)
     wall, after = time.perf_counter() - started, os.times()
-    return Sample(wall, after.user - before.user, after.system - before.system, found)
+    # The worker processes' CPU (start-up included) is the run's too: they have exited by now.
+    user = after.user - before.user + after.children_user - before.children_user
+    system = after.system - before.system + after.children_system - before.children_system
+    return Sample(wall, user, system, found)
 
 
-def engine(targets: str, probes: frozenset[str], keys: HostKeyStore) -> Sample:
-    return asyncio.run(_engine(targets, probes, keys))
+def engine(targets: str, probes: frozenset[str], keys: HostKeyStore, workers: int = 1) -> Sample:
+    return asyncio.run(_engine(targets, probes, keys, workers))
 
 
 def nmap(targets: str) -> Sample:
@@ -423,6 +430,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "engine tcp": lambda: engine(args.targets, frozenset({"tcp"}), keys),
         "nmap": lambda: nmap(args.targets),
         "bare python": lambda: bare_python(args.targets),
+        f"engine tcp, {WORKERS} worker processes": lambda: engine(args.targets, frozenset({"tcp"}), keys, WORKERS),
     }
     if not args.no_banners:
         scanners["engine tcp+banners"] = lambda: engine(args.targets, frozenset({"tcp", "banners"}), keys)
@@ -441,7 +449,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             scan()  # warm-up: imports, page cache, the listeners' first accepts
             print(f"  warmed up {name}")
         for repeat in range(args.repeats):
-            order = [*COMPARED[repeat % 3 :], *COMPARED[: repeat % 3]]
+            turn = repeat % len(COMPARED)
+            order = [*COMPARED[turn:], *COMPARED[:turn]]
             order += [name for name in scanners if name not in COMPARED]
             for name in order:
                 samples[name].append(scanners[name]())
