@@ -1,7 +1,7 @@
 """Collector memory while it scans: the real `outpost-collector`'s RSS, idle and during a /24 scan.
 
     .venv/bin/python bench/collector_scan_rss.py [--targets 127.0.1.0/24] [--repeats 5]
-        [--venv image|dev] [--json bench/results/collector_scan_rss.json]
+        [--venv image|dev] [--scan-workers N] [--json bench/results/collector_scan_rss.json]
 
 Theory of operation
 -------------------
@@ -27,6 +27,10 @@ from this venv (`tests/deploy/extras.py`, as `deploy_footprint.py` does), with t
 source tree on PYTHONPATH. The development venv (`--venv dev`) also holds the server's
 and the CLI's packages, and some are imported when present (structlog imports rich,
 ~6 MiB, whenever it is installed), so it weighs more than a deployed collector does.
+
+With `--scan-workers N` (N > 1) the collector runs its connects in N worker processes
+(`--scan-workers`); their RSS is sampled with the collector's (psutil's children), and
+the peak of the sum is reported beside the collector's own.
 
 Bare baselines in the same run, weighed the same way (with the same interpreter): a bare Python interpreter, and one
 that has imported the collector's code (`services.collector.app`) and does nothing else,
@@ -120,10 +124,13 @@ def scan_once(plane: ControlPlane, collector: Collector) -> dict[str, Any]:
 
     runner = threading.Thread(target=run, name="outpostctl")
     samples: list[int] = []
+    totals: list[int] = []  # the collector and its scan worker processes, if any
     started = time.monotonic()
     runner.start()
     while runner.is_alive() and time.monotonic() - started < RUN_TIMEOUT + 10:
-        samples.append(process.memory_info().rss)
+        rss = process.memory_info().rss
+        samples.append(rss)
+        totals.append(rss + _children_rss(process))
         time.sleep(SAMPLE_SECONDS)
     runner.join(5)
     seconds = time.monotonic() - started
@@ -139,6 +146,7 @@ def scan_once(plane: ControlPlane, collector: Collector) -> dict[str, Any]:
         "idle_uss_bytes": full.uss,
         "idle_pss_bytes": full.pss,
         "peak_rss_bytes": max(samples),
+        "peak_with_workers_rss_bytes": max(totals),
         "median_rss_bytes": int(Spread.of(samples).median),
         "samples": len(samples),
         "run_seconds": round(seconds, 2),
@@ -147,6 +155,16 @@ def scan_once(plane: ControlPlane, collector: Collector) -> dict[str, Any]:
         "targets_total": summary.get("targets_total"),
         "devices_found": summary.get("devices_found"),
     }
+
+
+def _children_rss(process: psutil.Process) -> int:
+    total = 0
+    for child in process.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # ended between the listing and the read
+            continue
+    return total
 
 
 def _alive(collector: Collector) -> None:
@@ -163,9 +181,17 @@ def collector_python(venv: str, workdir: Path) -> str:
     return str(install_into(workdir / "collector-venv", closure("collector")))
 
 
-def enrolled_collector(plane: ControlPlane, workdir: Path, python: str) -> Collector:
+def enrolled_collector(plane: ControlPlane, workdir: Path, python: str, scan_workers: int) -> Collector:
     program = [python, "-c", "from services.collector.app import main; main()"]
-    collector = Collector(workdir, NAME, [plane.url("grpc")], PASSWORD, zone="lab", program=program).start()
+    collector = Collector(
+        workdir,
+        NAME,
+        [plane.url("grpc")],
+        PASSWORD,
+        zone="lab",
+        program=program,
+        extra_args=["--scan-workers", str(scan_workers)],
+    ).start()
     collector.wait_state("pending", timeout=60)
     plane.ctl(
         "collectors",
@@ -196,6 +222,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "transport": "grpc",
             "goal_mib": GOAL_MIB,
             "venv": args.venv,
+            "scan_workers": args.scan_workers,
         },
         "bare": {name: {"rss_bytes": bare_rss(python, code)} for name, code in BARE.items()},
     }
@@ -207,7 +234,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     try:
         listeners.start().wait_ready(ready)
         plane = start_control_plane(workdir)
-        collector = enrolled_collector(plane, workdir, python)
+        collector = enrolled_collector(plane, workdir, python, args.scan_workers)
         plane.ctl(
             "discoveries",
             "create",
@@ -250,6 +277,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             ("idle_uss", "idle_uss_bytes"),
             ("peak", "peak_rss_bytes"),
             ("median", "median_rss_bytes"),
+            ("peak_with_workers", "peak_with_workers_rss_bytes"),
         )
     }
     results["summary"]["run_seconds"] = Spread.of([r["run_seconds"] for r in runs]).as_json(2)
@@ -269,6 +297,7 @@ def table(results: dict[str, Any]) -> str:
         ("outpost-collector, idle: USS (pages no other process shares)", spread("idle_uss")),
         ("outpost-collector, scanning: median of 100 ms samples", spread("median")),
         ("outpost-collector, scanning: peak", spread("peak")),
+        ("outpost-collector and its scan workers, scanning: peak of the sum", spread("peak_with_workers")),
         *((f"{name} (one process)", f"{_mib(bare['rss_bytes']):.1f}") for name, bare in results["bare"].items()),
     ]
     table = markdown_table([("RSS", "MiB, median (min-max) over repeats"), *rows])
@@ -285,6 +314,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "collector_scan_rss.json")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
+    parser.add_argument("--scan-workers", type=int, default=1, help="the collector's --scan-workers (default 1)")
     parser.add_argument(
         "--venv",
         choices=("image", "dev"),
@@ -303,7 +333,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="outpost-bench-rss-"))
     started = time.monotonic()
     try:
-        print(f"{args.targets} x {len(PORTS)} ports, probes {PROBES}, {args.repeats} repeats, {args.venv} venv")
+        print(
+            f"{args.targets} x {len(PORTS)} ports, probes {PROBES}, {args.repeats} repeats, {args.venv} venv, "
+            f"--scan-workers {args.scan_workers}"
+        )
         results = run(args, workdir)
     finally:
         if args.keep:

@@ -31,4 +31,4 @@ def test_it_agrees_with_importlib_metadata_here() -> None:
         expected = importlib.metadata.version("outpost")
     except importlib.metadata.PackageNotFoundError:
         expected = "0.0.0+source"
-    assert VERSION == expected
+    assert expected == VERSION
