@@ -195,7 +195,7 @@ class _Run:
             seconds=round(time.monotonic() - started, 3),
             error=str(self.error) if self.error else None,
             service_recognition=self._recognizer is not None,
-            scan_workers=self._pool_size(),
+            scan_workers=self._pool.count if self._pool is not None else 0,
             scan_workers_lost=self._pool.lost if self._pool is not None else 0,
             **self._recognition.as_log(),
         )
@@ -221,14 +221,14 @@ class _Run:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 if workers := self._pool_size():
-                    reserved = int(self.plan.concurrency * WORKERS_SHARE) // workers * workers
+                    share = int(self.plan.concurrency * WORKERS_SHARE) // workers * workers
+                    while reserved < share and self._limiter.try_acquire():  # all free: nothing has started
+                        reserved += 1
+                    self._pool = await self._start_pool(workers, reserved)
+                if self._pool is None:
                     for _ in range(reserved):
-                        await self._limiter.acquire()
-                    self._pool = ScanWorkers(
-                        workers, self._tcp_ports, reserved, self.plan.timeout, on_lost=self._scan_in_process
-                    )
-                    await self._pool.start()
-                else:
+                        self._limiter.release()
+                    reserved = 0
                     self._start_connect_workers(self._total)
                 for ip in targets:
                     await self._host_slots.acquire()
@@ -245,11 +245,22 @@ class _Run:
             self._group = None  # the run is ending: a worker lost now has nobody to hand hosts to
             if self._pool is not None:
                 await self._pool.close()
-                for _ in range(reserved):
-                    self._limiter.release()
+            for _ in range(reserved):
+                self._limiter.release()
             if self._snmp is not None:
                 self._snmp.close()
         self._report_progress(final=True)
+
+    async def _start_pool(self, workers: int, slots: int) -> ScanWorkers | None:
+        """The run's worker processes, or None (logged) when they cannot be started: scan in process."""
+        pool = ScanWorkers(workers, self._tcp_ports, slots, self.plan.timeout, on_lost=self._scan_in_process)
+        try:
+            await pool.start()
+        except OSError as exc:
+            log.warning("scan_workers_unavailable", error=str(exc), note="this run scans in the collector process")
+            await pool.close()
+            return None
+        return pool
 
     def _pool_size(self) -> int:
         """How many worker processes this run uses for its connects (0: none, all in process)."""

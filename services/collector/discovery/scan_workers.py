@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 STOP_SECONDS = 5.0
 WORKER_MODULE = "services.collector.discovery.scan_worker"
+WORKER_COMMAND = (sys.executable, "-m", WORKER_MODULE)
 MAX_SCAN_WORKERS = 64
 # One process: each worker costs ~20 MiB of RSS beside the collector's ~60 MiB, and the
 # collector's goal is < 60 MB (docs/benchmarks.md); "auto" takes one per usable core.
@@ -70,7 +71,7 @@ class ScanWorkers:
     ) -> None:
         if count < 1 or concurrency < count or not ports:
             raise ValueError("scan workers need ports, and at least one connect slot each")
-        self._count = count
+        self.count = count
         self._settings = json.dumps(
             {"ports": list(ports), "concurrency": concurrency // count, "timeout": timeout}
         ).encode()
@@ -80,11 +81,9 @@ class ScanWorkers:
         self.lost = 0  # workers that exited holding hosts
 
     async def start(self) -> None:
-        for _ in range(self._count):
+        for _ in range(self.count):
             process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                WORKER_MODULE,
+                *WORKER_COMMAND,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 from structlog.testing import capture_logs
 
-from services.collector.discovery import DeviceObservation, DiscoveryPlan, discover
+from services.collector.discovery import DeviceObservation, DiscoveryPlan, discover, scan_workers
 from services.collector.discovery.engine import MIN_PAIRS_FOR_WORKERS
 from services.collector.discovery.host_keys import HostKeyStore
 from services.collector.discovery.model import PortState
@@ -113,3 +115,30 @@ async def test_cancelling_a_scan_ends_its_worker_processes(plan: DiscoveryPlan, 
     with pytest.raises(asyncio.CancelledError):
         await task
     assert _worker_processes() == []
+
+
+async def test_workers_that_exit_at_once_lose_no_host(
+    plan: DiscoveryPlan, scan: Scan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alone = await scan(plan)
+    monkeypatch.setattr(scan_workers, "WORKER_COMMAND", (sys.executable, "-c", "raise SystemExit(3)"))
+    with capture_logs() as logs:
+        shared = await scan(plan, scan_workers=2)
+
+    lost = [entry for entry in logs if entry["event"] == "scan_worker_lost"]
+    assert [entry["exit_code"] for entry in lost] == [3, 3]
+    assert sum(entry["hosts_rescanned"] for entry in lost) == len(HOSTS)
+    assert comparable(shared) == comparable(alone)
+
+
+async def test_workers_that_cannot_start_leave_the_scan_in_process(
+    plan: DiscoveryPlan, scan: Scan, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    alone = await scan(plan)
+    monkeypatch.setattr(scan_workers, "WORKER_COMMAND", (str(tmp_path / "no-such-python"), "-m", WORKER_MODULE))
+    with capture_logs() as logs:
+        shared = await scan(plan, scan_workers=2)
+
+    assert any(entry["event"] == "scan_workers_unavailable" for entry in logs)
+    assert _finished(logs)["scan_workers"] == 0
+    assert comparable(shared) == comparable(alone)
