@@ -5,11 +5,9 @@ Not shipped, and not how the engine should be written: each swaps one piece of
 into private state where the experiment needed it, so that their figures come from the
 same run, targets and listeners as the engine's own.
 
-lean worker        `connect_worker` with the TCP probe inlined (no coroutine per port, the
-                   non-blocking connect and its SO_ERROR read in the loop body) and a
-                   fast path past the limiter when a slot is free and no rate is set.
-                   Same sockets, same syscalls, same states: it measures how much of the
-                   engine's time is Python bookkeeping per port.
+(The "lean worker" that was measured here, the TCP probe inlined into the worker and a
+fast path past the limiter, is now the engine's `connect_worker`.)
+
 threaded workers   the idea of a second thread with its own event loop: half the connect
                    workers run there, taking pairs from the same feed under a lock and
                    handing results back to the main loop in batches. It measures whether
@@ -20,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import socket
 import threading
 import time
@@ -33,38 +30,7 @@ from services.collector.discovery.limiter import ProbeLimiter
 _STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
 _OPEN, _CLOSED, _FILTERED = tcp.PortState.OPEN, tcp.PortState.CLOSED, tcp.PortState.FILTERED
 _BATCH = 64
-VARIANTS = ("lean worker", "threaded workers")
-
-
-async def lean_worker(feed: PortFeed, limiter: ProbeLimiter, timeout: float) -> None:
-    next_turn = time.monotonic() + HOLD_LOOP_SECONDS
-    slots = limiter._slots
-    while (item := feed.take() or await feed.next()) is not None:
-        host, port = item
-        if limiter._bucket is None and not slots.locked():
-            slots._value -= 1  # what Semaphore.acquire() does when it need not wait
-        else:
-            await limiter.acquire()
-        try:
-            sock = socket.socket(host.family, _STREAM)
-            try:
-                started = time.perf_counter()
-                error = sock.connect_ex((host.ip, port))
-                if error in tcp._IN_PROGRESS:
-                    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    if error == 0 and not tcp._is_connected(sock):
-                        error = await tcp._connected(asyncio.get_running_loop(), sock, timeout)
-                rtt_ms = (time.perf_counter() - started) * 1000
-                if error == 0:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, tcp._LINGER_RST)
-            finally:
-                sock.close()
-        finally:
-            limiter.release()
-        host.record(port, _OPEN if error == 0 else _CLOSED if error == errno.ECONNREFUSED else _FILTERED, rtt_ms)
-        if time.monotonic() >= next_turn:
-            await asyncio.sleep(0)
-            next_turn = time.monotonic() + HOLD_LOOP_SECONDS
+VARIANTS = ("threaded workers",)
 
 
 # --- threaded workers -------------------------------------------------------------------------
@@ -180,15 +146,8 @@ async def _threaded_scan(self: engine._Run) -> None:
 
 @contextlib.contextmanager
 def swapped(variant: str) -> Iterator[None]:
-    """Run the engine with `variant` ("lean worker" or "threaded workers") in place."""
-    if variant == "lean worker":
-        original_worker = engine.connect_worker
-        engine.connect_worker = lean_worker
-        try:
-            yield
-        finally:
-            engine.connect_worker = original_worker
-    elif variant == "threaded workers":
+    """Run the engine with `variant` ("threaded workers") in place."""
+    if variant == "threaded workers":
         original_scan = engine._Run._scan
         engine._Run._scan = _threaded_scan  # type: ignore[method-assign]
         try:

@@ -1,7 +1,7 @@
 """Collector memory while it scans: the real `outpost-collector`'s RSS, idle and during a /24 scan.
 
     .venv/bin/python bench/collector_scan_rss.py [--targets 127.0.1.0/24] [--repeats 5]
-        [--json bench/results/collector_scan_rss.json]
+        [--venv image|dev] [--scan-workers N] [--json bench/results/collector_scan_rss.json]
 
 Theory of operation
 -------------------
@@ -21,7 +21,18 @@ run --wait` starts the run and waits for it to end, while psutil samples the col
 RSS every 100 ms; the peak and the median of those samples are the scan's figures.
 Repeats reuse the same collector process, as a long-running collector would.
 
-Bare baselines in the same run, weighed the same way: a bare Python interpreter, and one
+The collector runs on the Python packages its image installs (`--venv image`, the
+default): a scratch venv holding only the distributions of `outpost[collector]`, copied
+from this venv (`tests/deploy/extras.py`, as `deploy_footprint.py` does), with the
+source tree on PYTHONPATH. The development venv (`--venv dev`) also holds the server's
+and the CLI's packages, and some are imported when present (structlog imports rich,
+~6 MiB, whenever it is installed), so it weighs more than a deployed collector does.
+
+With `--scan-workers N` (N > 1) the collector runs its connects in N worker processes
+(`--scan-workers`); their RSS is sampled with the collector's (psutil's children), and
+the peak of the sum is reported beside the collector's own.
+
+Bare baselines in the same run, weighed the same way (with the same interpreter): a bare Python interpreter, and one
 that has imported the collector's code (`services.collector.app`) and does nothing else,
 which separates the cost of the code from the cost of running it.
 """
@@ -46,6 +57,9 @@ from _discovery_plane import Collector, ControlPlane, start_control_plane
 from _discovery_report import REPO, Spread, write_results
 from harness.control_plane import Child, settled_rss
 from harness.machine import machine, markdown_table
+
+sys.path.insert(0, str(REPO))
+from tests.deploy.extras import closure, install_into
 
 TARGETS = "127.0.1.0/24"
 # 20 ports below the ephemeral range, where no other local process is likely to listen.
@@ -77,9 +91,9 @@ def listener_specs(targets: str) -> list[str]:
 
 
 # --- weighing -----------------------------------------------------------------------------------
-def bare_rss(code: str) -> int:
+def bare_rss(python: str, code: str) -> int:
     """Settled RSS of `python -c code` (it waits on stdin, so closing stdin ends it)."""
-    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    process = subprocess.Popen([python, "-c", code], stdin=subprocess.PIPE)
     try:
         return asyncio.run(settled_rss(process.pid, timeout=20)).rss
     finally:
@@ -110,10 +124,13 @@ def scan_once(plane: ControlPlane, collector: Collector) -> dict[str, Any]:
 
     runner = threading.Thread(target=run, name="outpostctl")
     samples: list[int] = []
+    totals: list[int] = []  # the collector and its scan worker processes, if any
     started = time.monotonic()
     runner.start()
     while runner.is_alive() and time.monotonic() - started < RUN_TIMEOUT + 10:
-        samples.append(process.memory_info().rss)
+        rss = process.memory_info().rss
+        samples.append(rss)
+        totals.append(rss + _children_rss(process))
         time.sleep(SAMPLE_SECONDS)
     runner.join(5)
     seconds = time.monotonic() - started
@@ -129,6 +146,7 @@ def scan_once(plane: ControlPlane, collector: Collector) -> dict[str, Any]:
         "idle_uss_bytes": full.uss,
         "idle_pss_bytes": full.pss,
         "peak_rss_bytes": max(samples),
+        "peak_with_workers_rss_bytes": max(totals),
         "median_rss_bytes": int(Spread.of(samples).median),
         "samples": len(samples),
         "run_seconds": round(seconds, 2),
@@ -139,6 +157,16 @@ def scan_once(plane: ControlPlane, collector: Collector) -> dict[str, Any]:
     }
 
 
+def _children_rss(process: psutil.Process) -> int:
+    total = 0
+    for child in process.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # ended between the listing and the read
+            continue
+    return total
+
+
 def _alive(collector: Collector) -> None:
     assert collector.process is not None
     if not collector.process.alive():
@@ -146,8 +174,24 @@ def _alive(collector: Collector) -> None:
 
 
 # --- the run ------------------------------------------------------------------------------------
-def enrolled_collector(plane: ControlPlane, workdir: Path) -> Collector:
-    collector = Collector(workdir, NAME, [plane.url("grpc")], PASSWORD, zone="lab").start()
+def collector_python(venv: str, workdir: Path) -> str:
+    """The interpreter the collector runs on: this venv's, or a scratch one like its image's."""
+    if venv == "dev":
+        return sys.executable
+    return str(install_into(workdir / "collector-venv", closure("collector")))
+
+
+def enrolled_collector(plane: ControlPlane, workdir: Path, python: str, scan_workers: int) -> Collector:
+    program = [python, "-c", "from services.collector.app import main; main()"]
+    collector = Collector(
+        workdir,
+        NAME,
+        [plane.url("grpc")],
+        PASSWORD,
+        zone="lab",
+        program=program,
+        extra_args=["--scan-workers", str(scan_workers)],
+    ).start()
     collector.wait_state("pending", timeout=60)
     plane.ctl(
         "collectors",
@@ -164,6 +208,7 @@ def enrolled_collector(plane: ControlPlane, workdir: Path) -> Collector:
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    python = collector_python(args.venv, workdir)
     results: dict[str, Any] = {
         "figure": "collector_scan_rss",
         "machine": machine(),
@@ -176,8 +221,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "sample_interval_seconds": SAMPLE_SECONDS,
             "transport": "grpc",
             "goal_mib": GOAL_MIB,
+            "venv": args.venv,
+            "scan_workers": args.scan_workers,
         },
-        "bare": {name: {"rss_bytes": bare_rss(code)} for name, code in BARE.items()},
+        "bare": {name: {"rss_bytes": bare_rss(python, code)} for name, code in BARE.items()},
     }
     specs = listener_specs(args.targets)
     ready = workdir / "listeners.ready"
@@ -187,7 +234,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     try:
         listeners.start().wait_ready(ready)
         plane = start_control_plane(workdir)
-        collector = enrolled_collector(plane, workdir)
+        collector = enrolled_collector(plane, workdir, python, args.scan_workers)
         plane.ctl(
             "discoveries",
             "create",
@@ -230,6 +277,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             ("idle_uss", "idle_uss_bytes"),
             ("peak", "peak_rss_bytes"),
             ("median", "median_rss_bytes"),
+            ("peak_with_workers", "peak_with_workers_rss_bytes"),
         )
     }
     results["summary"]["run_seconds"] = Spread.of([r["run_seconds"] for r in runs]).as_json(2)
@@ -249,6 +297,7 @@ def table(results: dict[str, Any]) -> str:
         ("outpost-collector, idle: USS (pages no other process shares)", spread("idle_uss")),
         ("outpost-collector, scanning: median of 100 ms samples", spread("median")),
         ("outpost-collector, scanning: peak", spread("peak")),
+        ("outpost-collector and its scan workers, scanning: peak of the sum", spread("peak_with_workers")),
         *((f"{name} (one process)", f"{_mib(bare['rss_bytes']):.1f}") for name, bare in results["bare"].items()),
     ]
     table = markdown_table([("RSS", "MiB, median (min-max) over repeats"), *rows])
@@ -265,6 +314,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "collector_scan_rss.json")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
+    parser.add_argument("--scan-workers", type=int, default=1, help="the collector's --scan-workers (default 1)")
+    parser.add_argument(
+        "--venv",
+        choices=("image", "dev"),
+        default="image",
+        help="run the collector on its image's packages only (default) or on this development venv",
+    )
     args = parser.parse_args()
     try:
         network = ipaddress.ip_network(args.targets)
@@ -277,7 +333,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="outpost-bench-rss-"))
     started = time.monotonic()
     try:
-        print(f"{args.targets} x {len(PORTS)} ports, probes {PROBES}, {args.repeats} repeats")
+        print(
+            f"{args.targets} x {len(PORTS)} ports, probes {PROBES}, {args.repeats} repeats, {args.venv} venv, "
+            f"--scan-workers {args.scan_workers}"
+        )
         results = run(args, workdir)
     finally:
         if args.keep:

@@ -583,6 +583,8 @@ class Collector:
     extra_args: list[str] = field(default_factory=list)
     process: Process | None = None
     access_key_file: Path | bool | None = None
+    program: list[str] | None = None
+    """Another way to start it (e.g. another venv's python -c ...); None: outpost-collector."""
     env: dict[str, str] = field(default_factory=dict)
     """Added to the collector's environment only (HTTPS_PROXY, ...), never to the test's."""
 
@@ -613,7 +615,7 @@ class Collector:
         password_file.chmod(0o600)
         self.status_file.unlink(missing_ok=True)
         args = [
-            str(BIN / "outpost-collector"),
+            *(self.program or [str(BIN / "outpost-collector")]),
             *(arg for url in self.servers for arg in ("--server", url)),
             "--name",
             self.name,

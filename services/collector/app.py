@@ -40,6 +40,7 @@ from services.collector import rotate_key_command
 from services.collector.clock import WallClock
 from services.collector.discovery.host_keys import HostKeyStore
 from services.collector.discovery.recognition import ServiceRecognizer
+from services.collector.discovery.scan_workers import DEFAULT_SCAN_WORKERS, parse_scan_workers
 from services.collector.discovery.service_probes import (
     DEFAULT_INTENSITY,
     DEFAULT_SERVICE_PROBES_FILE,
@@ -95,6 +96,7 @@ class Settings:
     spool_max_age: float = DEFAULT_MAX_AGE
     service_probes_file: str = DEFAULT_SERVICE_PROBES_FILE
     service_intensity: int = DEFAULT_INTENSITY
+    scan_workers: int = 1
     clock_offset_seconds: float = 0.0
     legacy_sealing: bool = False
     rotate_key_after: float = 0.0
@@ -202,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="nmap's service fingerprints, read at start to name the services on open ports; when the file "
         "is missing, only HTTP, TLS and SSH are recognised (default "
         f"{DEFAULT_SERVICE_PROBES_FILE}, Debian package nmap; env OUTPOST_COLLECTOR_SERVICE_PROBES_FILE)",
+    )
+    parser.add_argument(
+        "--scan-workers",
+        type=_argument(parse_scan_workers),
+        default=env("scan_workers", DEFAULT_SCAN_WORKERS),
+        metavar="N|auto",
+        help="processes that run a scan's TCP connects, whole hosts each (1: in the collector process; auto: "
+        "one per core; each costs ~20 MiB; default 1, env OUTPOST_COLLECTOR_SCAN_WORKERS)",
     )
     parser.add_argument(
         "--service-intensity",
@@ -343,6 +353,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         spool_max_age=args.spool_max_age,
         service_probes_file=args.service_probes_file,
         service_intensity=args.service_intensity,
+        scan_workers=args.scan_workers,
         clock_offset_seconds=float(args.clock_offset_seconds),
         legacy_sealing=bool(args.legacy_sealing),
         rotate_key_after=float(args.rotate_key_after),
@@ -490,7 +501,17 @@ def main(argv: list[str] | None = None) -> None:
     host_keys = HostKeyStore(settings.data_dir / "known_hosts")
     recognizer = load_recognizer(settings.service_probes_file, settings.service_intensity)
     try:
-        asyncio.run(_serve(supervisor, spool, host_keys, identity.encryption_key, recognizer, clock=clock))
+        asyncio.run(
+            _serve(
+                supervisor,
+                spool,
+                host_keys,
+                identity.encryption_key,
+                recognizer,
+                clock=clock,
+                scan_workers=settings.scan_workers,
+            )
+        )
     finally:
         spool.close()
     log.info("collector_stopped")
@@ -504,10 +525,12 @@ async def _serve(
     recognizer: ServiceRecognizer | None,
     *,
     clock: WallClock,
+    scan_workers: int = 1,
 ) -> None:
     """Run the supervisor until SIGTERM/SIGINT, then stop the jobs, say goodbye and stop."""
     stop = install_shutdown_signals()
-    runner = JobRunner(spool, engine_discover(host_keys, encryption_key, recognizer, clock), wall_clock=clock)
+    discover = engine_discover(host_keys, encryption_key, recognizer, clock, scan_workers=scan_workers)
+    runner = JobRunner(spool, discover, wall_clock=clock)
     supervisor.work = CollectorWork(spool, runner)
     running = asyncio.create_task(supervisor.run(), name="collector-supervisor")
     stopping = asyncio.create_task(stop.wait(), name="collector-stop")

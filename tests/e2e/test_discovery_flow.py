@@ -284,3 +284,35 @@ def test_due_schedules_run_by_themselves_pushed_live_and_picked_up_by_a_polling_
     finally:
         live.stop()
         polling.stop()
+
+
+def test_a_collector_with_scan_worker_processes_finds_what_nmap_finds(
+    control_plane: ControlPlane, tmp_path: Path, listeners: set[tuple[str, int]]
+) -> None:
+    """`--scan-workers 2`: a /28 x 64 ports (1,024 pairs, enough for the engine to use them)."""
+    ports = [*PORTS, *range(2300, 2360)]
+    collector = enabled_collector(control_plane, tmp_path, "edge-workers", extra_args=["--scan-workers", "2"])
+    try:
+        control_plane.ctl(
+            "discoveries",
+            "create",
+            "wide",
+            "--targets",
+            "127.0.0.16/28",
+            "--ports",
+            ",".join(map(str, ports)),
+            "--collector",
+            "edge-workers",
+        )
+        summary = json.loads(control_plane.ctl("discoveries", "run", "wide", "--wait", "--json").stdout)
+        assert summary["state"] == "succeeded", summary
+
+        hosts = [f"127.0.0.{last}" for last in range(16, 32)]
+        oracle = nmap_open_ports(hosts, ports)
+        assert oracle == listeners
+        assert inventory_open_ports(control_plane) == oracle
+        assert collector.process is not None
+        finished = [json.loads(line) for line in collector.process.log().splitlines() if '"discovery_finished"' in line]
+        assert [(line["scan_workers"], line["scan_workers_lost"]) for line in finished] == [(2, 0)]
+    finally:
+        collector.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ from services.collector.discovery.model import PortState
 
 # How long a worker may keep the event loop when every connect is answered at once.
 HOLD_LOOP_SECONDS = 0.01
+_STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
+_SOL_SOCKET, _SO_ERROR = socket.SOL_SOCKET, socket.SO_ERROR
 
 
 @dataclass(eq=False)
@@ -51,6 +54,15 @@ class HostScan:
         self.pending -= 1
         if self.pending == 0:
             self.tcp_done.set()
+
+    def complete(self, open_ports: list[int], filtered_ports: list[int], answered: bool, rtt_ms: float | None) -> None:
+        """All of the host's answers at once, as a scan worker process reports them."""
+        self.open_ports = list(open_ports)
+        self.filtered_ports = list(filtered_ports)
+        self.answered = answered
+        self.tcp_rtt_ms = rtt_ms
+        self.pending = 0
+        self.tcp_done.set()
 
 
 class PortFeed:
@@ -96,16 +108,37 @@ class PortFeed:
 
 
 async def connect_worker(feed: PortFeed, limiter: ProbeLimiter, timeout: float) -> None:
-    """Probe pairs from `feed` until it is closed and drained, one limiter slot per connect."""
+    """Probe pairs from `feed` until it is closed and drained, one limiter slot per connect.
+
+    `tcp.probe_port`'s steps, inlined: at ~25,000 connects a second (loopback, a near
+    segment) a coroutine per port and the limiter's own coroutines were most of the
+    engine's Python time (docs/benchmarks.md, "Discovery scan time"). A free slot with no
+    rate set is taken without suspending; otherwise the worker waits in the limiter's queue.
+    """
+    loop = asyncio.get_running_loop()
     next_turn = time.monotonic() + HOLD_LOOP_SECONDS
     while (item := feed.take() or await feed.next()) is not None:
         host, port = item
-        await limiter.acquire()
+        if not limiter.try_acquire():
+            await limiter.acquire()
         try:
-            state, rtt_ms = await tcp.probe_port(host.ip, port, timeout, family=host.family)
+            sock = socket.socket(host.family, _STREAM)
+            try:
+                started = time.perf_counter()
+                error = sock.connect_ex((host.ip, port))
+                if error in tcp.IN_PROGRESS:
+                    # A near host has often answered before connect() returns.
+                    error = sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
+                    if error == 0 and not tcp.is_connected(sock):
+                        error = await tcp.connected(loop, sock, timeout)
+                rtt_ms = (time.perf_counter() - started) * 1000
+                if error == 0:
+                    sock.setsockopt(_SOL_SOCKET, socket.SO_LINGER, tcp.LINGER_RST)
+            finally:
+                sock.close()
         finally:
             limiter.release()
-        host.record(port, state, rtt_ms)
+        host.record(port, tcp.state_of(error), rtt_ms)
         # Near hosts answer inside connect(), and then nothing above suspends: give the
         # loop a turn now and then, so results stream and a cancel lands promptly.
         if time.monotonic() >= next_turn:

@@ -37,14 +37,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
-import dns.asyncresolver
-import dns.exception
-import dns.resolver
 import structlog
 
 from outpost.errors import OutpostError
 from outpost.targets import TargetSet, host_names, parse_target
-from services.collector.discovery import banners, icmp, reverse_dns
+from services.collector.discovery import banners, icmp
 from services.collector.discovery.connect_scan import HostScan, PortFeed, connect_worker
 from services.collector.discovery.host_facts import is_real_mac
 from services.collector.discovery.host_keys import HostKeyStore
@@ -60,16 +57,26 @@ from services.collector.discovery.model import (
     SshOutcome,
 )
 from services.collector.discovery.recognition import RecognitionStats, ServiceRecognizer
+from services.collector.discovery.scan_workers import ScanWorkers
 
 if TYPE_CHECKING:
+    import dns.asyncresolver
+
+    from outpost.targets import IPAddress
     from services.collector.discovery.snmp import SnmpProber
 
-# pysnmp and asyncssh cost the collector ~13 MiB of memory: they are imported only by a
-# run that uses the snmp or ssh probe (bench/collector_scan_rss.py).
+# pysnmp and asyncssh cost the collector ~13 MiB of memory, dnspython ~6 MiB: they are
+# imported only by a run that uses the snmp, ssh or dns probe (dnspython also for a job's
+# resolver or host-name targets) (bench/collector_scan_rss.py).
 
 log = structlog.get_logger(__name__)
 
 PROGRESS_INTERVAL = 0.25
+# Worker processes pay ~0.1 s to start and ~20 MiB each: only for scans this large or larger.
+MIN_PAIRS_FOR_WORKERS = 1024
+# The share of `concurrency` the worker processes' connects hold for the TCP stage; the
+# rest is left to the probes that run in process (banners, ICMP, SNMP, DNS, SSH, rescans).
+WORKERS_SHARE = 0.75
 NO_RESOLVER_NOTE = "dns: the collector has no resolver configured; set the job's DNS resolver"
 T = TypeVar("T")
 
@@ -81,6 +88,7 @@ async def discover(
     on_progress: Callable[[Progress], None] | None = None,
     recognizer: ServiceRecognizer | None = None,
     wall_clock: Callable[[], float] = time.time,
+    scan_workers: int = 1,
 ) -> AsyncGenerator[DeviceObservation, None]:
     """Yield each live host of `plan` as soon as its probes finish.
 
@@ -94,10 +102,15 @@ async def discover(
     at most every 0.25 s, and once at the end. Each device's
     `observed_at_unix_ms` is `wall_clock` (the collector's clock) when its probes finished.
 
+    `scan_workers` > 1 runs the TCP connects in that many worker processes, whole hosts
+    each (`scan_workers.py`), when the run has no rate limit, at least
+    `MIN_PAIRS_FOR_WORKERS` (host, port) pairs and 4 connect slots per worker; the
+    results are the same as in one process.
+
     To stop early, leave the loop inside `contextlib.aclosing(discover(...))` (or cancel
     the consuming task): the scan stops and every socket is closed before that returns.
     """
-    run = _Run(plan, host_keys, on_progress, recognizer, wall_clock)
+    run = _Run(plan, host_keys, on_progress, recognizer, wall_clock, scan_workers=scan_workers)
     runner = asyncio.create_task(run.run(), name="discovery-runner")
     try:
         while True:
@@ -121,8 +134,13 @@ class _Run:
         on_progress: Callable[[Progress], None] | None,
         recognizer: ServiceRecognizer | None = None,
         wall_clock: Callable[[], float] = time.time,
+        *,
+        scan_workers: int = 1,
     ) -> None:
         self.plan = plan
+        self._scan_workers = scan_workers
+        self._pool: ScanWorkers | None = None
+        self._group: asyncio.TaskGroup | None = None
         self._recognizer = recognizer
         self._recognition = RecognitionStats()
         self._wall_clock = wall_clock
@@ -137,6 +155,10 @@ class _Run:
         self._icmp = icmp.current_icmp_access() if "icmp" in plan.probes else icmp.IcmpAccess.NOT_PERMITTED
         self._resolver: dns.asyncresolver.Resolver | None = None
         if "dns" in plan.probes or plan.dns_resolver:
+            import dns.resolver
+
+            from services.collector.discovery import reverse_dns
+
             try:
                 self._resolver = reverse_dns.make_resolver(plan.dns_resolver, plan.timeout)
             except dns.resolver.NoResolverConfiguration:
@@ -173,6 +195,8 @@ class _Run:
             seconds=round(time.monotonic() - started, 3),
             error=str(self.error) if self.error else None,
             service_recognition=self._recognizer is not None,
+            scan_workers=self._pool.count if self._pool is not None else 0,
+            scan_workers_lost=self._pool.lost if self._pool is not None else 0,
             **self._recognition.as_log(),
         )
         await self.results.put(None)
@@ -194,21 +218,78 @@ class _Run:
             from services.collector.discovery.snmp import SnmpProber
 
             self._snmp = SnmpProber(self.plan.snmp, port=self.plan.snmp_port, timeout=self.plan.timeout)
+        reserved = 0
         try:
             async with asyncio.TaskGroup() as group:
-                workers = min(self.plan.concurrency, self._total * len(self._tcp_ports))
-                for _ in range(workers):
-                    group.create_task(connect_worker(self._feed, self._limiter, self.plan.timeout))
+                self._group = group
+                if workers := self._pool_size():
+                    share = int(self.plan.concurrency * WORKERS_SHARE) // workers * workers
+                    while reserved < share and self._limiter.try_acquire():  # all free: nothing has started
+                        reserved += 1
+                    self._pool = await self._start_pool(workers, reserved)
+                if self._pool is None:
+                    for _ in range(reserved):
+                        self._limiter.release()
+                    reserved = 0
+                    self._start_connect_workers(self._total)
                 for ip in targets:
                     await self._host_slots.acquire()
                     host = HostScan(ip, pending=len(self._tcp_ports))
-                    self._feed.add(host)
+                    if self._pool is None:
+                        self._feed.add(host)
+                    elif not self._pool.submit(host):
+                        self._scan_in_process([host])
                     group.create_task(self._scan_host(host))
                 self._feed.close()
+                if self._pool is not None:
+                    self._pool.no_more_hosts()
         finally:
+            self._group = None  # the run is ending: a worker lost now has nobody to hand hosts to
+            if self._pool is not None:
+                await self._pool.close()
+            for _ in range(reserved):
+                self._limiter.release()
             if self._snmp is not None:
                 self._snmp.close()
         self._report_progress(final=True)
+
+    async def _start_pool(self, workers: int, slots: int) -> ScanWorkers | None:
+        """The run's worker processes, or None (logged) when they cannot be started: scan in process."""
+        pool = ScanWorkers(workers, self._tcp_ports, slots, self.plan.timeout, on_lost=self._scan_in_process)
+        try:
+            await pool.start()
+        except OSError as exc:
+            log.warning("scan_workers_unavailable", error=str(exc), note="this run scans in the collector process")
+            await pool.close()
+            return None
+        return pool
+
+    def _pool_size(self) -> int:
+        """How many worker processes this run uses for its connects (0: none, all in process)."""
+        plan = self.plan
+        pairs = self._total * len(self._tcp_ports)
+        if (
+            self._scan_workers < 2
+            or plan.rate_per_second
+            or pairs < MIN_PAIRS_FOR_WORKERS
+            or plan.concurrency * WORKERS_SHARE < 4 * self._scan_workers
+        ):
+            return 0
+        return self._scan_workers
+
+    def _start_connect_workers(self, hosts: int) -> None:
+        """In-process connect workers for `hosts` hosts' ports; they end when the feed is closed and drained."""
+        assert self._group is not None
+        for _ in range(min(self.plan.concurrency, hosts * len(self._tcp_ports))):
+            self._group.create_task(connect_worker(self._feed, self._limiter, self.plan.timeout))
+
+    def _scan_in_process(self, hosts: list[HostScan]) -> None:
+        """Connect to these hosts' ports here: their worker process died (or none is left)."""
+        if self._group is None:
+            return
+        for host in hosts:
+            self._feed.add(host)
+        self._start_connect_workers(len(hosts))
 
     async def _targets(self) -> TargetSet:
         wanted = [parse_target(text) for text in self.plan.targets]
@@ -224,7 +305,9 @@ class _Run:
                     log.warning("target_unresolved", target=name)
         return TargetSet.build(wanted, unwanted, resolved)
 
-    async def _forward_lookup(self, name: str) -> tuple[reverse_dns.IPAddress, ...]:
+    async def _forward_lookup(self, name: str) -> tuple[IPAddress, ...]:
+        from services.collector.discovery import reverse_dns
+
         async with self._limiter.slot():
             return await reverse_dns.forward_lookup(name, self._resolver, self.plan.timeout)
 
@@ -336,6 +419,11 @@ class _Run:
         if self._resolver is None:
             notes.append(NO_RESOLVER_NOTE)
             return None
+        import dns.exception
+        import dns.resolver
+
+        from services.collector.discovery import reverse_dns
+
         try:
             async with self._limiter.slot():
                 return await reverse_dns.reverse_lookup(self._resolver, ip)

@@ -1,7 +1,7 @@
 """Bounds on a run's probes: how many are in flight, and how many start per second.
 
 `TokenBucket` is the pure rule (time is passed in, so it is tested without sleeping);
-`ProbeLimiter` applies it with asyncio: every probe takes a slot (a semaphore bounding
+`ProbeLimiter` applies it with asyncio: every probe takes a slot (a counter bounding
 sockets in flight) and, when a rate is set, a token (bounding new connections per
 second) before it opens its socket, and gives the slot back when the socket is closed.
 """
@@ -9,6 +9,7 @@ second) before it opens its socket, and gives the slot back when the socket is c
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -40,18 +41,37 @@ class TokenBucket:
 
 
 class ProbeLimiter:
-    """At most `concurrency` probes in flight; at most `rate_per_second` started (0 = no limit)."""
+    """At most `concurrency` probes in flight; at most `rate_per_second` started (0 = no limit).
+
+    The slots are counted here rather than in an `asyncio.Semaphore`, so that the connect
+    workers' hot path can take a free slot without a coroutine (`try_acquire`). A freed
+    slot goes straight to the longest waiter (first come, first served), so a caller on
+    the fast path never overtakes one that is waiting.
+    """
 
     def __init__(self, concurrency: int, rate_per_second: int = 0) -> None:
-        self._slots = asyncio.Semaphore(concurrency)
+        if concurrency < 1:
+            raise ValueError("a probe limiter needs a concurrency of at least 1")
+        self._free = concurrency
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._bucket = (
             TokenBucket(rate_per_second, max(1.0, rate_per_second / 10), asyncio.get_running_loop().time())
             if rate_per_second
             else None
         )
 
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free, nobody waits and no rate is set; never suspends."""
+        if self._free and not self._waiters and self._bucket is None:
+            self._free -= 1
+            return True
+        return False
+
     async def acquire(self) -> None:
-        await self._slots.acquire()
+        if self._free and not self._waiters:
+            self._free -= 1
+        else:
+            await self._wait_for_slot()
         if self._bucket is None:
             return
         try:
@@ -59,11 +79,28 @@ class ProbeLimiter:
             if delay:
                 await asyncio.sleep(delay)
         except BaseException:
-            self._slots.release()
+            self.release()
+            raise
+
+    async def _wait_for_slot(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot, then cancelled before using it: pass it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
             raise
 
     def release(self) -> None:
-        self._slots.release()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

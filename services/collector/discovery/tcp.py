@@ -22,8 +22,8 @@ import time
 
 from services.collector.discovery.model import PortState
 
-_LINGER_RST = struct.pack("ii", 1, 0)
-_IN_PROGRESS = {errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY, errno.EWOULDBLOCK}
+LINGER_RST = struct.pack("ii", 1, 0)
+IN_PROGRESS = {errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY, errno.EWOULDBLOCK}
 
 
 async def probe_port(ip: str, port: int, timeout: float, *, family: int = socket.AF_INET) -> tuple[PortState, float]:
@@ -32,27 +32,32 @@ async def probe_port(ip: str, port: int, timeout: float, *, family: int = socket
     try:
         started = time.perf_counter()
         error = sock.connect_ex((ip, port))
-        if error in _IN_PROGRESS:
+        if error in IN_PROGRESS:
             # A near host (loopback, the same segment) has often answered before
             # connect() returns: read the outcome now and skip the event loop round trip.
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if error == 0 and not _is_connected(sock):
-                error = await _connected(asyncio.get_running_loop(), sock, timeout)
+            if error == 0 and not is_connected(sock):
+                error = await connected(asyncio.get_running_loop(), sock, timeout)
         elapsed_ms = (time.perf_counter() - started) * 1000
         if error == 0:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
     finally:
         sock.close()
+    return state_of(error), elapsed_ms
+
+
+def state_of(error: int) -> PortState:
+    """A finished connect()'s errno as a port state."""
     if error == 0:
-        return PortState.OPEN, elapsed_ms
+        return PortState.OPEN
     if error == errno.ECONNREFUSED:
-        return PortState.CLOSED, elapsed_ms
+        return PortState.CLOSED
     # No answer in time, or an answer from elsewhere (host/network unreachable): no proof
     # that the host is there.
-    return PortState.FILTERED, elapsed_ms
+    return PortState.FILTERED
 
 
-def _is_connected(sock: socket.socket) -> bool:
+def is_connected(sock: socket.socket) -> bool:
     try:
         sock.getpeername()
     except OSError:
@@ -60,7 +65,7 @@ def _is_connected(sock: socket.socket) -> bool:
     return True
 
 
-async def _connected(loop: asyncio.AbstractEventLoop, sock: socket.socket, timeout: float) -> int:
+async def connected(loop: asyncio.AbstractEventLoop, sock: socket.socket, timeout: float) -> int:
     """Wait until the pending connect() finishes; its errno, or ETIMEDOUT."""
     done: asyncio.Future[int] = loop.create_future()
     fd = sock.fileno()

@@ -28,8 +28,13 @@ def engine_discover(
     encryption_key: X25519PrivateKey,
     recognizer: ServiceRecognizer | None = None,
     wall_clock: Callable[[], float] = time.time,
+    *,
+    scan_workers: int = 1,
 ) -> Discover:
-    """The runner's `discover`; `wall_clock` stamps each device's observed time (services/collector/clock.py)."""
+    """The runner's `discover`; `wall_clock` stamps each device's observed time (services/collector/clock.py).
+
+    `scan_workers` > 1: the TCP connects of large scans run in that many worker processes.
+    """
 
     async def run(
         assignment: agent_pb2.JobAssignment, on_progress: Callable[[int, int, int], None]
@@ -45,7 +50,12 @@ def engine_discover(
 
         try:
             async for device in discover(
-                plan, host_keys=host_keys, on_progress=progress, recognizer=recognizer, wall_clock=wall_clock
+                plan,
+                host_keys=host_keys,
+                on_progress=progress,
+                recognizer=recognizer,
+                wall_clock=wall_clock,
+                scan_workers=scan_workers,
             ):
                 yield device_to_proto(device)
         except DeadlineExceeded as exc:

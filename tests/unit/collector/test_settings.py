@@ -222,6 +222,24 @@ def test_an_intensity_outside_0_to_9_is_refused(
     assert "--service-intensity" in line and "0 to 9" in line
 
 
+def test_scans_run_in_process_unless_workers_are_asked_for(
+    monkeypatch: pytest.MonkeyPatch, password_file: Path
+) -> None:
+    assert parse_settings(base_args(password_file)).scan_workers == 1
+    assert parse_settings(base_args(password_file, "--scan-workers", "3")).scan_workers == 3
+    cores = len(os.sched_getaffinity(0))
+    assert parse_settings(base_args(password_file, "--scan-workers", "auto")).scan_workers == cores
+    monkeypatch.setenv("OUTPOST_COLLECTOR_SCAN_WORKERS", "2")
+    assert parse_settings(base_args(password_file)).scan_workers == 2
+
+
+@pytest.mark.parametrize("workers", ["0", "65", "-2", "many", ""])
+def test_a_scan_worker_count_outside_1_to_64_or_auto_is_refused(
+    capsys: pytest.CaptureFixture[str], password_file: Path, workers: str
+) -> None:
+    assert "--scan-workers" in exit_line(capsys, base_args(password_file, f"--scan-workers={workers}"))
+
+
 def test_the_fingerprint_file_is_loaded_and_its_uncompilable_patterns_counted_once() -> None:
     sample = Path(__file__).parents[1] / "discovery" / "data" / "service-probes-sample"
     with capture_logs() as logs:

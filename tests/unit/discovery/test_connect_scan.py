@@ -52,3 +52,10 @@ def test_filtered_everywhere_is_not_an_answer_and_no_ports_means_done() -> None:
     assert host.tcp_done.is_set() and not host.answered and host.tcp_rtt_ms is None
     assert HostScan("10.0.0.2", pending=0).tcp_done.is_set()
     assert HostScan("::1", pending=0).family != HostScan("127.0.0.1", pending=0).family
+
+
+def test_a_host_reported_whole_by_a_scan_worker_is_done_with_its_answers() -> None:
+    host = HostScan("10.0.0.3", pending=4)
+    host.complete([443, 22], [8080], True, 0.25)
+    assert host.tcp_done.is_set() and host.pending == 0
+    assert (host.open_ports, host.filtered_ports, host.answered, host.tcp_rtt_ms) == ([443, 22], [8080], True, 0.25)

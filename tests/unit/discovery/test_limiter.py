@@ -1,12 +1,14 @@
-"""The token bucket, with time passed in."""
+"""The token bucket, with time passed in, and the probe limiter's slots."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.collector.discovery.limiter import TokenBucket
+from services.collector.discovery.limiter import ProbeLimiter, TokenBucket
 
 
 def test_a_full_bucket_lets_a_burst_through_then_spaces_callers() -> None:
@@ -55,3 +57,56 @@ def test_nonsense_parameters_are_refused() -> None:
         TokenBucket(rate=0, capacity=1, now=0)
     with pytest.raises(ValueError):
         TokenBucket(rate=1, capacity=0, now=0)
+
+
+async def test_the_fast_path_takes_only_a_free_slot_and_never_with_a_rate() -> None:
+    limiter = ProbeLimiter(2)
+    assert limiter.try_acquire() and limiter.try_acquire()
+    assert not limiter.try_acquire()
+    limiter.release()
+    assert limiter.try_acquire()
+    assert not ProbeLimiter(2, rate_per_second=100).try_acquire()
+
+
+async def test_a_freed_slot_goes_to_the_longest_waiter_not_to_the_fast_path() -> None:
+    limiter = ProbeLimiter(1)
+    assert limiter.try_acquire()
+    order: list[str] = []
+
+    async def wait(name: str) -> None:
+        await limiter.acquire()
+        order.append(name)
+
+    first, second = asyncio.create_task(wait("first")), asyncio.create_task(wait("second"))
+    await asyncio.sleep(0)
+    limiter.release()
+    assert not limiter.try_acquire()  # "first" holds the slot now, "second" still queues
+    await first
+    limiter.release()
+    await second
+    assert order == ["first", "second"]
+
+
+async def test_a_waiter_cancelled_after_being_handed_a_slot_passes_it_on() -> None:
+    limiter = ProbeLimiter(1)
+    await limiter.acquire()
+    cancelled, next_in_line = asyncio.create_task(limiter.acquire()), asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    limiter.release()  # handed to `cancelled`, which is cancelled before it runs
+    cancelled.cancel()
+    await asyncio.wait([cancelled])
+    await asyncio.wait_for(next_in_line, 1)
+    limiter.release()
+    assert limiter.try_acquire()
+    assert not limiter.try_acquire()
+
+
+async def test_a_cancelled_waiter_leaves_the_queue_and_costs_no_slot() -> None:
+    limiter = ProbeLimiter(1)
+    await limiter.acquire()
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.wait([waiter])
+    limiter.release()
+    assert limiter.try_acquire()
