@@ -221,8 +221,14 @@ async def _load_zone_devices(
         if engines:
             matches.append(devices.c.snmp_engine_id.in_(engines))
         if macs:
-            carriers = sa.select(device_macs.c.device_id).where(device_macs.c.zone == zone, device_macs.c.mac.in_(macs))
-            matches.append(devices.c.id.in_(carriers))
+            # Ids first, then devices by primary key: as one `id IN (SELECT ...)` PostgreSQL
+            # re-ran the subquery per zone device while the tables had no statistics yet
+            # (1.5 s per batch at 2,000 devices before the first ANALYZE).
+            carriers = await conn.scalars(
+                sa.select(device_macs.c.device_id).where(device_macs.c.zone == zone, device_macs.c.mac.in_(macs))
+            )
+            if carrier_ids := sorted(set(carriers)):
+                matches.append(devices.c.id.in_(carrier_ids))
         for match in matches:
             result = await conn.execute(sa.select(devices).where(devices.c.zone == zone, match))
             rows.update((row["id"], row) for row in result.mappings())
