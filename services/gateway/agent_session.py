@@ -21,7 +21,6 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import grpc
 import structlog
 
 from outpost import errors
@@ -532,8 +531,8 @@ class SessionRunner:
                     access_key_id=binding.access_key_id if binding is not None else "",
                     handshake_hash=binding.handshake_hash if binding is not None else b"",
                 )
-        except grpc.aio.AioRpcError as exc:
-            log.warning("registry_unavailable", code=exc.code().name, details=exc.details())
+        except errors.OutpostError as exc:
+            log.warning("registry_unavailable", error=type(exc).__name__, details=str(exc))
             return unavailable
         except TimeoutError:
             log.warning("registry_busy", waited=self.ctx.handshake_timeout)
