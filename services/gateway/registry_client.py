@@ -121,6 +121,8 @@ class RegistryClient:
         transport: str,
         access_key_id: str = "",
         handshake_hash: bytes = b"",
+        password_parameters: Sequence[agent_pb2.PasswordParameters] = (),
+        password_proofs: Sequence[bytes] = (),
     ) -> AuthDecision:
         """The registry's decision on a handshake, as the session core's plain values.
 
@@ -138,6 +140,8 @@ class RegistryClient:
                     transport=transport,
                     access_key_id=access_key_id,
                     handshake_hash=handshake_hash,
+                    password_parameters=password_parameters,
+                    password_proofs=password_proofs,
                 ),
                 timeout=AUTH_TIMEOUT_SECONDS,
             )
@@ -160,6 +164,20 @@ class RegistryClient:
             name=response.name,
             zone=response.zone,
         )
+
+    async def password_parameters(self, *, instance_uid: str, public_key: bytes) -> list[agent_pb2.PasswordParameters]:
+        """The service-password parameters a Challenge offers this collector (ADR 0025).
+
+        A failed call raises the project's own error (`outpost.errors`), never a gRPC one.
+        """
+        try:
+            response = await self._stub.GetPasswordParameters(
+                registry_pb2.GetPasswordParametersRequest(instance_uid=instance_uid, public_key=public_key),
+                timeout=AUTH_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
+        return list(response.parameters)
 
     async def watch(self, since_revision: int) -> AsyncIterator[CollectorChange | Bookmark]:
         """Changes after `since_revision`; ends (or raises AioRpcError) when the stream breaks."""
