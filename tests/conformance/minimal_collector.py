@@ -427,7 +427,11 @@ class MinimalCollector:
 
     # transport (§2.1, §12.10)
     def connect(self, seal: bool = True) -> None:
-        """Open the TCP connection and, with an access key, the sealed session (unless `seal` is False)."""
+        """Open the TCP connection and, with an access key, the sealed session (unless `seal` is False).
+
+        Called again after `close()`, it reconnects: a new session, numbered from 1 again (§3).
+        """
+        self._buffer, self._sequence, self.sealed = b"", 0, None
         self.sock = socket.create_connection(self.address, timeout=5)
         self.sock.settimeout(0.05)
         if self.access_key is not None and seal:
