@@ -19,7 +19,7 @@ the session with a clear reason and nothing is computed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,11 +41,21 @@ MAX_CACHED = 8
 class ServicePassword:
     """The service password as the collector holds it: `refresh()` before each connection."""
 
-    def __init__(self, *, username: str, password: str, password_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        username: str,
+        password: str,
+        password_file: Path | None = None,
+        make_verifier: Callable[..., str] = password_verifier,
+    ) -> None:
+        """`make_verifier(password, username=, public_key=)` computes the Hello's verifier:
+        the collector's own argon2id costs unless a harness needs cheaper ones."""
         if not password:
             raise ValueError("the service password is empty")
         self.username = username
         self.password_file = password_file
+        self._make_verifier = make_verifier
         self._password = password
         self._salted: dict[bytes, bytes] = {}
         self._verifiers: dict[bytes, str] = {}
@@ -75,7 +85,7 @@ class ServicePassword:
         key = self._cache_key(b"verifier", public_key)
         if key not in self._verifiers:
             self._verifiers = _bounded(self._verifiers)
-            self._verifiers[key] = password_verifier(self._password, username=self.username, public_key=public_key)
+            self._verifiers[key] = self._make_verifier(self._password, username=self.username, public_key=public_key)
         return self._verifiers[key]
 
     def proofs(self, offered: Sequence[agent_pb2.PasswordParameters], transcript: bytes) -> list[bytes]:
