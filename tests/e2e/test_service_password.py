@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from outpost.enrollment_token import EnrollmentToken, write_enrollment_token_file
 from tests.e2e.test_discovery_flow import PASSWORD, enabled_collector
 from tests.process_harness import Collector, ControlPlane, wait_for
 
@@ -108,5 +109,48 @@ def test_a_password_rotation_keeps_the_session_and_the_old_password_works_only_f
         # Fixing the file is enough: the collector retries on its own.
         password_file.write_text(NEW_PASSWORD + "\n")
         collector.wait_status(lambda s: s.get("state") == "enabled", what="back after the fix", timeout=60)
+    finally:
+        collector.stop()
+
+
+def test_an_enrolled_polling_collector_proves_the_password_its_first_hello_carried(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """Enrollment (ADR 0022) takes the first hello's verifier as the service password (trust
+    on first use); from then on every handshake proves it, over HTTP polling too."""
+    plane = control_plane
+    created = json.loads(plane.ctl("enrollment-tokens", "create", "pw-rollout", "--zone", "lab", "--json").stdout)
+    token_path = tmp_path / "enroll.token"
+    write_enrollment_token_file(token_path, EnrollmentToken.parse(created["enrollment_token"]))
+    collector = Collector(
+        tmp_path,
+        "edge-enrolled",
+        [plane.url("http_poll")],
+        PASSWORD,
+        zone="",
+        extra_args=["--enrollment-token-file", str(token_path)],
+    ).start()
+    try:
+        collector.wait_state("enabled")
+        assert show(plane, "edge-enrolled")["password_on_record"]
+        collector.stop()
+        collector.restart()  # a new handshake, as a registered collector
+        collector.wait_state("enabled")
+        assert show(plane, "edge-enrolled")["password_last_proved"] == "current"
+
+        collector.stop()
+        collector.password = "not-" + PASSWORD
+        collector.restart()
+        refused = wait_for(
+            lambda: [
+                e
+                for e in events(collector, "session_closed")
+                if e.get("reason") == "DISCONNECT_REASON_AUTHENTICATION_FAILED"
+            ],
+            timeout=30,
+            what="the refusal of a wrong password",
+        )
+        assert "service password does not match" in refused[0]["message"]
+        assert show(plane, "edge-enrolled")["state"] == "enabled"
     finally:
         collector.stop()

@@ -4,12 +4,16 @@ SetCollectorPassword with its overlap, and who may call what."""
 
 from __future__ import annotations
 
+import secrets
+
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from outpost.agent.v1 import agent_pb2
 from outpost.audit.v1 import audit_pb2, audit_pb2_grpc
 from outpost.registry.v1 import registry_pb2
+from outpost.session import key_rotation
 from tests.integration.test_registry_support import (
     ACCEPTED,
     CANARY_PASSWORD,
@@ -25,6 +29,7 @@ from tests.integration.test_registry_support import (
 R = agent_pb2.DisconnectReason
 NEW_PASSWORD = "the-rotated-Pa55word-41c2"
 DAY = 86_400
+HANDSHAKE_HASH = bytes(range(32))
 
 
 async def set_password(registry, name: str, password: str = NEW_PASSWORD, overlap: int = DAY):  # type: ignore[no-untyped-def]
@@ -196,3 +201,42 @@ async def test_set_collector_password_is_an_admins_only(database_url: str) -> No
                     await stub.SetCollectorPassword(request)
                 assert refused.value.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
         assert not (await get(registry, "edge-7")).HasField("password_rotated_at")
+
+
+async def test_after_an_identity_key_rotation_the_password_stays_bound_to_the_old_key_until_set_password(
+    database_url: str,
+) -> None:
+    """ADR 0024 x 0025: the credential is bound to the key it was made for, so the Challenge
+    carries that key; set-password binds the new credential to the current key."""
+    async with running_registry(database_url) as registry:
+        collector = await announce(registry, "edge-7")
+        await register(registry, "edge-7", enable=True)
+        session_id = secrets.token_hex(8)
+        assert (await collector.authenticate(registry, session_id=session_id)).decision == ACCEPTED
+        old_key = collector.public_key
+        new_key = Ed25519PrivateKey.generate()
+        rotation = key_rotation.build(collector.instance_uid, collector.key, new_key, HANDSHAKE_HASH)
+        rotated = await registry.stub.RotateCollectorKey(
+            registry_pb2.RotateCollectorKeyRequest(
+                instance_uid=collector.instance_uid,
+                old_public_key=old_key,
+                rotation=rotation,
+                handshake_hash=HANDSHAKE_HASH,
+                session_id=session_id,
+                gateway_id="gw-1",
+                remote_address="198.51.100.7:50123",
+            )
+        )
+        assert rotated.result.accepted, rotated.result.reason
+        collector.key = new_key
+
+        [offered] = await collector.password_parameters(registry)
+        assert offered.public_key == old_key != collector.public_key
+        assert (await collector.authenticate(registry)).decision == ACCEPTED
+
+        await set_password(registry, "edge-7")
+        current, previous = await collector.password_parameters(registry)
+        assert (current.public_key, previous.public_key) == (collector.public_key, old_key)
+        collector.password = NEW_PASSWORD
+        assert (await collector.authenticate(registry)).decision == ACCEPTED
+        assert (await get(registry, "edge-7")).password_last_proved == "current"
