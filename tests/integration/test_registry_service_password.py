@@ -4,16 +4,24 @@ SetCollectorPassword with its overlap, and who may call what."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from datetime import UTC, datetime
 
 import grpc
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from outpost import password_proof
 from outpost.agent.v1 import agent_pb2
 from outpost.audit.v1 import audit_pb2, audit_pb2_grpc
+from outpost.db import create_engine, ensure_schema, is_sqlite
 from outpost.registry.v1 import registry_pb2
 from outpost.session import key_rotation
+from services.registry.store.database import MIGRATIONS_DIR, SCHEMA
 from tests.integration.test_registry_support import (
     ACCEPTED,
     CANARY_PASSWORD,
@@ -240,3 +248,78 @@ async def test_after_an_identity_key_rotation_the_password_stays_bound_to_the_ol
         collector.password = NEW_PASSWORD
         assert (await collector.authenticate(registry)).decision == ACCEPTED
         assert (await get(registry, "edge-7")).password_last_proved == "current"
+
+
+async def test_migration_0015_converts_registered_verifiers_and_keeps_what_register_needs(database_url: str) -> None:
+    """Registered at 0014 with a verifier: after 0015 a StoredKey (the verifier's hash made
+    into one, no password needed) and a blank verifier; a pending collector keeps its
+    verifier for `register`; a verifier that cannot convert is kept and gives no credential."""
+    registered = FakeCollector("edge-old")
+    pending = FakeCollector("edge-waiting")
+    odd = FakeCollector("edge-odd", verifier="$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHRzYWx0$" + "A" * 22)
+    await _migrate_to(database_url, "0014")
+    engine = create_engine(database_url, SCHEMA)
+    now = datetime.now(UTC)
+    try:
+        async with engine.begin() as conn:
+            for collector, state in ((registered, "enabled"), (pending, "pending"), (odd, "enabled")):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO collectors (instance_uid, name, zone, version, username, password_verifier, "
+                        "public_key, fingerprint, state, state_reason, state_changed_by, remote_address, transport, "
+                        "gateway_id, session_id, connected, first_seen, last_seen, registered_at, revision, "
+                        "last_error) VALUES (:uid, :name, 'dmz', '0.9', :username, :verifier, :key, :fp, :state, "
+                        "'', 'alice', '', '', '', '', false, :now, :now, :now, 0, '')"
+                    ),
+                    {
+                        "uid": collector.instance_uid,
+                        "name": collector.name,
+                        "username": collector.username,
+                        "verifier": collector.verifier,
+                        "key": collector.public_key,
+                        "fp": collector.fingerprint,
+                        "state": state,
+                        "now": now.replace(tzinfo=None) if is_sqlite(database_url) else now,
+                    },
+                )
+    finally:
+        await engine.dispose()
+
+    await _migrate_to(database_url, "head")
+
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT instance_uid, slot, stored_key FROM collector_passwords"))).all()
+            verifiers = dict(
+                (await conn.execute(sa.text("SELECT instance_uid, password_verifier FROM collectors"))).all()
+            )
+    finally:
+        await engine.dispose()
+    converted = password_proof.from_phc(registered.verifier)
+    assert converted is not None
+    assert [(r[0], r[1], bytes(r[2])) for r in rows] == [(registered.instance_uid, "current", converted.stored_key)]
+    assert verifiers == {
+        registered.instance_uid: "",
+        pending.instance_uid: pending.verifier,
+        odd.instance_uid: odd.verifier,
+    }
+    async with running_registry(database_url) as registry:
+        assert (await registered.authenticate(registry)).decision == ACCEPTED
+        assert (await odd.authenticate(registry)).decision == ACCEPTED  # no credential: its key alone
+        shown = await get(registry, "edge-odd")
+        assert not shown.password_on_record
+        await register(registry, "edge-waiting")  # the pending verifier still checks the admin's password
+
+
+async def _migrate_to(database_url: str, revision: str) -> None:
+    engine = create_engine(database_url, SCHEMA)
+    try:
+        await ensure_schema(engine, SCHEMA)
+    finally:
+        await engine.dispose()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["database_url"] = database_url
+    cfg.attributes["schema"] = SCHEMA
+    await asyncio.to_thread(command.upgrade, cfg, revision)
