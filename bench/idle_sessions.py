@@ -102,7 +102,8 @@ async def announce_and_register(
 ) -> dict[str, Any]:
     """Every collector connects once and waits pending; an admin registers+enables them all."""
     collectors = [
-        IdleCollector(identity, identity.hello(USERNAME, verifier), sealing_of(plane)) for identity in identities
+        IdleCollector(identity, identity.hello(USERNAME, verifier), sealing_of(plane), password=verifier)
+        for identity in identities
     ]
     urls = {t: parse_server_url(plane.url(t)) for t in transports}
     loop = asyncio.get_running_loop()
@@ -114,7 +115,7 @@ async def announce_and_register(
         nonlocal retries
         for attempt in range(ANNOUNCE_ATTEMPTS):
             collector = collectors[i] = IdleCollector(
-                identities[i], identities[i].hello(USERNAME, verifier), sealing_of(plane)
+                identities[i], identities[i].hello(USERNAME, verifier), sealing_of(plane), password=verifier
             )
             try:
                 await collector.connect(urls[transports[i % len(transports)]], CollectorState.PENDING, CONNECT_TIMEOUT)
@@ -173,7 +174,7 @@ async def measure_outpost(
             raise RuntimeError(f"gateway died:\n{gateway.log_tail()}")
 
     async def go_live(identity: CollectorIdentity) -> tuple[float, float]:
-        collector = IdleCollector(identity, identity.hello(USERNAME, verifier), sealing_of(plane))
+        collector = IdleCollector(identity, identity.hello(USERNAME, verifier), sealing_of(plane), password=verifier)
         collectors.append(collector)
         await collector.connect(url, CollectorState.ENABLED, CONNECT_TIMEOUT)
         assert collector.live_at is not None

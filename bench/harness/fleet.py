@@ -54,6 +54,7 @@ from outpost.registration import verifier_input
 from outpost.session.collector import Closed
 from services.collector.connection import ConnectionOutcome, reason_name
 from services.collector.domain.server_url import ServerUrl
+from services.collector.service_password import ServicePassword
 from services.collector.status import StatusFile, StatusState
 from services.collector.store.identity import Identity, IdentityStore
 from services.collector.supervisor import CollectorProfile, Supervisor, plan_reconnect
@@ -229,6 +230,10 @@ def _opener(sealed: bool) -> Callable[[ServerUrl], Awaitable[Transport]]:
     return lambda url: open_transport(url, PLAIN, sealed=sealed)
 
 
+def _cheap_verifier(password: str, *, username: str, public_key: bytes) -> str:
+    return BENCH_HASHER.hash(verifier_input(username=username, public_key=public_key, password=password))
+
+
 @dataclass
 class Member:
     """One supervised collector; `start()` runs its supervisor until `stop()`."""
@@ -255,8 +260,7 @@ class Member:
 
     def _verifier(self) -> str:
         """The password's verifier bound to this member's key (ADR 0013), at the bench's cheap cost."""
-        bound = verifier_input(username=self.username, public_key=self.identity.public_key, password=self.password)
-        return BENCH_HASHER.hash(bound)
+        return _cheap_verifier(self.password, username=self.username, public_key=self.identity.public_key)
 
     def start(self) -> None:
         supervisor = _RecordedSupervisor(
@@ -271,6 +275,8 @@ class Member:
             backoff=self.backoff,
             handshake_timeout=self.handshake_timeout,
             sealed=self.sealed,
+            # Proven at every handshake once registered (ADR 0025), verifiers at the bench's cost.
+            password=ServicePassword(username=self.username, password=self.password, make_verifier=_cheap_verifier),
         )
         self.task = asyncio.create_task(supervisor.run(), name=f"collector-{self.name}")
 

@@ -38,6 +38,7 @@ from outpost.session.errors import RemoteProtocolError
 from outpost.session.noise.wire import HandshakeRefused
 from outpost.version import PROTOCOL_VERSION, VERSION
 from services.collector.domain.server_url import ServerUrl
+from services.collector.service_password import ServicePassword
 from services.collector.store.server_pin import ServerPinStore
 from services.collector.transport import CLOSE_TIMEOUT, ClientTls, Transport, TransportError, open_transport
 from services.collector.transport.sealed import SealedSessions, SealedTransport
@@ -104,10 +105,17 @@ class IdleCollector:
     """One connection of one collector; `connect()` once, `close()` when done."""
 
     def __init__(
-        self, identity: CollectorIdentity, hello: agent_pb2.Hello, sealed: SealedSessions | None = None
+        self,
+        identity: CollectorIdentity,
+        hello: agent_pb2.Hello,
+        sealed: SealedSessions | None = None,
+        *,
+        password: str = "",
     ) -> None:
         self.identity = identity
         self.hello = hello
+        self.password = ServicePassword(username=hello.username, password=password) if password else None
+        """Proven at every handshake once the collector is registered (ADR 0025)."""
         self.sealed = sealed
         self.session: CollectorSession | None = None
         self.transport: Transport | None = None
@@ -139,7 +147,11 @@ class IdleCollector:
             self.error = str(exc)
             raise RuntimeError(f"{self.identity.name}: {exc}") from exc
         self.session = CollectorSession(
-            self.hello, self.identity.key.sign, now=self._loop.time(), channel_binding=binding
+            self.hello,
+            self.identity.key.sign,
+            now=self._loop.time(),
+            channel_binding=binding,
+            password_proofs=self.password.proofs if self.password is not None else None,
         )
         self._task = asyncio.create_task(self._drive(), name=f"collector-{self.identity.name}")
         await self.wait_for(until, timeout)

@@ -1,4 +1,4 @@
-"""`outpostctl collectors ...`: list, inspect, explain, register, enable, disable, remove.
+"""`outpostctl collectors ...`: list, inspect, explain, register, set-password, enable, disable, remove.
 
 A collector announces itself and waits as pending; an admin registers it with the service
 username and password set when it was installed. Every change may carry a reason; the
@@ -10,6 +10,7 @@ collector is or is not live and exits 0 only when it is, so scripts can gate on 
 from __future__ import annotations
 
 import enum
+import getpass
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,7 @@ from outpostctl.errors import CommandError
 from outpostctl.options import JsonFlag, Reason, Yes, confirm_removal
 from outpostctl.registry_client import Collector, Explanation, NameConflict, RegistryClient, SpoolStatus
 from outpostctl.secret_input import SecretSource
+from outpostctl.tokens import parse_duration
 
 app = typer.Typer(help="Collectors: list, register, enable, disable, remove.", no_args_is_help=True)
 
@@ -34,6 +36,8 @@ class State(enum.StrEnum):
 
 
 CollectorName = Annotated[str, typer.Argument(metavar="NAME", help="The collector's name.")]
+
+DEFAULT_ROTATION_OVERLAP = "24h"
 
 EXIT_NOT_LIVE = 3
 """`collectors explain` answered, and the collector is not live. Distinct from 1 (the
@@ -103,6 +107,13 @@ def show_collector(ctx: typer.Context, name: CollectorName, as_json: JsonFlag = 
                 ("remote address", c.remote_address or "-"),
                 ("fingerprint", c.fingerprint),
                 ("key rotated at", output.moment(c.key_rotated_at) if c.key_rotated_at else "-"),
+                ("service password", _password_text(c)),
+                ("password rotated at", output.moment(c.password_rotated_at) if c.password_rotated_at else "-"),
+                (
+                    "old password accepted until",
+                    output.moment(c.previous_password_accepted_until) if c.previous_password_accepted_until else "-",
+                ),
+                ("last handshake proved", c.password_last_proved or "-"),
                 ("instance uid", c.instance_uid),
                 ("version", c.version or "-"),
                 ("username", c.username or "-"),
@@ -212,6 +223,71 @@ def register_collector(
             f"collector '{label}' registered; it is {output.safe(collector.state)} "
             f"(enable it with `outpostctl collectors enable {label}`)"
         )
+
+
+@app.command("set-password")
+def set_collector_password(
+    ctx: typer.Context,
+    name: CollectorName,
+    *,
+    password_file: Annotated[
+        Path | None,
+        typer.Option("--password-file", help="Read the new service password from this file (else: prompted twice)."),
+    ] = None,
+    overlap: Annotated[
+        str,
+        typer.Option(
+            "--overlap",
+            metavar="DURATION",
+            help="How long the old password is still accepted at handshakes, e.g. 24h, 7d.",
+        ),
+    ] = DEFAULT_ROTATION_OVERLAP,
+) -> None:
+    """Give a registered collector a new service password; the old one works until the overlap ends.
+
+    Live sessions go on (a password is checked only at handshakes). Put the new password
+    in the collector's --password-file before the overlap ends: it reads the file again
+    at every reconnection, no restart needed (ADR 0025).
+    """
+    overlap_seconds = parse_duration(overlap, "--overlap")
+    if password_file is not None:
+        source = SecretSource("new service password", "--password-file", None, False, password_file)
+        password = secret_input.read_secret(source)
+    elif _interactive():
+        password = _prompt_new_password()
+    else:
+        raise typer.BadParameter(
+            "give the new service password with --password-file (no terminal to prompt on)",
+            param_hint="--password-file",
+        )
+    with RegistryClient(endpoints_of(ctx)) as registry:
+        collector = registry.set_collector_password(name, password=password, overlap_seconds=overlap_seconds)
+    label = output.safe(collector.name or name)
+    until = collector.previous_password_accepted_until
+    if until is not None:
+        output.print_line(
+            f"collector '{label}': new service password set; the old one is accepted until {output.moment(until)}"
+        )
+    else:
+        output.print_line(f"collector '{label}': new service password set (it had none on record)")
+    output.print_line("put the new password in the collector's --password-file; it is read at its next reconnection")
+
+
+def _prompt_new_password() -> str:
+    first = getpass.getpass("new service password: ")
+    if not first.strip():
+        raise typer.BadParameter("the new service password is empty")
+    if getpass.getpass("again: ") != first:
+        raise CommandError("the two passwords differ; nothing changed")
+    return first
+
+
+def _password_text(c: Collector) -> str:
+    if c.password_on_record:
+        return "on record (proven at every handshake)"
+    if c.state == "pending":
+        return "checked at registration"
+    return "none on record (key only; set one with `outpostctl collectors set-password`)"
 
 
 def _interactive() -> bool:

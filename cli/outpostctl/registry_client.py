@@ -71,6 +71,14 @@ class Collector:
     """The enrollment token that registered it ("enrollment-token:<name>"); "" when an admin did."""
     key_rotated_at: datetime | None = None
     """When the collector last replaced its identity key over its session (ADR 0024); None: never."""
+    password_on_record: bool = False
+    """Whether a service-password credential is on record (ADR 0025; `collectors show` only)."""
+    password_rotated_at: datetime | None = None
+    """When set-password last replaced its service password; None: never."""
+    previous_password_accepted_until: datetime | None = None
+    """Until when the previous password is still accepted; None: none is."""
+    password_last_proved: str = ""
+    """Which password its last accepted handshake proved: "current", "previous", "" (none since the last change)."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +262,12 @@ class RegistryClient(Connection):
         )
         return _collector(self.call(self._stub.RegisterCollector, request).collector)
 
+    def set_collector_password(self, name: str, *, password: str, overlap_seconds: int) -> Collector:
+        request = registry_pb2.SetCollectorPasswordRequest(
+            name=name, password=password, overlap_seconds=overlap_seconds
+        )
+        return _collector(self.call(self._stub.SetCollectorPassword, request).collector)
+
     def enable_collector(self, name: str, *, reason: str) -> Collector:
         request = registry_pb2.EnableCollectorRequest(name=name, reason=reason)
         return _collector(self.call(self._stub.EnableCollector, request).collector)
@@ -368,6 +382,10 @@ def _collector(c: registry_pb2.Collector) -> Collector:
         check_in_seconds=c.check_in_seconds,
         enrolled_by=c.enrolled_by,
         key_rotated_at=time_field(c, "key_rotated_at"),
+        password_on_record=c.password_on_record,
+        password_rotated_at=time_field(c, "password_rotated_at"),
+        previous_password_accepted_until=time_field(c, "previous_password_accepted_until"),
+        password_last_proved=c.password_last_proved,
     )
 
 

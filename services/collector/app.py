@@ -47,13 +47,13 @@ from services.collector.discovery.service_probes import (
     ServiceProbesError,
     load_service_probes,
 )
-from services.collector.domain.credentials import password_verifier
 from services.collector.domain.server_url import ServerUrl, ServerUrlError, parse_server_url
 from services.collector.domain.spool_bounds import parse_byte_size, parse_duration
 from services.collector.jobs.runner import JobRunner
 from services.collector.jobs.scan import engine_discover
 from services.collector.jobs.spool import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, Spool, SpoolError
 from services.collector.jobs.work import CollectorWork
+from services.collector.service_password import ServicePassword
 from services.collector.status import StatusFile
 from services.collector.store.access_key_store import AccessKeyStore
 from services.collector.store.enrollment import RegistrationRecord
@@ -81,7 +81,7 @@ class Settings:
     zone: str
     username: str
     password: str = field(repr=False)
-    """Kept only until the identity is loaded: the verifier binds it to the key (ADR 0013)."""
+    """As read at start; `password_file` (when given) is read again before every connection (ADR 0025)."""
     data_dir: Path
     tls: ClientTls
     log_format: LogFormat
@@ -106,6 +106,8 @@ class Settings:
     """A zone enrollment token (ADR 0022): sent in the Hello until the server registers this collector."""
     proxies: ProxySettings = field(default_factory=ProxySettings)
     """HTTPS_PROXY/HTTP_PROXY/NO_PROXY, read once at start (`transport.proxy`)."""
+    password_file: Path | None = None
+    """--password-file: re-read at every (re)connection, so a rotated password needs no restart."""
 
 
 def default_data_dir() -> str:
@@ -302,7 +304,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     """Flags and environment -> Settings; exit 2 with one clear line on a bad setting.
 
     The password is hashed in `main` once the key pair is loaded: its verifier is bound to
-    the public key (ADR 0013), and only the verifier is kept after that.
+    the public key (ADR 0013); each handshake then proves it (ADR 0025).
     """
     args = build_parser().parse_args(argv)
     urls = args.server or [u for u in (env_default(SERVICE, "servers") or "").split(",") if u.strip()]
@@ -359,6 +361,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         rotate_key_after=float(args.rotate_key_after),
         enrollment_token=enrollment_token,
         proxies=proxies,
+        password_file=Path(args.password_file) if args.password_file else None,
     )
 
 
@@ -439,8 +442,12 @@ def main(argv: list[str] | None = None) -> None:
         identity = store.load_or_create()
     except IdentityError as exc:
         fail(str(exc))
-    # The password is dropped here: only its verifier, bound to this key, is kept and sent.
-    verifier = password_verifier(settings.password, username=settings.username, public_key=identity.public_key)
+    # The password stays in memory (and its file is re-read before every connection): each
+    # handshake proves it (ADR 0025). Only its verifier and proofs leave the collector.
+    password = ServicePassword(
+        username=settings.username, password=settings.password, password_file=settings.password_file
+    )
+    verifier = password.verifier(identity.public_key)
     profile = CollectorProfile(
         settings.name,
         settings.zone,
@@ -497,6 +504,7 @@ def main(argv: list[str] | None = None) -> None:
         sealed=sealed,
         registration=RegistrationRecord(settings.data_dir),
         rotate_key_after=settings.rotate_key_after,
+        password=password,
     )
     host_keys = HostKeyStore(settings.data_dir / "known_hosts")
     recognizer = load_recognizer(settings.service_probes_file, settings.service_intensity)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
 import structlog
@@ -47,6 +47,7 @@ from outpost.version import PROTOCOL_VERSION, VERSION
 from services.collector.connection import Connection, ConnectionOutcome, Work, reason_name
 from services.collector.domain.server_url import ServerUrl
 from services.collector.key_rotation import KeyRotator
+from services.collector.service_password import ServicePassword
 from services.collector.status import StatusFile
 from services.collector.store.enrollment import RegistrationRecord
 from services.collector.store.identity import Identity, IdentityStore
@@ -182,6 +183,7 @@ class Supervisor:
         sealed: SealedSessions | None = None,
         registration: RegistrationRecord | None = None,
         rotate_key_after: float = 0.0,
+        password: ServicePassword | None = None,
     ) -> None:
         if not servers:
             raise ValueError("at least one server URL is needed")
@@ -198,6 +200,9 @@ class Supervisor:
         self.wall_clock = wall_clock
         self.sealed = sealed
         self.registration = registration
+        self.password = password
+        """The service password, re-read before every connection (ADR 0025); None: the profile's
+        verifier is sent and no password is proven (tests, tools)."""
         self.rotator = KeyRotator(identity, identity_store, rotate_after=rotate_key_after, wall_clock=wall_clock)
 
     async def run(self) -> NoReturn:
@@ -235,9 +240,14 @@ class Supervisor:
                 transport, channel_binding = sealed, sealed.handshake_hash
             work = self.work
             presented = self.rotator.presented()
+            profile = self.profile
+            if self.password is not None:
+                # The operator may have edited the password file since the last connection.
+                self.password.refresh()
+                profile = replace(profile, password_verifier=self.password.verifier(presented.public_key))
             session = CollectorSession(
                 # carries the binding recorded so far, and the spool as it stands
-                hello=self.profile.hello(
+                hello=profile.hello(
                     presented, work.spool_status() if work is not None else None, enrolling=self._enrolling()
                 ),
                 sign=presented.private_key.sign,
@@ -245,6 +255,7 @@ class Supervisor:
                 handshake_timeout=self.handshake_timeout,
                 heartbeat_source=work.heartbeat if work is not None else None,
                 channel_binding=channel_binding,
+                password_proofs=self.password.proofs if self.password is not None else None,
             )
             connection = Connection(
                 transport,

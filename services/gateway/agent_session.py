@@ -21,7 +21,6 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import grpc
 import structlog
 
 from outpost import errors
@@ -32,6 +31,7 @@ from outpost.session.errors import RemoteProtocolError
 from outpost.session.server import (
     AuthDecision,
     AuthenticationRequested,
+    ChallengeRequested,
     HeartbeatReceived,
     JobUpdateReceived,
     KeyRotationReceived,
@@ -144,6 +144,7 @@ class SessionRunner:
                 server_instance=ctx.server_instance,
                 handshake_timeout=ctx.handshake_timeout,
                 heartbeat_interval=ctx.heartbeat_interval,
+                password_parameters=True,
             ),
             session_id=session_id,
             nonce=handshake.new_nonce(int(time.time() * 1000)),
@@ -403,7 +404,9 @@ class SessionRunner:
                 await self._on_event(event)
 
     async def _on_event(self, event: object) -> None:
-        if isinstance(event, AuthenticationRequested):
+        if isinstance(event, ChallengeRequested):
+            await self._challenge(event)
+        elif isinstance(event, AuthenticationRequested):
             decision = await self._decide_handshake(event)
             if self.polling and decision.accepted:
                 decision = dataclasses.replace(decision, heartbeat_interval=float(self._check_seconds()))
@@ -469,6 +472,27 @@ class SessionRunner:
                     self._count_failure("sealed_handshake", None)
             log.info("session_closed", reason=reason, message=event.message, by_peer=event.by_peer)
 
+    async def _challenge(self, event: ChallengeRequested) -> None:
+        """Challenge with the service-password parameters on record (ADR 0025).
+
+        Only a registered collector presenting the key on record has any; the registry
+        decides that. A registry that cannot answer ends the handshake as UNAVAILABLE, as
+        for the decision itself: a challenge without them would only be refused later.
+        """
+        try:
+            async with asyncio.timeout(self.ctx.handshake_timeout), self.ctx.auth_slots:
+                parameters = await self.ctx.registry.password_parameters(
+                    instance_uid=event.hello.instance_uid, public_key=event.hello.public_key
+                )
+        except (errors.OutpostError, TimeoutError) as exc:
+            log.warning("registry_unavailable", error=type(exc).__name__, details=str(exc))
+            self.core.fail(
+                R.DISCONNECT_REASON_UNAVAILABLE,
+                "the server cannot decide the handshake right now; retrying later helps",
+            )
+            return
+        self.core.challenge(parameters)
+
     async def _decide_handshake(self, event: AuthenticationRequested) -> AuthDecision:
         """The failed-handshake limits first (see admission.py), then the registry.
 
@@ -531,9 +555,11 @@ class SessionRunner:
                     transport=self.stream.transport,
                     access_key_id=binding.access_key_id if binding is not None else "",
                     handshake_hash=binding.handshake_hash if binding is not None else b"",
+                    password_parameters=event.password_parameters,
+                    password_proofs=event.password_proofs,
                 )
-        except grpc.aio.AioRpcError as exc:
-            log.warning("registry_unavailable", code=exc.code().name, details=exc.details())
+        except errors.OutpostError as exc:
+            log.warning("registry_unavailable", error=type(exc).__name__, details=str(exc))
             return unavailable
         except TimeoutError:
             log.warning("registry_busy", waited=self.ctx.handshake_timeout)

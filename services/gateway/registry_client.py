@@ -2,7 +2,7 @@
 
 Converts protobuf to the session core's plain values at this edge, and every call has a
 deadline: a slow registry delays a handshake, it never hangs a session forever. The
-access-key and server-key calls turn a failed call into the project's own errors
+handshake, key and rotation calls turn a failed call into the project's own errors
 (`outpost.grpc_errors.error_from_rpc`), so their callers never branch on gRPC codes.
 """
 
@@ -121,21 +121,32 @@ class RegistryClient:
         transport: str,
         access_key_id: str = "",
         handshake_hash: bytes = b"",
+        password_parameters: Sequence[agent_pb2.PasswordParameters] = (),
+        password_proofs: Sequence[bytes] = (),
     ) -> AuthDecision:
-        response = await self._stub.AuthenticateCollector(
-            registry_pb2.AuthenticateCollectorRequest(
-                hello=hello,
-                nonce=nonce,
-                signature=signature,
-                remote_address=remote_address,
-                gateway_id=gateway_id,
-                session_id=session_id,
-                transport=transport,
-                access_key_id=access_key_id,
-                handshake_hash=handshake_hash,
-            ),
-            timeout=AUTH_TIMEOUT_SECONDS,
-        )
+        """The registry's decision on a handshake, as the session core's plain values.
+
+        A failed call raises the project's own error (`outpost.errors`), never a gRPC one.
+        """
+        try:
+            response = await self._stub.AuthenticateCollector(
+                registry_pb2.AuthenticateCollectorRequest(
+                    hello=hello,
+                    nonce=nonce,
+                    signature=signature,
+                    remote_address=remote_address,
+                    gateway_id=gateway_id,
+                    session_id=session_id,
+                    transport=transport,
+                    access_key_id=access_key_id,
+                    handshake_hash=handshake_hash,
+                    password_parameters=password_parameters,
+                    password_proofs=password_proofs,
+                ),
+                timeout=AUTH_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
         if response.decision != registry_pb2.DECISION_ACCEPTED:
             return AuthDecision(
                 accepted=False,
@@ -153,6 +164,20 @@ class RegistryClient:
             name=response.name,
             zone=response.zone,
         )
+
+    async def password_parameters(self, *, instance_uid: str, public_key: bytes) -> list[agent_pb2.PasswordParameters]:
+        """The service-password parameters a Challenge offers this collector (ADR 0025).
+
+        A failed call raises the project's own error (`outpost.errors`), never a gRPC one.
+        """
+        try:
+            response = await self._stub.GetPasswordParameters(
+                registry_pb2.GetPasswordParametersRequest(instance_uid=instance_uid, public_key=public_key),
+                timeout=AUTH_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
+        return list(response.parameters)
 
     async def watch(self, since_revision: int) -> AsyncIterator[CollectorChange | Bookmark]:
         """Changes after `since_revision`; ends (or raises AioRpcError) when the stream breaks."""

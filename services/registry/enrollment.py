@@ -84,6 +84,9 @@ async def enroll(
     collector = await _write_collector(tx, attempt, known, token, now)
     change = StateChange(CollectorState.ENABLED, _reason(token), token.principal)
     enrolled = await tx.change_state(collector, change, now, registering=True)
+    # The password its hello's verifier was made from is its service password from now on
+    # (trust on first use, like the key: the token vouched for the collector; ADR 0025).
+    await tx.adopt_verifier(enrolled, now)
     await tx.clear_name_conflicts(hello.instance_uid)
     await queries.record_audit(tx.session, _audit_event(attempt, enrolled, token, now))
     return Enrolled(enrolled, token)

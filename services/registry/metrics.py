@@ -31,6 +31,10 @@ KEY_ROTATIONS = Counter(
     "Collector identity key rotations decided (RotateCollectorKey), by result: accepted or refused.",
     ["result"],
 )
+PASSWORD_ROTATIONS = Counter(
+    "outpost_registry_collector_password_rotations_total",
+    "Collector service passwords replaced with set-password (SetCollectorPassword, ADR 0025).",
+)
 ENROLLMENTS = Counter(
     "outpost_registry_enrollments_total",
     "Hellos with a zone enrollment token, by result: enrolled, or why the token did not admit it "

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
 from outpost import errors
+from outpost.password_proof import PasswordParameters
 from outpost.session import handshake
-from services.registry import enrollment, key_rotation, metrics
+from services.registry import enrollment, key_rotation, metrics, service_passwords
 from services.registry.domain import authentication as auth
 from services.registry.domain import collectors as rules
 from services.registry.domain import explain
@@ -123,6 +124,17 @@ class Registry:
         """A collector's KeyRotation from its live sealed session (see `key_rotation`)."""
         return await key_rotation.rotate(self._store, request, self._now())
 
+    async def password_parameters(self, instance_uid: str, public_key: bytes) -> list[PasswordParameters]:
+        """The service-password parameters a gateway's Challenge offers (see `service_passwords`)."""
+        return await service_passwords.parameters(self._store, instance_uid, public_key, self._now())
+
+    async def set_password(self, name: str, password: str, overlap: timedelta, *, actor: str) -> Collector:
+        """`collectors set-password` (see `service_passwords`)."""
+        collector = await service_passwords.set_password(
+            self._store, name, password, overlap, actor=actor, now=self._now()
+        )
+        return self._as_seen(collector, self._now())
+
     async def _purge_nonces(self, now: datetime) -> None:
         """Delete expired nonces, at most once per `NONCE_MAX_AGE` on this replica."""
         if self._nonces_purged_at is not None and now - self._nonces_purged_at < auth.NONCE_MAX_AGE:
@@ -157,10 +169,18 @@ class Registry:
         now: datetime,
     ) -> auth.AuthOutcome:
         refused = refused or auth.check_known_key(attempt, known) or auth.check_known_identity(attempt, known)
+        slot = None
+        if refused is None:
+            credentials = await tx.passwords(known.instance_uid)
+            refused, slot = auth.check_password(attempt, known, credentials, now)
+            if not credentials and known.state is not CollectorState.PENDING:
+                log.info("collector_without_password_credential", collector=known.name)
         if refused is not None:
             await tx.record_error(known.instance_uid, refused.message, now)
             return self._outcome(attempt, known, refused)
         await tx.record_connection(attempt, now)
+        if slot is not None:
+            await tx.password_proved(known.instance_uid, slot, now)
         return self._outcome(attempt, known, None)
 
     async def _authenticate_unknown(self, attempt: auth.AuthAttempt, now: datetime) -> auth.AuthOutcome:
@@ -339,6 +359,9 @@ class Registry:
                     f"collector '{name}' reconnected with new credentials while being registered; try again"
                 )
             registered = await tx.change_state(current, change, now, registering=True)
+            # The verifier the admin just checked becomes the handshake credential (ADR 0025).
+            if not await tx.adopt_verifier(registered, now):
+                log.warning("collector_without_password_credential", collector=name)
         self._hub.notify(registered.revision)
         self._pending.forget()
         metrics.REGISTRATIONS.labels("registered").inc()
@@ -435,6 +458,7 @@ class Registry:
             collector = await tx.collector_by_name(name)
         if collector is None:
             raise rules.not_found(name)
+        collector = await service_passwords.with_password_state(self._store, collector, self._now())
         return self._as_seen(collector, self._now())
 
     async def list_name_conflicts(self) -> list[NameConflict]:

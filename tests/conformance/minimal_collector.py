@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import importlib
 import secrets
 import socket
@@ -50,6 +51,12 @@ ARGON2_MEMORY_KIB = 19456
 ARGON2_PARALLELISM = 1
 ARGON2_HASH_BYTES = 32
 ARGON2_SALT_BYTES = 16
+# §4.4 The service-password proof (SCRAM with argon2id).
+PASSWORD_PROOF_CONTEXT = b"outpost-password-proof-v1"
+PASSWORD_MAX_MEMORY_KIB = 262_144
+PASSWORD_MAX_TIME_COST = 16
+PASSWORD_MAX_PARALLELISM = 16
+PASSWORD_MAX_SETS = 2
 # §12.14 Rotating the identity key.
 KEY_ROTATION_CONTEXT = b"outpost-key-rotation/1"
 # §2.1 Raw TCP.
@@ -133,6 +140,49 @@ def password_verifier(username: str, public_key: bytes, password: str, salt: byt
         hash_len=ARGON2_HASH_BYTES,
         type=argon2.low_level.Type.ID,
     ).decode("ascii")
+
+
+def salted_password(username: str, password: str, params: Any) -> bytes:
+    """SaltedPassword (§4.4): raw 32-byte argon2id of the §5 input for the parameters' bound key."""
+    if not (
+        1 <= params.parallelism <= PASSWORD_MAX_PARALLELISM
+        and 1 <= params.time_cost <= PASSWORD_MAX_TIME_COST
+        and 8 * params.parallelism <= params.memory_kib <= PASSWORD_MAX_MEMORY_KIB
+        and 8 <= len(params.salt) <= 64
+        and len(params.public_key) == 32
+    ):
+        raise ValueError(f"password parameters beyond the caps of §4.4: {params}")
+    return argon2.low_level.hash_secret_raw(
+        verifier_input(username, params.public_key, password),
+        params.salt,
+        time_cost=params.time_cost,
+        memory_cost=params.memory_kib,
+        parallelism=params.parallelism,
+        hash_len=ARGON2_HASH_BYTES,
+        type=argon2.low_level.Type.ID,
+    )
+
+
+def password_auth_message(transcript: bytes, params: Any) -> bytes:
+    """AuthMessage (§4.4): context, the §4.2 transcript, then the parameter set, length-prefixed."""
+    return length_prefixed(
+        [
+            PASSWORD_PROOF_CONTEXT,
+            transcript,
+            params.salt,
+            params.memory_kib.to_bytes(4, "big"),
+            params.time_cost.to_bytes(4, "big"),
+            params.parallelism.to_bytes(4, "big"),
+            params.public_key,
+        ]
+    )
+
+
+def password_client_proof(salted: bytes, auth_message: bytes) -> bytes:
+    """ClientProof (§4.4) = ClientKey XOR HMAC-SHA256(SHA-256(ClientKey), AuthMessage)."""
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    signature = hmac.digest(hashlib.sha256(client_key).digest(), auth_message, "sha256")
+    return bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
 
 
 def fingerprint(public_key: bytes) -> str:
@@ -360,6 +410,7 @@ class MinimalCollector:
             "encryption_public_key": raw_key(self.encryption_key),
             "sealing_algorithms": list(sealing_algorithms),
         }
+        self.password = password  # §4.4: proven at every handshake of a registered collector
         self.sock: socket.socket | None = None
         self._buffer = b""
         self._sequence = 0
@@ -376,7 +427,11 @@ class MinimalCollector:
 
     # transport (§2.1, §12.10)
     def connect(self, seal: bool = True) -> None:
-        """Open the TCP connection and, with an access key, the sealed session (unless `seal` is False)."""
+        """Open the TCP connection and, with an access key, the sealed session (unless `seal` is False).
+
+        Called again after `close()`, it reconnects: a new session, numbered from 1 again (§3).
+        """
+        self._buffer, self._sequence, self.sealed = b"", 0, None
         self.sock = socket.create_connection(self.address, timeout=5)
         self.sock.settimeout(0.05)
         if self.access_key is not None and seal:
@@ -497,7 +552,16 @@ class MinimalCollector:
     def prove(self, challenge: Any) -> Any:
         binding = self.sealed.handshake_hash if self.sealed else b""  # §12.9: the channel binding
         data = handshake_transcript(self.hello_fields, challenge.nonce, challenge.server_instance, binding)
-        return self.send(proof=self.pb.Proof(signature=self.identity_key.sign(data)))
+        offered = list(challenge.password_parameters)
+        if len(offered) > PASSWORD_MAX_SETS:
+            raise ValueError(f"challenge offered {len(offered)} password parameter sets (§4.4: at most 2)")
+        proofs = [
+            password_client_proof(
+                salted_password(self.hello_fields["username"], self.password, p), password_auth_message(data, p)
+            )
+            for p in offered
+        ]
+        return self.send(proof=self.pb.Proof(signature=self.identity_key.sign(data), password_proofs=proofs))
 
     def handshake(self) -> Any:
         """Hello, Challenge, Proof; the gateway's answer (Pending, Welcome or Disconnect)."""

@@ -30,6 +30,7 @@ from outpost.session.noise import SealedSessionError
 from outpost.session.noise.wire import REPLY_REFUSAL, HandshakeRefused, InitiatorEnd
 from outpost.version import PROTOCOL_VERSION
 from services.collector.domain.credentials import password_verifier
+from services.collector.service_password import ServicePassword
 from tests.conformance.minimal_collector import ConnectionClosed, Refused, ServerNotProven, raw_key
 
 
@@ -67,6 +68,7 @@ class ProjectCollector:
             "encryption_public_key": sealing.public_key_bytes(X25519PrivateKey.generate()),
             "sealing_algorithms": list(sealing.OPENS),
         }
+        self.password = password
         self.core: CollectorSession | None = None
         self.sock: socket.socket | None = None
         self._decoder = codec.FrameDecoder()
@@ -83,6 +85,7 @@ class ProjectCollector:
         self.sealed: InitiatorEnd | None = None
 
     def connect(self, seal: bool = True) -> None:
+        self.core, self.sealed, self._decoder, self._frames = None, None, codec.FrameDecoder(), []
         self.sock = socket.create_connection(self.address, timeout=5)
         self.sock.settimeout(0.05)
         if self.access_key is not None and seal:
@@ -209,6 +212,7 @@ class ProjectCollector:
             sign=self.identity_key.sign,
             now=time.monotonic(),
             channel_binding=self.sealed.handshake_hash if self.sealed else b"",
+            password_proofs=ServicePassword(username=self.hello_fields["username"], password=self.password).proofs,
         )
         self.core.start(time.monotonic())
         self._flush()

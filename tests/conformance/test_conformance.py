@@ -203,6 +203,32 @@ def test_an_unknown_collector_is_challenged_then_held_pending(new_collector: Fac
     assert answer.pending.heartbeat_interval_seconds >= 1
 
 
+def test_a_registered_collector_proves_its_service_password_at_every_handshake(
+    new_collector: Factory, target: Target
+) -> None:
+    """§4.4: the Challenge offers the credential on record; the proof answers it; a wrong
+    password is AUTHENTICATION_FAILED with the reason, and nothing about the collector changes."""
+    driver = new_collector()
+    enabled(driver, target)
+    driver.close()
+
+    driver.connect()
+    answer = driver.handshake()
+
+    assert answer.WhichOneof("body") == "welcome", answer
+    [offered] = driver.challenge.password_parameters
+    assert offered.public_key == driver.public_key and len(offered.salt) >= 8
+    driver.close()
+
+    driver.password = "wrong-" + PASSWORD
+    driver.connect()
+    refused = driver.handshake()
+
+    assert refused.WhichOneof("body") == "disconnect", refused
+    assert refused.disconnect.reason == reason(driver, "DISCONNECT_REASON_AUTHENTICATION_FAILED")
+    assert "service password does not match" in refused.disconnect.message
+
+
 def test_heartbeats_are_acknowledged_while_pending(new_collector: Factory) -> None:
     driver = new_collector()
     assert driver.handshake().WhichOneof("body") == "pending"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -260,7 +261,7 @@ async def test_server_instance_is_created_once_and_survives_restarts(database_ur
 
 async def test_the_database_holds_no_password_in_clear(database_url: str) -> None:
     async with running_registry(database_url) as registry:
-        await announce(registry, "edge-7")
+        collector = await announce(registry, "edge-7")
         with pytest.raises(grpc.aio.AioRpcError):
             await register(registry, "edge-7", password="wrong-" + CANARY_PASSWORD)
         await register(registry, "edge-7")
@@ -269,7 +270,16 @@ async def test_the_database_holds_no_password_in_clear(database_url: str) -> Non
     dump = await _dump_every_table(database_url)
     assert "edge-7" in dump  # the dump does see the data
     assert CANARY_PASSWORD not in dump
-    assert "$argon2id$" in dump  # only its verifier
+    # Registered, its verifier (a password-equivalent: its hash is SaltedPassword) is gone;
+    # only the SCRAM StoredKey stays, which logs nobody in (ADR 0025).
+    assert "$argon2id$" not in dump
+    salted = collector.verifier.rsplit("$", 1)[1]
+    assert salted not in dump
+    assert _b64(salted).decode("latin-1") not in dump
+
+
+def _b64(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4))
 
 
 async def _dump_every_table(database_url: str) -> str:

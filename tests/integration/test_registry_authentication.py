@@ -140,7 +140,8 @@ async def test_replayed_handshake_is_refused(database_url: str) -> None:
     async with running_registry(database_url) as registry:
         collector = await announce(registry, "edge-7")
         await register(registry, "edge-7")
-        recorded = collector.request(registry.server_instance)
+        offered = await collector.password_parameters(registry)
+        recorded = collector.request(registry.server_instance, password_parameters=offered)
         assert (await registry.stub.AuthenticateCollector(recorded)).decision == ACCEPTED
 
         replayed = registry_pb2.AuthenticateCollectorRequest()

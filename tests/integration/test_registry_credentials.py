@@ -45,7 +45,6 @@ from services.registry.store.database import MIGRATIONS_DIR, SCHEMA
 from tests.integration.test_registry_support import (
     ACCEPTED,
     CS,
-    FAST_HASHER,
     REFUSED,
     FakeCollector,
     R,
@@ -743,7 +742,8 @@ async def test_an_encryption_key_changed_in_transit_or_malformed_is_refused(data
 async def test_collectors_stored_before_migration_0002_keep_working_and_may_add_a_key(
     database_url: str, tmp_path: Path
 ) -> None:
-    collector = SealingCollector("edge-old", verifier=FAST_HASHER.hash("pw"), with_encryption_key=False)
+    # Its key-bound verifier (ADR 0013) converts to a service-password credential at 0015 (ADR 0025).
+    collector = SealingCollector("edge-old", with_encryption_key=False)
     now = datetime.now(UTC)
     await _migrate_to(database_url, "0001")
     engine = create_engine(database_url, SCHEMA)

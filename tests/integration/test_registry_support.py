@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -23,8 +23,10 @@ from argon2 import PasswordHasher
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from outpost import password_proof
 from outpost.agent.v1 import agent_pb2
 from outpost.auth import bearer
+from outpost.password_proof import PasswordParameters
 from outpost.registration import verifier_input
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
@@ -146,6 +148,8 @@ class FakeCollector:
         self.instance_uid = instance_uid or str(uuid.uuid4())
         self.key = key or Ed25519PrivateKey.generate()
         self.bound_server_instance = bound_server_instance
+        self.password = password
+        """What its password file holds: every handshake proves it (ADR 0025)."""
         self.verifier = verifier if verifier is not None else self.verifier_for(password)
 
     def verifier_for(self, password: str) -> str:
@@ -184,12 +188,16 @@ class FakeCollector:
         session_id: str | None = None,
         transport: str = "grpc",
         issued_at: datetime | None = None,
+        password_parameters: Sequence[agent_pb2.PasswordParameters] = (),
+        password: str | None = None,
     ) -> registry_pb2.AuthenticateCollectorRequest:
         """A correctly signed handshake over a fresh nonce (issued now, or at `issued_at`),
-        as a gateway forwards it."""
+        as a gateway forwards it, with a SCRAM proof of `password` (default: its own) for
+        each offered parameter set (ADR 0025)."""
         hello = self.hello()
         issued_ms = int((issued_at or utc_now()).timestamp() * 1000)
         nonce = nonce or handshake.new_nonce(issued_ms)
+        transcript = handshake.transcript(hello, nonce, server_instance)
         return registry_pb2.AuthenticateCollectorRequest(
             hello=hello,
             nonce=nonce,
@@ -198,12 +206,33 @@ class FakeCollector:
             gateway_id=gateway_id,
             session_id=session_id or uuid.uuid4().hex,
             transport=transport,
+            password_parameters=password_parameters,
+            password_proofs=[self.proof(p, transcript, password) for p in password_parameters],
         )
+
+    def proof(self, offered: agent_pb2.PasswordParameters, transcript: bytes, password: str | None = None) -> bytes:
+        params = PasswordParameters(
+            offered.salt, offered.memory_kib, offered.time_cost, offered.parallelism, offered.public_key
+        )
+        salted = password_proof.salted_password(
+            self.password if password is None else password, username=self.username, params=params
+        )
+        return password_proof.client_proof(salted, password_proof.auth_message(transcript, params))
+
+    async def password_parameters(self, registry: RunningRegistry) -> list[agent_pb2.PasswordParameters]:
+        """What the gateway's Challenge would offer this collector (GetPasswordParameters)."""
+        response = await registry.stub.GetPasswordParameters(
+            registry_pb2.GetPasswordParametersRequest(instance_uid=self.instance_uid, public_key=self.public_key)
+        )
+        return list(response.parameters)
 
     async def authenticate(
         self, registry: RunningRegistry, **kwargs: Any
     ) -> registry_pb2.AuthenticateCollectorResponse:
+        """The handshake as a gateway drives it: parameters fetched after the hello, then the proof."""
         kwargs.setdefault("issued_at", registry.clock())
+        if "password_parameters" not in kwargs:
+            kwargs["password_parameters"] = await self.password_parameters(registry)
         request = self.request(registry.server_instance, **kwargs)
         response: registry_pb2.AuthenticateCollectorResponse = await registry.stub.AuthenticateCollector(request)
         return response

@@ -34,7 +34,10 @@ async def test_the_same_signed_handshake_sent_twice_is_refused_the_second_time(d
     async with running_registry(database_url) as registry:
         collector = await announce(registry, "edge-7")
         await register(registry, "edge-7")
-        captured = collector.request(registry.server_instance, issued_at=registry.clock())
+        # The whole handshake of a registered collector, its service-password proof included (ADR 0025).
+        offered = await collector.password_parameters(registry)
+        captured = collector.request(registry.server_instance, issued_at=registry.clock(), password_parameters=offered)
+        assert len(captured.password_proofs) == 1
 
         first = await registry.stub.AuthenticateCollector(captured)
         replayed = await registry.stub.AuthenticateCollector(captured)

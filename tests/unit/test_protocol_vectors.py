@@ -15,6 +15,7 @@ Regenerate after a deliberate format change (and change docs/protocol.md with it
 
 from __future__ import annotations
 
+import hmac
 import json
 import sys
 from pathlib import Path
@@ -26,8 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from google.protobuf import json_format
 
-from outpost import sealing
+from outpost import password_proof, sealing
 from outpost.agent.v1 import agent_pb2
+from outpost.password_proof import PasswordParameters
 from outpost.registration import verifier_input
 from outpost.session import codec, handshake
 from services.collector.domain import credentials as collector_credentials
@@ -59,6 +61,7 @@ def plain_hello(fields: dict[str, Any]) -> dict[str, Any]:
 VECTOR_DATA = load() if VECTORS.exists() else {"handshake": [], "verifier": {}, "frames": []}
 HANDSHAKES = VECTOR_DATA["handshake"]
 FRAMES = VECTOR_DATA["frames"]
+PASSWORD_PROOFS = VECTOR_DATA.get("password_proof", [])
 
 
 # --- the project's code ------------------------------------------------------------------------
@@ -120,6 +123,53 @@ def test_the_projects_verifier_matches_the_vector() -> None:
     )
 
 
+def vector_parameters(vector: dict[str, Any]) -> PasswordParameters:
+    p = vector["parameters"]
+    return PasswordParameters(
+        bytes.fromhex(p["salt_hex"]),
+        p["memory_kib"],
+        p["time_cost"],
+        p["parallelism"],
+        bytes.fromhex(p["public_key_hex"]),
+    )
+
+
+def vector_transcript(vector: dict[str, Any]) -> bytes:
+    source = next(h for h in HANDSHAKES if h["name"] == vector["handshake"])
+    return handshake.transcript(
+        hello_from(source["hello"]),
+        bytes.fromhex(source["nonce_hex"]),
+        source["server_instance"],
+        bytes.fromhex(vector["handshake_hash_hex"]),
+    )
+
+
+@pytest.mark.parametrize("vector", PASSWORD_PROOFS, ids=[v["name"] for v in PASSWORD_PROOFS])
+def test_the_projects_password_proof_matches_the_vector(vector: dict[str, Any]) -> None:
+    params = vector_parameters(vector)
+    transcript = vector_transcript(vector)
+    assert transcript.hex() == vector["transcript_hex"]
+    salted = password_proof.salted_password(vector["password"], username=vector["username"], params=params)
+    assert salted.hex() == vector["salted_password_hex"]
+    assert password_proof.client_key(salted).hex() == vector["client_key_hex"]
+    assert password_proof.stored_key(salted).hex() == vector["stored_key_hex"]
+    message = password_proof.auth_message(transcript, params)
+    assert message.hex() == vector["auth_message_hex"]
+    proof = password_proof.client_proof(salted, message)
+    assert proof.hex() == vector["client_proof_hex"]
+    assert password_proof.proof_matches(bytes.fromhex(vector["stored_key_hex"]), message, proof)
+
+
+def test_the_hello_verifier_converts_to_the_vectors_stored_key() -> None:
+    """The hash of the verifier a collector sends is SaltedPassword (ADR 0025)."""
+    vector = PASSWORD_PROOFS[0]
+    source = next(h for h in HANDSHAKES if h["name"] == vector["handshake"])
+    converted = password_proof.from_phc(source["hello"]["password_verifier"])
+    assert converted is not None
+    assert converted.stored_key.hex() == vector["stored_key_hex"]
+    assert converted.salt.hex() == vector["parameters"]["salt_hex"]
+
+
 @pytest.mark.parametrize("vector", FRAMES, ids=[v["name"] for v in FRAMES])
 def test_the_projects_codec_frames_the_vector_envelope(vector: dict[str, Any]) -> None:
     cls = agent_pb2.CollectorMessage if vector["direction"] == "collector_to_server" else agent_pb2.ServerMessage
@@ -155,6 +205,39 @@ def test_the_document_derives_the_same_verifier() -> None:
         vector["username"], public_key, vector["password"], salt=bytes.fromhex(vector["salt_hex"])
     )
     assert phc == vector["phc"]
+
+
+@pytest.mark.parametrize("vector", PASSWORD_PROOFS, ids=[v["name"] for v in PASSWORD_PROOFS])
+def test_the_document_derives_the_same_password_proof(vector: dict[str, Any]) -> None:
+    pb = minimal.agent_messages()
+    p = vector["parameters"]
+    params = pb.PasswordParameters(
+        salt=bytes.fromhex(p["salt_hex"]),
+        memory_kib=p["memory_kib"],
+        time_cost=p["time_cost"],
+        parallelism=p["parallelism"],
+        public_key=bytes.fromhex(p["public_key_hex"]),
+    )
+    source = next(h for h in HANDSHAKES if h["name"] == vector["handshake"])
+    transcript = minimal.handshake_transcript(
+        plain_hello(source["hello"]),
+        bytes.fromhex(source["nonce_hex"]),
+        source["server_instance"],
+        bytes.fromhex(vector["handshake_hash_hex"]),
+    )
+    assert transcript.hex() == vector["transcript_hex"]
+    salted = minimal.salted_password(vector["username"], vector["password"], params)
+    assert salted.hex() == vector["salted_password_hex"]
+    message = minimal.password_auth_message(transcript, params)
+    assert message.hex() == vector["auth_message_hex"]
+    assert minimal.password_client_proof(salted, message).hex() == vector["client_proof_hex"]
+
+
+def test_the_document_quotes_the_password_proof_vector() -> None:
+    text = DOCUMENT.read_text()
+    vector = PASSWORD_PROOFS[0]
+    for key in ("salted_password_hex", "stored_key_hex", "client_proof_hex"):
+        assert vector[key] in text, key
 
 
 @pytest.mark.parametrize("vector", FRAMES, ids=[v["name"] for v in FRAMES])
@@ -281,6 +364,25 @@ def generate() -> dict[str, Any]:
         "hash_len": 32,
         "phc": PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(data, salt=salt),
     }
+    password_proofs = [
+        _password_proof_vector(
+            "unsealed_current_converted_from_the_hello_verifier",
+            first,
+            b"",
+            "svc-outpost",
+            "correct horse battery staple",
+            # The salt and costs of handshake[0]'s hello verifier: its hash is SaltedPassword.
+            PasswordParameters(bytes(range(0x80, 0x90)), 19456, 2, 1, bytes.fromhex(first["hello"]["public_key_hex"])),
+        ),
+        _password_proof_vector(
+            "sealed_previous_bound_to_an_older_key",
+            bound,
+            bytes(range(0x40, 0x60)),  # the sealed session's Noise handshake hash
+            "svc-outpost",
+            "another install-time password",
+            PasswordParameters(b"rotated-salt-016", 1024, 1, 1, bytes(range(0xE0, 0x100))),
+        ),
+    ]
     envelopes: list[tuple[str, str, Any]] = [
         (
             "heartbeat",
@@ -326,11 +428,51 @@ def generate() -> dict[str, Any]:
     return {
         "description": (
             "docs/protocol.md test vectors: handshake transcripts and Ed25519 signatures, the argon2id "
-            "verifier, TCP frames. Checked by tests/unit/test_protocol_vectors.py."
+            "verifier, the service-password SCRAM proof, TCP frames. Checked by tests/unit/test_protocol_vectors.py."
         ),
         "handshake": [first, bound],
         "verifier": verifier,
+        "password_proof": password_proofs,
         "frames": frames,
+    }
+
+
+def _password_proof_vector(
+    name: str,
+    handshake_vector: dict[str, Any],
+    channel_binding: bytes,
+    username: str,
+    password: str,
+    params: PasswordParameters,
+) -> dict[str, Any]:
+    """One SCRAM proof (docs/protocol.md §4.4) over a handshake vector's transcript."""
+    hello = hello_from(handshake_vector["hello"])
+    nonce = bytes.fromhex(handshake_vector["nonce_hex"])
+    transcript = handshake.transcript(hello, nonce, handshake_vector["server_instance"], channel_binding)
+    salted = password_proof.salted_password(password, username=username, params=params)
+    message = password_proof.auth_message(transcript, params)
+    client_key = password_proof.client_key(salted)
+    stored = password_proof.stored_key(salted)
+    return {
+        "name": name,
+        "handshake": handshake_vector["name"],
+        "handshake_hash_hex": channel_binding.hex(),
+        "username": username,
+        "password": password,
+        "parameters": {
+            "salt_hex": params.salt.hex(),
+            "memory_kib": params.memory_kib,
+            "time_cost": params.time_cost,
+            "parallelism": params.parallelism,
+            "public_key_hex": params.public_key.hex(),
+        },
+        "transcript_hex": transcript.hex(),
+        "salted_password_hex": salted.hex(),
+        "client_key_hex": client_key.hex(),
+        "stored_key_hex": stored.hex(),
+        "auth_message_hex": message.hex(),
+        "client_signature_hex": hmac.digest(stored, message, "sha256").hex(),
+        "client_proof_hex": password_proof.client_proof(salted, message).hex(),
     }
 
 

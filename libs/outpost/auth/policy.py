@@ -105,6 +105,9 @@ RULES: dict[str, Rule] = {
             "ReportSessions": GATEWAY,
             # gateways, for a collector's KeyRotation inside its sealed session (ADR 0024)
             "RotateCollectorKey": GATEWAY,
+            # gateways, for a registered collector's Challenge: its service-password
+            # parameters (salt, costs, bound key; never the stored key) (ADR 0025)
+            "GetPasswordParameters": GATEWAY,
             "SealCredentials": GATEWAY,
             # gateways and schedulers check the admin tokens presented to them
             "AuthenticateToken": services("gateway", "scheduler"),
@@ -141,6 +144,8 @@ RULES: dict[str, Rule] = {
             "RotateServerKey": ADMIN_CHANGE,
             # ... a new secret for an access key's name, the old one valid for an overlap
             "RotateAccessKey": ADMIN_CHANGE,
+            # service-password rotation (ADR 0025): admins set a collector's next password
+            "SetCollectorPassword": ADMIN_CHANGE,
         },
     ),
     **_methods(

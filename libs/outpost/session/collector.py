@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 `start()` sends the Hello. The server answers with a Challenge; the collector refuses a
 server instance other than the one it is bound to (a collector belongs to one server
-instance until reinstalled), otherwise signs the transcript and sends its Proof. Then a
+instance until reinstalled), otherwise signs the transcript and sends its Proof (with a
+SCRAM proof of the service password for each parameter set the Challenge offered, ADR 0025). Then a
 Pending (waiting for an admin) or a Welcome (registered: enabled or disabled) moves it to
 its accepted state, emitting `Accepted` so the transport can record the binding; later
 StateChange, Welcome and Pending messages move it between PENDING, ENABLED and DISABLED,
@@ -21,7 +22,7 @@ CLOSED, a session sends nothing and emits nothing more.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from outpost.agent.v1 import agent_pb2
@@ -178,6 +179,11 @@ class CollectorSession:
     # The sealed session's Noise handshake hash: the proof signs it too (channel binding,
     # ADR 0019); empty on an unsealed session.
     channel_binding: bytes = b""
+    # Answers a Challenge's password parameters (ADR 0025): (offered sets, handshake
+    # transcript) -> one ClientProof each, or RemoteProtocolError for sets it refuses (costs
+    # above its caps). None: the collector proves no password (a challenge offering some is
+    # answered without proofs, and the server refuses it if it holds a credential).
+    password_proofs: Callable[[Sequence[agent_pb2.PasswordParameters], bytes], list[bytes]] | None = None
     state: CollectorState = CollectorState.IDLE
     server_instance: str = ""
     session_id: str = ""
@@ -318,11 +324,13 @@ class CollectorSession:
                 f"challenge nonce must be {handshake.NONCE_BYTES} bytes",
             )
         self.server_instance = challenge.server_instance
-        signature = self.sign(
-            handshake.transcript(self.hello, challenge.nonce, challenge.server_instance, self.channel_binding)
-        )
+        transcript = handshake.transcript(self.hello, challenge.nonce, challenge.server_instance, self.channel_binding)
+        proofs: list[bytes] = []
+        if challenge.password_parameters and self.password_proofs is not None:
+            proofs = self.password_proofs(challenge.password_parameters, transcript)
+        signature = self.sign(transcript)
         self.state = CollectorState.AWAIT_DECISION
-        self._send(proof=agent_pb2.Proof(signature=signature))
+        self._send(proof=agent_pb2.Proof(signature=signature, password_proofs=proofs))
 
     def _on_pending(self, pending: agent_pb2.Pending, now: float) -> None:
         previous = self.state

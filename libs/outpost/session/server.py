@@ -4,7 +4,9 @@ Theory of operation
 -------------------
 A session starts in AWAIT_HELLO. The hello is checked (protocol version, required
 identity fields, field sizes) and answered with a Challenge over a nonce the transport
-supplied; the collector's Proof moves the session to AUTHENTICATING and emits
+supplied (with `password_parameters` configured, the session first emits
+`ChallengeRequested` and the transport calls `challenge()` with the collector's
+service-password parameters, ADR 0025); the collector's Proof moves the session to AUTHENTICATING and emits
 `AuthenticationRequested`. The transport asks the registry, then calls `authenticated()`
 with the decision: refused sessions get a Disconnect and close; accepted ones enter
 PENDING (a Pending message) or ENABLED/DISABLED (a Welcome). From then on the registry's
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from outpost import sealing
@@ -49,6 +52,9 @@ MAX_FIELD_CHARS = 256
 MAX_VERIFIER_CHARS = 512
 MAX_CAPABILITIES = 64
 SIGNATURE_BYTES = 64
+PASSWORD_PROOF_BYTES = 32
+MAX_PASSWORD_PARAMETER_SETS = 2
+"""The current service-password credential and, during a rotation's overlap, the previous one."""
 
 
 class ServerState(enum.Enum):
@@ -90,12 +96,23 @@ NO_RETRY_REASONS = frozenset({R.DISCONNECT_REASON_UNSUPPORTED_VERSION})
 
 # --- events the transport acts on -------------------------------------------------------
 @dataclass(frozen=True)
+class ChallengeRequested:
+    """A hello arrived (only with `ServerSessionConfig.password_parameters`): fetch the
+    collector's service-password parameters, then call `challenge()` (ADR 0025)."""
+
+    hello: agent_pb2.Hello
+
+
+@dataclass(frozen=True)
 class AuthenticationRequested:
     """Ask the registry to decide this handshake, then call `authenticated()`."""
 
     hello: agent_pb2.Hello
     nonce: bytes
     signature: bytes
+    password_parameters: tuple[agent_pb2.PasswordParameters, ...] = ()
+    """What the Challenge offered; `password_proofs` answers each, in order (ADR 0025)."""
+    password_proofs: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,7 +192,8 @@ class WorkRefused:
 
 
 Event = (
-    AuthenticationRequested
+    ChallengeRequested
+    | AuthenticationRequested
     | SessionAccepted
     | StateEntered
     | SequenceGap
@@ -221,6 +239,10 @@ class ServerSessionConfig:
     heartbeat_interval: float = 30.0
     # A session with no message for this many heartbeat intervals is dead.
     missed_heartbeats: float = 3.0
+    # The Challenge waits for `challenge()` with the collector's service-password parameters
+    # (ADR 0025; the gateway fetches them from the registry after the Hello). False: the
+    # Challenge goes out at once and offers none (tests and tools without a registry).
+    password_parameters: bool = False
 
 
 @dataclass(frozen=True)
@@ -258,6 +280,8 @@ class ServerSession:
     _handshake_deadline: float = 0.0
     _heartbeat_interval: float = 0.0
     _change_during_handshake: _Change | None = None
+    _challenged: bool = False
+    _offered: tuple[agent_pb2.PasswordParameters, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.nonce) != handshake.NONCE_BYTES:
@@ -349,6 +373,28 @@ class ServerSession:
         elif self.state in ACCEPTED_STATES and revision > self.revision:
             self.revision = revision
             self._close_removed(reason)
+
+    def challenge(self, password_parameters: Sequence[agent_pb2.PasswordParameters] = ()) -> None:
+        """Send the Challenge requested by `ChallengeRequested`, offering these parameter sets.
+
+        Raises LocalProtocolError unless a Challenge is awaited (or the session is CLOSED,
+        when it is moot), or for more sets than `MAX_PASSWORD_PARAMETER_SETS`.
+        """
+        if self.state is ServerState.CLOSED:
+            return
+        if self.state is not ServerState.AWAIT_PROOF or self._challenged:
+            raise LocalProtocolError(f"challenge() in state {self.state.value}")
+        if len(password_parameters) > MAX_PASSWORD_PARAMETER_SETS:
+            raise LocalProtocolError(f"at most {MAX_PASSWORD_PARAMETER_SETS} password parameter sets")
+        self._offered = tuple(password_parameters)
+        self._challenged = True
+        self._send(
+            challenge=agent_pb2.Challenge(
+                nonce=self.nonce,
+                server_instance=self.config.server_instance,
+                password_parameters=self._offered,
+            )
+        )
 
     # --- work ---------------------------------------------------------------------------
     def assign_job(self, assignment: agent_pb2.JobAssignment) -> bool:
@@ -474,17 +520,34 @@ class ServerSession:
         self.hello = agent_pb2.Hello()
         self.hello.CopyFrom(hello)  # the transport may reuse or mutate its envelope
         self.state = ServerState.AWAIT_PROOF
-        self._send(challenge=agent_pb2.Challenge(nonce=self.nonce, server_instance=self.config.server_instance))
+        if self.config.password_parameters:
+            self._events.append(ChallengeRequested(self.hello))
+        else:
+            self.challenge()
 
     def _on_proof(self, proof: agent_pb2.Proof, now: float) -> None:
         assert self.hello is not None
+        if not self._challenged:
+            raise RemoteProtocolError(R.DISCONNECT_REASON_PROTOCOL_ERROR, "proof before the challenge")
         if len(proof.signature) != SIGNATURE_BYTES:
             raise RemoteProtocolError(
                 R.DISCONNECT_REASON_PROTOCOL_ERROR,
                 f"proof signature must be {SIGNATURE_BYTES} bytes",
             )
+        if len(proof.password_proofs) > len(self._offered) or any(
+            len(p) != PASSWORD_PROOF_BYTES for p in proof.password_proofs
+        ):
+            raise RemoteProtocolError(
+                R.DISCONNECT_REASON_PROTOCOL_ERROR,
+                f"proof must carry at most one {PASSWORD_PROOF_BYTES}-byte password proof per offered parameter set "
+                f"({len(self._offered)} offered)",
+            )
         self.state = ServerState.AUTHENTICATING
-        self._events.append(AuthenticationRequested(self.hello, self.nonce, proof.signature))
+        self._events.append(
+            AuthenticationRequested(
+                self.hello, self.nonce, proof.signature, self._offered, tuple(proof.password_proofs)
+            )
+        )
 
     def _on_heartbeat(self, heartbeat: agent_pb2.Heartbeat, now: float) -> None:
         if self.state in ACCEPTED_STATES:

@@ -9,7 +9,7 @@ the handshake signature, because its transcript is defined over the wire message
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from outpost import errors, paging
 from outpost.agent.v1 import agent_pb2
 from outpost.auth.principals import current_principal
+from outpost.password_proof import PasswordParameters
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
 from services.registry.access_keys import AccessKeys
@@ -70,6 +71,8 @@ REFUSAL_TO_PROTO = {
     auth.Refusal.IDENTITY_CHANGED: R.DISCONNECT_REASON_AUTHENTICATION_FAILED,
     auth.Refusal.ENROLLMENT_REFUSED: R.DISCONNECT_REASON_ENROLLMENT_REFUSED,
 }
+MAX_OVERLAP_SECONDS = 10 * 366 * 86400
+"""Clamped before it becomes a timedelta (whose range ends near 2.7e9 days); the domain refuses above a year."""
 KIND_TO_PROTO = {
     EventKind.STATE_CHANGED: registry_pb2.EVENT_KIND_STATE_CHANGED,
     EventKind.REMOVED: registry_pb2.EVENT_KIND_REMOVED,
@@ -138,6 +141,11 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, EnrollmentTokenRpcs, registry_p
             nonce=request.nonce,
             nonce_issued_at=_nonce_issued_at(request.nonce),
             access_key_id=request.access_key_id,
+            transcript=handshake.transcript(hello, request.nonce, info.server_instance, request.handshake_hash),
+            password_proofs=tuple(
+                (_parameters(p), proof)
+                for p, proof in zip(request.password_parameters, request.password_proofs, strict=False)
+            ),
         )
         outcome = await self._registry.authenticate(attempt)
         response = registry_pb2.AuthenticateCollectorResponse(
@@ -159,6 +167,23 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, EnrollmentTokenRpcs, registry_p
             response.message = outcome.refused.message
             response.retry_after_seconds = outcome.refused.retry_after_seconds
         return response
+
+    async def GetPasswordParameters(
+        self, request: registry_pb2.GetPasswordParametersRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.GetPasswordParametersResponse:
+        found = await self._registry.password_parameters(request.instance_uid, request.public_key)
+        return registry_pb2.GetPasswordParametersResponse(parameters=[_password_parameters(p) for p in found])
+
+    async def SetCollectorPassword(
+        self, request: registry_pb2.SetCollectorPasswordRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.SetCollectorPasswordResponse:
+        collector = await self._registry.set_password(
+            request.name,
+            request.password,
+            timedelta(seconds=min(request.overlap_seconds, MAX_OVERLAP_SECONDS)),
+            actor=current_principal().name,
+        )
+        return registry_pb2.SetCollectorPasswordResponse(collector=_collector(collector))
 
     async def RotateCollectorKey(
         self, request: registry_pb2.RotateCollectorKeyRequest, context: grpc.aio.ServicerContext
@@ -472,7 +497,25 @@ def _collector(c: Collector) -> registry_pb2.Collector:
         check_in_seconds=c.check_in_seconds,
         enrolled_by=c.enrolled_by,
         key_rotated_at=_timestamp(c.key_rotated_at),
+        password_on_record=c.password_on_record,
+        password_rotated_at=_timestamp(c.password_rotated_at),
+        previous_password_accepted_until=_timestamp(c.previous_password_until),
+        password_last_proved=c.password_last_proved,
     )
+
+
+def _password_parameters(p: PasswordParameters) -> agent_pb2.PasswordParameters:
+    return agent_pb2.PasswordParameters(
+        salt=p.salt,
+        memory_kib=p.memory_kib,
+        time_cost=p.time_cost,
+        parallelism=p.parallelism,
+        public_key=p.public_key,
+    )
+
+
+def _parameters(p: agent_pb2.PasswordParameters) -> PasswordParameters:
+    return PasswordParameters(p.salt, p.memory_kib, p.time_cost, p.parallelism, p.public_key)
 
 
 def _nonce_issued_at(nonce: bytes) -> datetime:

@@ -14,6 +14,8 @@ The checks run in this order, cheapest and most fundamental first:
 4. a known collector (same `instance_uid`) presents the public key on record, and the
    encryption key on record (a collector that had none may announce one, once: the
    proof covers it, so only the identity key's holder can);
+4c. a registered collector with a service password on record proves it: one SCRAM proof
+   per offered credential, bound to this handshake's transcript (`check_password`, ADR 0025);
 4b. and the name and zone on record: a collector's name and zone are fixed when it first
    announces itself and, once registered, are the admin's decision. A hello that says
    otherwise is refused with both values named, never applied (a collector restarted
@@ -41,6 +43,8 @@ import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from outpost.password_proof import PasswordParameters
+from services.registry.domain import passwords
 from services.registry.domain.collectors import Collector, CollectorState, SpoolStatus
 from services.registry.domain.verifier import verifier_problem
 
@@ -108,6 +112,11 @@ class AuthAttempt:
     """The issue time the nonce carries (`outpost.session.handshake.nonce_issued_at_ms`)."""
     access_key_id: str = ""
     """The access key the gateway's sealed handshake proved (empty: an unsealed session)."""
+    transcript: bytes = b""
+    """The handshake transcript the Ed25519 proof covers: the service-password proofs' AuthMessage
+    is built over it (ADR 0025)."""
+    password_proofs: tuple[tuple[PasswordParameters, bytes], ...] = ()
+    """Each parameter set the Challenge offered, with the collector's ClientProof for it."""
 
 
 @dataclass(frozen=True)
@@ -255,6 +264,31 @@ def check_known_key(attempt: AuthAttempt, known: Collector) -> Refused | None:
             "restore its encryption.key, or remove it and register the reinstalled collector",
         )
     return None
+
+
+def check_password(
+    attempt: AuthAttempt, known: Collector, credentials: list[passwords.PasswordCredential], now: datetime
+) -> tuple[Refused | None, passwords.Slot | None]:
+    """Step 4c: a registered collector with a service password on record proves one accepted
+    now (ADR 0025); which one it proved. No credential on record: nothing to prove."""
+    if known.state is CollectorState.PENDING or not credentials:
+        return None, None
+    slot = passwords.proved_slot(credentials, attempt.password_proofs, attempt.transcript, now)
+    if slot is not None:
+        return None, slot
+    hint = (
+        " (it sent no password proof: upgrade it to a version that proves its service password)"
+        if not attempt.password_proofs
+        else "; fix its --password-file (after `collectors set-password`, the old one is accepted only until the "
+        "overlap ends)"
+    )
+    return (
+        Refused(
+            Refusal.AUTHENTICATION_FAILED,
+            f"service password does not match the one on record for collector '{known.name}'{hint}",
+        ),
+        None,
+    )
 
 
 def check_known_identity(attempt: AuthAttempt, known: Collector) -> Refused | None:

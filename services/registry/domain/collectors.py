@@ -118,6 +118,14 @@ class Collector:
     an admin did."""
     key_rotated_at: datetime | None = None
     """When the collector last replaced its identity key (ADR 0024); None: never."""
+    password_rotated_at: datetime | None = None
+    """When `set-password` last replaced its service password (ADR 0025); None: never."""
+    password_last_proved: str = ""
+    """Which credential its last accepted handshake proved: "current", "previous", "" (none since the last change)."""
+    password_on_record: bool = False
+    """Never stored: whether a service-password credential is on record (set by `Registry` for people)."""
+    previous_password_until: datetime | None = None
+    """Never stored: until when the previous password is still accepted (None: none is)."""
     online: bool = False
     """Never stored: `is_online` at the time of reading, set by `Registry` for people."""
 

@@ -276,6 +276,13 @@ def _refusal_advice(code: Code, name: str, settings: ServerSettings, *, accepted
             "collector a valid one (`outpostctl enrollment-tokens create`) and restart it, or start it without "
             "a token and register it by hand. It waits minutes between attempts, not seconds"
         )
+    if code is Code.AUTH_REFUSED and "service password does not match" in message:
+        return (
+            "its --password-file does not hold the service password on record (ADR 0025): put the "
+            f"password set with `outpostctl collectors set-password {name}` (or the one it was registered "
+            "with) in that file; the collector reads it again at its next attempt, no restart needed. A "
+            "collector that sent no password proof is older than this server: upgrade it"
+        )
     if code is Code.AUTH_REFUSED and not accepted_before:
         return _never_accepted_advice(message)
     if code is Code.AUTH_REFUSED:

@@ -113,6 +113,30 @@ class CollectorRow(Base):
     enrolled_by: Mapped[str] = mapped_column(sa.String(128), default="", server_default="")
     # When it last replaced its identity key (RotateCollectorKey, 0014); NULL: never.
     key_rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Service password (0015, ADR 0025): when `set-password` last replaced it (NULL: never);
+    # which credential the last accepted handshake proved ("current", "previous", "": none
+    # since the last change).
+    password_rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    password_last_proved: Mapped[str] = mapped_column(sa.String(16), default="", server_default="")
+
+
+class CollectorPasswordRow(Base):
+    """A registered collector's service-password credentials (0015, ADR 0025): SCRAM StoredKey
+    with its argon2id salt, costs and bound key; 'current', and 'previous' during an overlap."""
+
+    __tablename__ = "collector_passwords"
+    __table_args__ = (sa.CheckConstraint("slot IN ('current', 'previous')", name="ck_collector_passwords_slot"),)
+
+    instance_uid: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
+    slot: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    salt: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    memory_kib: Mapped[int] = mapped_column(sa.Integer())
+    time_cost: Mapped[int] = mapped_column(sa.Integer())
+    parallelism: Mapped[int] = mapped_column(sa.Integer())
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    stored_key: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    set_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    accepted_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class CollectorEventRow(Base):

@@ -30,7 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from outpost import paging
 from outpost.db import session_factory
+from outpost.password_proof import PasswordParameters
 from outpost.session import handshake
+from services.registry.domain import passwords
 from services.registry.domain.authentication import AuthAttempt
 from services.registry.domain.collectors import (
     Collector,
@@ -42,10 +44,12 @@ from services.registry.domain.collectors import (
     StateChange,
 )
 from services.registry.domain.credentials import CredentialInfo, CredentialType, EncryptedCredential
+from services.registry.domain.passwords import PasswordCredential, Slot
 from services.registry.domain.refusals import HandshakeRefusal
 from services.registry.store import status
 from services.registry.store.models import (
     CollectorEventRow,
+    CollectorPasswordRow,
     CollectorRow,
     CredentialRow,
     HandshakeNonceRow,
@@ -310,6 +314,70 @@ class Transaction:
         )
         return cast(sa.CursorResult[Any], result).rowcount == 1
 
+    # --- service password (ADR 0025) ---------------------------------------------------
+    async def passwords(self, instance_uid: str) -> list[PasswordCredential]:
+        rows = await self.session.scalars(
+            sa.select(CollectorPasswordRow).where(CollectorPasswordRow.instance_uid == instance_uid)
+        )
+        return [_password(row) for row in rows]
+
+    async def replace_passwords(
+        self, instance_uid: str, credentials: Iterable[PasswordCredential], *, rotated_at: datetime | None
+    ) -> None:
+        """Put `credentials` on record instead of what was; blank the verifier (a registered
+        collector's is never read again and is password-equivalent); `rotated_at` is set-password's time."""
+        await self.session.execute(
+            sa.delete(CollectorPasswordRow).where(CollectorPasswordRow.instance_uid == instance_uid)
+        )
+        for c in credentials:
+            await self.session.execute(
+                sa.insert(CollectorPasswordRow).values(
+                    instance_uid=instance_uid,
+                    slot=c.slot.value,
+                    salt=c.parameters.salt,
+                    memory_kib=c.parameters.memory_kib,
+                    time_cost=c.parameters.time_cost,
+                    parallelism=c.parameters.parallelism,
+                    public_key=c.parameters.public_key,
+                    stored_key=c.stored_key,
+                    set_at=c.set_at,
+                    accepted_until=c.accepted_until,
+                )
+            )
+        values: dict[str, Any] = {"password_verifier": "", "password_last_proved": ""}
+        if rotated_at is not None:
+            values["password_rotated_at"] = rotated_at
+        await self.session.execute(
+            sa.update(CollectorRow).where(CollectorRow.instance_uid == instance_uid).values(**values)
+        )
+
+    async def adopt_verifier(self, collector: Collector, now: datetime) -> bool:
+        """At registration: the hello verifier on record becomes the current credential (ADR 0025).
+
+        False (the verifier kept, no credential) when it does not convert; the collector is
+        then authenticated by its key alone until an admin runs set-password.
+        """
+        credential = passwords.from_verifier(collector.password_verifier, collector.public_key, now)
+        if credential is None:
+            return False
+        await self.replace_passwords(collector.instance_uid, [credential], rotated_at=None)
+        return True
+
+    async def password_proved(self, instance_uid: str, slot: Slot, now: datetime) -> None:
+        """Record which credential the accepted handshake proved; drop a previous one past its end."""
+        await self.session.execute(
+            sa.update(CollectorRow)
+            .where(CollectorRow.instance_uid == instance_uid, CollectorRow.password_last_proved != slot.value)
+            .values(password_last_proved=slot.value)
+        )
+        await self.session.execute(
+            sa.delete(CollectorPasswordRow).where(
+                CollectorPasswordRow.instance_uid == instance_uid,
+                CollectorPasswordRow.accepted_until.is_not(None),
+                CollectorPasswordRow.accepted_until <= now,
+            )
+        )
+
     async def record_error(self, instance_uid: str, message: str, now: datetime) -> None:
         await self.session.execute(
             sa.update(CollectorRow)
@@ -392,6 +460,9 @@ class Transaction:
 
     async def remove(self, collector: Collector, change: StateChange, now: datetime) -> int:
         await self.session.execute(sa.delete(CollectorRow).where(CollectorRow.instance_uid == collector.instance_uid))
+        await self.session.execute(
+            sa.delete(CollectorPasswordRow).where(CollectorPasswordRow.instance_uid == collector.instance_uid)
+        )
         return await self._append_event(EventKind.REMOVED, collector, change, now)
 
     async def _append_event(self, kind: EventKind, collector: Collector, change: StateChange, now: datetime) -> int:
@@ -484,6 +555,8 @@ _COLLECTOR_FIELDS = (
     "check_in_seconds",
     "enrolled_by",
     "key_rotated_at",
+    "password_rotated_at",
+    "password_last_proved",
 )
 
 
@@ -495,6 +568,16 @@ def _collector(row: CollectorRow) -> Collector:
         sealing_algorithms=tuple(row.sealing_algorithms or ()),
         spool=status.spool_from_json(row.spool),
         **values,
+    )
+
+
+def _password(row: CollectorPasswordRow) -> PasswordCredential:
+    return PasswordCredential(
+        slot=Slot(row.slot),
+        parameters=PasswordParameters(row.salt, row.memory_kib, row.time_cost, row.parallelism, row.public_key),
+        stored_key=row.stored_key,
+        set_at=row.set_at,
+        accepted_until=row.accepted_until,
     )
 
 

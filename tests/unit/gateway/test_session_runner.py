@@ -88,6 +88,9 @@ class FakeRegistry:
     async def authenticate(self, **_: Any) -> AuthDecision:
         return AuthDecision(accepted=True, state=ServerState.ENABLED, heartbeat_interval=10.0, revision=1)
 
+    async def password_parameters(self, **_: Any) -> list[agent_pb2.PasswordParameters]:
+        return []
+
     async def report_sessions(self, *_: Any, **__: Any) -> None:
         pass
 

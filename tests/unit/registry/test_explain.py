@@ -275,6 +275,16 @@ def test_a_known_collector_refused_for_its_key_still_gets_the_reinstall_advice()
     assert "accepted before" in advice and "reinstalled" in advice
 
 
+def test_a_registered_collector_refused_for_its_password_is_told_to_fix_its_password_file() -> None:
+    offline = collector(connected=False, last_seen=NOW - timedelta(minutes=10))
+    message = "service password does not match the one on record for collector 'edge-7'; fix its --password-file"
+    explained = explain(offline, refusal(message=message))
+
+    advice = next(f.advice for f in explained.findings if f.code is Code.AUTH_REFUSED)
+    assert "--password-file" in advice and "set-password" in advice and "no restart" in advice
+    assert "reinstalled" not in advice
+
+
 # --- refused handshakes of this collector and of others ---------------------------------
 def test_refusals_after_the_last_contact_are_why_it_is_offline() -> None:
     refused = refusal(count=3)

@@ -178,18 +178,36 @@ class Hello(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., bound_server_instance: _Optional[str] = ..., public_key: _Optional[bytes] = ..., username: _Optional[str] = ..., password_verifier: _Optional[str] = ..., encryption_public_key: _Optional[bytes] = ..., spool: _Optional[_Union[SpoolStatus, _Mapping]] = ..., sealing_algorithms: _Optional[_Iterable[str]] = ..., enrollment_token: _Optional[str] = ...) -> None: ...
 
 class Challenge(_message.Message):
-    __slots__ = ("nonce", "server_instance")
+    __slots__ = ("nonce", "server_instance", "password_parameters")
     NONCE_FIELD_NUMBER: _ClassVar[int]
     SERVER_INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     nonce: bytes
     server_instance: str
-    def __init__(self, nonce: _Optional[bytes] = ..., server_instance: _Optional[str] = ...) -> None: ...
+    password_parameters: _containers.RepeatedCompositeFieldContainer[PasswordParameters]
+    def __init__(self, nonce: _Optional[bytes] = ..., server_instance: _Optional[str] = ..., password_parameters: _Optional[_Iterable[_Union[PasswordParameters, _Mapping]]] = ...) -> None: ...
+
+class PasswordParameters(_message.Message):
+    __slots__ = ("salt", "memory_kib", "time_cost", "parallelism", "public_key")
+    SALT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_KIB_FIELD_NUMBER: _ClassVar[int]
+    TIME_COST_FIELD_NUMBER: _ClassVar[int]
+    PARALLELISM_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    salt: bytes
+    memory_kib: int
+    time_cost: int
+    parallelism: int
+    public_key: bytes
+    def __init__(self, salt: _Optional[bytes] = ..., memory_kib: _Optional[int] = ..., time_cost: _Optional[int] = ..., parallelism: _Optional[int] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class Proof(_message.Message):
-    __slots__ = ("signature",)
+    __slots__ = ("signature", "password_proofs")
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_PROOFS_FIELD_NUMBER: _ClassVar[int]
     signature: bytes
-    def __init__(self, signature: _Optional[bytes] = ...) -> None: ...
+    password_proofs: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, signature: _Optional[bytes] = ..., password_proofs: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Pending(_message.Message):
     __slots__ = ("fingerprint", "message", "heartbeat_interval_seconds", "session_id")

@@ -98,7 +98,7 @@ ENROLLMENT_TOKEN_STATE_USED_UP: EnrollmentTokenState
 ENROLLMENT_TOKEN_STATE_REVOKED: EnrollmentTokenState
 
 class Collector(_message.Message):
-    __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision", "online", "last_error", "last_error_at", "clock_skew_ms", "spool", "check_in_seconds", "enrolled_by", "key_rotated_at")
+    __slots__ = ("instance_uid", "name", "zone", "version", "state", "fingerprint", "remote_address", "first_seen", "last_seen", "connected", "gateway_id", "transport", "registered_at", "state_reason", "state_changed_by", "username", "revision", "online", "last_error", "last_error_at", "clock_skew_ms", "spool", "check_in_seconds", "enrolled_by", "key_rotated_at", "password_on_record", "password_rotated_at", "previous_password_accepted_until", "password_last_proved")
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +124,10 @@ class Collector(_message.Message):
     CHECK_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ENROLLED_BY_FIELD_NUMBER: _ClassVar[int]
     KEY_ROTATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_ON_RECORD_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_ROTATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_PASSWORD_ACCEPTED_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_LAST_PROVED_FIELD_NUMBER: _ClassVar[int]
     instance_uid: str
     name: str
     zone: str
@@ -149,7 +153,11 @@ class Collector(_message.Message):
     check_in_seconds: int
     enrolled_by: str
     key_rotated_at: _timestamp_pb2.Timestamp
-    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ..., online: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ..., check_in_seconds: _Optional[int] = ..., enrolled_by: _Optional[str] = ..., key_rotated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    password_on_record: bool
+    password_rotated_at: _timestamp_pb2.Timestamp
+    previous_password_accepted_until: _timestamp_pb2.Timestamp
+    password_last_proved: str
+    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., fingerprint: _Optional[str] = ..., remote_address: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected: _Optional[bool] = ..., gateway_id: _Optional[str] = ..., transport: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_reason: _Optional[str] = ..., state_changed_by: _Optional[str] = ..., username: _Optional[str] = ..., revision: _Optional[int] = ..., online: _Optional[bool] = ..., last_error: _Optional[str] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clock_skew_ms: _Optional[int] = ..., spool: _Optional[_Union[_agent_pb2.SpoolStatus, _Mapping]] = ..., check_in_seconds: _Optional[int] = ..., enrolled_by: _Optional[str] = ..., key_rotated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password_on_record: _Optional[bool] = ..., password_rotated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_password_accepted_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password_last_proved: _Optional[str] = ...) -> None: ...
 
 class RotateCollectorKeyRequest(_message.Message):
     __slots__ = ("instance_uid", "old_public_key", "rotation", "handshake_hash", "session_id", "gateway_id", "remote_address")
@@ -176,7 +184,7 @@ class RotateCollectorKeyResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[_agent_pb2.KeyRotationResult, _Mapping]] = ...) -> None: ...
 
 class AuthenticateCollectorRequest(_message.Message):
-    __slots__ = ("hello", "nonce", "signature", "remote_address", "gateway_id", "session_id", "transport", "access_key_id", "handshake_hash")
+    __slots__ = ("hello", "nonce", "signature", "remote_address", "gateway_id", "session_id", "transport", "access_key_id", "handshake_hash", "password_parameters", "password_proofs")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +194,8 @@ class AuthenticateCollectorRequest(_message.Message):
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     ACCESS_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     HANDSHAKE_HASH_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_PROOFS_FIELD_NUMBER: _ClassVar[int]
     hello: _agent_pb2.Hello
     nonce: bytes
     signature: bytes
@@ -195,7 +205,39 @@ class AuthenticateCollectorRequest(_message.Message):
     transport: str
     access_key_id: str
     handshake_hash: bytes
-    def __init__(self, hello: _Optional[_Union[_agent_pb2.Hello, _Mapping]] = ..., nonce: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., remote_address: _Optional[str] = ..., gateway_id: _Optional[str] = ..., session_id: _Optional[str] = ..., transport: _Optional[str] = ..., access_key_id: _Optional[str] = ..., handshake_hash: _Optional[bytes] = ...) -> None: ...
+    password_parameters: _containers.RepeatedCompositeFieldContainer[_agent_pb2.PasswordParameters]
+    password_proofs: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, hello: _Optional[_Union[_agent_pb2.Hello, _Mapping]] = ..., nonce: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., remote_address: _Optional[str] = ..., gateway_id: _Optional[str] = ..., session_id: _Optional[str] = ..., transport: _Optional[str] = ..., access_key_id: _Optional[str] = ..., handshake_hash: _Optional[bytes] = ..., password_parameters: _Optional[_Iterable[_Union[_agent_pb2.PasswordParameters, _Mapping]]] = ..., password_proofs: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class GetPasswordParametersRequest(_message.Message):
+    __slots__ = ("instance_uid", "public_key")
+    INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    instance_uid: str
+    public_key: bytes
+    def __init__(self, instance_uid: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class GetPasswordParametersResponse(_message.Message):
+    __slots__ = ("parameters",)
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    parameters: _containers.RepeatedCompositeFieldContainer[_agent_pb2.PasswordParameters]
+    def __init__(self, parameters: _Optional[_Iterable[_Union[_agent_pb2.PasswordParameters, _Mapping]]] = ...) -> None: ...
+
+class SetCollectorPasswordRequest(_message.Message):
+    __slots__ = ("name", "password", "overlap_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    password: str
+    overlap_seconds: int
+    def __init__(self, name: _Optional[str] = ..., password: _Optional[str] = ..., overlap_seconds: _Optional[int] = ...) -> None: ...
+
+class SetCollectorPasswordResponse(_message.Message):
+    __slots__ = ("collector",)
+    COLLECTOR_FIELD_NUMBER: _ClassVar[int]
+    collector: Collector
+    def __init__(self, collector: _Optional[_Union[Collector, _Mapping]] = ...) -> None: ...
 
 class AuthenticateCollectorResponse(_message.Message):
     __slots__ = ("decision", "state", "refusal", "message", "fingerprint", "server_instance", "heartbeat_interval_seconds", "revision", "state_reason", "state_changed_by", "name", "zone", "retry_after_seconds")

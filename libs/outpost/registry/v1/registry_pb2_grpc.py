@@ -54,6 +54,11 @@ class RegistryServiceStub:
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyRequest.SerializeToString,
                 response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyResponse.FromString,
                 _registered_method=True)
+        self.GetPasswordParameters = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/GetPasswordParameters',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersResponse.FromString,
+                _registered_method=True)
         self.GetServerInfo = channel.unary_unary(
                 '/outpost.registry.v1.RegistryService/GetServerInfo',
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerInfoRequest.SerializeToString,
@@ -189,6 +194,11 @@ class RegistryServiceStub:
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyRequest.SerializeToString,
                 response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyResponse.FromString,
                 _registered_method=True)
+        self.SetCollectorPassword = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/SetCollectorPassword',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SetCollectorPasswordRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SetCollectorPasswordResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -220,6 +230,15 @@ class RegistryServiceServicer:
     def RotateCollectorKey(self, request, context):
         """RotateCollectorKey applies a collector's KeyRotation sent inside its accepted sealed
         session (ADR 0024): both signatures verified, the key replaced atomically, audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPasswordParameters(self, request, context):
+        """GetPasswordParameters returns the service-password credentials on record for a
+        registered collector presenting the key on record (ADR 0025), for the gateway's
+        Challenge; empty for anyone else.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -412,6 +431,15 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetCollectorPassword(self, request, context):
+        """SetCollectorPassword replaces a registered collector's service password (ADR 0025):
+        the new credential is computed here for the key on record; the previous one stays
+        accepted for the overlap. Live sessions are not touched. Audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -434,6 +462,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.RotateCollectorKey,
                     request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyRequest.FromString,
                     response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyResponse.SerializeToString,
+            ),
+            'GetPasswordParameters': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPasswordParameters,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersResponse.SerializeToString,
             ),
             'GetServerInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerInfo,
@@ -570,6 +603,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyRequest.FromString,
                     response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyResponse.SerializeToString,
             ),
+            'SetCollectorPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetCollectorPassword,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SetCollectorPasswordRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.SetCollectorPasswordResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'outpost.registry.v1.RegistryService', rpc_method_handlers)
@@ -679,6 +717,33 @@ class RegistryService:
             '/outpost.registry.v1.RegistryService/RotateCollectorKey',
             outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyRequest.SerializeToString,
             outpost_dot_registry_dot_v1_dot_registry__pb2.RotateCollectorKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPasswordParameters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/GetPasswordParameters',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1408,6 +1473,33 @@ class RegistryService:
             '/outpost.registry.v1.RegistryService/RotateAccessKey',
             outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyRequest.SerializeToString,
             outpost_dot_registry_dot_v1_dot_registry__pb2.RotateAccessKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetCollectorPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/SetCollectorPassword',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.SetCollectorPasswordRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.SetCollectorPasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,
