@@ -333,6 +333,18 @@ def test_the_collector_answers_each_offered_set_with_a_proof_over_this_sessions_
     assert session.state is CollectorState.AWAIT_DECISION
 
 
+def test_a_challenge_without_parameters_as_an_older_gateway_sends_is_answered_without_proofs() -> None:
+    password = ServicePassword(username=USERNAME, password=PASSWORD)
+    session = collector_with(password)
+
+    session.receive(challenge(), 0.1)
+
+    [proof] = session.data_to_send()
+    assert proof.proof.signature and list(proof.proof.password_proofs) == []
+    assert session.state is CollectorState.AWAIT_DECISION
+    assert password._salted == {}  # no argon2 ran
+
+
 def test_a_rogue_challenge_with_huge_costs_ends_the_session_and_runs_no_argon2() -> None:
     password = ServicePassword(username=USERNAME, password=PASSWORD)
     session = collector_with(password)
