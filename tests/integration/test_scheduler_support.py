@@ -293,8 +293,13 @@ class EventLock:
         """Until `count` transactions wait for the lock (each has done its reads by then)."""
 
         async def waiting() -> bool:
+            # Only this database's waiters for this key: other tests running beside this
+            # one (other databases on the same server) wait for advisory locks of their own.
             found = await self._conn.fetchval(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1",
+                EVENTS_LOCK_KEY & 0xFFFF_FFFF_FFFF_FFFF,
             )
             return bool(found == count)
 
