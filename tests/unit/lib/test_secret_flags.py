@@ -7,16 +7,17 @@ parsing as `--database-url`. Errors name the file, never what is in it.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from outpost.migrate_command import migrate_main
 from services.gateway import app as gateway_app
 from services.registry import app as registry_app
 from services.scheduler import app as scheduler_app
+from tests.process_harness import BIN
 
 URL = "postgresql+asyncpg://outpost:s3cret-pw@db.example:5432/outpost"
 
@@ -84,7 +85,13 @@ def test_migrate_reads_the_same_file(tmp_path: Path) -> None:
     database = tmp_path / "from-file.db"
     secret = tmp_path / "database-url"
     secret.write_text(f"sqlite+aiosqlite:///{database}\n")
-    with pytest.raises(SystemExit) as stopped:
-        migrate_main("scheduler", ["migrate", f"--database-url-file={secret}"], scheduler_app.migrate_database)
-    assert stopped.value.code == 0
+    # As an operator runs it, in its own process: migrate configures the process's logging.
+    done = subprocess.run(
+        [str(BIN / "outpost-scheduler"), "migrate", f"--database-url-file={secret}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
     assert database.exists()
