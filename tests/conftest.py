@@ -7,6 +7,7 @@ that test and dropped after it. Set OUTPOST_TEST_POSTGRES_DSN to point elsewhere
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -46,18 +47,32 @@ def postgres_url(name: str) -> str:
     return f"{base}/{name}"
 
 
+@contextlib.asynccontextmanager
+async def fresh_postgres_database(prefix: str = "outpost_test") -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database's URL, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    await _create_database(name)
+    try:
+        yield postgres_url(name)
+    finally:
+        await _drop_database(name)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database URL: SQLite file, or a new PostgreSQL database."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'outpost.db'}"
         return
-    name = f"outpost_test_{uuid.uuid4().hex[:12]}"
-    await _create_database(name)
-    try:
-        yield postgres_url(name)
-    finally:
-        await _drop_database(name)
+    async with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_database_url() -> AsyncIterator[str]:
+    """For tests about PostgreSQL itself (replicas, LISTEN, the charts' and units' boot)."""
+    async with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import os
 import re
 import socket
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 
 from outpost.access_key import AccessKey, new_key_id, new_secret
-from tests.conftest import _create_database, _drop_database, postgres_url
+from tests.conftest import fresh_postgres_database
 from tests.deploy.charts import COLLECTOR, COLLECTOR_REQUIRED, CONTROL_PLANE, of_kind, pod_specs, render
 from tests.deploy.pods import Network, Pod, rendered_secrets
 from tests.process_harness import BIN, wait_for
@@ -39,12 +38,8 @@ TARGET = "127.0.0.61"
 
 @pytest.fixture
 async def database() -> AsyncIterator[str]:
-    name = f"outpost_chart_{uuid.uuid4().hex[:12]}"
-    await _create_database(name)
-    try:
-        yield postgres_url(name)
-    finally:
-        await _drop_database(name)
+    async with fresh_postgres_database("outpost_chart") as url:
+        yield url
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import pytest
 
 from outpost.access_key import AccessKey, new_key_id, new_secret
 from services.collector.discovery import icmp
-from tests.conftest import _create_database, _drop_database, postgres_url
+from tests.conftest import fresh_postgres_database
 from tests.deploy.pods import Network
 from tests.deploy.units import (
     COLLECTOR,
@@ -278,12 +277,8 @@ def test_cap_net_raw_comes_only_with_the_icmp_drop_in() -> None:
 
 @pytest.fixture
 async def database() -> AsyncIterator[str]:
-    name = f"outpost_systemd_{uuid.uuid4().hex[:12]}"
-    await _create_database(name)
-    try:
-        yield postgres_url(name)
-    finally:
-        await _drop_database(name)
+    async with fresh_postgres_database("outpost_systemd") as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,14 +9,11 @@ listener there and keeps polling.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from outpost.pg_listen import ChannelListener, asyncpg_dsn, channel_name
-from tests.conftest import POSTGRES_DSN, _create_database, _drop_database, postgres_url
+from tests.conftest import POSTGRES_DSN
 from tests.integration.test_registry_support import (
     CS,
     announce,
@@ -36,13 +33,8 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    name = f"outpost_test_{uuid.uuid4().hex[:12]}"
-    await _create_database(name)
-    try:
-        yield postgres_url(name)
-    finally:
-        await _drop_database(name)
+async def pg_url(postgres_database_url: str) -> str:
+    return postgres_database_url
 
 
 async def _listen_backends(database: str) -> list[int]:
