@@ -213,3 +213,27 @@ class Pod:
 
     def log(self) -> str:
         return "\n".join(p.log() for p in self.processes)
+
+
+def outpostctl(network: Network, admin_token: str, *args: str, stdin: str | None = None) -> str:
+    """outpostctl against the booted services (their loopback addresses), as the admin; its stdout."""
+    result = subprocess.run(
+        [
+            str(BIN / "outpostctl"),
+            "--registry",
+            network.address(50051),
+            "--scheduler",
+            network.address(50071),
+            "--gateway",
+            network.address(50062),
+            *args,
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "OUTPOST_TOKEN": admin_token, "OUTPOST_CONFIG": str(network.workdir / "outpostctl.json")},
+    )
+    assert result.returncode == 0, f"outpostctl {' '.join(args)}: {result.stderr}{result.stdout}"
+    return result.stdout

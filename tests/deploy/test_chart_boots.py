@@ -25,6 +25,7 @@ import pytest
 
 from outpost.access_key import AccessKey, new_key_id, new_secret
 from tests.conftest import fresh_postgres_database
+from tests.deploy import pods
 from tests.deploy.charts import COLLECTOR, COLLECTOR_REQUIRED, CONTROL_PLANE, of_kind, pod_specs, render
 from tests.deploy.pods import Network, Pod, rendered_secrets
 from tests.process_harness import BIN, wait_for
@@ -105,27 +106,7 @@ def assert_every_env_is_read(objects: list[dict[str, Any]]) -> None:
 
 
 def outpostctl(network: Network, *args: str, stdin: str | None = None) -> str:
-    config = network.workdir / "outpostctl-config.json"
-    result = subprocess.run(
-        [
-            str(BIN / "outpostctl"),
-            "--registry",
-            network.address(50051),
-            "--scheduler",
-            network.address(50071),
-            "--gateway",
-            network.address(50062),
-            *args,
-        ],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "OUTPOST_TOKEN": ADMIN_TOKEN, "OUTPOST_CONFIG": str(config)},
-    )
-    assert result.returncode == 0, f"outpostctl {' '.join(args)}: {result.stderr}{result.stdout}"
-    return result.stdout
+    return pods.outpostctl(network, ADMIN_TOKEN, *args, stdin=stdin)
 
 
 def test_rendered_charts_boot_register_a_collector_and_run_a_discovery(

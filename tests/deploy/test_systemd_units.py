@@ -29,6 +29,7 @@ import pytest
 from outpost.access_key import AccessKey, new_key_id, new_secret
 from services.collector.discovery import icmp
 from tests.conftest import fresh_postgres_database
+from tests.deploy import pods
 from tests.deploy.pods import Network
 from tests.deploy.units import (
     COLLECTOR,
@@ -317,26 +318,7 @@ def install(root: Path, database_url: str) -> AccessKey:
 
 
 def outpostctl(network: Network, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [
-            str(BIN / "outpostctl"),
-            "--registry",
-            network.address(50051),
-            "--scheduler",
-            network.address(50071),
-            "--gateway",
-            network.address(50062),
-            *args,
-        ],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "OUTPOST_TOKEN": ADMIN_TOKEN, "OUTPOST_CONFIG": str(network.workdir / "outpostctl.json")},
-    )
-    assert result.returncode == 0, f"outpostctl {' '.join(args)}: {result.stderr}{result.stdout}"
-    return result.stdout
+    return pods.outpostctl(network, ADMIN_TOKEN, *args, stdin=stdin)
 
 
 def health_serving(network: Network, port: int) -> bool:
