@@ -6,7 +6,7 @@
 Theory of operation
 -------------------
 A gateway sends one `RegistryService.AuthenticateCollector` per handshake, with the
-deadline `services.gateway.registry_client.AUTH_TIMEOUT_SECONDS`, and admits up to
+deadline `services.gateway.peers.registry_client.AUTH_TIMEOUT_SECONDS`, and admits up to
 `--max-unauthenticated` (1,000) handshakes at once. When many collectors connect
 together (a gateway restart, a network coming back), that many calls reach the registry
 at the same moment. This script plays that moment against a real registry process
@@ -48,7 +48,7 @@ from harness.machine import finish, machine, markdown_table
 
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session import handshake
-from services.gateway.registry_client import AUTH_TIMEOUT_SECONDS
+from services.gateway.peers.registry_client import AUTH_TIMEOUT_SECONDS
 
 ENROL_IN_FLIGHT = 10
 ENROL_DEADLINE = 60.0

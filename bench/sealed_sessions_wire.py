@@ -55,7 +55,7 @@ from services.collector.store.server_pin import ServerPinStore
 from services.collector.transport import ClientTls, Transport
 from services.collector.transport.sealed import SealedSessions, SealedTransport
 from services.collector.transport.tcp import TcpTransport
-from services.gateway.sealed_session import GatewaySeal, SealingPolicy
+from services.gateway.sessions.sealed import GatewaySeal, SealingPolicy
 
 DONE = b"done"
 SERVER_KEY = X25519PrivateKey.generate()

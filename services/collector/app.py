@@ -51,7 +51,6 @@ from services.collector.domain.server_url import ServerUrl, ServerUrlError, pars
 from services.collector.domain.spool_bounds import parse_byte_size, parse_duration
 from services.collector.jobs.runner import JobRunner
 from services.collector.jobs.scan import engine_discover
-from services.collector.jobs.spool import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, Spool, SpoolError
 from services.collector.jobs.work import CollectorWork
 from services.collector.service_password import ServicePassword
 from services.collector.status import StatusFile
@@ -59,6 +58,7 @@ from services.collector.store.access_key_store import AccessKeyStore
 from services.collector.store.enrollment import RegistrationRecord
 from services.collector.store.identity import IdentityError, IdentityStore
 from services.collector.store.server_pin import ServerPinError, ServerPinStore
+from services.collector.store.spool import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, Spool, SpoolError
 from services.collector.supervisor import CollectorProfile, Supervisor
 from services.collector.transport import ClientTls, open_transport
 from services.collector.transport.proxy import ProxySettings

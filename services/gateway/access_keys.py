@@ -46,9 +46,9 @@ from outpost import errors
 from outpost.access_key import KEY_BYTES, AccessKeyGrant
 from outpost.session.handshake import fingerprint
 from services.gateway import metrics
-from services.gateway.domain.session_hub import SessionHub
-from services.gateway.registry_client import AccessKeyBookmark, AccessKeyChange, RegistryClient, ServerKeyPair
-from services.gateway.resumable_watch import ResumableWatch
+from services.gateway.peers.registry_client import AccessKeyBookmark, AccessKeyChange, RegistryClient, ServerKeyPair
+from services.gateway.peers.resumable_watch import ResumableWatch
+from services.gateway.sessions.hub import SessionHub
 
 log = structlog.get_logger(__name__)
 

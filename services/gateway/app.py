@@ -57,29 +57,29 @@ from outpost.runtime import (
 )
 from outpost.session.codec import DEFAULT_MAX_FRAME_BYTES
 from services.gateway.access_keys import AccessKeyCache, ServerKeys, access_key_watch, refresh_server_keys_every
-from services.gateway.admission import Admission, FailureLimits
 from services.gateway.api.gateway_servicer import GatewayServicer, ListenerInfo
 from services.gateway.api.inventory_servicer import InventoryServicer
-from services.gateway.dispatch import Dispatcher
 from services.gateway.domain.check_interval import SECONDS_PER_MINUTE, CheckInterval
-from services.gateway.domain.session_hub import SessionHub
-from services.gateway.gateway_context import GatewayContext, Shutdown
-from services.gateway.ingest_gate import DEFAULT_COMMIT_TIMEOUT_SECONDS, DEFAULT_MAX_IN_FLIGHT, IngestGate
 from services.gateway.inventory.domain.lifecycle import (
     DEFAULT_RETIRE_AFTER_DAYS,
     DEFAULT_RETIRE_AFTER_MISSED_RUNS,
     RetirementRule,
 )
 from services.gateway.inventory.ingest import BatchIngest
+from services.gateway.inventory.ingest_gate import DEFAULT_COMMIT_TIMEOUT_SECONDS, DEFAULT_MAX_IN_FLIGHT, IngestGate
 from services.gateway.inventory.store.database import open_inventory
-from services.gateway.lease_renewal import LeaseRenewer
-from services.gateway.registry_client import Bookmark, RegistryClient
-from services.gateway.resumable_watch import ResumableWatch
-from services.gateway.scheduler_client import DispatchBookmark, SchedulerClient
-from services.gateway.sealed_session import SealingPolicy
-from services.gateway.session_reports import SessionReporter
-from services.gateway.session_work import WorkContext
-from services.gateway.stale_reports import StaleReports
+from services.gateway.peers.registry_client import Bookmark, RegistryClient
+from services.gateway.peers.resumable_watch import ResumableWatch
+from services.gateway.peers.scheduler_client import DispatchBookmark, SchedulerClient
+from services.gateway.sessions.admission import Admission, FailureLimits
+from services.gateway.sessions.context import GatewayContext, Shutdown
+from services.gateway.sessions.hub import SessionHub
+from services.gateway.sessions.lease_renewal import LeaseRenewer
+from services.gateway.sessions.reports import SessionReporter
+from services.gateway.sessions.run_routing import Dispatcher
+from services.gateway.sessions.sealed import SealingPolicy
+from services.gateway.sessions.stale_reports import StaleReports
+from services.gateway.sessions.work import WorkContext
 from services.gateway.transports.client_address import TrustedProxies
 from services.gateway.transports.grpc_stream import (
     DEFAULT_MAX_CONCURRENT_STREAMS,

@@ -41,7 +41,7 @@ WORK_REFUSED = Counter(
     "outpost_gateway_work_refused_total", "Job updates or results from collectors not allowed to work", ["kind"]
 )
 
-# Ingest (services/gateway/ingest_gate.py): every batch ends committed, rejected or throttled.
+# Ingest (services/gateway/inventory/ingest_gate.py): every batch ends committed, rejected or throttled.
 BATCHES_COMMITTED = Counter(
     "outpost_gateway_batches_committed_total", "Result batches committed and acked, new or duplicate", ["outcome"]
 )
@@ -70,7 +70,7 @@ INGEST_COOL_DOWN_SECONDS = Gauge(
     "outpost_gateway_ingest_cool_down_seconds", "Current ingest cool-down after database failures; 0 when healthy"
 )
 
-# Leases (services/gateway/lease_renewal.py).
+# Leases (services/gateway/sessions/lease_renewal.py).
 LEASE_RENEWALS = Counter("outpost_gateway_lease_renewals_total", "RenewLeases calls, by result", ["result"])
 LEASES_LOST = Counter("outpost_gateway_leases_lost_total", "Runs the scheduler did not renew (JobCancel sent)")
 CHECK_INTERVAL_SECONDS = Gauge(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from outpost.agent.v1 import agent_pb2
-from services.collector.jobs.spool import Spool
+from services.collector.store.spool import Spool
 from tests.e2e.test_discovery_flow import PASSWORD
 from tests.e2e.test_inventory_truth import nmap_states
 from tests.process_harness import Collector, ControlPlane, wait_for

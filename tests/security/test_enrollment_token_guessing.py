@@ -12,7 +12,7 @@ from __future__ import annotations
 from outpost.enrollment_token import EnrollmentToken
 from outpost.registry.v1 import registry_pb2
 from outpost.session.collector import Accepted
-from services.gateway.admission import Admission, FailureLimits
+from services.gateway.sessions.admission import Admission, FailureLimits
 from tests.integration.test_registry_support import FakeCollector, running_registry
 from tests.security.test_nat_failed_handshakes import MAX_PER_KEY, Clock, R, connect, gateway, refused
 

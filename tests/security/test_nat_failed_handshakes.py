@@ -24,15 +24,15 @@ from outpost.session.collector import Accepted, Closed, CollectorSession
 from services.collector.connection import ConnectionOutcome
 from services.collector.domain.server_url import parse_server_url
 from services.collector.supervisor import plan_reconnect
-from services.gateway.admission import Admission, FailureLimits
-from services.gateway.agent_session import run_session
-from services.gateway.dispatch import Dispatcher
-from services.gateway.domain.session_hub import SessionHub
-from services.gateway.gateway_context import GatewayContext
-from services.gateway.ingest_gate import IngestGate
-from services.gateway.registry_client import RegistryClient
-from services.gateway.session_reports import SessionReporter
-from services.gateway.session_work import WorkContext
+from services.gateway.inventory.ingest_gate import IngestGate
+from services.gateway.peers.registry_client import RegistryClient
+from services.gateway.sessions.admission import Admission, FailureLimits
+from services.gateway.sessions.agent_session import run_session
+from services.gateway.sessions.context import GatewayContext
+from services.gateway.sessions.hub import SessionHub
+from services.gateway.sessions.reports import SessionReporter
+from services.gateway.sessions.run_routing import Dispatcher
+from services.gateway.sessions.work import WorkContext
 from tests.integration.test_registry_support import FakeCollector, RunningRegistry, running_registry
 from tests.unit.gateway.sealed_peer import SealedPeer, seal_context
 from tests.unit.session.noise_pair import World

@@ -16,8 +16,8 @@ from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2
 from outpost.session.collector import BatchAcked
 from outpost.session.server import ServerState
-from services.gateway.ingest_gate import IngestGate
-from services.gateway.session_work import SessionWork, WorkContext
+from services.gateway.inventory.ingest_gate import IngestGate
+from services.gateway.sessions.work import SessionWork, WorkContext
 from tests.integration.test_inventory_support import RunningInventory, running_inventory
 from tests.unit.test_session_work import accepted_pair, send
 

@@ -34,8 +34,8 @@ from outpost.session.server import (
     ServerState,
     WorkRefused,
 )
-from services.gateway.ingest_gate import IngestGate
-from services.gateway.session_work import SessionWork, WorkContext, probes_run, tcp_ports_scanned
+from services.gateway.inventory.ingest_gate import IngestGate
+from services.gateway.sessions.work import SessionWork, WorkContext, probes_run, tcp_ports_scanned
 from tests.unit.test_session_pair import Pair, connect, registry_decides
 
 NOW = 1.0

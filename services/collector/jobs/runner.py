@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 
 from outpost.agent.v1 import agent_pb2
-from services.collector.jobs.spool import Spool
+from services.collector.store.spool import Spool
 
 log = structlog.get_logger(__name__)
 

@@ -40,7 +40,7 @@ from outpost.session.collector import (
     Throttled,
 )
 from services.collector.jobs.runner import JobRunner
-from services.collector.jobs.spool import Spool
+from services.collector.store.spool import Spool
 
 log = structlog.get_logger(__name__)
 

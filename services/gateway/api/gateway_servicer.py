@@ -11,7 +11,7 @@ from outpost import paging
 from outpost.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from outpost.session.server import ServerState
 from outpost.version import VERSION
-from services.gateway.domain.session_hub import SessionHub
+from services.gateway.sessions.hub import SessionHub
 
 STATE_TO_PROTO = {
     ServerState.PENDING: 1,

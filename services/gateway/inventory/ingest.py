@@ -1,6 +1,6 @@
 """The session loop's entry to the inventory: one `ResultBatch` in, committed exactly once.
 
-`BatchIngest.commit` fits `services.gateway.session_work.Inventory`: it converts the
+`BatchIngest.commit` fits `services.gateway.sessions.work.Inventory`: it converts the
 protobuf at the edge (`from_proto`), commits with `commit_batch`, and answers whether the
 batch was new. A failed commit raises a domain error saying what the failure means
 (`store.failures`): `errors.Unavailable` (resend later: the caller does not ack, and the

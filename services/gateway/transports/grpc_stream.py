@@ -17,8 +17,8 @@ from typing import Any
 
 import grpc
 
-from services.gateway.agent_session import run_session
-from services.gateway.gateway_context import GatewayContext
+from services.gateway.sessions.agent_session import run_session
+from services.gateway.sessions.context import GatewayContext
 from services.gateway.transports.client_address import TrustedProxies, forwarded_client
 
 SERVICE_NAME = "outpost.agent.v1.AgentService"

@@ -52,9 +52,9 @@ from outpost.session.errors import RemoteProtocolError
 from outpost.session.noise.wire import refusal_reply
 from outpost.session.server import HANDSHAKE_STATES
 from services.gateway import metrics
-from services.gateway.agent_session import SessionRunner
-from services.gateway.gateway_context import GatewayContext
-from services.gateway.sealed_session import UNSEALED_REFUSAL, GatewaySeal
+from services.gateway.sessions.agent_session import SessionRunner
+from services.gateway.sessions.context import GatewayContext
+from services.gateway.sessions.sealed import UNSEALED_REFUSAL, GatewaySeal
 from services.gateway.transports.client_address import TrustedProxies
 from services.gateway.transports.sealed import count_failure, new_seal
 from services.gateway.transports.websocket import request_client

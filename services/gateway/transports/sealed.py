@@ -17,8 +17,8 @@ import structlog
 from outpost.session.errors import RemoteProtocolError
 from outpost.session.noise import CloseCause, SealedSessionError
 from services.gateway import metrics
-from services.gateway.gateway_context import AgentStream, GatewayContext
-from services.gateway.sealed_session import AccessRefused, ChannelBinding, GatewaySeal
+from services.gateway.sessions.context import AgentStream, GatewayContext
+from services.gateway.sessions.sealed import AccessRefused, ChannelBinding, GatewaySeal
 
 log = structlog.get_logger(__name__)
 

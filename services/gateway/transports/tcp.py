@@ -32,9 +32,9 @@ import structlog
 from outpost.session.codec import FrameDecoder, encode_frame
 from outpost.session.noise.channel import MAX_RECORD_BYTES
 from services.gateway import metrics
-from services.gateway.admission import host_of
-from services.gateway.agent_session import run_session
-from services.gateway.gateway_context import GatewayContext
+from services.gateway.sessions.admission import host_of
+from services.gateway.sessions.agent_session import run_session
+from services.gateway.sessions.context import GatewayContext
 from services.gateway.transports.client_address import TrustedProxies, format_address, peer_address
 from services.gateway.transports.proxy_protocol import (
     ProxyHeader,

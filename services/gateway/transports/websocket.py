@@ -14,8 +14,8 @@ from aiohttp import web
 
 from outpost.agent.v1 import agent_pb2
 from outpost.session.errors import RemoteProtocolError
-from services.gateway.agent_session import run_session
-from services.gateway.gateway_context import GatewayContext
+from services.gateway.sessions.agent_session import run_session
+from services.gateway.sessions.context import GatewayContext
 from services.gateway.transports.client_address import TrustedProxies, forwarded_client, peer_address
 
 AGENT_PATH = "/v1/agent"

@@ -21,9 +21,9 @@ from outpost.auth import bearer, service_tokens
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session.handshake import fingerprint
 from services.gateway.access_keys import AccessKeyCache, ServerKeys, access_key_watch
-from services.gateway.domain.session_hub import SessionHub
-from services.gateway.registry_client import RegistryClient
-from services.gateway.resumable_watch import ResumableWatch
+from services.gateway.peers.registry_client import RegistryClient
+from services.gateway.peers.resumable_watch import ResumableWatch
+from services.gateway.sessions.hub import SessionHub
 from tests.process_harness import ControlPlane
 
 WATCH_LATENCY = 5.0

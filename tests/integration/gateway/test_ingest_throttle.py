@@ -29,12 +29,12 @@ from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2
 from outpost.session.collector import BatchAcked, Throttled
 from outpost.session.server import AuthenticationRequested, ResultBatchReceived, ServerState
-from services.gateway.ingest_gate import IngestGate
 from services.gateway.inventory.ingest import BatchIngest
+from services.gateway.inventory.ingest_gate import IngestGate
 from services.gateway.inventory.store.commit import ZONE_LOCK_NAMESPACE, zone_lock_key
 from services.gateway.inventory.store.database import open_inventory
 from services.gateway.inventory.store.queries import InventoryStore
-from services.gateway.session_work import SessionWork, WorkContext
+from services.gateway.sessions.work import SessionWork, WorkContext
 from tests.conftest import POSTGRES_DSN
 from tests.unit.test_session_pair import Pair, connect, registry_decides
 

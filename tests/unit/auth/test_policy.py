@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[3]
 STUB_CALL = re.compile(r"_stub\.([A-Z][A-Za-z]+)\(")
 CLIENTS = {
     # (file, service it calls, identity that calls it)
-    ("services/gateway/registry_client.py", "outpost.registry.v1.RegistryService", "gateway"),
-    ("services/gateway/scheduler_client.py", "outpost.scheduler.v1.SchedulerService", "gateway"),
+    ("services/gateway/peers/registry_client.py", "outpost.registry.v1.RegistryService", "gateway"),
+    ("services/gateway/peers/scheduler_client.py", "outpost.scheduler.v1.SchedulerService", "gateway"),
     ("libs/outpost/auth/registry_tokens.py", "outpost.registry.v1.RegistryService", "gateway"),
     ("libs/outpost/auth/registry_tokens.py", "outpost.registry.v1.RegistryService", "scheduler"),
 }

@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from outpost.agent.v1 import agent_pb2
-from services.collector.jobs.spool import Spool
+from services.collector.store.spool import Spool
 
 
 async def write_until_killed(data_dir: Path, run_id: str) -> None:

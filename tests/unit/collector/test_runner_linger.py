@@ -13,7 +13,7 @@ from pathlib import Path
 
 from outpost.agent.v1 import agent_pb2
 from services.collector.jobs.runner import JobRunner
-from services.collector.jobs.spool import Spool
+from services.collector.store.spool import Spool
 
 from .conftest import WAIT
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from outpost.agent.v1 import agent_pb2
 from services.collector.jobs.runner import JobRunner
-from services.collector.jobs.spool import Spool
+from services.collector.store.spool import Spool
 
 
 async def test_a_running_job_reports_its_target_total_before_its_first_host_finishes(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from outpost.session.noise import SealedSessionError
 from outpost.session.noise.wire import HandshakeRefused
 from services.collector.store.server_pin import ServerPinStore
 from services.collector.transport.sealed import SealedSessions, SealedTransport
-from services.gateway.sealed_session import GatewaySeal, SealingPolicy
+from services.gateway.sessions.sealed import GatewaySeal, SealingPolicy
 from tests.unit.session.noise_pair import KeyPair, World
 
 R = agent_pb2.DisconnectReason

@@ -18,8 +18,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from outpost.agent.v1 import agent_pb2
-from services.collector.jobs.spool import SEND_WINDOW, Spool, SpoolError
-from services.collector.jobs.spool_file import FILE_NAME
+from services.collector.store.spool import SEND_WINDOW, Spool, SpoolError
+from services.collector.store.spool_file import FILE_NAME
 
 ROOT = Path(__file__).resolve().parents[3]
 JS = agent_pb2.JobState
@@ -341,7 +341,7 @@ async def test_a_newer_update_is_not_forgotten_when_an_older_one_is_confirmed(
 async def test_a_failing_write_holds_up_the_scan_until_the_disk_has_room(
     open_spool: Callable[..., Spool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("services.collector.jobs.spool.RETRY_INITIAL", 0.01)
+    monkeypatch.setattr("services.collector.store.spool.RETRY_INITIAL", 0.01)
     spool = open_spool()
     await spool.put_batch(batch(1))
     # A full disk, as SQLite reports it: the file may not grow past its current pages.

@@ -20,10 +20,10 @@ from outpost.backoff import Backoff
 from outpost.session.server import AuthDecision, ServerState
 from services.collector.domain.server_url import parse_server_url
 from services.collector.jobs.runner import JobRunner
-from services.collector.jobs.spool import Spool
 from services.collector.jobs.work import CollectorWork
 from services.collector.status import StatusFile
 from services.collector.store.identity import Identity, IdentityStore
+from services.collector.store.spool import Spool
 from services.collector.supervisor import CollectorProfile, Supervisor
 
 from .conftest import WAIT, ParkedSleeps, read_status

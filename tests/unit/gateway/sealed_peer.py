@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from outpost.agent.v1 import agent_pb2
 from outpost.session.noise.wire import REPLY_REFUSAL, InitiatorEnd
-from services.gateway.gateway_context import GatewayContext
-from services.gateway.registry_client import AccessKeyChange, ServerKeyPair
+from services.gateway.peers.registry_client import AccessKeyChange, ServerKeyPair
+from services.gateway.sessions.context import GatewayContext
 from tests.unit.session.noise_pair import ACCESS_KEY_ID, World
 
 

@@ -9,7 +9,7 @@ import pytest
 from outpost import errors
 from outpost.session.handshake import fingerprint
 from services.gateway.access_keys import AccessKeyCache, Announcement, ServerKeys
-from services.gateway.registry_client import AccessKeyChange, ServerKeyPair
+from services.gateway.peers.registry_client import AccessKeyChange, ServerKeyPair
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 PSK = bytes(range(32))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.admission import Admission, FailureLedger, FailureLimits, host_of
 from services.gateway.app import parse_args
+from services.gateway.sessions.admission import Admission, FailureLedger, FailureLimits, host_of
 from services.gateway.transports.grpc_stream import listener_options
 
 NAT = "198.51.100.1"

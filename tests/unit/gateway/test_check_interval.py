@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from services.gateway.dispatch import Dispatcher
 from services.gateway.domain.check_interval import DEFAULT_COLLECTOR_CHECK_MINUTES, CheckInterval
-from services.gateway.domain.session_hub import CheckIntervalChanged, LiveSession, SessionHub
-from services.gateway.scheduler_client import SettingsChanged
+from services.gateway.peers.scheduler_client import SettingsChanged
+from services.gateway.sessions.hub import CheckIntervalChanged, LiveSession, SessionHub
+from services.gateway.sessions.run_routing import Dispatcher
 
 
 def hub_with_session() -> tuple[SessionHub, list[object]]:

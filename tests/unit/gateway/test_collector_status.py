@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from outpost.agent.v1 import agent_pb2
 from outpost.session.server import ServerState
-from services.gateway.collector_status import clock_skew_ms, heartbeat_heard, hello_spool
-from services.gateway.domain.session_hub import LiveSession, SessionHub, SpoolStatus
-from services.gateway.registry_client import SessionReport, _report_to_proto
-from services.gateway.session_reports import live_reports
+from services.gateway.peers.registry_client import SessionReport, _report_to_proto
+from services.gateway.sessions.collector_status import clock_skew_ms, heartbeat_heard, hello_spool
+from services.gateway.sessions.hub import LiveSession, SessionHub, SpoolStatus
+from services.gateway.sessions.reports import live_reports
 
 SPOOL = agent_pb2.SpoolStatus(batches=3, bytes=4096, max_bytes=1 << 28, dropped_full=2, dropped_devices=40)
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from outpost import errors
-from services.gateway.ingest_gate import (
+from services.gateway.inventory.ingest_gate import (
     COOL_DOWN_CAP_SECONDS,
     MAX_UNEXPECTED_FAILURES,
     BatchKey,

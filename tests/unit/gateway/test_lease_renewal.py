@@ -8,9 +8,9 @@ import grpc
 import pytest
 
 from outpost.session.server import ServerState
-from services.gateway.domain.session_hub import LiveSession, RunCancelled, SessionHub
-from services.gateway.lease_renewal import LeaseRenewer
-from services.gateway.scheduler_client import LeaseHold, LostLease, Renewal
+from services.gateway.peers.scheduler_client import LeaseHold, LostLease, Renewal
+from services.gateway.sessions.hub import LiveSession, RunCancelled, SessionHub
+from services.gateway.sessions.lease_renewal import LeaseRenewer
 
 HEARTBEAT = 30.0
 

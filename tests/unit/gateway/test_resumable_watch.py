@@ -12,7 +12,7 @@ import grpc
 from structlog.testing import capture_logs
 
 from outpost.backoff import Backoff
-from services.gateway.resumable_watch import BACKOFF_MAX_SECONDS, ResumableWatch
+from services.gateway.peers.resumable_watch import BACKOFF_MAX_SECONDS, ResumableWatch
 
 FAILURES = 5000
 WAIT = 5.0

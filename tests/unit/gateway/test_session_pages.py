@@ -7,7 +7,7 @@ import pytest
 from outpost import errors
 from outpost.gateway.v1 import gateway_pb2
 from services.gateway.api.gateway_servicer import GatewayServicer
-from services.gateway.domain.session_hub import LiveSession, SessionHub
+from services.gateway.sessions.hub import LiveSession, SessionHub
 
 
 def live(n: int) -> LiveSession:

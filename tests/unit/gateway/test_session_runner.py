@@ -22,16 +22,16 @@ from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2
 from outpost.session.collector import CollectorSession, CollectorState
 from outpost.session.server import AuthDecision, ServerState
-from services.gateway.admission import Admission
-from services.gateway.agent_session import run_session
-from services.gateway.dispatch import Dispatcher
 from services.gateway.domain.check_interval import CheckInterval
-from services.gateway.domain.session_hub import SessionHub, SpoolStatus
-from services.gateway.gateway_context import GatewayContext, Shutdown
-from services.gateway.ingest_gate import IngestGate
-from services.gateway.scheduler_client import SettingsChanged
-from services.gateway.session_reports import SessionReporter
-from services.gateway.session_work import WorkContext
+from services.gateway.inventory.ingest_gate import IngestGate
+from services.gateway.peers.scheduler_client import SettingsChanged
+from services.gateway.sessions.admission import Admission
+from services.gateway.sessions.agent_session import run_session
+from services.gateway.sessions.context import GatewayContext, Shutdown
+from services.gateway.sessions.hub import SessionHub, SpoolStatus
+from services.gateway.sessions.reports import SessionReporter
+from services.gateway.sessions.run_routing import Dispatcher
+from services.gateway.sessions.work import WorkContext
 from services.gateway.transports.http_poll import PollSessions
 from tests.unit.collector_identity import make_hello, sign
 from tests.unit.gateway.sealed_peer import SealedPeer, seal_context

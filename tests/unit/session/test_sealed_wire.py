@@ -15,7 +15,7 @@ from outpost.session.errors import RemoteProtocolError
 from outpost.session.noise import CloseCause, SealedSessionError
 from outpost.session.noise.handshake import Pattern
 from outpost.session.noise.wire import REPLY_HANDSHAKE, REPLY_REFUSAL, HandshakeRefused, InitiatorEnd
-from services.gateway.sealed_session import AccessRefused, GatewaySeal, Phase, SealingPolicy
+from services.gateway.sessions.sealed import AccessRefused, GatewaySeal, Phase, SealingPolicy
 from tests.unit.session.noise_pair import ACCESS_KEY_ID, KeyPair, World
 
 R = agent_pb2.DisconnectReason

@@ -2,7 +2,7 @@
 
 A collector stamps every envelope it writes with its wall clock (`sent_at_unix_ms`), and
 the session measures its skew as `sent_at - our clock at arrival`
-(`services.gateway.collector_status.clock_skew_ms`), on every frame, the result batch's
+(`services.gateway.sessions.collector_status.clock_skew_ms`), on every frame, the result batch's
 own frame included. A time the collector reports (a device's `observed_at_unix_ms`, a
 batch's) becomes server time by subtracting that skew, and is then bounded: never later
 than when the gateway received the batch. Nothing the collector claims can place an

@@ -1,6 +1,6 @@
 """What a failed commit means, decided where the database's exceptions are known.
 
-Two answers matter to the caller (`services/gateway/ingest_gate.py`):
+Two answers matter to the caller (`services/gateway/inventory/ingest_gate.py`):
 
 - `errors.InvalidArgument` — the batch itself can never be stored: the database refused
   its data (SQLSTATE class 22, data exception, e.g. a value out of range) or an integrity

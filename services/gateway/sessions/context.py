@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.gateway.access_keys import AccessKeyCache, ServerKeys
-from services.gateway.admission import Admission
-from services.gateway.dispatch import Dispatcher
-from services.gateway.domain.session_hub import SessionHub
-from services.gateway.registry_client import RegistryClient
-from services.gateway.sealed_session import SealingPolicy
-from services.gateway.session_reports import SessionReporter
-from services.gateway.session_work import WorkContext
+from services.gateway.peers.registry_client import RegistryClient
+from services.gateway.sessions.admission import Admission
+from services.gateway.sessions.hub import SessionHub
+from services.gateway.sessions.reports import SessionReporter
+from services.gateway.sessions.run_routing import Dispatcher
+from services.gateway.sessions.sealed import SealingPolicy
+from services.gateway.sessions.work import WorkContext
 from services.gateway.transports.client_address import TrustedProxies
 
 

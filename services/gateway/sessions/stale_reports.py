@@ -16,7 +16,7 @@ import grpc
 import structlog
 
 from outpost.agent.v1 import agent_pb2
-from services.gateway.scheduler_client import SchedulerClient
+from services.gateway.peers.scheduler_client import SchedulerClient
 
 log = structlog.get_logger(__name__)
 

@@ -27,10 +27,10 @@ from outpost.agent.v1 import agent_pb2
 from outpost.scheduler.v1 import scheduler_pb2
 from outpost.session.server import ServerSession, ServerState
 from services.gateway import metrics
-from services.gateway.domain.session_hub import RunsAvailable
-from services.gateway.ingest_gate import BatchKey, IngestGate, Outcome, Rejected, Throttled
-from services.gateway.registry_client import RegistryClient
-from services.gateway.scheduler_client import SchedulerClient
+from services.gateway.inventory.ingest_gate import BatchKey, IngestGate, Outcome, Rejected, Throttled
+from services.gateway.peers.registry_client import RegistryClient
+from services.gateway.peers.scheduler_client import SchedulerClient
+from services.gateway.sessions.hub import RunsAvailable
 
 log = structlog.get_logger(__name__)
 

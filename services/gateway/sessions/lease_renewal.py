@@ -23,8 +23,8 @@ import grpc
 import structlog
 
 from services.gateway import metrics
-from services.gateway.domain.session_hub import RunCancelled, SessionHub
-from services.gateway.scheduler_client import LeaseHold, Renewal
+from services.gateway.peers.scheduler_client import LeaseHold, Renewal
+from services.gateway.sessions.hub import RunCancelled, SessionHub
 
 log = structlog.get_logger(__name__)
 

@@ -19,8 +19,8 @@ import contextlib
 import grpc
 import structlog
 
-from services.gateway.domain.session_hub import SessionHub
-from services.gateway.registry_client import RegistryClient, SessionReport
+from services.gateway.peers.registry_client import RegistryClient, SessionReport
+from services.gateway.sessions.hub import SessionHub
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,7 @@ from where the session reports (`session_reports.py`) and lease renewal
 from __future__ import annotations
 
 from outpost.agent.v1 import agent_pb2
-from services.gateway.domain.session_hub import LiveSession, SpoolStatus
+from services.gateway.sessions.hub import LiveSession, SpoolStatus
 
 
 def clock_skew_ms(sent_at_unix_ms: int, now: float) -> int | None:

@@ -21,8 +21,8 @@ from outpost.agent.v1 import agent_pb2
 from outpost.grpc_errors import error_from_rpc
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session.server import STATE_BY_PROTO, AuthDecision, ServerState
-from services.gateway.collector_status import spool_to_proto
-from services.gateway.domain.session_hub import ChangeKind, CollectorChange, SpoolStatus
+from services.gateway.sessions.collector_status import spool_to_proto
+from services.gateway.sessions.hub import ChangeKind, CollectorChange, SpoolStatus
 
 AUTH_TIMEOUT_SECONDS = 5.0
 LIST_TIMEOUT_SECONDS = 30.0

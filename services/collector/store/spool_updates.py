@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from outpost.agent.v1 import agent_pb2
-from services.collector.jobs.spool_file import SpoolFile, UpdateRow
+from services.collector.store.spool_file import SpoolFile, UpdateRow
 
 JS = agent_pb2.JobState
 FINAL_STATES = frozenset({JS.JOB_STATE_SUCCEEDED, JS.JOB_STATE_FAILED, JS.JOB_STATE_TIMED_OUT, JS.JOB_STATE_CANCELLED})

@@ -46,9 +46,10 @@ from outpost.session.server import (
 )
 from services.gateway import metrics
 from services.gateway.access_keys import AccessKeysReplaced, ServerKeysChanged
-from services.gateway.admission import host_of
-from services.gateway.collector_status import clock_skew_ms, heartbeat_heard, hello_spool
-from services.gateway.domain.session_hub import (
+from services.gateway.sessions.admission import host_of
+from services.gateway.sessions.collector_status import clock_skew_ms, heartbeat_heard, hello_spool
+from services.gateway.sessions.context import AgentStream, GatewayContext, Shutdown
+from services.gateway.sessions.hub import (
     ChangeKind,
     CheckIntervalChanged,
     CollectorChange,
@@ -57,9 +58,8 @@ from services.gateway.domain.session_hub import (
     RunsAvailable,
     Superseded,
 )
-from services.gateway.gateway_context import AgentStream, GatewayContext, Shutdown
-from services.gateway.sealed_session import GatewaySeal
-from services.gateway.session_work import TERMINAL_STATES, SessionWork
+from services.gateway.sessions.sealed import GatewaySeal
+from services.gateway.sessions.work import TERMINAL_STATES, SessionWork
 from services.gateway.transports.sealed import SealedAgentStream, new_seal
 
 log = structlog.get_logger(__name__)

@@ -57,8 +57,8 @@ from google.protobuf.message import DecodeError
 
 from outpost.agent.v1 import agent_pb2
 from outpost.backoff import Backoff
-from services.collector.jobs.spool_file import COUNTERS, BatchRow, SpoolError, SpoolFile
-from services.collector.jobs.spool_updates import SpoolUpdates
+from services.collector.store.spool_file import COUNTERS, BatchRow, SpoolError, SpoolFile
+from services.collector.store.spool_updates import SpoolUpdates
 
 log = structlog.get_logger(__name__)
 

@@ -20,8 +20,8 @@ from outpost.agent.v1 import agent_pb2
 from outpost.session.server import ServerState
 from services.gateway import metrics
 from services.gateway.domain.check_interval import CheckInterval
-from services.gateway.domain.session_hub import CheckIntervalChanged, RunCancelled, RunsAvailable, SessionHub
-from services.gateway.scheduler_client import RunChanged, SettingsChanged
+from services.gateway.peers.scheduler_client import RunChanged, SettingsChanged
+from services.gateway.sessions.hub import CheckIntervalChanged, RunCancelled, RunsAvailable, SessionHub
 
 log = structlog.get_logger(__name__)
 
