@@ -1,7 +1,7 @@
 """What a collector tells about itself as it talks: when it was heard, its clock, its spool, its runs.
 
 The session loop feeds every frame here; the results ride on the hub's `LiveSession`,
-from where the session reports (`session_reports.py`) and lease renewal
+from where the session reports (`reports.py`) and lease renewal
 (`lease_renewal.py`) read them. Protobuf stops at this edge.
 """
 

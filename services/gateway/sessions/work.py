@@ -2,7 +2,7 @@
 
 Data flows one way: a claim turns queued runs into assignments (credentials sealed to
 this collector by the registry on the way); the collector's progress goes to the
-scheduler; its result batches pass the ingest gate (`ingest_gate.py`) into the inventory
+scheduler; its result batches pass the ingest gate (`inventory/ingest_gate.py`) into the inventory
 and are acknowledged only after the commit. A batch that cannot be committed now
 (database down, gateway busy) is answered with Throttle instead, so the collector keeps it
 spooled and sends it again later; a batch sent twice is stored once (the inventory dedups
