@@ -21,6 +21,12 @@ def brief(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
 class OutpostError(Exception):
     """Base of every expected, operator-facing failure."""
 
+    status: str = ""
+    """The peer's gRPC status name when a client mapped a peer's failure to this error
+    (`outpost.grpc_errors.peer_error`), for logs; empty otherwise."""
+    details: str = ""
+    """The peer's own message in that case (may be empty); empty otherwise."""
+
 
 class NotFound(OutpostError):
     pass
@@ -48,3 +54,9 @@ class Unauthenticated(OutpostError):
 
 class Unavailable(OutpostError):
     pass
+
+
+class PeerFailed(OutpostError):
+    """A peer failed a call for a reason a retry will not fix (its INTERNAL, UNKNOWN,
+    CANCELLED, ...). Raised by clients only (`outpost.grpc_errors.peer_error`), never by a
+    servicer, so it maps to no status of its own."""

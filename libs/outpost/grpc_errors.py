@@ -60,6 +60,29 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> errors.OutpostError:
     return cls(exc.details() or exc.code().name)
 
 
+RETRYABLE_STATUSES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
+"""The statuses after which the same call may succeed later: `peer_error` makes them `Unavailable`."""
+
+
+def peer_error(exc: grpc.aio.AioRpcError) -> errors.OutpostError:
+    """A peer's status as the error its caller branches on, exact about retrying.
+
+    Unlike `error_from_rpc` (which, when in doubt, says `Unavailable`), only
+    `RETRYABLE_STATUSES` become `Unavailable`; a status with a domain error of its own
+    becomes that error, and any other (INTERNAL, UNKNOWN, CANCELLED, ...) `PeerFailed`.
+    The error carries the status name and the peer's message (`status`, `details`) for logs.
+    """
+    code = exc.code()
+    cls = errors.Unavailable if code in RETRYABLE_STATUSES else ERROR_BY_STATUS.get(code, errors.PeerFailed)
+    details = exc.details() or ""
+    error = cls(details or code.name)
+    error.status = code.name
+    error.details = details
+    return error
+
+
 async def _abort_unexpected(context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
     """UNAVAILABLE for a database outage (retry helps), INTERNAL for anything else (a bug)."""
     reason = database_unavailable(exc)

@@ -31,10 +31,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import structlog
 from grpc_health.v1 import health as grpc_health
 
+from outpost import errors
 from outpost.auth import bearer, service_tokens
 from outpost.auth.interceptor import Authenticator, AuthInterceptor
 from outpost.auth.registry_tokens import RegistryTokens
@@ -340,12 +340,12 @@ async def _wait_for_registry(registry: RegistryClient, address: str):  # type: i
     while True:
         try:
             return await registry.server_info()
-        except grpc.aio.AioRpcError as exc:
+        except errors.OutpostError as exc:
             if time.monotonic() > deadline:
                 raise SystemExit(
-                    f"registry at {address} did not answer within {REGISTRY_WAIT_SECONDS:g}s: {exc.details()}"
+                    f"registry at {address} did not answer within {REGISTRY_WAIT_SECONDS:g}s: {exc.details}"
                 ) from exc
-            log.info("registry_waited", registry=address, code=exc.code().name)
+            log.info("registry_waited", registry=address, code=exc.status)
             await asyncio.sleep(0.5)
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from outpost import errors
 from outpost.agent.v1 import agent_pb2
+from outpost.grpc_errors import peer_error
 from outpost.scheduler.v1 import scheduler_pb2
 from outpost.session.collector import (
     BatchAcked,
@@ -148,16 +149,17 @@ def result(sequence: int = 1, attempt: int = 1) -> agent_pb2.ResultBatch:
     )
 
 
-def unavailable(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
-    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), code.name.lower())
+def unavailable(code: grpc.StatusCode) -> errors.OutpostError:
+    """What the scheduler client raises for a peer's `code` (it maps statuses at its edge)."""
+    return peer_error(grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), code.name.lower()))
 
 
 class FakeScheduler:
     def __init__(self, run: scheduler_pb2.JobRun) -> None:
         self.run = run
         self.claimable = [run]
-        self.error: grpc.aio.AioRpcError | None = None
-        self.report_errors: list[grpc.aio.AioRpcError] = []
+        self.error: errors.OutpostError | None = None
+        self.report_errors: list[errors.OutpostError] = []
         self.reported: list[agent_pb2.JobUpdate] = []
 
     async def claim(self, **_: object) -> list[scheduler_pb2.JobRun]:

@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from outpost import errors
 from outpost.agent.v1 import agent_pb2
-from outpost.grpc_errors import error_from_rpc
+from outpost.grpc_errors import error_from_rpc, peer_error
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session.server import STATE_BY_PROTO, AuthDecision, ServerState
 from services.gateway.sessions.collector_status import spool_to_proto
@@ -106,7 +106,10 @@ class RegistryClient:
         self._stub = registry_pb2_grpc.RegistryServiceStub(channel)
 
     async def server_info(self) -> ServerInfo:
-        info = await self._stub.GetServerInfo(registry_pb2.GetServerInfoRequest(), timeout=AUTH_TIMEOUT_SECONDS)
+        try:
+            info = await self._stub.GetServerInfo(registry_pb2.GetServerInfoRequest(), timeout=AUTH_TIMEOUT_SECONDS)
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc) from exc
         return ServerInfo(info.server_instance, float(info.heartbeat_interval_seconds or 30))
 
     async def authenticate(
@@ -180,7 +183,7 @@ class RegistryClient:
         return list(response.parameters)
 
     async def watch(self, since_revision: int) -> AsyncIterator[CollectorChange | Bookmark]:
-        """Changes after `since_revision`; ends (or raises AioRpcError) when the stream breaks."""
+        """Changes after `since_revision`; ends (or raises `peer_error`) when the stream breaks."""
         call = self._stub.WatchCollectors(registry_pb2.WatchCollectorsRequest(since_revision=since_revision))
         try:
             async for event in call:
@@ -199,6 +202,8 @@ class RegistryClient:
                         changed_by=event.changed_by,
                         zone=event.zone,
                     )
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc) from exc
         finally:
             call.cancel()
 
@@ -257,10 +262,13 @@ class RegistryClient:
 
     async def seal_credentials(self, *, instance_uid: str, names: list[str], context: str) -> agent_pb2.SealedSecret:
         """The named credentials sealed to one collector; the gateway never sees them in clear."""
-        response = await self._stub.SealCredentials(
-            registry_pb2.SealCredentialsRequest(collector_instance_uid=instance_uid, names=names, context=context),
-            timeout=AUTH_TIMEOUT_SECONDS,
-        )
+        try:
+            response = await self._stub.SealCredentials(
+                registry_pb2.SealCredentialsRequest(collector_instance_uid=instance_uid, names=names, context=context),
+                timeout=AUTH_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc) from exc
         return response.sealed
 
     async def rotate_collector_key(
@@ -296,14 +304,17 @@ class RegistryClient:
         return response.result
 
     async def report_sessions(self, gateway_id: str, reports: Sequence[SessionReport], *, complete: bool) -> None:
-        await self._stub.ReportSessions(
-            registry_pb2.ReportSessionsRequest(
-                gateway_id=gateway_id,
-                complete=complete,
-                sessions=[_report_to_proto(r) for r in reports],
-            ),
-            timeout=REPORT_TIMEOUT_SECONDS,
-        )
+        try:
+            await self._stub.ReportSessions(
+                registry_pb2.ReportSessionsRequest(
+                    gateway_id=gateway_id,
+                    complete=complete,
+                    sessions=[_report_to_proto(r) for r in reports],
+                ),
+                timeout=REPORT_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc) from exc
 
 
 def _report_to_proto(report: SessionReport) -> registry_pb2.SessionReport:

@@ -90,7 +90,11 @@ class ResumableWatch:
                 )
             except errors.OutpostError as exc:  # a client that maps statuses at its edge
                 log.warning(
-                    "watch_failed", watch=self.name, code=type(exc).__name__, details=str(exc), revision=self.revision
+                    "watch_failed",
+                    watch=self.name,
+                    code=exc.status or type(exc).__name__,
+                    details=exc.details if exc.status else str(exc),
+                    revision=self.revision,
                 )
             except Exception:
                 log.exception("watch_crashed", watch=self.name, revision=self.revision)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import grpc
 
 from outpost.agent.v1 import agent_pb2
+from outpost.grpc_errors import peer_error
 from outpost.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 
 CALL_TIMEOUT_SECONDS = 10.0
@@ -64,7 +65,10 @@ class SchedulerClient:
 
     async def settings(self) -> int:
         """The stored collector_check_minutes (0 only from a scheduler that sends none)."""
-        response = await self._stub.GetSettings(scheduler_pb2.GetSettingsRequest(), timeout=CALL_TIMEOUT_SECONDS)
+        try:
+            response = await self._stub.GetSettings(scheduler_pb2.GetSettingsRequest(), timeout=CALL_TIMEOUT_SECONDS)
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc) from exc
         return response.settings.collector_check_minutes
 
     async def watch(self, since_revision: int) -> AsyncIterator[DispatchBookmark | RunChanged | SettingsChanged]:
@@ -78,56 +82,70 @@ class SchedulerClient:
                     yield RunChanged(event.revision, event.job_run)
                 elif kind == "settings":
                     yield SettingsChanged(event.revision, event.settings.collector_check_minutes)
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc) from exc
         finally:
             call.cancel()
 
     async def claim(
         self, *, gateway_id: str, instance_uid: str, collector: str, zone: str, limit: int = 1
     ) -> list[scheduler_pb2.JobRun]:
-        response = await self._stub.ClaimJobRuns(
-            scheduler_pb2.ClaimJobRunsRequest(
-                gateway_id=gateway_id,
-                collector_instance_uid=instance_uid,
-                collector=collector,
-                zone=zone,
-                limit=limit,
-            ),
-            timeout=CALL_TIMEOUT_SECONDS,
-        )
+        try:
+            response = await self._stub.ClaimJobRuns(
+                scheduler_pb2.ClaimJobRunsRequest(
+                    gateway_id=gateway_id,
+                    collector_instance_uid=instance_uid,
+                    collector=collector,
+                    zone=zone,
+                    limit=limit,
+                ),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc) from exc
         return list(response.job_runs)
 
     async def report(
         self, *, gateway_id: str, instance_uid: str, update: agent_pb2.JobUpdate, observations_stale: int = 0
     ) -> scheduler_pb2.JobRun:
-        response = await self._stub.ReportJobUpdate(
-            scheduler_pb2.ReportJobUpdateRequest(
-                gateway_id=gateway_id,
-                collector_instance_uid=instance_uid,
-                update=update,
-                observations_stale=observations_stale,
-            ),
-            timeout=CALL_TIMEOUT_SECONDS,
-        )
+        try:
+            response = await self._stub.ReportJobUpdate(
+                scheduler_pb2.ReportJobUpdateRequest(
+                    gateway_id=gateway_id,
+                    collector_instance_uid=instance_uid,
+                    update=update,
+                    observations_stale=observations_stale,
+                ),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc) from exc
         return response.job_run
 
     async def get_run(self, job_run_id: str) -> scheduler_pb2.JobRun:
-        response = await self._stub.GetJobRun(
-            scheduler_pb2.GetJobRunRequest(id=job_run_id), timeout=CALL_TIMEOUT_SECONDS
-        )
+        try:
+            response = await self._stub.GetJobRun(
+                scheduler_pb2.GetJobRunRequest(id=job_run_id), timeout=CALL_TIMEOUT_SECONDS
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc) from exc
         return response.job_run
 
     async def renew_leases(self, *, gateway_id: str, holds: Sequence[LeaseHold]) -> Renewal:
         """Extend the leases of runs this gateway's collectors are running (ADR 0010, "Leases")."""
-        response = await self._stub.RenewLeases(
-            scheduler_pb2.RenewLeasesRequest(
-                gateway_id=gateway_id,
-                holds=[
-                    scheduler_pb2.LeaseHold(job_run_id=h.job_run_id, collector_instance_uid=h.instance_uid)
-                    for h in holds
-                ],
-            ),
-            timeout=CALL_TIMEOUT_SECONDS,
-        )
+        try:
+            response = await self._stub.RenewLeases(
+                scheduler_pb2.RenewLeasesRequest(
+                    gateway_id=gateway_id,
+                    holds=[
+                        scheduler_pb2.LeaseHold(job_run_id=h.job_run_id, collector_instance_uid=h.instance_uid)
+                        for h in holds
+                    ],
+                ),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc) from exc
         return Renewal(
             lost=[LostLease(x.collector_instance_uid, x.job_run_id, x.reason) for x in response.lost],
             lease_seconds=float(response.lease_seconds),

@@ -19,9 +19,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
-import grpc
 import structlog
 
+from outpost import errors
 from services.gateway import metrics
 from services.gateway.peers.scheduler_client import LeaseHold, Renewal
 from services.gateway.sessions.hub import RunCancelled, SessionHub
@@ -65,9 +65,9 @@ class LeaseRenewer:
             return
         try:
             renewal = await self._scheduler.renew_leases(gateway_id=self._gateway_id, holds=holds)
-        except grpc.aio.AioRpcError as exc:
+        except errors.OutpostError as exc:
             metrics.LEASE_RENEWALS.labels("failed").inc()
-            log.warning("lease_renewal_failed", code=exc.code().name, details=exc.details(), holds=len(holds))
+            log.warning("lease_renewal_failed", code=exc.status, details=exc.details, holds=len(holds))
             return
         metrics.LEASE_RENEWALS.labels("ok").inc()
         if renewal.lease_seconds > 0:

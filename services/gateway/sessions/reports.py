@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import grpc
 import structlog
 
+from outpost import errors
 from services.gateway.peers.registry_client import RegistryClient, SessionReport
 from services.gateway.sessions.hub import SessionHub
 
@@ -85,7 +85,7 @@ class SessionReporter:
     async def _send(self, reports: list[SessionReport], *, complete: bool) -> bool:
         try:
             await self._registry.report_sessions(self._gateway_id, reports, complete=complete)
-        except grpc.aio.AioRpcError as exc:
-            log.warning("session_report_failed", code=exc.code().name, details=exc.details(), reports=len(reports))
+        except errors.OutpostError as exc:
+            log.warning("session_report_failed", code=exc.status, details=exc.details, reports=len(reports))
             return False
         return True

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
 import structlog
 
+from outpost import errors
 from outpost.agent.v1 import agent_pb2
 from services.gateway.peers.scheduler_client import SchedulerClient
 
 log = structlog.get_logger(__name__)
 
 RETRY_PAUSES_SECONDS = (0.0, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0)
-RETRYABLE_CODES = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
-)
 
 
 class StaleReports:
@@ -58,10 +55,10 @@ class StaleReports:
                     update=agent_pb2.JobUpdate(job_run_id=job_run_id),
                     observations_stale=total,
                 )
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() in RETRYABLE_CODES:
-                    continue
-                log.warning("observations_stale_not_reported", job_run_id=job_run_id, code=exc.code().name)
+            except errors.Unavailable:
+                continue
+            except errors.OutpostError as exc:
+                log.warning("observations_stale_not_reported", job_run_id=job_run_id, code=exc.status)
                 return
             return
         log.warning(

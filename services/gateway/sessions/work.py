@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import grpc
 import structlog
 
 from outpost import errors
@@ -52,9 +51,6 @@ FINAL_UPDATE_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0)
 minutes in all, beyond the default lease). The collector counts the update delivered once
 the gateway has it, so the gateway keeps trying; if it gives up or dies, the run's lease
 expires and the run is repeated: work again, nothing lost."""
-RETRYABLE_CODES = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
-)
 
 
 class Inventory(Protocol):
@@ -110,10 +106,10 @@ class WorkContext:
             await asyncio.sleep(pause)
             try:
                 run = await self.scheduler.report(gateway_id=self.gateway_id, instance_uid=instance_uid, update=update)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() in RETRYABLE_CODES:
-                    continue
-                log.warning("final_update_refused", job_run_id=update.job_run_id, code=exc.code().name)
+            except errors.Unavailable:
+                continue
+            except errors.OutpostError as exc:
+                log.warning("final_update_refused", job_run_id=update.job_run_id, code=exc.status)
                 return
             log.info("final_update_recorded_after_retry", job_run_id=update.job_run_id)
             await self.run_ended(run, zone)
@@ -166,8 +162,8 @@ class SessionWork:
                 collector=self.name,
                 zone=self.zone,
             )
-        except grpc.aio.AioRpcError as exc:
-            log.warning("claim_failed", code=exc.code().name, details=exc.details())
+        except errors.OutpostError as exc:
+            log.warning("claim_failed", code=exc.status, details=exc.details)
             self._retry_claim_later()
             return
         for run in runs:
@@ -185,19 +181,17 @@ class SessionWork:
             run = await self.ctx.scheduler.report(
                 gateway_id=self.ctx.gateway_id, instance_uid=self.instance_uid, update=update
             )
-        except grpc.aio.AioRpcError as exc:
-            log.warning(
-                "job_update_not_recorded", job_run_id=update.job_run_id, code=exc.code().name, details=exc.details()
-            )
-            if exc.code() in RETRYABLE_CODES and update.state in TERMINAL_STATES:
+        except errors.OutpostError as exc:
+            log.warning("job_update_not_recorded", job_run_id=update.job_run_id, code=exc.status, details=exc.details)
+            if isinstance(exc, errors.Unavailable) and update.state in TERMINAL_STATES:
                 self.ctx.retry_final_update(self.instance_uid, update, self.zone)
                 return
-            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and update.state not in TERMINAL_STATES:
+            if isinstance(exc, errors.FailedPrecondition) and update.state not in TERMINAL_STATES:
                 # The run is no longer this collector's (requeued elsewhere, or unknown):
                 # stop the scan rather than let it run for nothing.
                 core.cancel_job(
                     update.job_run_id,
-                    exc.details() or "run is no longer assigned to this collector",
+                    exc.details or "run is no longer assigned to this collector",
                     attempt=update.attempt,
                 )
             return
@@ -248,10 +242,10 @@ class SessionWork:
         # snapshot says which ports it scanned.
         try:
             run = await self.ctx.scheduler.get_run(batch.job_run_id)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                return self._reject(batch, "unknown_run", "the scheduler knows no such job run")
-            log.warning("batch_run_unknown", job_run_id=batch.job_run_id, code=exc.code().name)
+        except errors.NotFound:
+            return self._reject(batch, "unknown_run", "the scheduler knows no such job run")
+        except errors.OutpostError as exc:
+            log.warning("batch_run_unknown", job_run_id=batch.job_run_id, code=exc.status)
             metrics.THROTTLES.labels("scheduler_unavailable").inc()
             return Throttled(SCHEDULER_RETRY_MS, "the scheduler cannot be asked about this run now")
         # A collector's spool may still hold batches of a run it no longer has (its lease
@@ -306,12 +300,12 @@ class SessionWork:
                 sealed = await self.ctx.registry.seal_credentials(
                     instance_uid=self.instance_uid, names=names, context=run.id
                 )
-            except grpc.aio.AioRpcError as exc:
-                log.warning("credentials_not_sealed", job_run_id=run.id, code=exc.code().name, details=exc.details())
+            except errors.OutpostError as exc:
+                log.warning("credentials_not_sealed", job_run_id=run.id, code=exc.status, details=exc.details)
                 failed = agent_pb2.JobUpdate(
                     job_run_id=run.id,
                     state=agent_pb2.JOB_STATE_FAILED,
-                    error=f"credentials unavailable: {exc.details()}",
+                    error=f"credentials unavailable: {exc.details}",
                 )
                 await self.ctx.scheduler.report(
                     gateway_id=self.ctx.gateway_id, instance_uid=self.instance_uid, update=failed
@@ -352,8 +346,8 @@ class SessionWork:
             await self.ctx.scheduler.report(
                 gateway_id=self.ctx.gateway_id, instance_uid=self.instance_uid, update=update
             )
-        except grpc.aio.AioRpcError as exc:
-            log.warning("job_update_not_recorded", job_run_id=update.job_run_id, code=exc.code().name)
+        except errors.OutpostError as exc:
+            log.warning("job_update_not_recorded", job_run_id=update.job_run_id, code=exc.status)
 
     def _retry_claim_later(self) -> None:
         asyncio.get_running_loop().call_later(CLAIM_RETRY_SECONDS, self.deliver, RunsAvailable())

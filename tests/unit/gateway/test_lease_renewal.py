@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import grpc
 import pytest
 
+from outpost.grpc_errors import peer_error
 from outpost.session.server import ServerState
 from services.gateway.peers.scheduler_client import LeaseHold, LostLease, Renewal
 from services.gateway.sessions.hub import LiveSession, RunCancelled, SessionHub
@@ -24,7 +25,9 @@ class FakeScheduler:
     async def renew_leases(self, *, gateway_id: str, holds: Sequence[LeaseHold]) -> Renewal:
         self.calls.append((gateway_id, list(holds)))
         if self.down:
-            raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "down")
+            raise peer_error(
+                grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "down")
+            )
         return self.answer
 
 
