@@ -139,8 +139,6 @@ class BatchCollector(IdleCollector):
     async def _receive_until(self, deadline: float | None) -> None:
         session, transport = self.session, self.transport
         assert session is not None and transport is not None
-        if session.heartbeat_source is None:
-            session.heartbeat_source = self._heartbeat
         self._wake.clear()
         self._fill()
         await self._flush()
@@ -158,7 +156,8 @@ class BatchCollector(IdleCollector):
             wake.cancel()
         if self._recv not in done:
             if not done:
-                session.tick(self._loop.time())
+                now = self._loop.time()
+                session.tick(now, self._heartbeat() if session.heartbeat_due(now) else None)
             return
         received, self._recv = self._recv, None
         try:

@@ -82,7 +82,7 @@ class Work(Protocol):
         """Act on work events (assignments, cancels, acks, throttles, config) and state changes."""
 
     def heartbeat(self) -> agent_pb2.Heartbeat:
-        """What the next heartbeat carries (the session's `heartbeat_source`)."""
+        """What the heartbeat about to be sent carries; called once per heartbeat sent (`_tick`)."""
 
     def heartbeat_acked(self) -> None:
         """The server acknowledged this connection's oldest unacknowledged heartbeat."""
@@ -147,7 +147,7 @@ class Connection:
             while True:
                 deadline = session.next_deadline()
                 if deadline is not None and self._loop.time() >= deadline:
-                    session.tick(self._loop.time())
+                    self._tick()
                 if self.work is not None:
                     self.work.changed.clear()
                     self.work.fill(session)
@@ -171,6 +171,16 @@ class Connection:
             self.status.write("disconnected", server=str(self.server))
         assert self.closed is not None  # a closed session always emitted Closed
         return ConnectionOutcome(self.server, self.accepted, self.closed)
+
+    def _tick(self) -> None:
+        """Tick the session; a heartbeat it sends now carries the work's facts, gathered here.
+
+        Gathering reads the spool (disk I/O) and counts the heartbeat as sent, so it runs
+        only when the core says one is due, outside the core.
+        """
+        now = self._loop.time()
+        heartbeat = self.work.heartbeat() if self.work is not None and self.session.heartbeat_due(now) else None
+        self.session.tick(now, heartbeat)
 
     def _request_key_rotation(self) -> None:
         """Once per session: ask to move to the next key if a rotation waits (ADR 0024)."""
@@ -203,7 +213,7 @@ class Connection:
                 work_changed.cancel()
         if self._recv not in done:
             if not done:
-                session.tick(self._loop.time())
+                self._tick()
             return  # a deadline, or work to send: the caller's loop handles both
         recv, self._recv = self._recv, None
         try:

@@ -253,7 +253,6 @@ class Supervisor:
                 sign=presented.private_key.sign,
                 now=loop.time(),
                 handshake_timeout=self.handshake_timeout,
-                heartbeat_source=work.heartbeat if work is not None else None,
                 channel_binding=channel_binding,
                 password_proofs=self.password.proofs if self.password is not None else None,
             )

@@ -521,6 +521,25 @@ def test_heartbeats_are_sent_on_the_server_interval(state: CollectorState) -> No
     assert session.events_received() == []
 
 
+def test_a_heartbeat_carries_the_facts_passed_to_tick_exactly_when_due() -> None:
+    """The core gathers nothing: the caller asks `heartbeat_due`, then passes what it carries."""
+    driven = drive_to(C.ENABLED)
+    session = driven.session
+    facts = agent_pb2.Heartbeat(running_job_run_ids=["run-1"], spool=agent_pb2.SpoolStatus(batches=2))
+
+    assert not session.heartbeat_due(NOW + 19.9)
+    session.tick(NOW + 19.9, facts)
+    assert session.data_to_send() == []
+
+    assert session.heartbeat_due(NOW + 20)
+    session.tick(NOW + 20, facts)
+    assert session.data_to_send() == driven.sent({"heartbeat": facts})
+    assert not session.heartbeat_due(NOW + 20)  # the next one is an interval away
+
+    assert not session.heartbeat_due(NOW + SERVER_HEARTBEAT * 3)  # given up instead, nothing sent
+    assert not drive_to(C.AWAIT_CHALLENGE).session.heartbeat_due(NOW + 1000)
+
+
 def test_pending_without_an_interval_keeps_the_collector_default() -> None:
     driven = drive_to(C.AWAIT_DECISION)
 

@@ -172,8 +172,6 @@ class CollectorSession:
     sign: Callable[[bytes], bytes]
     now: float
     handshake_timeout: float = 15.0
-    # What each heartbeat carries (spool status, running runs); None sends an empty one.
-    heartbeat_source: Callable[[], agent_pb2.Heartbeat] | None = None
     heartbeat_interval: float = 30.0
     missed_heartbeats: float = 3.0
     # The sealed session's Noise handshake hash: the proof signs it too (channel binding,
@@ -246,8 +244,21 @@ class CollectorSession:
         self._send(result_batch=batch)
         return True
 
-    def tick(self, now: float) -> None:
-        """Send a heartbeat when due and enforce deadlines; call at `next_deadline()`."""
+    def heartbeat_due(self, now: float) -> bool:
+        """Whether `tick(now)` sends a heartbeat.
+
+        What a heartbeat carries (the spool, the runs held) is the collector's to gather,
+        with I/O the core does not do: the caller asks this first, gathers them only then
+        (gathering counts the heartbeat as sent) and passes them to `tick`.
+        """
+        return self.state in ACCEPTED_STATES and self._next_heartbeat <= now < self._liveness_deadline()
+
+    def tick(self, now: float, heartbeat: agent_pb2.Heartbeat | None = None) -> None:
+        """Send a heartbeat when due and enforce deadlines; call at `next_deadline()`.
+
+        `heartbeat`: what a heartbeat sent now carries (see `heartbeat_due`); None sends an
+        empty one.
+        """
         if self.state in HANDSHAKE_STATES and now >= self._handshake_deadline:
             self._close(
                 R.DISCONNECT_REASON_HANDSHAKE_TIMEOUT,
@@ -257,8 +268,7 @@ class CollectorSession:
             if now >= self._liveness_deadline():
                 self._close(R.DISCONNECT_REASON_HEARTBEAT_TIMEOUT, "server stopped answering heartbeats")
             elif now >= self._next_heartbeat:
-                beat = self.heartbeat_source() if self.heartbeat_source is not None else agent_pb2.Heartbeat()
-                self._send(heartbeat=beat)
+                self._send(heartbeat=heartbeat if heartbeat is not None else agent_pb2.Heartbeat())
                 self._next_heartbeat = now + self.heartbeat_interval
 
     def fail(self, reason: agent_pb2.DisconnectReason, message: str) -> None:

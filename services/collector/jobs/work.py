@@ -79,7 +79,7 @@ class CollectorWork:
             self._handed.extend(updates)
 
     def heartbeat(self) -> agent_pb2.Heartbeat:
-        """What the next heartbeat carries; the session calls this as it sends one."""
+        """What the next heartbeat carries; the connection calls this as the session sends one."""
         self._heartbeats_sent += 1
         if self._handed:
             self._awaiting_ack.append((self._heartbeats_sent, self._handed))

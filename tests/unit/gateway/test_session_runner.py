@@ -141,7 +141,8 @@ class Collector:
 
     def __init__(self, stream: MemoryStream, heartbeat: agent_pb2.Heartbeat | None = None) -> None:
         self.stream = stream
-        self.core = CollectorSession(HELLO, sign, now=0.0, heartbeat_source=(lambda: heartbeat) if heartbeat else None)
+        self.core = CollectorSession(HELLO, sign, now=0.0)
+        self.heartbeat = heartbeat
         self.heard: list[agent_pb2.ServerMessage] = []
 
     def send_all(self) -> None:
@@ -217,7 +218,7 @@ async def test_the_live_session_records_the_spool_clock_skew_last_heard_and_runn
     assert abs(live.clock_skew_ms - SKEW_MS) < 1000
     assert live.last_message_at >= before
 
-    collector.core.tick(10.0)  # a heartbeat is due
+    collector.core.tick(10.0, collector.heartbeat)  # a heartbeat is due
     collector.send_all()
     await collector.hear(lambda m: m.WhichOneof("body") == "heartbeat_ack")
     assert live.spool == SpoolStatus(batches=2, dropped_full=3)
