@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from outpost.numbers import is_ascii_digits
 from outpost.version import PROTOCOL_VERSION, VERSION
 
 
@@ -76,6 +77,19 @@ def add_common_flags(parser: argparse.ArgumentParser, service: str) -> None:
         default=env_default(service, "log_level", "info"),
         help=f"debug, info, warning or error (env OUTPOST_{service.upper()}_LOG_LEVEL)",
     )
+
+
+def host_port(text: str) -> str:
+    """A `--listen`-style flag: host:port, port 0 for any free one."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not is_ascii_digits(port) or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected host:port (port 0 for any free one), got {text!r}")
+    return text
+
+
+def optional_host_port(text: str) -> str:
+    """A host:port flag that may be empty (off), such as `--metrics-listen`."""
+    return text if text == "" else host_port(text)
 
 
 def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:

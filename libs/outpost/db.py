@@ -12,6 +12,8 @@ loop, and running it in a thread keeps the service's loop free.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,11 @@ def default_sqlite_url(data_dir: Path, service: str) -> str:
 def redact(url: str) -> str:
     """The URL without its password, fit for logs and `server info`."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def redact_unparsable(url: str) -> str:
+    """An unparsable URL may still hold a password after '//user:'; show only its scheme."""
+    return url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
 
 
 def is_sqlite(url: str) -> bool:
@@ -104,6 +111,32 @@ async def migrate(url: str, migrations_dir: Path, schema: str) -> None:
     cfg.attributes["database_url"] = url
     cfg.attributes["schema"] = schema
     await asyncio.to_thread(command.upgrade, cfg, "head")
+
+
+@contextlib.asynccontextmanager
+async def setup_lock(url: str, schema: str, key: int) -> AsyncIterator[None]:
+    """Hold PostgreSQL's session-level advisory lock `key` while a replica sets up its tables.
+
+    Several replicas may start at once against one PostgreSQL, and Alembic does not guard
+    against two upgrades racing: whoever holds the lock migrates (and does its other
+    one-time setup), the next waits and then finds the work done. Each service has its own
+    `key`. SQLite needs none: its file belongs to one process.
+    """
+    if is_sqlite(url):
+        yield
+        return
+    engine = create_engine(url, schema, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                await conn.commit()
+    finally:
+        await engine.dispose()
 
 
 def run_alembic_env(target_metadata: sa.MetaData) -> None:

@@ -33,11 +33,10 @@ from outpost import config as cfg
 from outpost import errors
 from outpost.auth import audit, service_tokens
 from outpost.auth.interceptor import Authenticator, AuthInterceptor
-from outpost.db import default_sqlite_url, is_sqlite, redact
+from outpost.db import default_sqlite_url, is_sqlite, redact, redact_unparsable
 from outpost.db_create import open_failure
 from outpost.logs import LogFormat, configure_logging
 from outpost.migrate_command import is_migrate_command, migrate_main
-from outpost.numbers import is_ascii_digits
 from outpost.pg_listen import ChannelListener, channel_name
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.runtime import (
@@ -281,17 +280,6 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _address(text: str) -> str:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not is_ascii_digits(port) or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected host:port (port 0 for any free one), got {text!r}")
-    return text
-
-
-def _metrics_address(text: str) -> str:
-    return text if text == "" else _address(text)
-
-
 def _heartbeat(text: str) -> int:
     try:
         value: int = cfg.positive(int)(text)
@@ -316,10 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Every flag can also be set as OUTPOST_REGISTRY_<FLAG> (e.g. OUTPOST_REGISTRY_LISTEN). "
         "`outpost-registry migrate --help`: migrate the database and exit.",
     )
-    parser.add_argument("--listen", type=_address, default=env("listen", "127.0.0.1:50051"))
+    parser.add_argument("--listen", type=cfg.host_port, default=env("listen", "127.0.0.1:50051"))
     parser.add_argument(
         "--metrics-listen",
-        type=_metrics_address,
+        type=cfg.optional_host_port,
         default=env("metrics_listen", "127.0.0.1:9101"),
         help="host:port of /metrics (port 0: any free one; empty: off)",
     )
@@ -430,11 +418,6 @@ def parse_config(argv: Sequence[str] | None = None) -> RegistryConfig:
         peer_tokens=peer_tokens,
         watch_listen=args.watch_wakeup == "listen",
     )
-
-
-def redact_unparsable(url: str) -> str:
-    """An unparsable URL may still hold a password after '//user:'; show only its scheme."""
-    return url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
 
 
 async def migrate_database(url: str) -> None:

@@ -34,11 +34,11 @@ from outpost.auth import audit, bearer, service_tokens
 from outpost.auth.interceptor import Authenticator, AuthInterceptor
 from outpost.auth.registry_tokens import RegistryTokens
 from outpost.auth.service_tokens import peer_channel
-from outpost.db import default_sqlite_url
+from outpost.db import default_sqlite_url, redact_unparsable
 from outpost.db_create import open_failure
 from outpost.logs import LogFormat, configure_logging
 from outpost.migrate_command import is_migrate_command, migrate_main
-from outpost.numbers import is_ascii_digits, parse_ascii_int
+from outpost.numbers import parse_ascii_int
 from outpost.pg_listen import ChannelListener, channel_name
 from outpost.runtime import (
     TlsFiles,
@@ -230,17 +230,6 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _address(text: str) -> str:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not is_ascii_digits(port) or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected host:port (port 0 for any free one), got {text!r}")
-    return text
-
-
-def _metrics_address(text: str) -> str:
-    return text if text == "" else _address(text)
-
-
 def _tick_interval(text: str) -> float:
     try:
         value = float(text)
@@ -280,10 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Every flag can also be set as OUTPOST_SCHEDULER_<FLAG> (e.g. OUTPOST_SCHEDULER_LISTEN). "
         "`outpost-scheduler migrate --help`: migrate the database and exit.",
     )
-    parser.add_argument("--listen", type=_address, default=env("listen", "127.0.0.1:50071"))
+    parser.add_argument("--listen", type=cfg.host_port, default=env("listen", "127.0.0.1:50071"))
     parser.add_argument(
         "--metrics-listen",
-        type=_metrics_address,
+        type=cfg.optional_host_port,
         default=env("metrics_listen", "127.0.0.1:9103"),
         help="host:port of /metrics (port 0: any free one; empty: off)",
     )
@@ -296,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--registry",
-        type=_address,
+        type=cfg.host_port,
         default=env("registry", "127.0.0.1:50051"),
         help="host:port of the registry, which checks the admin tokens presented here",
     )
@@ -373,11 +362,6 @@ def parse_config(argv: Sequence[str] | None = None) -> SchedulerConfig:
         peer_tokens=peer_tokens,
         watch_listen=args.watch_wakeup == "listen",
     )
-
-
-def redact_unparsable(url: str) -> str:
-    """An unparsable URL may still hold a password after '//user:'; show only its scheme."""
-    return url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
 
 
 async def migrate_database(url: str) -> None:

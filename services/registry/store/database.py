@@ -8,14 +8,10 @@ creates) the id; the second replica waits, then finds both done.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
-import sqlalchemy as sa
-
-from outpost.db import create_engine, is_sqlite, migrate
+from outpost.db import create_engine, migrate, setup_lock
 from services.registry.store.queries import RegistryStore
 
 SCHEMA = "registry"
@@ -26,7 +22,7 @@ SETUP_LOCK_KEY = 0x6F75_7470_6F73_7402
 
 async def open_store(url: str, now: datetime) -> tuple[RegistryStore, str]:
     """Migrate `url` to head and return the store and this installation's server instance."""
-    async with _setup_lock(url):
+    async with setup_lock(url, SCHEMA, SETUP_LOCK_KEY):
         await migrate(url, MIGRATIONS_DIR, schema=SCHEMA)
         store = RegistryStore(create_engine(url, SCHEMA))
         try:
@@ -35,22 +31,3 @@ async def open_store(url: str, now: datetime) -> tuple[RegistryStore, str]:
             await store.dispose()
             raise
     return store, server_instance
-
-
-@contextlib.asynccontextmanager
-async def _setup_lock(url: str) -> AsyncIterator[None]:
-    if is_sqlite(url):
-        yield
-        return
-    engine = create_engine(url, SCHEMA, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(sa.select(sa.func.pg_advisory_lock(SETUP_LOCK_KEY)))
-            await conn.commit()
-            try:
-                yield
-            finally:
-                await conn.execute(sa.select(sa.func.pg_advisory_unlock(SETUP_LOCK_KEY)))
-                await conn.commit()
-    finally:
-        await engine.dispose()

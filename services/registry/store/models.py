@@ -7,13 +7,14 @@ is named here); on SQLite in the registry's own file.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from outpost.auth import audit
+from outpost.store_types import UtcDateTime
 
 REVISION_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 """BIGINT on PostgreSQL; INTEGER on SQLite, where only that is an AUTOINCREMENT rowid."""
@@ -25,28 +26,6 @@ SPOOL_TYPE = sa.JSON(none_as_null=True)
 `none_as_null`: Python None is SQL NULL ("never reported"), not the JSON text `null`, so
 `COALESCE(new, old)` keeps the stored status when a report carries none.
 """
-
-
-class UtcDateTime(sa.TypeDecorator[datetime]):
-    """Timezone-aware UTC in and out, also on SQLite (which stores naive text)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

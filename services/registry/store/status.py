@@ -16,6 +16,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from outpost.store_types import UtcDateTime
 from services.registry.domain.collectors import SessionReport, SpoolStatus, heard_at
 from services.registry.domain.refusals import (
     EXPLAIN_REFUSALS,
@@ -23,7 +24,7 @@ from services.registry.domain.refusals import (
     REFUSAL_RETENTION,
     HandshakeRefusal,
 )
-from services.registry.store.models import SPOOL_TYPE, CollectorRow, HandshakeRefusalRow, UtcDateTime
+from services.registry.store.models import SPOOL_TYPE, CollectorRow, HandshakeRefusalRow
 
 REFUSALS_LOCK_KEY = 0x6F75_7470_6F73_7403
 """pg_advisory_xact_lock key serialising refusal writers ("outpost" + 3): their upsert and

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from outpost import paging
 from outpost.db import session_factory
+from outpost.store_types import UtcDateTime
 from services.scheduler.domain.discoveries import Discovery
 from services.scheduler.domain.dispatch import DispatchEvent, EventKind
 from services.scheduler.domain.job_runs import ACTIVE_STATES, JobRun, JobState
@@ -45,7 +46,6 @@ from services.scheduler.store.models import (
     JobRunRow,
     ScheduleRow,
     SettingRow,
-    UtcDateTime,
 )
 
 EVENTS_LOCK_KEY = 0x6F75_7470_6F73_7411

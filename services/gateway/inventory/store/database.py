@@ -7,13 +7,9 @@ it migrates, and the second replica waits, then finds the tables at head.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import sqlalchemy as sa
-
-from outpost.db import create_engine, is_sqlite, migrate
+from outpost.db import create_engine, migrate, setup_lock
 from services.gateway.inventory.store.queries import InventoryStore
 
 SCHEMA = "gateway"
@@ -24,25 +20,6 @@ SETUP_LOCK_KEY = 0x6F75_7470_6F73_7410
 
 async def open_inventory(database_url: str) -> InventoryStore:
     """Migrate `database_url` to head and return the store; call `close()` when done."""
-    async with _setup_lock(database_url):
+    async with setup_lock(database_url, SCHEMA, SETUP_LOCK_KEY):
         await migrate(database_url, MIGRATIONS_DIR, schema=SCHEMA)
     return InventoryStore(create_engine(database_url, SCHEMA))
-
-
-@contextlib.asynccontextmanager
-async def _setup_lock(url: str) -> AsyncIterator[None]:
-    if is_sqlite(url):
-        yield
-        return
-    engine = create_engine(url, SCHEMA, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(sa.select(sa.func.pg_advisory_lock(SETUP_LOCK_KEY)))
-            await conn.commit()
-            try:
-                yield
-            finally:
-                await conn.execute(sa.select(sa.func.pg_advisory_unlock(SETUP_LOCK_KEY)))
-                await conn.commit()
-    finally:
-        await engine.dispose()

@@ -8,37 +8,14 @@ looked up in `device_macs` (a (zone, mac) b-tree), not in the JSON.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+
+from outpost.store_types import UtcDateTime
 
 JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 CHANGE_ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 """BIGINT on PostgreSQL; INTEGER on SQLite, where only that is a rowid alias."""
-
-
-class UtcDateTime(sa.TypeDecorator[datetime]):
-    """Timezone-aware UTC in and out, also on SQLite (which stores naive text)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 metadata = sa.MetaData()
