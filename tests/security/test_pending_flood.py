@@ -1,4 +1,4 @@
-"""A flood of fresh keys against the real registry (in-process, SQLite and PostgreSQL).
+"""A flood of 1,500 fresh keys against the real registry (in-process, SQLite and PostgreSQL).
 
 Anyone who can reach a gateway can announce fresh keys. The pending bounds must hold
 (in all and per source network), registered collectors must never be pushed out or
@@ -42,8 +42,10 @@ from tests.integration.test_registry_support import (
 )
 
 LIMITS = PendingLimits(max_pending=20, max_per_network=5)
-FRESH_KEYS = 10_000
-ONE_NETWORK_FIRST = 1_000  # of them, from 203.0.113.0/24 before the rest spread out
+# Enough to fill both bounds many times over and to overrun the evidence budget 20-fold;
+# how many handshakes/s the registry holds is measured in bench/, not here.
+FRESH_KEYS = 1_500
+ONE_NETWORK_FIRST = 300  # of them, from 203.0.113.0/24 before the rest spread out
 SPREAD_NETWORKS = 50
 CONCURRENCY = 32
 CALL_DEADLINE_SECONDS = 120
@@ -88,7 +90,7 @@ async def flood(registry: RunningRegistry) -> list[tuple[str, registry_pb2.Authe
 
     async def one(request: registry_pb2.AuthenticateCollectorRequest) -> None:
         async with semaphore:
-            # A hang guard, not a speed claim: 10,000 handshakes share one process (test and
+            # A hang guard, not a speed claim: the handshakes share one process (test and
             # registry) and, on SQLite, one writer; capacity is measured in bench/.
             response = await registry.stub.AuthenticateCollector(request, timeout=CALL_DEADLINE_SECONDS)
         results.append((request.remote_address, response))
@@ -105,7 +107,7 @@ def unrecorded() -> float:
 
 
 @pytest.mark.timeout(600)
-async def test_ten_thousand_fresh_keys_do_not_push_out_registered_collectors_and_the_pending_bound_holds(
+async def test_a_flood_of_fresh_keys_does_not_push_out_registered_collectors_and_the_pending_bound_holds(
     database_url: str,
 ) -> None:
     clock = ManualClock()  # the evidence budget refills with the registry's clock: held still
