@@ -33,15 +33,22 @@ DEFAULT_TIMEOUT = 20.0
 def wait_for(
     condition: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, interval: float = 0.02, what: str = ""
 ) -> Any:
-    """Poll `condition` until it returns something truthy; fail with `what` after `timeout`."""
+    """Poll `condition` until it returns something truthy; fail with `what` after `timeout`.
+
+    A condition that runs a process (an `outpostctl` call costs a Python start-up) is
+    re-checked after as long as it took (at most a second more), not every `interval`:
+    polled back to back it would spend a core, which the processes under test need, on
+    asking.
+    """
     deadline = time.monotonic() + timeout
     while True:
+        started = time.monotonic()
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what or condition}")
-        time.sleep(interval)
+        time.sleep(max(interval, min(time.monotonic() - started, 1.0)))
 
 
 @dataclass

@@ -8,6 +8,7 @@ every minute is ticked by both schedulers; exactly one run may be created for th
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 
 import pytest
@@ -26,6 +27,7 @@ def test_two_schedulers_and_two_gateways_create_and_dispatch_each_run_once(lab: 
     urls = plane.urls("grpc")
     collectors = [lab.collector(plane, "edge-a", urls), lab.collector(plane, "edge-b", urls[::-1])]
     create_discovery(plane, "zone-farm", farm, zone="lab", rate=200)
+    next_minute = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     plane.ctl(
         "schedules",
         "create",
@@ -46,6 +48,9 @@ def test_two_schedulers_and_two_gateways_create_and_dispatch_each_run_once(lab: 
         runs = [r for r in job_runs(plane, "zone-farm") if r["trigger"] == "schedule"]
         return runs if runs and all(r["state"] in FINAL_STATES for r in runs) else None
 
+    # No run can be due before the next whole minute after the schedule was made: wait for
+    # the clock first (cheap), then ask the scheduler (an outpostctl process per ask).
+    wait_for(lambda: dt.datetime.now(dt.UTC) >= next_minute, timeout=70, interval=0.2, what="the next minute")
     scheduled = wait_for(scheduled_runs_final, timeout=100, interval=1.0, what="the first scheduled run to end")
     assert all(r["state"] == "succeeded" for r in scheduled), scheduled
     per_minute = Counter(r["due_at"] for r in scheduled)

@@ -268,10 +268,13 @@ def test_due_schedules_run_by_themselves_pushed_live_and_picked_up_by_a_polling_
             jobs = json.loads(control_plane.ctl("jobs", "list", "--json").stdout)
             return {j["collector"]: j for j in jobs if j["trigger"] == "schedule" and j["state"] == "succeeded"}
 
+        # Nothing can be due before `due`: wait for the clock first (cheap), then ask the
+        # scheduler (an outpostctl process per ask).
+        wait_for(lambda: dt.datetime.now(dt.UTC) >= due, timeout=150, interval=0.2, what="the due minute")
         runs = wait_for(
             lambda: len(scheduled_runs()) == 2 and scheduled_runs(),
             timeout=200,
-            interval=1.0,
+            interval=3.0,  # the polling collector checks in once a minute
             what="both scheduled runs succeeded",
         )
         assert set(runs) == {"edge-cron", "edge-poll"}

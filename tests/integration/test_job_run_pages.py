@@ -2,9 +2,10 @@
 
 The world: 250 job runs started through the real scheduler (`StartDiscovery`), for three
 discoveries; the fake clock moves a second every 10 runs, so runs share `created_at` in
-tens and only the id breaks the tie. Tests about filters and tokens rather than about
-every row across many pages get a world of 30 runs: seeding costs a scheduler RPC a run. Runs started while a client pages are newer than its
+tens and only the id breaks the tie. Runs started while a client pages are newer than its
 position: they may appear once or not at all, and none of the 250 is missed or doubled.
+Tests about filters and tokens rather than about every row across many pages get a world
+of 30 runs: seeding costs a scheduler RPC a run.
 """
 
 from __future__ import annotations
