@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from outpost.config import version_text
+from outpost.process import exit_now
 from outpostctl import (
     access_keys,
     audit,
@@ -143,9 +144,12 @@ def main() -> None:
     """Run the command line; expected failures print one `error:` line and exit 1."""
     try:
         app(prog_name="outpostctl")
+    except SystemExit as exc:  # how typer ends every command: leave without the teardown
+        exit_now(exc.code)
     except CommandError as exc:
         output.print_error(str(exc))
-        sys.exit(1)
+        exit_now(1)
     except Exception as exc:  # the boundary: users get a line, never a traceback
         output.print_error(f"unexpected failure: {type(exc).__name__}: {exc}")
-        sys.exit(1)
+        exit_now(1)
+    exit_now(0)

@@ -33,6 +33,7 @@ from outpost.config import HelpFormatter, add_common_flags, add_secret_flags, en
 from outpost.db import default_sqlite_url, redact
 from outpost.db_create import how_to_create, is_missing_database
 from outpost.logs import configure_logging
+from outpost.process import exit_now
 
 COMMAND = "migrate"
 
@@ -82,4 +83,4 @@ def migrate_main(
         print(f"outpost-{service} {COMMAND}: cannot migrate {redact(url)}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
     log.info("database_migrated", database=redact(url), seconds=round(time.monotonic() - started, 3))
-    raise SystemExit(0)
+    exit_now(0)

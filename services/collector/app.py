@@ -33,7 +33,7 @@ from outpost.config import HelpFormatter, add_common_flags, env_default, positiv
 from outpost.enrollment_token import ENVIRONMENT_VARIABLE as ENROLLMENT_TOKEN_VARIABLE
 from outpost.enrollment_token import EnrollmentToken, EnrollmentTokenFormatError, read_enrollment_token_file
 from outpost.logs import LogFormat, configure_logging
-from outpost.process import install_shutdown_signals, is_loopback
+from outpost.process import exit_now, install_shutdown_signals, is_loopback
 from outpost.session import handshake
 from outpost.version import VERSION
 from services.collector import rotate_key_command
@@ -523,6 +523,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         spool.close()
     log.info("collector_stopped")
+    exit_now(0)  # the spool is closed: no interpreter teardown to wait for
 
 
 async def _serve(

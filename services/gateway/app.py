@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import socket
 import ssl
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from outpost.db_create import open_failure
 from outpost.gateway.v1 import gateway_pb2_grpc
 from outpost.logs import configure_logging
 from outpost.migrate_command import is_migrate_command, migrate_main
+from outpost.process import exit_now
 from outpost.ready import write_ready_file
 from outpost.runtime import (
     TlsFiles,
@@ -557,4 +557,4 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(config.log_format, config.log_level, service=SERVICE)  # type: ignore[arg-type]
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(config))
-    sys.exit(0)
+    exit_now(0)  # everything is closed: no interpreter teardown to wait for

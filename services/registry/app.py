@@ -38,6 +38,7 @@ from outpost.db_create import open_failure
 from outpost.logs import LogFormat, configure_logging
 from outpost.migrate_command import is_migrate_command, migrate_main
 from outpost.pg_listen import ChannelListener, channel_name
+from outpost.process import exit_now
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.runtime import (
     TlsFiles,
@@ -436,6 +437,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except StartupError as exc:
         print(f"outpost-registry: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    exit_now(0)  # everything is closed: no interpreter teardown to wait for
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from outpost.logs import LogFormat, configure_logging
 from outpost.migrate_command import is_migrate_command, migrate_main
 from outpost.numbers import parse_ascii_int
 from outpost.pg_listen import ChannelListener, channel_name
+from outpost.process import exit_now
 from outpost.runtime import (
     TlsFiles,
     bind,
@@ -380,6 +381,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except StartupError as exc:
         print(f"outpost-scheduler: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    exit_now(0)  # everything is closed: no interpreter teardown to wait for
 
 
 if __name__ == "__main__":
