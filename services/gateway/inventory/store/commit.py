@@ -50,6 +50,7 @@ from services.gateway.inventory.domain.batch import BatchPlan, StaleObservation,
 from services.gateway.inventory.domain.device import DeviceRecord, Sighting
 from services.gateway.inventory.domain.lifecycle import reported_device_ids, unretire_seen
 from services.gateway.inventory.domain.observation import DeviceObservation, normalize_engine_id, normalize_macs
+from services.gateway.inventory.store import staged
 from services.gateway.inventory.store.missed_runs import mark_seen
 from services.gateway.inventory.store.models import (
     device_changes,
@@ -130,6 +131,8 @@ async def commit_batch(
         raise ValueError("observed_at must be timezone-aware")
     sighting = Sighting(zone, collector_name, job_run_id, observed_at, frozenset(scanned_ports))
     insert = _insert_for(store)
+    staging_created = False
+    raw_info: dict[str, Any] = {}
     async with store.write() as conn:
         claimed = await conn.execute(
             insert(ingested_batches)
@@ -150,17 +153,30 @@ async def commit_batch(
             return CommitResult(duplicate=False, devices=0, changes=0)
         if not store.sqlite:
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ZONE_LOCK_NAMESPACE, zone_lock_key(zone))))
-        stored = await _load_zone_devices(conn, zone, observations)
+        if store.sqlite:
+            stored = await _load_zone_devices(conn, zone, observations)
+        else:
+            raw, raw_info = await staged.driver(conn)
+            stored = await staged.load_devices(raw, zone, observations)
         plan = plan_batch(stored, observations, sighting, probes=probes)
         seen, unretired = unretire_seen(plan.devices, sighting)
         plan = replace(plan, devices=seen, changes=plan.changes + unretired)
-        await _write(conn, insert, plan, {d.id: d.mac_addresses for d in stored})
-        await mark_seen(conn, insert, reported_device_ids(stored, observations, plan.devices), discovery, job_run_id)
+        stored_macs = {d.id: d.mac_addresses for d in stored}
+        reported = reported_device_ids(stored, observations, plan.devices)
+        if store.sqlite:
+            await _write(conn, insert, plan, stored_macs)
+            await mark_seen(conn, insert, reported, discovery, job_run_id)
+        else:
+            staging_created = await staged.write(
+                raw, raw_info, plan, stored_macs=stored_macs, seen=reported, discovery=discovery, job_run_id=job_run_id
+            )
         run_stale_total = 0
         if plan.stale:
             run_stale_total = await _count_stale(
                 conn, (collector_instance_uid, job_run_id, attempt, sequence), plan.stale
             )
+    if staging_created:
+        raw_info[staged.STAGING_READY] = True  # committed: the tables outlive this transaction
     return CommitResult(
         duplicate=False,
         devices=len(plan.devices),

@@ -185,7 +185,7 @@ async def load_ports(conn: AsyncConnection, device_ids: Sequence[str]) -> dict[s
     for chunk in chunked(device_ids, IN_CHUNK):
         rows = await conn.execute(sa.select(device_ports).where(device_ports.c.device_id.in_(chunk)))
         for row in rows.mappings():
-            port = _port(row)
+            port = port_record(row)
             ports.setdefault(row["device_id"], {})[port.key] = port
     return ports
 
@@ -218,7 +218,7 @@ def ip_sort_key(ip: str) -> str:
     return address.packed.hex()
 
 
-def device_record(row: sa.RowMapping, ports: Mapping[PortKey, PortRecord], missed_runs: int = 0) -> DeviceRecord:
+def device_record(row: Mapping[Any, Any], ports: Mapping[PortKey, PortRecord], missed_runs: int = 0) -> DeviceRecord:
     return DeviceRecord(
         id=row["id"],
         zone=row["zone"],
@@ -283,7 +283,7 @@ def change_row(change: Change) -> dict[str, Any]:
     }
 
 
-def _port(row: sa.RowMapping) -> PortRecord:
+def port_record(row: Mapping[Any, Any]) -> PortRecord:
     return PortRecord(
         protocol=row["protocol"],
         port=row["port"],
