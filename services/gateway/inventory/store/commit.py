@@ -26,6 +26,10 @@ The transaction, step by step:
    ports). Devices whose MAC addresses changed get their `device_macs` rows replaced.
    The reporting discovery's missed-runs counters of these devices go to 0.
 
+   That is SQLite's path. PostgreSQL does steps 3 and 5 through the transaction's raw
+   asyncpg connection (`store.staged`, ADR 0032): one lookup statement, binary COPY into
+   staging tables and one INSERT ... SELECT ... ON CONFLICT per table, the same plan.
+
 6. If the plan skipped observations as stale, record their number on the batch's row and
    sum the run's (`run_stale_total`, for the scheduler's `JobRun.observations_stale`).
 
@@ -131,8 +135,6 @@ async def commit_batch(
         raise ValueError("observed_at must be timezone-aware")
     sighting = Sighting(zone, collector_name, job_run_id, observed_at, frozenset(scanned_ports))
     insert = _insert_for(store)
-    staging_created = False
-    raw_info: dict[str, Any] = {}
     async with store.write() as conn:
         claimed = await conn.execute(
             insert(ingested_batches)
@@ -151,12 +153,11 @@ async def commit_batch(
             return CommitResult(duplicate=True, devices=0, changes=0)
         if not observations:
             return CommitResult(duplicate=False, devices=0, changes=0)
-        if not store.sqlite:
-            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ZONE_LOCK_NAMESPACE, zone_lock_key(zone))))
         if store.sqlite:
             stored = await _load_zone_devices(conn, zone, observations)
         else:
-            raw, raw_info = await staged.driver(conn)
+            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ZONE_LOCK_NAMESPACE, zone_lock_key(zone))))
+            raw = await staged.driver(conn)
             stored = await staged.load_devices(raw, zone, observations)
         plan = plan_batch(stored, observations, sighting, probes=probes)
         seen, unretired = unretire_seen(plan.devices, sighting)
@@ -167,16 +168,14 @@ async def commit_batch(
             await _write(conn, insert, plan, stored_macs)
             await mark_seen(conn, insert, reported, discovery, job_run_id)
         else:
-            staging_created = await staged.write(
-                raw, raw_info, plan, stored_macs=stored_macs, seen=reported, discovery=discovery, job_run_id=job_run_id
+            await staged.write(
+                raw, plan, stored_macs=stored_macs, seen=reported, discovery=discovery, job_run_id=job_run_id
             )
         run_stale_total = 0
         if plan.stale:
             run_stale_total = await _count_stale(
                 conn, (collector_instance_uid, job_run_id, attempt, sequence), plan.stale
             )
-    if staging_created:
-        raw_info[staged.STAGING_READY] = True  # committed: the tables outlive this transaction
     return CommitResult(
         duplicate=False,
         devices=len(plan.devices),

@@ -17,10 +17,12 @@ and the upsert then runs set-wise in the server.
   Arrays are bound as single parameters: one prepared statement whatever the batch size.
 - **Staging**: two temporary tables per connection, `outpost_stage_devices` and
   `outpost_stage_ports`, shaped as `SELECT <the model's columns> FROM <table> WITH NO
-  DATA` and `ON COMMIT DELETE ROWS`: created by the first commit on a connection (`IF NOT
-  EXISTS`; the connection remembers it once that transaction committed), emptied by every
-  commit and rollback, invisible to other connections. Named apart from the real tables:
-  `pg_temp` comes first in the search path.
+  DATA` and `ON COMMIT DELETE ROWS`: made by the first commit on a server session, emptied
+  by every commit and rollback, invisible to other sessions. Every commit says `CREATE
+  TEMP TABLE IF NOT EXISTS` (one round trip) rather than trusting a flag on the pooled
+  connection: a pooler in front of PostgreSQL may hand the next transaction another server
+  session, and a missing staging table would fail every commit. Named apart from the real
+  tables: `pg_temp` comes first in the search path.
 - **Write**, in this order (the foreign keys and the `(zone, ip)` key need it): moved
   devices parked on a placeholder IP; COPY devices and ports to staging; one
   `INSERT ... SELECT ... ON CONFLICT DO UPDATE` each for devices and for ports; replaced
@@ -48,8 +50,6 @@ from services.gateway.inventory.store.queries import device_record, ip_sort_key,
 
 STAGE_DEVICES = "outpost_stage_devices"
 STAGE_PORTS = "outpost_stage_ports"
-STAGING_READY = "outpost_staging_ready"
-"""Key in the pooled connection's `info`: its staging tables exist (created in a committed transaction)."""
 
 DEVICE_COLUMNS = tuple(c.name for c in devices.c)
 PORT_COLUMNS = tuple(c.name for c in device_ports.c)
@@ -109,10 +109,10 @@ ON CONFLICT (device_id, discovery) DO UPDATE SET missed_runs = 0, last_run_id = 
 """
 
 
-async def driver(conn: AsyncConnection) -> tuple[Any, dict[str, Any]]:
-    """The asyncpg connection under `conn` (same transaction), and its pool record's `info`."""
+async def driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under `conn`, in the transaction `conn` began."""
     fairy = await conn.get_raw_connection()
-    return fairy.driver_connection, fairy.info
+    return fairy.driver_connection
 
 
 async def load_devices(raw: Any, zone: str, observations: Sequence[DeviceObservation]) -> list[DeviceRecord]:
@@ -133,19 +133,15 @@ async def load_devices(raw: Any, zone: str, observations: Sequence[DeviceObserva
 
 async def write(
     raw: Any,
-    info: dict[str, Any],
     plan: BatchPlan,
     *,
     stored_macs: Mapping[str, tuple[str, ...]],
     seen: Sequence[str],
     discovery: str,
     job_run_id: str,
-) -> bool:
-    """Write `plan` (see the module docstring); True if this transaction created the staging tables."""
-    created = False
-    if not info.get(STAGING_READY):
-        await raw.execute(CREATE_STAGING)
-        created = True
+) -> None:
+    """Write `plan` (see the module docstring)."""
+    await raw.execute(CREATE_STAGING)
     if plan.moved:
         await raw.execute(PARK_MOVED, plan.moved)
     if plan.devices:
@@ -168,7 +164,6 @@ async def write(
     await _write_notes(raw, plan)
     if discovery and seen:
         await raw.execute(MARK_SEEN, list(seen), discovery, job_run_id)
-    return created
 
 
 async def _write_macs(raw: Any, written: Sequence[DeviceRecord], stored_macs: Mapping[str, tuple[str, ...]]) -> None:
