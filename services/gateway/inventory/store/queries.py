@@ -212,6 +212,10 @@ def chunked(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 def ip_sort_key(ip: str) -> str:
     """Hex of the 16-byte IPv6 form (IPv4 mapped), so text order is numeric order."""
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() and int(p) <= 255 for p in parts):
+        # Dotted quad (every stored IP is canonical): the same hex without ipaddress's parse.
+        return "00000000000000000000ffff" + "".join(f"{int(p):02x}" for p in parts)
     address = ipaddress.ip_address(ip)
     if isinstance(address, ipaddress.IPv4Address):
         address = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + address.packed)

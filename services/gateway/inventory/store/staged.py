@@ -189,9 +189,12 @@ async def _write_notes(raw: Any, plan: BatchPlan) -> None:
         await raw.copy_records_to_table("device_notes", records=rows, columns=NOTE_COLUMNS)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def _json(value: Any) -> str:
     # The engine's jsonb codec (SQLAlchemy's asyncpg dialect) takes JSON text.
-    return json.dumps(value, separators=(",", ":"))
+    return _ENCODER.encode(value) if value else ("{}" if isinstance(value, dict) else "[]")
 
 
 def _device_record(device: DeviceRecord) -> tuple[Any, ...]:
