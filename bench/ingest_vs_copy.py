@@ -81,7 +81,7 @@ from harness.bare_servers import OWN_CONNECTION
 from harness.batch_collector import SEND_WINDOW, BatchCollector
 from harness.credentials import authorized_channel
 from harness.enroll import PASSWORD, USERNAME, close_all, enroll
-from harness.idle_collector import CollectorIdentity
+from harness.idle_collector import CollectorIdentity, sealing
 from harness.machine import finish, machine, markdown_table, raise_fd_limit
 from harness.plane import ADMIN_DSN, Plane, TempDatabase
 from harness.synthetic import CAPACITY, SCANNED_PORTS, batches, ports_of
@@ -435,7 +435,8 @@ async def run(args: argparse.Namespace, plane: Plane, database: TempDatabase, wo
                 identity = CollectorIdentity.generate(f"ingest-{i:04d}")
                 hello = identity.hello(USERNAME, verifier)
                 hello.zone = f"bench-{i:04d}" if args.zones == "per-collector" else "bench"
-                return BatchCollector(identity, hello, window=args.window)
+                # Sealed with the plane's access key, as the gateway requires (ADR 0019).
+                return BatchCollector(identity, hello, sealing(plane.access_key_file), window=args.window)
 
             collectors = await step(
                 f"enroll {args.collectors} collectors",
