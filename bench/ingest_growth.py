@@ -22,8 +22,11 @@ per size: median and p90 ms per batch and rows/s (devices + ports + history rows
 as `ingest_vs_copy.py` counts them), the ratio of the median to the empty zone's, and the
 CPU each batch cost this process (from_proto, merge, the driver) and the PostgreSQL
 backends of the bench database (from /proc, 10 ms ticks summed over all the batches):
-on a shared machine wall time also measures the neighbours, CPU time much less so. The
-load average is recorded per size.
+on a shared machine wall time also measures the neighbours, CPU time much less so. Also
+per batch: blocks of the gateway's tables and indexes read into PostgreSQL's shared
+buffers (misses: from the OS cache or the disk) and found there (hits), from
+`pg_statio_user_tables`; a cost that grows with the zone shows here first. The load
+average is recorded per size.
 
 The store writes a batch with binary COPY into staging tables and one `INSERT ... SELECT
 ... ON CONFLICT` per table on PostgreSQL (store/staged.py, ADR 0032); older code wrote
@@ -141,11 +144,12 @@ def _backend_cpu(pids: list[int]) -> float:
 
 
 async def measure_size(
-    store: Any, size: int, batches: int, per_batch: int, offset: int, backends: Any
+    store: Any, size: int, batches: int, per_batch: int, offset: int, backends: Any, blocks: Any
 ) -> dict[str, Any]:
     millis: list[float] = []
     rows = 0
     pids = await backends()
+    read_before, hit_before = await blocks()
     pg_before, own_before = _backend_cpu(pids), time.process_time()
     for index in range(batches):
         first = MEASURED_FIRST + offset + index * per_batch
@@ -169,6 +173,7 @@ async def measure_size(
         rows += result.devices + result.changes + sum(ports_of(n) for n in numbers)
     pids = sorted(set(pids) | set(await backends()))
     pg_cpu, own_cpu = _backend_cpu(pids) - pg_before, time.process_time() - own_before
+    read_after, hit_after = await blocks()
     median = statistics.median(millis)
     return {
         "size": size,
@@ -177,6 +182,8 @@ async def measure_size(
         "bench_cpu_ms_per_batch": round(own_cpu * 1000 / batches, 2),
         "postgres_cpu_ms_per_batch": round(pg_cpu * 1000 / batches, 2),
         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+        "blocks_read_per_batch": round((read_after - read_before) / batches, 1),
+        "blocks_hit_per_batch": round((hit_after - hit_before) / batches, 1),
         "median_ms": round(median, 2),
         "p90_ms": round(sorted(millis)[int(0.9 * (len(millis) - 1))], 2),
         "rows_per_second": round(rows / (sum(millis) / 1000)),
@@ -205,6 +212,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 return [row["pid"] for row in rows]
 
+            async def blocks() -> tuple[int, int]:
+                # The gateway tables' and indexes' blocks read into shared buffers (misses) and
+                # found there (hits). Backends publish these counters at most once a second,
+                # when idle: wait that long so the batches just committed are counted.
+                await asyncio.sleep(2.0)
+                await probe.execute("SELECT pg_stat_clear_snapshot()")
+                row = await probe.fetchrow(
+                    "SELECT coalesce(sum(heap_blks_read + coalesce(idx_blks_read, 0)), 0) AS read,"
+                    " coalesce(sum(heap_blks_hit + coalesce(idx_blks_hit, 0)), 0) AS hit"
+                    " FROM pg_statio_user_tables WHERE schemaname = 'gateway'"
+                )
+                return int(row["read"]), int(row["hit"])
+
             seeded = 0
             for number, size in enumerate(sorted(args.sizes)):
                 seconds = await preseed(dsn, seeded, size, has_device_macs) if size > seeded else 0.0
@@ -216,6 +236,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     args.devices_per_batch,
                     number * args.batches * args.devices_per_batch,
                     backends,
+                    blocks,
                 )
                 row["preseed_seconds"] = round(seconds, 1)
                 rows.append(row)
@@ -253,6 +274,7 @@ def table(results: dict[str, Any]) -> str:
             "median / first",
             "CPU ms per batch: bench + PostgreSQL",
             "CPU / first",
+            "blocks read / hit per batch",
             "load (1 min)",
         )
     ]
@@ -267,6 +289,7 @@ def table(results: dict[str, Any]) -> str:
                 f"{row['median_ms'] / base:.2f}",
                 f"{row.get('bench_cpu_ms_per_batch', 0):.1f} + {row.get('postgres_cpu_ms_per_batch', 0):.1f}",
                 f"{cpu / cpu_base:.2f}" if cpu_base else "-",
+                f"{row.get('blocks_read_per_batch', 0):.0f} / {row.get('blocks_hit_per_batch', 0):.0f}",
                 f"{row.get('loadavg_at_end', [0])[0]:.1f}",
             )
         )
