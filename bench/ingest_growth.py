@@ -19,7 +19,18 @@ table exists; no ports, which no lookup reads), then `ANALYZE`d as autovacuum wo
 Then `--batches` batches of `--devices-per-batch` new synthetic devices (never seen, from
 a range far from the preseeded one) are committed one after another, each timed. Reported
 per size: median and p90 ms per batch and rows/s (devices + ports + history rows written,
-as `ingest_vs_copy.py` counts them), and the ratio of the median to the empty zone's.
+as `ingest_vs_copy.py` counts them), the ratio of the median to the empty zone's, and the
+CPU each batch cost this process (from_proto, merge, the driver) and the PostgreSQL
+backends of the bench database (from /proc, 10 ms ticks summed over all the batches):
+on a shared machine wall time also measures the neighbours, CPU time much less so. Also
+per batch: blocks of the gateway's tables and indexes read into PostgreSQL's shared
+buffers (misses: from the OS cache or the disk) and found there (hits), from
+`pg_statio_user_tables`; a cost that grows with the zone shows here first. The load
+average is recorded per size.
+
+The store writes a batch with binary COPY into staging tables and one `INSERT ... SELECT
+... ON CONFLICT` per table on PostgreSQL (store/staged.py, ADR 0032); older code wrote
+multi-row INSERTs. The table says which it found (`write path`).
 
 Run it against older code with `PYTHONPATH=<checkout>/libs:<checkout>` to compare; the
 table says which schema it found. Nothing asserts.
@@ -29,6 +40,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+import os
 import statistics
 import time
 import uuid
@@ -37,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+import psutil
 from harness.machine import finish, machine, markdown_table
 from harness.synthetic import SCANNED_PORTS, device, ip_of, ports_of
 
@@ -118,9 +132,25 @@ async def preseed(dsn: str, start: int, stop: int, has_device_macs: bool) -> flo
     return time.perf_counter() - started
 
 
-async def measure_size(store: Any, size: int, batches: int, per_batch: int, offset: int) -> dict[str, Any]:
+def _backend_cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def measure_size(
+    store: Any, size: int, batches: int, per_batch: int, offset: int, backends: Any, blocks: Any
+) -> dict[str, Any]:
     millis: list[float] = []
     rows = 0
+    pids = await backends()
+    read_before, hit_before = await blocks()
+    pg_before, own_before = _backend_cpu(pids), time.process_time()
     for index in range(batches):
         first = MEASURED_FIRST + offset + index * per_batch
         numbers = range(first, first + per_batch)
@@ -141,10 +171,19 @@ async def measure_size(store: Any, size: int, batches: int, per_batch: int, offs
         )
         millis.append((time.perf_counter() - started) * 1000)
         rows += result.devices + result.changes + sum(ports_of(n) for n in numbers)
+    pids = sorted(set(pids) | set(await backends()))
+    pg_cpu, own_cpu = _backend_cpu(pids) - pg_before, time.process_time() - own_before
+    read_after, hit_after = await blocks()
     median = statistics.median(millis)
     return {
         "size": size,
         "batches": batches,
+        "devices_per_batch": per_batch,
+        "bench_cpu_ms_per_batch": round(own_cpu * 1000 / batches, 2),
+        "postgres_cpu_ms_per_batch": round(pg_cpu * 1000 / batches, 2),
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+        "blocks_read_per_batch": round((read_after - read_before) / batches, 1),
+        "blocks_hit_per_batch": round((hit_after - hit_before) / batches, 1),
         "median_ms": round(median, 2),
         "p90_ms": round(sorted(millis)[int(0.9 * (len(millis) - 1))], 2),
         "rows_per_second": round(rows / (sum(millis) / 1000)),
@@ -162,34 +201,85 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     try:
         store = await open_inventory(url)
+        probe = await asyncpg.connect(dsn)
         try:
-            probe = await asyncpg.connect(dsn)
             has_device_macs = bool(await probe.fetchval("SELECT to_regclass('gateway.device_macs') IS NOT NULL"))
-            await probe.close()
+
+            async def backends() -> list[int]:
+                # Backends of the bench database but this probe (in practice the store's one).
+                rows = await probe.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                return [row["pid"] for row in rows]
+
+            async def blocks() -> tuple[int, int]:
+                # The gateway tables' and indexes' blocks read into shared buffers (misses) and
+                # found there (hits). Backends publish these counters at most once a second,
+                # when idle: wait that long so the batches just committed are counted.
+                await asyncio.sleep(2.0)
+                await probe.execute("SELECT pg_stat_clear_snapshot()")
+                row = await probe.fetchrow(
+                    "SELECT coalesce(sum(heap_blks_read + coalesce(idx_blks_read, 0)), 0) AS read,"
+                    " coalesce(sum(heap_blks_hit + coalesce(idx_blks_hit, 0)), 0) AS hit"
+                    " FROM pg_statio_user_tables WHERE schemaname = 'gateway'"
+                )
+                return int(row["read"]), int(row["hit"])
+
             seeded = 0
             for number, size in enumerate(sorted(args.sizes)):
                 seconds = await preseed(dsn, seeded, size, has_device_macs) if size > seeded else 0.0
                 seeded = max(seeded, size)
                 row = await measure_size(
-                    store, size, args.batches, args.devices_per_batch, number * args.batches * args.devices_per_batch
+                    store,
+                    size,
+                    args.batches,
+                    args.devices_per_batch,
+                    number * args.batches * args.devices_per_batch,
+                    backends,
+                    blocks,
                 )
                 row["preseed_seconds"] = round(seconds, 1)
                 rows.append(row)
-                print(f"{size:>9} devices: median {row['median_ms']:.1f} ms/batch, {row['rows_per_second']} rows/s")
+                print(
+                    f"{size:>9} devices: median {row['median_ms']:.1f} ms/batch, {row['rows_per_second']} rows/s, "
+                    f"CPU {row['bench_cpu_ms_per_batch']:.1f} ms here + {row['postgres_cpu_ms_per_batch']:.1f} ms "
+                    f"PostgreSQL, load {row['loadavg_at_end'][0]}"
+                )
         finally:
+            await probe.close()
             await store.close()
     finally:
         admin = await asyncpg.connect(args.admin_dsn)
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await admin.close()
-    return {"machine": machine(), "device_macs_table": has_device_macs, "rows": rows}
+    staged = importlib.util.find_spec("services.gateway.inventory.store.staged") is not None
+    return {
+        "machine": machine(),
+        "device_macs_table": has_device_macs,
+        "write_path": "COPY into staging, INSERT ... SELECT ... ON CONFLICT" if staged else "multi-row INSERT",
+        "rows": rows,
+    }
 
 
 def table(results: dict[str, Any]) -> str:
     rows = results["rows"]
     base = rows[0]["median_ms"]
-    lines: list[tuple[str, ...]] = [("devices in the zone", "ms per batch, median", "p90", "rows/s", "median / first")]
+    cpu_base = rows[0].get("postgres_cpu_ms_per_batch", 0) + rows[0].get("bench_cpu_ms_per_batch", 0)
+    lines: list[tuple[str, ...]] = [
+        (
+            "devices in the zone",
+            "ms per batch, median",
+            "p90",
+            "rows/s",
+            "median / first",
+            "CPU ms per batch: bench + PostgreSQL",
+            "CPU / first",
+            "blocks read / hit per batch",
+            "load (1 min)",
+        )
+    ]
     for row in rows:
+        cpu = row.get("postgres_cpu_ms_per_batch", 0) + row.get("bench_cpu_ms_per_batch", 0)
         lines.append(
             (
                 f"{row['size']:,}",
@@ -197,12 +287,19 @@ def table(results: dict[str, Any]) -> str:
                 f"{row['p90_ms']:.1f}",
                 f"{row['rows_per_second']:,}",
                 f"{row['median_ms'] / base:.2f}",
+                f"{row.get('bench_cpu_ms_per_batch', 0):.1f} + {row.get('postgres_cpu_ms_per_batch', 0):.1f}",
+                f"{cpu / cpu_base:.2f}" if cpu_base else "-",
+                f"{row.get('blocks_read_per_batch', 0):.0f} / {row.get('blocks_hit_per_batch', 0):.0f}",
+                f"{row.get('loadavg_at_end', [0])[0]:.1f}",
             )
         )
     schema = (
         "device_macs table" if results["device_macs_table"] else "MACs looked up in devices.mac_addresses (JSONB ?|)"
     )
-    return markdown_table(lines) + f"\nMAC lookup: {schema}"
+    path = results.get("write_path", "?")
+    return (
+        markdown_table(lines) + f"\nMAC lookup: {schema}; write path: {path}; {rows[0]['devices_per_batch']} per batch"
+    )
 
 
 def main() -> None:

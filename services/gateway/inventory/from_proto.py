@@ -115,10 +115,21 @@ def observation_from_proto(
 
 def canonical_ip(raw: str) -> str:
     """The address in `ipaddress` form ("10.0.0.1", "2001:db8::1"); ValueError if it is none."""
+    text = raw.strip()
+    if _is_canonical_ipv4(text):
+        return text  # the common case, without ipaddress's parse (a tenth of ingest's CPU)
     try:
-        return str(ipaddress.ip_address(raw.strip()))
+        return str(ipaddress.ip_address(text))
     except ValueError:
         raise ValueError(f"device ip {raw[:64]!r} is not an IP address") from None
+
+
+def _is_canonical_ipv4(text: str) -> bool:
+    """Dotted quad, ASCII digits, no leading zeros, each at most 255: `ipaddress`'s own form."""
+    parts = text.split(".")
+    return len(parts) == 4 and all(
+        p.isascii() and p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) <= 255 for p in parts
+    )
 
 
 _PORT_STATES = {
@@ -215,4 +226,6 @@ def _audit(audit: agent_pb2.HostAudit) -> HostAudit:
 
 def _text(value: str, limit: int = MAX_TEXT_CHARS) -> str:
     # PostgreSQL text and jsonb cannot hold NUL, and raw banners often carry one.
-    return value.replace("\x00", "").strip()[:limit]
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value.strip()[:limit]

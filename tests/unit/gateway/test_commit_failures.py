@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 import sqlalchemy.exc
 
@@ -44,6 +45,15 @@ def wrapped(
         (ConnectionRefusedError(111, "Connect call failed"), errors.Unavailable),
         (OSError(113, "No route to host"), errors.Unavailable),
         (TimeoutError(), errors.Unavailable),
+        # Raw asyncpg (PostgreSQL's COPY and staging path, store/staged.py): not wrapped by SQLAlchemy.
+        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle"), errors.Unavailable),
+        (asyncpg.exceptions.AdminShutdownError("terminating connection"), errors.Unavailable),
+        (asyncpg.exceptions.DeadlockDetectedError("deadlock detected"), errors.Unavailable),
+        (asyncpg.exceptions.UndefinedTableError('relation "outpost_stage_devices" does not exist'), errors.Unavailable),
+        (asyncpg.InterfaceError("cannot perform operation: connection is closed"), errors.Unavailable),
+        (asyncpg.exceptions.UniqueViolationError("duplicate key value"), errors.InvalidArgument),
+        (asyncpg.exceptions.StringDataRightTruncationError("value too long"), errors.InvalidArgument),
+        (asyncpg.exceptions._base.DataError("invalid input for query argument $1"), errors.InvalidArgument),
         # This batch can never be stored: ack it as rejected.
         (wrapped(PgError("value too long for type character varying(256)", "22001")), errors.InvalidArgument),
         (wrapped(PgError("invalid byte sequence for encoding UTF8: 0x00", "22021")), errors.InvalidArgument),

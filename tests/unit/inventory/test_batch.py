@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.gateway.inventory.domain.batch import plan_batch
-from services.gateway.inventory.domain.device import DeviceRecord, Sighting
+from services.gateway.inventory.domain.device import DeviceRecord, Sighting, new_device_id
 from services.gateway.inventory.domain.observation import DeviceObservation, PortObservation, SnmpFacts
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -201,3 +203,12 @@ def test_any_sequence_of_batches_keeps_one_device_per_ip_and_one_created_per_dev
     again = plan_batch(list(zone.values()), last, sighting("run-again", T0 + timedelta(days=1)))
     if len({o.ip for o in last}) == len(last):
         assert again.changes == []
+
+
+def test_new_device_ids_are_uuid7_in_creation_order_across_milliseconds() -> None:
+    first = [new_device_id() for _ in range(100)]
+    time.sleep(0.002)
+    later = new_device_id()
+    assert all(len(i) == 32 and uuid.UUID(i).version == 7 for i in [*first, later])
+    assert len(set(first)) == 100
+    assert max(first) < later  # the next millisecond sorts after: new ids go to the right of the indexes

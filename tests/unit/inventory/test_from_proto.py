@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 
 import pytest
@@ -17,9 +18,11 @@ from services.gateway.inventory.domain.observation import (
 )
 from services.gateway.inventory.from_proto import (
     MAX_BANNER_CHARS,
+    canonical_ip,
     observations_from_proto,
     observed_at_from_proto,
 )
+from services.gateway.inventory.store.queries import ip_sort_key
 
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -233,3 +236,30 @@ def test_a_recognised_product_and_version_become_the_ports_service_details() -> 
     assert port_details(ftp) == {"service.product": "vsftpd", "service.version": "3.0.3"}
     assert port_details(smtp) == {"service.product": "Postfix smtpd"}
     assert port_details(unknown) == {}
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.integers(0, 300).map(str) | st.sampled_from(["00", "01", "007", "٣", "²", "+1", "-1", ""]),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from(["", " ", "\n"]),
+)
+def test_the_fast_ipv4_path_agrees_with_ipaddress(parts: list[str], pad: str) -> None:
+    """canonical_ip and ip_sort_key skip `ipaddress` for dotted quads: same answers, same refusals."""
+    raw = pad + ".".join(parts) + pad
+    try:
+        expected: str | None = str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError):
+            canonical_ip(raw)
+        return
+    assert canonical_ip(raw) == expected
+    mapped = ipaddress.ip_address(expected)
+    if isinstance(mapped, ipaddress.IPv4Address):
+        mapped = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + mapped.packed)
+    assert ip_sort_key(expected) == mapped.packed.hex()

@@ -9,6 +9,8 @@ adds it: "port.161/udp".
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -105,7 +107,19 @@ class Sighting:
 
 
 def new_device_id() -> str:
-    return uuid.uuid4().hex
+    """A UUIDv7 (RFC 9562) as 32 hex digits: creation time in milliseconds first, then 74 random bits.
+
+    Time-ordered so a zone's new devices land at the right edge of every index that starts
+    with the device id (the devices' primary key, its ports', history's, MACs', missed runs'):
+    the pages written stay in cache however large the inventory grows. Random (UUIDv4) ids
+    sent each new device to a random leaf page of each of those indexes, which made ingest
+    slow down as a zone grew (docs/benchmarks.md, ADR 0032). Ids made before keep their form;
+    both are 32 hex digits and nothing reads meaning into them.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
+    return uuid.UUID(int=value).hex
 
 
 def port_field(key: PortKey, detail: str = "") -> str:

@@ -26,6 +26,10 @@ The transaction, step by step:
    ports). Devices whose MAC addresses changed get their `device_macs` rows replaced.
    The reporting discovery's missed-runs counters of these devices go to 0.
 
+   That is SQLite's path. PostgreSQL does steps 3 and 5 through the transaction's raw
+   asyncpg connection (`store.staged`, ADR 0032): one lookup statement, binary COPY into
+   staging tables and one INSERT ... SELECT ... ON CONFLICT per table, the same plan.
+
 6. If the plan skipped observations as stale, record their number on the batch's row and
    sum the run's (`run_stale_total`, for the scheduler's `JobRun.observations_stale`).
 
@@ -50,6 +54,7 @@ from services.gateway.inventory.domain.batch import BatchPlan, StaleObservation,
 from services.gateway.inventory.domain.device import DeviceRecord, Sighting
 from services.gateway.inventory.domain.lifecycle import reported_device_ids, unretire_seen
 from services.gateway.inventory.domain.observation import DeviceObservation, normalize_engine_id, normalize_macs
+from services.gateway.inventory.store import staged
 from services.gateway.inventory.store.missed_runs import mark_seen
 from services.gateway.inventory.store.models import (
     device_changes,
@@ -148,14 +153,24 @@ async def commit_batch(
             return CommitResult(duplicate=True, devices=0, changes=0)
         if not observations:
             return CommitResult(duplicate=False, devices=0, changes=0)
-        if not store.sqlite:
+        if store.sqlite:
+            stored = await _load_zone_devices(conn, zone, observations)
+        else:
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ZONE_LOCK_NAMESPACE, zone_lock_key(zone))))
-        stored = await _load_zone_devices(conn, zone, observations)
+            raw = await staged.driver(conn)
+            stored = await staged.load_devices(raw, zone, observations)
         plan = plan_batch(stored, observations, sighting, probes=probes)
         seen, unretired = unretire_seen(plan.devices, sighting)
         plan = replace(plan, devices=seen, changes=plan.changes + unretired)
-        await _write(conn, insert, plan, {d.id: d.mac_addresses for d in stored})
-        await mark_seen(conn, insert, reported_device_ids(stored, observations, plan.devices), discovery, job_run_id)
+        stored_macs = {d.id: d.mac_addresses for d in stored}
+        reported = reported_device_ids(stored, observations, plan.devices)
+        if store.sqlite:
+            await _write(conn, insert, plan, stored_macs)
+            await mark_seen(conn, insert, reported, discovery, job_run_id)
+        else:
+            await staged.write(
+                raw, plan, stored_macs=stored_macs, seen=reported, discovery=discovery, job_run_id=job_run_id
+            )
         run_stale_total = 0
         if plan.stale:
             run_stale_total = await _count_stale(

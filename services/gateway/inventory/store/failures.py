@@ -13,12 +13,16 @@ Two answers matter to the caller (`services/gateway/inventory/ingest_gate.py`):
   operator must migrate or grant, and the batch is fine). Resend later.
 
 When in doubt an error from the database is `Unavailable`: retrying a good batch costs a
-cool-down, dropping it loses data. An exception that did not come from the database
-(a bug in our code) gets None, and the caller decides.
+cool-down, dropping it loses data. On PostgreSQL the batch is written through the raw
+asyncpg connection (store/staged.py), whose errors SQLAlchemy never wraps: they are read
+the same way (the SQLSTATE of a server error; a client-side `DataError`, a value asyncpg
+cannot encode, is the batch's; any other asyncpg error is the connection's). An exception
+that did not come from the database (a bug in our code) gets None, and the caller decides.
 """
 
 from __future__ import annotations
 
+import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy.exc
 
 from outpost import errors
@@ -32,6 +36,15 @@ def commit_failure(exc: BaseException) -> errors.OutpostError | None:
         if not exc.connection_invalidated and _is_invalid_data(exc):
             return errors.InvalidArgument(f"the inventory database refused the batch: {_first_line(exc.orig)}")
         return errors.Unavailable(f"inventory database unavailable: {_first_line(exc.orig)}")
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        if sqlstate[:2] in INVALID_SQLSTATE_CLASSES:
+            return errors.InvalidArgument(f"the inventory database refused the batch: {_first_line(exc)}")
+        return errors.Unavailable(f"inventory database unavailable: {_first_line(exc)}")
+    if isinstance(exc, asyncpg.exceptions._base.DataError):  # asyncpg exports it under no other name
+        return errors.InvalidArgument(f"the batch could not be sent to the database: {_first_line(exc)}")
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+        return errors.Unavailable(f"inventory database unavailable: {type(exc).__name__}: {_first_line(exc)}")
     if isinstance(
         exc,
         sqlalchemy.exc.TimeoutError  # no pooled connection in time

@@ -185,7 +185,7 @@ async def load_ports(conn: AsyncConnection, device_ids: Sequence[str]) -> dict[s
     for chunk in chunked(device_ids, IN_CHUNK):
         rows = await conn.execute(sa.select(device_ports).where(device_ports.c.device_id.in_(chunk)))
         for row in rows.mappings():
-            port = _port(row)
+            port = port_record(row)
             ports.setdefault(row["device_id"], {})[port.key] = port
     return ports
 
@@ -212,13 +212,17 @@ def chunked(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 def ip_sort_key(ip: str) -> str:
     """Hex of the 16-byte IPv6 form (IPv4 mapped), so text order is numeric order."""
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() and int(p) <= 255 for p in parts):
+        # Dotted quad (every stored IP is canonical): the same hex without ipaddress's parse.
+        return "00000000000000000000ffff" + "".join(f"{int(p):02x}" for p in parts)
     address = ipaddress.ip_address(ip)
     if isinstance(address, ipaddress.IPv4Address):
         address = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + address.packed)
     return address.packed.hex()
 
 
-def device_record(row: sa.RowMapping, ports: Mapping[PortKey, PortRecord], missed_runs: int = 0) -> DeviceRecord:
+def device_record(row: Mapping[Any, Any], ports: Mapping[PortKey, PortRecord], missed_runs: int = 0) -> DeviceRecord:
     return DeviceRecord(
         id=row["id"],
         zone=row["zone"],
@@ -283,7 +287,7 @@ def change_row(change: Change) -> dict[str, Any]:
     }
 
 
-def _port(row: sa.RowMapping) -> PortRecord:
+def port_record(row: Mapping[Any, Any]) -> PortRecord:
     return PortRecord(
         protocol=row["protocol"],
         port=row["port"],
