@@ -6,7 +6,6 @@ import one small module, and the loop's file holds only the loop.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +15,12 @@ from services.gateway.access_keys import AccessKeyCache, ServerKeys
 from services.gateway.admission import Admission
 from services.gateway.dispatch import Dispatcher
 from services.gateway.domain.session_hub import SessionHub
+from services.gateway.peers.collector_cache import CollectorCache
 from services.gateway.registry_client import RegistryClient
 from services.gateway.sealed_session import SealingPolicy
 from services.gateway.session_reports import SessionReporter
 from services.gateway.session_work import WorkContext
+from services.gateway.sessions.local_verification import RegistryLanes
 from services.gateway.transports.client_address import TrustedProxies
 
 
@@ -61,10 +62,14 @@ class GatewayContext:
     # app.py passes the ones its watch fills; the empty defaults grant nothing.
     access_keys: AccessKeyCache = dataclasses.field(default_factory=AccessKeyCache)
     server_keys: ServerKeys = dataclasses.field(default_factory=ServerKeys)
-    # Registry handshake calls in flight from this gateway. Beyond the registry's capacity
-    # more concurrency only makes every call miss its deadline (bench/registry_handshakes.py):
-    # a bound keeps the registry working at capacity while the rest queue here.
-    auth_slots: asyncio.Semaphore = dataclasses.field(default_factory=lambda: asyncio.Semaphore(32))
+    # Registry handshake calls in flight from this gateway, per lane (known collectors, first
+    # contacts; ADR 0034). Beyond the registry's capacity more concurrency only makes every
+    # call miss its deadline (bench/registry_handshakes.py): a bound keeps the registry
+    # working at capacity, a few wait here, and the rest are refused with a retry-after.
+    registry_lanes: RegistryLanes = dataclasses.field(default_factory=RegistryLanes)
+    # The watched cache of registered collectors (ADR 0034): known collectors' handshakes are
+    # verified here without a registry call while it is fresh. None: every handshake asks.
+    collector_cache: CollectorCache | None = None
     # Sealed sessions (ADR 0019): required on every transport; whether first contact is allowed.
     sealing: SealingPolicy = dataclasses.field(default_factory=SealingPolicy)
     # Who may name the collector's address (ADR 0026): forwarded headers and PROXY
