@@ -173,6 +173,8 @@ class SessionRunner:
         self.announced_access_key: str | None = None
         """The key id of the access key this session last handed its collector (ADR 0024)."""
         self.verified_locally = False
+        self.deferred = False
+        """The Challenge already went to the registry (and was counted as deferred)."""
         """Accepted from the watched cache (ADR 0034): the registry learns of it by the session report."""
 
     def admit(self) -> bool:
@@ -502,6 +504,9 @@ class SessionRunner:
         if entry is not None:
             self.core.challenge(local_verification.challenge_parameters(entry, hello.public_key, datetime.now(UTC)))
             return
+        if cache is not None:
+            self.deferred = True
+            metrics.HANDSHAKES_DEFERRED.labels("stale" if not cache.fresh() else "unknown").inc()
         lane = self.ctx.registry_lanes.lane(cache is not None and cache.knows(hello.instance_uid))
         try:
             async with asyncio.timeout(self.ctx.handshake_timeout), lane.slot():
@@ -594,7 +599,7 @@ class SessionRunner:
                 log.info("collector_verified_locally", state=outcome.state.value, revision=outcome.revision)
                 return outcome
             metrics.HANDSHAKES_DEFERRED.labels(outcome.reason).inc()
-        elif cache is not None:
+        elif cache is not None and not self.deferred:  # counted at the Challenge otherwise
             metrics.HANDSHAKES_DEFERRED.labels("stale" if not cache.fresh() else "unknown").inc()
         lane = self.ctx.registry_lanes.lane(cache is not None and cache.knows(hello.instance_uid))
         unavailable = AuthDecision(

@@ -219,6 +219,7 @@ class CollectorCache:
                 for collector in found:
                     if self._last_event.get(collector.instance_uid, 0) == marks.get(collector.instance_uid):
                         self._entries[collector.instance_uid] = collector
+                log.info("collector_cache_read", asked=len(batch), found=len(found))
                 for uid, mark in marks.items():  # read and no newer event: nothing left to guard
                     if uid not in self._queued and self._last_event.get(uid) == mark:
                         del self._last_event[uid]
