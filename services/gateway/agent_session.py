@@ -507,7 +507,7 @@ class SessionRunner:
         if cache is not None:
             self.deferred = True
             metrics.HANDSHAKES_DEFERRED.labels("stale" if not cache.fresh() else "unknown").inc()
-        lane = self.ctx.registry_lanes.lane(cache is not None and cache.knows(hello.instance_uid))
+        lane = self.ctx.registry_lanes.lane(cache is None or cache.knows(hello.instance_uid))
         try:
             async with asyncio.timeout(self.ctx.handshake_timeout), lane.slot():
                 parameters = await self.ctx.registry.password_parameters(
@@ -601,7 +601,7 @@ class SessionRunner:
             metrics.HANDSHAKES_DEFERRED.labels(outcome.reason).inc()
         elif cache is not None and not self.deferred:  # counted at the Challenge otherwise
             metrics.HANDSHAKES_DEFERRED.labels("stale" if not cache.fresh() else "unknown").inc()
-        lane = self.ctx.registry_lanes.lane(cache is not None and cache.knows(hello.instance_uid))
+        lane = self.ctx.registry_lanes.lane(cache is None or cache.knows(hello.instance_uid))
         unavailable = AuthDecision(
             accepted=False,
             refusal=R.DISCONNECT_REASON_UNAVAILABLE,
