@@ -489,8 +489,15 @@ def main() -> None:
         parser.error("--postgres and --database-url exclude each other")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # run the clean-up below on SIGTERM too
     workdir = Path(tempfile.mkdtemp(prefix="outpost-bench-storm-"))
+    # Every collector announces itself (pending) before the admin registers them all: the
+    # registry's pending bounds (issue 9) are raised above what the bench creates.
+    pending = args.collectors + 100
     plane = Plane(
-        workdir, heartbeat_interval=args.heartbeat_interval, gateway_args=list(args.gateway_arg), metrics=True
+        workdir,
+        heartbeat_interval=args.heartbeat_interval,
+        gateway_args=list(args.gateway_arg),
+        registry_args=[f"--max-pending={pending}", f"--max-pending-per-network={pending}"],
+        metrics=True,
     )
     database = TempDatabase(args.admin_dsn) if args.postgres else None
     started = time.monotonic()

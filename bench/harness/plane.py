@@ -152,6 +152,7 @@ class Plane:
     database_url: str | None = None
     heartbeat_interval: int = 30
     gateway_args: list[str] = field(default_factory=list)
+    registry_args: list[str] = field(default_factory=list)
     metrics: bool = False
     """Serve /metrics on a free port (its address in the ready file as "metrics")."""
     registry: Child | None = None
@@ -190,6 +191,7 @@ class Plane:
                 *self._common("registry", ready),
                 *self.credentials.registry_flags(),
                 f"--bootstrap-access-key-file={self.access_key_file}",
+                *self.registry_args,
             ],
             self.workdir / "registry.log",
         ).start()

@@ -292,8 +292,8 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         "--max-registry-handshakes",
         type=positive(int),
         default=int(e("max_registry_handshakes", 32)),
-        help="handshake calls to the registry in flight for known collectors; 8x as many wait, the rest are "
-        "refused with a retry-after",
+        help="handshake calls to the registry in flight for known collectors; 2x as many wait (about what the "
+        "registry finishes within the handshake timeout), the rest are refused with a retry-after",
     )
     p.add_argument(
         "--max-first-contacts",
@@ -443,8 +443,8 @@ async def serve(config: GatewayConfig) -> None:
         ),
         trusted_proxies=config.trusted_proxies,
         registry_lanes=RegistryLanes(
-            known=Lane("known", config.max_registry_handshakes, 8 * config.max_registry_handshakes, 2),
-            first_contact=Lane("first_contact", config.max_first_contacts, 8 * config.max_first_contacts, 5),
+            known=Lane("known", config.max_registry_handshakes, 2 * config.max_registry_handshakes, 2),
+            first_contact=Lane("first_contact", config.max_first_contacts, 2 * config.max_first_contacts, 5),
         ),
         collector_cache=cache if config.verify_known_collectors else None,
     )

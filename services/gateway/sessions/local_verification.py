@@ -230,8 +230,8 @@ class RegistryLanes:
     Known collectors get most of the slots; first contacts (and collectors the cache has
     never heard of) a smaller share, so they are bounded and cannot starve the others."""
 
-    known: Lane = dataclasses.field(default_factory=lambda: Lane("known", 32, 256, 2))
-    first_contact: Lane = dataclasses.field(default_factory=lambda: Lane("first_contact", 8, 64, 5))
+    known: Lane = dataclasses.field(default_factory=lambda: Lane("known", 32, 64, 2))
+    first_contact: Lane = dataclasses.field(default_factory=lambda: Lane("first_contact", 8, 16, 5))
 
     def lane(self, known: bool) -> Lane:
         return self.known if known else self.first_contact
