@@ -173,9 +173,9 @@ class SessionRunner:
         self.announced_access_key: str | None = None
         """The key id of the access key this session last handed its collector (ADR 0024)."""
         self.verified_locally = False
+        """Accepted from the watched cache (ADR 0034): the registry learns of it by the session report."""
         self.deferred = False
         """The Challenge already went to the registry (and was counted as deferred)."""
-        """Accepted from the watched cache (ADR 0034): the registry learns of it by the session report."""
 
     def admit(self) -> bool:
         """Apply the gateway's admission limits; False means the core is already closing."""

@@ -460,7 +460,7 @@ async def serve(config: GatewayConfig) -> None:
     registry_watch = (
         ResumableWatch("registry", cache.observe(registry.watch), apply_collector_change, Bookmark, resync=cache.resync)
         if config.verify_known_collectors
-        else ResumableWatch("registry", registry.watch, apply_collector_change, Bookmark)
+        else ResumableWatch("registry", registry.watch, hub.apply, Bookmark)
     )
     watches = [
         registry_watch,
