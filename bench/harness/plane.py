@@ -152,6 +152,9 @@ class Plane:
     database_url: str | None = None
     heartbeat_interval: int = 30
     gateway_args: list[str] = field(default_factory=list)
+    registry_args: list[str] = field(default_factory=list)
+    metrics: bool = False
+    """Serve /metrics on a free port (its address in the ready file as "metrics")."""
     registry: Child | None = None
     scheduler: Child | None = None
     gateway: Child | None = None
@@ -169,7 +172,7 @@ class Plane:
 
     def _common(self, service: str, ready: Path) -> list[str]:
         return [
-            "--metrics-listen=",
+            "--metrics-listen=127.0.0.1:0" if self.metrics else "--metrics-listen=",
             f"--data-dir={self.workdir}",
             f"--database-url={self._database(service)}",
             f"--ready-file={ready}",
@@ -188,6 +191,7 @@ class Plane:
                 *self._common("registry", ready),
                 *self.credentials.registry_flags(),
                 f"--bootstrap-access-key-file={self.access_key_file}",
+                *self.registry_args,
             ],
             self.workdir / "registry.log",
         ).start()

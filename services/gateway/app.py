@@ -68,13 +68,15 @@ from services.gateway.inventory.domain.lifecycle import (
 from services.gateway.inventory.ingest import BatchIngest
 from services.gateway.inventory.ingest_gate import DEFAULT_COMMIT_TIMEOUT_SECONDS, DEFAULT_MAX_IN_FLIGHT, IngestGate
 from services.gateway.inventory.store.database import open_inventory
+from services.gateway.peers.collector_cache import DEFAULT_MAX_STALENESS_SECONDS, CollectorCache, report_freshness
 from services.gateway.peers.registry_client import Bookmark, RegistryClient
 from services.gateway.peers.resumable_watch import ResumableWatch
 from services.gateway.peers.scheduler_client import DispatchBookmark, SchedulerClient
 from services.gateway.sessions.admission import Admission, FailureLimits
 from services.gateway.sessions.context import GatewayContext, Shutdown
-from services.gateway.sessions.hub import SessionHub
+from services.gateway.sessions.hub import CollectorChange, SessionHub
 from services.gateway.sessions.lease_renewal import LeaseRenewer
+from services.gateway.sessions.local_verification import Lane, RegistryLanes
 from services.gateway.sessions.reports import SessionReporter
 from services.gateway.sessions.run_routing import Dispatcher
 from services.gateway.sessions.sealed import SealingPolicy
@@ -132,6 +134,13 @@ class GatewayConfig:
     trusted_proxies: TrustedProxies = dataclasses.field(default_factory=TrustedProxies)
     """Peers whose forwarded headers (and, on TCP, PROXY protocol headers) name the collector (ADR 0026)."""
     tcp_proxy_protocol: bool = False
+    verify_known_collectors: bool = True
+    """Verify registered collectors' handshakes from the watched cache (ADR 0034)."""
+    collector_cache_max_staleness: float = DEFAULT_MAX_STALENESS_SECONDS
+    max_registry_handshakes: int = 32
+    """Handshake calls to the registry in flight for collectors the cache knows."""
+    max_first_contacts: int = 8
+    """Handshake calls to the registry in flight for collectors the cache does not know."""
 
 
 def parse_args(argv: list[str] | None = None) -> GatewayConfig:
@@ -264,6 +273,35 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         help="the TCP agent listener reads a PROXY protocol header (v1 or v2) from --trusted-proxies peers, "
         "required from them and refused from anyone else (env OUTPOST_GATEWAY_TCP_PROXY_PROTOCOL)",
     )
+    p.add_argument(
+        "--verify-known-collectors",
+        action=argparse.BooleanOptionalAction,
+        default=str(e("verify_known_collectors", "true")).lower() not in ("0", "false", "no"),
+        help="verify registered collectors' handshakes from this gateway's watched cache, without a registry "
+        "call (ADR 0034); --no-verify-known-collectors asks the registry for every handshake",
+    )
+    p.add_argument(
+        "--collector-cache-max-staleness",
+        type=positive(float),
+        default=float(e("collector_cache_max_staleness", DEFAULT_MAX_STALENESS_SECONDS)),
+        help="seconds without an event or bookmark from the registry's collector watch after which the cache "
+        "admits no one: handshakes go to the registry (refused with a retry-after when it does not answer). "
+        "Keep it above twice the registry's --watch-bookmark-interval",
+    )
+    p.add_argument(
+        "--max-registry-handshakes",
+        type=positive(int),
+        default=int(e("max_registry_handshakes", 32)),
+        help="handshake calls to the registry in flight for known collectors; 2x as many wait (about what the "
+        "registry finishes within the handshake timeout), the rest are refused with a retry-after",
+    )
+    p.add_argument(
+        "--max-first-contacts",
+        type=positive(int),
+        default=int(e("max_first_contacts", 8)),
+        help="handshake calls to the registry in flight for collectors this gateway does not know (first "
+        "contacts): their own bound, so newcomers cannot starve reconnecting collectors",
+    )
     p.add_argument("--ready-file", default=e("ready_file"))
     p.add_argument("--data-dir", default=e("data_dir", ".outpost"), help="where the SQLite inventory lives by default")
     service_tokens.add_identity_flags(p, SERVICE, calls_peers=True, called_by=False)
@@ -308,6 +346,10 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
         server_key_refresh=a.server_key_refresh,
         trusted_proxies=trusted_proxies,
         tcp_proxy_protocol=a.tcp_proxy_protocol,
+        verify_known_collectors=a.verify_known_collectors,
+        collector_cache_max_staleness=a.collector_cache_max_staleness,
+        max_registry_handshakes=a.max_registry_handshakes,
+        max_first_contacts=a.max_first_contacts,
         log_format=a.log_format,
         log_level=a.log_level,
         token_file=a.token_file,
@@ -376,6 +418,7 @@ async def serve(config: GatewayConfig) -> None:
     leases = LeaseRenewer(scheduler, hub, config.gateway_id, info.heartbeat_interval)
     access_keys = AccessKeyCache()
     server_keys = ServerKeys()
+    cache = CollectorCache(registry.collector_credentials, max_staleness=config.collector_cache_max_staleness)
     ctx = GatewayContext(
         gateway_id=config.gateway_id,
         server_instance=info.server_instance,
@@ -399,18 +442,35 @@ async def serve(config: GatewayConfig) -> None:
             allow_first_contact=config.allow_first_contact, max_envelope_bytes=config.max_frame_bytes
         ),
         trusted_proxies=config.trusted_proxies,
+        registry_lanes=RegistryLanes(
+            known=Lane("known", config.max_registry_handshakes, 2 * config.max_registry_handshakes, 2),
+            first_contact=Lane("first_contact", config.max_first_contacts, 2 * config.max_first_contacts, 5),
+        ),
+        collector_cache=cache if config.verify_known_collectors else None,
     )
 
     async def read_settings() -> None:
         dispatcher.settings_read(await scheduler.settings())
 
+    def apply_collector_change(item: object) -> None:
+        cache.apply(item)  # drop the entry first: no handshake admits on what this event ends
+        if isinstance(item, CollectorChange):
+            hub.apply(item)
+
+    registry_watch = (
+        ResumableWatch("registry", cache.observe(registry.watch), apply_collector_change, Bookmark, resync=cache.resync)
+        if config.verify_known_collectors
+        else ResumableWatch("registry", registry.watch, hub.apply, Bookmark)
+    )
     watches = [
-        ResumableWatch("registry", registry.watch, hub.apply, Bookmark),
+        registry_watch,
         ResumableWatch("dispatch", scheduler.watch, dispatcher.apply, DispatchBookmark, resync=read_settings),
         access_key_watch(registry, access_keys, server_keys, hub),
     ]
     background = [asyncio.create_task(w.run()) for w in watches]
     background += [asyncio.create_task(reporter.run()), asyncio.create_task(leases.run())]
+    if config.verify_known_collectors:
+        background += [asyncio.create_task(cache.run()), asyncio.create_task(report_freshness(cache))]
     background.append(
         asyncio.create_task(refresh_server_keys_every(config.server_key_refresh, registry, server_keys, hub))
     )

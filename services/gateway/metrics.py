@@ -103,3 +103,33 @@ PROXY_HEADERS_REFUSED = Counter(
     "header from an address not in --trusted-proxies), malformed, timeout, closed, too_many_connections",
     ["reason"],
 )
+
+# --- the watched cache of registered collectors and local verification (ADR 0034) -------
+COLLECTOR_CACHE_ENTRIES = Gauge(
+    "outpost_gateway_collector_cache_entries", "Registered collectors this gateway can verify itself"
+)
+COLLECTOR_CACHE_FRESH = Gauge(
+    "outpost_gateway_collector_cache_fresh",
+    "1 while the collector watch is open, resynced and heard from within the staleness bound; 0: "
+    "handshakes go to the registry",
+)
+HANDSHAKES_VERIFIED_LOCALLY = Counter(
+    "outpost_gateway_handshakes_verified_locally_total",
+    "Known collectors' handshakes accepted from the watched cache, without a registry call",
+)
+HANDSHAKES_DEFERRED = Counter(
+    "outpost_gateway_handshakes_deferred_total",
+    "Handshakes the cache could not decide and sent to the registry, by reason: unknown, stale, "
+    "changed (the hello differs from the record in what the registry records), refused (only the "
+    "registry refuses, with its message and its evidence)",
+    ["reason"],
+)
+REGISTRY_CALLS_REFUSED = Counter(
+    "outpost_gateway_registry_calls_refused_total",
+    "Handshakes refused with retry_after because this gateway's registry calls were at their bound, by "
+    "lane: known (the cache knows the collector) or first_contact",
+    ["lane"],
+)
+REGISTRY_CALLS_IN_FLIGHT = Gauge(
+    "outpost_gateway_registry_calls_in_flight", "Handshake calls to the registry running now, by lane", ["lane"]
+)

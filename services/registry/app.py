@@ -375,6 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("shutdown_grace", "5"),
         help="seconds in-flight calls get on SIGTERM",
     )
+    parser.add_argument(
+        "--watch-bookmark-interval",
+        type=cfg.positive(float),
+        default=env("watch_bookmark_interval", "10"),
+        help="seconds of silence after which a watch stream gets a bookmark: gateways call their cached "
+        "collectors stale without one for --collector-cache-max-staleness (ADR 0034)",
+    )
     service_tokens.add_identity_flags(parser, SERVICE, calls_peers=False, called_by=True)
     cfg.add_watch_flags(parser, SERVICE)
     cfg.add_common_flags(parser, SERVICE)
@@ -418,6 +425,7 @@ def parse_config(argv: Sequence[str] | None = None) -> RegistryConfig:
         bootstrap_access_key_file=Path(args.bootstrap_access_key_file or args.data_dir / DEFAULT_ACCESS_KEY_FILE_NAME),
         peer_tokens=peer_tokens,
         watch_listen=args.watch_wakeup == "listen",
+        watch_bookmark_interval=float(args.watch_bookmark_interval),
     )
 
 

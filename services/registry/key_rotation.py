@@ -63,11 +63,14 @@ class KeyRotationDecision:
     fingerprint: str
     """The key on record after the decision."""
     reason: str = ""
+    revision: int = 0
+    """Accepted: the revision of the CREDENTIALS_CHANGED event it appended (ADR 0034)."""
 
 
 async def rotate(store: RegistryStore, request: KeyRotationRequest, now: datetime) -> KeyRotationDecision:
     """Decide and apply one rotation; see the module docstring for the rules."""
     old_fingerprint = handshake.fingerprint(request.old_public_key)
+    revision = 0
     async with store.write(exclusive=True) as tx:
         known = await tx.collector_by_uid(request.instance_uid)
         reason = _refusal(request, known)
@@ -83,6 +86,7 @@ async def rotate(store: RegistryStore, request: KeyRotationRequest, now: datetim
                 reason = "the key on record changed meanwhile"
             else:
                 await record_audit(tx.session, _audit_event(request, known.name, old_fingerprint, now))
+                revision = await tx.credentials_changed(known, "identity key rotated", f"collector:{known.name}", now)
     if reason is not None:
         metrics.KEY_ROTATIONS.labels("refused").inc()
         log.warning(
@@ -106,7 +110,7 @@ async def rotate(store: RegistryStore, request: KeyRotationRequest, now: datetim
         session_id=request.session_id,
         gateway_id=request.gateway_id,
     )
-    return KeyRotationDecision(True, new_fingerprint)
+    return KeyRotationDecision(True, new_fingerprint, revision=revision)
 
 
 def _refusal(request: KeyRotationRequest, known: Collector | None) -> str | None:

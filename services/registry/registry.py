@@ -21,7 +21,7 @@ from outpost.session import handshake
 from services.registry import enrollment, key_rotation, metrics, service_passwords
 from services.registry.domain import authentication as auth
 from services.registry.domain import collectors as rules
-from services.registry.domain import explain
+from services.registry.domain import explain, passwords
 from services.registry.domain.collectors import (
     Collector,
     CollectorEvent,
@@ -122,7 +122,10 @@ class Registry:
 
     async def rotate_key(self, request: key_rotation.KeyRotationRequest) -> key_rotation.KeyRotationDecision:
         """A collector's KeyRotation from its live sealed session (see `key_rotation`)."""
-        return await key_rotation.rotate(self._store, request, self._now())
+        decision = await key_rotation.rotate(self._store, request, self._now())
+        if decision.revision:
+            self._hub.notify(decision.revision)
+        return decision
 
     async def password_parameters(self, instance_uid: str, public_key: bytes) -> list[PasswordParameters]:
         """The service-password parameters a gateway's Challenge offers (see `service_passwords`)."""
@@ -130,9 +133,10 @@ class Registry:
 
     async def set_password(self, name: str, password: str, overlap: timedelta, *, actor: str) -> Collector:
         """`collectors set-password` (see `service_passwords`)."""
-        collector = await service_passwords.set_password(
+        collector, revision = await service_passwords.set_password(
             self._store, name, password, overlap, actor=actor, now=self._now()
         )
+        self._hub.notify(revision)
         return self._as_seen(collector, self._now())
 
     async def _purge_nonces(self, now: datetime) -> None:
@@ -464,6 +468,12 @@ class Registry:
     async def list_name_conflicts(self) -> list[NameConflict]:
         async with self._store.read() as tx:
             return await tx.name_conflicts()
+
+    async def collector_credentials(
+        self, *, after_uid: str, limit: int, instance_uids: Sequence[str] = ()
+    ) -> tuple[int, list[tuple[Collector, list[passwords.PasswordCredential]]]]:
+        """What gateways cache to verify registered collectors themselves (ADR 0034), a page at a time."""
+        return await self._store.collector_credentials(after_uid=after_uid, limit=limit, instance_uids=instance_uids)
 
     def watch(self, since_revision: int) -> AsyncIterator[CollectorEvent]:
         return self._hub.watch(since_revision)

@@ -43,8 +43,10 @@ async def parameters(
 
 async def set_password(
     store: RegistryStore, name: str, password: str, overlap: timedelta, *, actor: str, now: datetime
-) -> Collector:
-    """Replace a registered collector's service password; the old one is accepted for `overlap`."""
+) -> tuple[Collector, int]:
+    """Replace a registered collector's service password; the old one is accepted for `overlap`.
+
+    Also returns the revision of the event that tells gateway caches (ADR 0034)."""
     name = rules.require_name(name)
     problem = passwords.password_problem(password) or passwords.overlap_problem(overlap)
     if problem is not None:
@@ -61,7 +63,8 @@ async def set_password(
     new = await asyncio.to_thread(
         passwords.compute, password, username=collector.username, public_key=collector.public_key, now=now
     )
-    async with store.write(exclusive=False) as tx:
+    # Exclusive: it appends the CREDENTIALS_CHANGED event gateway caches follow (ADR 0034).
+    async with store.write(exclusive=True) as tx:
         current = await tx.collector_by_uid(collector.instance_uid)
         if current is None or (current.public_key, current.username) != (collector.public_key, collector.username):
             raise errors.FailedPrecondition(
@@ -70,6 +73,7 @@ async def set_password(
         on_record = await tx.passwords(collector.instance_uid)
         kept = passwords.rotated(passwords.accepted(on_record, now), new, overlap=overlap, now=now)
         await tx.replace_passwords(collector.instance_uid, kept, rotated_at=now)
+        revision = await tx.credentials_changed(current, "service password set", actor, now)
         updated = await tx.collector_by_uid(collector.instance_uid)
     assert updated is not None
     previous_until = next((c.accepted_until for c in kept if c.slot is passwords.Slot.PREVIOUS), None)
@@ -80,7 +84,7 @@ async def set_password(
         actor=actor,
         previous_accepted_until=previous_until.isoformat() if previous_until else None,
     )
-    return replace(updated, password_on_record=True, previous_password_until=previous_until)
+    return replace(updated, password_on_record=True, previous_password_until=previous_until), revision
 
 
 async def with_password_state(store: RegistryStore, collector: Collector, now: datetime) -> Collector:

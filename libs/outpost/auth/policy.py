@@ -108,6 +108,9 @@ RULES: dict[str, Rule] = {
             # gateways, for a registered collector's Challenge: its service-password
             # parameters (salt, costs, bound key; never the stored key) (ADR 0025)
             "GetPasswordParameters": GATEWAY,
+            # gateways, for their watched cache of registered collectors (ADR 0034): keys,
+            # state and SCRAM stored keys (never a password); verifies, cannot log in
+            "ListCollectorCredentials": GATEWAY,
             "SealCredentials": GATEWAY,
             # gateways and schedulers check the admin tokens presented to them
             "AuthenticateToken": services("gateway", "scheduler"),

@@ -19,14 +19,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from outpost import errors
 from outpost.agent.v1 import agent_pb2
 from outpost.grpc_errors import error_from_rpc, peer_error
+from outpost.password_proof import PasswordParameters
 from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from outpost.session.server import STATE_BY_PROTO, AuthDecision, ServerState
+from services.gateway.peers.collector_cache import CachedCollector, CredentialsChanged, StoredPassword
 from services.gateway.sessions.collector_status import spool_to_proto
 from services.gateway.sessions.hub import ChangeKind, CollectorChange, SpoolStatus
 
 AUTH_TIMEOUT_SECONDS = 5.0
 LIST_TIMEOUT_SECONDS = 30.0
 REPORT_TIMEOUT_SECONDS = 10.0
+CREDENTIALS_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -182,13 +185,38 @@ class RegistryClient:
             raise error_from_rpc(exc) from exc
         return list(response.parameters)
 
-    async def watch(self, since_revision: int) -> AsyncIterator[CollectorChange | Bookmark]:
+    async def collector_credentials(self, instance_uids: Sequence[str] = ()) -> list[CachedCollector]:
+        """Registered collectors' verification material (ADR 0034): the ones named, or all, every page.
+
+        A failed call raises the project's own error (`outpost.errors`), never a gRPC one.
+        """
+        found: list[CachedCollector] = []
+        token = ""
+        try:
+            async with asyncio.timeout(LIST_TIMEOUT_SECONDS):
+                while True:
+                    response = await self._stub.ListCollectorCredentials(
+                        registry_pb2.ListCollectorCredentialsRequest(
+                            page_size=CREDENTIALS_PAGE, page_token=token, instance_uids=instance_uids
+                        ),
+                        timeout=AUTH_TIMEOUT_SECONDS,
+                    )
+                    found += [_cached_collector(c) for c in response.collectors]
+                    token = response.next_page_token
+                    if not token:
+                        return found
+        except grpc.aio.AioRpcError as exc:
+            raise peer_error(exc) from exc
+
+    async def watch(self, since_revision: int) -> AsyncIterator[CollectorChange | CredentialsChanged | Bookmark]:
         """Changes after `since_revision`; ends (or raises `peer_error`) when the stream breaks."""
         call = self._stub.WatchCollectors(registry_pb2.WatchCollectorsRequest(since_revision=since_revision))
         try:
             async for event in call:
                 if event.kind == registry_pb2.EVENT_KIND_BOOKMARK:
                     yield Bookmark(event.revision)
+                elif event.kind == registry_pb2.EVENT_KIND_CREDENTIALS_CHANGED:
+                    yield CredentialsChanged(event.revision, event.instance_uid)
                 elif event.kind in (registry_pb2.EVENT_KIND_STATE_CHANGED, registry_pb2.EVENT_KIND_REMOVED):
                     yield CollectorChange(
                         revision=event.revision,
@@ -315,6 +343,39 @@ class RegistryClient:
             )
         except grpc.aio.AioRpcError as exc:
             raise peer_error(exc) from exc
+
+
+def _cached_collector(c: registry_pb2.CollectorCredentials) -> CachedCollector:
+    return CachedCollector(
+        instance_uid=c.instance_uid,
+        name=c.name,
+        zone=c.zone,
+        state=STATE_BY_PROTO.get(c.state, ServerState.PENDING),
+        state_reason=c.state_reason,
+        revision=c.revision,
+        public_key=c.public_key,
+        encryption_public_key=c.encryption_public_key,
+        enrolled=c.enrolled,
+        passwords=tuple(
+            StoredPassword(
+                slot=p.slot,
+                parameters=PasswordParameters(
+                    p.parameters.salt,
+                    p.parameters.memory_kib,
+                    p.parameters.time_cost,
+                    p.parameters.parallelism,
+                    p.parameters.public_key,
+                ),
+                stored_key=p.stored_key,
+                accepted_until=p.accepted_until.ToDatetime(tzinfo=UTC) if p.HasField("accepted_until") else None,
+            )
+            for p in c.passwords
+        ),
+        version=c.version,
+        sealing_algorithms=tuple(c.sealing_algorithms),
+        access_key_id=c.access_key_id,
+        password_last_proved=c.password_last_proved,
+    )
 
 
 def _report_to_proto(report: SessionReport) -> registry_pb2.SessionReport:

@@ -20,6 +20,7 @@ import dataclasses
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
 
@@ -46,6 +47,7 @@ from outpost.session.server import (
 )
 from services.gateway import metrics
 from services.gateway.access_keys import AccessKeysReplaced, ServerKeysChanged
+from services.gateway.sessions import local_verification
 from services.gateway.sessions.admission import host_of
 from services.gateway.sessions.collector_status import clock_skew_ms, heartbeat_heard, hello_spool
 from services.gateway.sessions.context import AgentStream, GatewayContext, Shutdown
@@ -76,6 +78,12 @@ GARBAGE_REASONS = frozenset(
 # A sealed handshake refused before any Hello (no valid access key, a message that did not
 # decrypt) counts the same way: an address trying keys is throttled like one sending garbage.
 SEALED_REFUSAL_REASONS = frozenset({R.DISCONNECT_REASON_ACCESS_KEY_REFUSED, R.DISCONNECT_REASON_AUTHENTICATION_FAILED})
+
+UNAVAILABLE_MESSAGE = "the server cannot decide the handshake right now; retrying later helps"
+UNAVAILABLE_RETRY_AFTER = 5
+"""Seconds a collector is told to wait when the registry cannot decide (down, or this
+gateway's watch is behind and the registry does not answer): a hint, so a fleet does not
+hammer a registry that is coming back."""
 
 # Registry refusals charged as failed handshakes (ADR 0011): a wrong password or key, and a
 # refused enrollment token (ADR 0022), so tokens cannot be guessed at any speed.
@@ -164,6 +172,10 @@ class SessionRunner:
         """The server key this session last announced to its collector (ADR 0024)."""
         self.announced_access_key: str | None = None
         """The key id of the access key this session last handed its collector (ADR 0024)."""
+        self.verified_locally = False
+        """Accepted from the watched cache (ADR 0034): the registry learns of it by the session report."""
+        self.deferred = False
+        """The Challenge already went to the registry (and was counted as deferred)."""
 
     def admit(self) -> bool:
         """Apply the gateway's admission limits; False means the core is already closing."""
@@ -309,6 +321,10 @@ class SessionRunner:
         if binding is None or hello is None or self.live is None:
             result = agent_pb2.KeyRotationResult(reason="a key rotation is accepted only inside a sealed session")
         else:
+            if self.verified_locally:
+                # The registry checks the rotation against the session on record: this one,
+                # once the batched report that tells it so has gone (ADR 0034).
+                await self.ctx.reporter.flush()
             try:
                 result = await self.ctx.registry.rotate_collector_key(
                     instance_uid=self.live.instance_uid,
@@ -436,6 +452,8 @@ class SessionRunner:
             self._announce_server_key()
             self._announce_access_key()
             newest = self.ctx.hub.attach(self.live)
+            if self.verified_locally:
+                self.ctx.reporter.connected(self.live)
             metrics.SESSIONS.labels(self.stream.transport).inc()
             if newest is not None:
                 self.deliver(newest)
@@ -475,21 +493,33 @@ class SessionRunner:
     async def _challenge(self, event: ChallengeRequested) -> None:
         """Challenge with the service-password parameters on record (ADR 0025).
 
-        Only a registered collector presenting the key on record has any; the registry
-        decides that. A registry that cannot answer ends the handshake as UNAVAILABLE, as
-        for the decision itself: a challenge without them would only be refused later.
+        Only a registered collector presenting the key on record has any. A known one's come
+        from the watched cache (ADR 0034); anyone else's from the registry. A registry that
+        cannot answer ends the handshake as UNAVAILABLE, as for the decision itself: a
+        challenge without them would only be refused later.
         """
+        hello = event.hello
+        cache = self.ctx.collector_cache
+        entry = cache.get(hello.instance_uid) if cache is not None else None
+        if entry is not None:
+            self.core.challenge(local_verification.challenge_parameters(entry, hello.public_key, datetime.now(UTC)))
+            return
+        if cache is not None:
+            self.deferred = True
+            metrics.HANDSHAKES_DEFERRED.labels("stale" if not cache.fresh() else "unknown").inc()
+        lane = self.ctx.registry_lanes.lane(cache is None or cache.knows(hello.instance_uid))
         try:
-            async with asyncio.timeout(self.ctx.handshake_timeout), self.ctx.auth_slots:
+            async with asyncio.timeout(self.ctx.handshake_timeout), lane.slot():
                 parameters = await self.ctx.registry.password_parameters(
-                    instance_uid=event.hello.instance_uid, public_key=event.hello.public_key
+                    instance_uid=hello.instance_uid, public_key=hello.public_key
                 )
+        except local_verification.LaneFull as full:
+            decision = local_verification.busy_decision(full)
+            self.core.fail(decision.refusal, decision.message, decision.retry_after)
+            return
         except (errors.OutpostError, TimeoutError) as exc:
             log.warning("registry_unavailable", error=type(exc).__name__, details=str(exc))
-            self.core.fail(
-                R.DISCONNECT_REASON_UNAVAILABLE,
-                "the server cannot decide the handshake right now; retrying later helps",
-            )
+            self.core.fail(R.DISCONNECT_REASON_UNAVAILABLE, UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER)
             return
         self.core.challenge(parameters)
 
@@ -520,7 +550,7 @@ class SessionRunner:
                 message=blocked.message,
                 retry_after=blocked.retry_after,
             )
-        decision = await self._authenticate(event)
+        decision = await self._authenticate(event, proven)
         if not decision.accepted and decision.refusal in CHARGED_REFUSALS:
             self._count_failure("refused" if proven else "bad_proof", public_key if proven else None)
         return decision
@@ -536,34 +566,80 @@ class SessionRunner:
         metrics.FAILED_HANDSHAKES.labels(kind).inc()
         metrics.FAILURES_FORGOTTEN.inc(admission.forgotten - forgotten)
 
-    async def _authenticate(self, event: AuthenticationRequested) -> AuthDecision:
+    async def _authenticate(self, event: AuthenticationRequested, proven: bool) -> AuthDecision:
+        """A known collector from the watched cache (ADR 0034); anything it cannot decide, the registry."""
+        binding = self.seal.binding if self.seal is not None else None
+        handshake_hash = binding.handshake_hash if binding is not None else b""
+        access_key_id = binding.access_key_id if binding is not None else ""
+        hello = event.hello
+        cache = self.ctx.collector_cache
+        entry = cache.get(hello.instance_uid) if cache is not None else None
+        learned = None
+        if entry is not None:
+            attempt = local_verification.LocalAttempt(
+                hello=hello,
+                proven=proven,
+                transcript=handshake.transcript(hello, event.nonce, self.ctx.server_instance, handshake_hash),
+                password_parameters=event.password_parameters,
+                password_proofs=event.password_proofs,
+                access_key_id=access_key_id,
+                remote_address=self.stream.remote_address,
+                transport=self.stream.transport,
+            )
+            outcome, learned = local_verification.verify(
+                entry,
+                attempt,
+                server_instance=self.ctx.server_instance,
+                heartbeat_interval=self.ctx.heartbeat_interval,
+                now=datetime.now(UTC),
+            )
+            if isinstance(outcome, AuthDecision):
+                metrics.HANDSHAKES_VERIFIED_LOCALLY.inc()
+                self.verified_locally = True
+                log.info("collector_verified_locally", state=outcome.state.value, revision=outcome.revision)
+                return outcome
+            metrics.HANDSHAKES_DEFERRED.labels(outcome.reason).inc()
+        elif cache is not None and not self.deferred:  # counted at the Challenge otherwise
+            metrics.HANDSHAKES_DEFERRED.labels("stale" if not cache.fresh() else "unknown").inc()
+        lane = self.ctx.registry_lanes.lane(cache is None or cache.knows(hello.instance_uid))
         unavailable = AuthDecision(
             accepted=False,
             refusal=R.DISCONNECT_REASON_UNAVAILABLE,
-            message="the server cannot decide the handshake right now; retrying later helps",
+            message=UNAVAILABLE_MESSAGE,
+            retry_after=UNAVAILABLE_RETRY_AFTER,
         )
-        binding = self.seal.binding if self.seal is not None else None
         try:
-            async with asyncio.timeout(self.ctx.handshake_timeout), self.ctx.auth_slots:
-                return await self.ctx.registry.authenticate(
-                    hello=event.hello,
+            async with asyncio.timeout(self.ctx.handshake_timeout), lane.slot():
+                decision = await self.ctx.registry.authenticate(
+                    hello=hello,
                     nonce=event.nonce,
                     signature=event.signature,
                     remote_address=self.stream.remote_address,
                     gateway_id=self.ctx.gateway_id,
                     session_id=self.core.session_id,
                     transport=self.stream.transport,
-                    access_key_id=binding.access_key_id if binding is not None else "",
-                    handshake_hash=binding.handshake_hash if binding is not None else b"",
+                    access_key_id=access_key_id,
+                    handshake_hash=handshake_hash,
                     password_parameters=event.password_parameters,
                     password_proofs=event.password_proofs,
                 )
+        except local_verification.LaneFull as full:
+            return local_verification.busy_decision(full)
         except errors.OutpostError as exc:
             log.warning("registry_unavailable", error=type(exc).__name__, details=str(exc))
             return unavailable
         except TimeoutError:
             log.warning("registry_busy", waited=self.ctx.handshake_timeout)
             return unavailable
+        if (
+            entry is not None
+            and learned is not None
+            and cache is not None
+            and decision.accepted
+            and (decision.state, decision.revision) == (entry.state, entry.revision)
+        ):
+            cache.learned(entry, learned)  # what the registry just recorded; the next one is local
+        return decision
 
     def _end_unauthenticated(self) -> None:
         if self.unauthenticated:

@@ -6,16 +6,17 @@ import one small module, and the loop's file holds only the loop.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from services.gateway.access_keys import AccessKeyCache, ServerKeys
+from services.gateway.peers.collector_cache import CollectorCache
 from services.gateway.peers.registry_client import RegistryClient
 from services.gateway.sessions.admission import Admission
 from services.gateway.sessions.hub import SessionHub
+from services.gateway.sessions.local_verification import RegistryLanes
 from services.gateway.sessions.reports import SessionReporter
 from services.gateway.sessions.run_routing import Dispatcher
 from services.gateway.sessions.sealed import SealingPolicy
@@ -61,10 +62,14 @@ class GatewayContext:
     # app.py passes the ones its watch fills; the empty defaults grant nothing.
     access_keys: AccessKeyCache = dataclasses.field(default_factory=AccessKeyCache)
     server_keys: ServerKeys = dataclasses.field(default_factory=ServerKeys)
-    # Registry handshake calls in flight from this gateway. Beyond the registry's capacity
-    # more concurrency only makes every call miss its deadline (bench/registry_handshakes.py):
-    # a bound keeps the registry working at capacity while the rest queue here.
-    auth_slots: asyncio.Semaphore = dataclasses.field(default_factory=lambda: asyncio.Semaphore(32))
+    # Registry handshake calls in flight from this gateway, per lane (known collectors, first
+    # contacts; ADR 0034). Beyond the registry's capacity more concurrency only makes every
+    # call miss its deadline (bench/registry_handshakes.py): a bound keeps the registry
+    # working at capacity, a few wait here, and the rest are refused with a retry-after.
+    registry_lanes: RegistryLanes = dataclasses.field(default_factory=RegistryLanes)
+    # The watched cache of registered collectors (ADR 0034): known collectors' handshakes are
+    # verified here without a registry call while it is fresh. None: every handshake asks.
+    collector_cache: CollectorCache | None = None
     # Sealed sessions (ADR 0019): required on every transport; whether first contact is allowed.
     sealing: SealingPolicy = dataclasses.field(default_factory=SealingPolicy)
     # Who may name the collector's address (ADR 0026): forwarded headers and PROXY

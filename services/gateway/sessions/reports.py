@@ -20,7 +20,7 @@ import structlog
 
 from outpost import errors
 from services.gateway.peers.registry_client import RegistryClient, SessionReport
-from services.gateway.sessions.hub import SessionHub
+from services.gateway.sessions.hub import LiveSession, SessionHub
 
 log = structlog.get_logger(__name__)
 
@@ -29,22 +29,23 @@ MAX_PENDING_REPORTS = 10_000
 COMPLETE_REPORTS_PER_HEARTBEAT = 2
 
 
+def live_report(s: LiveSession) -> SessionReport:
+    return SessionReport(
+        instance_uid=s.instance_uid,
+        session_id=s.session_id,
+        connected=True,
+        remote_address=s.remote_address,
+        transport=s.transport,
+        last_heard_at=s.last_message_at,
+        clock_skew_ms=s.clock_skew_ms,
+        spool=s.spool,
+        check_in_seconds=s.check_in_seconds,
+    )
+
+
 def live_reports(hub: SessionHub) -> list[SessionReport]:
     """Every live session of this gateway, as the complete report lists it."""
-    return [
-        SessionReport(
-            instance_uid=s.instance_uid,
-            session_id=s.session_id,
-            connected=True,
-            remote_address=s.remote_address,
-            transport=s.transport,
-            last_heard_at=s.last_message_at,
-            clock_skew_ms=s.clock_skew_ms,
-            spool=s.spool,
-            check_in_seconds=s.check_in_seconds,
-        )
-        for s in hub.sessions()
-    ]
+    return [live_report(s) for s in hub.sessions()]
 
 
 class SessionReporter:
@@ -55,6 +56,14 @@ class SessionReporter:
         self.interval = heartbeat_interval / COMPLETE_REPORTS_PER_HEARTBEAT
         self._pending: list[SessionReport] = []
         self._wakeup = asyncio.Event()
+
+    def connected(self, session: LiveSession) -> None:
+        """A session this gateway accepted from its collector cache, without a registry call
+        (ADR 0034): the registry learns where the collector is with the next flush, in one
+        batched call for every such session, not one call per handshake."""
+        if len(self._pending) < MAX_PENDING_REPORTS:
+            self._pending.append(live_report(session))
+            self._wakeup.set()
 
     def disconnected(self, instance_uid: str, session_id: str, last_error: str) -> None:
         if len(self._pending) < MAX_PENDING_REPORTS:

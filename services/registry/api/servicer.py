@@ -26,6 +26,7 @@ from services.registry.api.enrollment_token_rpcs import EnrollmentTokenRpcs
 from services.registry.api.token_rpcs import TokenRpcs
 from services.registry.credentials import Credentials
 from services.registry.domain import authentication as auth
+from services.registry.domain import passwords
 from services.registry.domain.collectors import (
     Collector,
     CollectorEvent,
@@ -71,11 +72,14 @@ REFUSAL_TO_PROTO = {
     auth.Refusal.IDENTITY_CHANGED: R.DISCONNECT_REASON_AUTHENTICATION_FAILED,
     auth.Refusal.ENROLLMENT_REFUSED: R.DISCONNECT_REASON_ENROLLMENT_REFUSED,
 }
+DEFAULT_CREDENTIALS_PAGE = 500
+MAX_CREDENTIALS_PAGE = 2000
 MAX_OVERLAP_SECONDS = 10 * 366 * 86400
 """Clamped before it becomes a timedelta (whose range ends near 2.7e9 days); the domain refuses above a year."""
 KIND_TO_PROTO = {
     EventKind.STATE_CHANGED: registry_pb2.EVENT_KIND_STATE_CHANGED,
     EventKind.REMOVED: registry_pb2.EVENT_KIND_REMOVED,
+    EventKind.CREDENTIALS_CHANGED: registry_pb2.EVENT_KIND_CREDENTIALS_CHANGED,
     EventKind.BOOKMARK: registry_pb2.EVENT_KIND_BOOKMARK,
 }
 
@@ -173,6 +177,28 @@ class RegistryServicer(TokenRpcs, AccessKeyRpcs, EnrollmentTokenRpcs, registry_p
     ) -> registry_pb2.GetPasswordParametersResponse:
         found = await self._registry.password_parameters(request.instance_uid, request.public_key)
         return registry_pb2.GetPasswordParametersResponse(parameters=[_password_parameters(p) for p in found])
+
+    async def ListCollectorCredentials(
+        self, request: registry_pb2.ListCollectorCredentialsRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.ListCollectorCredentialsResponse:
+        """A page of registered collectors' verification material for a gateway's cache (ADR 0034)."""
+        if len(request.instance_uids) > MAX_CREDENTIALS_PAGE:
+            raise errors.InvalidArgument(f"at most {MAX_CREDENTIALS_PAGE} instance_uids per call")
+        limit = paging.page_size(request.page_size, default=DEFAULT_CREDENTIALS_PAGE, maximum=MAX_CREDENTIALS_PAGE)
+        filters = {"uids": sorted(request.instance_uids)}
+        after = ""
+        if request.page_token:
+            (position,) = paging.decode_token(request.page_token, "collector-credentials", filters, (str,))
+            after = str(position)
+        revision, found = await self._registry.collector_credentials(
+            after_uid=after, limit=limit, instance_uids=list(request.instance_uids)
+        )
+        next_token = ""
+        if len(found) == limit:
+            next_token = paging.encode_token("collector-credentials", filters, (found[-1][0].instance_uid,))
+        return registry_pb2.ListCollectorCredentialsResponse(
+            collectors=[_collector_credentials(c, p) for c, p in found], next_page_token=next_token, revision=revision
+        )
 
     async def SetCollectorPassword(
         self, request: registry_pb2.SetCollectorPasswordRequest, context: grpc.aio.ServicerContext
@@ -524,6 +550,35 @@ def _nonce_issued_at(nonce: bytes) -> datetime:
         return datetime.fromtimestamp(handshake.nonce_issued_at_ms(nonce) / 1000, UTC)
     except (OverflowError, ValueError, OSError):
         return datetime.fromtimestamp(0, UTC)
+
+
+def _collector_credentials(
+    c: Collector, credentials: list[passwords.PasswordCredential]
+) -> registry_pb2.CollectorCredentials:
+    return registry_pb2.CollectorCredentials(
+        instance_uid=c.instance_uid,
+        name=c.name,
+        zone=c.zone,
+        state=STATE_TO_PROTO[c.state],
+        state_reason=c.state_reason,
+        revision=c.revision,
+        public_key=c.public_key,
+        encryption_public_key=c.encryption_public_key,
+        enrolled=bool(c.enrolled_by),
+        version=c.version,
+        sealing_algorithms=list(c.sealing_algorithms),
+        access_key_id=c.access_key_id,
+        password_last_proved=c.password_last_proved,
+        passwords=[
+            registry_pb2.StoredPassword(
+                slot=p.slot.value,
+                parameters=_password_parameters(p.parameters),
+                stored_key=p.stored_key,
+                accepted_until=_timestamp(p.accepted_until) if p.accepted_until is not None else None,
+            )
+            for p in credentials
+        ],
+    )
 
 
 def _event(e: CollectorEvent) -> registry_pb2.CollectorEvent:

@@ -43,6 +43,8 @@ class CollectorState(enum.StrEnum):
 class EventKind(enum.StrEnum):
     STATE_CHANGED = "state_changed"
     REMOVED = "removed"
+    CREDENTIALS_CHANGED = "credentials"
+    """Its identity key or service password changed (ADR 0034); the state did not."""
     BOOKMARK = "bookmark"
     """Never stored: a watch marker carrying the newest revision the watcher has seen."""
 

@@ -123,7 +123,7 @@ class CollectorEventRow(Base):
 
     __tablename__ = "collector_events"
     __table_args__ = (
-        sa.CheckConstraint("kind IN ('state_changed', 'removed')", name="ck_collector_events_kind"),
+        sa.CheckConstraint("kind IN ('state_changed', 'removed', 'credentials')", name="ck_collector_events_kind"),
         {"sqlite_autoincrement": True},
     )
 

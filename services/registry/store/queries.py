@@ -122,6 +122,32 @@ class RegistryStore:
             )
             return [_event(row) for row in rows]
 
+    async def collector_credentials(
+        self, *, after_uid: str, limit: int, instance_uids: Iterable[str] = ()
+    ) -> tuple[int, list[tuple[Collector, list[PasswordCredential]]]]:
+        """Registered collectors after `after_uid` (by instance_uid) with their password
+        credentials, and the newest revision before the read (ADR 0034: a gateway's cache)."""
+        async with self.read() as tx:
+            revision = await tx.newest_revision()
+            query = (
+                sa.select(CollectorRow)
+                .where(CollectorRow.state != CollectorState.PENDING.value, CollectorRow.instance_uid > after_uid)
+                .order_by(CollectorRow.instance_uid)
+                .limit(limit)
+            )
+            uids = list(instance_uids)
+            if uids:
+                query = query.where(CollectorRow.instance_uid.in_(uids))
+            found = [_collector(row) for row in await tx.session.scalars(query)]
+            by_uid: dict[str, list[PasswordCredential]] = {c.instance_uid: [] for c in found}
+            if found:
+                rows = await tx.session.scalars(
+                    sa.select(CollectorPasswordRow).where(CollectorPasswordRow.instance_uid.in_(list(by_uid)))
+                )
+                for row in rows:
+                    by_uid[row.instance_uid].append(_password(row))
+            return revision, [(c, by_uid[c.instance_uid]) for c in found]
+
     async def count_by_state(self) -> dict[CollectorState, int]:
         async with self.read() as tx:
             result = await tx.session.execute(
@@ -464,6 +490,15 @@ class Transaction:
             sa.delete(CollectorPasswordRow).where(CollectorPasswordRow.instance_uid == collector.instance_uid)
         )
         return await self._append_event(EventKind.REMOVED, collector, change, now)
+
+    async def credentials_changed(self, collector: Collector, reason: str, changed_by: str, now: datetime) -> int:
+        """Tell gateways that cache this collector's credentials to read them again (ADR 0034).
+
+        Exclusive transactions only, like every event; the collector's revision stays (its
+        state did not change)."""
+        return await self._append_event(
+            EventKind.CREDENTIALS_CHANGED, collector, StateChange(collector.state, reason, changed_by), now
+        )
 
     async def _append_event(self, kind: EventKind, collector: Collector, change: StateChange, now: datetime) -> int:
         result = await self.session.execute(

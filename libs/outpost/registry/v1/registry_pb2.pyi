@@ -23,6 +23,7 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_STATE_CHANGED: _ClassVar[EventKind]
     EVENT_KIND_REMOVED: _ClassVar[EventKind]
     EVENT_KIND_BOOKMARK: _ClassVar[EventKind]
+    EVENT_KIND_CREDENTIALS_CHANGED: _ClassVar[EventKind]
 
 class CredentialType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -72,6 +73,7 @@ EVENT_KIND_UNSPECIFIED: EventKind
 EVENT_KIND_STATE_CHANGED: EventKind
 EVENT_KIND_REMOVED: EventKind
 EVENT_KIND_BOOKMARK: EventKind
+EVENT_KIND_CREDENTIALS_CHANGED: EventKind
 CREDENTIAL_TYPE_UNSPECIFIED: CredentialType
 CREDENTIAL_TYPE_SNMP_V2C: CredentialType
 CREDENTIAL_TYPE_SNMP_V3: CredentialType
@@ -294,6 +296,70 @@ class CollectorEvent(_message.Message):
     changed_by: str
     zone: str
     def __init__(self, revision: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., reason: _Optional[str] = ..., changed_by: _Optional[str] = ..., zone: _Optional[str] = ...) -> None: ...
+
+class ListCollectorCredentialsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "instance_uids")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_UIDS_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    instance_uids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., instance_uids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StoredPassword(_message.Message):
+    __slots__ = ("slot", "parameters", "stored_key", "accepted_until")
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    STORED_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    slot: str
+    parameters: _agent_pb2.PasswordParameters
+    stored_key: bytes
+    accepted_until: _timestamp_pb2.Timestamp
+    def __init__(self, slot: _Optional[str] = ..., parameters: _Optional[_Union[_agent_pb2.PasswordParameters, _Mapping]] = ..., stored_key: _Optional[bytes] = ..., accepted_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CollectorCredentials(_message.Message):
+    __slots__ = ("instance_uid", "name", "zone", "state", "state_reason", "revision", "public_key", "encryption_public_key", "enrolled", "passwords", "version", "sealing_algorithms", "access_key_id", "password_last_proved")
+    INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STATE_REASON_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_FIELD_NUMBER: _ClassVar[int]
+    PASSWORDS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SEALING_ALGORITHMS_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_LAST_PROVED_FIELD_NUMBER: _ClassVar[int]
+    instance_uid: str
+    name: str
+    zone: str
+    state: _agent_pb2.CollectorState
+    state_reason: str
+    revision: int
+    public_key: bytes
+    encryption_public_key: bytes
+    enrolled: bool
+    passwords: _containers.RepeatedCompositeFieldContainer[StoredPassword]
+    version: str
+    sealing_algorithms: _containers.RepeatedScalarFieldContainer[str]
+    access_key_id: str
+    password_last_proved: str
+    def __init__(self, instance_uid: _Optional[str] = ..., name: _Optional[str] = ..., zone: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.CollectorState, str]] = ..., state_reason: _Optional[str] = ..., revision: _Optional[int] = ..., public_key: _Optional[bytes] = ..., encryption_public_key: _Optional[bytes] = ..., enrolled: _Optional[bool] = ..., passwords: _Optional[_Iterable[_Union[StoredPassword, _Mapping]]] = ..., version: _Optional[str] = ..., sealing_algorithms: _Optional[_Iterable[str]] = ..., access_key_id: _Optional[str] = ..., password_last_proved: _Optional[str] = ...) -> None: ...
+
+class ListCollectorCredentialsResponse(_message.Message):
+    __slots__ = ("collectors", "next_page_token", "revision")
+    COLLECTORS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    collectors: _containers.RepeatedCompositeFieldContainer[CollectorCredentials]
+    next_page_token: str
+    revision: int
+    def __init__(self, collectors: _Optional[_Iterable[_Union[CollectorCredentials, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class SessionReport(_message.Message):
     __slots__ = ("instance_uid", "session_id", "connected", "remote_address", "transport", "last_error", "last_heard_at", "clock_skew_ms", "spool", "check_in_seconds")

@@ -59,6 +59,11 @@ class RegistryServiceStub:
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersRequest.SerializeToString,
                 response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersResponse.FromString,
                 _registered_method=True)
+        self.ListCollectorCredentials = channel.unary_unary(
+                '/outpost.registry.v1.RegistryService/ListCollectorCredentials',
+                request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListCollectorCredentialsRequest.SerializeToString,
+                response_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListCollectorCredentialsResponse.FromString,
+                _registered_method=True)
         self.GetServerInfo = channel.unary_unary(
                 '/outpost.registry.v1.RegistryService/GetServerInfo',
                 request_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetServerInfoRequest.SerializeToString,
@@ -239,6 +244,16 @@ class RegistryServiceServicer:
         """GetPasswordParameters returns the service-password credentials on record for a
         registered collector presenting the key on record (ADR 0025), for the gateway's
         Challenge; empty for anyone else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCollectorCredentials(self, request, context):
+        """ListCollectorCredentials pages through what a gateway needs to verify a registered
+        collector's handshake itself (ADR 0034): keys, state, name, zone and the SCRAM stored
+        keys (never a password). The resync of the gateway's watched cache; `instance_uids`
+        narrows it to the collectors a watch event named.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -467,6 +482,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetPasswordParameters,
                     request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersRequest.FromString,
                     response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersResponse.SerializeToString,
+            ),
+            'ListCollectorCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCollectorCredentials,
+                    request_deserializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListCollectorCredentialsRequest.FromString,
+                    response_serializer=outpost_dot_registry_dot_v1_dot_registry__pb2.ListCollectorCredentialsResponse.SerializeToString,
             ),
             'GetServerInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerInfo,
@@ -744,6 +764,33 @@ class RegistryService:
             '/outpost.registry.v1.RegistryService/GetPasswordParameters',
             outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersRequest.SerializeToString,
             outpost_dot_registry_dot_v1_dot_registry__pb2.GetPasswordParametersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCollectorCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/outpost.registry.v1.RegistryService/ListCollectorCredentials',
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ListCollectorCredentialsRequest.SerializeToString,
+            outpost_dot_registry_dot_v1_dot_registry__pb2.ListCollectorCredentialsResponse.FromString,
             options,
             channel_credentials,
             insecure,
