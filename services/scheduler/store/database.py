@@ -26,7 +26,7 @@ async def open_store(url: str) -> SchedulerStore:
     """Migrate `url` to head and return the store over it."""
     async with _setup_lock(url):
         await migrate(url, MIGRATIONS_DIR, schema=SCHEMA)
-    return SchedulerStore(create_engine(url, SCHEMA))
+    return SchedulerStore(create_engine(url, SCHEMA, sqlite_pool=True))
 
 
 @contextlib.asynccontextmanager
