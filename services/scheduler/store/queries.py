@@ -11,8 +11,9 @@ colliding (one process per SQLite file is the embedded mode's rule).
 Every change of a run's state appends an event, so it runs exclusive; the conditional
 `UPDATE ... WHERE id = ? AND state = ? AND collector_instance_uid = ? AND attempt = ?`
 (rowcount decides) is what keeps a decision made on a row from overwriting a change that
-committed in between. Reads, admin edits of discoveries and schedules, coalesced progress
-counters and lease renewals append nothing and run concurrently; that is why taking a
+committed in between. Reads, admin edits of discoveries and schedules and lease renewals
+append nothing and run concurrently (coalesced progress counters append nothing either,
+but are decided in the dispatcher's write batches, ADR 0033); that is why taking a
 run back from an expired lease also requires the lease to be expired *when it is
 written*, so a renewal that committed after the sweep read the row wins.
 """
