@@ -538,7 +538,8 @@ def plot(results: dict[str, Any], png: Path, compare: dict[str, Any] | None) -> 
         for key, marker in (("median_ms", "o"), ("p95_ms", "s"), ("p99_ms", "^")):
             values = [f["from_due_at"].get(key, math.nan) for f in figures]
             name = key.removesuffix("_ms").replace("median", "p50")
-            ax.plot(sizes, values, style, marker=marker, label=f"{name} {label}")
+            live_here = data["settings"]["collectors"] if data else 0
+            ax.plot(sizes, values, style, marker=marker, label=f"{name} {label} ({live_here} live)")
     ax.axhline(1000, color="grey", linewidth=0.8, linestyle=":", label="goal: p99 < 1 s")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -546,7 +547,8 @@ def plot(results: dict[str, Any], png: Path, compare: dict[str, Any] | None) -> 
     ax.set_ylabel("due_at -> JobAssignment on the session, ms")
     live = results["settings"]["collectors"]
     load = results["machine"].get("loadavg_at_start", [0])[0]
-    ax.set_title(f"Dispatch latency, {live} live sessions (load {load:.1f} on {results['machine']['cpu_count']} CPUs)")
+    cpus = results["machine"]["cpu_count"]
+    ax.set_title(f"Dispatch latency (after: {live} live sessions, load {load:.1f} on {cpus} CPUs)")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", linewidth=0.3)
     fig.tight_layout()
