@@ -25,9 +25,11 @@ REGISTER_IN_FLIGHT = 4
 __all__ = ["Collector", "ControlPlane", "register_collectors", "start_control_plane", "wait_for"]
 
 
-def start_control_plane(workdir: Path, heartbeat_interval: int = 30) -> ControlPlane:
+def start_control_plane(
+    workdir: Path, heartbeat_interval: int = 30, registry_args: list[str] | None = None
+) -> ControlPlane:
     """Registry, scheduler and gateway on SQLite under `workdir`; stop it with `.stop()`."""
-    plane = ControlPlane(workdir, "sqlite", heartbeat_interval=heartbeat_interval)
+    plane = ControlPlane(workdir, "sqlite", heartbeat_interval=heartbeat_interval, registry_args=registry_args or [])
     try:
         plane.start()
     except BaseException:

@@ -1,7 +1,8 @@
 """Dispatch latency: from a run being due to its JobAssignment arriving on the collector's session.
 
     .venv/bin/python bench/dispatch_latency.py [--collectors 100] [--repeats 5] [--transport grpc]
-        [--no-schedule] [--json bench/results/dispatch_latency.json]
+        [--due 100,1000] [--no-schedule] [--json bench/results/dispatch_latency.json]
+        [--png bench/results/dispatch_latency.png] [--compare before.json]
 
 Theory of operation
 -------------------
@@ -27,11 +28,20 @@ answers a run with RUNNING then SUCCEEDED at once, without scanning.
    assignment, and from the run's `created_at` (the scheduler's clock; the same machine)
    to the assignment; and the round's makespan, from the first call to the last
    assignment. The next round starts once every run has ended.
-5. Schedule (unless `--no-schedule`): one cron schedule per discovery, all due at the
-   same next minute; from `due_at` to each assignment (the tick loop runs every second,
-   so up to 1 s of this is waiting for the tick). Waits up to ~2 minutes.
+5. Due at once (unless `--no-schedule`), for each size in `--due` (default: all
+   collectors): one cron schedule for each of the first `n` discoveries, all due at the
+   same minute; per collector from `due_at` to its assignment (p50/p95/p99), and the
+   scheduler's CPU seconds (user + system, psutil) from 1 s before `due_at` to the last
+   assignment and to the last run recorded SUCCEEDED (read from the scheduler's
+   `/metrics`, so the bench adds no scheduler work while it waits), divided by `n`. The
+   scheduler's idle CPU rate (5 s before, the sessions connected) is measured in the
+   same run, and the figures are given raw and less that idle rate. The schedules are
+   disabled again afterwards. Each size waits up to ~2 minutes for its minute.
 
-Nothing here asserts beyond every assignment arriving; it prints a table and writes JSON.
+Nothing here asserts beyond every assignment arriving; it prints a table, writes JSON and
+a PNG of the due -> assignment percentiles against the runs due at once (with the
+`--compare` JSON's, e.g. the code before, beside them). The machine's load average is in
+the JSON; `loaded` says whether it was above the CPU count at either end.
 """
 
 from __future__ import annotations
@@ -39,10 +49,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
+import math
 import os
+import re
 import shutil
 import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -69,8 +83,8 @@ PASSWORD = "bench-password"
 TARGET = "127.0.3.1"
 PORT = 21999
 ALONE = 20
-ANNOUNCE_IN_FLIGHT = 25
-ANNOUNCE_ATTEMPTS = 3
+ANNOUNCE_IN_FLIGHT = 10
+ANNOUNCE_ATTEMPTS = 30
 CONNECT_TIMEOUT = 120.0
 ARRIVAL_TIMEOUT = 60.0
 SETTLE_TIMEOUT = 60.0
@@ -128,7 +142,7 @@ async def enroll(plane: ControlPlane, count: int, transport: str) -> list[Dispat
                     await collector.close()
                     if attempt + 1 == ANNOUNCE_ATTEMPTS:
                         raise
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(min(1.0 + attempt, 5.0))  # a loaded registry sheds handshakes
                 else:
                     return collector
         raise AssertionError("unreachable")
@@ -266,22 +280,37 @@ async def wait_ended(stub: scheduler_pb2_grpc.SchedulerServiceStub, run_ids: lis
         await asyncio.sleep(0.25)
 
 
-async def scheduled(
-    stub: scheduler_pb2_grpc.SchedulerServiceStub, collectors: list[DispatchCollector]
+def scheduler_cpu(plane: ControlPlane) -> float:
+    assert plane.scheduler is not None
+    return float(sum(psutil.Process(plane.scheduler.pid).cpu_times()[:2]))
+
+
+def succeeded_total(plane: ControlPlane) -> float:
+    """The scheduler's own count of runs recorded SUCCEEDED (its /metrics, no database read)."""
+    with urllib.request.urlopen(f"http://{plane.scheduler_ready['metrics']}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = re.search(r'^outpost_scheduler_job_runs_finished_total\{state="succeeded"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+async def due_at_once(
+    stub: scheduler_pb2_grpc.SchedulerServiceStub, collectors: list[DispatchCollector], plane: ControlPlane
 ) -> dict[str, Any]:
-    """One schedule per discovery, all due at the next minute: due_at -> assignment."""
+    """A schedule for each of `collectors`, all due at one minute: due_at -> assignment, and scheduler CPU."""
+    n = len(collectors)
+    # Far enough ahead to create every schedule first (~30 ms each on a loaded machine).
+    lead = 15 + 0.03 * n
     now = dt.datetime.now(dt.UTC)
-    # The next minute, unless it is too close to create 100 schedules before it.
-    due = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1 if now.second < 40 else 2)
+    due = (now + dt.timedelta(seconds=lead + 60)).replace(second=0, microsecond=0)
     before = {c.identity.name: set(c.arrivals) for c in collectors}
     for collector in collectors:
         await stub.CreateSchedule(
             scheduler_pb2.CreateScheduleRequest(
                 schedule=scheduler_pb2.Schedule(
-                    name=f"s-{collector.identity.name}",
+                    name=f"s{n}-{collector.identity.name}",
                     discovery=f"d-{collector.identity.name}",
                     minute=str(due.minute),
-                    hour="*",
+                    hour=str(due.hour),
                     day_of_month="*",
                     month="*",
                     day_of_week="*",
@@ -291,8 +320,17 @@ async def scheduled(
             ),
             timeout=30,
         )
-    print(f"  {len(collectors)} schedules due at {due:%H:%M:%S} UTC; waiting")
-    wait = (due - dt.datetime.now(dt.UTC)).total_seconds() + ARRIVAL_TIMEOUT
+    print(f"  {n} schedules due at {due:%H:%M:%S} UTC; waiting")
+    succeeded_before = succeeded_total(plane)
+    # The scheduler's idle CPU rate (ticks, watch bookmarks), sessions connected: 5 s.
+    await asyncio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds() - 7.0))
+    idle_from, idle_cpu = time.monotonic(), scheduler_cpu(plane)
+    await asyncio.sleep(5.0)
+    idle_rate = (scheduler_cpu(plane) - idle_cpu) / (time.monotonic() - idle_from)
+    await asyncio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds() - 1.0))
+    window_from, cpu_from = time.monotonic(), scheduler_cpu(plane)
+    patience = max(ARRIVAL_TIMEOUT, 0.2 * n)  # the code before ADR 0033 took ~50 ms of CPU per run
+    wait = (due - dt.datetime.now(dt.UTC)).total_seconds() + patience
 
     async def new_arrival(collector: DispatchCollector) -> Arrival:
         async with asyncio.timeout(wait):
@@ -304,12 +342,41 @@ async def scheduled(
                 await collector.arrived.wait()
 
     arrivals = await asyncio.gather(*(new_arrival(c) for c in collectors))
+    delivered_at, cpu_delivered = time.monotonic(), scheduler_cpu(plane)
+    deadline = time.monotonic() + patience
+    while succeeded_total(plane) < succeeded_before + n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the scheduler recorded fewer than {n} runs succeeded after {patience:g}s")
+        await asyncio.sleep(0.2)
+    ended_at, cpu_ended = time.monotonic(), scheduler_cpu(plane)
     for collector in collectors:
         await stub.SetScheduleEnabled(
-            scheduler_pb2.SetScheduleEnabledRequest(name=f"s-{collector.identity.name}", enabled=False), timeout=30
+            scheduler_pb2.SetScheduleEnabledRequest(name=f"s{n}-{collector.identity.name}", enabled=False), timeout=30
         )
     from_due = [_ms(a.wall - due.timestamp()) for a in arrivals]
-    return {"due_at": due.isoformat(), "from_due_at": _latency_summary(from_due), "raw_from_due_at_ms": from_due}
+    to_delivered = cpu_delivered - cpu_from
+    to_ended = cpu_ended - cpu_from
+    return {
+        "runs": n,
+        "due_at": due.isoformat(),
+        "from_due_at": {**_latency_summary(from_due), "p95_ms": round(percentile(from_due, 95), 2)},
+        "scheduler_cpu": {
+            "idle_cpu_seconds_per_second": round(idle_rate, 4),
+            "to_last_assignment_s": round(to_delivered, 3),
+            "to_last_succeeded_s": round(to_ended, 3),
+            "window_to_last_assignment_s": round(delivered_at - window_from, 2),
+            "window_to_last_succeeded_s": round(ended_at - window_from, 2),
+            "ms_per_run_to_last_assignment": round(_ms(to_delivered) / n, 3),
+            "ms_per_run_to_last_succeeded": round(_ms(to_ended) / n, 3),
+            "ms_per_run_to_last_assignment_less_idle": round(
+                _ms(to_delivered - idle_rate * (delivered_at - window_from)) / n, 3
+            ),
+            "ms_per_run_to_last_succeeded_less_idle": round(
+                _ms(to_ended - idle_rate * (ended_at - window_from)) / n, 3
+            ),
+        },
+        "raw_from_due_at_ms": [round(v, 2) for v in from_due],
+    }
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -321,6 +388,8 @@ async def run(args: argparse.Namespace, plane: ControlPlane) -> dict[str, Any]:
             "collectors": args.collectors,
             "transport": args.transport,
             "repeats": args.repeats,
+            "burst": min(args.burst, args.collectors),
+            "due_at_once": args.due or [args.collectors],
             "database": "SQLite (each service its own file)",
             "control_plane": "tests/process_harness.py ControlPlane: registry, scheduler (tick 1 s), gateway",
             "collectors_are": "in-process DispatchCollector: real CollectorSession over the real transport",
@@ -338,10 +407,15 @@ async def run(args: argparse.Namespace, plane: ControlPlane) -> dict[str, Any]:
             results["alone"] = await step("one at a time", lambda: alone(stub, collectors[:ALONE]))
             results["rounds"] = []
             for repeat in range(args.repeats):
-                figure = await step(f"round {repeat + 1}/{args.repeats}", lambda: burst(stub, collectors, plane))
+                figure = await step(
+                    f"round {repeat + 1}/{args.repeats}", lambda: burst(stub, collectors[: args.burst], plane)
+                )
                 results["rounds"].append(figure)
             if not args.no_schedule:
-                results["schedule"] = await step("schedule", lambda: scheduled(stub, collectors))
+                results["due_at_once"] = []
+                for n in args.due or [len(collectors)]:
+                    figure = await step(f"{n} due at once", lambda n=n: due_at_once(stub, collectors[:n], plane))
+                    results["due_at_once"].append(figure)
     finally:
         await close_all(collectors)
     return results
@@ -368,7 +442,8 @@ def pooled(rounds: list[dict[str, Any]], key: str) -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    n = results["settings"]["collectors"]
+    n = results["settings"]["burst"]
+    live = results["settings"]["collectors"]
     rows = []
 
     def row(what: str, figure: dict[str, Any], medians: dict[str, Any] | None = None) -> None:
@@ -385,37 +460,101 @@ def table(results: dict[str, Any]) -> str:
         )
 
     rounds = results["rounds"]
-    from_return, from_created = results["pooled_from_start_return"], results["pooled_from_created_at"]
-    row(f"StartDiscovery returned -> assignment, {n} at once", from_return, from_return["round_medians_ms"])
-    row(f"run created_at -> assignment, {n} at once", from_created, from_created["round_medians_ms"])
-    makespans = Spread.of([r["makespan_ms"] for r in rounds])
-    rows.append(
-        (
-            f"first StartDiscovery -> last assignment, {n} at once",
-            str(len(rounds)),
-            f"{makespans.median:.1f}",
-            "-",
-            f"{makespans.high:.1f}",
-            f"{makespans.low:.1f}-{makespans.high:.1f}",
+    if rounds:
+        from_return, from_created = results["pooled_from_start_return"], results["pooled_from_created_at"]
+        row(f"StartDiscovery returned -> assignment, {n} at once", from_return, from_return["round_medians_ms"])
+        row(f"run created_at -> assignment, {n} at once", from_created, from_created["round_medians_ms"])
+        makespans = Spread.of([r["makespan_ms"] for r in rounds])
+        rows.append(
+            (
+                f"first StartDiscovery -> last assignment, {n} at once",
+                str(len(rounds)),
+                f"{makespans.median:.1f}",
+                "-",
+                f"{makespans.high:.1f}",
+                f"{makespans.low:.1f}-{makespans.high:.1f}",
+            )
         )
-    )
     row("StartDiscovery returned -> assignment, one at a time", results["alone"]["from_start_return"])
     row("run created_at -> assignment, one at a time", results["alone"]["from_created_at"])
-    if "schedule" in results:
-        row(f"schedule due_at -> assignment, {n} due at once", results["schedule"]["from_due_at"])
+    for figure in results.get("due_at_once", []):
+        row(f"schedule due_at -> assignment, {figure['runs']} due at once, {live} live", figure["from_due_at"])
     baseline = results["rpc_baseline"]
     row("bare: scheduler health check, one at a time", baseline["health_check"]["one_at_a_time"])
-    row(f"bare: scheduler health check, {n} at once", baseline["health_check"]["burst"])
+    row(f"bare: scheduler health check, {live} at once", baseline["health_check"]["burst"])
     row("bare: GetSettings (token check + DB read), one at a time", baseline["get_settings"]["one_at_a_time"])
-    row(f"bare: GetSettings (token check + DB read), {n} at once", baseline["get_settings"]["burst"])
+    row(f"bare: GetSettings (token check + DB read), {live} at once", baseline["get_settings"]["burst"])
     header = ("what", "n", "median ms", "p99 ms", "max ms", "round medians ms (min-max)")
-    cpu = {
-        name: Spread.of([r["cpu_seconds_until_last_assignment"][name] for r in rounds]).median
-        for name in rounds[0]["cpu_seconds_until_last_assignment"]
-    }
-    busy = ", ".join(f"{name} {seconds:.2f}" for name, seconds in cpu.items())
-    note = f"CPU seconds per round of {n}, first call to last assignment (median): {busy}"
-    return markdown_table([header, *rows]) + "\n" + note
+    notes = []
+    if rounds:
+        cpu = {
+            name: Spread.of([r["cpu_seconds_until_last_assignment"][name] for r in rounds]).median
+            for name in rounds[0]["cpu_seconds_until_last_assignment"]
+        }
+        busy = ", ".join(f"{name} {seconds:.2f}" for name, seconds in cpu.items())
+        notes.append(f"CPU seconds per round of {n}, first call to last assignment (median): {busy}")
+    due_rows = [
+        (
+            str(f["runs"]),
+            f"{f['from_due_at']['median_ms']:.0f}",
+            f"{f['from_due_at']['p95_ms']:.0f}",
+            f"{f['from_due_at']['p99_ms']:.0f}",
+            f"{f['scheduler_cpu']['ms_per_run_to_last_assignment']:.2f}"
+            f" ({f['scheduler_cpu']['ms_per_run_to_last_assignment_less_idle']:.2f})",
+            f"{f['scheduler_cpu']['ms_per_run_to_last_succeeded']:.2f}"
+            f" ({f['scheduler_cpu']['ms_per_run_to_last_succeeded_less_idle']:.2f})",
+        )
+        for f in results.get("due_at_once", [])
+    ]
+    if due_rows:
+        due_header = (
+            "runs due at once",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "scheduler CPU ms/run to last assignment (less idle)",
+            "... to last SUCCEEDED recorded (less idle)",
+        )
+        notes.append(f"\nDue at once, {live} live sessions, from due_at:\n" + markdown_table([due_header, *due_rows]))
+    return markdown_table([header, *rows]) + "\n" + "\n".join(notes)
+
+
+def plot(results: dict[str, Any], png: Path, compare: dict[str, Any] | None) -> None:
+    """Percentiles of due_at -> assignment against the runs due at once (log-log)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install -e '.[bench]'): no plot; --plot-only redraws from the JSON")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, data, style in (("after", results, "-"), ("before", compare, "--")):
+        figures = (data or {}).get("due_at_once", [])
+        if not figures:
+            continue
+        sizes = [f["runs"] for f in figures]
+        for key, marker in (("median_ms", "o"), ("p95_ms", "s"), ("p99_ms", "^")):
+            values = [f["from_due_at"].get(key, math.nan) for f in figures]
+            name = key.removesuffix("_ms").replace("median", "p50")
+            live_here = data["settings"]["collectors"] if data else 0
+            ax.plot(sizes, values, style, marker=marker, label=f"{name} {label} ({live_here} live)")
+    ax.axhline(1000, color="grey", linewidth=0.8, linestyle=":", label="goal: p99 < 1 s")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("runs due in the same minute")
+    ax.set_ylabel("due_at -> JobAssignment on the session, ms")
+    live = results["settings"]["collectors"]
+    load = results["machine"].get("loadavg_at_start", [0])[0]
+    cpus = results["machine"]["cpu_count"]
+    ax.set_title(f"Dispatch latency (after: {live} live sessions, load {load:.1f} on {cpus} CPUs)")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", linewidth=0.3)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    print(f"wrote {png}")
 
 
 def main() -> None:
@@ -423,18 +562,39 @@ def main() -> None:
     parser.add_argument("--collectors", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--transport", choices=("grpc", "websocket", "tcp"), default="grpc")
-    parser.add_argument("--no-schedule", action="store_true", help="skip the due-next-minute schedule (~2 min)")
+    parser.add_argument("--no-schedule", action="store_true", help="skip the due-at-once phase (~2 min per size)")
+    parser.add_argument(
+        "--due",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=None,
+        help="runs due at once, comma-separated, each at most --collectors (default: --collectors)",
+    )
+    parser.add_argument("--burst", type=int, default=1_000_000, help="StartDiscovery rounds use the first N collectors")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "dispatch_latency.json")
+    parser.add_argument("--png", type=Path, default=REPO / "bench" / "results" / "dispatch_latency.png")
+    parser.add_argument("--compare", type=Path, default=None, help="a JSON of this bench to plot beside (e.g. before)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
+    parser.add_argument("--plot-only", action="store_true", help="only draw the PNG from --json (and --compare)")
     args = parser.parse_args()
-    if args.collectors < ALONE or args.repeats < 1:
-        parser.error(f"--collectors must be at least {ALONE} and --repeats positive")
+    if args.plot_only:
+        compare = json.loads(args.compare.read_text()) if args.compare else None
+        plot(json.loads(args.json.read_text()), args.png, compare)
+        return
+    if args.collectors < ALONE or args.repeats < 0:
+        parser.error(f"--collectors must be at least {ALONE} and --repeats not negative")
+    if args.due and (max(args.due) > args.collectors or min(args.due) < 1):
+        parser.error("each --due size must be between 1 and --collectors")
     workdir = Path(tempfile.mkdtemp(prefix="outpost-bench-dispatch-"))
     started = time.monotonic()
     plane = None
     try:
         print(f"control plane in {workdir}")
-        plane = start_control_plane(workdir)
+        # Every collector announces from 127.0.0.1 and waits pending until registered: raise
+        # the registry's pending bounds (default 100 per network) above the fleet.
+        pending = max(args.collectors, 100)
+        plane = start_control_plane(
+            workdir, registry_args=[f"--max-pending={pending}", f"--max-pending-per-network={pending}"]
+        )
         results = asyncio.run(run(args, plane))
     finally:
         if plane is not None:
@@ -443,13 +603,22 @@ def main() -> None:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    results["pooled_from_start_return"] = pooled(results["rounds"], "from_start_return")
-    results["pooled_from_created_at"] = pooled(results["rounds"], "from_created_at")
+    if results["rounds"]:
+        results["pooled_from_start_return"] = pooled(results["rounds"], "from_start_return")
+        results["pooled_from_created_at"] = pooled(results["rounds"], "from_created_at")
     results["wall_seconds"] = round(time.monotonic() - started, 1)
+    cpus = os.cpu_count() or 1
+    results["machine"]["loaded"] = max(results["machine"]["loadavg_at_start"][0], os.getloadavg()[0]) > cpus
     print()
     print(table(results))
     write_results(args.json, results)
-    print(f"\nwrote {args.json} ({results['wall_seconds']:.0f}s)")
+    compare = json.loads(args.compare.read_text()) if args.compare else None
+    if results.get("due_at_once"):
+        plot(results, args.png, compare)
+    print(
+        f"\nwrote {args.json} ({results['wall_seconds']:.0f}s); load average {os.getloadavg()[0]:.1f}"
+        f"{' (loaded)' if results['machine']['loaded'] else ''}"
+    )
 
 
 if __name__ == "__main__":

@@ -41,3 +41,12 @@ TICK_SECONDS = Histogram(
     "Time one tick took: due schedules turned into runs, then housekeeping.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+WRITE_BATCH_CALLS = Histogram(
+    "outpost_scheduler_write_batch_calls",
+    "Calls (claims, job updates, starts, cancels) decided in one exclusive transaction (ADR 0033).",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+WRITE_BATCHES_SPLIT = Counter(
+    "outpost_scheduler_write_batches_split_total",
+    "Batches whose transaction failed and whose calls were run again one at a time.",
+)

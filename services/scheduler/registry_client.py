@@ -20,6 +20,8 @@ from outpost.registry.v1 import registry_pb2, registry_pb2_grpc
 from services.scheduler.domain.waiting import CollectorInfo, CollectorState
 
 LIST_TIMEOUT_SECONDS = 5.0
+LIST_PAGE_SIZE = 1000
+"""The registry's largest page."""
 STATE_FROM_PROTO = {
     agent_pb2.COLLECTOR_STATE_PENDING: CollectorState.PENDING,
     agent_pb2.COLLECTOR_STATE_ENABLED: CollectorState.ENABLED,
@@ -37,17 +39,28 @@ class RegistryCollectors:
         self._stub = registry_pb2_grpc.RegistryServiceStub(channel)
 
     async def __call__(self) -> list[CollectorInfo]:
-        try:
-            reply = await self._stub.ListCollectors(registry_pb2.ListCollectorsRequest(), timeout=LIST_TIMEOUT_SECONDS)
-        except grpc.aio.AioRpcError as exc:
-            raise errors.Unavailable(f"cannot list collectors at the registry: {error_from_rpc(exc)}") from exc
-        return [
-            CollectorInfo(
-                name=c.name,
-                zone=c.zone,
-                state=STATE_FROM_PROTO.get(c.state, CollectorState.PENDING),
-                online=c.online,
-                last_seen=c.last_seen.ToDatetime(tzinfo=UTC) if c.HasField("last_seen") else None,
-            )
-            for c in reply.collectors
-        ]
+        """Every page (`ListCollectors` answers 100 by default since it pages, ADR 0027):
+        with one page, collector 101 of a fleet was "not registered" to CreateDiscovery."""
+        found: list[CollectorInfo] = []
+        token = ""
+        while True:
+            try:
+                reply = await self._stub.ListCollectors(
+                    registry_pb2.ListCollectorsRequest(page_size=LIST_PAGE_SIZE, page_token=token),
+                    timeout=LIST_TIMEOUT_SECONDS,
+                )
+            except grpc.aio.AioRpcError as exc:
+                raise errors.Unavailable(f"cannot list collectors at the registry: {error_from_rpc(exc)}") from exc
+            found += [
+                CollectorInfo(
+                    name=c.name,
+                    zone=c.zone,
+                    state=STATE_FROM_PROTO.get(c.state, CollectorState.PENDING),
+                    online=c.online,
+                    last_seen=c.last_seen.ToDatetime(tzinfo=UTC) if c.HasField("last_seen") else None,
+                )
+                for c in reply.collectors
+            ]
+            token = reply.next_page_token
+            if not token:
+                return found

@@ -21,6 +21,9 @@ gateways could not renew, and a lease that expired then says nothing about its
 collector; holders renew within one heartbeat of the service being back.
 
 A tick looks for work in one read transaction and takes the event lock only if it found some.
+The same read finds the soonest minute still ahead, and the loop wakes at that minute if
+it comes before the next interval (ADR 0033): a run is created as its minute begins, not
+up to a whole interval after it.
 `tick()` is public so tests drive it with an injected clock; `run()` is the live loop.
 """
 
@@ -53,6 +56,8 @@ log = structlog.get_logger(__name__)
 MAX_RETRY_SECONDS = 10.0
 MAX_MISSED_COUNT = 1000
 """Counting missed minutes stops here: after a long outage the exact number matters less."""
+ALIGN_SLACK_SECONDS = 0.002
+"""Woken for a due minute, the loop sleeps this much past it, so the clock has reached it."""
 EXPIRED_PER_TICK = 500
 """Expired leases taken back per tick; more wait for the next tick (one short event-lock hold)."""
 
@@ -87,6 +92,7 @@ class Ticker:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not secrets)
         self._sweep_leases_from = self._lease_grace_end()
+        self._soonest: datetime | None = None
 
     async def run(self, interval: float) -> None:
         """Tick every `interval` seconds until cancelled.
@@ -114,7 +120,11 @@ class Ticker:
             elapsed = time.perf_counter() - started
             metrics.TICK_SECONDS.observe(elapsed)
             pause = interval if not failures else max(interval, backoff.next_delay())
-            await self._sleep(max(pause - elapsed, 0.0))
+            wait = max(pause - elapsed, 0.0)
+            if not failures and self._soonest is not None:
+                until = (self._soonest - self._now()).total_seconds()
+                wait = min(wait, max(until, 0.0) + ALIGN_SLACK_SECONDS)
+            await self._sleep(wait)
 
     async def tick(self) -> TickReport:
         """One pass at the clock's current time: a read, then writes only if there is work."""
@@ -123,6 +133,7 @@ class Ticker:
             due = await tx.due_schedules(now)
             overdue = await tx.overdue_runs(now - timedelta(seconds=rules.DEADLINE_GRACE_SECONDS))
             expired = await tx.expired_leases(now, EXPIRED_PER_TICK) if now >= self._sweep_leases_from else []
+            self._soonest = await tx.soonest_due_after(now)
         created = await self._create_due_runs(due, now) if due else ()
         if not (overdue or expired):
             return TickReport(created)
@@ -255,8 +266,8 @@ def _evaluate(due: list[Schedule], now: datetime) -> dict[str, schedule_rules.Ev
 
 def _missed_minutes(schedule: Schedule, newest: datetime) -> int:
     """How many due minutes before the newest one fell in the window (counted, not queued)."""
-    if schedule.last_evaluated_at is None:
-        return 0
+    if schedule.last_evaluated_at is None or newest == schedule.next_due_at:
+        return 0  # the first due minute after the last evaluation is the newest: none missed
     count = 0
     after = schedule.last_evaluated_at
     while count < MAX_MISSED_COUNT:
@@ -284,10 +295,11 @@ async def _supersede_waiting_runs(tx: Transaction, created: list[JobRun], now: d
     policies = await tx.missed_run_policies(schedules)
     newest = {run.schedule: run.id for run in created}
     superseded: list[JobRun] = []
-    for schedule in sorted(schedules):
-        if policies.get(schedule) is not schedule_rules.MissedRunPolicy.SKIP:
-            continue
-        for waiting in await tx.queued_runs(schedule=schedule):
+    skipping = sorted(s for s in schedules if policies.get(s) is schedule_rules.MissedRunPolicy.SKIP)
+    if not skipping:
+        return []
+    for schedule, waiting_runs in (await tx.queued_runs_of_schedules(skipping)).items():
+        for waiting in waiting_runs:
             if waiting.id == newest[schedule] or waiting.attempt > 0:
                 continue
             why = (

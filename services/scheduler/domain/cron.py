@@ -154,8 +154,13 @@ def _iana_zones() -> frozenset[str]:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def next_due(spec: CronSpec, after: datetime) -> datetime | None:
-    """The first due instant strictly after `after` (UTC), or None if there is none."""
+    """The first due instant strictly after `after` (UTC), or None if there is none.
+
+    Memoised (a pure function of two hashable values, ~0.5 ms of croniter a call): when
+    1,000 schedules fall due in one minute, most share an expression and the minute.
+    """
     zone = spec.zone
     start = _wall(after, zone) - (MAX_SHIFT if _near_change(zone, after) else _ZERO)
     best: datetime | None = None

@@ -98,8 +98,17 @@ def set_enabled(schedule: Schedule, enabled: bool, now: datetime) -> Schedule | 
 
 
 def plan_evaluation(schedule: Schedule, now: datetime) -> Evaluation:
-    """The newest due minute in (last_evaluated_at, now], and the next one after `now`."""
+    """The newest due minute in (last_evaluated_at, now], and the next one after `now`.
+
+    The usual case costs one (memoised) cron step: the stored `next_due_at` fell due and
+    the minute after it has not, so it is the newest due minute and that one is next.
+    """
     after = schedule.last_evaluated_at or now
+    due = schedule.next_due_at
+    if due is not None and after < due <= now:
+        following = cron.next_due(schedule.cron, due)
+        if following is None or following > now:
+            return Evaluation(schedule=schedule.name, evaluated_at=now, due_at=due, next_due_at=following)
     return Evaluation(
         schedule=schedule.name,
         evaluated_at=now,

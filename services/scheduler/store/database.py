@@ -22,4 +22,4 @@ async def open_store(url: str) -> SchedulerStore:
     """Migrate `url` to head and return the store over it."""
     async with setup_lock(url, SCHEMA, SETUP_LOCK_KEY):
         await migrate(url, MIGRATIONS_DIR, schema=SCHEMA)
-    return SchedulerStore(create_engine(url, SCHEMA))
+    return SchedulerStore(create_engine(url, SCHEMA, sqlite_pool=True))

@@ -11,8 +11,9 @@ colliding (one process per SQLite file is the embedded mode's rule).
 Every change of a run's state appends an event, so it runs exclusive; the conditional
 `UPDATE ... WHERE id = ? AND state = ? AND collector_instance_uid = ? AND attempt = ?`
 (rowcount decides) is what keeps a decision made on a row from overwriting a change that
-committed in between. Reads, admin edits of discoveries and schedules, coalesced progress
-counters and lease renewals append nothing and run concurrently; that is why taking a
+committed in between. Reads, admin edits of discoveries and schedules and lease renewals
+append nothing and run concurrently (coalesced progress counters append nothing either,
+but are decided in the dispatcher's write batches, ADR 0033); that is why taking a
 run back from an expired lease also requires the lease to be expired *when it is
 written*, so a renewal that committed after the sweep read the row wins.
 """
@@ -57,8 +58,28 @@ RENEW_BATCH = 5000
 
 _T = TypeVar("_T")
 _schedules = cast(sa.Table, ScheduleRow.__table__)
+_runs = cast(sa.Table, JobRunRow.__table__)
+_events = cast(sa.Table, DispatchEventRow.__table__)
 _ACTIVE = [s.value for s in ACTIVE_STATES]
 
+
+# Statements of the dispatch path, built once: constructing an UPDATE with a dozen
+# conditions and values costs more CPU than executing it (ADR 0033). The bind parameter
+# names keep clear of the column names, which an UPDATE reserves for its SET clause.
+_RUN_BY_ID = sa.select(_runs).where(_runs.c.id == sa.bindparam("w_id"))
+_SAVE_RUN = (
+    sa.update(_runs)
+    .where(
+        _runs.c.id == sa.bindparam("w_id"),
+        _runs.c.state == sa.bindparam("w_state"),
+        _runs.c.collector_instance_uid == sa.bindparam("w_uid"),
+        _runs.c.attempt == sa.bindparam("w_attempt"),
+    )
+    .values({name: sa.bindparam(f"v_{name}", type_=_runs.c[name].type) for name in rows.RUN_MUTABLE_FIELDS})
+)
+_SAVE_RUN_IF_LEASE_EXPIRED = _SAVE_RUN.where(
+    _runs.c.lease_expires_at <= sa.bindparam("w_expired_by", type_=UtcDateTime())
+)
 
 JOB_RUNS_LIST = "job_runs"
 DISCOVERIES_LIST = "discoveries"
@@ -122,23 +143,26 @@ class SchedulerStore:
         An event whose run no longer exists comes back without one; the watch skips it.
         """
         async with self.read() as tx:
+            # Core rows, not ORM objects: a page of 500 events is read on every wake-up of
+            # every watcher, and the ORM's identity map and instrumentation cost more
+            # than the read itself.
             result = await tx.session.execute(
-                sa.select(DispatchEventRow, JobRunRow)
-                .outerjoin(JobRunRow, JobRunRow.id == DispatchEventRow.job_run_id)
-                .where(DispatchEventRow.revision > revision)
-                .order_by(DispatchEventRow.revision)
+                sa.select(_events.c.revision, _events.c.kind, *_runs.c)
+                .select_from(_events.outerjoin(_runs, _runs.c.id == _events.c.job_run_id))
+                .where(_events.c.revision > revision)
+                .order_by(_events.c.revision)
                 .limit(limit)
             )
-            pairs = [(event, run) for event, run in result]
-            settings = await tx.settings() if any(e.kind == EventKind.SETTINGS for e, _ in pairs) else None
+            found = result.all()
+            settings = await tx.settings() if any(r.kind == EventKind.SETTINGS for r in found) else None
         return [
             DispatchEvent(
-                revision=event.revision,
-                kind=EventKind(event.kind),
-                job_run=rows.job_run(run) if run is not None else None,
-                settings=settings if event.kind == EventKind.SETTINGS else None,
+                revision=row.revision,
+                kind=EventKind(row.kind),
+                job_run=rows.job_run(row) if row.id is not None else None,
+                settings=settings if row.kind == EventKind.SETTINGS else None,
             )
-            for event, run in pairs
+            for row in found
         ]
 
     async def dispose(self) -> None:
@@ -151,6 +175,8 @@ class Transaction:
     def __init__(self, session: AsyncSession, *, on_sqlite: bool) -> None:
         self.session = session
         self._insert = sqlite.insert if on_sqlite else postgresql.insert
+        self.newest_revision = 0
+        """The newest revision this transaction appended (0: none)."""
 
     # --- discoveries --------------------------------------------------------------------
     async def insert_discovery(self, discovery: Discovery) -> None:
@@ -175,8 +201,12 @@ class Transaction:
         return paging.page_from(found, size, DISCOVERIES_LIST, {}, lambda d: (d.name,))
 
     async def discoveries_named(self, names: Iterable[str]) -> dict[str, Discovery]:
-        found = await self.session.scalars(sa.select(DiscoveryRow).where(DiscoveryRow.name.in_(sorted(set(names)))))
-        return {row.name: rows.discovery(row) for row in found}
+        table = cast(sa.Table, DiscoveryRow.__table__)
+        found: dict[str, Discovery] = {}
+        for chunk in _chunks(sorted(set(names)), RENEW_BATCH):
+            result = await self.session.execute(sa.select(table).where(table.c.name.in_(chunk)))
+            found |= {row.name: rows.discovery(row) for row in result}
+        return found
 
     async def delete_discovery(self, name: str) -> bool:
         result = await self.session.execute(sa.delete(DiscoveryRow).where(DiscoveryRow.name == name))
@@ -232,6 +262,15 @@ class Transaction:
         )
         return [rows.schedule(row) for row in await self.session.scalars(query)]
 
+    async def soonest_due_after(self, now: datetime) -> datetime | None:
+        """The soonest `next_due_at` of an enabled schedule still ahead of `now` (an index read)."""
+        soonest: datetime | None = await self.session.scalar(
+            sa.select(sa.func.min(ScheduleRow.next_due_at)).where(
+                ScheduleRow.enabled.is_(True), ScheduleRow.next_due_at > now
+            )
+        )
+        return soonest
+
     async def enabled_schedule_names(self, names: Iterable[str]) -> set[str]:
         wanted = sorted(set(names))
         found = await self.session.scalars(
@@ -285,16 +324,17 @@ class Transaction:
         """Insert scheduled runs unless their (schedule, due minute) exists; the ids inserted."""
         if not runs:
             return set()
+        # One statement executed with many parameter sets: SQLAlchemy sends them as
+        # multi-row INSERTs ("insertmanyvalues") from one cached compilation. A
+        # `.values([...])` of 1,000 rows is compiled anew each time (~2 ms per row).
         statement = (
-            self._insert(JobRunRow)
-            .values([rows.run_values(run) for run in runs])
-            .on_conflict_do_nothing(index_elements=["schedule_name", "due_at"])
-            .returning(JobRunRow.id)
+            self._insert(_runs).on_conflict_do_nothing(index_elements=["schedule_name", "due_at"]).returning(_runs.c.id)
         )
-        return set((await self.session.scalars(statement)).all())
+        result = await self.session.execute(statement, [rows.run_values(run) for run in runs])
+        return set(result.scalars().all())
 
     async def job_run(self, run_id: str) -> JobRun | None:
-        row = await self.session.get(JobRunRow, run_id, populate_existing=True)
+        row = (await self.session.execute(_RUN_BY_ID, {"w_id": run_id})).first()
         return None if row is None else rows.job_run(row)
 
     async def job_runs(self, where: RunFilter, page_size: int, page_token: str = "") -> tuple[list[JobRun], str]:
@@ -334,6 +374,38 @@ class Transaction:
             .order_by(JobRunRow.due_at, JobRunRow.created_at, JobRunRow.id)
         )
         return [rows.job_run(row) for row in await self.session.scalars(query)]
+
+    async def queued_for_any(self, collectors: Iterable[str], zones: Iterable[str]) -> list[JobRun]:
+        """Queued runs aimed at any of these collectors (by name) or zones, oldest first."""
+        aimed = _aimed_at_any(collectors, zones)
+        query = (
+            sa.select(_runs)
+            .where(_runs.c.state == JobState.QUEUED.value, aimed)
+            .order_by(_runs.c.due_at, _runs.c.created_at, _runs.c.id)
+        )
+        return [rows.job_run(row) for row in await self.session.execute(query)]
+
+    async def queued_targets_among(self, collectors: Iterable[str], zones: Iterable[str]) -> set[tuple[str, str]]:
+        """The (target collector, target zone) pairs of queued runs aimed at these collectors or zones."""
+        result = await self.session.execute(
+            sa.select(_runs.c.target_collector, _runs.c.target_zone)
+            .where(_runs.c.state == JobState.QUEUED.value, _aimed_at_any(collectors, zones))
+            .distinct()
+        )
+        return {(collector, zone) for collector, zone in result}
+
+    async def active_counts_of(self, collectors: Iterable[str]) -> dict[str, int]:
+        """Runs dispatched or running of each of these collectors (absent: none)."""
+        wanted = sorted(set(collectors))
+        found: dict[str, int] = {}
+        for chunk in _chunks(wanted, RENEW_BATCH):
+            result = await self.session.execute(
+                sa.select(_runs.c.collector, sa.func.count())
+                .where(_runs.c.collector.in_(chunk), _runs.c.state.in_(_ACTIVE))
+                .group_by(_runs.c.collector)
+            )
+            found |= {collector: int(count) for collector, count in result}
+        return found
 
     async def any_queued_for(self, collector: str, zone: str) -> bool:
         found = await self.session.scalar(
@@ -388,6 +460,19 @@ class Transaction:
         if schedule:
             query = query.where(JobRunRow.schedule_name == schedule)
         return [rows.job_run(row) for row in await self.session.scalars(query.order_by(JobRunRow.due_at))]
+
+    async def queued_runs_of_schedules(self, names: Sequence[str]) -> dict[str, list[JobRun]]:
+        """Queued runs of each of these schedules, oldest due first (schedules without any: absent)."""
+        found: dict[str, list[JobRun]] = {}
+        for chunk in _chunks(sorted(set(names)), RENEW_BATCH):
+            query = (
+                sa.select(_runs)
+                .where(_runs.c.state == JobState.QUEUED.value, _runs.c.schedule_name.in_(chunk))
+                .order_by(_runs.c.schedule_name, _runs.c.due_at)
+            )
+            for row in await self.session.execute(query):
+                found.setdefault(row.schedule_name, []).append(rows.job_run(row))
+        return found
 
     async def expired_leases(self, now: datetime, limit: int) -> list[JobRun]:
         """Dispatched or running runs whose lease ran out by `now`, longest expired first."""
@@ -446,17 +531,18 @@ class Transaction:
         `lease_expired_by`: write only if the lease is still expired at that time, i.e. no
         renewal committed since `expected` was read (renewals take no event lock).
         """
-        conditions = [
-            JobRunRow.id == run.id,
-            JobRunRow.state == expected.state.value,
-            JobRunRow.collector_instance_uid == expected.collector_instance_uid,
-            JobRunRow.attempt == expected.attempt,
-        ]
+        params = {f"v_{name}": value for name, value in rows.changed_run_values(run).items()}
+        params |= {
+            "w_id": run.id,
+            "w_state": expected.state.value,
+            "w_uid": expected.collector_instance_uid,
+            "w_attempt": expected.attempt,
+        }
+        statement = _SAVE_RUN
         if lease_expired_by is not None:
-            conditions.append(JobRunRow.lease_expires_at <= lease_expired_by)
-        result = await self.session.execute(
-            sa.update(JobRunRow).where(*conditions).values(**rows.changed_run_values(run))
-        )
+            statement = _SAVE_RUN_IF_LEASE_EXPIRED
+            params["w_expired_by"] = lease_expired_by
+        result = await self.session.execute(statement, params)
         return _rowcount(result) == 1
 
     async def record_stale_observations(self, run_id: str, total: int) -> bool:
@@ -482,13 +568,22 @@ class Transaction:
         """One event per run, in order; returns the newest revision (0 for none)."""
         if not run_ids:
             return 0
-        await self.session.execute(sa.update(JobRunRow).where(JobRunRow.id.in_(run_ids)).values(last_event_at=now))
-        result = await self.session.scalars(
-            sa.insert(DispatchEventRow)
-            .values([{"kind": EventKind.JOB_RUN.value, "job_run_id": i, "created_at": now} for i in run_ids])
-            .returning(DispatchEventRow.revision)
+        for chunk in _chunks(run_ids, RENEW_BATCH):
+            await self.session.execute(
+                sa.update(_runs)
+                .where(_runs.c.id.in_(chunk))
+                .values(last_event_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        # Many parameter sets, one cached statement (see `insert_due_runs`); revisions are
+        # drawn in order under the event lock.
+        result = await self.session.execute(
+            sa.insert(_events).returning(_events.c.revision),
+            [{"kind": EventKind.JOB_RUN.value, "job_run_id": i, "created_at": now} for i in run_ids],
         )
-        return max(int(r) for r in result.all())
+        newest = max(int(r) for r in result.scalars().all())
+        self.newest_revision = max(self.newest_revision, newest)
+        return newest
 
     # --- settings -----------------------------------------------------------------------
     async def settings(self) -> Settings:
@@ -510,7 +605,9 @@ class Transaction:
             .values(kind=kind.value, job_run_id=run_id, created_at=now)
             .returning(DispatchEventRow.revision)
         )
-        return int(result.scalar_one())
+        revision = int(result.scalar_one())
+        self.newest_revision = max(self.newest_revision, revision)
+        return revision
 
 
 def _aimed_at(collector: str, zone: str) -> sa.ColumnElement[bool]:
@@ -520,6 +617,18 @@ def _aimed_at(collector: str, zone: str) -> sa.ColumnElement[bool]:
         clauses.append(JobRunRow.target_collector == collector)
     if zone:
         clauses.append(JobRunRow.target_zone == zone)
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def _aimed_at_any(collectors: Iterable[str], zones: Iterable[str]) -> sa.ColumnElement[bool]:
+    """`_aimed_at` for many claimers at once; empty names and zones match nothing."""
+    names = sorted({c for c in collectors if c})
+    places = sorted({z for z in zones if z})
+    clauses = []
+    if names:
+        clauses.append(_runs.c.target_collector.in_(names))
+    if places:
+        clauses.append(_runs.c.target_zone.in_(places))
     return sa.or_(*clauses) if clauses else sa.false()
 
 

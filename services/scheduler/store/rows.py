@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Row
+
 from services.scheduler.domain.cron import CronSpec
 from services.scheduler.domain.discoveries import Discovery, from_snapshot, snapshot
 from services.scheduler.domain.job_runs import JobRun, JobState, Trigger
@@ -53,7 +55,8 @@ def discovery_values(d: Discovery) -> dict[str, Any]:
     }
 
 
-def discovery(row: DiscoveryRow) -> Discovery:
+def discovery(row: DiscoveryRow | Row[Any]) -> Discovery:
+    """From an ORM row or a Core row of `discoveries` (the same attribute names)."""
     return Discovery(
         name=row.name,
         targets=tuple(row.targets),
@@ -138,7 +141,8 @@ def changed_run_values(run: JobRun) -> dict[str, Any]:
     return values
 
 
-def job_run(row: JobRunRow) -> JobRun:
+def job_run(row: JobRunRow | Row[Any]) -> JobRun:
+    """From an ORM row or a Core row of `job_runs` (the same attribute names)."""
     return JobRun(
         id=row.id,
         discovery=row.discovery,

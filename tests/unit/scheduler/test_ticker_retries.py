@@ -31,6 +31,9 @@ class NothingDue:
     async def expired_leases(self, now: datetime, limit: int) -> list[Any]:
         return []
 
+    async def soonest_due_after(self, now: datetime) -> datetime | None:
+        return None
+
 
 class FlakyStore:
     """Every read fails while `failures` remain; after that it reads an empty schedule."""
