@@ -13,6 +13,7 @@ its `x-forwarded-for` / `forwarded` metadata names the collector (ADR 0026).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -62,6 +63,7 @@ class GrpcAgentStream:
 
     def __init__(self, context: grpc.aio.ServicerContext, trusted: TrustedProxies) -> None:
         self._context = context
+        self._write_abandoned = False
         metadata = context.invocation_metadata() or ()
         self.remote_address = forwarded_client(
             _peer(context.peer()),
@@ -77,7 +79,23 @@ class GrpcAgentStream:
         return bytes(data)
 
     async def send(self, data: bytes) -> None:
-        await self._context.write(data)
+        """Write one envelope; a stream that can no longer be written is a lost connection.
+
+        A write given up on (the session's send timeout cancels it) stays pending inside
+        gRPC core, and any later write on that call fails with TOO_MANY_OPERATIONS: so after
+        one, every send raises ConnectionError, as does any failure gRPC reports, and the
+        session ends as lost instead of crashing (seen under load in the reconnect storm).
+        """
+        if self._write_abandoned:
+            raise ConnectionError("an earlier write on this stream never finished")
+        try:
+            await self._context.write(data)
+        except asyncio.CancelledError:
+            self._write_abandoned = True
+            raise
+        except Exception as exc:  # the transport's edge: whatever gRPC raises means the stream is gone
+            self._write_abandoned = True
+            raise ConnectionError(f"the stream cannot be written: {type(exc).__name__}: {exc}") from exc
 
     async def close(self, reason: str) -> None:
         """Returning from the handler ends the stream with OK after the Disconnect."""
