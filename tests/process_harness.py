@@ -282,6 +282,15 @@ class ControlPlane:
         return self.workdir / "access.key"
 
     def start(self, tls: tuple[Path, Path] | None = None) -> ControlPlane:
+        """Start every process; if one never becomes ready, stop the ones started (a fixture
+        that fails in `start` never reaches its teardown, so they would outlive the test)."""
+        try:
+            return self._start(tls)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, tls: tuple[Path, Path] | None) -> ControlPlane:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._start_registry("127.0.0.1:0")
         if tls:
