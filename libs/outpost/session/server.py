@@ -124,6 +124,9 @@ class SessionAccepted:
     state: ServerState
     zone: str = ""
     """The registered name and zone (the registry's), never the hello's."""
+    hello: agent_pb2.Hello | None = field(default=None, compare=False, repr=False)
+    """The Hello the session was accepted on: the last the session offers of it, since
+    the core lets it go on acceptance (a kept Hello cost every idle session ~1.3 KiB)."""
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,7 @@ class _Change:
     revision: int
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ServerSession:
     """One collector connection, server side. Feed it; drain `data_to_send`/`events_received`.
 
@@ -270,6 +273,8 @@ class ServerSession:
     now: float
     state: ServerState = ServerState.AWAIT_HELLO
     hello: agent_pb2.Hello | None = None
+    """The collector's Hello while the handshake needs it; None before it and once accepted."""
+    hello_received: bool = False
     revision: int = 0
     last_received: float = 0.0
     fingerprint: str = ""
@@ -346,8 +351,9 @@ class ServerSession:
         self._heartbeat_interval = _wire_interval(decision.heartbeat_interval or self.config.heartbeat_interval)
         self.fingerprint = decision.fingerprint
         self.last_received = max(self.last_received, now)
-        name = decision.name or self.hello.name
-        self._events.append(SessionAccepted(self.hello.instance_uid, name, state, decision.zone))
+        hello, self.hello, self._offered = self.hello, None, ()
+        name = decision.name or hello.name
+        self._events.append(SessionAccepted(hello.instance_uid, name, state, decision.zone, hello))
         self._enter(state, reason, changed_by="", first=True)
 
     def state_changed(self, state: ServerState, reason: str, changed_by: str, revision: int) -> None:
@@ -519,6 +525,7 @@ class ServerSession:
         _check_hello(hello)
         self.hello = agent_pb2.Hello()
         self.hello.CopyFrom(hello)  # the transport may reuse or mutate its envelope
+        self.hello_received = True
         self.state = ServerState.AWAIT_PROOF
         if self.config.password_parameters:
             self._events.append(ChallengeRequested(self.hello))

@@ -1,26 +1,33 @@
-"""One collector session on the gateway: the loop every transport runs.
+"""One collector session on the gateway: the runner every transport drives.
 
-The transport (gRPC stream, WebSocket, TCP frames) supplies an `AgentStream`; this loop
-reads -> decodes -> feeds the I/O-free `ServerSession` -> writes what it returns -> arms
-its deadline -> closes when told. The registry decides handshakes; the hub delivers the
-registry's later decisions. So there is one session logic for all transports.
+The transport (gRPC stream, WebSocket, TCP frames, HTTP polls) supplies an
+`AgentStream`; the runner decodes -> feeds the I/O-free `ServerSession` -> writes what it
+returns -> arms its deadline -> closes when told. The registry (or the watched cache)
+decides handshakes; the hub delivers the registry's later decisions. So there is one
+session logic for all transports.
 
-Everything that reaches the session (frames, admin decisions, shutdown) goes through one
-bounded inbox consumed by this loop, so the core is only ever touched from one task. One
-item is handled at a time, to the end: a result batch is committed and acked (or
-throttled) before the next item is looked at. That is what makes draining safe: when the
-gateway drains, the loop checks between items and closes with Disconnect(SHUTTING_DOWN),
-so a commit is never cut in half by the shutdown.
+Everything that reaches the session (frames, admin decisions, its deadline, shutdown) is
+delivered to the runner and handled by one worker task at a time, so the core is only
+ever touched from one task; the worker exists only while there is something to handle,
+so an idle session costs its state and nothing running (issue 13, item 2). One item is
+handled at a time, to the end: a result batch is committed and acked (or throttled)
+before the next item is looked at. That is what makes draining safe: when the gateway
+drains, the worker checks between items and closes with Disconnect(SHUTTING_DOWN), so a
+commit is never cut in half by the shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextvars
 import dataclasses
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -95,11 +102,22 @@ class _PeerClosed:
     error: RemoteProtocolError | None = None
 
 
-async def run_session(raw: AgentStream, ctx: GatewayContext) -> None:
-    """Serve one connection until either side ends it; never raises.
+class _DeadlineDue:
+    """The session's deadline passed (from the shared timer wheel): tick the core."""
 
-    Every streaming connection is sealed (ADR 0019): the loop below sees envelopes only
-    once the Noise handshake confirmed the collector's access key.
+
+DEADLINE_DUE = _DeadlineDue()
+
+
+async def run_session(raw: AgentStream, ctx: GatewayContext) -> None:
+    """Serve one connection whose transport hands frames out by `recv()`; never raises.
+
+    gRPC and WebSocket run each connection in a task of their own (the library's handler);
+    that task reads frames and hands them to the runner until either side ends the
+    session, then waits until the runner has closed it. Every streaming connection is
+    sealed (ADR 0019): the runner sees envelopes only once the Noise handshake confirmed
+    the collector's access key. TCP drives the same runner from protocol callbacks, with
+    no task at all (`start_pushed_session`).
     """
     loop = asyncio.get_running_loop()
     session_id = secrets.token_hex(8)
@@ -107,24 +125,53 @@ async def run_session(raw: AgentStream, ctx: GatewayContext) -> None:
     metrics.SESSIONS_OPENED.labels(raw.transport).inc()
     seal = new_seal(ctx, raw.transport)
     stream = SealedAgentStream(raw, seal, loop.time)
-    runner = SessionRunner(stream, ctx, session_id, loop, seal=seal)
-    ctx.connections[session_id] = runner.deliver
+    runner = SessionRunner(stream, ctx, session_id, loop, seal=seal, context=contextvars.copy_context())
     try:
-        await runner.run()
-    except Exception:
-        log.exception("session_crashed")
+        await runner.serve_pulled(stream)
     finally:
-        ctx.connections.pop(session_id, None)
-        await runner.cleanup()
         structlog.contextvars.unbind_contextvars("session_id", "transport", "remote", "collector")
+
+
+def start_pushed_session(raw: AgentStream, ctx: GatewayContext) -> tuple[SessionRunner, SealedAgentStream]:
+    """A session for a transport that pushes frames (TCP's protocol callbacks): no task until there is work.
+
+    The transport calls `stream.open(frame)` per frame, writes the handshake replies it
+    returns, hands the envelope to `runner.frame_received`, and `runner.peer_closed` when
+    the connection ends; the runner ends the connection through `raw.close()`.
+    """
+    loop = asyncio.get_running_loop()
+    session_id = secrets.token_hex(8)
+    context = contextvars.Context()
+    bind = structlog.contextvars.bind_contextvars
+    context.run(bind, session_id=session_id, transport=raw.transport, remote=raw.remote_address)
+    metrics.SESSIONS_OPENED.labels(raw.transport).inc()
+    seal = new_seal(ctx, raw.transport)
+    stream = SealedAgentStream(raw, seal, loop.time)
+    runner = SessionRunner(stream, ctx, session_id, loop, seal=seal, context=context)
+    context.run(runner.start)
+    return runner, stream
 
 
 class SessionRunner:
     """One session's state and the steps every transport drives: admit, handle, flush.
 
-    Streaming transports call `run()`, which reads frames in a task and loops until the
-    session closes. HTTP polling calls `admit()` once, then per poll `handle()` for each
-    envelope and pending inbox item, `tick()` and `flush()` (see transports/http_poll.py).
+    An idle session owns no task, no queue and no timer (issue 13, item 2). What reaches
+    it (a frame, an admin decision, a dispatch notice, its deadline, the drain) is
+    `deliver`ed: kept in a deque made on first use, and handled by a worker task that
+    exists only while there is something to handle. One worker at a time, one item at a
+    time, to the end: a result batch is committed and acked (or throttled) before the next
+    item is looked at, and the core is only ever touched from that worker. That is what
+    makes draining safe: when the gateway drains, the worker checks between items and
+    closes with Disconnect(SHUTTING_DOWN), so a commit is never cut in half.
+
+    Frames are bounded: with INBOX_SIZE of them waiting, the transport stops reading
+    (a pulled stream's reader waits; a pushed one's reading is paused) until the worker
+    has caught up. The session's deadline (handshake, then liveness) lives in the
+    gateway's shared `TimerWheel`, re-armed after each item.
+
+    HTTP polling creates the runner with `polling=True`: nothing runs between polls; per
+    poll it calls `admit()` once, then `handle()` for each envelope and `drain_inbox()`
+    item, `tick()` and `flush()` (see transports/http_poll.py).
     `seal` is the connection's sealed session (the transport runs it): its `binding` goes
     into the proof check and to the registry. A `polling` session's heartbeat interval is
     the check interval, not the registry's (a polling collector is heard from once per
@@ -140,6 +187,7 @@ class SessionRunner:
         *,
         polling: bool = False,
         seal: GatewaySeal | None = None,
+        context: contextvars.Context | None = None,
     ) -> None:
         self.stream = stream
         self.seal = seal
@@ -158,16 +206,28 @@ class SessionRunner:
             nonce=handshake.new_nonce(int(time.time() * 1000)),
             now=loop.time(),
         )
-        self.inbox: asyncio.Queue[object] = asyncio.Queue(INBOX_SIZE)
+        self._context = context
+        """The session's log context (session id, transport, collector): every worker runs in it."""
+        self._pending: collections.deque[object] | None = None
+        self._frames_waiting = 0
+        self._worker: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[Any] | None = None
+        """A pulled stream's reading task while it reads; interrupted when the session ends."""
+        self._room: asyncio.Future[None] | None = None
+        self._paused: Callable[[bool], None] | None = None
+        """A pushed stream's reading switch: False pauses reading, True resumes it."""
+        self._done: asyncio.Future[None] | None = None
+        self._ended = False
         self.live: LiveSession | None = None
         self.work: SessionWork | None = None
         self.unauthenticated = False
         self.close_reason = ""
-        self.reader: asyncio.Task[None] | None = None
         self.polling = polling
         # Heard before the session is accepted too (the Hello), so the LiveSession starts right.
         self.heard_at = time.time()
         self.clock_skew_ms = 0
+        self.collector_public_key = b""
+        """The key the session was accepted with (the core lets its Hello go)."""
         self.announced_server_key: bytes | None = None
         """The server key this session last announced to its collector (ADR 0024)."""
         self.announced_access_key: str | None = None
@@ -176,6 +236,171 @@ class SessionRunner:
         """Accepted from the watched cache (ADR 0034): the registry learns of it by the session report."""
         self.deferred = False
         """The Challenge already went to the registry (and was counted as deferred)."""
+
+    # --- driving: pulled streams, pushed streams, deliveries, the deadline -------------------
+    def start(self) -> None:
+        """Admit the connection and arm its handshake deadline; a refusal is sent by a worker."""
+        self.ctx.connections[self.core.session_id] = self.deliver
+        if self.admit():
+            self._arm_deadline()
+        else:
+            self._wake()
+
+    async def serve_pulled(self, stream: AgentStream) -> None:
+        """Read `stream` in the calling task until the session ends; then wait until it is closed."""
+        self._reader = asyncio.current_task()
+        self.start()
+        try:
+            await self._read(stream)
+        except asyncio.CancelledError:
+            if not self._ended or self._reader is None:
+                self._reader = None
+                await self._abandon()
+                raise
+            self._reader.uncancel()  # the runner ended the session while the reader waited
+        finally:
+            self._reader = None
+        if not self._ended:
+            self._done = self.loop.create_future()
+            try:
+                await self._done
+            except asyncio.CancelledError:
+                await self._abandon()
+                raise
+
+    async def _read(self, stream: AgentStream) -> None:
+        while not self._ended:
+            try:
+                data = await stream.recv()
+            except RemoteProtocolError as exc:
+                self.deliver(_PeerClosed(exc))
+                return
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self.deliver(_PeerClosed())
+                return
+            if data is None:
+                self.deliver(_PeerClosed())
+                return
+            if self.frame_received(data):
+                self._room = self.loop.create_future()
+                try:
+                    await self._room
+                finally:
+                    self._room = None
+
+    def frame_received(self, data: bytes) -> bool:
+        """A frame for the core; True when the transport should stop reading until there is room."""
+        self._frames_waiting += 1
+        self.deliver(data)
+        return self._frames_waiting >= INBOX_SIZE
+
+    def reading_switch(self, switch: Callable[[bool], None]) -> None:
+        """A pushed stream's way to pause (False) and resume (True) reading, for the bound on frames."""
+        self._paused = switch
+
+    def peer_closed(self, error: RemoteProtocolError | None = None) -> None:
+        """A pushed stream's connection ended (or sent what cannot be read)."""
+        if not self._ended:
+            self.deliver(_PeerClosed(error))
+
+    def in_context(self, callback: Callable[..., None], *args: object) -> None:
+        """Run a transport callback in the session's log context (a pushed stream's callbacks run outside it)."""
+        if self._context is None:
+            callback(*args)
+        else:
+            self._context.run(callback, *args)
+
+    def deliver(self, item: object) -> None:
+        """Hand the session an item (same event loop): hub decisions, dispatch notices, frames, the drain."""
+        if self._ended:
+            return
+        if self._pending is None:
+            self._pending = collections.deque()
+        self._pending.append(item)
+        if not self.polling:
+            self._wake()
+
+    def deadline_due(self) -> None:
+        """From the timer wheel: the core's deadline passed."""
+        self.deliver(DEADLINE_DUE)
+
+    def _wake(self) -> None:
+        if self._worker is None and not self._ended:
+            self._worker = self.loop.create_task(self._work(), context=self._context)
+
+    def _next(self) -> object | None:
+        pending = self._pending
+        if not pending:
+            self._pending = None
+            return None
+        item = pending.popleft()
+        if not pending:
+            self._pending = None  # an empty deque is ~0.6 KiB an idle session need not keep
+        if isinstance(item, bytes):
+            self._frames_waiting -= 1
+            if self._frames_waiting == INBOX_SIZE - 1:
+                self._make_room()
+        return item
+
+    def _make_room(self) -> None:
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
+        if self._paused is not None:
+            self._paused(True)
+
+    async def _work(self) -> None:
+        """Handle what was delivered, one item at a time, then exit: the session is idle again."""
+        try:
+            while True:
+                await self.flush()
+                if self.core.closed:
+                    await self._end()
+                    return
+                if self.ctx.draining:
+                    self.core.shutdown()  # between items: whatever was handled is acked or not, whole
+                    continue
+                item = self._next()
+                if item is None:
+                    break
+                if item is DEADLINE_DUE:
+                    self.core.tick(self.loop.time())
+                else:
+                    await self.handle(item)
+        except Exception:
+            log.exception("session_crashed")
+            await self._end()
+            return
+        finally:
+            self._worker = None
+        self._arm_deadline()
+
+    def _arm_deadline(self) -> None:
+        if not self._ended:
+            self.ctx.timers.schedule(self, self.core.next_deadline())
+
+    async def _end(self) -> None:
+        """The session is over: stop reading, leave the hub, close the connection; once."""
+        if self._ended:
+            return
+        self._ended = True
+        self.ctx.timers.cancel(self)
+        self._pending = None
+        reader = self._reader
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+        self.ctx.connections.pop(self.core.session_id, None)
+        try:
+            await self.cleanup()
+        finally:
+            if self._done is not None and not self._done.done():
+                self._done.set_result(None)
+
+    async def _abandon(self) -> None:
+        """The task serving the connection was cancelled (the gateway is stopping): end without a worker."""
+        worker = self._worker
+        if worker is not None and worker is not asyncio.current_task():
+            worker.cancel()
+        await self._end()
 
     def admit(self) -> bool:
         """Apply the gateway's admission limits; False means the core is already closing."""
@@ -196,30 +421,13 @@ class SessionRunner:
             return True
         return False
 
-    async def run(self) -> None:
-        if self.admit():
-            self.reader = asyncio.create_task(self._read())
-        while True:
-            await self.flush()
-            if self.core.closed:
-                return
-            if self.ctx.draining:
-                self.core.shutdown()  # between items: whatever was handled is acked or not, whole
-                continue
-            item = await self._next_item()
-            if item is None:
-                self.core.tick(self.loop.time())
-            else:
-                await self.handle(item)
-
     def tick(self) -> None:
         self.core.tick(self.loop.time())
 
     def drain_inbox(self) -> list[object]:
         """Items delivered since the last call (polling: handled at the next poll)."""
-        items = []
-        while not self.inbox.empty():
-            items.append(self.inbox.get_nowait())
+        items = list(self._pending or ())
+        self._pending = None
         return items
 
     async def handle(self, item: object) -> None:
@@ -317,8 +525,7 @@ class SessionRunner:
         checked against this session and no other. The session goes on whatever the answer.
         """
         binding = self.seal.binding if self.seal is not None else None
-        hello = self.core.hello
-        if binding is None or hello is None or self.live is None:
+        if binding is None or not self.collector_public_key or self.live is None:
             result = agent_pb2.KeyRotationResult(reason="a key rotation is accepted only inside a sealed session")
         else:
             if self.verified_locally:
@@ -328,7 +535,7 @@ class SessionRunner:
             try:
                 result = await self.ctx.registry.rotate_collector_key(
                     instance_uid=self.live.instance_uid,
-                    old_public_key=hello.public_key,
+                    old_public_key=self.collector_public_key,
                     rotation=rotation,
                     handshake_hash=binding.handshake_hash,
                     session_id=self.core.session_id,
@@ -373,35 +580,6 @@ class SessionRunner:
             self.live.last_message_at = self.heard_at
             self.live.clock_skew_ms = self.clock_skew_ms
 
-    async def _next_item(self) -> object:
-        deadline = self.core.next_deadline()
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await self.inbox.get()
-        except TimeoutError:
-            return None
-
-    async def _read(self) -> None:
-        """Reader task: frames into the inbox; the bounded inbox is the backpressure."""
-        try:
-            while True:
-                data = await self.stream.recv()
-                if data is None:
-                    await self.inbox.put(_PeerClosed())
-                    return
-                await self.inbox.put(data)
-        except RemoteProtocolError as exc:
-            await self.inbox.put(_PeerClosed(exc))
-        except (ConnectionError, asyncio.IncompleteReadError):
-            await self.inbox.put(_PeerClosed())
-
-    def deliver(self, item: object) -> None:
-        """Called by the hub (same event loop) with admin decisions and supersession."""
-        try:
-            self.inbox.put_nowait(item)
-        except asyncio.QueueFull:
-            self.loop.create_task(self.inbox.put(item))
-
     async def flush(self) -> None:
         """Send what the core produced, then act on its events (which may produce more)."""
         while True:
@@ -431,6 +609,8 @@ class SessionRunner:
         elif isinstance(event, SessionAccepted):
             self._end_unauthenticated()
             structlog.contextvars.bind_contextvars(collector=event.name)
+            if event.hello is not None:
+                self.collector_public_key = event.hello.public_key
             zone = event.zone  # the registered zone: dispatch, inventory and sealing follow it
             self.live = LiveSession(
                 session_id=self.core.session_id,
@@ -444,7 +624,7 @@ class SessionRunner:
                 state=event.state,
                 last_message_at=self.heard_at,
                 clock_skew_ms=self.clock_skew_ms,
-                spool=hello_spool(self.core.hello),
+                spool=hello_spool(event.hello),
                 check_in_seconds=self._check_seconds() if self.polling else 0,
             )
             self.work = SessionWork(self.ctx.work, event.instance_uid, event.name, zone, self.deliver)
@@ -486,7 +666,7 @@ class SessionRunner:
             if self.live is None and not event.by_peer:
                 if event.reason in GARBAGE_REASONS:
                     self._count_failure("protocol_error", None)
-                elif event.reason in SEALED_REFUSAL_REASONS and self.core.hello is None:
+                elif event.reason in SEALED_REFUSAL_REASONS and not self.core.hello_received:
                     self._count_failure("sealed_handshake", None)
             log.info("session_closed", reason=reason, message=event.message, by_peer=event.by_peer)
 
@@ -649,8 +829,6 @@ class SessionRunner:
 
     async def cleanup(self) -> None:
         self._end_unauthenticated()
-        if self.reader is not None:
-            self.reader.cancel()
         if self.live is not None:
             self.ctx.hub.detach(self.live.session_id, self.live.instance_uid)
             metrics.SESSIONS.labels(self.stream.transport).dec()

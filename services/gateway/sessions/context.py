@@ -20,6 +20,7 @@ from services.gateway.sessions.local_verification import RegistryLanes
 from services.gateway.sessions.reports import SessionReporter
 from services.gateway.sessions.run_routing import Dispatcher
 from services.gateway.sessions.sealed import SealingPolicy
+from services.gateway.sessions.timer_wheel import TimerWheel
 from services.gateway.sessions.work import WorkContext
 from services.gateway.transports.client_address import TrustedProxies
 
@@ -40,7 +41,7 @@ class AgentStream(Protocol):
 
 
 class Shutdown:
-    """Put into every session's inbox when the gateway drains."""
+    """Delivered to every session when the gateway drains."""
 
 
 @dataclass
@@ -78,6 +79,9 @@ class GatewayContext:
     # Once set, new connections are told to go elsewhere and every session closes after
     # the frame it is handling (ADR 0010, "Drain and failover").
     draining: bool = False
-    # Every streaming session's inbox, handshakes included (the hub holds accepted ones
+    # Every streaming session's `deliver`, handshakes included (the hub holds accepted ones
     # only): the drain tells each of them, and waits until this is empty.
     connections: dict[str, Callable[[object], None]] = dataclasses.field(default_factory=dict)
+    # Every streaming session's deadline (handshake, then liveness) behind one loop timer:
+    # an idle session owns no timer or waiting task of its own (issue 13, item 2).
+    timers: TimerWheel = dataclasses.field(default_factory=TimerWheel)

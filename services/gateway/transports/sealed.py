@@ -1,8 +1,8 @@
 """A streaming transport (TCP, WebSocket, gRPC) with its frames sealed: `AgentStream` in, `AgentStream` out.
 
-The session loop reads envelopes and writes envelopes as before; this wrapper runs the
-gateway's `GatewaySeal` between them and the wire. Handshake replies are written from
-`recv()` (the reader task) while the handshake runs; nothing else is written then, since
+The session runner reads envelopes and writes envelopes as before; this wrapper runs the
+gateway's `GatewaySeal` between them and the wire. Handshake replies are written by the
+reader (`recv()`, or the pushing transport after `open()`) while the handshake runs; nothing else is written then, since
 the core sends nothing before the Hello, which is the first record. `count_failure` is
 the one place a refusal or a failed record becomes a log line and a metric, for the
 polling transport too.
@@ -57,7 +57,13 @@ def count_failure(seal: GatewaySeal, error: RemoteProtocolError) -> None:
 
 
 class SealedAgentStream:
-    """`inner`'s frames through `seal`; what the session loop sees is envelopes."""
+    """`inner`'s frames through `seal`; what the session runner sees is envelopes.
+
+    A transport that hands frames out (`recv()`) is read through `recv()`; one that pushes
+    them (TCP's protocol callbacks) steps each through `open()` and writes the replies itself.
+    """
+
+    __slots__ = ("_clock", "_inner", "_seal", "remote_address", "transport")
 
     def __init__(self, inner: AgentStream, seal: GatewaySeal, clock: Callable[[], float]) -> None:
         self._inner = inner
@@ -70,28 +76,40 @@ class SealedAgentStream:
     def binding(self) -> ChannelBinding | None:
         return self._seal.binding
 
+    def open(self, frame: bytes) -> tuple[list[bytes], bytes | None]:
+        """One frame through the seal: the handshake replies to write, and the envelope it completed.
+
+        Raises RemoteProtocolError (counted and logged here) for a frame the seal refuses.
+        """
+        try:
+            received = self._seal.receive(frame, self._clock())
+        except RemoteProtocolError as exc:
+            count_failure(self._seal, exc)
+            raise
+        return received.replies, received.envelope
+
+    def ended(self) -> None:
+        """The connection ended: raises (counted) if it ended inside an envelope."""
+        channel = self._seal.channel
+        if channel is not None and channel.incomplete_bytes:
+            error = SealedSessionError(
+                CloseCause.RECORD_TRUNCATED,
+                f"the connection ended inside an envelope ({channel.incomplete_bytes} bytes of it arrived)",
+            )
+            count_failure(self._seal, error)
+            raise error
+
     async def recv(self) -> bytes | None:
         while True:
             frame = await self._inner.recv()
             if frame is None:
-                channel = self._seal.channel
-                if channel is not None and channel.incomplete_bytes:
-                    error = SealedSessionError(
-                        CloseCause.RECORD_TRUNCATED,
-                        f"the connection ended inside an envelope ({channel.incomplete_bytes} bytes of it arrived)",
-                    )
-                    count_failure(self._seal, error)
-                    raise error
+                self.ended()
                 return None
-            try:
-                received = self._seal.receive(frame, self._clock())
-            except RemoteProtocolError as exc:
-                count_failure(self._seal, exc)
-                raise
-            for reply in received.replies:
+            replies, envelope = self.open(frame)
+            for reply in replies:
                 await self._inner.send(reply)
-            if received.envelope is not None:
-                return received.envelope
+            if envelope is not None:
+                return envelope
 
     async def send(self, data: bytes) -> None:
         for frame in self._seal.outgoing(data, self._clock()):

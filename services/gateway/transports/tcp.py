@@ -21,7 +21,6 @@ their header count against `--max-unauthenticated` like handshakes do.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import socket
 import ssl
@@ -30,10 +29,11 @@ from dataclasses import dataclass
 import structlog
 
 from outpost.session.codec import FrameDecoder, encode_frame
+from outpost.session.errors import RemoteProtocolError
 from outpost.session.noise.channel import MAX_RECORD_BYTES
 from services.gateway import metrics
 from services.gateway.sessions.admission import host_of
-from services.gateway.sessions.agent_session import run_session
+from services.gateway.sessions.agent_session import SessionRunner, start_pushed_session
 from services.gateway.sessions.context import GatewayContext
 from services.gateway.transports.client_address import TrustedProxies, format_address, peer_address
 from services.gateway.transports.proxy_protocol import (
@@ -42,48 +42,141 @@ from services.gateway.transports.proxy_protocol import (
     ProxyHeaderParser,
     could_be_proxy_header,
 )
+from services.gateway.transports.sealed import SealedAgentStream
 
 log = structlog.get_logger(__name__)
 
-READ_CHUNK = 64 * 1024
 TLS_HANDSHAKE_TIMEOUT_SECONDS = 10.0
 ACCEPT_RETRY_SECONDS = 1.0
 
 
-class TcpAgentStream:
+class TcpSession(asyncio.Protocol):
+    """One collector connection on the TCP port, driven by asyncio's protocol callbacks.
+
+    No task, no StreamReader/StreamWriter and no frame queue per connection (issue 13,
+    item 2): bytes are cut into frames as they arrive, each frame goes through the seal
+    (handshake replies written at once), and each envelope it completes is handed to the
+    session runner, whose worker exists only while there is something to handle. With
+    `INBOX_SIZE` envelopes waiting the runner pauses reading here, and resumes it when it
+    has caught up; a write that fills the socket's buffer waits for asyncio to say the
+    buffer drained. This object is also the session's `AgentStream` for writing and closing.
+    """
+
     transport = "tcp"
 
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        max_frame_bytes: int,
-        remote_address: str | None = None,
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
+    def __init__(self, ctx: GatewayContext, max_frame_bytes: int, remote_address: str | None = None) -> None:
+        self._ctx = ctx
         self._decoder = FrameDecoder(max_frame_bytes)
-        self._frames: collections.deque[bytes] = collections.deque()
-        if remote_address is None:
-            peer = peer_address(writer.get_extra_info("peername"))
-            remote_address = format_address(*peer) if peer else "unknown"
-        self.remote_address = remote_address
+        self._wire: asyncio.Transport | None = None
+        self.remote_address = remote_address or "unknown"
+        self._named = remote_address is not None
+        self._runner: SessionRunner | None = None
+        self._stream: SealedAgentStream | None = None
+        self._failed = False
+        self._write_paused = False
+        self._drained: asyncio.Future[None] | None = None
+        self._lost: asyncio.Future[None] | None = None
+        self._connected = False
 
+    # --- asyncio's callbacks ------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._wire = transport
+        self._connected = True
+        if not self._named:
+            peer = peer_address(transport.get_extra_info("peername"))
+            self.remote_address = format_address(*peer) if peer else "unknown"
+        self._runner, self._stream = start_pushed_session(self, self._ctx)
+        self._runner.reading_switch(self._reading)
+
+    def data_received(self, data: bytes) -> None:
+        if self._runner is not None and not self._failed:
+            self._runner.in_context(self._received, data)
+
+    def eof_received(self) -> bool:
+        if self._runner is not None and not self._failed:
+            self._runner.in_context(self._ended)
+        return False  # close the transport: a collector that stops sending is gone
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connected = False
+        for waiter in (self._drained, self._lost):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        if self._runner is not None:
+            self._runner.peer_closed()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    # --- frames in ----------------------------------------------------------------------------
+    def _received(self, data: bytes) -> None:
+        assert self._runner is not None and self._stream is not None and self._wire is not None
+        try:
+            for frame in self._decoder.feed(data):
+                replies, envelope = self._stream.open(frame)
+                for reply in replies:
+                    self._wire.write(encode_frame(reply))
+                if envelope is not None and self._runner.frame_received(envelope):
+                    self._reading(False)
+        except RemoteProtocolError as exc:
+            self._fail(exc)
+
+    def _ended(self) -> None:
+        assert self._runner is not None and self._stream is not None
+        try:
+            self._stream.ended()
+        except RemoteProtocolError as exc:
+            self._fail(exc)
+            return
+        self._runner.peer_closed()
+
+    def _fail(self, error: RemoteProtocolError) -> None:
+        """Nothing more is read from a peer that sent what cannot be read; the runner says why and closes."""
+        assert self._runner is not None
+        self._failed = True
+        self._reading(False)
+        self._runner.peer_closed(error)
+
+    def _reading(self, on: bool) -> None:
+        wire = self._wire
+        if wire is None or wire.is_closing() or (on and self._failed):
+            return
+        if on:
+            wire.resume_reading()
+        else:
+            wire.pause_reading()
+
+    # --- the session's AgentStream: writing and closing ---------------------------------------
     async def recv(self) -> bytes | None:
-        while not self._frames:
-            chunk = await self._reader.read(READ_CHUNK)
-            if not chunk:
-                return None
-            self._frames.extend(self._decoder.feed(chunk))
-        return self._frames.popleft()
+        raise NotImplementedError("TCP pushes frames to the runner; nothing reads them")
 
     async def send(self, data: bytes) -> None:
-        self._writer.write(encode_frame(data))
-        await self._writer.drain()
+        wire = self._wire
+        if wire is None or not self._connected or wire.is_closing():
+            raise ConnectionError("the connection is closed")
+        wire.write(encode_frame(data))
+        if self._write_paused:
+            self._drained = asyncio.get_running_loop().create_future()
+            try:
+                await self._drained
+            finally:
+                self._drained = None
+            if not self._connected:
+                raise ConnectionError("the connection was lost while a write waited")
 
     async def close(self, reason: str) -> None:
-        self._writer.close()
-        await self._writer.wait_closed()
+        """Close after what was written has gone; return once the connection is gone."""
+        if self._wire is None or not self._connected:
+            return
+        self._lost = asyncio.get_running_loop().create_future()
+        self._wire.close()
+        await self._lost
 
 
 @dataclass(frozen=True)
@@ -122,17 +215,13 @@ async def start_tcp_server(
     if proxy is not None:
         return await _start_proxied(ctx, (host, port), ssl_context, frame_bound, proxy)
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await run_session(TcpAgentStream(reader, writer, frame_bound), ctx)
-
-    server = await asyncio.start_server(
-        handle,
+    server = await asyncio.get_running_loop().create_server(
+        lambda: TcpSession(ctx, frame_bound),
         host,
         port,
         ssl=ssl_context,
         ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS if ssl_context else None,
         backlog=1024,
-        limit=frame_bound + 8,
     )
     return TcpListener(server=server), int(server.sockets[0].getsockname()[1])
 
@@ -209,11 +298,9 @@ async def _serve_proxied(
     if remote is None:
         conn.close()
         return
-    reader = asyncio.StreamReader(limit=frame_bound + 8)
-    protocol = asyncio.StreamReaderProtocol(reader)
     try:
-        transport, _ = await loop.connect_accepted_socket(
-            lambda: protocol,
+        await loop.connect_accepted_socket(
+            lambda: TcpSession(ctx, frame_bound, remote_address=remote),
             conn,
             ssl=ssl_context,
             ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS if ssl_context else None,
@@ -221,9 +308,6 @@ async def _serve_proxied(
     except (OSError, ssl.SSLError, TimeoutError) as exc:
         log.info("tls_handshake_failed", remote=remote, error=type(exc).__name__)
         conn.close()
-        return
-    writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-    await run_session(TcpAgentStream(reader, writer, frame_bound, remote_address=remote), ctx)
 
 
 async def _client_of(
