@@ -113,13 +113,15 @@ class GatewaySeal:
         self._grants = grants
         self._policy = policy
         self.grant: AccessKeyGrant | None = None
-        self._responder = Responder(
+        self._responder: Responder | None = Responder(
             static_private=static_private,
             transport=NOISE_TRANSPORT.get(transport, transport),
             psk_for=self._psk_for,
             allow_first_contact=policy.allow_first_contact,
             other_static_privates=other_static_privates,
         )
+        self._proved_static = static_private
+        """The server static key this session proves (IK: the one message 1 was made for)."""
         self.phase = Phase.FIRST_FRAME
         self.channel: SealedChannel | None = None
         self._hello_seen = False
@@ -134,7 +136,7 @@ class GatewaySeal:
     @property
     def server_public_key(self) -> bytes:
         """The server static key this session proved (or will prove): the one message 1 was made for."""
-        return public_of(self._responder.static_private)
+        return public_of(self._proved_static)
 
     @property
     def in_handshake(self) -> bool:
@@ -158,22 +160,26 @@ class GatewaySeal:
             if not is_sealed_first_frame(frame):
                 self.phase = Phase.UNSEALED_REFUSED
                 raise AccessRefused("unsealed", UNSEALED_REFUSAL)
+            assert self._responder is not None
             self._responder.read_message(frame)
+            self._proved_static = self._responder.static_private
             reply = handshake_reply(self._responder.write_message())
             self.phase = Phase.HANDSHAKE
             self._finish(now)
             return Received(replies=[reply])
         if self.phase is Phase.HANDSHAKE:
+            assert self._responder is not None
             self._responder.read_message(frame)
             self._finish(now)
             return Received()
         raise LocalProtocolError(f"a frame after the session was refused ({self.phase.value})")
 
     def _finish(self, now: float) -> None:
-        if self._responder.complete:
+        if self._responder is not None and self._responder.complete:
             self.channel = self._responder.channel(
                 now, policy=self._policy.rekey, max_envelope_bytes=self._policy.max_envelope_bytes
             )
+            self._responder = None  # a finished handshake is needed no more: the session keeps its channel
             self.phase = Phase.OPEN
 
     def _check_zone(self, envelope: bytes) -> None:

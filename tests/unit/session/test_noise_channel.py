@@ -143,7 +143,7 @@ def test_an_envelope_beyond_the_receivers_bound_is_refused_while_it_arrives():
 
 def test_undefined_flag_bits_in_an_authentic_record_are_refused():
     collector, gateway = confirmed_pair()
-    forged = collector._connection.encrypt(bytes([0x80]) + b"from a newer peer?")
+    forged = collector._send.encrypt(bytes([0x80]) + b"from a newer peer?")
     with pytest.raises(SealedSessionError) as refused:
         gateway.open(forged)
     assert refused.value.cause is CloseCause.MALFORMED_RECORD
@@ -197,7 +197,7 @@ def test_rekey_by_time_is_signalled_by_a_flag_and_only_the_senders_clock_matters
 def test_a_fragmented_envelope_sets_more_on_all_but_its_last_record_and_rekeys_after_the_last():
     collector, gateway = channels(World(), policy=RekeyPolicy(records=1_000_000, seconds=1.0))
     records = collector.seal(bytes(2 * MAX_FRAGMENT_BYTES + 1), now=5.0)
-    flags = [gateway._connection.decrypt(r)[0] for r in records]  # peek: decrypt with the peer's keys
+    flags = [gateway._receive.decrypt(r)[0] for r in records]  # peek: decrypt with the peer's keys
     assert flags == [FLAG_MORE, FLAG_MORE, FLAG_REKEY]
 
 
@@ -250,11 +250,11 @@ def test_a_transport_feeds_tcp_bytes_in_any_chunking_and_gets_envelopes_or_a_rea
 
 def test_a_direction_that_used_every_nonce_ends_the_session_rather_than_reuse_one():
     collector, gateway = confirmed_pair()
-    collector._connection.noise_protocol.cipher_state_encrypt.n = 2**64 - 1  # reserved by Noise for rekey
+    collector._send._n = 2**64 - 1  # reserved by Noise for rekey
     with pytest.raises(SealedSessionError) as exhausted:
         collector.seal(b"one too many", now=0.0)
     assert exhausted.value.cause is CloseCause.NONCE_EXHAUSTED
-    gateway._connection.noise_protocol.cipher_state_decrypt.n = 2**64 - 1
+    gateway._receive._n = 2**64 - 1
     with pytest.raises(SealedSessionError) as refused:
         gateway.open(bytes(40))
     assert refused.value.cause is CloseCause.NONCE_EXHAUSTED

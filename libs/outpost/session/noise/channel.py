@@ -46,6 +46,7 @@ from noise.exceptions import NoiseInvalidMessage, NoiseMaxNonceError
 
 from outpost.session.errors import LocalProtocolError
 from outpost.session.noise.errors import CloseCause, SealedSessionError
+from outpost.session.noise.transport_cipher import TransportCipher
 
 MAX_RECORD_BYTES = 65535
 TAG_BYTES = 16
@@ -90,7 +91,11 @@ class SealedChannel:
     ) -> None:
         if not connection.handshake_finished:
             raise LocalProtocolError("a sealed channel needs a finished handshake")
-        self._connection = connection
+        protocol = connection.noise_protocol
+        # Only the two directions' keys and counters outlive the handshake (transport_cipher.py):
+        # noiseprotocol's connection, key pairs and PSK are let go with it.
+        self._send = TransportCipher.from_noise(protocol.cipher_state_encrypt)
+        self._receive = TransportCipher.from_noise(protocol.cipher_state_decrypt)
         self.initiator = initiator
         self.remote_static = remote_static
         self.handshake_hash = bytes(connection.get_handshake_hash())
@@ -140,13 +145,13 @@ class SealedChannel:
             rekey = not more and now - self._send_keyed_at >= self.policy.seconds
             flags = (FLAG_MORE if more else 0) | (FLAG_REKEY if rekey else 0)
             try:
-                records.append(self._connection.encrypt(bytes([flags]) + fragment))
+                records.append(self._send.encrypt(bytes([flags]) + fragment))
             except NoiseMaxNonceError as exc:
                 raise SealedSessionError(CloseCause.NONCE_EXHAUSTED, "this direction has used every nonce") from exc
             self.records_sealed += 1
             self._sent_since_rekey += 1
             if rekey or self._sent_since_rekey >= self.policy.records:
-                self._connection.rekey_outbound_cipher()
+                self._send.rekey()
                 self._sent_since_rekey = 0
                 self._send_keyed_at = now
                 self.rekeys_sent += 1
@@ -168,7 +173,7 @@ class SealedChannel:
                 f"record {self.records_opened} of {len(record)} bytes exceeds Noise's {MAX_RECORD_BYTES}",
             )
         try:
-            plaintext = self._connection.decrypt(bytes(record))
+            plaintext = self._receive.decrypt(bytes(record))
         except NoiseInvalidMessage:
             self._fail(*self._authentication_failure())
         except NoiseMaxNonceError:
@@ -180,7 +185,7 @@ class SealedChannel:
         self.records_opened += 1
         self._opened_since_rekey += 1
         if flags & FLAG_REKEY or self._opened_since_rekey >= self.policy.records:
-            self._connection.rekey_inbound_cipher()
+            self._receive.rekey()
             self._opened_since_rekey = 0
             self.rekeys_received += 1
         if len(self._partial) + len(plaintext) - FLAGS_BYTES > self.max_envelope_bytes:
