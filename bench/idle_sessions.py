@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/idle_sessions.py [--collectors 1000,3000,10000] [--transports grpc,websocket,tcp]
         [--generator-processes 2] [--json bench/results/idle_sessions.json] [--plot OUT.png]
+        [--keep] [--enrolled KEPT_TEMP_DIR]
 
 Theory of operation
 -------------------
@@ -20,12 +21,14 @@ bound to that key (ADR 0013), at the cheapest argon2id cost the registry accepts
    reads). Announce: every collector connects once (transports taken in turn,
    `--announce-in-flight` at a time over all generators, retrying a refused handshake
    after 1-3 s like a real collector) and waits in PENDING, as an unregistered collector
-   does. The registry runs with `--max-pending` and `--max-pending-per-network` raised to
+   does. This gateway alone runs with `ENROLLMENT_GATEWAY_ARGS` (more first contacts at
+   once than the default 8: 10,000 newcomers at ~8/s would take 20 minutes). The registry runs with `--max-pending` and `--max-pending-per-network` raised to
    that count (defaults 1,000 and 100: all bench collectors share 127.0.0.1). Register:
    `RegistryService.RegisterCollector(enable=true)` for each, `--register-in-flight` at a
    time. The registry runs argon2 verify per call, so the verifiers are deliberately cheap
    (t=1, m=8 KiB, p=1). Connected collectors go live through the gateway's registry
-   watch; then all close. None of it is measured.
+   watch; then all close. None of it is measured. `--enrolled DIR` skips it, reusing the
+   registry database and identities of a temp dir an earlier run kept (`--keep`).
 2. Per size and transport, on a fresh gateway: 20 collectors connect one at a time and
    leave (warming up code that runs once per process; their handshake-to-live is the
    unloaded figure); the gateway's RSS settles with 0 sessions; then N connect,
@@ -73,7 +76,7 @@ import psutil
 from harness.control_plane import Child, ControlPlane, settled_rss
 from harness.enroll import register_all
 from harness.idle_collector import CollectorIdentity
-from harness.idle_generator import Generators, merge, shares, write_identities
+from harness.idle_generator import Generators, merge, read_identities, shares, write_identities
 from harness.machine import finish, machine, markdown_table, raise_fd_limit
 from harness.traced_gateway import SNAPSHOT_ENV, growth, take_snapshot
 
@@ -86,6 +89,8 @@ WARM_UP = 20
 CONNECT_TIMEOUT = 120.0
 ANNOUNCE_ATTEMPTS = 10
 FD_LIMIT = 65536
+ENROLLMENT_GATEWAY_ARGS = ["--max-first-contacts=64"]
+"""For the enrollment gateway only; the measured gateways run with the defaults."""
 GOAL_RATIO = 1.5
 """Issue 13 item 2: Outpost's own cost at most 0.5x the bare transport's, so 1.5x in total."""
 REPO = Path(__file__).resolve().parent.parent
@@ -323,12 +328,18 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "fd_limit": list(fds),
             "gateway_args": gateway_args,
             "registry_args": registry_args,
+            "enrollment_gateway_args": ENROLLMENT_GATEWAY_ARGS,
             "verifier": "argon2id t=1 m=8 p=1, one per collector, bound to its key",
         },
     }
-    identities = [CollectorIdentity.generate(f"bench-{i:05d}") for i in range(largest)]
     identities_file = workdir / "identities.json"
-    write_identities(identities_file, identities)
+    if args.enrolled is not None:
+        reuse_enrollment(args.enrolled, workdir, largest)
+        identities = read_identities(identities_file)
+        results["settings"]["enrolled_in"] = str(args.enrolled)
+    else:
+        identities = [CollectorIdentity.generate(f"bench-{i:05d}") for i in range(largest)]
+        write_identities(identities_file, identities)
     plane = ControlPlane(workdir, heartbeat_interval=30, registry_args=registry_args, gateway_args=gateway_args)
     snapshot = workdir / "gateway.snapshot" if args.tracemalloc else None
     if snapshot is not None:
@@ -340,10 +351,18 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         await generators.start()
         results["settings"]["generator_pids"] = generators.pids
         plane.start_registry()
-        plane.start_gateway()
-        print(f"phase 1: {largest} collectors announce, then are registered")
-        results["enrollment"], bound = await announce_and_register(plane, generators, identities, transports, args)
-        plane.stop_gateway()
+        if args.enrolled is not None:
+            bound = str(plane.registry_ready["server_instance"])
+            print(f"phase 1: skipped, {largest} collectors enrolled in {args.enrolled}")
+        else:
+            # First contacts: the gateway's own bound on registry calls for them (default 8)
+            # would pace 10,000 newcomers at ~8/s here; enrollment is not measured.
+            plane.gateway_args = [*gateway_args, *ENROLLMENT_GATEWAY_ARGS]
+            plane.start_gateway()
+            print(f"phase 1: {largest} collectors announce, then are registered")
+            results["enrollment"], bound = await announce_and_register(plane, generators, identities, transports, args)
+            plane.stop_gateway()
+            plane.gateway_args = gateway_args
         results["sizes"] = {}
         for count in sizes:
             figures: dict[str, Any] = {"outpost": {}, "bare": {}}
@@ -364,6 +383,31 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         await generators.stop()
         plane.stop()
     return results
+
+
+ENROLLED_FILES = (
+    "identities.json",
+    *(f"{db}.db{suffix}" for db in ("registry", "scheduler") for suffix in ("", "-wal", "-shm")),
+    "access.key",
+    "admin.token",
+    "registry-secret.key",
+)
+
+
+def reuse_enrollment(source: Path, workdir: Path, largest: int) -> None:
+    """The registry and identities of an earlier run's kept temp dir (`--keep`): enrolled already.
+
+    Enrollment is not measured; a second run (another commit's gateway, say) can skip it
+    when the registry and its database are the same code. The gateway's inventory is not
+    copied: every run starts its gateways on a fresh one, as the first did.
+    """
+    for name in ENROLLED_FILES:
+        if (source / name).exists():
+            shutil.copy2(source / name, workdir / name)
+    shutil.copytree(source / "secrets", workdir / "secrets")
+    enrolled = len(read_identities(workdir / "identities.json"))
+    if enrolled < largest:
+        raise SystemExit(f"{source} enrolled {enrolled} collectors; --collectors asks for {largest}")
 
 
 def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -459,7 +503,7 @@ def main() -> None:
     parser.add_argument("--transports", default=",".join(TRANSPORTS))
     parser.add_argument("--in-flight", type=int, default=100, help="handshakes in progress at once (all generators)")
     parser.add_argument("--generator-processes", type=int, default=2, help="load generator child processes")
-    parser.add_argument("--announce-in-flight", type=int, default=40, help="first-contact handshakes at once")
+    parser.add_argument("--announce-in-flight", type=int, default=96, help="first-contact handshakes at once")
     parser.add_argument("--register-in-flight", type=int, default=8, help="RegisterCollector calls at once")
     parser.add_argument(
         "--extra-bare", default=",".join(EXTRA_BARE), help="more bare servers per size (aiohttp: the gateway's stack)"
@@ -467,6 +511,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "idle_sessions.json")
     parser.add_argument("--plot", type=Path, help="also draw KiB/session vs sessions to this PNG")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
+    parser.add_argument(
+        "--enrolled",
+        type=Path,
+        help="skip enrollment: reuse the registry and identities of a temp dir an earlier run kept (--keep)",
+    )
     parser.add_argument(
         "--tracemalloc",
         action="store_true",
