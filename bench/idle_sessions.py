@@ -21,10 +21,13 @@ bound to that key (ADR 0013), at the cheapest argon2id cost the registry accepts
    reads). Announce: every collector connects once (transports taken in turn,
    `--announce-in-flight` at a time over all generators, retrying a refused handshake
    after 1-3 s like a real collector) and waits in PENDING, as an unregistered collector
-   does. This gateway alone runs with `ENROLLMENT_GATEWAY_ARGS` (more first contacts at
-   once than the default 8: 10,000 newcomers at ~8/s would take 20 minutes). The registry runs with `--max-pending` and `--max-pending-per-network` raised to
-   that count (defaults 1,000 and 100: all bench collectors share 127.0.0.1). Register:
-   `RegistryService.RegisterCollector(enable=true)` for each, `--register-in-flight` at a
+   does; in chunks of `--enroll-chunk`, because the registry reads every pending row at
+   each first contact (thousands pending at once slowed newcomers to ~2/s here), with
+   the registry's `--max-pending` and `--max-pending-per-network` raised to the chunk
+   (defaults 1,000 and 100: all bench collectors share 127.0.0.1). This gateway alone
+   runs with `ENROLLMENT_GATEWAY_ARGS` (more first contacts at once than the default 8).
+   Register each chunk: `RegistryService.RegisterCollector(enable=true)`,
+   `--register-in-flight` at a
    time. The registry runs argon2 verify per call, so the verifiers are deliberately cheap
    (t=1, m=8 KiB, p=1). Connected collectors go live through the gateway's registry
    watch; then all close. None of it is measured. `--enrolled DIR` skips it, reusing the
@@ -89,7 +92,7 @@ WARM_UP = 20
 CONNECT_TIMEOUT = 120.0
 ANNOUNCE_ATTEMPTS = 10
 FD_LIMIT = 65536
-ENROLLMENT_GATEWAY_ARGS = ["--max-first-contacts=64"]
+ENROLLMENT_GATEWAY_ARGS = ["--max-first-contacts=32"]
 """For the enrollment gateway only; the measured gateways run with the defaults."""
 GOAL_RATIO = 1.5
 """Issue 13 item 2: Outpost's own cost at most 0.5x the bare transport's, so 1.5x in total."""
@@ -120,56 +123,62 @@ async def announce_and_register(
     transports: Sequence[str],
     args: argparse.Namespace,
 ) -> tuple[dict[str, Any], str]:
-    """Every collector connects once and waits pending; an admin registers+enables them all.
+    """Chunk by chunk: every collector connects once and waits pending; an admin registers+enables them.
 
-    Returns the figures and the server instance the collectors are now bound to.
+    In chunks of `--enroll-chunk` because the registry counts the pending collectors at
+    every first contact (one read of up to `--max-pending` rows: thousands pending make
+    each newcomer slower, ~2/s at 3,000 on this machine). Returns the figures and the
+    server instance the collectors are now bound to.
     """
     count = len(identities)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    # Transports taken in turn: one contiguous block per transport, cut between the generators.
-    answers = []
-    for t, (lo, hi) in enumerate(shares(0, count, len(transports))):
+    answers: list[dict[str, Any]] = []
+    retries = 0
+    registered = 0.0
+    instances: set[str] = set()
+    for n, (lo, hi) in enumerate(shares(0, count, -(-count // args.enroll_chunk))):
         command = {
             "op": "collectors",
-            "url": plane.url(transports[t]),
+            "url": plane.url(transports[n % len(transports)]),
             "until": CollectorState.PENDING.value,
             "attempts": ANNOUNCE_ATTEMPTS,
             "access_key": _access_key(plane),
             "timeout": CONNECT_TIMEOUT,
         }
-        answers += await generators.split(lo, hi, args.announce_in_flight, command, plane_check(plane))
+        chunk = await generators.split(lo, hi, args.announce_in_flight, command, plane_check(plane))
+        answers += chunk
+        retries += sum(a["retries"] for a in chunk)
+        failures = [f for a in chunk for f in a["failures"]]
+        if failures:
+            raise RuntimeError(f"{len(failures)} collectors could not announce: {failures[:3]}")
+        register_started = loop.time()
+        await register_all(
+            plane.registry_ready["grpc"],
+            plane.credentials.admin_token,
+            [identity.name for identity in identities[lo:hi]],
+            in_flight=args.register_in_flight,
+        )
+        registered += loop.time() - register_started
+        waited = await generators.all({"op": "wait", "until": CollectorState.ENABLED.value, "timeout": 300})
+        failures = [f for w in waited for f in w["failures"]]
+        if failures:
+            raise RuntimeError(f"registered collectors did not go live: {failures[:3]}")
+        instances.update(i for w in waited for i in w["server_instances"])
+        await generators.all({"op": "close"})
+        print(f"  {hi} enrolled after {loop.time() - started:.0f}s ({retries} retries)")
     announced = merge(answers)
-    retries = sum(a["retries"] for a in answers)
-    print(f"  announced {len(announced.durations)} pending in {loop.time() - started:.1f}s ({retries} retries)")
-    if announced.failures:
-        raise RuntimeError(f"{len(announced.failures)} collectors could not announce: {announced.failures[:3]}")
-    started = loop.time()
-    await register_all(
-        plane.registry_ready["grpc"],
-        plane.credentials.admin_token,
-        [identity.name for identity in identities],
-        in_flight=args.register_in_flight,
-    )
-    registered = loop.time() - started
-    waited = await generators.all({"op": "wait", "until": CollectorState.ENABLED.value, "timeout": 600})
-    live = loop.time() - started
-    failures = [f for w in waited for f in w["failures"]]
-    if failures:
-        raise RuntimeError(f"registered collectors did not go live: {failures[:3]}")
-    instances = sorted({i for w in waited for i in w["server_instances"]})
-    print(f"  registered {count} in {registered:.1f}s, all live on their sessions after {live:.1f}s")
-    await generators.all({"op": "close"})
     if len(instances) != 1:
-        raise RuntimeError(f"collectors bound to {len(instances)} server instances: {instances}")
+        raise RuntimeError(f"collectors bound to {len(instances)} server instances: {sorted(instances)}")
     return {
         "collectors": count,
+        "chunk": args.enroll_chunk,
         "announce": announced.summary(),
         "announce_retries": retries,
         "register_seconds": round(registered, 2),
         "register_in_flight": args.register_in_flight,
-        "live_seconds": round(live, 2),
-    }, instances[0]
+        "enrollment_seconds": round(loop.time() - started, 2),
+    }, instances.pop()
 
 
 def plane_check(plane: ControlPlane) -> Any:
@@ -312,7 +321,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     largest = max(sizes)
     fds = raise_fd_limit(FD_LIMIT)  # before any child is spawned: they inherit it
     gateway_args = [f"--max-unauthenticated={args.in_flight}"] if args.in_flight > 1000 else []
-    registry_args = [f"--max-pending={max(1000, largest)}", f"--max-pending-per-network={max(100, largest)}"]
+    chunk = min(args.enroll_chunk, largest)
+    registry_args = [f"--max-pending={max(1000, chunk)}", f"--max-pending-per-network={max(100, chunk)}"]
     extra_bare = [k.strip() for k in args.extra_bare.split(",") if k.strip()]
     results: dict[str, Any] = {
         "figure": "idle_sessions",
@@ -503,7 +513,8 @@ def main() -> None:
     parser.add_argument("--transports", default=",".join(TRANSPORTS))
     parser.add_argument("--in-flight", type=int, default=100, help="handshakes in progress at once (all generators)")
     parser.add_argument("--generator-processes", type=int, default=2, help="load generator child processes")
-    parser.add_argument("--announce-in-flight", type=int, default=96, help="first-contact handshakes at once")
+    parser.add_argument("--announce-in-flight", type=int, default=32, help="first-contact handshakes at once")
+    parser.add_argument("--enroll-chunk", type=int, default=500, help="collectors pending at once while enrolling")
     parser.add_argument("--register-in-flight", type=int, default=8, help="RegisterCollector calls at once")
     parser.add_argument(
         "--extra-bare", default=",".join(EXTRA_BARE), help="more bare servers per size (aiohttp: the gateway's stack)"
@@ -522,7 +533,16 @@ def main() -> None:
         help="diagnosis only: trace the gateway's Python heap, report where session memory goes, skip the bare runs",
     )
     args = parser.parse_args()
-    if min(args.in_flight, args.generator_processes, args.announce_in_flight, args.register_in_flight) < 1:
+    if (
+        min(
+            args.in_flight,
+            args.generator_processes,
+            args.announce_in_flight,
+            args.register_in_flight,
+            args.enroll_chunk,
+        )
+        < 1
+    ):
         parser.error("--in-flight, --generator-processes and the enrollment concurrencies must be positive")
     workdir = Path(tempfile.mkdtemp(prefix="outpost-bench-"))
     started = time.monotonic()
