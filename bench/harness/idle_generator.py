@@ -126,6 +126,7 @@ async def _collectors(held: Held, command: dict[str, Any]) -> dict[str, Any]:
         nonlocal retries
         identity = held.identities[i]
         identity.bound_server_instance = command.get("bound", "") or identity.bound_server_instance
+        first: float | None = None  # handshake-to-live counts from the first attempt, retries included
         for attempt in range(attempts):
             collector = IdleCollector(
                 identity, identity.hello(USERNAME, PASSWORD), sealing(access_key), password=PASSWORD
@@ -134,6 +135,7 @@ async def _collectors(held: Held, command: dict[str, Any]) -> dict[str, Any]:
             try:
                 await collector.connect(url, until, timeout)
             except RuntimeError:
+                first = collector.opened_at if first is None else first
                 held.collectors.remove(collector)
                 await collector.close()
                 if attempt + 1 == attempts:
@@ -142,7 +144,8 @@ async def _collectors(held: Held, command: dict[str, Any]) -> dict[str, Any]:
                 await asyncio.sleep(random.uniform(*RETRY_DELAY))
             else:
                 live = collector.live_at if until is CollectorState.ENABLED else None
-                return collector.opened_at, live if live is not None else asyncio.get_running_loop().time()
+                opened = collector.opened_at if first is None else first
+                return opened, live if live is not None else asyncio.get_running_loop().time()
         raise AssertionError("unreachable")
 
     start, stop = int(command["start"]), int(command["stop"])
