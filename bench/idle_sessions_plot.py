@@ -42,11 +42,11 @@ def plot(out: Path, files: list[tuple[str, Path]]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5.6))
+    fig, ax = plt.subplots(figsize=(9, 6.4))
     sizes: set[int] = set()
     for n, (label, path) in enumerate(files):
         result = json.loads(path.read_text())
-        name = label or f"{result['machine']['commit']}"
+        name = label or str(result["machine"]["commit"])
         outpost, bare = series(result)
         for transport, points in outpost.items():
             xs, ys = zip(*points, strict=True)
@@ -81,7 +81,7 @@ def plot(out: Path, files: list[tuple[str, Path]]) -> None:
     ax.set_ylabel("KiB of RSS per session (connection)")
     ax.set_title("Gateway memory per idle session, beside the bare transports")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.13))
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     print(f"wrote {out}")
