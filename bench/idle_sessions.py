@@ -240,7 +240,7 @@ async def measure_outpost(
         full = await settled_rss(gateway.pid, check=check)
         live = sum(s["live"] for s in await generators.all({"op": "status"}, check))
         connections = sum(1 for c in psutil.Process(gateway.pid).net_connections("tcp") if c.status == "ESTABLISHED")
-        if before is not None and live:
+        if before is not None and snapshot is not None and live:
             traced = growth(before, await take_snapshot(gateway.pid, snapshot), live)
         started = loop.time()
         await generators.all({"op": "close"}, check)
