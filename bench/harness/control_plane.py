@@ -108,6 +108,7 @@ class ControlPlane:
     gateway_command: list[str] = field(default_factory=lambda: [str(BIN / "outpost-gateway")])
     gateway_env: dict[str, str] = field(default_factory=dict)
     registry_args: list[str] = field(default_factory=list)
+    gateway_args: list[str] = field(default_factory=list)
     _gateways_started: int = 0
     _seals: bool | None = None
 
@@ -193,6 +194,7 @@ class ControlPlane:
                 f"--ready-file={ready}",
                 "--log-format=json",
                 *self.credentials.gateway_flags(),
+                *self.gateway_args,
             ],
             self.workdir / f"gateway-{self._gateways_started}.log",
             env=self.gateway_env,

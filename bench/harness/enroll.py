@@ -32,12 +32,18 @@ C = TypeVar("C", bound=IdleCollector)
 
 
 async def register_all(
-    registry: str, admin_token: str, names: Sequence[str], *, username: str = USERNAME, password: str = PASSWORD
+    registry: str,
+    admin_token: str,
+    names: Sequence[str],
+    *,
+    username: str = USERNAME,
+    password: str = PASSWORD,
+    in_flight: int = REGISTER_IN_FLIGHT,
 ) -> None:
     """What an admin does for each pending collector: RegisterCollector with enable, a few at a time."""
     async with authorized_channel(registry, admin_token) as channel:
         stub = registry_pb2_grpc.RegistryServiceStub(channel)
-        gate = asyncio.Semaphore(REGISTER_IN_FLIGHT)
+        gate = asyncio.Semaphore(in_flight)
 
         async def register(name: str) -> None:
             async with gate:

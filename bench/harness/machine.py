@@ -3,6 +3,7 @@ how a script ends (table printed, JSON written)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -18,9 +19,17 @@ import psutil
 import outpost
 
 
-def raise_fd_limit() -> tuple[int, int]:
-    """Soft RLIMIT_NOFILE up to the hard limit; children (the gateway too) inherit it."""
+def raise_fd_limit(want: int = 0) -> tuple[int, int]:
+    """Soft RLIMIT_NOFILE up to the hard limit; children (the gateway too) inherit it.
+
+    With `want`, the hard limit too is raised to `want` where the process may (root, or
+    CAP_SYS_RESOURCE); otherwise it stays, and the returned limits say what there is.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if want > hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)
