@@ -61,20 +61,26 @@ def nmap_open_ports(hosts: list[str], ports: list[int]) -> set[tuple[str, int]]:
 def enabled_collector(
     plane: ControlPlane, tmp_path: Path, name: str, transport: str = "grpc", extra_args: Sequence[str] = ()
 ) -> Collector:
+    """A collector started, registered and enabled; stopped again if it never gets there
+    (a test's `finally` only stops what this returned)."""
     collector = Collector(tmp_path, name, [plane.url(transport)], PASSWORD, zone="lab", extra_args=list(extra_args))
     collector.start()
-    collector.wait_state("pending")
-    plane.ctl(
-        "collectors",
-        "register",
-        name,
-        "--username",
-        collector.username,
-        "--password-stdin",
-        "--enable",
-        stdin=PASSWORD + "\n",
-    )
-    collector.wait_state("enabled")
+    try:
+        collector.wait_state("pending")
+        plane.ctl(
+            "collectors",
+            "register",
+            name,
+            "--username",
+            collector.username,
+            "--password-stdin",
+            "--enable",
+            stdin=PASSWORD + "\n",
+        )
+        collector.wait_state("enabled")
+    except BaseException:
+        collector.stop()
+        raise
     return collector
 
 
