@@ -96,6 +96,8 @@ class Settings:
     spool_max_age: float = DEFAULT_MAX_AGE
     service_probes_file: str = DEFAULT_SERVICE_PROBES_FILE
     service_intensity: int = DEFAULT_INTENSITY
+    service_probes_check: bool = True
+    """Compile every fingerprint once at start, in a thread, to log which ones `re` cannot take."""
     scan_workers: int = 1
     clock_offset_seconds: float = 0.0
     legacy_sealing: bool = False
@@ -206,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="nmap's service fingerprints, read at start to name the services on open ports; when the file "
         "is missing, only HTTP, TLS and SSH are recognised (default "
         f"{DEFAULT_SERVICE_PROBES_FILE}, Debian package nmap; env OUTPOST_COLLECTOR_SERVICE_PROBES_FILE)",
+    )
+    parser.add_argument(
+        "--skip-service-probes-check",
+        action="store_true",
+        default=str(env("skip_service_probes_check", "")).lower() in ("1", "true", "yes"),
+        help="do not compile every fingerprint once at start to log how many Python cannot take (about a "
+        "second of CPU per start, in a thread; recognition is the same: a run compiles the patterns it "
+        "meets); for harnesses that start many collectors (env OUTPOST_COLLECTOR_SKIP_SERVICE_PROBES_CHECK=1)",
     )
     parser.add_argument(
         "--scan-workers",
@@ -355,6 +365,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         spool_max_age=args.spool_max_age,
         service_probes_file=args.service_probes_file,
         service_intensity=args.service_intensity,
+        service_probes_check=not args.skip_service_probes_check,
         scan_workers=args.scan_workers,
         clock_offset_seconds=float(args.clock_offset_seconds),
         legacy_sealing=bool(args.legacy_sealing),
@@ -507,7 +518,9 @@ def main(argv: list[str] | None = None) -> None:
         password=password,
     )
     host_keys = HostKeyStore(settings.data_dir / "known_hosts")
-    recognizer = load_recognizer(settings.service_probes_file, settings.service_intensity)
+    recognizer = load_recognizer(
+        settings.service_probes_file, settings.service_intensity, check=settings.service_probes_check
+    )
     try:
         asyncio.run(
             _serve(
@@ -557,12 +570,13 @@ async def _serve(
         await running
 
 
-def load_recognizer(path: str, intensity: int) -> ServiceRecognizer | None:
+def load_recognizer(path: str, intensity: int, *, check: bool = True) -> ServiceRecognizer | None:
     """nmap's fingerprints, or None (one warning) when the file is missing: HTTP/TLS/SSH only.
 
     A file that is there but malformed ends the process: it is the operator's to fix.
     Which patterns Python's `re` cannot take is found by compiling them all once in a
-    thread (~1.2 s of CPU) and logged once; a run compiles only the patterns it meets.
+    thread (~1.2 s of CPU) and logged once, unless `check` is off; a run compiles only the
+    patterns it meets.
     """
     started = time.monotonic()
     try:
@@ -586,7 +600,7 @@ def load_recognizer(path: str, intensity: int) -> ServiceRecognizer | None:
         seconds=round(time.monotonic() - started, 3),
     )
 
-    def check() -> None:
+    def check_all() -> None:
         try:
             report = database.check_patterns()
         except Exception:  # a thread's boundary: log it, recognition still works lazily
@@ -600,7 +614,8 @@ def load_recognizer(path: str, intensity: int) -> ServiceRecognizer | None:
             first_not_compiled=list(report.first_failures),
         )
 
-    threading.Thread(target=check, name="service-probes-check", daemon=True).start()
+    if check:
+        threading.Thread(target=check_all, name="service-probes-check", daemon=True).start()
     return ServiceRecognizer(database, intensity)
 
 

@@ -61,20 +61,26 @@ def nmap_open_ports(hosts: list[str], ports: list[int]) -> set[tuple[str, int]]:
 def enabled_collector(
     plane: ControlPlane, tmp_path: Path, name: str, transport: str = "grpc", extra_args: Sequence[str] = ()
 ) -> Collector:
+    """A collector started, registered and enabled; stopped again if it never gets there
+    (a test's `finally` only stops what this returned)."""
     collector = Collector(tmp_path, name, [plane.url(transport)], PASSWORD, zone="lab", extra_args=list(extra_args))
     collector.start()
-    collector.wait_state("pending")
-    plane.ctl(
-        "collectors",
-        "register",
-        name,
-        "--username",
-        collector.username,
-        "--password-stdin",
-        "--enable",
-        stdin=PASSWORD + "\n",
-    )
-    collector.wait_state("enabled")
+    try:
+        collector.wait_state("pending")
+        plane.ctl(
+            "collectors",
+            "register",
+            name,
+            "--username",
+            collector.username,
+            "--password-stdin",
+            "--enable",
+            stdin=PASSWORD + "\n",
+        )
+        collector.wait_state("enabled")
+    except BaseException:
+        collector.stop()
+        raise
     return collector
 
 
@@ -202,13 +208,30 @@ def test_disabled_collector_is_never_sent_a_run_until_enabled(
         collector.stop()
 
 
-@pytest.mark.timeout(300)  # waits for a cron minute and a one-minute check-in
+@pytest.fixture
+def short_minute_plane(tmp_path: Path, database_url: str) -> Iterator[ControlPlane]:
+    """A control plane whose gateway counts a check-in minute as one second
+    (`--check-minute-seconds 1`, a test flag): a polling collector set to check in every
+    minute does so every second, so a test waits for the cron minute only, not a check-in more."""
+    plane = ControlPlane(tmp_path / "server", database_url, gateway_args=["--check-minute-seconds", "1"]).start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+# SQLite only: what the database does here (a due minute becomes exactly one run) is
+# tests/integration/test_scheduler_ticks.py's, on both databases with a fake clock; the
+# push and the polling pick-up are the same code on both (the manual runs above run on both).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.timeout(300)  # waits for a cron minute (up to two when it is too close)
 def test_due_schedules_run_by_themselves_pushed_live_and_picked_up_by_a_polling_collector(
-    control_plane: ControlPlane, tmp_path: Path, listeners: set[tuple[str, int]]
+    short_minute_plane: ControlPlane, tmp_path: Path, listeners: set[tuple[str, int]]
 ) -> None:
     """One minute serves both: a live (gRPC) collector gets its run pushed when due; a
     polling collector, registered while it waits between check-ins, picks its due run up
     at its next check-in."""
+    control_plane = short_minute_plane
     control_plane.ctl("config", "set", "collector_check_minutes", "1")
     live = enabled_collector(control_plane, tmp_path, "edge-cron")
     polling = Collector(tmp_path, "edge-poll", [control_plane.url("http_poll")], PASSWORD, zone="lab").start()
@@ -268,13 +291,17 @@ def test_due_schedules_run_by_themselves_pushed_live_and_picked_up_by_a_polling_
             jobs = json.loads(control_plane.ctl("jobs", "list", "--json").stdout)
             return {j["collector"]: j for j in jobs if j["trigger"] == "schedule" and j["state"] == "succeeded"}
 
+        def both_scheduled_runs() -> dict[str, dict] | None:
+            runs = scheduled_runs()
+            return runs if len(runs) == 2 else None
+
         # Nothing can be due before `due`: wait for the clock first (cheap), then ask the
         # scheduler (an outpostctl process per ask).
         wait_for(lambda: dt.datetime.now(dt.UTC) >= due, timeout=150, interval=0.2, what="the due minute")
         runs = wait_for(
-            lambda: len(scheduled_runs()) == 2 and scheduled_runs(),
+            both_scheduled_runs,
             timeout=200,
-            interval=3.0,  # the polling collector checks in once a minute
+            interval=1.0,  # the polling collector checks in once a (one-second) minute
             what="both scheduled runs succeeded",
         )
         assert set(runs) == {"edge-cron", "edge-poll"}

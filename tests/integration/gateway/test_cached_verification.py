@@ -16,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shutil
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_discovery_flow import PASSWORD, enabled_collector
+from tests.e2e.test_discovery_flow import enabled_collector
 from tests.process_harness import BIN, Collector, ControlPlane, wait_for
 
 STALENESS = 2.0
@@ -261,19 +259,23 @@ def test_a_gateway_whose_watch_is_behind_refuses_and_after_the_gap_learns_the_ch
         collector.stop()
 
 
-@pytest.mark.timeout(300)  # a 45 s overlap and six collector starts
 def test_a_password_overlap_is_honoured_from_the_cache(relayed: tuple[ControlPlane, Relay], tmp_path: Path) -> None:
+    """During the overlap the gateway admits both passwords alone, once the registry has
+    recorded which one was proved.
+
+    What happens after the overlap is not waited for here: the gateway never accepts an
+    expired previous password (tests/unit/gateway/test_local_verification.py,
+    `test_everything_the_registry_would_refuse_is_left_to_the_registry`), so the registry
+    decides, and its refusal is tests/e2e/test_service_password.py's (with the exact message).
+    """
     plane, _ = relayed
     collector = enabled_collector(plane, tmp_path, "edge-creds", transport="tcp")
     try:
         wait_for(lambda: cached(plane) >= 1, timeout=10, what="the registration to reach the gateway's cache")
         new_file = tmp_path / "new.password"
         new_file.write_text(NEW_PASSWORD + "\n")
-        overlap = 45  # four collector restarts fit in it on a loaded machine
-        plane.ctl(
-            "collectors", "set-password", "edge-creds", "--password-file", str(new_file), "--overlap", f"{overlap}s"
-        )
-        overlap_ends = time.monotonic() + overlap
+        # Long enough for four collector restarts on a loaded machine; nothing waits for its end.
+        plane.ctl("collectors", "set-password", "edge-creds", "--password-file", str(new_file), "--overlap", "600s")
 
         # The old password during the overlap: the registry records the switch to the previous
         # credential once; after that the gateway admits it alone.
@@ -290,22 +292,6 @@ def test_a_password_overlap_is_honoured_from_the_cache(relayed: tuple[ControlPla
         decided, local = registry_decisions(plane), local_admissions(plane)
         reconnect(collector)
         assert (registry_decisions(plane), local_admissions(plane)) == (decided, local + 1)
-
-        # After the overlap the old password is refused, with the registry's own message.
-        wait_for(lambda: time.monotonic() > overlap_ends + 1, timeout=overlap + 5, what="the overlap to end")
-        collector.stop()
-        collector.password = PASSWORD
-        collector.restart()
-        refused = wait_for(
-            lambda: [
-                e
-                for e in events(collector, "session_closed")
-                if e.get("reason") == "DISCONNECT_REASON_AUTHENTICATION_FAILED"
-            ],
-            timeout=15,
-            what="the refusal of the old password",
-        )
-        assert "service password does not match" in refused[0]["message"]
     finally:
         collector.stop()
 
@@ -317,8 +303,9 @@ def test_a_collector_key_rotation_reaches_the_cache(relayed: tuple[ControlPlane,
         wait_for(lambda: cached(plane) >= 1, timeout=10, what="the registration to reach the gateway's cache")
         reconnect(collector)  # the first proof after registration is the registry's to record
         # The collector replaces its identity key inside its session: the cache learns the new key.
-        old_copy = tmp_path / "old-copy"
-        shutil.copytree(collector.data_dir, old_copy / "collector-edge-key")
+        # That the old key is then refused (by the registry: the gateway never refuses) is
+        # tests/e2e/test_rotation.py's
+        # `test_a_collector_key_rotation_keeps_the_live_session_and_the_old_key_is_refused_after`.
         subprocess.run(
             [str(BIN / "outpost-collector"), "rotate-key", "--data-dir", str(collector.data_dir)],
             capture_output=True,
@@ -339,22 +326,5 @@ def test_a_collector_key_rotation_reaches_the_cache(relayed: tuple[ControlPlane,
         reconnect(collector)
         assert collector.status()["fingerprint"] == new_fingerprint
         assert (registry_decisions(plane), local_admissions(plane)) == (decided, local + 1)
-
-        # The old key is refused, with the registry's own message.
-        stale = Collector(old_copy, "edge-key", [plane.url("tcp")], PASSWORD, zone="lab").start()
-        try:
-            refused = wait_for(
-                lambda: [
-                    e
-                    for e in events(stale, "session_closed")
-                    if e.get("reason") == "DISCONNECT_REASON_AUTHENTICATION_FAILED"
-                ],
-                timeout=15,
-                what="the refusal of the old key",
-            )
-            assert "public key does not match" in refused[0]["message"]
-        finally:
-            stale.stop()
-
     finally:
         collector.stop()

@@ -252,6 +252,24 @@ def test_the_fingerprint_file_is_loaded_and_its_uncompilable_patterns_counted_on
     assert (checked["patterns"], checked["not_compiled"], len(checked["first_not_compiled"])) == (13, 2, 2)
 
 
+def test_the_start_up_pattern_check_can_be_skipped_and_recognition_stays(
+    monkeypatch: pytest.MonkeyPatch, password_file: Path
+) -> None:
+    assert parse_settings(base_args(password_file)).service_probes_check
+    assert not parse_settings(base_args(password_file, "--skip-service-probes-check")).service_probes_check
+    monkeypatch.setenv("OUTPOST_COLLECTOR_SKIP_SERVICE_PROBES_CHECK", "1")
+    assert not parse_settings(base_args(password_file)).service_probes_check
+
+    started: list[object] = []
+    monkeypatch.setattr("services.collector.app.threading.Thread", lambda *a, **kw: started.append(kw))
+    sample = Path(__file__).parents[1] / "discovery" / "data" / "service-probes-sample"
+    with capture_logs() as logs:
+        recognizer = load_recognizer(str(sample), 5, check=False)
+    assert recognizer is not None and recognizer.intensity == 5
+    assert [line["event"] for line in logs] == ["service_probes_loaded"]
+    assert started == []
+
+
 def test_a_missing_fingerprint_file_is_one_warning_and_no_recognizer(tmp_path: Path) -> None:
     with capture_logs() as logs:
         assert load_recognizer(str(tmp_path / "absent"), 7) is None
