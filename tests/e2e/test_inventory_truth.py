@@ -32,10 +32,10 @@ from tests.e2e.test_discovery_flow import enabled_collector
 from tests.peers.dns import start_dns_server
 from tests.peers.firewall import PortFilter
 from tests.peers.greeters import SSH_GREETING, Greeters
-from tests.peers.snmpd import snmpget, start_snmpd
+from tests.peers.snmpd import SnmpAgent, snmpget, start_snmpd
 from tests.peers.tcp import TcpListeners
 from tests.peers.web import start_web_server
-from tests.process_harness import ControlPlane
+from tests.process_harness import Collector, ControlPlane
 
 HOST = "127.0.50.1"
 WORLD = "127.0.53.1"
@@ -218,7 +218,7 @@ def test_runs_without_the_tcp_probe_after_a_tcp_run_change_no_port(
     closed.close()
     ports = [*open_ports, filtered, closed_port]
     agent = start_snmpd(tmp_path / "snmpd", HOST, sys_name="truth-switch")
-    collector = enabled_collector(control_plane, tmp_path, "edge-truth")
+    collector = _collector_or_stop(agent, control_plane, tmp_path, "edge-truth")
     try:
         community = tmp_path / "community"
         community.write_text(agent.community + "\n")
@@ -266,7 +266,7 @@ def test_a_host_that_moves_to_another_address_is_the_same_device(control_plane: 
     the inventory keeps one device, records exactly `ip` old -> new, and has nothing left at
     the old address. snmpget is the oracle for the engine id."""
     agent = start_snmpd(tmp_path / "snmpd", MOVER_FROM, sys_name="mover", engine_id_text="outpost-mover")
-    collector = enabled_collector(control_plane, tmp_path, "edge-mover")
+    collector = _collector_or_stop(agent, control_plane, tmp_path, "edge-mover")
     try:
         community = tmp_path / "community"
         community.write_text(agent.community + "\n")
@@ -319,6 +319,15 @@ def test_a_host_that_moves_to_another_address_is_the_same_device(control_plane: 
     finally:
         collector.stop()
         agent.stop()
+
+
+def _collector_or_stop(agent: SnmpAgent, plane: ControlPlane, tmp_path: Path, name: str) -> Collector:
+    """An enabled collector; snmpd is stopped if it never gets there (the test's `finally` is not reached)."""
+    try:
+        return enabled_collector(plane, tmp_path, name)
+    except BaseException:
+        agent.stop()
+        raise
 
 
 def nmap_service(host: str, port: int) -> str:

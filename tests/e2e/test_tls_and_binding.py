@@ -63,8 +63,9 @@ def test_collector_connects_over_tls_and_refuses_an_unknown_ca(
 def test_collector_bound_to_one_instance_is_refused_by_another_naming_both(tmp_path: Path) -> None:
     first = _sqlite_plane(tmp_path / "first")
     second = _sqlite_plane(tmp_path / "second")
+    collector = Collector(tmp_path, "edge-bound", [first.url("grpc")], "pw")
     try:
-        collector = Collector(tmp_path, "edge-bound", [first.url("grpc")], "pw").start()
+        collector.start()
         status = collector.wait_state("pending")
         first_instance = first.registry_ready["server_instance"]
         assert status["server_instance"] == first_instance
@@ -86,8 +87,8 @@ def test_collector_bound_to_one_instance_is_refused_by_another_naming_both(tmp_p
         )
         assert first_instance in refusal["message"] and second_instance in refusal["message"]
         assert second.collectors() == []
-        collector.stop()
     finally:
+        collector.stop()  # a failed wait must not leave it running (it outlived a failing run once)
         first.stop()
         second.stop()
 
